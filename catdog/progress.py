@@ -1,0 +1,63 @@
+"""Progress reporting without any UI: a plain callable, and a text bar for the command line.
+
+Long library functions take ``progress: ProgressFn | None`` and call it as
+``progress(done, total, message)``. The CLI passes a :class:`TextProgress`; the dashboard
+passes a function that stores the numbers for a Streamlit fragment to draw.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import TextIO
+
+ProgressFn = Callable[[int, int, str], None]
+
+
+def report(progress: ProgressFn | None, done: int, total: int, message: str = "") -> None:
+    """Call ``progress`` if one was given (saves an ``if`` at every call site)."""
+    if progress is not None:
+        progress(done, total, message)
+
+
+class TextProgress:
+    """A one-line text progress bar on a terminal stream, redrawn at most ~10 times a second.
+
+    Args:
+        stream: where to draw (standard error by default, so standard output stays clean
+            for results that scripts read).
+        width: number of characters in the bar itself.
+    """
+
+    def __init__(self, stream: TextIO | None = None, width: int = 30) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.width = width
+        self._last_draw = 0.0
+        self._open = False
+
+    def __call__(self, done: int, total: int, message: str = "") -> None:
+        now = time.monotonic()
+        finished = total > 0 and done >= total
+        if not finished and now - self._last_draw < 0.1:
+            return
+        self._last_draw = now
+        if total > 0:
+            frac = min(max(done / total, 0.0), 1.0)
+            filled = round(frac * self.width)
+            bar = "#" * filled + "-" * (self.width - filled)
+            line = f"[{bar}] {done}/{total} {message}"
+        else:
+            line = f"{done} {message}"
+        self.stream.write("\r" + line[:120].ljust(120))
+        self._open = True
+        if finished:
+            self.close()
+        self.stream.flush()
+
+    def close(self) -> None:
+        """End the bar's line (safe to call twice)."""
+        if self._open:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._open = False
