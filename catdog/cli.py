@@ -1,18 +1,436 @@
-"""The command line: ``python -m catdog COMMAND ...`` (filled in by each capability)."""
+"""The command line: ``python -m catdog COMMAND ...`` — every headless task of catdog.
+
+Human-readable progress and tables go to standard error or standard output as noted per
+command; results that scripts read (a run id, ``--json`` output) go to standard output alone.
+Heavy modules (TensorFlow) are imported inside the commands that need them, so ``--help``,
+``runs`` and dataset commands start instantly.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from catdog.progress import TextProgress
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit code 2."""
+
+
+def resolve_dataset(value: str) -> Path:
+    """Turn ``--data`` into a dataset folder: a path, a name under the data home, or ``demo``.
+
+    ``demo`` (the built-in dataset) is generated on first use.
+    """
+    from catdog.home import DEMO_DATASET_NAME, datasets_dir
+
+    if value == DEMO_DATASET_NAME:
+        from catdog.demo import ensure_demo_dataset
+
+        return ensure_demo_dataset()
+    path = Path(value).expanduser()
+    if path.is_dir():
+        return path
+    named = datasets_dir() / value
+    if named.is_dir():
+        return named
+    raise CLIError(
+        f"dataset {value!r} not found: it is neither a folder nor a dataset name in "
+        f"{datasets_dir()} (see `python -m catdog datasets`)"
+    )
+
+
+def _default_out(source: Path) -> Path:
+    from catdog.home import datasets_dir
+
+    stem = source.name.removesuffix(".zip") or "dataset"
+    return datasets_dir() / stem
+
+
+# ---------------------------------------------------------------- datasets
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from catdog.datasets import import_dataset, parse_split
+
+    source = Path(args.source).expanduser()
+    out = Path(args.out).expanduser() if args.out else _default_out(source)
+    split = parse_split(args.split) if args.split else None
+    bar = TextProgress()
+    report = import_dataset(source, out, split=split, seed=args.seed, progress=bar)
+    bar.close()
+    print(report.summary())
+    return EXIT_OK
+
+
+def cmd_download_petimages(args: argparse.Namespace) -> int:
+    from catdog.datasets import parse_split
+    from catdog.download import download_petimages
+    from catdog.home import datasets_dir
+
+    out = Path(args.out).expanduser() if args.out else datasets_dir() / "petimages"
+    kwargs: dict[str, Any] = {"split": parse_split(args.split), "progress": TextProgress()}
+    if args.url:
+        kwargs["url"] = args.url
+    if args.sha256:
+        kwargs["sha256"] = args.sha256
+    report = download_petimages(out, **kwargs)
+    print(report.summary())
+    return EXIT_OK
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from catdog.demo import generate_demo_dataset
+    from catdog.home import demo_dataset_dir
+
+    out = Path(args.out).expanduser() if args.out else demo_dataset_dir()
+    counts = tuple(int(x) for x in args.counts.split(",")) if args.counts else None
+    kwargs: dict[str, Any] = {"seed": args.seed, "progress": TextProgress()}
+    if counts:
+        if len(counts) != 3:
+            raise CLIError(f"--counts needs TRAIN,VAL,TEST per class, got {args.counts!r}")
+        kwargs["counts"] = counts
+    path = generate_demo_dataset(out, **kwargs)
+    print(path)
+    return EXIT_OK
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from catdog.datasets import list_datasets
+
+    infos = list_datasets()
+    if args.json:
+        for info in infos:
+            print(
+                json.dumps(
+                    {
+                        "name": info.name,
+                        "path": str(info.root),
+                        "classes": info.classes,
+                        "counts": info.counts,
+                    }
+                )
+            )
+        return EXIT_OK
+    if not infos:
+        print("no datasets yet: try `python -m catdog demo-data` or `python -m catdog import`")
+    for info in infos:
+        totals = ", ".join(f"{s} {sum(c.values())}" for s, c in info.counts.items())
+        print(f"{info.name:24} {'/'.join(info.classes):20} {totals}   {info.root}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- models and training
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from catdog.models import REGISTRY, build_model
+
+    rows = []
+    for spec in REGISTRY.values():
+        params = build_model(spec.name).count_params()
+        rows.append(
+            (spec.name, f"{spec.image_size}×{spec.image_size}", f"{params:,}", spec.description)
+        )
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "name": spec.name,
+                        "image_size": spec.image_size,
+                        "parameters": params,
+                        "description": spec.description,
+                    }
+                )
+            )
+    if not args.json:
+        print(f"{'model':16} {'input':9} {'parameters':>11}  description")
+        for name, size, params, desc in rows:
+            print(f"{name:16} {size:9} {params:>11}  {desc}")
+    return EXIT_OK
+
+
+def _print_event(bar: TextProgress):
+    """A progress listener for the terminal: a batch bar and one line per epoch."""
+
+    def on_event(event: Any) -> None:
+        if event.kind == "loading" and event.steps:
+            bar(event.step, event.steps, "loading images")
+        elif event.kind == "start":
+            print(f"run {event.run_id}: {event.message}", file=sys.stderr)
+        elif event.kind == "batch" and event.steps:
+            logs = event.logs
+            bar(
+                event.step,
+                event.steps,
+                f"epoch {event.epoch}/{event.epochs} loss {logs.get('loss', 0):.4f} "
+                f"acc {logs.get('accuracy', 0):.4f}",
+            )
+        elif event.kind == "epoch":
+            bar.close()
+            logs = event.logs
+            val = ""
+            if "val_accuracy" in logs:
+                val = f"  val_loss {logs['val_loss']:.4f} val_acc {logs['val_accuracy']:.4f}"
+            print(
+                f"epoch {event.epoch:3d}/{event.epochs}  loss {logs['loss']:.4f} "
+                f"acc {logs['accuracy']:.4f}{val}  {logs.get('seconds', 0):.1f}s",
+                file=sys.stderr,
+            )
+        elif event.kind == "evaluating":
+            print("evaluating the best model on the test split…", file=sys.stderr)
+        elif event.kind == "end":
+            bar.close()
+
+    return on_event
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    stop = threading.Event()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        print("\nstopping after this batch (Ctrl-C again to abort)…", file=sys.stderr)
+        stop.set()
+
+    from catdog.augment import AugmentConfig
+    from catdog.config import TrainConfig
+
+    if args.resume is None and args.data is None:
+        raise CLIError("train needs --data DIR (or --resume RUN)")
+    config = None
+    if args.resume is None:
+        config = TrainConfig(
+            data=str(resolve_dataset(args.data)),
+            model=args.model,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            image_size=args.image_size,
+            augment=args.augment,
+            augmentation=AugmentConfig(),
+            dropout=args.dropout,
+            steps_per_epoch=args.steps_per_epoch,
+            early_stopping=args.early_stopping,
+            lr_schedule=args.lr_schedule,
+            seed=args.seed,
+        ).resolved()  # validates before TensorFlow is even imported
+
+    from catdog import training
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        on_event = _print_event(TextProgress())
+        if args.resume is not None:
+            result = training.resume(args.resume, on_event=on_event, stop=stop)
+        else:
+            result = training.train(config, on_event=on_event, stop=stop)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    metrics = result.metrics
+    best = metrics.get("best_val_accuracy")
+    test = metrics.get("test_accuracy")
+    print(
+        f"{result.state}: {metrics.get('epochs_done')} epochs, best val_acc "
+        f"{best if best is None else round(best, 4)}, test acc "
+        f"{test if test is None else round(test, 4)}; files in {result.path}",
+        file=sys.stderr,
+    )
+    print(result.run_id)
+    return EXIT_OK if result.state in ("completed", "stopped") else EXIT_FAILED
+
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from catdog.runs import list_runs
+
+    infos = list_runs()
+    if args.json:
+        for r in infos:
+            print(
+                json.dumps(
+                    {
+                        "id": r.id,
+                        "model": r.model,
+                        "data": r.data,
+                        "state": r.state,
+                        "epochs_done": r.epochs_done,
+                        "epochs": r.epochs,
+                        "best_val_accuracy": r.best_val_accuracy,
+                        "test_accuracy": r.test_accuracy,
+                    }
+                )
+            )
+        return EXIT_OK
+    if not infos:
+        print("no runs yet: try `python -m catdog train --data demo`")
+        return EXIT_OK
+    print(f"{'run':44} {'model':14} {'data':12} {'epochs':>7} {'best val':>8} {'test':>7} status")
+    for r in infos:
+        print(
+            f"{r.id:44} {r.model:14} {Path(r.data).name[:12]:12} "
+            f"{f'{r.epochs_done}/{r.epochs}':>7} {_fmt(r.best_val_accuracy):>8} "
+            f"{_fmt(r.test_accuracy):>7} {r.state}"
+        )
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- evaluation and prediction
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from catdog.evaluate import evaluate_run
+
+    data = resolve_dataset(args.data) if args.data else None
+    evaluation = evaluate_run(args.run, data, which=args.which)
+    print(json.dumps(evaluation.to_dict()) if args.json else evaluation.summary())
+    return EXIT_OK
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from catdog.predict import Predictor
+
+    predictor = Predictor.from_run(args.run, which=args.which)
+    predictions = predictor.predict([Path(p) for p in args.images])
+    failed = 0
+    for pred in predictions:
+        if pred.error:
+            failed += 1
+            print(f"error: {pred.error}", file=sys.stderr)
+            if args.json:
+                print(json.dumps(pred.to_dict()))
+            continue
+        if args.json:
+            print(json.dumps(pred.to_dict()))
+        else:
+            probs = "  ".join(f"{c} {p:.3f}" for c, p in pred.probabilities.items())
+            print(f"{pred.file}: {pred.label}   ({probs})")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+# ---------------------------------------------------------------- parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be ≥ 1, got {text}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(prog="python -m catdog", description=__doc__)
-    parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="python -m catdog",
+        description="Train a cat-vs-dog (or any folder-per-class) image classifier.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("import", help="import a folder or .zip of images as a dataset")
+    p.add_argument("source", help="folder or .zip: folder-per-class, Kaggle flat, or PetImages")
+    p.add_argument("--out", help="dataset folder to create (default: <data home>/datasets/NAME)")
+    p.add_argument(
+        "--split",
+        help="'seed' (1000/500/500 per class by file number) or "
+        "TRAIN,VAL,TEST fractions (default: keep existing split, else 50,25,25)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed for fractional splits (default 0)")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser(
+        "download-petimages",
+        help="download Microsoft's Cats-and-Dogs archive (~800 MB) and import it",
+    )
+    p.add_argument("--out", help="dataset folder (default: <data home>/datasets/petimages)")
+    p.add_argument("--split", default="seed", help="as for import (default: seed)")
+    p.add_argument("--url", help=argparse.SUPPRESS)
+    p.add_argument("--sha256", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_download_petimages)
+
+    p = sub.add_parser("demo-data", help="generate the built-in synthetic demo dataset")
+    p.add_argument("--out", help="dataset folder (default: <data home>/datasets/demo)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--counts", help="images per class as TRAIN,VAL,TEST")
+    p.set_defaults(func=cmd_demo_data)
+
+    p = sub.add_parser("datasets", help="list datasets in the data home")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_datasets)
+
+    p = sub.add_parser("models", help="list model architectures")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("train", help="train a model; prints the run id on the last line")
+    p.add_argument("--data", help="dataset folder, dataset name, or 'demo'")
+    p.add_argument("--model", default="seed-baseline", help="see `models` (default seed-baseline)")
+    p.add_argument("--epochs", type=_positive_int)
+    p.add_argument("--batch-size", type=_positive_int)
+    p.add_argument("--learning-rate", type=float)
+    p.add_argument("--image-size", type=_positive_int)
+    p.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="augment training images with the seed's settings (model default)",
+    )
+    p.add_argument("--dropout", type=float)
+    p.add_argument("--steps-per-epoch", type=int, help="batches per epoch (default: one pass)")
+    p.add_argument(
+        "--early-stopping",
+        type=int,
+        default=0,
+        metavar="PATIENCE",
+        help="stop after PATIENCE epochs without val_loss improving (0 = off)",
+    )
+    p.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine", "plateau"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", metavar="RUN", help="continue an interrupted run")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("runs", help="list training runs")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("evaluate", help="evaluate a run on its test split or another folder")
+    p.add_argument("run", help="run id (or a unique prefix)")
+    p.add_argument("--data", help="folder-per-class DIR (with or without test/) to evaluate on")
+    p.add_argument("--which", default="best", choices=["best", "last"])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="classify images with a trained run")
+    p.add_argument("run", help="run id (or a unique prefix)")
+    p.add_argument("images", nargs="+", help="image files (any format Pillow reads)")
+    p.add_argument("--which", default="best", choices=["best", "last"])
+    p.add_argument("--json", action="store_true", help="one JSON object per line and image")
+    p.set_defaults(func=cmd_predict)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
-    build_parser().parse_args(argv)
-    return 0
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (CLIError, ValueError, FileNotFoundError, FileExistsError) as exc:
+        # Library errors are ValueError subclasses whose message says what to do;
+        # CATDOG_DEBUG=1 shows the traceback instead.
+        if os.environ.get("CATDOG_DEBUG"):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE

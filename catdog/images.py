@@ -141,7 +141,8 @@ def to_model_input(image: Image.Image, image_size: int) -> np.ndarray:
     return np.asarray(image, dtype=np.uint8)
 
 
-def load_for_model(source: str | Path | bytes | BinaryIO, image_size: int,
-                   name: str | None = None) -> np.ndarray:
+def load_for_model(
+    source: str | Path | bytes | BinaryIO, image_size: int, name: str | None = None
+) -> np.ndarray:
     """Open any image and return it as the model's ``uint8`` input array (see above)."""
     return to_model_input(open_rgb(source, name=name), image_size)

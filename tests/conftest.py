@@ -81,6 +81,8 @@ def tiny_dataset(dataset_factory: Callable[..., Path]) -> Path:
 def require_shared_small() -> Path:
     """Return the real photos' folder, or skip the test saying why."""
     if not SHARED_SMALL.is_dir():
-        pytest.skip(f"real photos not available: {SHARED_SMALL} does not exist "
-                    "(it sits beside the checkout on the team's machines and in CI)")
+        pytest.skip(
+            f"real photos not available: {SHARED_SMALL} does not exist "
+            "(it sits beside the checkout on the team's machines and in CI)"
+        )
     return SHARED_SMALL

@@ -1,0 +1,118 @@
+"""Training configuration: one dataclass that the CLI, the dashboard and saved runs share.
+
+Importing this module is cheap (no TensorFlow), so pages and the CLI can build and validate
+configs before paying for Keras.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from catdog.augment import AugmentConfig
+from catdog.models import get_spec
+
+LR_SCHEDULES = ("constant", "cosine", "plateau")
+
+
+class TrainingError(ValueError):
+    """A training configuration that cannot work; the message says which setting and why."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything needed to (re-)run a training run. ``None`` means "the model's default".
+
+    The CLI, the dashboard and the saved ``config.json`` all use this one object.
+    """
+
+    data: str  # dataset folder: DATA/{train,validation,test}/<class>/<images>
+    model: str = "seed-baseline"  # registry name (python -m catdog models)
+    epochs: int | None = None  # seed: 30 without augmentation, 100 with
+    batch_size: int | None = None  # seed: 20, and 32 with augmentation
+    learning_rate: float | None = None  # seed: RMSprop at 1e-4
+    image_size: int | None = None  # square input side; seed: 150
+    augment: bool | None = None  # augment training images on the fly; seed-dropout: yes
+    augmentation: AugmentConfig = field(default_factory=AugmentConfig)  # seed's settings
+    dropout: float | None = None  # Dropout before the dense head; seed-dropout: 0.5
+    steps_per_epoch: int | None = None  # None: one pass; the seed's augmented run used 100
+    early_stopping: int = 0  # stop after this many epochs without val_loss improving; 0 = off
+    lr_schedule: str = "constant"  # constant | cosine (decay to 0 over the epochs) | plateau
+    seed: int = 0  # seeds weights, shuffling and augmentation
+
+    def resolved(self) -> TrainConfig:
+        """A copy with every ``None`` replaced by the model's default, validated."""
+        spec = get_spec(self.model)
+        cfg = replace(
+            self,
+            data=str(Path(self.data).expanduser().resolve()),
+            epochs=spec.epochs if self.epochs is None else self.epochs,
+            batch_size=spec.batch_size if self.batch_size is None else self.batch_size,
+            learning_rate=spec.learning_rate if self.learning_rate is None else self.learning_rate,
+            image_size=spec.image_size if self.image_size is None else self.image_size,
+            augment=spec.augment if self.augment is None else self.augment,
+            dropout=spec.dropout if self.dropout is None else self.dropout,
+            steps_per_epoch=(
+                spec.steps_per_epoch if self.steps_per_epoch is None else self.steps_per_epoch
+            ),
+        )
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        """Raise :class:`TrainingError` naming the first setting that cannot work."""
+        checks = [
+            (self.epochs is None or self.epochs >= 1, f"epochs must be ≥ 1, got {self.epochs}"),
+            (
+                self.batch_size is None or self.batch_size >= 1,
+                f"batch size must be ≥ 1, got {self.batch_size}",
+            ),
+            (
+                self.learning_rate is None or self.learning_rate > 0,
+                f"learning rate must be positive, got {self.learning_rate}",
+            ),
+            (
+                self.image_size is None or 32 <= self.image_size <= 512,
+                f"image size must be between 32 and 512 pixels, got {self.image_size}",
+            ),
+            (
+                self.dropout is None or 0 <= self.dropout < 1,
+                f"dropout must be in [0, 1), got {self.dropout}",
+            ),
+            (
+                self.steps_per_epoch is None or self.steps_per_epoch >= 0,
+                f"steps per epoch must be ≥ 0 (0 = one pass), got {self.steps_per_epoch}",
+            ),
+            (
+                self.early_stopping >= 0,
+                f"early stopping patience must be ≥ 0, got {self.early_stopping}",
+            ),
+            (
+                self.lr_schedule in LR_SCHEDULES,
+                f"unknown learning-rate schedule {self.lr_schedule!r}; "
+                f"choose one of {', '.join(LR_SCHEDULES)}",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise TrainingError(message)
+        self.augmentation.validate()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data."""
+        data = asdict(self)
+        data["augmentation"] = self.augmentation.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are an error that names them."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise TrainingError(f"unknown training settings: {', '.join(unknown)}")
+        values = dict(data)
+        if isinstance(values.get("augmentation"), dict):
+            values["augmentation"] = AugmentConfig.from_dict(values["augmentation"])
+        return cls(**values)

@@ -1,0 +1,270 @@
+"""Training runs on disk: one folder per run under ``<data home>/runs/``.
+
+A run folder holds:
+
+- ``config.json``  — the full :class:`~catdog.training.TrainConfig` (enough to re-run it), the
+  class names and the run id;
+- ``status.json``  — state (``running``/``completed``/``stopped``/``failed``), process id,
+  heartbeat time, epochs done, error message;
+- ``history.csv``  — one row per finished epoch (loss, accuracy, val_loss, val_accuracy,
+  learning rate, seconds);
+- ``best.keras`` / ``last.keras`` — the model with the best validation accuracy so far and the
+  model after the last finished epoch (with optimizer state, for resuming);
+- ``metrics.json`` — final metrics (best/final validation accuracy, test accuracy, wall time).
+
+Every file is written atomically (temporary file in the same folder, then ``os.replace``), so
+a run killed at any moment never leaves a file that cannot be read. This module does not
+import TensorFlow; only :func:`load_model` and :func:`save_model_atomic` do, lazily.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import secrets
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from catdog.home import runs_dir
+
+if TYPE_CHECKING:
+    import keras
+
+CONFIG_FILE = "config.json"
+STATUS_FILE = "status.json"
+HISTORY_FILE = "history.csv"
+METRICS_FILE = "metrics.json"
+BEST_MODEL = "best.keras"
+LAST_MODEL = "last.keras"
+
+# A "running" run whose heartbeat is older than this, or whose process is gone, was interrupted.
+STALE_AFTER_SECONDS = 300.0
+
+
+class RunError(ValueError):
+    """A run that does not exist or cannot be read."""
+
+
+@contextmanager
+def _atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so readers see either the old or the new file, never half."""
+    with _atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON, atomically."""
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def save_model_atomic(model: keras.Model, path: Path) -> None:
+    """Save a Keras model in ``.keras`` format, atomically (Keras needs the suffix)."""
+    with _atomic_path(path) as tmp:
+        model.save(tmp)
+
+
+def new_run_id(model_name: str) -> str:
+    """A unique, sortable run id such as ``20261128-071502-seed-baseline-3fa2``."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{model_name}-{secrets.token_hex(2)}"
+
+
+def resolve_run(run: str | Path) -> Path:
+    """Return the folder of a run given its id, a unique id prefix, or a path.
+
+    Raises:
+        RunError: nothing matches, or a prefix matches several runs.
+    """
+    candidate = Path(run)
+    if candidate.is_dir() and (candidate / CONFIG_FILE).exists():
+        return candidate
+    root = runs_dir()
+    exact = root / str(run)
+    if (exact / CONFIG_FILE).exists():
+        return exact
+    matches = sorted(p for p in root.glob(f"{run}*") if (p / CONFIG_FILE).exists())
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise RunError(f"no run {str(run)!r} in {root} (see `python -m catdog runs`)")
+    names = ", ".join(p.name for p in matches[:5])
+    raise RunError(f"{str(run)!r} matches {len(matches)} runs ({names}…); give more of the id")
+
+
+def read_json(path: Path, default: Any = None) -> Any:
+    """Read a JSON file, or return ``default`` if it does not exist."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return default
+
+
+HISTORY_COLUMNS = (
+    "epoch",
+    "loss",
+    "accuracy",
+    "val_loss",
+    "val_accuracy",
+    "learning_rate",
+    "seconds",
+    "steps",
+)
+
+
+def write_history(run_path: Path, rows: list[dict[str, Any]]) -> None:
+    """Write the per-epoch history CSV atomically (epochs numbered from 1)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: row.get(k, "") for k in HISTORY_COLUMNS})
+    atomic_write_text(run_path / HISTORY_FILE, buffer.getvalue())
+
+
+def read_history(run_path: Path) -> list[dict[str, float]]:
+    """Read the history CSV as a list of rows with float values (empty if none yet)."""
+    try:
+        text = (run_path / HISTORY_FILE).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    rows = []
+    for raw in csv.DictReader(io.StringIO(text)):
+        row: dict[str, float] = {}
+        for key, value in raw.items():
+            if value not in ("", None):
+                row[key] = int(value) if key in ("epoch", "steps") else float(value)
+        rows.append(row)
+    return rows
+
+
+def write_status(run_path: Path, state: str, **extra: Any) -> dict[str, Any]:
+    """Record the run's state with this process' id and a heartbeat time."""
+    status = read_json(run_path / STATUS_FILE, {}) or {}
+    status.update(extra)
+    status.update(state=state, pid=os.getpid(), host=socket.gethostname(), heartbeat=time.time())
+    atomic_write_json(run_path / STATUS_FILE, status)
+    return status
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def effective_state(status: dict[str, Any]) -> str:
+    """The run's state, with a ``running`` run whose process died reported as ``interrupted``."""
+    state = status.get("state", "unknown")
+    if state != "running":
+        return state
+    same_host = status.get("host") == socket.gethostname()
+    if same_host and not _process_alive(int(status.get("pid", -1))):
+        return "interrupted"
+    if time.time() - float(status.get("heartbeat", 0)) > STALE_AFTER_SECONDS:
+        return "interrupted"
+    return "running"
+
+
+@dataclass
+class RunInfo:
+    """What a runs listing shows about one run."""
+
+    id: str
+    path: Path
+    model: str
+    data: str
+    state: str
+    epochs_done: int
+    epochs: int
+    best_val_accuracy: float | None
+    test_accuracy: float | None
+    created: str
+    classes: list[str] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+def run_info(run_path: Path) -> RunInfo:
+    """Summarise one run folder (reads only small JSON/CSV files)."""
+    config = read_json(run_path / CONFIG_FILE)
+    if config is None:
+        raise RunError(f"{run_path} is not a run: it has no {CONFIG_FILE}")
+    status = read_json(run_path / STATUS_FILE, {}) or {}
+    metrics = read_json(run_path / METRICS_FILE, {}) or {}
+    history = read_history(run_path)
+    val = [row["val_accuracy"] for row in history if "val_accuracy" in row]
+    train_cfg = config.get("train", {})
+    return RunInfo(
+        id=run_path.name,
+        path=run_path,
+        model=train_cfg.get("model", "?"),
+        data=train_cfg.get("data", "?"),
+        state=effective_state(status),
+        epochs_done=len(history),
+        epochs=int(train_cfg.get("epochs", 0)),
+        best_val_accuracy=max(val) if val else None,
+        test_accuracy=metrics.get("test_accuracy"),
+        created=config.get("created", ""),
+        classes=list(config.get("classes", [])),
+        config=config,
+        error=status.get("error"),
+    )
+
+
+def list_runs() -> list[RunInfo]:
+    """All runs under the data home, newest first; unreadable folders are left out."""
+    infos = []
+    for path in runs_dir().iterdir():
+        if path.is_dir() and (path / CONFIG_FILE).exists():
+            try:
+                infos.append(run_info(path))
+            except (RunError, ValueError, OSError):
+                continue
+    return sorted(infos, key=lambda info: info.id, reverse=True)
+
+
+def load_model(run: str | Path, which: str = "best") -> keras.Model:
+    """Load a run's ``best`` or ``last`` model.
+
+    Falls back to the other file when the requested one does not exist yet (e.g. a run stopped
+    before its first validation).
+
+    Raises:
+        RunError: the run has no saved model at all.
+    """
+    import keras
+
+    path = resolve_run(run)
+    order = [BEST_MODEL, LAST_MODEL] if which == "best" else [LAST_MODEL, BEST_MODEL]
+    for name in order:
+        if (path / name).exists():
+            return keras.models.load_model(path / name)
+    raise RunError(f"run {path.name} has no saved model yet (no {BEST_MODEL} or {LAST_MODEL})")

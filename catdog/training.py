@@ -1,0 +1,387 @@
+"""Training runs: one function call trains a registry model on a dataset and records the run.
+
+``train(config, on_event=..., stop=...)`` is what the CLI and the dashboard both call. Progress
+goes out as :class:`ProgressEvent` objects through a plain callable (pass ``queue.put`` to get a
+queue); a ``threading.Event`` asks training to stop after the current batch. Everything the run
+learns is written into its folder (see :mod:`catdog.runs`) as it goes, so a stopped, crashed or
+killed run keeps its best and last model and can be resumed with :func:`resume`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # after quieting TensorFlow start-up logs
+import tensorflow as tf
+
+from catdog import runs
+from catdog.config import TrainConfig, TrainingError
+from catdog.home import runs_dir
+from catdog.models import build_model, compile_model, get_spec
+from catdog.pipeline import load_split, make_dataset
+
+
+@dataclass
+class ProgressEvent:
+    """One progress report from a training run.
+
+    ``kind`` is ``"loading"`` (reading images: ``step`` of ``steps``), ``"start"``,
+    ``"batch"`` (after each training batch; ``logs`` hold the running epoch loss/accuracy),
+    ``"epoch"`` (after each epoch; ``logs`` hold the epoch's metrics including ``val_*``),
+    ``"evaluating"`` (test split) or ``"end"`` (``state`` says completed/stopped/failed).
+    Epochs are numbered from 1.
+    """
+
+    kind: str
+    run_id: str
+    epoch: int = 0
+    epochs: int = 0
+    step: int = 0
+    steps: int = 0
+    logs: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0  # since the run (or resumed run) started
+    learning_rate: float | None = None
+    state: str = "running"
+    message: str = ""
+
+
+EventFn = Callable[[ProgressEvent], None]
+
+
+@dataclass
+class TrainResult:
+    """What a finished (completed, stopped or failed) run produced."""
+
+    run_id: str
+    path: Path
+    state: str
+    history: list[dict[str, float]]
+    metrics: dict[str, Any]
+
+
+def _classes_of(data: Path) -> list[str]:
+    from catdog.datasets import scan_dataset
+
+    info = scan_dataset(data)
+    if len(info.classes) < 2:
+        raise TrainingError(f"{data} has {len(info.classes)} class folder(s); need at least 2")
+    return list(info.classes)
+
+
+def train(
+    config: TrainConfig,
+    *,
+    on_event: EventFn | None = None,
+    stop: threading.Event | None = None,
+    run_id: str | None = None,
+) -> TrainResult:
+    """Train ``config.model`` on ``config.data`` in a new run folder and return the result.
+
+    Args:
+        config: what to train; ``None`` fields take the model's defaults.
+        on_event: called with every :class:`ProgressEvent` (from the training thread).
+        stop: when set, training ends after the current batch, keeping what it learned.
+        run_id: use this id instead of a fresh one (the folder must not exist yet).
+
+    Returns:
+        The run's id, folder, final state, history and metrics.
+    """
+    cfg = config.resolved()
+    classes = _classes_of(Path(cfg.data))
+    run_id = run_id or runs.new_run_id(cfg.model)
+    path = runs_dir() / run_id
+    path.mkdir(parents=True, exist_ok=False)
+
+    runs.atomic_write_json(
+        path / runs.CONFIG_FILE,
+        {
+            "run_id": run_id,
+            "created": datetime.now().isoformat(timespec="seconds"),
+            "classes": classes,
+            "train": cfg.to_dict(),
+            "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+        },
+    )
+    runs.write_status(path, "running", epochs_done=0)
+    return _run(path, cfg, classes, on_event=on_event, stop=stop, resume=False)
+
+
+def resume(
+    run: str | Path, *, on_event: EventFn | None = None, stop: threading.Event | None = None
+) -> TrainResult:
+    """Continue a stopped, crashed or killed run from its last finished epoch.
+
+    Raises:
+        runs.RunError: the run does not exist, is still running, or is already complete.
+    """
+    path = runs.resolve_run(run)
+    info = runs.run_info(path)
+    if info.state == "running":
+        raise runs.RunError(f"run {info.id} is still running (process {path.name}); stop it first")
+    cfg = TrainConfig.from_dict(info.config["train"])
+    if info.epochs_done >= (cfg.epochs or 0) and info.state == "completed":
+        raise runs.RunError(f"run {info.id} already finished all {cfg.epochs} epochs")
+    if not (path / runs.LAST_MODEL).exists():
+        raise runs.RunError(f"run {info.id} saved no model yet, so there is nothing to resume")
+    runs.write_status(path, "running", error=None)
+    return _run(path, cfg, info.classes, on_event=on_event, stop=stop, resume=True)
+
+
+# val_loss must improve by more than this to count as progress for early stopping.
+EARLY_STOPPING_MIN_DELTA = 1e-4
+
+
+class _RunRecorder(keras.callbacks.Callback):
+    """Keras callback: progress events, stop requests, history/model files, early stopping."""
+
+    def __init__(
+        self,
+        path: Path,
+        cfg: TrainConfig,
+        history: list[dict[str, float]],
+        emit: Callable[..., None],
+        stop: threading.Event | None,
+        steps: int,
+    ) -> None:
+        super().__init__()
+        self.path, self.cfg, self.history, self.emit = path, cfg, history, emit
+        self.stop_event, self.steps = stop, steps
+        self.stopped_by_user = False
+        self.early_stopped = False
+        val = [r["val_accuracy"] for r in history if "val_accuracy" in r]
+        self.best_val_accuracy = max(val) if val else -1.0
+        losses = [r["val_loss"] for r in history if "val_loss" in r]
+        self.best_val_loss = min(losses) if losses else math.inf
+        self.since_best_loss = 0
+        if losses:
+            self.since_best_loss = len(losses) - 1 - losses.index(min(losses))
+        self.epoch_started = time.monotonic()
+        self.last_heartbeat = time.monotonic()
+
+    def _lr(self) -> float:
+        return float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        self.epoch_started = time.monotonic()
+
+    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        self.emit(
+            "batch",
+            epoch=len(self.history) + 1,
+            step=batch + 1,
+            logs=logs,
+            learning_rate=self._lr(),
+        )
+        if time.monotonic() - self.last_heartbeat > 10:
+            runs.write_status(self.path, "running", epochs_done=len(self.history))
+            self.last_heartbeat = time.monotonic()
+        if self.stop_event is not None and self.stop_event.is_set():
+            self.stopped_by_user = True
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        row = {
+            "epoch": epoch + 1,
+            "loss": logs.get("loss"),
+            "accuracy": logs.get("accuracy"),
+            "val_loss": logs.get("val_loss"),
+            "val_accuracy": logs.get("val_accuracy"),
+            "learning_rate": self._lr(),
+            "seconds": round(time.monotonic() - self.epoch_started, 3),
+            "steps": self.steps,
+        }
+        row = {k: v for k, v in row.items() if v is not None}
+        # Models first, then history: the history never claims an epoch whose model
+        # is missing, so resuming from len(history) is always safe.
+        runs.save_model_atomic(self.model, self.path / runs.LAST_MODEL)
+        val_acc = row.get("val_accuracy", -1.0)
+        if val_acc > self.best_val_accuracy or not (self.path / runs.BEST_MODEL).exists():
+            self.best_val_accuracy = max(val_acc, self.best_val_accuracy)
+            runs.save_model_atomic(self.model, self.path / runs.BEST_MODEL)
+        self.history.append(row)
+        runs.write_history(self.path, self.history)
+        runs.write_status(self.path, "running", epochs_done=len(self.history))
+        self.emit(
+            "epoch", epoch=epoch + 1, step=self.steps, logs=row, learning_rate=row["learning_rate"]
+        )
+        val_loss = row.get("val_loss")
+        if val_loss is not None and self.cfg.early_stopping > 0:
+            if val_loss < self.best_val_loss - EARLY_STOPPING_MIN_DELTA:
+                self.best_val_loss, self.since_best_loss = val_loss, 0
+            else:
+                self.since_best_loss += 1
+            if self.since_best_loss >= self.cfg.early_stopping:
+                self.early_stopped = True
+                self.model.stop_training = True
+
+
+def _schedule(cfg: TrainConfig) -> Any:
+    """The learning-rate callback for ``cfg.lr_schedule`` (None for constant)."""
+
+    base, epochs = float(cfg.learning_rate or 0), int(cfg.epochs or 1)
+    if cfg.lr_schedule == "cosine":
+        # A function of the epoch only, so a resumed run picks up exactly where it was.
+        return keras.callbacks.LearningRateScheduler(
+            lambda epoch, lr: base * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
+        )
+    if cfg.lr_schedule == "plateau":
+        return keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=0.5, patience=3, min_lr=base / 100
+        )
+    return None
+
+
+def _run(
+    path: Path,
+    cfg: TrainConfig,
+    classes: list[str],
+    *,
+    on_event: EventFn | None,
+    stop: threading.Event | None,
+    resume: bool,
+) -> TrainResult:
+    started = time.monotonic()
+    run_id = path.name
+    epochs = int(cfg.epochs or 0)
+
+    def emit(kind: str, **kwargs: Any) -> None:
+        if on_event is not None:
+            on_event(
+                ProgressEvent(
+                    kind=kind,
+                    run_id=run_id,
+                    epochs=epochs,
+                    seconds=time.monotonic() - started,
+                    **kwargs,
+                )
+            )
+
+    history = runs.read_history(path) if resume else []
+    try:
+        keras.utils.set_random_seed(cfg.seed + len(history))
+        size = int(cfg.image_size or 150)
+        data = Path(cfg.data)
+        label_mode = "binary" if len(classes) == 2 else "categorical"
+
+        def loading(done: int, total: int, message: str = "") -> None:
+            emit("loading", step=done, steps=total, message=message)
+
+        train_split = load_split(data, "train", classes, size, progress=loading)
+        val_split = load_split(data, "validation", classes, size, progress=loading)
+        if len(train_split.labels) == 0:
+            raise TrainingError(f"{data}/train has no usable images")
+        batch = int(cfg.batch_size or 32)
+        train_ds = make_dataset(
+            train_split,
+            batch_size=batch,
+            shuffle=True,
+            augment=cfg.augmentation if cfg.augment else None,
+            seed=cfg.seed,
+            label_mode=label_mode,
+        )
+        one_pass = math.ceil(len(train_split.labels) / batch)
+        steps = int(cfg.steps_per_epoch or 0) or one_pass
+        if steps > one_pass:
+            train_ds = train_ds.repeat()
+        val_ds = None
+        if len(val_split.labels):
+            val_ds = make_dataset(
+                val_split, batch_size=batch, shuffle=False, augment=None, label_mode=label_mode
+            )
+
+        if resume:
+            model = runs.load_model(path, which="last")
+        else:
+            model = build_model(
+                cfg.model, image_size=size, num_classes=len(classes), dropout=cfg.dropout
+            )
+            compile_model(
+                model,
+                num_classes=len(classes),
+                learning_rate=float(cfg.learning_rate),
+                optimizer=get_spec(cfg.model).optimizer,
+            )
+        recorder = _RunRecorder(path, cfg, history, emit, stop, steps)
+        callbacks = [recorder]
+        schedule = _schedule(cfg)
+        if schedule is not None:
+            callbacks.append(schedule)
+        emit(
+            "start",
+            epoch=len(history) + 1,
+            steps=steps,
+            message=f"{len(train_split.labels)} train / {len(val_split.labels)} validation images",
+        )
+        if len(history) < epochs and not (stop is not None and stop.is_set()):
+            model.fit(
+                train_ds,
+                validation_data=val_ds,
+                epochs=epochs,
+                initial_epoch=len(history),
+                steps_per_epoch=steps if steps != one_pass else None,
+                callbacks=callbacks,
+                verbose=0,
+            )
+        state = "stopped" if recorder.stopped_by_user else "completed"
+        metrics = _final_metrics(
+            path, history, data, classes, size, batch, emit, wall=time.monotonic() - started
+        )
+        metrics["early_stopped"] = recorder.early_stopped
+        runs.atomic_write_json(path / runs.METRICS_FILE, metrics)
+        runs.write_status(path, state, epochs_done=len(history))
+        emit("end", epoch=len(history), state=state)
+        return TrainResult(run_id, path, state, history, metrics)
+    except BaseException as exc:
+        message = f"{type(exc).__name__}: {exc}"
+        runs.write_status(path, "failed", epochs_done=len(history), error=message)
+        emit("end", epoch=len(history), state="failed", message=message)
+        raise
+
+
+def _final_metrics(
+    path: Path,
+    history: list[dict[str, float]],
+    data: Path,
+    classes: list[str],
+    size: int,
+    batch: int,
+    emit: Callable[..., None],
+    wall: float,
+) -> dict[str, Any]:
+    """Best/final validation accuracy from the history, and test accuracy of the best model."""
+    previous = runs.read_json(path / runs.METRICS_FILE, {}) or {}
+    val = [r["val_accuracy"] for r in history if "val_accuracy" in r]
+    metrics: dict[str, Any] = {
+        "epochs_done": len(history),
+        "best_val_accuracy": max(val) if val else None,
+        "best_epoch": (val.index(max(val)) + 1) if val else None,
+        "final_val_accuracy": val[-1] if val else None,
+        "final_train_accuracy": history[-1].get("accuracy") if history else None,
+        "train_seconds": round(previous.get("train_seconds", 0.0) + wall, 1),
+    }
+    if history and (path / runs.BEST_MODEL).exists() and (data / "test").is_dir():
+        test_split = load_split(data, "test", classes, size)
+        if len(test_split.labels):
+            emit("evaluating", epoch=len(history), message="test split")
+            model = runs.load_model(path, which="best")
+            label_mode = "binary" if len(classes) == 2 else "categorical"
+            test_ds = make_dataset(
+                test_split, batch_size=batch, shuffle=False, augment=None, label_mode=label_mode
+            )
+            result = model.evaluate(test_ds, verbose=0, return_dict=True)
+            metrics["test_accuracy"] = float(result["accuracy"])
+            metrics["test_loss"] = float(result["loss"])
+            metrics["test_images"] = len(test_split.labels)
+    return metrics

@@ -1,0 +1,87 @@
+"""The registry's models: the seed's exact architecture, heads, compile settings, summary rows."""
+
+from __future__ import annotations
+
+import pytest
+
+from catdog.models import REGISTRY, ModelError, build_model, compile_model, get_spec, summary_rows
+
+# The seed's summary table (Deep Learning with Python §5.2), layer by layer.
+SEED_TABLE = [
+    ("Conv2D", (None, 148, 148, 32), 896),
+    ("MaxPooling2D", (None, 74, 74, 32), 0),
+    ("Conv2D", (None, 72, 72, 64), 18_496),
+    ("MaxPooling2D", (None, 36, 36, 64), 0),
+    ("Conv2D", (None, 34, 34, 128), 73_856),
+    ("MaxPooling2D", (None, 17, 17, 128), 0),
+    ("Conv2D", (None, 15, 15, 128), 147_584),
+    ("MaxPooling2D", (None, 7, 7, 128), 0),
+    ("Flatten", (None, 6272), 0),
+    ("Dense", (None, 512), 3_211_776),
+    ("Dense", (None, 1), 513),
+]
+
+
+def test_seed_baseline_matches_the_seed_layer_by_layer() -> None:
+    model = build_model("seed-baseline")
+    got = [
+        (type(layer).__name__, tuple(layer.output.shape), layer.count_params())
+        for layer in model.layers
+    ]
+    assert got == SEED_TABLE
+    assert model.count_params() == 3_453_121
+
+
+def test_seed_dropout_adds_only_a_dropout_layer() -> None:
+    model = build_model("seed-dropout")
+    types = [type(layer).__name__ for layer in model.layers]
+    assert types.index("Dropout") == types.index("Flatten") + 1
+    assert model.layers[types.index("Dropout")].rate == 0.5
+    assert model.count_params() == 3_453_121
+    spec = get_spec("seed-dropout")
+    assert (spec.augment, spec.batch_size, spec.epochs, spec.steps_per_epoch) == (
+        True,
+        32,
+        100,
+        100,
+    )
+
+
+def test_multiclass_head_is_softmax_with_categorical_loss() -> None:
+    model = build_model("seed-baseline", num_classes=3, image_size=64)
+    head = model.layers[-1]
+    assert head.units == 3 and head.activation.__name__ == "softmax"
+    compile_model(model, num_classes=3, learning_rate=1e-3)
+    assert model.loss == "categorical_crossentropy"
+
+
+def test_binary_compile_is_the_seeds() -> None:
+    model = compile_model(
+        build_model("seed-baseline", image_size=64), num_classes=2, learning_rate=1e-4
+    )
+    assert model.loss == "binary_crossentropy"
+    assert type(model.optimizer).__name__ == "RMSprop"
+    assert float(model.optimizer.learning_rate) == pytest.approx(1e-4)
+
+
+def test_summary_rows_total_equals_keras() -> None:
+    for name in REGISTRY:
+        model = build_model(name)
+        rows = summary_rows(model)
+        assert sum(r["params"] for r in rows) == model.count_params()
+        assert rows[0]["output_shape"] == "(batch, 148, 148, 32)"
+
+
+def test_errors_name_the_bad_value() -> None:
+    with pytest.raises(ModelError, match=r"unknown model 'resnet9000'.*seed-baseline"):
+        get_spec("resnet9000")
+    with pytest.raises(ModelError, match="at least 2 classes, got 1"):
+        build_model("seed-baseline", num_classes=1)
+    with pytest.raises(ModelError, match=r"dropout must be in \[0, 1\), got 1\.5"):
+        build_model("seed-baseline", dropout=1.5)
+
+
+def test_too_small_images_are_refused_with_the_minimum() -> None:
+    assert build_model("seed-baseline", image_size=46).layers[-4].output.shape[1:] == (1, 1, 128)
+    with pytest.raises(ModelError, match="at least 46 px, got 45"):
+        build_model("seed-baseline", image_size=45)

@@ -1,0 +1,190 @@
+"""Training runs end to end on tiny generated data: files, events, stop, resume, schedules."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from catdog import runs
+from catdog.config import TrainConfig, TrainingError
+from catdog.training import ProgressEvent, resume, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny_config(data: Path, **overrides) -> TrainConfig:
+    """A seed-baseline config small enough to train in seconds."""
+    values = {"data": str(data), "epochs": 2, "image_size": 48, "batch_size": 8}
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_binary_run_writes_every_file(tiny_dataset: Path) -> None:
+    result = train(tiny_config(tiny_dataset))
+    assert result.state == "completed"
+    path = result.path
+    for name in (
+        "config.json",
+        "status.json",
+        "history.csv",
+        "best.keras",
+        "last.keras",
+        "metrics.json",
+    ):
+        assert (path / name).is_file(), name
+    config = json.loads((path / "config.json").read_text())
+    assert config["classes"] == ["cats", "dogs"]
+    again = TrainConfig.from_dict(config["train"])
+    assert again == tiny_config(tiny_dataset).resolved()  # enough to re-run it
+    history = runs.read_history(path)
+    assert [row["epoch"] for row in history] == [1, 2]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(history[0])
+    metrics = json.loads((path / "metrics.json").read_text())
+    assert metrics["epochs_done"] == 2
+    assert metrics["test_images"] == 16
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert metrics["best_val_accuracy"] == max(r["val_accuracy"] for r in history)
+    info = runs.run_info(path)
+    assert (info.state, info.epochs_done, info.model) == ("completed", 2, "seed-baseline")
+    assert [r.id for r in runs.list_runs()] == [result.run_id]
+
+
+def test_three_classes_train_a_softmax_model(dataset_factory) -> None:
+    data = dataset_factory(classes=("birds", "cats", "dogs"), counts=(8, 4, 4))
+    result = train(tiny_config(data, epochs=1))
+    model = runs.load_model(result.run_id)
+    assert model.layers[-1].units == 3
+    probs = model.predict(np.zeros((2, 48, 48, 3), "float32"), verbose=0)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    assert json.loads((result.path / "config.json").read_text())["classes"] == [
+        "birds",
+        "cats",
+        "dogs",
+    ]
+
+
+def test_progress_events_cover_batches_and_epochs(tiny_dataset: Path) -> None:
+    events: list[ProgressEvent] = []
+    train(tiny_config(tiny_dataset), on_event=events.append)
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "loading" and kinds[-1] == "end"
+    assert events[-1].state == "completed"
+    steps = math.ceil(32 / 8)
+    batches = [e for e in events if e.kind == "batch"]
+    assert [(e.epoch, e.step) for e in batches] == [
+        (ep, st) for ep in (1, 2) for st in range(1, steps + 1)
+    ]
+    assert all(e.steps == steps and e.epochs == 2 for e in batches)
+    assert all({"loss", "accuracy"} <= set(e.logs) for e in batches)
+    epochs = [e for e in events if e.kind == "epoch"]
+    assert [e.epoch for e in epochs] == [1, 2]
+    assert all("val_accuracy" in e.logs and e.learning_rate == pytest.approx(1e-4) for e in epochs)
+    seconds = [e.seconds for e in events]
+    assert seconds == sorted(seconds)
+
+
+def test_stop_mid_epoch_keeps_a_loadable_model(tiny_dataset: Path) -> None:
+    stop = threading.Event()
+    events: list[ProgressEvent] = []
+
+    def on_event(event: ProgressEvent) -> None:
+        events.append(event)
+        if event.kind == "batch" and event.step == 2:
+            stop.set()
+
+    result = train(tiny_config(tiny_dataset, epochs=5), on_event=on_event, stop=stop)
+    assert result.state == "stopped"
+    batches = [e for e in events if e.kind == "batch"]
+    assert [(e.epoch, e.step) for e in batches] == [(1, 1), (1, 2)]  # nothing after the stop
+    assert len(result.history) == 1  # the interrupted epoch is recorded, not lost
+    model = runs.load_model(result.run_id, which="last")
+    assert model.predict(np.zeros((1, 48, 48, 3), "float32"), verbose=0).shape == (1, 1)
+    assert runs.run_info(result.path).state == "stopped"
+
+
+def test_killed_run_resumes_from_its_last_epoch(tiny_dataset: Path, catdog_home: Path) -> None:
+    env = {**os.environ, "CATDOG_HOME": str(catdog_home), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "catdog",
+        "train",
+        "--data",
+        str(tiny_dataset),
+        "--epochs",
+        "40",
+        "--image-size",
+        "48",
+        "--batch-size",
+        "8",
+    ]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        history: list = []
+        while time.monotonic() < deadline:
+            found = list((catdog_home / "runs").glob("*/history.csv"))
+            if found and len(history := runs.read_history(found[0].parent)) >= 2:
+                break
+            time.sleep(0.05)
+        assert len(history) >= 2, proc.stderr.read1().decode() if proc.poll() else "too slow"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    path = found[0].parent
+    # Whatever moment the kill hit, every file is whole and readable.
+    json.loads((path / "config.json").read_text())
+    json.loads((path / "status.json").read_text())
+    done = runs.read_history(path)
+    assert len(done) >= 2
+    keras.models.load_model(path / "last.keras")
+    assert runs.run_info(path).state == "interrupted"
+    before = done[:]
+
+    result = resume(path.name, stop=None)
+    assert result.state == "completed"
+    assert [r["epoch"] for r in result.history] == list(range(1, 41))
+    assert result.history[: len(before)] == before  # earlier epochs untouched
+    assert runs.run_info(path).state == "completed"
+    with pytest.raises(runs.RunError, match="already finished all 40 epochs"):
+        resume(path.name)
+
+
+def test_early_stopping_and_cosine_schedule(tiny_dataset: Path) -> None:
+    # A learning rate this small cannot move val_loss by min_delta: patience 1 stops at epoch 2.
+    result = train(tiny_config(tiny_dataset, epochs=6, learning_rate=1e-12, early_stopping=1))
+    assert len(result.history) == 2 and result.metrics["early_stopped"] is True
+
+    result = train(tiny_config(tiny_dataset, epochs=4, learning_rate=1e-3, lr_schedule="cosine"))
+    rates = [row["learning_rate"] for row in result.history]
+    expected = [1e-3 * 0.5 * (1 + math.cos(math.pi * e / 4)) for e in range(4)]
+    np.testing.assert_allclose(rates, expected, rtol=1e-5)
+
+
+def test_same_seed_same_result(tiny_dataset: Path) -> None:
+    a = train(tiny_config(tiny_dataset, epochs=1, augment=True, seed=3)).history
+    b = train(tiny_config(tiny_dataset, epochs=1, augment=True, seed=3)).history
+    assert a[0]["loss"] == pytest.approx(b[0]["loss"], rel=1e-4)
+
+
+def test_bad_configs_fail_before_any_work(tiny_dataset: Path, tmp_path: Path) -> None:
+    with pytest.raises(TrainingError, match="epochs must be ≥ 1, got 0"):
+        train(tiny_config(tiny_dataset, epochs=0))
+    with pytest.raises(TrainingError, match="unknown learning-rate schedule 'zigzag'"):
+        train(tiny_config(tiny_dataset, lr_schedule="zigzag"))
+    with pytest.raises(ValueError, match=str(tmp_path / "nowhere")):
+        train(tiny_config(tmp_path / "nowhere"))
+    assert runs.list_runs() == []  # no half-made run folders left behind
