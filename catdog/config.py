@@ -58,6 +58,11 @@ class TrainConfig:
             ),
         )
         cfg.validate()
+        if cfg.image_size is not None and cfg.image_size < spec.min_image_size:
+            raise TrainingError(
+                f"{spec.name} needs images of at least {spec.min_image_size} px, "
+                f"got image size {cfg.image_size}"
+            )
         return cfg
 
     def validate(self) -> None:

@@ -8,7 +8,6 @@ a photo is preprocessed exactly the same way wherever it enters.
 from __future__ import annotations
 
 import io
-import warnings
 from pathlib import Path
 from typing import BinaryIO
 
@@ -97,21 +96,20 @@ def open_rgb(source: str | Path | bytes | BinaryIO, name: str | None = None) -> 
     if not data:
         raise ImageError(f"{name} is not an image: it is empty (0 bytes)")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            width, height = image.size
-            if width * height > MAX_PIXELS:
-                raise ImageError(
-                    f"{name} is too large: {width}×{height} pixels "
-                    f"({width * height / 1e6:.0f} megapixels; the limit is {MAX_PIXELS / 1e6:.0f})"
-                )
-            image.load()
-            image = ImageOps.exif_transpose(image) or image
-            return _flatten(image)
+        # Image.open reads only the header, so the size check happens before any decoding.
+        image = Image.open(io.BytesIO(data))
+        width, height = image.size
+        if width * height > MAX_PIXELS:
+            raise ImageError(
+                f"{name} is too large: {width}×{height} pixels "
+                f"({width * height / 1e6:.0f} megapixels; the limit is {MAX_PIXELS / 1e6:.0f})"
+            )
+        image.load()
+        image = ImageOps.exif_transpose(image) or image
+        return _flatten(image)
     except ImageError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except Image.DecompressionBombError as exc:
         raise ImageError(f"{name} is too large to decode safely ({exc})") from exc
     except UnidentifiedImageError as exc:
         raise ImageError(f"{name} is not an image ({_describe_bytes(data)})") from exc

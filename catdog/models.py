@@ -34,6 +34,7 @@ class ModelSpec:
         learning_rate: default learning rate.
         optimizer: Keras optimizer name (``"rmsprop"`` as in the seed, or ``"adamw"``).
         steps_per_epoch: default batches per epoch (None = one pass over the training set).
+        min_image_size: smallest input side the architecture can take.
     """
 
     name: str
@@ -47,6 +48,7 @@ class ModelSpec:
     learning_rate: float = 1e-4
     optimizer: str = "rmsprop"
     steps_per_epoch: int | None = None
+    min_image_size: int = 32
 
 
 def _head(num_classes: int) -> tuple[int, str]:
@@ -108,6 +110,7 @@ REGISTRY: dict[str, ModelSpec] = {
             build=build_seed_convnet,
             epochs=30,
             batch_size=20,
+            min_image_size=SEED_MIN_SIZE,
         ),
         ModelSpec(
             name="seed-dropout",
@@ -119,6 +122,7 @@ REGISTRY: dict[str, ModelSpec] = {
             epochs=100,
             batch_size=32,
             steps_per_epoch=100,
+            min_image_size=SEED_MIN_SIZE,
         ),
     )
 }

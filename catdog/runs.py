@@ -130,8 +130,10 @@ HISTORY_COLUMNS = (
     "val_loss",
     "val_accuracy",
     "learning_rate",
-    "seconds",
-    "steps",
+    "seconds",  # wall time of the epoch, validation included
+    "train_seconds",  # the training part alone (for images per second)
+    "steps",  # batches trained in the epoch
+    "images",  # training images seen in the epoch
 )
 
 
@@ -156,7 +158,7 @@ def read_history(run_path: Path) -> list[dict[str, float]]:
         row: dict[str, float] = {}
         for key, value in raw.items():
             if value not in ("", None):
-                row[key] = int(value) if key in ("epoch", "steps") else float(value)
+                row[key] = int(value) if key in ("epoch", "steps", "images") else float(value)
         rows.append(row)
     return rows
 

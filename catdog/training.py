@@ -127,7 +127,8 @@ def resume(
     path = runs.resolve_run(run)
     info = runs.run_info(path)
     if info.state == "running":
-        raise runs.RunError(f"run {info.id} is still running (process {path.name}); stop it first")
+        pid = (runs.read_json(path / runs.STATUS_FILE, {}) or {}).get("pid", "?")
+        raise runs.RunError(f"run {info.id} is still running (process {pid}); stop it first")
     cfg = TrainConfig.from_dict(info.config["train"])
     if info.epochs_done >= (cfg.epochs or 0) and info.state == "completed":
         raise runs.RunError(f"run {info.id} already finished all {cfg.epochs} epochs")
@@ -152,10 +153,14 @@ class _RunRecorder(keras.callbacks.Callback):
         emit: Callable[..., None],
         stop: threading.Event | None,
         steps: int,
+        image_cap: int | None,
     ) -> None:
         super().__init__()
         self.path, self.cfg, self.history, self.emit = path, cfg, history, emit
         self.stop_event, self.steps = stop, steps
+        self.image_cap = image_cap  # one-pass epochs: the last batch may be short
+        self.steps_done = 0
+        self.train_seconds: float | None = None
         self.stopped_by_user = False
         self.early_stopped = False
         val = [r["val_accuracy"] for r in history if "val_accuracy" in r]
@@ -173,13 +178,26 @@ class _RunRecorder(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
         self.epoch_started = time.monotonic()
+        self.steps_done = 0
+        self.train_seconds = None
+
+    def on_test_begin(self, logs: Any = None) -> None:
+        # Validation starts: the epoch's training part is over (for images/second).
+        if self.train_seconds is None:
+            self.train_seconds = time.monotonic() - self.epoch_started
+
+    def _images_seen(self) -> int:
+        seen = self.steps_done * int(self.cfg.batch_size or 0)
+        return seen if self.image_cap is None else min(seen, self.image_cap)
 
     def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+        self.steps_done = batch + 1
         logs = {k: float(v) for k, v in (logs or {}).items()}
         self.emit(
             "batch",
             epoch=len(self.history) + 1,
             step=batch + 1,
+            steps=self.steps,
             logs=logs,
             learning_rate=self._lr(),
         )
@@ -200,7 +218,14 @@ class _RunRecorder(keras.callbacks.Callback):
             "val_accuracy": logs.get("val_accuracy"),
             "learning_rate": self._lr(),
             "seconds": round(time.monotonic() - self.epoch_started, 3),
-            "steps": self.steps,
+            "steps": self.steps_done,
+            "images": self._images_seen(),
+            "train_seconds": round(
+                self.train_seconds
+                if self.train_seconds is not None
+                else time.monotonic() - self.epoch_started,
+                3,
+            ),
         }
         row = {k: v for k, v in row.items() if v is not None}
         # Models first, then history: the history never claims an epoch whose model
@@ -214,7 +239,12 @@ class _RunRecorder(keras.callbacks.Callback):
         runs.write_history(self.path, self.history)
         runs.write_status(self.path, "running", epochs_done=len(self.history))
         self.emit(
-            "epoch", epoch=epoch + 1, step=self.steps, logs=row, learning_rate=row["learning_rate"]
+            "epoch",
+            epoch=epoch + 1,
+            step=self.steps_done,
+            steps=self.steps,
+            logs=row,
+            learning_rate=row["learning_rate"],
         )
         val_loss = row.get("val_loss")
         if val_loss is not None and self.cfg.early_stopping > 0:
@@ -313,7 +343,8 @@ def _run(
                 learning_rate=float(cfg.learning_rate),
                 optimizer=get_spec(cfg.model).optimizer,
             )
-        recorder = _RunRecorder(path, cfg, history, emit, stop, steps)
+        cap = len(train_split.labels) if steps == one_pass else None
+        recorder = _RunRecorder(path, cfg, history, emit, stop, steps, cap)
         callbacks = [recorder]
         schedule = _schedule(cfg)
         if schedule is not None:
@@ -333,6 +364,7 @@ def _run(
                 steps_per_epoch=steps if steps != one_pass else None,
                 callbacks=callbacks,
                 verbose=0,
+                shuffle=False,  # the tf.data pipeline shuffles (and Keras would ignore this)
             )
         state = "stopped" if recorder.stopped_by_user else "completed"
         metrics = _final_metrics(

@@ -1,0 +1,154 @@
+"""Reproduce the seed's two results on the real photos, with catdog's own training runs.
+
+    python benchmarks/reproduce_seed.py                    # both models (about 1 hour on 2 cores)
+    python benchmarks/reproduce_seed.py --only seed-baseline
+
+Trains on ``../shared/data/cats_vs_dogs_small`` (the seed's exact 2000/1000/1000 split):
+
+- ``seed-baseline``: 30 epochs, batch 20, no augmentation (the seed: ≈72% validation);
+- ``seed-dropout``: 100 epochs of 100 batches of 32, the seed's augmentation (≈82%).
+
+Writes ``benchmarks/results/reproduce_seed.{json,md}`` (one row per model: best and final
+validation accuracy, test accuracy of the best model, wall time, training images/second, the
+machine and library versions). Rows of models not re-run are kept from the previous file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+DATA = ROOT.parent / "shared" / "data" / "cats_vs_dogs_small"
+RESULTS = ROOT / "benchmarks" / "results"
+
+# The seed's two recipes (Deep Learning with Python §5.2), as catdog training configs.
+RECIPES = {
+    "seed-baseline": {"epochs": 30, "batch_size": 20, "augment": False},
+    "seed-dropout": {"epochs": 100, "batch_size": 32, "steps_per_epoch": 100, "augment": True},
+}
+
+
+def machine() -> dict[str, str]:
+    """CPU model, core count and library versions, for the results table."""
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import keras
+    import tensorflow as tf
+
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+    }
+
+
+def run(model: str, seed: int) -> dict:
+    """Train one recipe and summarise its run."""
+    from catdog.config import TrainConfig
+    from catdog.training import train
+
+    config = TrainConfig(data=str(DATA), model=model, seed=seed, **RECIPES[model])
+
+    def on_event(event) -> None:
+        if event.kind == "epoch":
+            logs = event.logs
+            print(
+                f"{model} epoch {event.epoch:3d}/{event.epochs} acc {logs['accuracy']:.3f} "
+                f"val_acc {logs.get('val_accuracy', float('nan')):.3f} "
+                f"({logs['seconds']:.0f}s)",
+                flush=True,
+            )
+
+    started = time.monotonic()
+    result = train(config, on_event=on_event)
+    wall = time.monotonic() - started
+    history = result.history
+    val = [row["val_accuracy"] for row in history]
+    reached = next((row for row in history if row["val_accuracy"] >= 0.82), None)
+    images = sum(row["images"] for row in history)
+    train_seconds = sum(row["train_seconds"] for row in history)
+    return {
+        "model": model,
+        "run_id": result.run_id,
+        "epochs": len(history),
+        "batch_size": config.batch_size,
+        "augment": bool(config.augment),
+        "best_val_accuracy": max(val),
+        "best_epoch": val.index(max(val)) + 1,
+        "final_val_accuracy": val[-1],
+        "test_accuracy": result.metrics.get("test_accuracy"),
+        "wall_minutes": round(wall / 60, 1),
+        "seconds_per_epoch": round(sum(row["seconds"] for row in history) / len(history), 1),
+        "train_images_per_second": round(images / train_seconds, 1),
+        "first_epoch_at_82": reached["epoch"] if reached else None,
+        "minutes_to_82": round(sum(r["seconds"] for r in history[: reached["epoch"]]) / 60, 1)
+        if reached
+        else None,
+        "seed": seed,
+    }
+
+
+def markdown(rows: list[dict], info: dict[str, str]) -> str:
+    """The results as a Markdown table for the README."""
+    lines = [
+        "| model | epochs × batch | augmentation | best val acc (epoch) | final val acc | "
+        "test acc | wall time | s/epoch | train img/s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['epochs']} × {r['batch_size']} | "
+            f"{'seed settings' if r['augment'] else 'none'} | "
+            f"{r['best_val_accuracy']:.1%} ({r['best_epoch']}) | {r['final_val_accuracy']:.1%} | "
+            f"{r['test_accuracy']:.1%} | {r['wall_minutes']} min | {r['seconds_per_epoch']} | "
+            f"{r['train_images_per_second']} |"
+        )
+    lines.append("")
+    lines.append(
+        f"Machine: {info['cpu']}, {info['cores']} cores; Python {info['python']}, "
+        f"TensorFlow {info['tensorflow']}, Keras {info['keras']}."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=sorted(RECIPES), action="append")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if not DATA.is_dir():
+        print(f"the real photos are not here: {DATA} does not exist", file=sys.stderr)
+        return 2
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out_json = RESULTS / "reproduce_seed.json"
+    previous = json.loads(out_json.read_text()) if out_json.exists() else {"rows": []}
+    rows = {row["model"]: row for row in previous["rows"]}
+    info = machine()
+    for model in args.only or list(RECIPES):
+        rows[model] = run(model, args.seed) | {"machine": info}
+        ordered = [rows[m] for m in RECIPES if m in rows]
+        out_json.write_text(json.dumps({"rows": ordered}, indent=2) + "\n")
+        (RESULTS / "reproduce_seed.md").write_text(markdown(ordered, info))
+    print(markdown([rows[m] for m in RECIPES if m in rows], info))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

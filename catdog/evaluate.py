@@ -1,0 +1,322 @@
+"""Evaluation: how a trained run does on a labelled folder of images, and where it goes wrong.
+
+:func:`evaluate_run` lists the folder's images once, in a fixed order, and classifies them with
+the run's :class:`~catdog.predict.Predictor` (the training preprocessing). Accuracy, the
+confusion matrix, per-class precision/recall/F1 and the list of misclassified files are all
+computed from that one ordered list, so a file can never be paired with another file's
+prediction. The metric functions are plain NumPy and import no TensorFlow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from catdog.datasets import natural_key
+from catdog.images import IMAGE_SUFFIXES
+from catdog.progress import ProgressFn
+from catdog.runs import resolve_run, run_info
+
+# Misclassified files listed by Evaluation.summary() (to_dict() keeps them all).
+SUMMARY_MISTAKES = 10
+
+
+class EvaluationError(ValueError):
+    """A folder that cannot be evaluated with a run; the message says why and what to do."""
+
+
+def confusion_matrix(true: Any, pred: Any, num_classes: int) -> np.ndarray:
+    """Count (true class, predicted class) pairs.
+
+    Args:
+        true: true class indices, shape ``[N]``.
+        pred: predicted class indices, shape ``[N]``.
+        num_classes: number of classes ``C``.
+
+    Returns:
+        An ``int64`` array ``[C, C]``: row = true class, column = predicted class.
+
+    Raises:
+        ValueError: the two lists differ in length or hold an index outside ``0..C-1``.
+    """
+    true = np.asarray(true, dtype=np.int64).ravel()
+    pred = np.asarray(pred, dtype=np.int64).ravel()
+    if true.shape != pred.shape:
+        raise ValueError(f"got {len(true)} true labels but {len(pred)} predictions")
+    for name, values in (("true", true), ("predicted", pred)):
+        bad = values[(values < 0) | (values >= num_classes)]
+        if bad.size:
+            raise ValueError(
+                f"{name} label {int(bad[0])} is outside 0..{num_classes - 1} "
+                f"for {num_classes} classes"
+            )
+    counts = np.bincount(true * num_classes + pred, minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes)
+
+
+def per_class_metrics(cm: np.ndarray, classes: list[str]) -> dict[str, dict[str, float]]:
+    """Precision, recall, F1 and support of every class, from a confusion matrix.
+
+    A class that is never predicted has precision 0, one with no images has recall 0, and F1
+    is 0 when precision and recall are both 0 (no division by zero).
+
+    Args:
+        cm: confusion matrix ``[C, C]``, rows = true class, columns = predicted class.
+        classes: the ``C`` class names, in the matrix's order.
+
+    Returns:
+        ``{class: {"precision", "recall", "f1", "support"}}``; support (the number of images
+        of that class) is an ``int``.
+    """
+    cm = np.asarray(cm)
+    if cm.shape != (len(classes), len(classes)):
+        raise ValueError(
+            f"confusion matrix of shape {cm.shape} does not fit {len(classes)} classes"
+        )
+    metrics: dict[str, dict[str, float]] = {}
+    for k, name in enumerate(classes):
+        hits = float(cm[k, k])
+        predicted = float(cm[:, k].sum())
+        support = int(cm[k, :].sum())
+        precision = hits / predicted if predicted else 0.0
+        recall = hits / support if support else 0.0
+        both = precision + recall
+        f1 = 2 * precision * recall / both if both else 0.0
+        metrics[name] = {"precision": precision, "recall": recall, "f1": f1, "support": support}
+    return metrics
+
+
+@dataclass
+class Misclassified:
+    """One image the model got wrong."""
+
+    file: str  # path of the image
+    true: str  # its class folder
+    predicted: str  # the class the model chose
+    probability: float  # the model's probability for the predicted class
+    true_probability: float  # the model's probability for the true class
+
+
+@dataclass
+class Evaluation:
+    """A run's results on one labelled folder; see :func:`evaluate_run`."""
+
+    run_id: str
+    which: str  # "best" or "last" model
+    data: str  # the folder of class folders that was evaluated
+    classes: list[str]
+    count: int  # images evaluated
+    accuracy: float
+    confusion_matrix: np.ndarray  # [C, C] rows = true class, columns = predicted class
+    per_class: dict[str, dict[str, float]]
+    misclassified: list[Misclassified]  # most confidently wrong first
+    skipped: list[dict[str, str]] = field(default_factory=list)  # unreadable: {file, error}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data (the confusion matrix as a list of lists)."""
+        return {
+            "run_id": self.run_id,
+            "which": self.which,
+            "data": self.data,
+            "classes": list(self.classes),
+            "count": self.count,
+            "accuracy": self.accuracy,
+            "confusion_matrix": self.confusion_matrix.tolist(),
+            "per_class": self.per_class,
+            "misclassified": [asdict(m) for m in self.misclassified],
+            "skipped": list(self.skipped),
+        }
+
+    def summary(self) -> str:
+        """A plain-text report: accuracy, per-class table, confusion matrix, worst mistakes."""
+        correct = int(np.trace(self.confusion_matrix))
+        lines = [
+            f"Run {self.run_id} ({self.which} model) on {self.data}",
+            f"Accuracy {self.accuracy:.1%} ({correct}/{self.count} images)",
+            "",
+        ]
+        width = max(len("class"), *(len(c) for c in self.classes))
+        lines.append(f"{'class':<{width}}  precision  recall     f1  support")
+        for name in self.classes:
+            m = self.per_class[name]
+            lines.append(
+                f"{name:<{width}}  {m['precision']:9.3f}  {m['recall']:6.3f}  {m['f1']:5.3f}"
+                f"  {int(m['support']):7d}"
+            )
+        lines += ["", "Confusion matrix (rows = true class, columns = predicted):"]
+        cell = max(width, *(len(str(v)) for v in self.confusion_matrix.ravel()), 5)
+        lines.append(" " * width + "".join(f"  {c:>{cell}}" for c in self.classes))
+        for name, row in zip(self.classes, self.confusion_matrix, strict=True):
+            lines.append(f"{name:<{width}}" + "".join(f"  {int(v):>{cell}}" for v in row))
+        if self.misclassified:
+            shown = self.misclassified[:SUMMARY_MISTAKES]
+            lines += ["", f"Most confidently wrong ({len(shown)} of {len(self.misclassified)}):"]
+            for m in shown:
+                lines.append(
+                    f"  {_relative(m.file, self.data)}: {m.true} taken for {m.predicted} "
+                    f"(p={m.probability:.3f})"
+                )
+        if self.skipped:
+            lines += ["", f"Skipped {len(self.skipped)} unreadable file(s):"]
+            lines += [f"  {s['error']}" for s in self.skipped[:SUMMARY_MISTAKES]]
+        return "\n".join(lines)
+
+
+def _relative(file: str, folder: str) -> str:
+    try:
+        return str(Path(file).relative_to(folder))
+    except ValueError:
+        return file
+
+
+def _visible(path: Path) -> bool:
+    return not path.name.startswith(".") and path.name != "__MACOSX"
+
+
+def _class_folders(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and _visible(p))
+
+
+def _labelled_files(folder: Path, classes: list[str]) -> tuple[list[Path], list[int]]:
+    """Image files of ``folder/<class>/`` in class order, then natural name order (as
+    :func:`catdog.datasets.list_images` lists a split), with their labels."""
+    paths: list[Path] = []
+    labels: list[int] = []
+    for label, name in enumerate(classes):
+        files = sorted(
+            (
+                p
+                for p in (folder / name).iterdir()
+                if p.is_file() and _visible(p) and p.suffix.lower() in IMAGE_SUFFIXES
+            ),
+            key=lambda p: natural_key(p.name),
+        )
+        paths += files
+        labels += [label] * len(files)
+    return paths, labels
+
+
+def resolve_eval_folder(run_config: dict[str, Any], data: str | Path | None) -> Path:
+    """The folder of class folders to evaluate on (see :func:`evaluate_run`).
+
+    Raises:
+        EvaluationError: the folder, or the run's test split, does not exist.
+    """
+    if data is None:
+        trained_on = run_config.get("train", {}).get("data")
+        if not trained_on:
+            raise EvaluationError("the run's config.json does not say which data it was trained on")
+        folder = Path(trained_on) / "test"
+        if not folder.is_dir():
+            raise EvaluationError(
+                f"the run's dataset {trained_on} has no test/ folder; "
+                "pass another folder of class folders to evaluate on"
+            )
+        return folder
+    root = Path(data).expanduser()
+    if not root.is_dir():
+        raise EvaluationError(f"{root} is not a folder; pass a folder of class folders")
+    return root / "test" if (root / "test").is_dir() else root
+
+
+def _check_classes(folder: Path, classes: list[str]) -> None:
+    found = _class_folders(folder)
+    if found == sorted(classes):
+        return
+    missing = [c for c in classes if c not in found]
+    extra = [c for c in found if c not in classes]
+    parts = []
+    if missing:
+        parts.append(f"missing {', '.join(missing)}")
+    if extra:
+        parts.append(f"unexpected {', '.join(extra)}")
+    hint = ""
+    if {"train", "validation"} & set(extra):
+        hint = " (it looks like a dataset without a test/ split)"
+    raise EvaluationError(
+        f"the class folders of {folder} ({', '.join(found) or 'none'}) do not match the run's "
+        f"classes ({', '.join(classes)}): {'; '.join(parts)}{hint}. "
+        "Give a folder with one sub-folder per class, named as in training"
+    )
+
+
+def evaluate_run(
+    run: str | Path,
+    data: str | Path | None = None,
+    *,
+    which: str = "best",
+    batch_size: int = 32,
+    progress: ProgressFn | None = None,
+) -> Evaluation:
+    """Evaluate a run's model on its own test split or on any folder of class folders.
+
+    Args:
+        run: run id, unique id prefix, or run folder.
+        data: ``None`` for the run's own ``<data>/test``; else a folder that either has a
+            ``test/`` split (used) or is itself a folder of class folders. Its class folder
+            names must be exactly the run's classes.
+        which: ``"best"`` or ``"last"`` model of the run.
+        batch_size: images decoded and classified per model call.
+        progress: called as ``progress(done, total, message)`` while images are classified.
+
+    Returns:
+        An :class:`Evaluation`. Unreadable files are left out of the numbers and listed in
+        ``skipped``.
+
+    Raises:
+        EvaluationError: no such folder, class folders that do not match, or no images.
+        catdog.runs.RunError: the run does not exist or has no saved model.
+    """
+    from catdog.predict import Predictor
+
+    path = resolve_run(run)
+    info = run_info(path)
+    folder = resolve_eval_folder(info.config, data)
+    _check_classes(folder, info.classes)
+    paths, labels = _labelled_files(folder, info.classes)
+    if not paths:
+        raise EvaluationError(
+            f"{folder} has no images in its class folders ({', '.join(info.classes)})"
+        )
+
+    predictor = Predictor.from_run(path, which=which)
+    predictions = predictor.predict(paths, batch_size=batch_size, progress=progress)
+
+    index = {name: k for k, name in enumerate(info.classes)}
+    true, pred, mistakes, skipped = [], [], [], []
+    for file, label, prediction in zip(paths, labels, predictions, strict=True):
+        if prediction.error is not None or prediction.label is None:
+            skipped.append({"file": str(file), "error": prediction.error or "no prediction"})
+            continue
+        guess = index[prediction.label]
+        true.append(label)
+        pred.append(guess)
+        if guess != label:
+            mistakes.append(
+                Misclassified(
+                    file=str(file),
+                    true=info.classes[label],
+                    predicted=prediction.label,
+                    probability=prediction.probabilities[prediction.label],
+                    true_probability=prediction.probabilities[info.classes[label]],
+                )
+            )
+    if not true:
+        raise EvaluationError(f"none of the {len(paths)} files in {folder} could be read as images")
+    mistakes.sort(key=lambda m: (-m.probability, m.file))
+    cm = confusion_matrix(true, pred, len(info.classes))
+    return Evaluation(
+        run_id=info.id,
+        which=which,
+        data=str(folder),
+        classes=list(info.classes),
+        count=len(true),
+        accuracy=float(np.trace(cm)) / len(true),
+        confusion_matrix=cm,
+        per_class=per_class_metrics(cm, info.classes),
+        misclassified=mistakes,
+        skipped=skipped,
+    )

@@ -1,0 +1,222 @@
+"""Prediction: a trained run's model applied to any images the user has.
+
+:class:`Predictor` loads a run's model once and classifies paths or raw bytes. Every image goes
+through the same steps as in training (:func:`catdog.images.load_for_model` at the run's image
+size, then :func:`catdog.pipeline.scale_pixels`), so a photo gets the same score here as it
+would in the training pipeline. A file that cannot be read comes back as a :class:`Prediction`
+with an ``error`` instead of stopping the others.
+
+Importing this module is cheap; Keras is imported when a model is loaded.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from catdog.images import ImageError, load_for_model
+from catdog.progress import ProgressFn, report
+from catdog.runs import RunError, load_model, resolve_run, run_info
+
+if TYPE_CHECKING:
+    import keras
+
+# What predict() accepts: a path, a file's bytes, or (name for messages, bytes).
+ImageSource = str | Path | bytes | tuple[str, bytes]
+
+# Images decoded and sent to the model at once: bounds memory (64 images of 150 px are ~17 MB
+# as float32) while keeping a typical upload to a single model call.
+DEFAULT_BATCH_SIZE = 64
+
+
+@dataclass
+class Prediction:
+    """The model's answer for one image.
+
+    Attributes:
+        file: the path as given, or the name given with the bytes (``image-3`` if none).
+        label: the most probable class, or ``None`` when the image could not be read.
+        probabilities: ``{class: probability}`` in the run's class order, summing to 1
+            (empty when the image could not be read).
+        error: why the image could not be read (one line naming the file), else ``None``.
+    """
+
+    file: str
+    label: str | None
+    probabilities: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the image was read and classified."""
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data; ``error`` appears only for images that failed."""
+        data: dict[str, Any] = {
+            "file": self.file,
+            "label": self.label,
+            "probabilities": self.probabilities,
+        }
+        if self.error is not None:
+            data["error"] = self.error
+        return data
+
+
+def class_probabilities(outputs: np.ndarray, num_classes: int) -> np.ndarray:
+    """Turn model outputs into one probability per class.
+
+    Binary models have one sigmoid unit giving P(classes[1]); it becomes the two columns
+    ``[1 - p, p]``. Softmax outputs are returned as they are.
+
+    Args:
+        outputs: the model's output, shape ``[N, 1]`` (binary) or ``[N, num_classes]``.
+        num_classes: the number of classes the run was trained on.
+
+    Returns:
+        A float64 array of shape ``[N, num_classes]`` whose rows sum to 1.
+
+    Raises:
+        ValueError: the output width fits neither a binary nor a ``num_classes`` softmax head.
+    """
+    outputs = np.asarray(outputs, dtype=np.float64)
+    outputs = outputs.reshape(len(outputs), -1)
+    width = outputs.shape[1]
+    if width == 1 and num_classes == 2:
+        p = outputs[:, 0]
+        return np.stack([1.0 - p, p], axis=1)
+    if width == num_classes and num_classes > 2:
+        return outputs
+    raise ValueError(
+        f"the model has {width} output unit(s) but the run has {num_classes} classes; "
+        "expected 1 sigmoid unit for 2 classes or one softmax unit per class"
+    )
+
+
+def _name_and_data(source: ImageSource, index: int) -> tuple[str, str | Path | bytes]:
+    """Split a source into (name shown to the user, what to open)."""
+    if isinstance(source, (str, Path)):
+        return str(source), source
+    if isinstance(source, bytes):
+        return f"image-{index + 1}", source
+    if (
+        isinstance(source, tuple)
+        and len(source) == 2
+        and isinstance(source[0], str)
+        and isinstance(source[1], bytes)
+    ):
+        return source
+    raise TypeError(
+        f"cannot predict on a {type(source).__name__} (item {index + 1}); "
+        "pass a path, the file's bytes, or a (name, bytes) pair"
+    )
+
+
+class Predictor:
+    """A run's model, loaded once, ready to classify images.
+
+    Args:
+        model: the trained Keras model (inputs are pixels scaled to [0, 1]).
+        classes: class names in the run's order (index = label).
+        image_size: side of the model's square input, in pixels.
+        run_id: the run the model comes from (for display).
+    """
+
+    def __init__(
+        self, model: keras.Model, classes: Sequence[str], image_size: int, run_id: str = ""
+    ) -> None:
+        self.model = model
+        self.classes = list(classes)
+        self.image_size = int(image_size)
+        self.run_id = run_id
+
+    @classmethod
+    def from_run(cls, run: str | Path, which: str = "best") -> Predictor:
+        """Load the ``best`` (or ``last``) model of a run given by id, id prefix or folder.
+
+        Raises:
+            RunError: the run does not exist, has no saved model, or its config lacks classes.
+        """
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        path = resolve_run(run)
+        info = run_info(path)
+        if len(info.classes) < 2:
+            raise RunError(f"run {info.id} lists {len(info.classes)} classes in its config.json")
+        model = load_model(path, which=which)
+        size = info.config.get("train", {}).get("image_size") or model.input_shape[1]
+        return cls(model, info.classes, int(size), run_id=info.id)
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        """Class probabilities for a batch of ``uint8`` images already at the model's size.
+
+        Args:
+            images: array ``[N, image_size, image_size, 3]`` of 0–255 pixels, as produced by
+                :func:`catdog.images.load_for_model`.
+
+        Returns:
+            Float array ``[N, len(classes)]``; each row sums to 1.
+        """
+        from catdog.pipeline import scale_pixels
+
+        if len(images) == 0:
+            return np.zeros((0, len(self.classes)))
+        outputs = self.model.predict_on_batch(scale_pixels(images))
+        return class_probabilities(np.asarray(outputs), len(self.classes))
+
+    def predict(
+        self,
+        sources: Sequence[ImageSource],
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        progress: ProgressFn | None = None,
+    ) -> list[Prediction]:
+        """Classify images; unreadable ones get an ``error`` and do not stop the rest.
+
+        Any image Pillow can read is accepted (any size up to
+        :data:`catdog.images.MAX_PIXELS`, any mode or format).
+
+        Args:
+            sources: paths, file bytes, or ``(name, bytes)`` pairs.
+            batch_size: images decoded and passed to the model in one call.
+            progress: called as ``progress(done, total, message)`` after each batch.
+
+        Returns:
+            One :class:`Prediction` per source, in the same order.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch size must be ≥ 1, got {batch_size}")
+        named = [_name_and_data(source, i) for i, source in enumerate(sources)]
+        results: list[Prediction] = []
+        for start in range(0, len(named), batch_size):
+            chunk = named[start : start + batch_size]
+            results.extend(self._predict_chunk(chunk))
+            report(progress, len(results), len(named), "images")
+        return results
+
+    def _predict_chunk(self, chunk: list[tuple[str, str | Path | bytes]]) -> list[Prediction]:
+        """Decode a chunk, run the good images through the model in one call."""
+        results: list[Prediction | None] = []
+        good: list[np.ndarray] = []
+        slots: list[int] = []
+        for name, data in chunk:
+            try:
+                good.append(load_for_model(data, self.image_size, name=name))
+            except ImageError as exc:
+                results.append(Prediction(file=name, label=None, error=str(exc)))
+                continue
+            slots.append(len(results))
+            results.append(None)
+        if good:
+            probs = self.probabilities(np.stack(good))
+            for slot, row in zip(slots, probs, strict=True):
+                results[slot] = Prediction(
+                    file=chunk[slot][0],
+                    label=self.classes[int(np.argmax(row))],
+                    probabilities={c: float(p) for c, p in zip(self.classes, row, strict=True)},
+                )
+        return [r for r in results if r is not None]

@@ -1,0 +1,157 @@
+"""Prediction on every kind of file a user may drop, with a real tiny trained run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import make_dataset, striped_image
+from PIL import Image
+
+from catdog.config import TrainConfig
+from catdog.predict import Prediction, Predictor, class_probabilities
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """One tiny real training run shared by this module: (dataset folder, run folder)."""
+    from catdog.training import train
+
+    root = tmp_path_factory.mktemp("predict")
+    data = make_dataset(root / "data", counts=(16, 8, 8), size=40)
+    # Module fixtures run before the per-test data home, so isolate this one by hand.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CATDOG_HOME", str(root / "home"))
+        config = TrainConfig(
+            data=str(data), model="seed-baseline", epochs=1, image_size=48, batch_size=8
+        )
+        result = train(config)
+    return data, result.path
+
+
+@pytest.fixture(scope="module")
+def predictor(trained: tuple[Path, Path]) -> Predictor:
+    return Predictor.from_run(trained[1])
+
+
+def _assert_predicted(prediction: Prediction, classes: list[str]) -> None:
+    assert prediction.error is None, prediction.error
+    assert list(prediction.probabilities) == classes
+    assert sum(prediction.probabilities.values()) == pytest.approx(1.0)
+    assert all(0.0 <= p <= 1.0 for p in prediction.probabilities.values())
+    assert prediction.label == max(prediction.probabilities, key=prediction.probabilities.get)
+
+
+def test_from_run_knows_classes_size_and_id(
+    trained: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, run = trained
+    monkeypatch.setenv("CATDOG_HOME", str(run.parent.parent))
+    predictor = Predictor.from_run(run.name[:-2])  # an id prefix
+    assert predictor.classes == ["cats", "dogs"]
+    assert predictor.image_size == 48
+    assert predictor.run_id == run.name
+
+
+def test_every_readable_format_is_predicted_and_bad_files_carry_errors(
+    predictor: Predictor, tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(1)
+    rgb = striped_image(1, 48, rng)
+    files: dict[str, Path] = {}
+
+    def save(name: str, image: Image.Image, **kwargs) -> None:
+        files[name] = tmp_path / name
+        image.save(files[name], **kwargs)
+
+    save("rgb.png", rgb)
+    rgba = rgb.convert("RGBA")
+    rgba.putalpha(128)
+    save("rgba.png", rgba)
+    save("grey.png", rgb.convert("L"))
+    save("palette.gif", rgb.convert("P", palette=Image.Palette.ADAPTIVE))
+    deep = np.asarray(rgb.convert("L"), dtype=np.uint16) * 257
+    save("deep16.png", Image.fromarray(deep))
+    save("huge.jpg", rgb.resize((4000, 3000), Image.Resampling.NEAREST), quality=80)
+    assert Image.open(files["deep16.png"]).mode.startswith("I")
+    assert Image.open(files["palette.gif"]).mode == "P"
+
+    good = files["rgb.png"].read_bytes()
+    (tmp_path / "truncated.jpg").write_bytes(files["huge.jpg"].read_bytes()[:2000])
+    (tmp_path / "notes.jpg").write_text("this is not a photo of a dog")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    bad = ["truncated.jpg", "notes.jpg", "empty.jpg"]
+
+    sources = [
+        *files.values(),
+        *(str(tmp_path / name) for name in bad),
+        good,
+        ("upload.png", good),
+    ]
+    predictions = predictor.predict(sources)
+
+    assert [p.file for p in predictions] == [
+        *(str(path) for path in files.values()),
+        *(str(tmp_path / name) for name in bad),
+        "image-10",
+        "upload.png",
+    ]
+    for prediction in predictions[: len(files)] + predictions[-2:]:
+        _assert_predicted(prediction, predictor.classes)
+    for name, prediction in zip(bad, predictions[len(files) : len(files) + 3], strict=True):
+        assert prediction.label is None and prediction.probabilities == {}
+        assert name in prediction.error and "\n" not in prediction.error
+    assert "empty" in predictions[len(files) + 2].error
+    # Bytes and a path of the same file give the same answer.
+    assert predictions[-1].probabilities == pytest.approx(predictions[0].probabilities)
+    assert predictions[-2].probabilities == pytest.approx(predictions[0].probabilities)
+
+
+def test_prediction_matches_the_training_pipeline(
+    trained: tuple[Path, Path], predictor: Predictor
+) -> None:
+    from catdog.pipeline import load_split, scale_pixels
+
+    data, _ = trained
+    split = load_split(data, "test", predictor.classes, predictor.image_size)
+    expected = predictor.model.predict(scale_pixels(split.images), verbose=0)[:, 0]
+
+    predictions = predictor.predict(split.paths, batch_size=3)
+
+    got = np.array([p.probabilities["dogs"] for p in predictions])
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_to_dict_shows_error_only_when_failed(predictor: Predictor, tmp_path: Path) -> None:
+    photo = tmp_path / "a.jpg"
+    striped_image(0, 40, np.random.default_rng(0)).save(photo)
+    ok, failed = predictor.predict([photo, ("b.jpg", b"nope")])
+
+    assert json.loads(json.dumps(ok.to_dict())) == {
+        "file": str(photo),
+        "label": ok.label,
+        "probabilities": ok.probabilities,
+    }
+    assert failed.to_dict() == {
+        "file": "b.jpg",
+        "label": None,
+        "probabilities": {},
+        "error": failed.error,
+    }
+    assert failed.error.startswith("b.jpg is not an image")
+
+
+def test_unsupported_source_type_is_named(predictor: Predictor) -> None:
+    with pytest.raises(TypeError, match="cannot predict on a int"):
+        predictor.predict([42])
+
+
+def test_class_probabilities_binary_and_softmax() -> None:
+    binary = class_probabilities(np.array([[0.25], [0.9]], dtype=np.float32), 2)
+    np.testing.assert_allclose(binary, [[0.75, 0.25], [0.1, 0.9]], atol=1e-7)
+    softmax = np.array([[0.2, 0.3, 0.5]])
+    np.testing.assert_allclose(class_probabilities(softmax, 3), softmax)
+    with pytest.raises(ValueError, match=r"1 output unit.*3 classes"):
+        class_probabilities(np.array([[0.5]]), 3)
