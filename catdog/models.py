@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import keras
+    from catdog.backend import keras
 
 
 class ModelError(ValueError):
@@ -78,7 +78,7 @@ def build_seed_convnet(image_size: int, num_classes: int, dropout: float = 0.0) 
     Returns:
         An uncompiled ``keras.Sequential`` model.
     """
-    import keras
+    from catdog.backend import keras
 
     units, activation = _head(num_classes)
     side = image_size
@@ -161,7 +161,7 @@ def compile_model(
     Binary problems use ``binary_crossentropy`` (sigmoid output), others
     ``categorical_crossentropy`` (softmax output, one-hot labels).
     """
-    import keras
+    from catdog.backend import keras
 
     if learning_rate <= 0:
         raise ModelError(f"learning rate must be positive, got {learning_rate}")

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from catdog.home import runs_dir
 
 if TYPE_CHECKING:
-    import keras
+    from catdog.backend import keras
 
 CONFIG_FILE = "config.json"
 STATUS_FILE = "status.json"
@@ -262,7 +262,7 @@ def load_model(run: str | Path, which: str = "best") -> keras.Model:
     Raises:
         RunError: the run has no saved model at all.
     """
-    import keras
+    from catdog.backend import keras
 
     path = resolve_run(run)
     order = [BEST_MODEL, LAST_MODEL] if which == "best" else [LAST_MODEL, BEST_MODEL]

@@ -10,7 +10,6 @@ killed run keeps its best and last model and can be resumed with :func:`resume`.
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -19,12 +18,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras  # after quieting TensorFlow start-up logs
-import tensorflow as tf
-
 from catdog import runs
+from catdog.backend import keras, tf
 from catdog.config import TrainConfig, TrainingError
 from catdog.home import runs_dir
 from catdog.models import build_model, compile_model, get_spec

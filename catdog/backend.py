@@ -1,0 +1,50 @@
+"""The one place catdog imports TensorFlow and Keras: quietly, and only when first needed.
+
+TensorFlow 2.21 prints a screenful of start-up messages (oneDNN notes, a missing-CUDA probe)
+straight to the process' standard error, before ``TF_CPP_MIN_LOG_LEVEL`` takes effect. Those
+would bury the CLI's output and the dashboard's logs, so the import and TensorFlow's first
+operation run with file descriptor 2 pointed at /dev/null. Errors still surface: an import
+that fails raises its exception after the descriptor is restored.
+
+Library modules write ``from catdog.backend import keras, tf`` instead of importing them
+directly; importing this module is what loads TensorFlow.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+_lock = threading.Lock()
+
+
+def _quiet_import() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" in sys.modules:
+        return
+    with _lock:
+        try:
+            saved = os.dup(2)
+        except OSError:  # no usable stderr (some embedded hosts): import normally
+            saved = None
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            if saved is not None:
+                os.dup2(devnull, 2)
+            import tensorflow
+
+            tensorflow.constant(0.0).numpy()  # the first op triggers the device probe logs
+        finally:
+            if saved is not None:
+                os.dup2(saved, 2)
+                os.close(saved)
+            os.close(devnull)
+
+
+_quiet_import()
+
+import keras  # noqa: E402  (after the quiet import above)
+import tensorflow as tf  # noqa: E402
+
+__all__ = ["keras", "tf"]

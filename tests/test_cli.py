@@ -1,0 +1,109 @@
+"""The command line, driven in-process: outputs scripts rely on, exit codes, clear errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from catdog.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def trained_run(tiny_dataset: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """Train a 1-epoch run through the CLI and return its id (the last line of stdout)."""
+    code = main(
+        [
+            "train",
+            "--data",
+            str(tiny_dataset),
+            "--epochs",
+            "1",
+            "--image-size",
+            "48",
+            "--batch-size",
+            "8",
+        ]
+    )
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    run_id = out.out.strip().splitlines()[-1]
+    assert out.out.strip() == run_id  # stdout holds the run id alone
+    assert "epoch   1/1" in out.err
+    return run_id
+
+
+def test_train_then_runs_evaluate_predict(
+    trained_run: str, tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["runs"]) == 0
+    listing = capsys.readouterr().out
+    assert trained_run in listing and "completed" in listing and "1/1" in listing
+
+    assert main(["evaluate", trained_run, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["classes"] == ["cats", "dogs"] and report["count"] == 16
+    assert sum(map(sum, report["confusion_matrix"])) == 16
+
+    good = tmp_path / "photo.png"
+    Image.fromarray(np.full((60, 80, 4), 200, np.uint8), "RGBA").save(good)
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not a photo")
+    code = main(["predict", trained_run, str(good), str(bad), "--json"])
+    out = capsys.readouterr()
+    assert code == 1  # something failed, and the exit code says so
+    lines = [json.loads(line) for line in out.out.splitlines()]
+    assert lines[0]["file"] == str(good) and lines[0]["label"] in ("cats", "dogs")
+    assert sum(lines[0]["probabilities"].values()) == pytest.approx(1.0)
+    assert "notes.jpg" in lines[1]["error"]
+    assert f"error: {bad} is not an image (got 11 bytes of text)" in out.err
+
+    assert main(["predict", trained_run, str(good)]) == 0
+    assert capsys.readouterr().out.startswith(f"{good}: ")
+
+
+def test_models_lists_the_seed_parameter_count(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "seed-baseline" in out and "3,453,121" in out and "150×150" in out
+
+
+def test_import_prints_a_summary(
+    tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_dir = tmp_path / "imported"
+    assert main(["import", str(tiny_dataset), "--out", str(out_dir)]) == 0
+    summary = capsys.readouterr().out
+    assert "train" in summary and "cats" in summary
+    assert len(list((out_dir / "train" / "cats").iterdir())) == 16
+
+
+def test_errors_are_one_clear_line_with_exit_code_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", "--data", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: dataset") and "missing" in err and "Traceback" not in err
+    assert main(["evaluate", "no-such-run"]) == 2
+    assert "no run 'no-such-run'" in capsys.readouterr().err
+    assert main(["train", "--data", str(tmp_path), "--model", "nope"]) == 2
+    assert "unknown model 'nope'" in capsys.readouterr().err
+
+
+def test_help_starts_without_tensorflow() -> None:
+    code = (
+        "import sys; from catdog.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print('tensorflow' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert out.stdout.strip().endswith("False")
