@@ -24,7 +24,7 @@ from catdog.progress import ProgressFn, report
 from catdog.runs import RunError, load_model, resolve_run, run_info
 
 if TYPE_CHECKING:
-    import keras
+    from catdog.backend import keras
 
 # What predict() accepts: a path, a file's bytes, or (name for messages, bytes).
 ImageSource = str | Path | bytes | tuple[str, bytes]

@@ -25,7 +25,7 @@ def catdog_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mo
 
 
 def striped_image(kind: int, size: int, rng: np.random.Generator) -> Image.Image:
-    """A tiny learnable picture: class 0 has horizontal stripes, class 1 vertical, class 2 checks."""
+    """A tiny learnable picture: class 0 horizontal stripes, class 1 vertical, class 2 checks."""
     period = int(rng.integers(4, 8))
     yy, xx = np.mgrid[0:size, 0:size]
     if kind == 0:

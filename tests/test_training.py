@@ -12,11 +12,11 @@ import threading
 import time
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
 
 from catdog import runs
+from catdog.backend import keras
 from catdog.config import TrainConfig, TrainingError
 from catdog.training import ProgressEvent, resume, train
 

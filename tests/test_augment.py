@@ -1,0 +1,342 @@
+"""Augmentation: the config as data, Keras 2 fidelity of the fused transform, the Keras layers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from catdog.augment import FILL_MODES, AugmentConfig
+
+# --- the config --------------------------------------------------------------------------------
+
+
+def test_defaults_are_the_seeds_image_data_generator() -> None:
+    config = AugmentConfig()
+    assert (
+        config.rotation_range,
+        config.width_shift_range,
+        config.height_shift_range,
+        config.shear_range,
+        config.zoom_range,
+        config.horizontal_flip,
+        config.fill_mode,
+    ) == (40, 0.2, 0.2, 0.2, 0.2, True, "nearest")
+    assert config.brightness_range == 0 and config.contrast_range == 0
+    assert config.enabled and config.geometric
+
+
+def test_off_and_enabled() -> None:
+    assert not AugmentConfig.off().enabled
+    for change in (
+        {"rotation_range": 5},
+        {"width_shift_range": 0.1},
+        {"shear_range": 1},
+        {"zoom_range": 0.1},
+        {"horizontal_flip": True},
+        {"brightness_range": 0.2},
+        {"contrast_range": 0.2},
+    ):
+        config = AugmentConfig.from_dict({**AugmentConfig.off().to_dict(), **change})
+        assert config.enabled, change
+
+
+def test_round_trips_through_json() -> None:
+    config = AugmentConfig(
+        rotation_range=12.5, horizontal_flip=False, fill_mode="reflect", brightness_range=0.3
+    )
+    again = AugmentConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert again == config
+    assert AugmentConfig.from_dict({"zoom_range": 0.1}) == AugmentConfig(zoom_range=0.1)
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"rotation_range": -5}, ["rotation_range", "-5"]),
+        ({"rotation_range": 200}, ["rotation_range", "200", "180"]),
+        ({"width_shift_range": 1.5}, ["width_shift_range", "1.5", "fraction"]),
+        ({"zoom_range": "0.2"}, ["zoom_range", "'0.2'", "str"]),
+        ({"shear_range": True}, ["shear_range", "True"]),
+        ({"horizontal_flip": "yes"}, ["horizontal_flip", "'yes'"]),
+        ({"fill_mode": "mirror"}, ["fill_mode", "'mirror'", "nearest", "wrap"]),
+        ({"contrast_range": float("nan")}, ["contrast_range", "nan"]),
+    ],
+)
+def test_bad_values_are_named_in_the_error(change: dict, words: list[str]) -> None:
+    with pytest.raises(ValueError) as info:
+        AugmentConfig(**change).validate()
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_unknown_keys_are_listed() -> None:
+    with pytest.raises(ValueError, match=r"rotation_degrees.*expected some of"):
+        AugmentConfig.from_dict({"rotation_degrees": 10})
+
+
+def test_config_imports_without_tensorflow() -> None:
+    code = (
+        "import sys\nfrom catdog.augment import AugmentConfig\nAugmentConfig().validate()\n"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"], out.stderr
+
+
+# --- fidelity to Keras 2 -----------------------------------------------------------------------
+
+
+def keras2_matrix(
+    theta: float, tx: float, ty: float, shear: float, zx: float, zy: float, h: int, w: int
+) -> np.ndarray:
+    """keras-preprocessing's apply_affine_transform matrix: output (row, col) → input."""
+    theta, shear = np.deg2rad(theta), np.deg2rad(shear)
+    rotate = np.array(
+        [[np.cos(theta), -np.sin(theta), 0], [np.sin(theta), np.cos(theta), 0], [0, 0, 1]]
+    )
+    shift = np.array([[1, 0, tx], [0, 1, ty], [0, 0, 1]])
+    shear_m = np.array([[1, -np.sin(shear), 0], [0, np.cos(shear), 0], [0, 0, 1]])
+    zoom = np.array([[zx, 0, 0], [0, zy, 0], [0, 0, 1]])
+    o_x, o_y = h / 2 - 0.5, w / 2 - 0.5
+    offset = np.array([[1, 0, o_x], [0, 1, o_y], [0, 0, 1]])
+    reset = np.array([[1, 0, -o_x], [0, 1, -o_y], [0, 0, 1]])
+    return offset @ rotate @ shift @ shear_m @ zoom @ reset
+
+
+PARAMS = [
+    (30.0, 4.0, -6.0, 10.0, 0.9, 1.15),
+    (-40.0, -8.0, 3.0, -0.2, 1.2, 0.8),
+    (0.0, 0.0, 0.0, 0.0, 1.0, 1.0),
+]
+
+
+def test_fused_matrix_matches_keras2() -> None:
+    from catdog.augment import affine_matrices
+
+    h, w = 30, 40
+    theta, tx, ty, shear, zx, zy = (np.array(col) for col in zip(*PARAMS, strict=True))
+    for flip in (0.0, 1.0):
+        rows = affine_matrices(
+            theta, tx, ty, shear, zx, zy, np.full(len(PARAMS), flip), h, w
+        ).numpy()
+        for params, a in zip(PARAMS, rows, strict=True):
+            k = keras2_matrix(*params, h, w)
+            for r, c in [(0, 0), (5, 33), (29, 39), (14.5, 19.5)]:
+                c_flipped = w - 1 - c if flip else c  # Keras 2 flipped after the warp
+                expected = k @ [r, c_flipped, 1]
+                got = (a[3] * c + a[4] * r + a[5], a[0] * c + a[1] * r + a[2])
+                np.testing.assert_allclose(got, expected[:2], atol=1e-3)
+
+
+def test_warp_matches_keras2_scipy_pixels() -> None:
+    """Keras 2 warped with scipy.ndimage (order=1, mode='nearest'); we must give the same."""
+    ndimage = pytest.importorskip("scipy.ndimage")
+    from catdog.augment import affine_matrices, warp_images
+
+    rng = np.random.default_rng(0)
+    image = rng.uniform(0, 255, (24, 32, 3))
+    theta, tx, ty, shear, zx, zy = PARAMS[0]
+    k = keras2_matrix(theta, tx, ty, shear, zx, zy, 24, 32)
+    expected = np.stack(
+        [
+            ndimage.affine_transform(image[..., ch], k[:2, :2], k[:2, 2], order=1, mode="nearest")
+            for ch in range(3)
+        ],
+        axis=-1,
+    )
+    rows = affine_matrices([theta], [tx], [ty], [shear], [zx], [zy], [0.0], 24, 32)
+    for xla in (True, False):
+        got = warp_images(image[None].astype(np.float32), rows, "nearest", xla=xla).numpy()[0]
+        np.testing.assert_allclose(got, expected, atol=0.05)
+
+
+@pytest.mark.parametrize("fill_mode", ["nearest", "reflect", "constant"])
+def test_xla_warp_agrees_with_the_stock_op(fill_mode: str) -> None:
+    from catdog.augment import affine_matrices, warp_images
+
+    rng = np.random.default_rng(1)
+    images = rng.uniform(0, 255, (6, 20, 28, 3)).astype(np.float32)
+    rows = affine_matrices(
+        rng.uniform(-40, 40, 6),
+        rng.uniform(-8, 8, 6),
+        rng.uniform(-8, 8, 6),
+        rng.uniform(-5, 5, 6),
+        rng.uniform(0.8, 1.2, 6),
+        rng.uniform(0.8, 1.2, 6),
+        rng.random(6) < 0.5,
+        20,
+        28,
+    )
+    fast = warp_images(images, rows, fill_mode, xla=True).numpy()
+    stock = warp_images(images, rows, fill_mode, xla=False).numpy()
+    np.testing.assert_allclose(fast, stock, atol=0.01)
+
+
+def test_wrap_tiles_the_image() -> None:
+    from catdog.augment import warp_images
+
+    image = np.random.default_rng(2).uniform(0, 255, (1, 8, 10, 3)).astype(np.float32)
+    shift = np.array([[1, 0, 3.5, 0, 1, 0, 0, 0]], np.float32)  # sample 3.5 px to the right
+    got = warp_images(image, shift, "wrap", xla=True).numpy()
+    expected = 0.5 * np.roll(image, -3, axis=2) + 0.5 * np.roll(image, -4, axis=2)
+    np.testing.assert_allclose(got, expected, atol=1e-3)
+
+
+# --- behaviour of the random transforms (through preview) --------------------------------------
+
+
+def only(**settings: object) -> AugmentConfig:
+    return AugmentConfig.from_dict({**AugmentConfig.off().to_dict(), **settings})
+
+
+def dot_image(row: int, col: int, size: int = 41) -> np.ndarray:
+    image = np.zeros((size, size, 3), np.uint8)
+    image[row, col] = 255
+    return image
+
+
+def centroids(batch: np.ndarray) -> np.ndarray:
+    """(row, col) centre of mass of each image's brightness."""
+    weight = batch[..., 0].astype(float)
+    rows, cols = np.mgrid[0 : batch.shape[1], 0 : batch.shape[2]]
+    total = weight.sum(axis=(1, 2))
+    return np.stack(
+        [(weight * rows).sum(axis=(1, 2)) / total, (weight * cols).sum(axis=(1, 2)) / total], axis=1
+    )
+
+
+def test_preview_is_deterministic_and_varied() -> None:
+    from catdog.augment import preview
+
+    image = np.random.default_rng(3).integers(0, 256, (48, 48, 3), dtype=np.uint8)
+    a = preview(image, AugmentConfig(), n=6, seed=7)
+    assert a.shape == (6, 48, 48, 3) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, preview(image, AugmentConfig(), n=6, seed=7))
+    assert not np.array_equal(a, preview(image, AugmentConfig(), n=6, seed=8))
+    assert all(not np.array_equal(a[i], a[j]) for i in range(6) for j in range(i))
+    np.testing.assert_array_equal(preview(image, AugmentConfig.off(), n=3), np.stack([image] * 3))
+
+
+def test_preview_rejects_what_is_not_an_rgb_uint8_image() -> None:
+    from catdog.augment import preview
+
+    with pytest.raises(ValueError, match=r"uint8 array of shape \(H, W, 3\).*float64.*\(4, 4\)"):
+        preview(np.zeros((4, 4)), AugmentConfig())
+
+
+def test_shifts_stay_in_range_and_on_their_axis() -> None:
+    from catdog.augment import preview
+
+    centre = centroids(preview(dot_image(20, 20), only(width_shift_range=0.2), n=40, seed=1))
+    np.testing.assert_allclose(centre[:, 0], 20, atol=0.05)  # rows untouched
+    assert np.all(np.abs(centre[:, 1] - 20) <= 0.2 * 41 + 0.5)
+    assert np.ptp(centre[:, 1]) > 8  # and they really vary
+
+
+def test_rotation_stays_within_its_range() -> None:
+    from catdog.augment import preview
+
+    centre = centroids(preview(dot_image(20, 30), only(rotation_range=40), n=40, seed=2)) - 20
+    radius = np.hypot(*centre.T)
+    angle = np.degrees(np.arctan2(centre[:, 0], centre[:, 1]))
+    np.testing.assert_allclose(radius, 10, atol=0.6)
+    assert np.all(np.abs(angle) <= 40 + 2) and np.ptp(angle) > 40
+
+
+def test_zoom_factors_are_independent_and_in_range() -> None:
+    from catdog.augment import preview
+
+    config = only(zoom_range=0.2)
+    across = centroids(preview(dot_image(20, 30), config, n=40, seed=3))[:, 1] - 20  # 10 / zy
+    down = centroids(preview(dot_image(30, 20), config, n=40, seed=3))[:, 0] - 20  # 10 / zx
+    for offset in (across, down):
+        assert np.all((offset >= 10 / 1.2 - 0.3) & (offset <= 10 / 0.8 + 0.3))
+    assert np.corrcoef(across, down)[0, 1] < 0.5  # zx and zy drawn separately
+
+
+def test_nearest_fill_leaves_no_black_corners() -> None:
+    from catdog.augment import preview
+
+    image = np.random.default_rng(4).integers(100, 256, (40, 40, 3), dtype=np.uint8)
+    nearest = preview(image, only(rotation_range=40), n=12, seed=5)
+    assert nearest.min() >= 100
+    constant = preview(image, only(rotation_range=40, fill_mode="constant"), n=12, seed=5)
+    assert (constant[:, 0, 0] == 0).any()  # the control: constant fill does leave black corners
+
+
+def test_flip_really_mirrors() -> None:
+    from catdog.augment import preview
+
+    image = np.random.default_rng(5).integers(0, 256, (16, 20, 3), dtype=np.uint8)
+    out = preview(image, only(horizontal_flip=True), n=16, seed=0)
+    flipped = [np.array_equal(v, image[:, ::-1]) for v in out]
+    kept = [np.array_equal(v, image) for v in out]
+    assert all(f or k for f, k in zip(flipped, kept, strict=True))
+    assert 3 <= sum(flipped) <= 13
+
+
+def test_brightness_and_contrast_stay_in_their_ranges() -> None:
+    from catdog.augment import preview
+
+    grey = np.full((8, 8, 3), 100, np.uint8)
+    levels = preview(grey, only(brightness_range=0.3), n=30, seed=6)[:, 0, 0, 0].astype(float)
+    assert levels.min() >= 70 and levels.max() <= 130 and np.ptp(levels) > 20
+
+    halves = np.full((8, 8, 3), 50, np.uint8)
+    halves[:, 4:] = 150  # mean 100, deviation ±50
+    out = preview(halves, only(contrast_range=0.5), n=30, seed=6).astype(float)
+    factor = (out[:, 0, 4, 0] - out[:, 0, 0, 0]) / 100
+    assert factor.min() >= 0.5 - 0.02 and factor.max() <= 1.5 + 0.02 and np.ptp(factor) > 0.4
+    np.testing.assert_allclose(out.mean(axis=(1, 2, 3)), 100, atol=1)  # around the mean
+
+
+# --- Keras layers ------------------------------------------------------------------------------
+
+
+def test_build_augmenter_maps_each_enabled_setting_to_a_keras_layer() -> None:
+    from catdog.augment import build_augmenter
+
+    augmenter = build_augmenter(AugmentConfig(), seed=1)
+    assert [type(layer).__name__ for layer in augmenter.layers] == [
+        "RandomRotation",
+        "RandomTranslation",
+        "RandomShear",
+        "RandomZoom",
+        "RandomFlip",
+    ]
+    rotation = augmenter.layers[0]
+    assert rotation.factor == pytest.approx((-40 / 360, 40 / 360))
+    assert rotation.fill_mode == "nearest"
+    assert build_augmenter(AugmentConfig.off()).layers == []
+    extras = build_augmenter(only(brightness_range=0.2, contrast_range=0.3))
+    assert [type(layer).__name__ for layer in extras.layers] == [
+        "RandomBrightness",
+        "RandomContrast",
+    ]
+
+    images = np.random.default_rng(6).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)
+    trained = np.asarray(augmenter(images, training=True))
+    assert trained.shape == images.shape and not np.allclose(trained, images)
+    np.testing.assert_array_equal(np.asarray(augmenter(images, training=False)), images)
+
+
+def test_random_affine_layer() -> None:
+    from catdog.augment import RandomAffine
+
+    images = np.random.default_rng(7).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)
+    layer = RandomAffine(AugmentConfig(), seed=3)
+    np.testing.assert_array_equal(np.asarray(layer(images, training=False)), images)
+    first = np.asarray(layer(images, training=True))
+    assert not np.allclose(first, images)
+    assert not np.allclose(np.asarray(layer(images, training=True)), first)  # new draws
+    twin = RandomAffine.from_config(layer.get_config())
+    assert twin.config == layer.config
+    np.testing.assert_allclose(np.asarray(twin(images, training=True)), first, atol=1e-3)
+
+
+def test_fill_modes_are_the_keras_ones() -> None:
+    assert set(FILL_MODES) == {"nearest", "constant", "reflect", "wrap"}
