@@ -20,7 +20,6 @@ import json
 import os
 import platform
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,8 +58,8 @@ def machine() -> dict[str, str]:
     }
 
 
-def run(model: str, seed: int) -> dict:
-    """Train one recipe and summarise its run."""
+def run(model: str, seed: int) -> Path:
+    """Train one recipe; returns the run folder."""
     from catdog.config import TrainConfig
     from catdog.training import train
 
@@ -76,32 +75,40 @@ def run(model: str, seed: int) -> dict:
                 flush=True,
             )
 
-    started = time.monotonic()
-    result = train(config, on_event=on_event)
-    wall = time.monotonic() - started
-    history = result.history
+    return train(config, on_event=on_event).path
+
+
+def summarize(run_path: Path) -> dict:
+    """One results row, computed from a run folder's files (so any finished run can be
+    summarised again later)."""
+    from catdog import runs
+
+    config = runs.read_json(run_path / runs.CONFIG_FILE)["train"]
+    metrics = runs.read_json(run_path / runs.METRICS_FILE)
+    history = runs.read_history(run_path)
     val = [row["val_accuracy"] for row in history]
     reached = next((row for row in history if row["val_accuracy"] >= 0.82), None)
     images = sum(row["images"] for row in history)
     train_seconds = sum(row["train_seconds"] for row in history)
+    wall = sum(row["seconds"] for row in history)
     return {
-        "model": model,
-        "run_id": result.run_id,
+        "model": config["model"],
+        "run_id": run_path.name,
         "epochs": len(history),
-        "batch_size": config.batch_size,
-        "augment": bool(config.augment),
+        "batch_size": config["batch_size"],
+        "augment": bool(config["augment"]),
         "best_val_accuracy": max(val),
         "best_epoch": val.index(max(val)) + 1,
         "final_val_accuracy": val[-1],
-        "test_accuracy": result.metrics.get("test_accuracy"),
+        "test_accuracy": metrics.get("test_accuracy"),
         "wall_minutes": round(wall / 60, 1),
-        "seconds_per_epoch": round(sum(row["seconds"] for row in history) / len(history), 1),
+        "seconds_per_epoch": round(wall / len(history), 1),
         "train_images_per_second": round(images / train_seconds, 1),
         "first_epoch_at_82": reached["epoch"] if reached else None,
         "minutes_to_82": round(sum(r["seconds"] for r in history[: reached["epoch"]]) / 60, 1)
         if reached
         else None,
-        "seed": seed,
+        "seed": config["seed"],
     }
 
 
@@ -132,21 +139,30 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=sorted(RECIPES), action="append")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--summarize",
+        nargs="+",
+        metavar="RUN_DIR",
+        help="do not train: rebuild the table from finished run folders",
+    )
     args = parser.parse_args()
-    if not DATA.is_dir():
+    if not DATA.is_dir() and not args.summarize:
         print(f"the real photos are not here: {DATA} does not exist", file=sys.stderr)
         return 2
     RESULTS.mkdir(parents=True, exist_ok=True)
     out_json = RESULTS / "reproduce_seed.json"
-    previous = json.loads(out_json.read_text()) if out_json.exists() else {"rows": []}
-    rows = {row["model"]: row for row in previous["rows"]}
     info = machine()
-    for model in args.only or list(RECIPES):
-        rows[model] = run(model, args.seed) | {"machine": info}
+    paths = [Path(p) for p in args.summarize] if args.summarize else None
+    for path in paths or (run(model, args.seed) for model in args.only or list(RECIPES)):
+        # Re-read before writing: another invocation may have added its model meanwhile.
+        previous = json.loads(out_json.read_text()) if out_json.exists() else {"rows": []}
+        rows = {row["model"]: row for row in previous["rows"]}
+        row = summarize(path) | {"machine": info}
+        rows[row["model"]] = row
         ordered = [rows[m] for m in RECIPES if m in rows]
         out_json.write_text(json.dumps({"rows": ordered}, indent=2) + "\n")
         (RESULTS / "reproduce_seed.md").write_text(markdown(ordered, info))
-    print(markdown([rows[m] for m in RECIPES if m in rows], info))
+    print((RESULTS / "reproduce_seed.md").read_text())
     return 0
 
 
