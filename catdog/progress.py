@@ -35,11 +35,16 @@ class TextProgress:
         self.width = width
         self._last_draw = 0.0
         self._open = False
+        isatty = getattr(self.stream, "isatty", None)
+        self.interactive = bool(isatty and isatty())
 
     def __call__(self, done: int, total: int, message: str = "") -> None:
         now = time.monotonic()
         finished = total > 0 and done >= total
-        if not finished and now - self._last_draw < 0.1:
+        # On a terminal, redraw ~10 times a second; in a log file or pipe, where "\r" cannot
+        # redraw, write only the finished bar.
+        interval = 0.1 if self.interactive else float("inf")
+        if not finished and now - self._last_draw < interval:
             return
         self._last_draw = now
         if total > 0:
@@ -49,7 +54,7 @@ class TextProgress:
             line = f"[{bar}] {done}/{total} {message}"
         else:
             line = f"{done} {message}"
-        self.stream.write("\r" + line[:120].ljust(120))
+        self.stream.write(("\r" + line[:120].ljust(120)) if self.interactive else line)
         self._open = True
         if finished:
             self.close()

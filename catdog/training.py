@@ -361,7 +361,8 @@ def _run(
                 verbose=0,
                 shuffle=False,  # the tf.data pipeline shuffles (and Keras would ignore this)
             )
-        state = "stopped" if recorder.stopped_by_user else "completed"
+        stopped = recorder.stopped_by_user or (stop is not None and stop.is_set())
+        state = "stopped" if stopped and len(history) < epochs else "completed"
         metrics = _final_metrics(
             path, history, data, classes, size, batch, emit, wall=time.monotonic() - started
         )

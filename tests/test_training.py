@@ -188,3 +188,11 @@ def test_bad_configs_fail_before_any_work(tiny_dataset: Path, tmp_path: Path) ->
     with pytest.raises(ValueError, match=str(tmp_path / "nowhere")):
         train(tiny_config(tmp_path / "nowhere"))
     assert runs.list_runs() == []  # no half-made run folders left behind
+
+
+def test_stop_before_the_first_batch_ends_stopped(tiny_dataset: Path) -> None:
+    stop = threading.Event()
+    stop.set()  # e.g. the user pressed Stop while the images were still loading
+    result = train(tiny_config(tiny_dataset, epochs=3), stop=stop)
+    assert result.state == "stopped" and result.history == []
+    assert runs.run_info(result.path).state == "stopped"

@@ -1,0 +1,267 @@
+"""Looking at datasets: which ones there are, their counts and image sizes, and thumbnails.
+
+What the dashboard's Dataset page draws, as plain data: :func:`dataset_choices` (the demo
+dataset first, even before it is generated, then every imported one), :func:`count_rows` and
+:func:`size_rows` for charts, :func:`thumbnail` for the image grid, :func:`page_items` for
+paging, and :func:`dataset_name_for`, :func:`check_new_dataset_name` and :func:`import_named` for
+importing a folder or an uploaded .zip under a name.
+Plain Python: no Streamlit, no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from PIL import Image, ImageOps
+
+from catdog.datasets import (
+    MANIFEST_NAME,
+    SPLITS,
+    DatasetError,
+    DatasetInfo,
+    ImportReport,
+    SplitSpec,
+    image_sizes,
+    import_dataset,
+    list_datasets,
+)
+from catdog.home import DEMO_DATASET_NAME, datasets_dir, demo_dataset_dir
+from catdog.images import open_rgb
+from catdog.progress import ProgressFn
+
+T = TypeVar("T")
+
+# Thumbnails are JPEGs at this quality: small to send, no visible loss at grid size.
+THUMBNAIL_QUALITY = 85
+_NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class DatasetChoice:
+    """A dataset that can be made the active one.
+
+    Attributes:
+        name: folder name (``"demo"`` for the built-in one).
+        path: the dataset folder (the demo's may not exist yet).
+        info: its counts, or None for the demo dataset before it is generated.
+    """
+
+    name: str
+    path: Path
+    info: DatasetInfo | None
+
+    @property
+    def ready(self) -> bool:
+        """True if the dataset exists on disk."""
+        return self.info is not None
+
+    @property
+    def is_demo(self) -> bool:
+        """True for the built-in demo dataset."""
+        return self.path == demo_dataset_dir()
+
+
+def demo_ready() -> bool:
+    """True once the built-in demo dataset has been generated."""
+    return (demo_dataset_dir() / MANIFEST_NAME).is_file()
+
+
+def dataset_choices() -> list[DatasetChoice]:
+    """The demo dataset (generated or not) followed by the other datasets, by name."""
+    demo = demo_dataset_dir()
+    found = {info.root: info for info in list_datasets()}
+    choices = [
+        DatasetChoice(DEMO_DATASET_NAME, demo, found.pop(demo, None) if demo_ready() else None)
+    ]
+    choices += [DatasetChoice(info.name, root, info) for root, info in found.items()]
+    return choices
+
+
+def describe(choice: DatasetChoice) -> str:
+    """One line for people: ``demo — cats, dogs — 600 train · 300 validation · 300 test``."""
+    if choice.info is None:
+        return f"{choice.name} — built-in cartoon cats and dogs (drawn on first use)"
+    totals = " · ".join(f"{choice.info.totals[s]:,} {s}" for s in SPLITS)
+    return f"{choice.name} — {', '.join(choice.info.classes)} — {totals}"
+
+
+def count_rows(info: DatasetInfo) -> list[dict[str, Any]]:
+    """Images per split and class: ``[{"split", "class", "images"}]`` in split, class order."""
+    return [
+        {"split": split, "class": cls, "images": info.counts[split][cls]}
+        for split in SPLITS
+        for cls in info.classes
+    ]
+
+
+def size_rows(root: str | Path) -> list[dict[str, Any]]:
+    """Every image's split, class, file name, width and height (headers only: fast)."""
+    keys = ("split", "class", "file", "width", "height")
+    return [dict(zip(keys, row, strict=True)) for row in image_sizes(root)]
+
+
+def size_summary(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Smallest, median and largest width and height of :func:`size_rows` output."""
+    if not rows:
+        return {}
+    summary = {}
+    for side in ("width", "height"):
+        values = sorted(int(r[side]) for r in rows)
+        summary[f"min_{side}"] = values[0]
+        summary[f"median_{side}"] = values[len(values) // 2]
+        summary[f"max_{side}"] = values[-1]
+    return summary
+
+
+def dataset_version(root: str | Path) -> float:
+    """A number that changes when a dataset folder is replaced (for cache keys)."""
+    root = Path(root)
+    manifest = root / MANIFEST_NAME
+    try:
+        return (manifest if manifest.exists() else root).stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def thumbnail(source: str | Path | bytes, size: int = 160, name: str | None = None) -> bytes:
+    """A square JPEG thumbnail (centre crop) of an image file or its bytes.
+
+    Args:
+        source: a path or the file's bytes.
+        size: side of the thumbnail in pixels.
+        name: the name used in error messages for bytes.
+
+    Returns:
+        JPEG bytes.
+
+    Raises:
+        catdog.images.ImageError: the file is not a usable image.
+    """
+    image = open_rgb(source, name=name)
+    image = ImageOps.fit(image, (size, size), Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=THUMBNAIL_QUALITY)
+    return buffer.getvalue()
+
+
+def preview_image(
+    source: str | Path | bytes, max_side: int = 640, name: str | None = None
+) -> bytes:
+    """The whole image shrunk to fit ``max_side`` (never enlarged), as JPEG bytes."""
+    image = open_rgb(source, name=name)
+    image.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def image_details(path: str | Path) -> dict[str, Any]:
+    """File name, format, pixel size and file size of an image (header only)."""
+    path = Path(path)
+    with Image.open(path) as image:
+        width, height, fmt = image.width, image.height, image.format
+    return {
+        "file": path.name,
+        "format": fmt,
+        "width": width,
+        "height": height,
+        "bytes": path.stat().st_size,
+    }
+
+
+def page_count(total: int, per_page: int) -> int:
+    """Number of pages needed for ``total`` items (at least 1)."""
+    return max(1, math.ceil(total / per_page))
+
+
+def page_items(items: Sequence[T], page: int, per_page: int) -> list[T]:
+    """The items on 1-based page ``page`` (clamped to the valid range)."""
+    page = min(max(page, 1), page_count(len(items), per_page))
+    start = (page - 1) * per_page
+    return list(items[start : start + per_page])
+
+
+def dataset_name_for(source: str) -> str:
+    """Suggest a dataset name from an uploaded file or folder name: ``"My Pets.zip"`` →
+    ``"my-pets"``; a name already taken gets ``-2``, ``-3`` …"""
+    stem = Path(source.rstrip("/\\")).name
+    stem = re.sub(r"\.zip$", "", stem, flags=re.IGNORECASE)
+    base = re.sub(r"[^a-z0-9._-]+", "-", stem.lower()).strip("-._")[:48] or "dataset"
+    name, k = base, 1
+    while (datasets_dir() / name).exists() or name == DEMO_DATASET_NAME:
+        k += 1
+        name = f"{base}-{k}"
+    return name
+
+
+def check_new_dataset_name(name: str) -> Path:
+    """Check a name for a new dataset and return its folder in the data home.
+
+    Whether the folder is free is left to :func:`catdog.datasets.import_dataset`, which never
+    overwrites a dataset (and says so).
+
+    Raises:
+        DatasetError: the name is not a plain folder name, or is the demo dataset's.
+    """
+    name = name.strip()
+    if not _NAME_OK.match(name):
+        raise DatasetError(
+            f"dataset name {name!r} is not usable: use 1–64 letters, digits, '.', '-' or '_', "
+            "starting with a letter or digit"
+        )
+    if name == DEMO_DATASET_NAME:
+        raise DatasetError(f"{name!r} is the built-in demo dataset's name; choose another one")
+    return datasets_dir() / name
+
+
+def import_named(
+    source: str | Path | tuple[str, bytes],
+    name: str,
+    *,
+    split: SplitSpec = None,
+    seed: int = 0,
+    progress: ProgressFn | None = None,
+) -> tuple[ImportReport, str]:
+    """Import a folder, a .zip, or an uploaded .zip's bytes as the data home's dataset ``name``.
+
+    An upload is written to a temporary file first; messages name it as uploaded (``pets.zip``)
+    rather than by that temporary path.
+
+    Args:
+        source: a folder or .zip path, or ``(file name, bytes)`` of an uploaded .zip.
+        name: the new dataset's name (see :func:`check_new_dataset_name`).
+        split, seed, progress: as for :func:`catdog.datasets.import_dataset`.
+
+    Returns:
+        The import report and its summary text.
+
+    Raises:
+        DatasetError: the name is not usable, the source cannot be imported, or the dataset
+            exists (catdog never overwrites one); the message says which.
+    """
+    out = check_new_dataset_name(name)
+    with tempfile.TemporaryDirectory(prefix="catdog-upload-") as tmp:
+        # This upload's temporary folder, and earlier ones quoted from a dataset's manifest.
+        hide = partial(
+            re.sub, re.escape(tempfile.gettempdir() + os.sep) + r"catdog-upload-[^/\\]+[/\\]", ""
+        )
+        if isinstance(source, tuple):
+            filename, data = source
+            path = Path(tmp) / (Path(filename).name or "upload.zip")
+            path.write_bytes(data)
+        else:
+            path = Path(source).expanduser()
+        try:
+            report = import_dataset(path, out, split=split, seed=seed, progress=progress)
+        except DatasetError as exc:
+            raise DatasetError(hide(str(exc))) from None
+        return report, hide(report.summary())

@@ -1,0 +1,212 @@
+"""Dataset: pick the active dataset, import a new one, and browse its images."""
+
+from functools import partial
+from pathlib import Path
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from catdog.browse import (
+    count_rows,
+    dataset_choices,
+    dataset_name_for,
+    dataset_version,
+    describe,
+    image_details,
+    import_named,
+    page_count,
+    page_items,
+    preview_image,
+    size_rows,
+    size_summary,
+)
+from catdog.datasets import SPLITS, DatasetError, DatasetInfo, list_images
+from pages.shared import active_choice, require_dataset, set_active_dataset, thumb
+
+GRID_COLUMNS, GRID_ROWS = 6, 3
+SPLIT_CHOICES = {
+    "keep": "Keep the source's split (50/25/25 if it has none)",
+    "seed": "The seed's split: 1000/500/500 images per class",
+    "fractions": "Random split by fractions",
+}
+
+
+def choose_ui() -> None:
+    """Radio of datasets; the choice becomes the session's active dataset."""
+    choices = dataset_choices()
+    paths = [str(c.path) for c in choices]
+    current = str(active_choice().path)
+    picked = st.radio(
+        "Active dataset (used by the other pages)",
+        paths,
+        index=paths.index(current),
+        format_func=lambda p: describe(choices[paths.index(p)]),
+    )
+    if picked != current:
+        set_active_dataset(picked)
+        st.rerun()
+
+
+def import_ui() -> tuple[Path | tuple[str, bytes], str, object, int] | None:
+    """The import form; when submitted, returns (folder or (file name, bytes) of an uploaded
+    .zip, dataset name, split, seed)."""
+    kind = st.radio("Source", ["Upload a .zip", "A folder on this computer"], horizontal=True)
+    upload, folder = None, None
+    if kind == "Upload a .zip":
+        upload = st.file_uploader("Dataset archive (.zip)", type=["zip"])
+        suggested = dataset_name_for(upload.name) if upload else ""
+    else:
+        text = st.text_input(
+            "Folder path",
+            placeholder="/home/me/Pictures/PetImages",
+            help="A folder on the computer that runs catdog (when you run it locally).",
+        )
+        folder = Path(text).expanduser() if text.strip() else None
+        suggested = dataset_name_for(text) if folder else ""
+    st.caption(
+        "Layouts: class folders (`cats/`, `dogs/` …, split into train/validation/test or not), "
+        "Kaggle's flat `cat.N.jpg`/`dog.N.jpg`, or Microsoft's `PetImages/Cat`, `PetImages/Dog`."
+    )
+    name = (
+        st.text_input("Dataset name", placeholder=suggested or "my-pets", key="import_name")
+        or suggested
+    )
+    how = st.radio("Split", list(SPLIT_CHOICES), format_func=SPLIT_CHOICES.get, horizontal=True)
+    split, seed = {"keep": None, "seed": "seed"}.get(how), 0
+    if how == "fractions":
+        cols = st.columns(4)
+        parts = [
+            cols[k].number_input(f"{s.capitalize()} %", 1, 98, v, key=f"import_{s}")
+            for k, (s, v) in enumerate(zip(SPLITS, (50, 25, 25), strict=True))
+        ]
+        seed = cols[3].number_input("Seed", 0, 10**6, 0, help="Same seed, same split.")
+        split = tuple(p / 100 for p in parts)
+    ready = (upload is not None or folder is not None) and bool(name)
+    clear = partial(st.session_state.pop, "import_report", None)  # a new import, a new report
+    if not st.button("Import", type="primary", disabled=not ready, on_click=clear):
+        return None
+    source = (upload.name, upload.getvalue()) if upload is not None else folder
+    return source, name, split, int(seed)
+
+
+def run_import(source: Path | tuple[str, bytes], name: str, split, seed: int) -> None:
+    """Import with a progress bar; keep the summary in the session for the next reruns."""
+    bar = st.progress(0.0, text="Starting the import…")
+
+    def progress(done: int, total: int, message: str) -> None:
+        bar.progress(min(done / max(total, 1), 1.0), text=f"{message}: {done:,}/{total:,}")
+
+    try:
+        report, summary = import_named(source, name, split=split, seed=seed, progress=progress)
+    except DatasetError as exc:
+        bar.empty()
+        st.error(f"Import failed: {exc}")
+        return
+    set_active_dataset(report.out)
+    st.session_state["import_report"] = (summary, report.already_imported, len(report.skipped))
+    st.rerun()
+
+
+def show_report() -> None:
+    """The last import's summary, with every skipped file and why."""
+    if "import_report" not in st.session_state:
+        return
+    summary, already, skipped = st.session_state["import_report"]
+    (st.info if already else st.success)(summary.splitlines()[0])
+    with st.expander(f"Import report ({skipped:,} file(s) skipped)", expanded=skipped > 0):
+        st.code(summary, language=None)
+
+
+@st.cache_data(max_entries=16, show_spinner="Reading image sizes…")
+def cached_sizes(root: str, version: float) -> pd.DataFrame:
+    return pd.DataFrame(size_rows(root))
+
+
+def overview(info: DatasetInfo) -> None:
+    """Counts per split and class, and the image size distribution."""
+    counts = pd.DataFrame(count_rows(info))
+    left, right = st.columns(2)
+    fig = px.bar(
+        counts,
+        x="split",
+        y="images",
+        color="class",
+        barmode="group",
+        text_auto=True,
+        title="Images per split and class",
+    )
+    fig.update_layout(xaxis_title="Split", yaxis_title="Images", legend_title="Class")
+    left.plotly_chart(fig)
+    sizes = cached_sizes(str(info.root), dataset_version(info.root))
+    if sizes.empty:
+        right.info("No readable images.")
+        return
+    fig = px.scatter(
+        sizes,
+        x="width",
+        y="height",
+        color="class",
+        opacity=0.5,
+        marginal_x="histogram",
+        marginal_y="histogram",
+        render_mode="webgl",
+        hover_data=["split", "file"],
+        title="Image sizes (pixels)",
+    )
+    fig.update_layout(xaxis_title="Width (px)", yaxis_title="Height (px)", legend_title="Class")
+    right.plotly_chart(fig)
+    size = size_summary(sizes.to_dict("records"))
+    right.caption(
+        f"Widths {size['min_width']}–{size['max_width']} px (median {size['median_width']}), "
+        f"heights {size['min_height']}–{size['max_height']} px (median {size['median_height']}); "
+        "training squashes every image to the model's square input."
+    )
+
+
+def enlarge(path: Path) -> None:
+    """The image, 480 px wide, with its pixel size, format and folder."""
+    details = image_details(path)
+    st.image(preview_image(path), width=480)  # small images enlarged, big ones shrunk
+    st.caption(
+        f"{details['file']} — {details['width']}×{details['height']} px, {details['format']}, "
+        f"{details['bytes'] / 1024:,.0f} KB — {path.parent.parent.name}/{path.parent.name}"
+    )
+
+
+def grid(info: DatasetInfo) -> None:
+    """A paged thumbnail grid, filtered by split and class; a button enlarges an image."""
+    left, right, _ = st.columns([1, 1, 2])
+    split = left.selectbox("Split", SPLITS, key="browse_split")
+    cls = right.selectbox("Class", ["all classes", *info.classes], key="browse_class")
+    files = list_images(info.root, split, None if cls == "all classes" else cls)
+    per_page = GRID_COLUMNS * GRID_ROWS
+    st.caption(f"{len(files):,} images")
+    page = st.pagination(page_count(len(files), per_page), key=f"browse_page_{split}_{cls}")
+    cells = st.columns(GRID_COLUMNS)
+    for k, path in enumerate(page_items(files, page, per_page)):
+        with cells[k % GRID_COLUMNS]:
+            st.image(thumb(path), width="stretch")
+            if st.button(
+                path.name,
+                key=f"enlarge_{path}",
+                icon=":material/zoom_in:",
+                type="tertiary",
+                help="Enlarge",
+            ):
+                st.dialog(path.name, width="medium")(enlarge)(path)
+
+
+st.title("Dataset")
+choose_ui()
+show_report()
+browse_tab, import_tab = st.tabs(["Browse", "Import a dataset"])
+with import_tab:
+    request = import_ui()
+    if request is not None:
+        run_import(*request)
+with browse_tab:
+    info = require_dataset()
+    overview(info)
+    st.subheader("Images")
+    grid(info)

@@ -1,0 +1,211 @@
+"""Train: choose a model and its settings, train in the background, watch it learn."""
+
+import streamlit as st
+
+from catdog.config import LR_SCHEDULES, TrainConfig, TrainingError
+from catdog.datasets import DatasetInfo
+from catdog.history import batch_progress, curves_figure, epoch_progress, job_line
+from catdog.jobs import JobSnapshot, TrainingJob, manager
+from catdog.models import REGISTRY, ModelError, get_spec
+from catdog.runs import list_runs
+from pages.shared import PAGES, WATCHED_RUN, augmentation, require_dataset
+
+SPEC_FIELDS = ("epochs", "batch_size", "learning_rate", "image_size", "augment", "dropout")
+LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
+
+
+def model_defaults() -> None:
+    """Load the chosen model's ModelSpec defaults into the settings widgets."""
+    spec = get_spec(st.session_state["train_model"])
+    for name in SPEC_FIELDS:
+        st.session_state[f"train_{name}"] = getattr(spec, name)
+    st.session_state["train_steps_per_epoch"] = spec.steps_per_epoch or 0
+
+
+def settings_ui(info: DatasetInfo) -> TrainConfig:
+    """Model and training settings; defaults come from the model's ModelSpec."""
+    keep = {"persist_state": "session"}
+    model = st.selectbox(
+        "Model", list(REGISTRY), key="train_model", on_change=model_defaults, **keep
+    )
+    if any(f"train_{name}" not in st.session_state for name in SPEC_FIELDS):
+        model_defaults()
+    st.caption(get_spec(model).description)
+    # fmt: off
+    a, b, c = st.columns(3)
+    epochs = a.number_input("Epochs", 1, 1000, key="train_epochs", **keep)
+    batch = b.number_input("Batch size", 1, 512, key="train_batch_size", **keep)
+    size = c.number_input("Image size (px)", 32, 512, step=2, key="train_image_size", **keep,
+                          help="Square input side; the seed uses 150, its convnet needs ≥ 46.")
+    rates = sorted({*LEARNING_RATES, st.session_state["train_learning_rate"]})
+    rate = st.select_slider("Learning rate", rates, key="train_learning_rate",
+                            format_func=lambda v: f"{v:g}", **keep)
+    a, b = st.columns(2)
+    dropout = a.slider("Dropout before Dense(512)", 0.0, 0.9, step=0.05, key="train_dropout",
+                       **keep)
+    steps = b.number_input("Steps per epoch", 0, 10_000, key="train_steps_per_epoch", **keep,
+                           help="Batches per epoch; 0 = one pass over the training images. The "
+                           "seed's augmented run used 100 steps of 32 images.")
+    a, b, c = st.columns(3)
+    patience = a.number_input("Early stopping", 0, 100, 0, key="train_patience", **keep,
+                              help="Patience: stop after this many epochs without a better "
+                              "validation loss; 0 = off.")
+    schedule = b.selectbox("LR schedule", LR_SCHEDULES, key="train_schedule", **keep)
+    seed = c.number_input("Seed", 0, 10**6, 0, key="train_seed", **keep)
+    # fmt: on
+    augment = st.toggle(
+        "Data augmentation (the Augmentation page's settings)", key="train_augment", **keep
+    )
+    if augment:
+        aug = augmentation()
+        st.caption(
+            f"Rotation ±{aug.rotation_range:g}°, shift ±{aug.width_shift_range:g}/"
+            f"±{aug.height_shift_range:g}, shear ±{aug.shear_range:g}°, zoom ±{aug.zoom_range:g}, "
+            f"flip {'on' if aug.horizontal_flip else 'off'}, fill {aug.fill_mode}"
+            + (f", brightness ±{aug.brightness_range:g}" if aug.brightness_range else "")
+            + (f", contrast ±{aug.contrast_range:g}" if aug.contrast_range else "")
+        )
+    return TrainConfig(
+        data=str(info.root), model=model, epochs=int(epochs), batch_size=int(batch),
+        learning_rate=float(rate), image_size=int(size), augment=bool(augment),
+        augmentation=augmentation(), dropout=float(dropout), steps_per_epoch=int(steps),
+        early_stopping=int(patience), lr_schedule=schedule, seed=int(seed),
+    )  # fmt: skip
+
+
+@st.cache_data(max_entries=32, show_spinner="Building the model…")
+def model_summary(model: str, image_size: int, num_classes: int, dropout: float) -> list[dict]:
+    from catdog.models import build_model, summary_rows
+
+    built = build_model(model, image_size=image_size, num_classes=num_classes, dropout=dropout)
+    return summary_rows(built)
+
+
+def summary_ui(config: TrainConfig, num_classes: int) -> bool:
+    """The model's layer table with Keras' total; returns False if it cannot be built."""
+    try:
+        rows = model_summary(config.model, config.image_size, num_classes, config.dropout)
+    except (ModelError, ValueError) as exc:
+        st.error(f"This model cannot be built with these settings: {exc}")
+        return False
+    st.dataframe(
+        rows,
+        hide_index=True,
+        height=(len(rows) + 1) * 35 + 3,  # every layer, no scrolling
+        column_config={
+            "layer": st.column_config.TextColumn("Layer", width=125),
+            "type": st.column_config.TextColumn("Type", width=105),
+            "output_shape": st.column_config.TextColumn("Output shape", width=140),
+            "params": st.column_config.NumberColumn("Parameters", format="localized", width=85),
+        },
+    )
+    st.markdown(f"**Total parameters: {sum(r['params'] for r in rows):,}**")
+    return True
+
+
+def draw(snap: JobSnapshot, job: TrainingJob) -> None:
+    """Progress bars, metrics and live curves of one job."""
+    finished = snap.finished and not job.running
+    st.markdown(f"**Run `{snap.run_id}`** — {job_line(snap)}")
+    if snap.state == "loading" and snap.loading_total:
+        done, total = snap.loading_done, snap.loading_total
+        st.progress(done / total, text=f"Loading images: {done:,}/{total:,}")
+    st.progress(*epoch_progress(snap))
+    if (batches := batch_progress(snap)) is not None:
+        st.progress(*batches)
+    cols = st.columns(4)
+    val = [r["val_accuracy"] for r in snap.history if "val_accuracy" in r]
+    test = snap.metrics.get("test_accuracy")
+    cols[0].metric("Elapsed", f"{snap.seconds:,.0f} s")
+    cols[1].metric("Best validation accuracy", f"{max(val):.1%}" if val else "–")
+    cols[2].metric("Last validation loss", f"{snap.history[-1]['val_loss']:.3f}" if val else "–")
+    cols[3].metric("Test accuracy", f"{test:.1%}" if test is not None else "–")
+    for col, metric in zip(st.columns(2), ("loss", "accuracy"), strict=True):
+        points = None if finished else snap.batch_points
+        col.plotly_chart(curves_figure({snap.run_id: snap.history}, metric, batch_points=points),
+                         key=f"live_{metric}")  # fmt: skip
+    if not finished:
+        if st.button("Stop training", icon=":material/stop_circle:", disabled=job.stop_requested):
+            job.stop()
+        if job.stop_requested:
+            st.info("Stopping after the current batch…")
+    elif snap.state == "failed":
+        st.error(f"Training failed: {snap.error}")
+    else:
+        message = f"Run {snap.run_id} {snap.state} after {len(snap.history)} epoch(s)."
+        (st.success if snap.state == "completed" else st.warning)(message)
+        a, b, _ = st.columns([1, 1, 3])
+        a.page_link(PAGES["history"], label="See it in History", icon=":material/monitoring:")
+        b.page_link(PAGES["predict"], label="Predict with it", icon=":material/photo_camera:")
+
+
+@st.fragment(run_every=1.0)
+def live(run_id: str) -> None:
+    """Redraw the watched job every second; one full rerun when it ends."""
+    job = manager().get(run_id)
+    if job is None:
+        return
+    draw(job.snapshot(), job)
+    if not job.running:
+        st.rerun()
+
+
+def watch_ui() -> TrainingJob | None:
+    """The job this session watches, or buttons to watch jobs found in this process."""
+    job = manager().get(st.session_state.get(WATCHED_RUN, ""))
+    if job is not None:
+        return job
+    jobs = manager().all()
+    offer = [j for j in jobs if j.running] + [j for j in reversed(jobs) if not j.running][:3]
+    others = [r for r in list_runs() if r.state == "running" and manager().get(r.id) is None]
+    for j in offer:
+        snap = j.snapshot()
+        text, button = st.columns([4, 1], vertical_alignment="center")
+        text.markdown(f"`{snap.run_id}` — {job_line(snap)}")
+        if button.button("Watch", key=f"watch_{snap.run_id}", width="stretch"):
+            st.session_state[WATCHED_RUN] = snap.run_id
+            st.rerun()
+    for run in others:
+        st.info(
+            f"Run {run.id} is training in another process (e.g. the command line); "
+            "its curves are on the History page."
+        )
+    return None
+
+
+st.title("Train")
+info = require_dataset()
+job = watch_ui()
+if job is not None:
+    if job.running:
+        live(job.run_id)
+    else:
+        draw(job.snapshot(), job)
+    st.divider()
+st.subheader("New run")
+st.caption(
+    f"On **{info.name}**: {', '.join(info.classes)} — "
+    f"{info.totals['train']:,} training and {info.totals['validation']:,} validation images."
+)
+settings_col, summary_col = st.columns([5, 6], gap="large")
+with settings_col:
+    config = settings_ui(info)
+with summary_col:
+    buildable = summary_ui(config, len(info.classes))
+busy = job is not None and job.running
+if manager().active() and not busy:
+    st.caption("Another run is training; a second one shares the CPU and both go slower.")
+if st.button(
+    "Start training",
+    type="primary",
+    icon=":material/play_arrow:",
+    disabled=busy or not buildable,
+    help="Stop the current run first." if busy else None,
+):
+    try:
+        started = manager().start(config)
+    except (TrainingError, ModelError, ValueError) as exc:
+        st.error(f"Cannot start training: {exc}")
+    else:
+        st.session_state[WATCHED_RUN] = started.run_id
+        st.rerun()

@@ -1,0 +1,183 @@
+"""History: training curves of runs, compared; a table of runs; evaluation on the test split."""
+
+from pathlib import Path
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from catdog.history import curves_figure, overfitting_onset, runs_table, short_id, story_runs
+from catdog.runs import BEST_MODEL, HISTORY_FILE, LAST_MODEL, RunInfo, list_runs, read_history
+from pages.shared import PAGES, thumb
+
+
+def percent_column(label: str) -> st.column_config.NumberColumn:
+    return st.column_config.NumberColumn(label, format="%.1f%%")
+
+
+RUN_COLUMNS = {
+    "run": "Run", "model": "Model", "dataset": "Dataset", "state": "State", "epochs": "Epochs",
+    "best_val_accuracy": percent_column("Best val acc"),
+    "test_accuracy": percent_column("Test acc"),
+    "augment": "Augment", "dropout": "Dropout", "batch_size": "Batch",
+    "learning_rate": st.column_config.NumberColumn("LR", format="%.0e"),
+    "image_size": "Image size", "created": "Created",
+}  # fmt: skip
+GALLERY_COLUMNS, GALLERY_SIZE = 6, 12
+
+
+def label(run: RunInfo) -> str:
+    best = f", best val {run.best_val_accuracy:.1%}" if run.best_val_accuracy is not None else ""
+    return f"{short_id(run.id)} ({run.state}{best})"
+
+
+def compare_ui(runs: list[RunInfo]) -> list[RunInfo]:
+    by_id = {r.id: r for r in runs}
+    chosen = st.multiselect(
+        "Runs to compare",
+        list(by_id),
+        default=story_runs(runs),
+        format_func=lambda i: label(by_id[i]),
+        key="history_runs",
+    )
+    return [by_id[i] for i in chosen]
+
+
+def curves(chosen: list[RunInfo]) -> None:
+    """The seed's two figures for the chosen runs, with where overfitting starts."""
+    histories = {short_id(r.id): read_history(r.path) for r in chosen}
+    left, right = st.columns(2)
+    for col, metric in ((left, "accuracy"), (right, "loss")):
+        col.plotly_chart(curves_figure(histories, metric, height=400))
+    notes = []
+    for run in chosen:
+        onset = overfitting_onset(histories[short_id(run.id)])
+        best = (
+            f"best validation accuracy {run.best_val_accuracy:.1%}"
+            if run.best_val_accuracy is not None
+            else "no validation yet"
+        )
+        where = (
+            f"validation loss bottoms out at epoch {onset}"
+            if onset
+            else "validation loss still falling (no overfitting yet)"
+        )
+        notes.append(f"- **{short_id(run.id)}**: {best}; {where}.")
+    st.markdown("\n".join(notes))
+
+
+def model_file(run: RunInfo) -> Path | None:
+    for name in (BEST_MODEL, LAST_MODEL):
+        if (run.path / name).exists():
+            return run.path / name
+    return None
+
+
+@st.cache_data(max_entries=16, show_spinner="Evaluating on the test split…")
+def evaluation(run_id: str, which: str, version: float) -> dict:
+    from catdog.evaluate import evaluate_run
+
+    return evaluate_run(run_id, which=which).to_dict()
+
+
+def evaluation_ui(run: RunInfo, model: Path) -> None:
+    which = st.radio(
+        "Model",
+        ["best", "last"],
+        horizontal=True,
+        key="history_which",
+        format_func={"best": "Best epoch", "last": "Last epoch"}.get,
+    )
+    key = (run.id, which)
+    if st.button("Evaluate on the test split", icon=":material/fact_check:"):
+        st.session_state.setdefault("evaluated", set()).add(key)
+    if key not in st.session_state.get("evaluated", set()):
+        return
+    try:
+        result = evaluation(run.id, which, model.stat().st_mtime)
+    except (ValueError, OSError) as exc:
+        st.error(f"Evaluation failed: {exc}")
+        return
+    classes = result["classes"]
+    left, right = st.columns(2, gap="large")
+    left.metric(
+        "Test accuracy",
+        f"{result['accuracy']:.1%}",
+        help=f"{result['count']:,} images in {result['data']}",
+    )
+    table = pd.DataFrame(result["per_class"]).T.rename_axis("class").reset_index()
+    table[["precision", "recall"]] *= 100
+    left.dataframe(table, hide_index=True, column_config={
+        "class": "Class", "precision": percent_column("Precision"),
+        "recall": percent_column("Recall"),
+        "f1": st.column_config.NumberColumn("F1", format="%.3f"),
+        "support": st.column_config.NumberColumn("Images", format="%d"),
+    })  # fmt: skip
+    fig = px.imshow(
+        result["confusion_matrix"], x=classes, y=classes, text_auto=True,
+        color_continuous_scale="Blues", title="Confusion matrix",
+        labels={"x": "Predicted class", "y": "True class", "color": "Images"},
+    )  # fmt: skip
+    fig.update_layout(height=360, margin={"l": 10, "r": 10, "t": 60, "b": 10})
+    right.plotly_chart(fig)
+    wrong = result["misclassified"]
+    st.markdown(f"**Misclassified: {len(wrong)}** (most confident mistakes first)")
+    cells = st.columns(GALLERY_COLUMNS)
+    for k, item in enumerate(wrong[:GALLERY_SIZE]):
+        cells[k % GALLERY_COLUMNS].image(
+            thumb(item["file"]),
+            width="stretch",
+            caption=f"{item['true']} → {item['predicted']} ({item['probability']:.0%})",
+        )
+
+
+def run_ui(runs: list[RunInfo]) -> None:
+    """Downloads and evaluation of one run."""
+    by_id = {r.id: r for r in runs}
+    run = by_id[
+        st.selectbox("Run", list(by_id), format_func=lambda i: label(by_id[i]), key="history_run")
+    ]
+    model = model_file(run)
+    a, b, _ = st.columns([1, 1, 2])
+    history = run.path / HISTORY_FILE
+    a.download_button(
+        "History (.csv)",
+        history.read_bytes() if history.exists() else b"",
+        file_name=f"{run.id}-history.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        disabled=not history.exists(),
+        width="stretch",
+    )
+    b.download_button(
+        "Model (.keras)",
+        (lambda: model.read_bytes()) if model else b"",
+        file_name=f"{run.id}-{model.name if model else 'model.keras'}",
+        mime="application/octet-stream",
+        icon=":material/download:",
+        disabled=model is None,
+        width="stretch",
+    )
+    if run.error:
+        st.error(f"This run failed: {run.error}")
+    if model is None:
+        st.info("This run saved no model yet, so it cannot be evaluated.")
+        return
+    evaluation_ui(run, model)
+
+
+st.title("History")
+runs = list_runs()
+if not runs:
+    st.info("No training run yet.")
+    st.page_link(PAGES["train"], label="Train a model", icon=":material/model_training:")
+    st.stop()
+chosen = compare_ui(runs)
+if chosen:
+    curves(chosen)
+st.subheader("All runs")
+table = pd.DataFrame(runs_table(runs))
+table[["best_val_accuracy", "test_accuracy"]] *= 100
+st.dataframe(table, hide_index=True, column_config=RUN_COLUMNS)
+st.subheader("One run")
+run_ui(runs)

@@ -1,0 +1,105 @@
+"""Predict: classify your own photos with a trained run."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from catdog.browse import preview_image
+from catdog.images import IMAGE_SUFFIXES, ImageError
+from catdog.predict import Prediction, Predictor
+from catdog.runs import BEST_MODEL, LAST_MODEL, RunInfo, list_runs
+from pages.shared import PAGES
+
+MAX_UPLOAD_MB = 50  # per photo; a phone photo is a few MB
+CARD_COLUMNS = 3
+
+
+@st.cache_resource(max_entries=3, show_spinner="Loading the model…")
+def predictor(run_id: str, which: str, version: float) -> Predictor:
+    """One loaded model per run and choice; ``version`` (the file's mtime) keys the cache."""
+    return Predictor.from_run(run_id, which=which)
+
+
+def model_path(run: RunInfo, which: str) -> Path | None:
+    order = (BEST_MODEL, LAST_MODEL) if which == "best" else (LAST_MODEL, BEST_MODEL)
+    return next((run.path / n for n in order if (run.path / n).exists()), None)
+
+
+def run_ui(runs: list[RunInfo]) -> tuple[RunInfo, str]:
+    """Pick a run (newest completed by default) and its best or last model."""
+    completed = [r for r in runs if r.state == "completed"]
+    default = runs.index(completed[0]) if completed else 0
+    left, right = st.columns([3, 1])
+    run = left.selectbox(
+        "Run",
+        runs,
+        index=default,
+        key="predict_run",
+        format_func=lambda r: f"{r.id} ({r.state}, {', '.join(r.classes)})",
+    )
+    which = right.radio(
+        "Model",
+        ["best", "last"],
+        horizontal=True,
+        key="predict_which",
+        format_func={"best": "Best epoch", "last": "Last epoch"}.get,
+    )
+    return run, which
+
+
+def photos_ui() -> list[tuple[str, bytes]]:
+    """Uploaded photos and, behind a toggle, a camera shot, as (name, bytes)."""
+    uploads = st.file_uploader(
+        "Photos",
+        type=sorted(s.lstrip(".") for s in IMAGE_SUFFIXES),
+        accept_multiple_files=True,
+        max_upload_size=MAX_UPLOAD_MB,
+        key="predict_uploads",
+    )
+    photos = [(u.name, u.getvalue()) for u in uploads or []]
+    if st.toggle("Take a photo with the camera", key="predict_camera"):
+        shot = st.camera_input("Camera", label_visibility="collapsed")
+        if shot is not None:
+            photos.append(("camera photo", shot.getvalue()))
+    return photos
+
+
+def card(prediction: Prediction, data: bytes) -> None:
+    """One photo with its predicted class and a probability bar per class."""
+    with st.container(border=True):
+        st.image(preview_image(data, max_side=400, name=prediction.file), width="stretch")
+        st.markdown(f"**{prediction.label}** — {prediction.file}")
+        for cls, p in sorted(prediction.probabilities.items(), key=lambda kv: -kv[1]):
+            st.progress(p, text=f"{cls}: {p:.1%}")
+
+
+st.title("Predict")
+runs = [r for r in list_runs() if model_path(r, "best") is not None]
+if not runs:
+    st.info("No trained model yet: train one first (a short run on the demo data is enough).")
+    st.page_link(PAGES["train"], label="Go to the Train page", icon=":material/model_training:")
+    st.stop()
+run, which = run_ui(runs)
+photos = photos_ui()
+if not photos:
+    st.caption(f"Upload photos to classify them as {' or '.join(run.classes)}.")
+    st.stop()
+path = model_path(run, which)
+try:
+    model = predictor(run.id, which, path.stat().st_mtime)
+except (ValueError, OSError) as exc:
+    st.error(f"The model of run {run.id} cannot be loaded: {exc}")
+    st.stop()
+predictions = model.predict(photos)
+for bad in (p for p in predictions if not p.ok):
+    st.warning(f"{bad.error} — skipped.", icon=":material/broken_image:")
+good = [(p, data) for p, (_, data) in zip(predictions, photos, strict=True) if p.ok]
+for row in range(0, len(good), CARD_COLUMNS):
+    for col, (prediction, data) in zip(
+        st.columns(CARD_COLUMNS), good[row : row + CARD_COLUMNS], strict=False
+    ):
+        with col:
+            try:
+                card(prediction, data)
+            except ImageError as exc:
+                st.warning(str(exc))

@@ -1,0 +1,111 @@
+"""What every page shares: the session's active dataset and augmentation, and cached thumbnails.
+
+Not a page (app.py does not list it). Pages keep their choices in ``st.session_state`` under
+the keys below; catdog itself never sees session state, only the plain values read here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from catdog.augment import AugmentConfig
+from catdog.browse import DatasetChoice, dataset_choices, demo_ready, thumbnail
+from catdog.datasets import DatasetError, DatasetInfo, scan_dataset
+from catdog.home import demo_dataset_dir
+
+DATASET = "dataset"  # path (str) of the active dataset
+AUGMENTATION = "augmentation"  # the AugmentConfig the Train page uses
+WATCHED_RUN = "watched_run"  # run id of the training job this session watches
+
+
+def _leave_legacy_pages_mode() -> None:
+    """Rerun through app.py if Streamlit started this session in its legacy ``pages/`` mode.
+
+    The first session after the server starts, when it opens a page by its own URL (a bookmark,
+    or a refresh after a restart), runs that page file alone, as Streamlit did before
+    ``st.navigation``: no app.py, so no navigation titles, wide layout or sidebar. Every page
+    imports this module first, so its first import switches that mode off and reruns.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_leave_legacy_pages_mode()
+
+PAGES = {
+    "dataset": "pages/1_dataset.py",
+    "augmentation": "pages/2_augmentation.py",
+    "train": "pages/3_train.py",
+    "history": "pages/4_history.py",
+    "predict": "pages/5_predict.py",
+}
+
+
+def active_choice() -> DatasetChoice:
+    """The session's active dataset (the demo one until the user picks another)."""
+    choices = dataset_choices()
+    wanted = st.session_state.get(DATASET, str(demo_dataset_dir()))
+    for choice in choices:
+        if str(choice.path) == wanted:
+            return choice
+    st.session_state[DATASET] = str(choices[0].path)  # it was deleted: back to the demo
+    return choices[0]
+
+
+def set_active_dataset(path: str | Path) -> None:
+    """Make ``path`` the dataset the other pages use."""
+    st.session_state[DATASET] = str(path)
+
+
+def require_dataset() -> DatasetInfo:
+    """The active dataset's info, drawing the demo dataset first if needed (with progress).
+
+    Stops the page with an error message if the dataset cannot be read.
+    """
+    choice = active_choice()
+    if choice.is_demo and not demo_ready():
+        from catdog.demo import ensure_demo_dataset
+
+        with st.status("Drawing the built-in demo dataset (first use only)…") as status:
+            bar = st.progress(0.0)
+
+            def progress(done: int, total: int, message: str) -> None:
+                bar.progress(done / max(total, 1), text=f"{message}: {done:,}/{total:,} images")
+
+            try:
+                ensure_demo_dataset(progress=progress)
+            except (OSError, ValueError) as exc:
+                status.update(label="Could not draw the demo dataset", state="error")
+                st.error(str(exc))
+                st.stop()
+            status.update(label="Demo dataset ready", state="complete", expanded=False)
+    try:
+        return scan_dataset(choice.path)
+    except DatasetError as exc:
+        st.error(f"The active dataset cannot be used: {exc}")
+        st.page_link(
+            PAGES["dataset"], label="Pick another dataset", icon=":material/photo_library:"
+        )
+        st.stop()
+
+
+def augmentation() -> AugmentConfig:
+    """The augmentation settings chosen on the Augmentation page (the seed's by default)."""
+    return st.session_state.get(AUGMENTATION) or AugmentConfig()
+
+
+@st.cache_data(max_entries=4000, show_spinner=False)
+def cached_thumbnail(path: str, version: float, size: int = 160) -> bytes:
+    """A thumbnail of an image file; ``version`` (the file's mtime) keys the cache."""
+    return thumbnail(path, size=size)
+
+
+def thumb(path: str | Path, size: int = 160) -> bytes:
+    """A cached thumbnail of ``path``."""
+    path = Path(path)
+    return cached_thumbnail(str(path), path.stat().st_mtime, size)

@@ -1,0 +1,231 @@
+"""End to end in a real browser: ``streamlit run app.py`` driven by Playwright and Chromium.
+
+Opens every page, trains one short run on a small demo dataset, uploads a photo and reads the
+prediction; saves a screenshot of each page in ``test-artifacts/``. Skips (saying why) when
+Debian's Chromium or the playwright package is missing.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from catdog.demo import draw_animal, generate_demo_dataset
+from catdog.home import demo_dataset_dir
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+VIEWPORT = {"width": 1366, "height": 768}  # a laptop screen
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``streamlit run app.py`` on a free port, with a fresh data home holding a small demo."""
+    if not CHROMIUM.exists():
+        pytest.skip(
+            f"browser test needs Debian's Chromium at {CHROMIUM} (apt-get install chromium)"
+        )
+    pytest.importorskip("playwright.sync_api", reason="browser test needs `pip install playwright`")
+    home = tmp_path_factory.mktemp("browser_home")
+    env = {**os.environ, "CATDOG_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    os.environ["CATDOG_HOME"] = str(home)  # for generating the demo data below
+    try:
+        generate_demo_dataset(demo_dataset_dir(), counts=(20, 10, 10))
+    finally:
+        del os.environ["CATDOG_HOME"]
+    port = _free_port()
+    log = (home / "streamlit.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not start:\n{(home / 'streamlit.log').read_text()}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _idle(page, timeout: float = 60.0) -> None:
+    """Wait until the script has stopped running (no "Running..." icon) for a whole second.
+
+    A fragment's rerun can be followed at once by a full rerun, so one quiet moment is not
+    enough.
+    """
+    deadline = time.monotonic() + timeout
+    quiet_since = None
+    while time.monotonic() < deadline:
+        busy = (
+            page.locator('[data-test-script-state="running"]').count()
+            or page.locator('[data-testid="stStatusWidgetRunningIcon"]').count()
+        )
+        if busy:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since > 1.0:
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"the app was still running after {timeout:.0f} s")
+
+
+def _shot(page, name: str) -> Path:
+    """Screenshot the whole page at laptop width (Streamlit scrolls inside its main element, so
+    the window is made as tall as the page first)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.mouse.move(VIEWPORT["width"] // 2, 2)  # no hover effects (Plotly toolbar, sidebar)
+    height = page.evaluate(
+        "() => document.querySelector('[data-testid=\"stMain\"]')?.scrollHeight ?? 768"
+    )
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": max(768, min(height, 6000))})
+    page.wait_for_timeout(600)  # charts re-lay out to the new size
+    page.screenshot(path=str(path))
+    page.set_viewport_size(VIEWPORT)
+    return path
+
+
+def _no_exceptions(page) -> None:
+    errors = page.locator('[data-testid="stException"]')
+    assert errors.count() == 0, errors.first.inner_text()
+
+
+def _cat_png() -> bytes:
+    from PIL import Image
+
+    image = draw_animal("cat", np.random.default_rng(7), (180, 160))
+    buffer = io.BytesIO()
+    Image.Image.save(image, buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _set_number(page, label: str, value: int) -> None:
+    field = page.get_by_label(label, exact=True)
+    field.fill(str(value))
+    field.press("Enter")
+    _idle(page)
+
+
+def test_every_page_in_a_browser(server: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport=VIEWPORT)
+        try:
+            started = time.monotonic()
+            page.goto(server)
+            page.get_by_text("Training runs:").wait_for(timeout=30_000)  # the last element
+            landing_seconds = time.monotonic() - started
+            _idle(page)
+            _no_exceptions(page)
+            _shot(page, "1-home")
+            print(f"landing page: {landing_seconds:.2f} s in the browser")
+            assert landing_seconds < 15, f"landing page took {landing_seconds:.1f} s"
+
+            page.goto(f"{server}/dataset")
+            page.get_by_text("Images per split and class").wait_for(timeout=30_000)
+            _idle(page)
+            _no_exceptions(page)
+            _shot(page, "2-dataset")
+
+            page.goto(f"{server}/augmentation")
+            page.get_by_text("Variant seed").wait_for(timeout=60_000)
+            _idle(page)
+            _no_exceptions(page)
+            _shot(page, "3-augmentation")
+
+            page.goto(f"{server}/train")
+            page.get_by_text("Total parameters").wait_for(timeout=60_000)
+            _idle(page)
+            _set_number(page, "Epochs", 2)
+            _set_number(page, "Image size (px)", 48)
+            _set_number(page, "Batch size", 8)
+            page.get_by_role("button", name="Start training").click()
+            page.get_by_text(re.compile(r"completed after \d+ epoch")).wait_for(timeout=120_000)
+            _idle(page)
+            _no_exceptions(page)
+            _shot(page, "4-train")
+            run_id = page.locator("code").first.inner_text()
+
+            refreshed = browser.new_page(viewport=VIEWPORT)  # a refresh is a new session
+            refreshed.goto(f"{server}/train")
+            refreshed.get_by_role("button", name="Watch").first.click()
+            refreshed.get_by_text(f"Run {run_id} completed after 2 epoch(s).").wait_for()
+            _idle(refreshed)
+            refreshed.close()
+
+            page.get_by_role("link", name="History").first.click()
+            page.get_by_text("Training and validation accuracy").first.wait_for(timeout=30_000)
+            _idle(page)
+            _no_exceptions(page)
+            page.get_by_role("button", name="Evaluate on the test split").click()
+            page.get_by_text("Misclassified:").wait_for(timeout=60_000)
+            _idle(page)
+            _no_exceptions(page)
+            _shot(page, "5-history")
+
+            page.goto(f"{server}/predict")
+            page.get_by_text("Upload photos to classify them").wait_for(timeout=30_000)
+            page.locator('input[type="file"]').first.set_input_files(
+                files=[{"name": "my-cat.png", "mimeType": "image/png", "buffer": _cat_png()}]
+            )
+            page.get_by_text("my-cat.png").first.wait_for(timeout=60_000)
+            _idle(page)
+            _no_exceptions(page)
+            bars = page.locator('[data-testid="stProgress"]')
+            bars.nth(1).wait_for(timeout=10_000)
+            assert bars.count() == 2  # one probability bar per class
+            text = page.locator('[data-testid="stMain"]').inner_text()
+            assert "cats:" in text and "dogs:" in text and "%" in text
+            _shot(page, "6-predict")
+        except Exception:
+            _shot(page, "failure")  # what the page showed when the test gave up
+            raise
+        finally:
+            browser.close()

@@ -1,0 +1,484 @@
+"""The dashboard's pages, driven by Streamlit's AppTest on tiny generated data.
+
+Every test starts from app.py (the navigation and the sidebar) and switches to a page, as a
+browser session would. The data home is a fresh temporary folder (conftest.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+import zipfile
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1 import app_test as app_test_module
+
+from catdog import demo, runs
+from catdog.augment import AugmentConfig
+from catdog.config import TrainConfig
+from catdog.home import demo_dataset_dir, runs_dir
+from catdog.jobs import manager
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "app.py"
+PAGES = {
+    "dataset": "pages/1_dataset.py",
+    "augmentation": "pages/2_augmentation.py",
+    "train": "pages/3_train.py",
+    "history": "pages/4_history.py",
+    "predict": "pages/5_predict.py",
+}
+# Validation loss bottoms out at epoch 3 (the baseline overfits); the dropout run keeps learning.
+BASELINE = [(0.69, 0.52, 0.68, 0.55), (0.60, 0.66, 0.62, 0.65), (0.48, 0.77, 0.57, 0.71),
+            (0.30, 0.88, 0.60, 0.72), (0.15, 0.95, 0.74, 0.70)]  # fmt: skip
+DROPOUT = [(0.69, 0.51, 0.67, 0.57), (0.64, 0.60, 0.61, 0.66), (0.59, 0.68, 0.55, 0.74),
+           (0.55, 0.72, 0.50, 0.79), (0.52, 0.75, 0.46, 0.82)]  # fmt: skip
+
+
+class _NavigationOnly(PagesManager):
+    """AppTest re-detects the legacy ``pages/`` folder mode on every run, which would run a page
+    without app.py; a real server leaves that mode after its first run (pages/shared.py)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+
+@pytest.fixture(autouse=True)
+def _navigation_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(app_test_module, "PagesManager", _NavigationOnly)
+
+
+def open_page(page: str | None = None, **state) -> AppTest:
+    """A new browser session on app.py, optionally switched to ``page`` with session state."""
+    at = AppTest.from_file(str(APP), default_timeout=90)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    if page is not None:
+        at.switch_page(PAGES[page]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def small_demo(counts: tuple[int, int, int] = (4, 2, 2)) -> Path:
+    return demo.generate_demo_dataset(demo_dataset_dir(), counts=counts)
+
+
+def fake_run(run_id: str, model: str, rows: list[tuple], data: Path) -> Path:
+    """A finished run folder without a model: config, history and status, as training writes."""
+    path = runs_dir() / run_id
+    config = TrainConfig(data=str(data), model=model).resolved()
+    runs.atomic_write_json(
+        path / runs.CONFIG_FILE,
+        {"run_id": run_id, "created": "2026-11-28T07:00:00", "classes": ["cats", "dogs"],
+         "train": config.to_dict()},
+    )  # fmt: skip
+    keys = ("loss", "accuracy", "val_loss", "val_accuracy")
+    runs.write_history(
+        path, [{"epoch": e, **dict(zip(keys, r, strict=True))} for e, r in enumerate(rows, 1)]
+    )
+    runs.write_status(path, "completed", epochs_done=len(rows))
+    return path
+
+
+def png_bytes(seed: int = 0, kind: str = "cat") -> bytes:
+    buffer = io.BytesIO()
+    demo.draw_animal(kind, np.random.default_rng(seed), (90, 80)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def texts(at: AppTest) -> str:
+    """Every markdown, caption and alert text on the page, joined."""
+    parts = [e.value for kind in ("markdown", "caption", "info", "success", "warning", "error")
+             for e in getattr(at, kind)]  # fmt: skip
+    return "\n".join(str(p) for p in parts)
+
+
+def _decoded(value):
+    """Plotly's JSON with its base64 typed arrays (``{"dtype", "bdata"}``) made lists again."""
+    if isinstance(value, dict) and "bdata" in value:
+        array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        if "shape" in value:
+            array = array.reshape([int(n) for n in str(value["shape"]).split(",")])
+        return array.tolist()
+    if isinstance(value, dict):
+        return {k: _decoded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decoded(v) for v in value]
+    return value
+
+
+def figures(at: AppTest) -> list[dict]:
+    """The page's Plotly charts as plain JSON data."""
+    return [_decoded(json.loads(chart.proto.spec)) for chart in at.get("plotly_chart")]
+
+
+def wait_for_job(at: AppTest) -> None:
+    job = manager().get(at.session_state["watched_run"])
+    assert job is not None
+    assert job.join(timeout=120), "training did not finish in 2 minutes"
+
+
+# ------------------------------------------------------------------------------- light pages
+
+
+def test_light_pages_do_not_import_tensorflow(tmp_path: Path) -> None:
+    """Landing, Dataset and History (charts) pages, in a fresh interpreter: no TensorFlow."""
+    code = textwrap.dedent(
+        f"""
+        import json, sys, time
+        sys.path.insert(0, {str(ROOT)!r})
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from streamlit.testing.v1 import AppTest
+        from streamlit.testing.v1 import app_test
+        import test_pages
+        app_test.PagesManager = test_pages._NavigationOnly
+        test_pages.small_demo()
+        test_pages.fake_run("20260101-000000-seed-baseline-aaaa", "seed-baseline",
+                            test_pages.BASELINE, test_pages.demo_dataset_dir())
+        at = AppTest.from_file({str(APP)!r}, default_timeout=60)
+        start = time.perf_counter()
+        at.run()
+        landing = time.perf_counter() - start
+        seen = {{"landing": "tensorflow" in sys.modules}}
+        for page in ("dataset", "history"):
+            at.switch_page(test_pages.PAGES[page]).run()
+            assert not at.exception, [e.value for e in at.exception]
+            seen[page] = "tensorflow" in sys.modules
+        print(json.dumps({{"seconds": landing, "tensorflow": seen}}))
+        """
+    )
+    env = {**os.environ, "CATDOG_HOME": str(tmp_path / "home")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         cwd=ROOT, timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["tensorflow"] == {"landing": False, "dataset": False, "history": False}
+    assert result["seconds"] < 3.0, f"landing page took {result['seconds']:.2f} s"
+
+
+def test_landing_page_shows_state_and_links() -> None:
+    data = small_demo()
+    fake_run("20260101-000000-seed-baseline-aaaa", "seed-baseline", BASELINE, data)
+    fake_run("20260101-000100-seed-dropout-bbbb", "seed-dropout", DROPOUT, data)
+    at = open_page()
+    text = texts(at)
+    assert "Active dataset: demo" in text
+    assert "Training runs: 2" in text
+    assert "Best: 20260101-000100-seed-dropout-bbbb (seed-dropout) — validation 82.0%" in text
+    assert [m.value for m in at.metric] == ["8", "4", "4"]
+    assert len(at.page_link) == 5
+    assert "demo" in [m.value for m in at.sidebar.markdown][-1]
+
+
+def test_landing_page_before_the_demo_is_drawn() -> None:
+    at = open_page()
+    assert "drawn on first use" in texts(at)
+    assert "No run yet" in texts(at)
+    assert not (demo_dataset_dir()).exists()  # the landing page never draws it
+
+
+# --------------------------------------------------------------------------------- Dataset
+
+
+def test_dataset_page_draws_the_demo_and_browses_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(demo, "ensure_demo_dataset", partial(demo.ensure_demo_dataset,
+                                                             counts=(4, 2, 2)))  # fmt: skip
+    at = open_page("dataset")
+    assert (demo_dataset_dir() / "catdog-dataset.json").is_file()
+    assert len(at.get("plotly_chart")) == 2  # counts and sizes
+    counts = figures(at)[0]
+    assert [trace["y"] for trace in counts["data"]] == [[4, 2, 2], [4, 2, 2]]
+    assert len(at.image) == 8  # the train split's thumbnails
+    buttons = [b.label for b in at.button]
+    assert "cat.0.jpg" in buttons and "dog.3.jpg" in buttons
+
+    at.selectbox(key="browse_class").set_value("dogs").run()
+    assert len(at.image) == 4
+    at.selectbox(key="browse_split").set_value("test").run()
+    assert len(at.image) == 2
+
+    at.button(key=f"enlarge_{demo_dataset_dir() / 'test' / 'dogs' / 'dog.7.jpg'}").click().run()
+    assert not at.exception
+    assert any("dog.7.jpg —" in c.value and "px" in c.value for c in at.caption)
+
+
+def _zip_of(folder: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(folder.rglob("*")):
+            archive.write(path, Path("pets") / path.relative_to(folder))
+    return buffer.getvalue()
+
+
+def test_dataset_page_imports_a_zip_and_never_overwrites(
+    dataset_factory: Callable[..., Path],
+) -> None:
+    small_demo()
+    source = dataset_factory(counts=(4, 2, 2))
+    (source / "train" / "cats" / "broken.jpg").write_bytes(b"not a jpeg")
+    upload = ("pets.zip", _zip_of(source), "application/zip")
+    at = open_page("dataset")
+    at.file_uploader[0].set_value(upload).run()
+    at.text_input[0].set_value("pets").run()
+    next(b for b in at.button if b.label == "Import").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["dataset"].endswith("pets")
+    assert any("Imported 16 images" in s.value for s in at.success)
+    assert "broken.jpg" in at.code[0].value  # the skipped file is in the summary
+    assert at.radio[0].value.endswith("pets")  # now the active dataset
+
+    next(b for b in at.button if b.label == "Import").click().run()  # same name again
+    assert any("never overwrites" in e.value for e in at.error)
+    assert not at.exception
+
+    at.text_input[0].set_value("pets-resplit")
+    at.radio[2].set_value("fractions").run()  # re-split at random, 50/25/25 of 8 per class
+    next(b for b in at.button if b.label == "Import").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["dataset"].endswith("pets-resplit")
+    assert "split: 0.5/0.25/0.25 (seed 0)" in at.code[0].value
+    assert at.radio[0].value.endswith("pets-resplit")
+
+
+# ---------------------------------------------------------------------------- Augmentation
+
+
+def test_augmentation_sliders_reset_and_reseed() -> None:
+    small_demo()
+    at = open_page("augmentation")
+    assert at.slider(key="aug_rotation_range").value == 40.0
+    assert at.session_state["augmentation"] == AugmentConfig()
+    variants = at.image[1:]
+    assert len(variants) == 9
+    before = [img.value for img in variants]
+
+    at.slider(key="aug_rotation_range").set_value(0.0).run()
+    at.slider(key="aug_zoom_range").set_value(0.5).run()
+    assert at.session_state["augmentation"].rotation_range == 0.0
+    assert at.session_state["augmentation"].zoom_range == 0.5
+    after = [img.value for img in at.image[1:]]
+    assert after != before
+
+    next(b for b in at.button if b.label == "Reseed").click().run()
+    assert at.session_state["aug_seed"] == 1
+    assert [img.value for img in at.image[1:]] != after
+
+    next(b for b in at.button if b.label == "Reset to the seed's settings").click().run()
+    assert at.slider(key="aug_rotation_range").value == 40.0
+    assert at.session_state["augmentation"] == AugmentConfig()
+
+    at.switch_page(PAGES["train"]).run()  # the Train page trains with these settings
+    at.toggle(key="train_augment").set_value(True).run()
+    assert any("Rotation ±40°" in c.value for c in at.caption)
+
+
+def test_augmentation_all_off_shows_the_image_unchanged() -> None:
+    small_demo()
+    at = open_page("augmentation")
+    for key in ("rotation_range", "width_shift_range", "height_shift_range", "shear_range",
+                "zoom_range"):  # fmt: skip
+        at.slider(key=f"aug_{key}").set_value(0.0)
+    at.toggle(key="aug_horizontal_flip").set_value(False).run()
+    assert at.session_state["augmentation"] == AugmentConfig.off()
+    assert "Every transform is off" in texts(at)
+    original, *variants = (tuple(img.value) for img in at.image)
+    assert set(variants) == {original}
+
+
+# ----------------------------------------------------------------------------------- Train
+
+
+def test_train_page_takes_the_models_defaults_and_shows_its_summary() -> None:
+    small_demo()
+    at = open_page("train")
+    assert at.number_input(key="train_epochs").value == 30
+    assert "Total parameters: 3,453,121" in texts(at)  # the seed's summary at 150 px
+    assert at.dataframe[0].value["params"].sum() == 3_453_121
+
+    at.selectbox(key="train_model").set_value("seed-dropout").run()
+    assert at.number_input(key="train_epochs").value == 100
+    assert at.number_input(key="train_batch_size").value == 32
+    assert at.number_input(key="train_steps_per_epoch").value == 100
+    assert at.slider(key="train_dropout").value == 0.5
+    assert at.toggle(key="train_augment").value is True
+    assert "Dropout" in set(at.dataframe[0].value["type"])
+
+    at.number_input(key="train_image_size").set_value(40).run()
+    assert any("cannot be built" in e.value for e in at.error)
+    assert next(b for b in at.button if b.label == "Start training").disabled
+
+
+def _start_tiny_run(at: AppTest) -> None:
+    at.number_input(key="train_epochs").set_value(2)
+    at.number_input(key="train_batch_size").set_value(8)
+    at.number_input(key="train_image_size").set_value(48).run()
+    next(b for b in at.button if b.label == "Start training").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_train_page_trains_in_the_background_and_keeps_the_job(
+    dataset_factory: Callable[..., Path],
+) -> None:
+    data = dataset_factory(counts=(8, 4, 4))
+    at = open_page("train", dataset=str(data))
+    _start_tiny_run(at)
+    run_id = at.session_state["watched_run"]
+    assert f"Run `{run_id}`" in texts(at)
+
+    at.switch_page(PAGES["history"]).run()  # leaving the page does not stop or lose the job
+    at.switch_page(PAGES["train"]).run()
+    assert at.session_state["watched_run"] == run_id
+    assert f"Run `{run_id}`" in texts(at)
+
+    wait_for_job(at)
+    at.run()
+    assert f"Run {run_id} completed after 2 epoch(s)." in [s.value for s in at.success]
+    assert len(at.get("plotly_chart")) == 2  # loss and accuracy curves
+    assert [p.value for p in at.progress][-1] == 100  # all epochs done
+    assert runs.run_info(runs.resolve_run(run_id)).state == "completed"
+
+    fresh = open_page("train", dataset=str(data))  # a new session (a refresh) finds it again
+    watch = next(b for b in fresh.button if b.key == f"watch_{run_id}")
+    watch.click().run()
+    assert fresh.session_state["watched_run"] == run_id
+    assert f"Run {run_id} completed after 2 epoch(s)." in [s.value for s in fresh.success]
+
+
+def test_train_page_stops_a_run_on_request(dataset_factory: Callable[..., Path]) -> None:
+    at = open_page("train", dataset=str(dataset_factory(counts=(4, 2, 2))))
+    at.number_input(key="train_steps_per_epoch").set_value(5000)  # long enough to stop it
+    _start_tiny_run(at)
+    job = manager().get(at.session_state["watched_run"])
+    deadline = time.monotonic() + 60
+    while job.snapshot().step == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)  # stop in mid-epoch (training.py marks a stop before fit "completed")
+    at.run()
+    next(b for b in at.button if b.label == "Stop training").click().run()
+    assert "Stopping after the current batch…" in texts(at)
+    wait_for_job(at)
+    at.run()
+    assert not at.exception
+    (message,) = [w.value for w in at.warning]
+    assert message.startswith(f"Run {at.session_state['watched_run']} stopped after ")
+    assert runs.run_info(runs.resolve_run(at.session_state["watched_run"])).state == "stopped"
+
+
+def test_train_page_shows_a_failed_run_as_an_error(
+    dataset_factory: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from catdog import training
+    from catdog.config import TrainingError
+
+    def fail(*args, **kwargs):
+        raise TrainingError("the disk is full (pretend)")
+
+    monkeypatch.setattr(training, "train", fail)
+    at = open_page("train", dataset=str(dataset_factory(counts=(3, 2, 2))))
+    _start_tiny_run(at)
+    wait_for_job(at)
+    at.run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "Training failed: TrainingError: the disk is full (pretend)"
+    ]
+
+
+# --------------------------------------------------------------------------------- History
+
+
+def test_history_page_compares_runs_and_marks_overfitting() -> None:
+    data = small_demo()
+    fake_run("20260101-000000-seed-baseline-aaaa", "seed-baseline", BASELINE, data)
+    fake_run("20260101-000100-seed-dropout-bbbb", "seed-dropout", DROPOUT, data)
+    at = open_page("history")
+    assert len(at.multiselect[0].value) == 2  # the seed's story: baseline vs dropout
+    accuracy, loss = figures(at)
+    assert accuracy["layout"]["title"]["text"] == "Training and validation accuracy"
+    assert loss["layout"]["xaxis"]["title"]["text"] == "Epoch"
+    assert [s["x0"] for s in loss["layout"]["shapes"]] == [3]  # only the baseline overfits
+    assert "validation loss bottoms out at epoch 3" in texts(at)
+    table = at.dataframe[0].value
+    assert list(table["model"]) == ["seed-dropout", "seed-baseline"]
+    assert list(table["best_val_accuracy"]) == pytest.approx([82.0, 72.0])
+    assert at.download_button[0].disabled is False  # history CSV
+    assert at.download_button[1].disabled is True  # no model saved
+
+
+def test_history_and_predict_pages_without_runs_say_how_to_get_one() -> None:
+    small_demo()
+    for page in ("history", "predict"):
+        at = open_page(page)
+        assert at.page_link[-1].proto.page.endswith("train") or "Train" in at.page_link[-1].label
+        assert at.info
+
+
+# ------------------------------------------------------------------- Evaluation, Predict
+
+
+@pytest.fixture
+def trained_run(dataset_factory: Callable[..., Path]) -> str:
+    """A real one-epoch run on 48-pixel images (a few seconds)."""
+    from catdog.training import train
+
+    data = dataset_factory(counts=(8, 4, 4))
+    config = TrainConfig(data=str(data), epochs=1, batch_size=8, image_size=48)
+    return train(config).run_id
+
+
+def test_history_page_evaluates_a_run(trained_run: str) -> None:
+    at = open_page("history")
+    next(b for b in at.button if b.label == "Evaluate on the test split").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [m.label for m in at.metric] == ["Test accuracy"]
+    per_class = at.dataframe[-1].value
+    assert list(per_class["class"]) == ["cats", "dogs"]
+    assert per_class["support"].sum() == 8
+    matrix = figures(at)[-1]
+    assert matrix["layout"]["xaxis"]["title"]["text"] == "Predicted class"
+    assert np.asarray(matrix["data"][0]["z"]).sum() == 8
+    assert "Misclassified:" in texts(at)
+    assert [b.disabled for b in at.download_button] == [False, False]
+
+
+def test_predict_page_classifies_uploads_and_warns_about_bad_ones(trained_run: str) -> None:
+    at = open_page("predict")
+    assert at.selectbox(key="predict_run").value.id == trained_run
+    truncated = png_bytes(3)[:200]
+    at.file_uploader[0].set_value([
+        ("whiskers.png", png_bytes(1), "image/png"),
+        ("notes.jpg", b"my shopping list", "image/jpeg"),
+        ("half.png", truncated, "image/png"),
+        ("rex.png", png_bytes(2, "dog"), "image/png"),
+    ]).run()  # fmt: skip
+    assert not at.exception, [e.value for e in at.exception]
+    warnings = [w.value for w in at.warning]
+    assert len(warnings) == 2
+    assert "notes.jpg is not an image" in warnings[0]
+    assert "half.png is a corrupt or truncated image" in warnings[1]
+    assert len(at.progress) == 4  # two photos × two classes
+    labels = [m.value for m in at.markdown if " — " in m.value]
+    assert [label.split(" — ")[1] for label in labels] == ["whiskers.png", "rex.png"]
+    shares = [p.value for p in at.progress]
+    assert shares[0] + shares[1] in (99, 100, 101)  # percent, rounded per bar
+
+    at.toggle(key="predict_camera").set_value(True).run()
+    jpeg = io.BytesIO()
+    demo.draw_animal("dog", np.random.default_rng(5), (64, 48)).save(jpeg, "JPEG")
+    at.camera_input[0].set_value(("photo.jpg", jpeg.getvalue(), "image/jpeg")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.progress) == 6
+    assert any(m.value.endswith("— camera photo") for m in at.markdown)
