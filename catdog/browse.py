@@ -28,14 +28,12 @@ from catdog.datasets import (
     SPLITS,
     DatasetError,
     DatasetInfo,
-    ImportReport,
-    SplitSpec,
     image_sizes,
-    import_dataset,
     list_datasets,
 )
 from catdog.home import DEMO_DATASET_NAME, datasets_dir, demo_dataset_dir
 from catdog.images import open_rgb
+from catdog.importer import ImportReport, SplitSpec, import_dataset
 from catdog.progress import ProgressFn
 
 T = TypeVar("T")
@@ -206,7 +204,7 @@ def dataset_name_for(source: str) -> str:
 def check_new_dataset_name(name: str) -> Path:
     """Check a name for a new dataset and return its folder in the data home.
 
-    Whether the folder is free is left to :func:`catdog.datasets.import_dataset`, which never
+    Whether the folder is free is left to :func:`catdog.importer.import_dataset`, which never
     overwrites a dataset (and says so).
 
     Raises:
@@ -239,7 +237,7 @@ def import_named(
     Args:
         source: a folder or .zip path, or ``(file name, bytes)`` of an uploaded .zip.
         name: the new dataset's name (see :func:`check_new_dataset_name`).
-        split, seed, progress: as for :func:`catdog.datasets.import_dataset`.
+        split, seed, progress: as for :func:`catdog.importer.import_dataset`.
 
     Returns:
         The import report and its summary text.

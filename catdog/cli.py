@@ -60,7 +60,7 @@ def _default_out(source: Path) -> Path:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from catdog.datasets import import_dataset, parse_split
+    from catdog.importer import import_dataset, parse_split
 
     source = Path(args.source).expanduser()
     out = Path(args.out).expanduser() if args.out else _default_out(source)
@@ -73,9 +73,9 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_download_petimages(args: argparse.Namespace) -> int:
-    from catdog.datasets import parse_split
     from catdog.download import download_petimages
     from catdog.home import datasets_dir
+    from catdog.importer import parse_split
 
     out = Path(args.out).expanduser() if args.out else datasets_dir() / "petimages"
     kwargs: dict[str, Any] = {"split": parse_split(args.split), "progress": TextProgress()}

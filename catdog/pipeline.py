@@ -6,7 +6,7 @@ decodes — and keeps them as one ``uint8`` array: 4,000 images at 150 px take 2
 
 :func:`make_dataset` then builds, per epoch: shuffle the image *indices* (seeded, new order each
 epoch) → batch → gather the batch's pixels → augment the whole batch on the fly in parallel
-(:func:`catdog.augment.augment_images`, a stateless seed per batch so runs are reproducible and
+(:func:`catdog.warp.augment_images`, a stateless seed per batch so runs are reproducible and
 every batch and epoch differs) → rescale to [0, 1] like the seed's ``rescale=1./255`` →
 prefetch. Shuffling indices instead of images, and reading each batch's rows straight from the
 NumPy array (``tf.numpy_function``), keeps ONE copy of the pixels in memory: no copy into
@@ -25,10 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from catdog.augment import AugmentConfig, augment_images
+from catdog.augment import AugmentConfig
 from catdog.backend import tf
 from catdog.images import IMAGE_SUFFIXES, ImageError, load_for_model
 from catdog.progress import ProgressFn, report
+from catdog.warp import augment_images
 
 LABEL_MODES = ("binary", "categorical")
 

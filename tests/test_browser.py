@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from catdog.demo import draw_animal, generate_demo_dataset
+from catdog.cartoon import draw_animal
+from catdog.demo import generate_demo_dataset
 from catdog.home import demo_dataset_dir
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

@@ -15,7 +15,6 @@ from catdog.datasets import MANIFEST_NAME
 from catdog.demo import (
     MAX_SIDE,
     MIN_SIDE,
-    draw_animal,
     ensure_demo_dataset,
     generate_demo_dataset,
 )
@@ -109,18 +108,6 @@ def test_colour_size_and_layout_do_not_give_the_label_away(tmp_path: Path) -> No
     centroids = np.stack([x[fit & (y == k)].mean(0) for k in (0, 1)])
     guess = np.argmin(((x[held, None, :] - centroids) ** 2).sum(-1), axis=1)
     assert 0.3 <= (guess == y[held]).mean() <= 0.7
-
-
-def test_draw_animal_sizes_and_errors() -> None:
-    rng = np.random.default_rng(0)
-    assert draw_animal("cat", rng, 64).size == (64, 64)
-    image = draw_animal("dog", rng, (150, 90))
-    assert image.size == (150, 90)
-    assert image.mode == "RGB"
-    with pytest.raises(ValueError, match="'horse'"):
-        draw_animal("horse", rng, 64)
-    with pytest.raises(ValueError, match="3×3"):
-        draw_animal("cat", rng, 3)
 
 
 def test_generate_rejects_bad_counts(tmp_path: Path) -> None:

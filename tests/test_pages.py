@@ -25,7 +25,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as app_test_module
 
-from catdog import demo, runs
+from catdog import cartoon, demo, runs
 from catdog.augment import AugmentConfig
 from catdog.config import TrainConfig
 from catdog.home import demo_dataset_dir, runs_dir
@@ -96,7 +96,7 @@ def fake_run(run_id: str, model: str, rows: list[tuple], data: Path) -> Path:
 
 def png_bytes(seed: int = 0, kind: str = "cat") -> bytes:
     buffer = io.BytesIO()
-    demo.draw_animal(kind, np.random.default_rng(seed), (90, 80)).save(buffer, "PNG")
+    cartoon.draw_animal(kind, np.random.default_rng(seed), (90, 80)).save(buffer, "PNG")
     return buffer.getvalue()
 
 
@@ -477,7 +477,7 @@ def test_predict_page_classifies_uploads_and_warns_about_bad_ones(trained_run: s
 
     at.toggle(key="predict_camera").set_value(True).run()
     jpeg = io.BytesIO()
-    demo.draw_animal("dog", np.random.default_rng(5), (64, 48)).save(jpeg, "JPEG")
+    cartoon.draw_animal("dog", np.random.default_rng(5), (64, 48)).save(jpeg, "JPEG")
     at.camera_input[0].set_value(("photo.jpg", jpeg.getvalue(), "image/jpeg")).run()
     assert not at.exception, [e.value for e in at.exception]
     assert len(at.progress) == 6

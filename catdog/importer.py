@@ -1,0 +1,652 @@
+"""Importing photos into a dataset, from the layouts people have.
+
+:func:`import_dataset` turns any of these, given as a folder or a .zip, into the dataset shape
+that :mod:`catdog.datasets` reads (``DIR/{train,validation,test}/<class>/<images>``):
+
+* class folders (``cats/``, ``dogs/`` …), already split into train/validation/test or not
+  (``val``/``valid`` are accepted for validation, and a single wrapping folder is looked into);
+* Kaggle's "Dogs vs. Cats" ``train/``: one flat folder of ``cat.N.jpg`` and ``dog.N.jpg``;
+* Microsoft's ``PetImages/Cat`` and ``PetImages/Dog`` (with its empty, broken and BMP files).
+
+Every file is fully decoded; unusable ones are skipped and listed in the report, never silently
+dropped. The source is only read. The dataset is built in a hidden sibling folder and renamed
+into place at the end, so a crash never leaves half a dataset behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import random
+import re
+import shutil
+import tempfile
+import warnings
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from PIL import Image
+
+from catdog.archive import ArchiveError, safe_extract
+from catdog.datasets import MANIFEST_NAME, SPLITS, DatasetError, _subdirs, _visible, natural_key
+from catdog.images import IMAGE_SUFFIXES, ImageError, open_rgb
+from catdog.progress import ProgressFn, report
+
+# The seed's split: per class, the first 1000 images for training, 500 for validation, 500 test.
+SEED_COUNTS = (1000, 500, 500)
+# Default fractions for an unsplit source: the seed's proportions.
+DEFAULT_FRACTIONS = (0.5, 0.25, 0.25)
+# JPEG quality for re-encoded images: high enough that re-encoding loses nothing visible.
+JPEG_QUALITY = 95
+
+# Folder names accepted for each split (compared case-insensitively).
+_SPLIT_NAMES = {
+    "train": "train",
+    "training": "train",
+    "validation": "validation",
+    "val": "validation",
+    "valid": "validation",
+    "dev": "validation",
+    "test": "test",
+    "testing": "test",
+}
+_KAGGLE_NAME = re.compile(r"^(cat|dog)\.\d+\.[a-z0-9]+$", re.IGNORECASE)
+_PET_CLASSES = {"cat": "cats", "dog": "dogs"}
+_LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
+_MAX_LISTED_SKIPS = 30  # the summary lists this many skipped files; the manifest lists all
+
+SplitSpec = str | tuple[float, float, float] | None
+
+
+# ---------------------------------------------------------------------------------------------
+# Split rules
+
+
+def check_split(split: SplitSpec) -> SplitSpec:
+    """Validate a split request and return it normalized.
+
+    Args:
+        split: None (keep an existing split, else :data:`DEFAULT_FRACTIONS`), ``"seed"``, or
+            three positive fractions (train, validation, test) that add up to 1.
+
+    Returns:
+        None, ``"seed"``, or a tuple of three floats.
+    """
+    if split is None or split == "seed":
+        return split
+    if isinstance(split, str):
+        return parse_split(split)
+    try:
+        fractions = tuple(float(x) for x in split)
+    except (TypeError, ValueError) as exc:
+        raise DatasetError(f"split must be 'seed' or three fractions, got {split!r}") from exc
+    if len(fractions) != 3 or any(not f > 0 for f in fractions):
+        raise DatasetError(
+            f"split fractions must be three positive numbers (train, validation, test), "
+            f"got {split!r}"
+        )
+    if abs(sum(fractions) - 1.0) > 1e-6:
+        raise DatasetError(
+            f"split fractions must add up to 1, got {', '.join(f'{f:g}' for f in fractions)} "
+            f"(sum {sum(fractions):g})"
+        )
+    return fractions  # type: ignore[return-value]
+
+
+def parse_split(text: str) -> str | tuple[float, float, float]:
+    """Parse a split written on the command line.
+
+    Args:
+        text: ``"seed"``, fractions like ``"0.5,0.25,0.25"``, or percentages like ``"50,25,25"``.
+
+    Returns:
+        ``"seed"`` or a tuple of three fractions adding up to 1.
+    """
+    cleaned = text.strip().lower()
+    if cleaned == "seed":
+        return "seed"
+    parts = [p for p in re.split(r"[,/:\s]+", cleaned) if p]
+    try:
+        numbers = [float(p.rstrip("%")) for p in parts]
+    except ValueError:
+        numbers = []
+    if len(numbers) != 3:
+        raise DatasetError(
+            f"cannot read split {text!r}: write 'seed', three fractions like 0.5,0.25,0.25, "
+            "or three percentages like 50,25,25"
+        )
+    if abs(sum(numbers) - 100) < 1e-6:
+        numbers = [n / 100 for n in numbers]
+    return check_split(tuple(numbers))  # type: ignore[return-value]
+
+
+def _fraction_counts(n: int, fractions: tuple[float, float, float]) -> tuple[int, int, int]:
+    """Split ``n`` images by ``fractions`` (largest remainder; ties go to the earlier split),
+    giving every split at least one image (needs ``n >= 3``)."""
+    exact = [n * f for f in fractions]
+    sizes = [int(x) for x in exact]
+    by_remainder = sorted(range(3), key=lambda i: (-(exact[i] - sizes[i]), i))
+    for i in by_remainder[: n - sum(sizes)]:
+        sizes[i] += 1
+    for i in range(3):
+        while sizes[i] < 1:  # take one from the biggest split
+            sizes[max(range(3), key=lambda j: sizes[j])] -= 1
+            sizes[i] += 1
+    return sizes[0], sizes[1], sizes[2]
+
+
+# ---------------------------------------------------------------------------------------------
+# Import report
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A source file that was not imported, and why (the reason names the file)."""
+
+    file: str
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    """What an import did; :meth:`summary` says it in words."""
+
+    out: Path
+    source: str
+    layout: str  # "split folders", "class folders", "kaggle" or "petimages"
+    split: str | list[float]  # "kept", "seed", or the fractions used
+    seed: int
+    classes: list[str]
+    counts: dict[str, dict[str, int]]
+    skipped: list[SkippedFile] = field(default_factory=list)
+    copied: int = 0  # images copied byte for byte (already plain RGB JPEGs)
+    converted: int = 0  # images re-encoded as RGB JPEG
+    unused: int = 0  # usable files the seed split did not need (never decoded, or extras)
+    created: str = ""
+    already_imported: bool = False
+
+    @property
+    def total(self) -> int:
+        """Number of images in the dataset."""
+        return sum(sum(per_class.values()) for per_class in self.counts.values())
+
+    def summary(self) -> str:
+        """A few lines for people: counts per split and class, and every skipped file."""
+        split = (
+            self.split if isinstance(self.split, str) else "/".join(f"{f:g}" for f in self.split)
+        )
+        lines = []
+        if self.already_imported:
+            lines.append(f"{self.out} already holds this import of {self.source}; nothing to do.")
+        else:
+            lines.append(f"Imported {self.total:,} images from {self.source} into {self.out}.")
+        lines.append(
+            f"Layout: {self.layout}; split: {split}"
+            + (f" (seed {self.seed})" if isinstance(self.split, list) else "")
+        )
+        width = max(len(c) for c in [*self.classes, "total"]) + 2
+        lines.append(
+            "  "
+            + "split".ljust(12)
+            + "".join(c.rjust(width) for c in self.classes)
+            + "total".rjust(width)
+        )
+        for name, per_class in self.counts.items():
+            cells = "".join(f"{per_class.get(c, 0):>{width},}" for c in self.classes)
+            lines.append(f"  {name:<12}{cells}{sum(per_class.values()):>{width},}")
+        lines.append(
+            f"{self.copied:,} copied as they were, {self.converted:,} re-encoded as RGB "
+            f"JPEG (quality {JPEG_QUALITY})."
+        )
+        if self.unused:
+            lines.append(f"{self.unused:,} further files were not needed by the seed split.")
+        if self.skipped:
+            lines.append(f"Skipped {len(self.skipped):,} file(s):")
+            lines += [f"  - {s.reason}" for s in self.skipped[:_MAX_LISTED_SKIPS]]
+            if len(self.skipped) > _MAX_LISTED_SKIPS:
+                lines.append(
+                    f"  … and {len(self.skipped) - _MAX_LISTED_SKIPS:,} more "
+                    f"(all listed in {self.out / MANIFEST_NAME})"
+                )
+        else:
+            lines.append("No file was skipped.")
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding the images in a source
+
+
+@dataclass(frozen=True)
+class _Item:
+    path: Path
+    rel: str  # path relative to the source root, for messages
+    cls: str
+    split: str | None  # the split it already had, if any
+
+    @property
+    def seed_key(self) -> tuple:
+        match = _LAST_NUMBER.search(Path(self.rel).stem)
+        number = int(match.group(1)) if match else None
+        return (number is None, number or 0, natural_key(self.rel))
+
+
+def _walk_files(folder: Path) -> list[Path]:
+    """Every visible file under ``folder``, in natural order (dotfiles and __MACOSX ignored)."""
+    found = []
+    for here, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if _visible(Path(d))]
+        found += [Path(here) / f for f in files if not f.startswith(".")]
+    return sorted(found, key=lambda p: natural_key(str(p.relative_to(folder))))
+
+
+def _detect_layout(root: Path) -> tuple[str, Path]:
+    """Find which layout ``root`` holds; returns (layout, folder where it starts)."""
+    base = root
+    for _ in range(4):  # look through a few single wrapping folders
+        dirs = _subdirs(base)
+        files = [p for p in base.iterdir() if p.is_file() and _visible(p)]
+        kaggle = [p for p in files if _KAGGLE_NAME.match(p.name)]
+        if kaggle and len(kaggle) * 2 >= len(files):
+            return "kaggle", base
+        for candidate in (base, *dirs):
+            names = {d.name.casefold() for d in _subdirs(candidate)}
+            if candidate.name.casefold() == "petimages" and set(_PET_CLASSES) <= names:
+                return "petimages", candidate
+        split_dirs = [d for d in dirs if d.name.casefold() in _SPLIT_NAMES]
+        if split_dirs and any(_subdirs(d) for d in split_dirs):
+            return "split folders", base
+        if len(dirs) >= 2:
+            return "class folders", base
+        images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+        if len(dirs) == 1 and not images:
+            base = dirs[0]
+            continue
+        break
+    raise DatasetError(
+        f"cannot find a dataset in {root}: expected class folders (cats/, dogs/ …), optionally "
+        "inside train/, validation/ and test/; or Kaggle's flat cat.N.jpg/dog.N.jpg files; or "
+        f"Microsoft's PetImages/Cat and PetImages/Dog. Found {len(_subdirs(base))} folder(s) "
+        f"and {sum(1 for p in base.iterdir() if p.is_file())} file(s) in {base}"
+    )
+
+
+def _collect(root: Path, layout: str, base: Path) -> list[_Item]:
+    """List the candidate images of a source whose layout is known."""
+    rel = lambda p: p.relative_to(root).as_posix()  # noqa: E731
+    items: list[_Item] = []
+    if layout == "kaggle":
+        for path in _walk_files(base):
+            match = _KAGGLE_NAME.match(path.name)
+            if match and path.parent == base:
+                items.append(_Item(path, rel(path), match.group(1).lower() + "s", None))
+    elif layout == "petimages":
+        for folder in _subdirs(base):
+            cls = _PET_CLASSES.get(folder.name.casefold())
+            if cls:
+                items += [_Item(p, rel(p), cls, None) for p in _walk_files(folder)]
+    elif layout == "split folders":
+        seen: dict[str, Path] = {}
+        for folder in _subdirs(base):
+            split = _SPLIT_NAMES.get(folder.name.casefold())
+            if split is None:
+                continue
+            if split in seen:
+                raise DatasetError(
+                    f"{base} has both {seen[split].name}/ and {folder.name}/ for the {split} "
+                    "split; keep one of them"
+                )
+            seen[split] = folder
+            for cls_dir in _subdirs(folder):
+                items += [_Item(p, rel(p), cls_dir.name, split) for p in _walk_files(cls_dir)]
+    else:
+        for cls_dir in _subdirs(base):
+            items += [_Item(p, rel(p), cls_dir.name, None) for p in _walk_files(cls_dir)]
+    return items
+
+
+def _stray_files(root: Path, layout: str, items: list[_Item]) -> list[SkippedFile]:
+    """Files in the source that belong to no class: reported, never silently dropped."""
+    used = {item.path for item in items}
+    why = (
+        "its name does not say cat or dog (Kaggle names are cat.N.jpg and dog.N.jpg)"
+        if layout == "kaggle"
+        else "it is not inside a class folder"
+    )
+    strays = [p.relative_to(root).as_posix() for p in _walk_files(root) if p not in used]
+    return [SkippedFile(rel, f"{rel} was left out: {why}") for rel in strays]
+
+
+# ---------------------------------------------------------------------------------------------
+# Checking and writing one image (runs in worker threads; Pillow releases the GIL)
+
+
+def _is_plain_jpeg(data: bytes) -> bool:
+    """True for a baseline RGB JPEG without EXIF rotation: it can be copied byte for byte."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.format != "JPEG" or image.mode != "RGB" or image.info.get("progressive"):
+                return False
+            return image.getexif().get(0x0112, 1) == 1  # 0x0112: EXIF Orientation
+    except Exception:  # any doubt about the header: re-encode instead of copying
+        return False
+
+
+def _ingest(item: _Item, staged: Path) -> tuple[str, str]:
+    """Decode one file fully and stage it as an RGB JPEG; returns (outcome, reason)."""
+    try:
+        data = item.path.read_bytes()
+    except OSError as exc:
+        return "skipped", f"{item.rel} could not be read ({exc.strerror or exc})"
+    try:
+        image = open_rgb(data, name=item.rel)
+    except ImageError as exc:
+        return "skipped", str(exc)
+    if _is_plain_jpeg(data):
+        staged.write_bytes(data)
+        return "copied", ""
+    image.save(staged, "JPEG", quality=JPEG_QUALITY)
+    return "converted", ""
+
+
+class _Checker:
+    """Runs :func:`_ingest` over items on a thread pool, in order, and keeps the tallies."""
+
+    def __init__(
+        self, pool: ThreadPoolExecutor, staging: Path, total: int, progress: ProgressFn | None
+    ) -> None:
+        self.pool, self.staging, self.total, self.progress = pool, staging, total, progress
+        self.staged: dict[Path, Path] = {}
+        self.skipped: list[SkippedFile] = []
+        self.outcome: dict[Path, str] = {}  # "copied" or "converted", per usable file
+        self.done = 0
+
+    def usable(self, items: list[_Item]) -> list[_Item]:
+        """Check ``items``; return the usable ones in the same order."""
+        first = self.done  # each checked file gets its own staging name
+        targets = [self.staging / f"{first + i:07d}.jpg" for i in range(len(items))]
+        good = []
+        for item, target, (outcome, reason) in zip(
+            items, targets, self.pool.map(_ingest, items, targets), strict=True
+        ):
+            self.done += 1
+            self.total = max(self.total, self.done)
+            report(self.progress, self.done, self.total, "Checking images")
+            if outcome == "skipped":
+                self.skipped.append(SkippedFile(item.rel, reason))
+                continue
+            self.outcome[item.path] = outcome
+            self.staged[item.path] = target
+            good.append(item)
+        return good
+
+
+# ---------------------------------------------------------------------------------------------
+# Import
+
+
+def _fingerprint(source: Path) -> str:
+    """A cheap identity of the source's content: names, sizes and modification times."""
+    digest = hashlib.sha256()
+    paths = [source] if source.is_file() else _walk_files(source)
+    for path in paths:
+        st = path.stat()
+        name = path.name if path == source else path.relative_to(source).as_posix()
+        digest.update(f"{name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def _existing_import(out: Path, options: dict) -> ImportReport | None:
+    """Return the earlier report if ``out`` holds this very import; raise if it holds other
+    content; return None if ``out`` is free (missing or an empty folder)."""
+    if not out.exists():
+        return None
+    if not out.is_dir():
+        raise DatasetError(f"{out} exists and is a file; choose another output folder")
+    manifest = out / MANIFEST_NAME
+    if manifest.is_file():
+        try:
+            saved = json.loads(manifest.read_text())
+        except (OSError, ValueError) as exc:
+            raise DatasetError(
+                f"{manifest} is unreadable ({exc}); choose another output folder"
+            ) from exc
+        if saved.get("options") == options:
+            saved_report = saved["report"]
+            saved_report["skipped"] = [SkippedFile(**s) for s in saved_report["skipped"]]
+            return ImportReport(**{**saved_report, "out": out, "already_imported": True})
+        raise DatasetError(
+            f"{out} already holds a dataset imported from {saved.get('options', {}).get('source')}"
+            " with other options or an older version of the source; catdog never overwrites a "
+            "dataset. Choose another output folder, or delete that one yourself first"
+        )
+    if any(out.iterdir()):
+        raise DatasetError(
+            f"{out} already exists and is not empty; catdog never overwrites or deletes what is "
+            "there. Choose another output folder"
+        )
+    return None
+
+
+def _assign(
+    items: list[_Item],
+    checker: _Checker,
+    layout: str,
+    split: SplitSpec,
+    seed: int,
+    seed_counts: tuple[int, int, int],
+) -> tuple[dict, int]:
+    """Check the images and decide each usable one's split; returns (assignment, unused)."""
+    classes = sorted({item.cls for item in items})
+    by_class = {cls: [item for item in items if item.cls == cls] for cls in classes}
+    assignment = {s: {cls: [] for cls in classes} for s in SPLITS}
+    unused = 0
+    if split == "seed":
+        need = sum(seed_counts)
+        checker.total = sum(min(len(v), need) for v in by_class.values())
+        for cls, candidates in by_class.items():
+            candidates = sorted(candidates, key=lambda item: item.seed_key)
+            good: list[_Item] = []
+            pos = 0
+            while len(good) < need and pos < len(candidates):  # decode only what is needed
+                batch = candidates[pos : pos + need - len(good) + 8]
+                pos += len(batch)
+                good += checker.usable(batch)
+            if len(good) < need:
+                raise DatasetError(
+                    f"class {cls!r} has {len(good):,} usable images (of {len(candidates):,} "
+                    f"files) but the seed split needs {need:,} ({seed_counts[0]:,} train + "
+                    f"{seed_counts[1]:,} validation + {seed_counts[2]:,} test); import it with "
+                    "split fractions instead, e.g. 0.5,0.25,0.25"
+                )
+            unused += len(candidates) - pos + len(good) - need
+            cuts = (0, seed_counts[0], seed_counts[0] + seed_counts[1], need)
+            for s, start, stop in zip(SPLITS, cuts, cuts[1:], strict=False):
+                assignment[s][cls] = good[start:stop]
+        return assignment, unused
+
+    good = checker.usable(items)
+    if split is None and layout == "split folders":
+        for item in good:
+            assignment[item.split][item.cls].append(item)
+        return assignment, 0
+    fractions = split if isinstance(split, tuple) else DEFAULT_FRACTIONS
+    for cls in classes:
+        mine = sorted((item for item in good if item.cls == cls), key=lambda i: natural_key(i.rel))
+        if len(mine) < 3:
+            raise DatasetError(
+                f"class {cls!r} has {len(mine)} usable image(s); at least 3 are needed "
+                "(one per split)"
+            )
+        random.Random(f"{seed}:{cls}").shuffle(mine)
+        n_train, n_val, _ = _fraction_counts(len(mine), fractions)
+        assignment["train"][cls] = mine[:n_train]
+        assignment["validation"][cls] = mine[n_train : n_train + n_val]
+        assignment["test"][cls] = mine[n_train + n_val :]
+    return assignment, 0
+
+
+def _check_kept_split(items: list[_Item], source: Path) -> None:
+    """An already-split source kept as is must have every split and the same classes in each."""
+    present = {(item.split, item.cls) for item in items}
+    classes = sorted({cls for _, cls in present})
+    for s in SPLITS:
+        lacking = [cls for cls in classes if (s, cls) not in present]
+        if lacking:
+            raise DatasetError(
+                f"{source} is already split, but its {s} split has no images of "
+                f'{", ".join(lacking)}; add them, or pass a split ("seed" or fractions such '
+                "as 0.5,0.25,0.25) to re-split all the images"
+            )
+
+
+def _place(assignment: dict, staged: dict[Path, Path], dataset: Path) -> dict:
+    """Move staged images into ``dataset/split/class/``, keeping each source stem (``-2``,
+    ``-3`` … added to repeated names, in natural order of the source paths)."""
+    counts: dict[str, dict[str, int]] = {}
+    for s, per_class in assignment.items():
+        counts[s] = {}
+        for cls, chosen in per_class.items():
+            folder = dataset / s / cls
+            folder.mkdir(parents=True, exist_ok=True)
+            taken: set[str] = set()
+            for item in sorted(chosen, key=lambda i: natural_key(i.rel)):
+                stem, k = item.path.stem, 1
+                name = f"{stem}.jpg"
+                while name.casefold() in taken:
+                    k += 1
+                    name = f"{stem}-{k}.jpg"
+                taken.add(name.casefold())
+                os.replace(staged[item.path], folder / name)
+            counts[s][cls] = len(chosen)
+    return counts
+
+
+def import_dataset(
+    source: str | Path,
+    out: str | Path,
+    *,
+    split: SplitSpec = None,
+    seed: int = 0,
+    seed_counts: tuple[int, int, int] = SEED_COUNTS,
+    workers: int | None = None,
+    progress: ProgressFn | None = None,
+) -> ImportReport:
+    """Import images from a folder or .zip into a new dataset folder ``out``.
+
+    Args:
+        source: a folder or .zip in one of the layouts described in this module's docstring.
+            It is only read, never modified.
+        out: the dataset folder to create. If it already holds the same import (same source,
+            unchanged, same options) nothing is done; if it holds anything else an error is
+            raised and nothing is touched.
+        split: None keeps an existing train/validation/test split and splits other sources by
+            :data:`DEFAULT_FRACTIONS`; ``"seed"`` takes, per class and in file-number order, the
+            first ``seed_counts`` usable images; a tuple of three fractions re-splits at random.
+        seed: random seed for fraction splits (same seed, same split).
+        seed_counts: (train, validation, test) images per class for ``split="seed"``.
+        workers: threads decoding images (default: up to 8, one per CPU core).
+        progress: called as ``progress(done, total, message)``.
+
+    Returns:
+        An :class:`ImportReport`; ``report.summary()`` describes it.
+
+    Raises:
+        DatasetError: the source is missing, unsafe, not in a known layout, has too few images
+            for the split, or ``out`` is taken.
+    """
+    source, out = Path(source).expanduser(), Path(out).expanduser()
+    split = check_split(split)
+    if split == "seed" and (len(seed_counts) != 3 or min(seed_counts) < 1):
+        raise DatasetError(
+            f"seed_counts must be three positive numbers (train, validation, test), "
+            f"got {seed_counts!r}"
+        )
+    if not source.exists():
+        raise DatasetError(f"{source} does not exist; give a folder of images or a .zip")
+    src, dst = source.resolve(), out.resolve()
+    if dst == src or dst.is_relative_to(src) or (src.is_dir() and src.is_relative_to(dst)):
+        raise DatasetError(f"{out} overlaps the source {source}; import into another folder")
+    options = {
+        "source": str(src),
+        "fingerprint": _fingerprint(src),
+        "split": list(split) if isinstance(split, tuple) else split,
+        "seed": seed,
+        "seed_counts": list(seed_counts) if split == "seed" else None,
+    }
+    earlier = _existing_import(dst, options)
+    if earlier is not None:
+        return earlier
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{dst.name}.importing-", dir=dst.parent))
+    try:
+        if src.is_file():
+            root = work / "extracted"
+            try:
+                safe_extract(src, root, progress=progress)
+            except ArchiveError as exc:
+                raise DatasetError(str(exc)) from exc
+        else:
+            root = src
+        layout, base = _detect_layout(root)
+        items = _collect(root, layout, base)
+        if len({item.cls for item in items}) < 2:
+            raise DatasetError(
+                f"{source} holds {len({i.cls for i in items})} class(es) of images "
+                f"({', '.join(sorted({i.cls for i in items})) or 'none'}); a classifier needs 2 "
+                "or more class folders"
+            )
+        if split is None and layout == "split folders":
+            _check_kept_split(items, source)
+        staging = work / "staging"
+        staging.mkdir()
+        with (
+            ThreadPoolExecutor(workers or min(8, os.cpu_count() or 2)) as pool,
+            warnings.catch_warnings(),
+        ):
+            # PetImages is full of "Possibly corrupt EXIF data" warnings; the pixels are fine.
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+            checker = _Checker(pool, staging, len(items), progress)
+            assignment, unused = _assign(items, checker, layout, split, seed, seed_counts)
+        dataset = work / "dataset"
+        counts = _place(assignment, checker.staged, dataset)
+        placed = [
+            item.path
+            for per_class in assignment.values()
+            for chosen in per_class.values()
+            for item in chosen
+        ]
+        outcomes = Counter(checker.outcome[path] for path in placed)
+        result = ImportReport(
+            out=dst,
+            source=str(src),
+            layout=layout,
+            split="kept"
+            if split is None and layout == "split folders"
+            else ("seed" if split == "seed" else list(split or DEFAULT_FRACTIONS)),
+            seed=seed,
+            classes=sorted({item.cls for item in items}),
+            counts=counts,
+            skipped=checker.skipped + _stray_files(root, layout, items),
+            unused=unused,
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            copied=outcomes["copied"],
+            converted=outcomes["converted"],
+        )
+        saved = asdict(result)
+        saved["out"] = str(dst)
+        del saved["already_imported"]
+        manifest = {"format": 1, "options": options, "report": saved}
+        (dataset / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
+        if dst.exists():
+            dst.rmdir()  # an empty folder the user made for us (checked above)
+        os.rename(dataset, dst)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return result
