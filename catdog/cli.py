@@ -203,7 +203,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         print("\nstopping after this batch (Ctrl-C again to abort)…", file=sys.stderr)
         stop.set()
 
-    from catdog.augment import AugmentConfig
     from catdog.config import TrainConfig
 
     if args.resume is None and args.data is None:
@@ -218,11 +217,15 @@ def cmd_train(args: argparse.Namespace) -> int:
             learning_rate=args.learning_rate,
             image_size=args.image_size,
             augment=args.augment,
-            augmentation=AugmentConfig(),
+            augmentation=None,  # the model's preset (the seed's for seed-*)
             dropout=args.dropout,
             steps_per_epoch=args.steps_per_epoch,
             early_stopping=args.early_stopping,
             lr_schedule=args.lr_schedule,
+            warmup_epochs=args.warmup_epochs,
+            label_smoothing=args.label_smoothing,
+            mixed_precision=args.mixed_precision,
+            tta=args.tta,
             seed=args.seed,
         ).resolved()  # validates before TensorFlow is even imported
 
@@ -396,7 +399,25 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATIENCE",
         help="stop after PATIENCE epochs without val_loss improving (0 = off)",
     )
-    p.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine", "plateau"])
+    p.add_argument(
+        "--lr-schedule",
+        choices=["constant", "cosine", "plateau"],
+        help="learning-rate schedule (model default)",
+    )
+    p.add_argument("--warmup-epochs", type=int, help="linear warm-up epochs (model default)")
+    p.add_argument("--label-smoothing", type=float, help="0 = plain cross-entropy")
+    p.add_argument(
+        "--mixed-precision",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="compute in bfloat16 (model default)",
+    )
+    p.add_argument(
+        "--tta",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="average predictions over each image and its mirror (model default)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", metavar="RUN", help="continue an interrupted run")
     p.set_defaults(func=cmd_train)

@@ -6,7 +6,7 @@ configs before paying for Keras.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,22 @@ from catdog.augment import AugmentConfig
 from catdog.models import get_spec
 
 LR_SCHEDULES = ("constant", "cosine", "plateau")
+
+# TrainConfig fields whose ``None`` means "the model's default" (ModelSpec has the same names).
+SPEC_DEFAULTS = (
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "image_size",
+    "augment",
+    "dropout",
+    "steps_per_epoch",
+    "lr_schedule",
+    "warmup_epochs",
+    "label_smoothing",
+    "mixed_precision",
+    "tta",
+)
 
 
 class TrainingError(ValueError):
@@ -34,28 +50,29 @@ class TrainConfig:
     learning_rate: float | None = None  # seed: RMSprop at 1e-4
     image_size: int | None = None  # square input side; seed: 150
     augment: bool | None = None  # augment training images on the fly; seed-dropout: yes
-    augmentation: AugmentConfig = field(default_factory=AugmentConfig)  # seed's settings
+    augmentation: AugmentConfig | None = None  # the transforms; None: the model's preset
     dropout: float | None = None  # Dropout before the dense head; seed-dropout: 0.5
     steps_per_epoch: int | None = None  # None: one pass; the seed's augmented run used 100
     early_stopping: int = 0  # stop after this many epochs without val_loss improving; 0 = off
-    lr_schedule: str = "constant"  # constant | cosine (decay to 0 over the epochs) | plateau
+    lr_schedule: str | None = None  # constant | cosine (decay to 0 over the epochs) | plateau
+    warmup_epochs: int | None = None  # linear learning-rate warm-up before the schedule
+    label_smoothing: float | None = None  # soften the 0/1 targets; the seed: 0
+    mixed_precision: bool | None = None  # compute in bfloat16 (fast on CPUs with AMX/AVX512)
+    tta: bool | None = None  # predict as the mean over the image and its mirror image
     seed: int = 0  # seeds weights, shuffling and augmentation
 
     def resolved(self) -> TrainConfig:
         """A copy with every ``None`` replaced by the model's default, validated."""
         spec = get_spec(self.model)
+        defaults = {
+            name: getattr(spec, name) for name in SPEC_DEFAULTS if getattr(self, name) is None
+        }
+        augmentation = self.augmentation or spec.augmentation or AugmentConfig()
         cfg = replace(
             self,
             data=str(Path(self.data).expanduser().resolve()),
-            epochs=spec.epochs if self.epochs is None else self.epochs,
-            batch_size=spec.batch_size if self.batch_size is None else self.batch_size,
-            learning_rate=spec.learning_rate if self.learning_rate is None else self.learning_rate,
-            image_size=spec.image_size if self.image_size is None else self.image_size,
-            augment=spec.augment if self.augment is None else self.augment,
-            dropout=spec.dropout if self.dropout is None else self.dropout,
-            steps_per_epoch=(
-                spec.steps_per_epoch if self.steps_per_epoch is None else self.steps_per_epoch
-            ),
+            augmentation=AugmentConfig.from_dict(augmentation.to_dict()),  # a copy of its own
+            **defaults,
         )
         cfg.validate()
         if cfg.image_size is not None and cfg.image_size < spec.min_image_size:
@@ -94,7 +111,15 @@ class TrainConfig:
                 f"early stopping patience must be ≥ 0, got {self.early_stopping}",
             ),
             (
-                self.lr_schedule in LR_SCHEDULES,
+                self.warmup_epochs is None or self.warmup_epochs >= 0,
+                f"warm-up epochs must be ≥ 0, got {self.warmup_epochs}",
+            ),
+            (
+                self.label_smoothing is None or 0 <= self.label_smoothing < 1,
+                f"label smoothing must be in [0, 1), got {self.label_smoothing}",
+            ),
+            (
+                self.lr_schedule is None or self.lr_schedule in LR_SCHEDULES,
                 f"unknown learning-rate schedule {self.lr_schedule!r}; "
                 f"choose one of {', '.join(LR_SCHEDULES)}",
             ),
@@ -102,12 +127,13 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise TrainingError(message)
-        self.augmentation.validate()
+        if self.augmentation is not None:
+            self.augmentation.validate()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data."""
         data = asdict(self)
-        data["augmentation"] = self.augmentation.to_dict()
+        data["augmentation"] = self.augmentation.to_dict() if self.augmentation else None
         return data
 
     @classmethod

@@ -125,15 +125,23 @@ class Predictor:
         classes: class names in the run's order (index = label).
         image_size: side of the model's square input, in pixels.
         run_id: the run the model comes from (for display).
+        tta: average the probabilities of each image and its mirror image (test-time
+            augmentation), as the run was configured to.
     """
 
     def __init__(
-        self, model: keras.Model, classes: Sequence[str], image_size: int, run_id: str = ""
+        self,
+        model: keras.Model,
+        classes: Sequence[str],
+        image_size: int,
+        run_id: str = "",
+        tta: bool = False,
     ) -> None:
         self.model = model
         self.classes = list(classes)
         self.image_size = int(image_size)
         self.run_id = run_id
+        self.tta = tta
 
     @classmethod
     def from_run(cls, run: str | Path, which: str = "best") -> Predictor:
@@ -148,8 +156,9 @@ class Predictor:
         if len(info.classes) < 2:
             raise RunError(f"run {info.id} lists {len(info.classes)} classes in its config.json")
         model = load_model(path, which=which)
-        size = info.config.get("train", {}).get("image_size") or model.input_shape[1]
-        return cls(model, info.classes, int(size), run_id=info.id)
+        train = info.config.get("train", {})
+        size = train.get("image_size") or model.input_shape[1]
+        return cls(model, info.classes, int(size), run_id=info.id, tta=bool(train.get("tta")))
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities for a batch of ``uint8`` images already at the model's size.
@@ -165,8 +174,12 @@ class Predictor:
 
         if len(images) == 0:
             return np.zeros((0, len(self.classes)))
-        outputs = self.model.predict_on_batch(scale_pixels(images))
-        return class_probabilities(np.asarray(outputs), len(self.classes))
+        scaled = scale_pixels(images)
+        outputs = np.asarray(self.model.predict_on_batch(scaled), dtype=np.float64)
+        if self.tta:
+            mirrored = np.asarray(self.model.predict_on_batch(scaled[:, :, ::-1]), np.float64)
+            outputs = (outputs + mirrored) / 2
+        return class_probabilities(outputs, len(self.classes))
 
     def predict(
         self,

@@ -252,20 +252,34 @@ class _RunRecorder(keras.callbacks.Callback):
                 self.model.stop_training = True
 
 
-def _schedule(cfg: TrainConfig) -> Any:
-    """The learning-rate callback for ``cfg.lr_schedule`` (None for constant)."""
-
+def epoch_learning_rate(cfg: TrainConfig, epoch: int) -> float:
+    """The scheduled learning rate of epoch ``epoch`` (from 0): linear warm-up, then
+    constant or cosine decay towards 0 over the remaining epochs."""
     base, epochs = float(cfg.learning_rate or 0), int(cfg.epochs or 1)
+    warmup = int(cfg.warmup_epochs or 0)
+    if epoch < warmup:
+        return base * (epoch + 1) / (warmup + 1)
     if cfg.lr_schedule == "cosine":
+        return base * 0.5 * (1 + math.cos(math.pi * (epoch - warmup) / max(epochs - warmup, 1)))
+    return base
+
+
+def _schedule(cfg: TrainConfig) -> list[Any]:
+    """The learning-rate callbacks for ``cfg`` (none for a constant rate without warm-up)."""
+    callbacks: list[Any] = []
+    if cfg.lr_schedule == "cosine" or cfg.warmup_epochs:
         # A function of the epoch only, so a resumed run picks up exactly where it was.
-        return keras.callbacks.LearningRateScheduler(
-            lambda epoch, lr: base * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
+        callbacks.append(
+            keras.callbacks.LearningRateScheduler(lambda epoch, lr: epoch_learning_rate(cfg, epoch))
         )
     if cfg.lr_schedule == "plateau":
-        return keras.callbacks.ReduceLROnPlateau(
-            monitor="val_loss", factor=0.5, patience=3, min_lr=base / 100
+        base = float(cfg.learning_rate or 0)
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_loss", factor=0.5, patience=3, min_lr=base / 100
+            )
         )
-    return None
+    return callbacks
 
 
 def _run(
@@ -330,20 +344,22 @@ def _run(
             model = runs.load_model(path, which="last")
         else:
             model = build_model(
-                cfg.model, image_size=size, num_classes=len(classes), dropout=cfg.dropout
+                cfg.model,
+                image_size=size,
+                num_classes=len(classes),
+                dropout=cfg.dropout,
+                mixed_precision=cfg.mixed_precision,
             )
             compile_model(
                 model,
                 num_classes=len(classes),
                 learning_rate=float(cfg.learning_rate),
                 optimizer=get_spec(cfg.model).optimizer,
+                label_smoothing=float(cfg.label_smoothing or 0),
             )
         cap = len(train_split.labels) if steps == one_pass else None
         recorder = _RunRecorder(path, cfg, history, emit, stop, steps, cap)
-        callbacks = [recorder]
-        schedule = _schedule(cfg)
-        if schedule is not None:
-            callbacks.append(schedule)
+        callbacks = [recorder, *_schedule(cfg)]
         emit(
             "start",
             epoch=len(history) + 1,
@@ -363,9 +379,7 @@ def _run(
             )
         stopped = recorder.stopped_by_user or (stop is not None and stop.is_set())
         state = "stopped" if stopped and len(history) < epochs else "completed"
-        metrics = _final_metrics(
-            path, history, data, classes, size, batch, emit, wall=time.monotonic() - started
-        )
+        metrics = _final_metrics(path, history, data, batch, emit, wall=time.monotonic() - started)
         metrics["early_stopped"] = recorder.early_stopped
         runs.atomic_write_json(path / runs.METRICS_FILE, metrics)
         runs.write_status(path, state, epochs_done=len(history))
@@ -382,8 +396,6 @@ def _final_metrics(
     path: Path,
     history: list[dict[str, float]],
     data: Path,
-    classes: list[str],
-    size: int,
     batch: int,
     emit: Callable[..., None],
     wall: float,
@@ -399,17 +411,13 @@ def _final_metrics(
         "final_train_accuracy": history[-1].get("accuracy") if history else None,
         "train_seconds": round(previous.get("train_seconds", 0.0) + wall, 1),
     }
-    if history and (path / runs.BEST_MODEL).exists() and (data / "test").is_dir():
-        test_split = load_split(data, "test", classes, size)
-        if len(test_split.labels):
-            emit("evaluating", epoch=len(history), message="test split")
-            model = runs.load_model(path, which="best")
-            label_mode = "binary" if len(classes) == 2 else "categorical"
-            test_ds = make_dataset(
-                test_split, batch_size=batch, shuffle=False, augment=None, label_mode=label_mode
-            )
-            result = model.evaluate(test_ds, verbose=0, return_dict=True)
-            metrics["test_accuracy"] = float(result["accuracy"])
-            metrics["test_loss"] = float(result["loss"])
-            metrics["test_images"] = len(test_split.labels)
+    if history and (path / runs.BEST_MODEL).exists() and any((data / "test").glob("*/*")):
+        # The same one-pass evaluation as `catdog evaluate` (mirror-averaged if the run's
+        # config asks for it), so metrics.json and the History page always agree.
+        from catdog.evaluate import evaluate_run
+
+        emit("evaluating", epoch=len(history), message="test split")
+        evaluation = evaluate_run(path, which="best", batch_size=batch)
+        metrics["test_accuracy"] = float(evaluation.accuracy)
+        metrics["test_images"] = int(evaluation.count)
     return metrics

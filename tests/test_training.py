@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -196,3 +197,39 @@ def test_stop_before_the_first_batch_ends_stopped(tiny_dataset: Path) -> None:
     result = train(tiny_config(tiny_dataset, epochs=3), stop=stop)
     assert result.state == "stopped" and result.history == []
     assert runs.run_info(result.path).state == "stopped"
+
+
+def test_catdog_net_trains_saves_reloads_and_predicts_the_same(tiny_dataset: Path) -> None:
+    from catdog.predict import Predictor
+
+    result = train(tiny_config(tiny_dataset, model="catdog-net", epochs=2, image_size=32))
+    config = json.loads((result.path / "config.json").read_text())["train"]
+    assert config["mixed_precision"] is True and config["tta"] is True
+    assert config["augmentation"]["shear_range"] == 10.0  # the stronger preset, not the seed's
+    predictor = Predictor.from_run(result.run_id)
+    images = (np.random.default_rng(0).random((4, 32, 32, 3)) * 255).astype("uint8")
+    first = predictor.probabilities(images)
+    again = Predictor.from_run(result.run_id).probabilities(images)
+    np.testing.assert_allclose(first, again, rtol=1e-6)
+    # Mirror averaging: an image and its mirror get the same prediction.
+    np.testing.assert_allclose(first, predictor.probabilities(images[:, :, ::-1]), rtol=1e-5)
+    assert 0 <= result.metrics["test_accuracy"] <= 1
+
+
+def test_warmup_then_cosine_learning_rates(tiny_dataset: Path) -> None:
+    from catdog.training import epoch_learning_rate
+
+    cfg = tiny_config(
+        tiny_dataset, epochs=6, learning_rate=1e-3, lr_schedule="cosine", warmup_epochs=2
+    ).resolved()
+    rates = [epoch_learning_rate(cfg, e) for e in range(6)]
+    expected = [1e-3 / 3, 2e-3 / 3] + [
+        1e-3 * 0.5 * (1 + math.cos(math.pi * k / 4)) for k in range(4)
+    ]
+    np.testing.assert_allclose(rates, expected)
+    result = train(replace(cfg, epochs=3))
+    np.testing.assert_allclose(
+        [r["learning_rate"] for r in result.history],
+        [epoch_learning_rate(replace(cfg, epochs=3), e) for e in range(3)],
+        rtol=1e-5,
+    )
