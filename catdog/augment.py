@@ -61,6 +61,24 @@ class AugmentConfig:
     # [1 - c, 1 + c], clipped to 0–255 (keras.layers.RandomContrast). 0 = off.
     contrast_range: float = 0.0
 
+    def describe(self) -> str:
+        """One line for people, e.g. "rotation ±40°, shift ±0.2/±0.2, … fill nearest"."""
+        if not self.enabled:
+            return "no augmentation"
+        parts = [
+            f"rotation ±{self.rotation_range:g}°" if self.rotation_range else "",
+            f"shift ±{self.width_shift_range:g}/±{self.height_shift_range:g}"
+            if self.width_shift_range or self.height_shift_range
+            else "",
+            f"shear ±{self.shear_range:g}°" if self.shear_range else "",
+            f"zoom ±{self.zoom_range:g}" if self.zoom_range else "",
+            "horizontal flip" if self.horizontal_flip else "",
+            f"brightness ±{self.brightness_range:g}" if self.brightness_range else "",
+            f"contrast ±{self.contrast_range:g}" if self.contrast_range else "",
+        ]
+        text = ", ".join(part for part in parts if part)
+        return f"{text}, fill {self.fill_mode}" if self.geometric else text
+
     @classmethod
     def off(cls) -> AugmentConfig:
         """Return a config with every transform switched off (no augmentation)."""

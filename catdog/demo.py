@@ -40,6 +40,21 @@ CLASSES = ("cats", "dogs")  # class folders; KINDS gives each one's draw_animal(
 # augmentation the model memorises the training set and validation stalls.
 DEFAULT_COUNTS = (300, 150, 150)
 
+# Training settings that let the seed's story play out on the demo data in minutes on 2 cores.
+# The seed's own (150 px, learning rate 1e-4, 30 one-pass epochs) barely get going on 600
+# cartoons. Measured with these (seed 0, `python -m catdog train --data demo --image-size 96
+# --learning-rate 1e-3 --batch-size 20 --steps-per-epoch 0 ...`, 2 shared cores):
+# seed-baseline, 25 epochs (~3 min): 100% training, 80.7% best validation, 73.7% test accuracy,
+# validation loss rising from epoch ~12; seed-dropout with the seed's augmentation, 60 epochs
+# (~6 min): 84.7% training, 90.0% best validation, 83.0% test accuracy.
+SUGGESTED_TRAINING = {
+    "image_size": 96,
+    "learning_rate": 1e-3,
+    "batch_size": 20,
+    "steps_per_epoch": 0,
+}
+SUGGESTED_EPOCHS = {"seed-baseline": 25, "seed-dropout": 60}
+
 # Stored image sides, in pixels (width and height drawn independently, so aspects vary too).
 MIN_SIDE, MAX_SIDE = 120, 260
 

@@ -5,12 +5,21 @@ import streamlit as st
 from catdog.config import LR_SCHEDULES, TrainConfig, TrainingError
 from catdog.datasets import DatasetInfo
 from catdog.history import batch_progress, curves_figure, epoch_progress, job_line
+from catdog.home import demo_dataset_dir
 from catdog.jobs import JobSnapshot, TrainingJob, manager
 from catdog.models import REGISTRY, ModelError, get_spec
 from catdog.runs import list_runs
 from pages.shared import PAGES, WATCHED_RUN, augmentation, require_dataset
 
-SPEC_FIELDS = ("epochs", "batch_size", "learning_rate", "image_size", "augment", "dropout")
+SPEC_FIELDS = (
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "image_size",
+    "augment",
+    "dropout",
+    "lr_schedule",
+)
 LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 
 
@@ -20,6 +29,28 @@ def model_defaults() -> None:
     for name in SPEC_FIELDS:
         st.session_state[f"train_{name}"] = getattr(spec, name)
     st.session_state["train_steps_per_epoch"] = spec.steps_per_epoch or 0
+
+
+def use_demo_settings() -> None:
+    """Button callback: load the demo dataset's suggested settings into the widgets."""
+    from catdog.demo import SUGGESTED_EPOCHS, SUGGESTED_TRAINING
+
+    for name, value in SUGGESTED_TRAINING.items():
+        st.session_state[f"train_{name}"] = value
+    st.session_state["train_epochs"] = SUGGESTED_EPOCHS.get(st.session_state["train_model"], 25)
+
+
+def demo_hint_ui(info: DatasetInfo) -> None:
+    """On the demo data, offer settings that tell the seed's story in minutes."""
+    if info.root.resolve() != demo_dataset_dir().resolve():
+        return
+    st.info(
+        "On the demo's 600 cartoons the seed's own settings barely get going. At 96 px and "
+        "learning rate 0.001, **seed-baseline** overfits within 25 epochs (100% training, 81% "
+        "validation accuracy) and **seed-dropout** with augmentation reaches 90% validation "
+        "in 60 epochs — a few minutes each."
+    )
+    st.button("Use the demo settings", icon=":material/tune:", on_click=use_demo_settings)
 
 
 def settings_ui(info: DatasetInfo) -> TrainConfig:
@@ -50,25 +81,23 @@ def settings_ui(info: DatasetInfo) -> TrainConfig:
     patience = a.number_input("Early stopping", 0, 100, 0, key="train_patience", **keep,
                               help="Patience: stop after this many epochs without a better "
                               "validation loss; 0 = off.")
-    schedule = b.selectbox("LR schedule", LR_SCHEDULES, key="train_schedule", **keep)
+    schedule = b.selectbox("LR schedule", LR_SCHEDULES, key="train_lr_schedule", **keep)
     seed = c.number_input("Seed", 0, 10**6, 0, key="train_seed", **keep)
     # fmt: on
-    augment = st.toggle(
-        "Data augmentation (the Augmentation page's settings)", key="train_augment", **keep
-    )
+    augment = st.toggle("Data augmentation", key="train_augment", **keep)
+    aug = augmentation()
+    preset = get_spec(model).augmentation
+    if augment and preset is not None:
+        choices = ["the model's preset", "the Augmentation page's"]
+        source = st.radio("Augmentation settings", choices, horizontal=True,
+                          key="train_aug_source", **keep)  # fmt: skip
+        aug = preset if source == choices[0] else aug
     if augment:
-        aug = augmentation()
-        st.caption(
-            f"Rotation ±{aug.rotation_range:g}°, shift ±{aug.width_shift_range:g}/"
-            f"±{aug.height_shift_range:g}, shear ±{aug.shear_range:g}°, zoom ±{aug.zoom_range:g}, "
-            f"flip {'on' if aug.horizontal_flip else 'off'}, fill {aug.fill_mode}"
-            + (f", brightness ±{aug.brightness_range:g}" if aug.brightness_range else "")
-            + (f", contrast ±{aug.contrast_range:g}" if aug.contrast_range else "")
-        )
+        st.caption(aug.describe().capitalize())
     return TrainConfig(
         data=str(info.root), model=model, epochs=int(epochs), batch_size=int(batch),
         learning_rate=float(rate), image_size=int(size), augment=bool(augment),
-        augmentation=augmentation(), dropout=float(dropout), steps_per_epoch=int(steps),
+        augmentation=aug, dropout=float(dropout), steps_per_epoch=int(steps),
         early_stopping=int(patience), lr_schedule=schedule, seed=int(seed),
     )  # fmt: skip
 
@@ -187,6 +216,7 @@ st.caption(
     f"On **{info.name}**: {', '.join(info.classes)} — "
     f"{info.totals['train']:,} training and {info.totals['validation']:,} validation images."
 )
+demo_hint_ui(info)
 settings_col, summary_col = st.columns([5, 6], gap="large")
 with settings_col:
     config = settings_ui(info)

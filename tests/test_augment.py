@@ -227,3 +227,12 @@ def test_build_augmenter_maps_each_enabled_setting_to_a_keras_layer() -> None:
 
 def test_fill_modes_are_the_keras_ones() -> None:
     assert set(FILL_MODES) == {"nearest", "constant", "reflect", "wrap"}
+
+
+def test_describe_says_what_is_on() -> None:
+    assert AugmentConfig().describe() == (
+        "rotation ±40°, shift ±0.2/±0.2, shear ±0.2°, zoom ±0.2, horizontal flip, fill nearest"
+    )
+    assert AugmentConfig.off().describe() == "no augmentation"
+    flip_only = AugmentConfig(**{**AugmentConfig.off().to_dict(), "horizontal_flip": True})
+    assert flip_only.describe() == "horizontal flip"  # nothing is warped, so nothing filled

@@ -322,6 +322,23 @@ def test_train_page_takes_the_models_defaults_and_shows_its_summary() -> None:
     assert next(b for b in at.button if b.label == "Start training").disabled
 
 
+def test_train_page_offers_the_demo_settings_and_model_presets() -> None:
+    small_demo()
+    at = open_page("train")
+    assert any(b.label == "Use the demo settings" for b in at.button)
+    at.selectbox(key="train_model").set_value("seed-dropout").run()
+    next(b for b in at.button if b.label == "Use the demo settings").click().run()
+    assert at.number_input(key="train_image_size").value == 96
+    assert at.number_input(key="train_epochs").value == 60
+    assert at.number_input(key="train_steps_per_epoch").value == 0
+    assert at.select_slider(key="train_learning_rate").value == 1e-3
+
+    at.selectbox(key="train_model").set_value("catdog-net").run()
+    assert at.selectbox(key="train_lr_schedule").value == "cosine"
+    assert at.radio(key="train_aug_source").value == "the model's preset"
+    assert "shear ±10°" in texts(at)  # the preset's stronger augmentation is what trains
+
+
 def _start_tiny_run(at: AppTest) -> None:
     at.number_input(key="train_epochs").set_value(2)
     at.number_input(key="train_batch_size").set_value(8)
