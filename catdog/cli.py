@@ -448,6 +448,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): not an error of ours. Stop writing quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except (CLIError, ValueError, FileNotFoundError, FileExistsError) as exc:
         # Library errors are ValueError subclasses whose message says what to do;
         # CATDOG_DEBUG=1 shows the traceback instead.

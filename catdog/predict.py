@@ -57,11 +57,11 @@ class Prediction:
         return self.error is None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready data; ``error`` appears only for images that failed."""
+        """JSON-ready data (probabilities to 4 decimals); ``error`` only for failed images."""
         data: dict[str, Any] = {
             "file": self.file,
             "label": self.label,
-            "probabilities": self.probabilities,
+            "probabilities": {c: round(float(p), 4) for c, p in self.probabilities.items()},
         }
         if self.error is not None:
             data["error"] = self.error
