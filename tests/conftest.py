@@ -86,3 +86,21 @@ def require_shared_small() -> Path:
             "(it sits beside the checkout on the team's machines and in CI)"
         )
     return SHARED_SMALL
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """One tiny real training run shared by the whole session: (dataset folder, run folder)."""
+    from catdog.config import TrainConfig
+    from catdog.training import train
+
+    root = tmp_path_factory.mktemp("shared_run")
+    data = make_dataset(root / "data", counts=(16, 8, 8), size=40)
+    # Session fixtures run before the per-test data home, so isolate this one by hand.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CATDOG_HOME", str(root / "home"))
+        config = TrainConfig(
+            data=str(data), model="seed-baseline", epochs=1, image_size=48, batch_size=8
+        )
+        result = train(config)
+    return data, result.path

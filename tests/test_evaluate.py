@@ -10,26 +10,8 @@ import numpy as np
 import pytest
 from conftest import make_dataset
 
-from catdog.config import TrainConfig
 from catdog.evaluate import EvaluationError, confusion_matrix, evaluate_run, per_class_metrics
 from catdog.runs import METRICS_FILE, read_json
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """One tiny real training run shared by this module: (dataset folder, run folder)."""
-    from catdog.training import train
-
-    root = tmp_path_factory.mktemp("evaluate")
-    data = make_dataset(root / "data", counts=(16, 8, 8), size=40)
-    # Module fixtures run before the per-test data home, so isolate this one by hand.
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CATDOG_HOME", str(root / "home"))
-        config = TrainConfig(
-            data=str(data), model="seed-baseline", epochs=1, image_size=48, batch_size=8
-        )
-        result = train(config)
-    return data, result.path
 
 
 def test_confusion_matrix_and_metrics_match_a_hand_checked_case() -> None:

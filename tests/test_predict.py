@@ -7,28 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_dataset, striped_image
+from conftest import striped_image
 from PIL import Image
 
-from catdog.config import TrainConfig
 from catdog.predict import Prediction, Predictor, class_probabilities
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """One tiny real training run shared by this module: (dataset folder, run folder)."""
-    from catdog.training import train
-
-    root = tmp_path_factory.mktemp("predict")
-    data = make_dataset(root / "data", counts=(16, 8, 8), size=40)
-    # Module fixtures run before the per-test data home, so isolate this one by hand.
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CATDOG_HOME", str(root / "home"))
-        config = TrainConfig(
-            data=str(data), model="seed-baseline", epochs=1, image_size=48, batch_size=8
-        )
-        result = train(config)
-    return data, result.path
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +114,7 @@ def test_to_dict_shows_error_only_when_failed(predictor: Predictor, tmp_path: Pa
     assert json.loads(json.dumps(ok.to_dict())) == {
         "file": str(photo),
         "label": ok.label,
-        "probabilities": ok.probabilities,
+        "probabilities": {c: round(v, 4) for c, v in ok.probabilities.items()},
     }
     assert failed.to_dict() == {
         "file": "b.jpg",
