@@ -51,27 +51,34 @@ def best_epoch(history: Sequence[Mapping[str, float]], metric: str = "val_loss")
     return int(next(epoch for epoch, v in points if v == value))
 
 
+# Validation loss must have risen this much above its minimum (relative, averaged over the
+# last few epochs) before a curve counts as overfitting rather than noise around a plateau.
+OVERFITTING_RISE = 0.10
+OVERFITTING_WINDOW = 3
+
+
 def overfitting_onset(history: Sequence[Mapping[str, float]]) -> int | None:
-    """The epoch where overfitting starts: validation loss bottoms out there and later epochs
-    are all worse.
+    """The epoch where overfitting starts: validation loss bottoms out there and has since
+    risen clearly (its mean over the last few epochs is ≥ 10% above the minimum).
 
     Args:
         history: per-epoch rows with ``val_loss``.
 
     Returns:
-        The epoch of the lowest validation loss, or None while there is no sign of overfitting
-        yet (fewer than two epochs, or the lowest validation loss is the latest one).
+        The epoch of the lowest validation loss, or None while there is no clear sign of
+        overfitting (validation loss still falling, or only wobbling around its minimum).
     """
+    points = [
+        (int(row.get("epoch", i + 1)), float(row["val_loss"]))
+        for i, row in enumerate(history)
+        if row.get("val_loss") is not None
+    ]
     epoch = best_epoch(history, "val_loss")
-    last = max(
-        (
-            int(row.get("epoch", i + 1))
-            for i, row in enumerate(history)
-            if row.get("val_loss") is not None
-        ),
-        default=None,
-    )
-    if epoch is None or last is None or epoch >= last:
+    if epoch is None:
+        return None
+    lowest = min(loss for _, loss in points)
+    after = [loss for e, loss in points if e > epoch][-OVERFITTING_WINDOW:]
+    if not after or sum(after) / len(after) < lowest * (1 + OVERFITTING_RISE):
         return None
     return epoch
 

@@ -73,6 +73,16 @@ def test_no_onset_while_validation_loss_still_falls() -> None:
     assert best_epoch([{"epoch": 1, "loss": 0.5}], "val_loss") is None
 
 
+def test_no_onset_for_noise_around_a_plateau() -> None:
+    # Like seed-dropout late in training: the minimum is recent and later epochs only wobble.
+    losses = [0.69, 0.5, 0.4, 0.36, 0.34, 0.33, 0.32, 0.34, 0.33, 0.35]
+    rows = [{"epoch": e, "val_loss": v} for e, v in enumerate(losses, start=1)]
+    assert overfitting_onset(rows) is None
+    rows.append({"epoch": 11, "val_loss": 0.45})  # now it clearly climbs
+    rows.append({"epoch": 12, "val_loss": 0.5})
+    assert overfitting_onset(rows) == 7
+
+
 def test_onset_ties_go_to_the_earliest_epoch() -> None:
     rows = [{"epoch": e, "val_loss": v} for e, v in enumerate([0.6, 0.5, 0.5, 0.7], start=1)]
     assert overfitting_onset(rows) == 2
