@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from catdog.config import LR_SCHEDULES, TrainConfig, TrainingError
+from catdog.config import LR_SCHEDULES, SPEC_DEFAULTS, TrainConfig, TrainingError
 from catdog.datasets import DatasetInfo
 from catdog.history import batch_progress, curves_figure, epoch_progress, job_line
 from catdog.home import demo_dataset_dir
@@ -11,22 +11,13 @@ from catdog.models import REGISTRY, ModelError, get_spec
 from catdog.runs import list_runs
 from pages.shared import PAGES, WATCHED_RUN, augmentation, require_dataset
 
-SPEC_FIELDS = (
-    "epochs",
-    "batch_size",
-    "learning_rate",
-    "image_size",
-    "augment",
-    "dropout",
-    "lr_schedule",
-)
 LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 
 
 def model_defaults() -> None:
     """Load the chosen model's ModelSpec defaults into the settings widgets."""
     spec = get_spec(st.session_state["train_model"])
-    for name in SPEC_FIELDS:
+    for name in SPEC_DEFAULTS:  # settings without a widget simply go unused
         st.session_state[f"train_{name}"] = getattr(spec, name)
     st.session_state["train_steps_per_epoch"] = spec.steps_per_epoch or 0
 
@@ -59,7 +50,7 @@ def settings_ui(info: DatasetInfo) -> TrainConfig:
     model = st.selectbox(
         "Model", list(REGISTRY), key="train_model", on_change=model_defaults, **keep
     )
-    if any(f"train_{name}" not in st.session_state for name in SPEC_FIELDS):
+    if any(f"train_{name}" not in st.session_state for name in SPEC_DEFAULTS):
         model_defaults()
     st.caption(get_spec(model).description)
     # fmt: off
