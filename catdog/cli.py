@@ -226,6 +226,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             label_smoothing=args.label_smoothing,
             mixed_precision=args.mixed_precision,
             tta=args.tta,
+            test=args.test,
             seed=args.seed,
         ).resolved()  # validates before TensorFlow is even imported
 
@@ -419,6 +420,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="average predictions over each image and its mirror (model default)",
     )
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--no-test",
+        dest="test",
+        action="store_false",
+        help="do not evaluate on the test split at the end (keep it unseen while tuning)",
+    )
     p.add_argument("--resume", metavar="RUN", help="continue an interrupted run")
     p.set_defaults(func=cmd_train)
 

@@ -60,6 +60,7 @@ class TrainConfig:
     mixed_precision: bool | None = None  # compute in bfloat16 (fast on CPUs with AMX/AVX512)
     tta: bool | None = None  # predict as the mean over the image and its mirror image
     seed: int = 0  # seeds weights, shuffling and augmentation
+    test: bool = True  # evaluate the best model on the test split at the end (off while tuning)
 
     def resolved(self) -> TrainConfig:
         """A copy with every ``None`` replaced by the model's default, validated."""

@@ -379,7 +379,9 @@ def _run(
             )
         stopped = recorder.stopped_by_user or (stop is not None and stop.is_set())
         state = "stopped" if stopped and len(history) < epochs else "completed"
-        metrics = _final_metrics(path, history, data, batch, emit, wall=time.monotonic() - started)
+        metrics = _final_metrics(
+            path, history, data if cfg.test else None, batch, emit, wall=time.monotonic() - started
+        )
         metrics["early_stopped"] = recorder.early_stopped
         runs.atomic_write_json(path / runs.METRICS_FILE, metrics)
         runs.write_status(path, state, epochs_done=len(history))
@@ -395,7 +397,7 @@ def _run(
 def _final_metrics(
     path: Path,
     history: list[dict[str, float]],
-    data: Path,
+    data: Path | None,
     batch: int,
     emit: Callable[..., None],
     wall: float,
@@ -411,6 +413,8 @@ def _final_metrics(
         "final_train_accuracy": history[-1].get("accuracy") if history else None,
         "train_seconds": round(previous.get("train_seconds", 0.0) + wall, 1),
     }
+    if data is None:  # tuning: the test split stays unseen
+        return metrics
     if history and (path / runs.BEST_MODEL).exists() and any((data / "test").glob("*/*")):
         # The same one-pass evaluation as `catdog evaluate` (mirror-averaged if the run's
         # config asks for it), so metrics.json and the History page always agree.

@@ -233,3 +233,9 @@ def test_warmup_then_cosine_learning_rates(tiny_dataset: Path) -> None:
         [epoch_learning_rate(replace(cfg, epochs=3), e) for e in range(3)],
         rtol=1e-5,
     )
+
+
+def test_tuning_runs_can_leave_the_test_split_unseen(tiny_dataset: Path) -> None:
+    result = train(tiny_config(tiny_dataset, epochs=1, test=False))
+    assert "test_accuracy" not in result.metrics
+    assert result.metrics["best_val_accuracy"] is not None
