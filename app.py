@@ -96,29 +96,17 @@ def sidebar() -> None:
 
 
 st.set_page_config(page_title="catdog", page_icon="🐾", layout="wide")
+# (key in PAGES, title, icon); the URL path is the key.
+NAVIGATION = (
+    ("dataset", "Dataset", ":material/photo_library:"),
+    ("augmentation", "Augmentation", ":material/tune:"),
+    ("train", "Train", ":material/model_training:"),
+    ("history", "History", ":material/monitoring:"),
+    ("predict", "Predict", ":material/online_prediction:"),
+)
 page = st.navigation(
-    [
-        st.Page(home, title="Home", icon=":material/pets:", default=True),
-        st.Page(
-            PAGES["dataset"], title="Dataset", icon=":material/photo_library:", url_path="dataset"
-        ),
-        st.Page(
-            PAGES["augmentation"],
-            title="Augmentation",
-            icon=":material/tune:",
-            url_path="augmentation",
-        ),
-        st.Page(PAGES["train"], title="Train", icon=":material/model_training:", url_path="train"),
-        st.Page(
-            PAGES["history"], title="History", icon=":material/monitoring:", url_path="history"
-        ),
-        st.Page(
-            PAGES["predict"],
-            title="Predict",
-            icon=":material/online_prediction:",
-            url_path="predict",
-        ),
-    ]
+    [st.Page(home, title="Home", icon=":material/pets:", default=True)]
+    + [st.Page(PAGES[key], title=t, icon=i, url_path=key) for key, t, i in NAVIGATION]
 )
 sidebar()
 page.run()

@@ -109,17 +109,9 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
     infos = list_datasets()
     if args.json:
+        fields = ("name", "classes", "counts")
         for info in infos:
-            print(
-                json.dumps(
-                    {
-                        "name": info.name,
-                        "path": str(info.root),
-                        "classes": info.classes,
-                        "counts": info.counts,
-                    }
-                )
-            )
+            print(json.dumps({"path": str(info.root)} | {f: getattr(info, f) for f in fields}))
         return EXIT_OK
     if not infos:
         print("no datasets yet: try `python -m catdog demo-data` or `python -m catdog import`")
@@ -263,21 +255,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     infos = list_runs()
     if args.json:
+        fields = ("id", "model", "data", "state", "epochs_done", "epochs", "best_val_accuracy",
+                  "test_accuracy")  # fmt: skip
         for r in infos:
-            print(
-                json.dumps(
-                    {
-                        "id": r.id,
-                        "model": r.model,
-                        "data": r.data,
-                        "state": r.state,
-                        "epochs_done": r.epochs_done,
-                        "epochs": r.epochs,
-                        "best_val_accuracy": r.best_val_accuracy,
-                        "test_accuracy": r.test_accuracy,
-                    }
-                )
-            )
+            print(json.dumps({f: getattr(r, f) for f in fields}))
         return EXIT_OK
     if not infos:
         print("no runs yet: try `python -m catdog train --data demo`")

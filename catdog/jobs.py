@@ -77,12 +77,13 @@ class TrainingJob:
         if self.config is not None:
             self.run_id = runs.new_run_id(self.config.model)
         else:
-            self.run_id = runs.resolve_run(str(resume_run)).name
+            resume_path = runs.resolve_run(str(resume_run))
+            self.run_id = resume_path.name
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._state = JobSnapshot(run_id=self.run_id, state="starting")
         if resume_run is not None:
-            self._state.history = runs.read_history(runs.resolve_run(self.run_id))
+            self._state.history = runs.read_history(resume_path)
         self._thread = threading.Thread(
             target=self._work, name=f"catdog-{self.run_id}", daemon=True
         )
