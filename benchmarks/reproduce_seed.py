@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 from pathlib import Path
 
@@ -29,33 +28,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 DATA = ROOT.parent / "shared" / "data" / "cats_vs_dogs_small"
 RESULTS = ROOT / "benchmarks" / "results"
 
+from common import machine, summarize  # noqa: E402  (same folder)
+
 # The seed's two recipes (Deep Learning with Python §5.2), as catdog training configs.
 RECIPES = {
     "seed-baseline": {"epochs": 30, "batch_size": 20, "augment": False},
     "seed-dropout": {"epochs": 100, "batch_size": 32, "steps_per_epoch": 100, "augment": True},
 }
-
-
-def machine() -> dict[str, str]:
-    """CPU model, core count and library versions, for the results table."""
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import keras
-    import tensorflow as tf
-
-    return {
-        "cpu": cpu,
-        "cores": str(os.cpu_count()),
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-    }
 
 
 def run(model: str, seed: int) -> Path:
@@ -76,40 +55,6 @@ def run(model: str, seed: int) -> Path:
             )
 
     return train(config, on_event=on_event).path
-
-
-def summarize(run_path: Path) -> dict:
-    """One results row, computed from a run folder's files (so any finished run can be
-    summarised again later)."""
-    from catdog import runs
-
-    config = runs.read_json(run_path / runs.CONFIG_FILE)["train"]
-    metrics = runs.read_json(run_path / runs.METRICS_FILE)
-    history = runs.read_history(run_path)
-    val = [row["val_accuracy"] for row in history]
-    reached = next((row for row in history if row["val_accuracy"] >= 0.82), None)
-    images = sum(row["images"] for row in history)
-    train_seconds = sum(row["train_seconds"] for row in history)
-    wall = sum(row["seconds"] for row in history)
-    return {
-        "model": config["model"],
-        "run_id": run_path.name,
-        "epochs": len(history),
-        "batch_size": config["batch_size"],
-        "augment": bool(config["augment"]),
-        "best_val_accuracy": max(val),
-        "best_epoch": val.index(max(val)) + 1,
-        "final_val_accuracy": val[-1],
-        "test_accuracy": metrics.get("test_accuracy"),
-        "wall_minutes": round(wall / 60, 1),
-        "seconds_per_epoch": round(wall / len(history), 1),
-        "train_images_per_second": round(images / train_seconds, 1),
-        "first_epoch_at_82": reached["epoch"] if reached else None,
-        "minutes_to_82": round(sum(r["seconds"] for r in history[: reached["epoch"]]) / 60, 1)
-        if reached
-        else None,
-        "seed": config["seed"],
-    }
 
 
 def markdown(rows: list[dict], info: dict[str, str]) -> str:

@@ -1,7 +1,7 @@
 """Training images per second: catdog's pipeline vs the seed's pipeline vs pure compute.
 
     pip install -r benchmarks/requirements.txt      # tf-keras, for the seed's Keras 2 pipeline
-    python benchmarks/throughput.py [--steps 30] [--repeats 3]
+    python benchmarks/throughput.py [--steps 30] [--repeats 3] [--explore]
 
 All three train the seed's ``seed-dropout`` network (Dropout(0.5), RMSprop 1e-4) with the
 seed's augmentation, batch 32, 150×150, on the 2000 training photos in
@@ -13,8 +13,12 @@ seed's augmentation, batch 32, 150×150, on the 2000 training photos in
   the seed did (the ``tf-keras`` package is a benchmark-only dependency);
 - **catdog** — ``catdog.pipeline.make_dataset`` (decoded once, in memory, fused augmentation)
   feeding Keras 3 ``model.fit``, i.e. exactly what ``catdog train`` runs;
-- **pure compute** — Keras 3 ``train_on_batch`` on one fixed batch already in memory: the
-  cost of the training step alone, with no input pipeline at all.
+- **pure compute** — the same Keras 3 training step with no input pipeline at all, two ways:
+  ``train_on_batch`` on one fixed in-memory batch (a Python call per step), and ``fit`` on that
+  one batch repeated (fit's compiled loop, as catdog's pipeline runs in).
+
+``--explore`` adds ways to push the step itself (one inter-op thread, oneDNN off, several
+steps per compiled call, batch 64), each measured the same way.
 
 Each is timed as the median over ``--repeats`` runs of ``--steps`` steps after a warm-up, in
 a fresh process each (so they do not share thread pools or caches). Prints a table and writes
@@ -50,10 +54,10 @@ class _Timer:
         self.ends.append(time.perf_counter())
 
 
-def _rate(ends: list[float], steps: int) -> float:
-    """Images per second over the last ``steps`` batches (the first WARMUP are dropped)."""
+def _rate(ends: list[float], steps: int, images: int = BATCH) -> float:
+    """Images per second over ``steps`` calls after WARMUP, ``images`` per call."""
     timed = ends[WARMUP : WARMUP + steps + 1]
-    return BATCH * (len(timed) - 1) / (timed[-1] - timed[0])
+    return images * (len(timed) - 1) / (timed[-1] - timed[0])
 
 
 def run_seed(steps: int) -> float:
@@ -83,113 +87,165 @@ def run_seed(steps: int) -> float:
     return _rate(timer.ends, steps)
 
 
-def _catdog_model(mixed: bool):
+def _catdog_model(mixed: bool, steps_per_execution: int = 1):
     from catdog.models import build_model, compile_model
 
     model = build_model("seed-dropout", mixed_precision=mixed)
-    return compile_model(model, num_classes=2, learning_rate=1e-4)
+    model = compile_model(model, num_classes=2, learning_rate=1e-4)
+    if steps_per_execution > 1:  # recompile with the same optimizer, loss and metrics
+        model.compile(
+            optimizer=model.optimizer,
+            loss=model.loss,
+            metrics=["accuracy"],
+            steps_per_execution=steps_per_execution,
+        )
+    return model
 
 
-def run_catdog(steps: int, mixed: bool = False) -> float:
+def _fit_rate(model, data, steps: int, batch: int) -> float:
+    """Images/s of ``model.fit`` over ``steps`` batches after WARMUP, timed per batch."""
+    from catdog.backend import keras
+
+    timer = _Timer()
+    callback = keras.callbacks.LambdaCallback(on_train_batch_end=timer.on_train_batch_end)
+    spe = getattr(model, "steps_per_execution", 1) or 1
+    total = (WARMUP + steps + 1) * spe
+    model.fit(data, steps_per_epoch=total, epochs=1, verbose=0, callbacks=[callback])
+    return _rate(timer.ends, steps, batch * spe)
+
+
+def run_catdog(steps: int, mixed: bool, batch: int, spe: int) -> float:
     """catdog's pipeline (as `catdog train` uses it) feeding Keras 3 fit."""
     from catdog.augment import AugmentConfig
-    from catdog.backend import keras
     from catdog.pipeline import load_split, make_dataset
 
     loaded = load_split(TRAIN.parent, "train", ["cats", "dogs"], SIZE)
-    data = make_dataset(loaded, batch_size=BATCH, shuffle=True, augment=AugmentConfig(), seed=0)
-    model = _catdog_model(mixed)
-    timer = _Timer()
-    callback = keras.callbacks.LambdaCallback(on_train_batch_end=timer.on_train_batch_end)
-    model.fit(data.repeat(), steps_per_epoch=WARMUP + steps + 1, epochs=1, verbose=0,
-              callbacks=[callback])  # fmt: skip
-    return _rate(timer.ends, steps)
+    data = make_dataset(loaded, batch_size=batch, shuffle=True, augment=AugmentConfig(), seed=0)
+    return _fit_rate(_catdog_model(mixed, spe), data.repeat(), steps, batch)
 
 
-def run_compute(steps: int, mixed: bool = False) -> float:
-    """The training step alone: train_on_batch on one fixed in-memory batch."""
+def _fixed_batch(batch: int):
     import numpy as np
 
     from catdog.backend import tf
 
     rng = np.random.default_rng(0)
-    x = tf.constant(rng.random((BATCH, SIZE, SIZE, 3), dtype=np.float32))
-    y = tf.constant(rng.integers(0, 2, (BATCH, 1)).astype(np.float32))
+    x = tf.constant(rng.random((batch, SIZE, SIZE, 3), dtype=np.float32))
+    y = tf.constant(rng.integers(0, 2, (batch, 1)).astype(np.float32))
+    return x, y
+
+
+def run_train_on_batch(steps: int, mixed: bool, batch: int, spe: int) -> float:
+    """The training step alone: train_on_batch on one fixed in-memory batch."""
+    x, y = _fixed_batch(batch)
     model = _catdog_model(mixed)
     ends = []
     for _ in range(WARMUP + steps + 1):
         model.train_on_batch(x, y)
         ends.append(time.perf_counter())
-    return _rate(ends, steps)
+    return _rate(ends, steps, batch)
 
 
-VARIANTS = {
-    "seed pipeline (Keras 2 ImageDataGenerator)": ("seed", False),
-    "catdog pipeline": ("catdog", False),
-    "pure compute (train_on_batch, fixed batch)": ("compute", False),
-    "catdog pipeline, bfloat16": ("catdog", True),
-    "pure compute, bfloat16": ("compute", True),
+def run_fit_fixed(steps: int, mixed: bool, batch: int, spe: int) -> float:
+    """The training step alone inside fit's compiled loop: one fixed batch, repeated."""
+    from catdog.backend import tf
+
+    data = tf.data.Dataset.from_tensors(_fixed_batch(batch)).repeat()
+    return _fit_rate(_catdog_model(mixed, spe), data, steps, batch)
+
+
+RUNNERS = {"catdog": run_catdog, "train_on_batch": run_train_on_batch, "fit": run_fit_fixed}
+
+# name → (kind, bfloat16, batch, steps per execution, extra environment)
+VARIANTS: dict[str, tuple[str, bool, int, int, dict[str, str]]] = {
+    "seed pipeline (Keras 2 ImageDataGenerator)": ("seed", False, BATCH, 1, {}),
+    "catdog pipeline": ("catdog", False, BATCH, 1, {}),
+    "pure compute: train_on_batch": ("train_on_batch", False, BATCH, 1, {}),
+    "pure compute: fit on a fixed batch": ("fit", False, BATCH, 1, {}),
+    "catdog pipeline, bfloat16": ("catdog", True, BATCH, 1, {}),
+    "pure compute: train_on_batch, bfloat16": ("train_on_batch", True, BATCH, 1, {}),
+    "pure compute: fit on a fixed batch, bfloat16": ("fit", True, BATCH, 1, {}),
+}
+# Ways to push the training step further, each measured (--explore).
+EXPLORE: dict[str, tuple[str, bool, int, int, dict[str, str]]] = {
+    "fit fixed, bf16, 1 inter-op thread": ("fit", True, BATCH, 1, {"TF_NUM_INTEROP_THREADS": "1"}),
+    "fit fixed, bf16, oneDNN off": ("fit", True, BATCH, 1, {"TF_ENABLE_ONEDNN_OPTS": "0"}),
+    "fit fixed, bf16, 8 steps per execution": ("fit", True, BATCH, 8, {}),
+    "fit fixed, bf16, batch 64": ("fit", True, 64, 1, {}),
+    "catdog, bf16, 8 steps per execution": ("catdog", True, BATCH, 8, {}),
 }
 
 
-def child(kind: str, mixed: bool, steps: int) -> float:
+def child(kind: str, mixed: bool, steps: int, batch: int, spe: int) -> float:
     """Run one measurement (in this process)."""
     if kind == "seed":
         return run_seed(steps)
-    if kind == "catdog":
-        return run_catdog(steps, mixed)
-    return run_compute(steps, mixed)
+    return RUNNERS[kind](steps, mixed, batch, spe)
+
+
+def measure(name: str, variant: tuple, steps: int, repeats: int) -> dict:
+    """Median images/s of one variant over ``repeats`` fresh processes."""
+    kind, mixed, batch, spe, env = variant
+    rates = []
+    for _ in range(repeats):
+        out = subprocess.run(
+            [sys.executable, __file__, "--steps", str(steps), "--child", kind,
+             "1" if mixed else "0", str(batch), str(spe)],
+            capture_output=True, text=True, check=True, env={**os.environ, **env},
+        )  # fmt: skip
+        rates.append(json.loads(out.stdout.strip().splitlines()[-1])["rate"])
+    row = {"pipeline": name, "images_per_second": round(statistics.median(rates), 1),
+           "runs": [round(r, 1) for r in rates], "batch": batch,
+           "steps_per_execution": spe, "env": env}  # fmt: skip
+    print(f"{name:50} {row['images_per_second']:7.1f} img/s  {row['runs']}", flush=True)
+    return row
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--child", nargs=2, metavar=("KIND", "MIXED"), help=argparse.SUPPRESS)
+    parser.add_argument("--explore", action="store_true", help="also measure the EXPLORE list")
+    parser.add_argument("--child", nargs=4, metavar=("KIND", "MIXED", "BATCH", "SPE"),
+                        help=argparse.SUPPRESS)  # fmt: skip
     args = parser.parse_args()
     if args.child:
-        kind, mixed = args.child[0], args.child[1] == "1"
-        print(json.dumps({"rate": child(kind, mixed, args.steps)}))
+        kind, mixed, batch, spe = args.child
+        rate = child(kind, mixed == "1", args.steps, int(batch), int(spe))
+        print(json.dumps({"rate": rate}))
         return 0
     if not TRAIN.is_dir():
         print(f"the real photos are not here: {TRAIN} does not exist", file=sys.stderr)
         return 2
-    from reproduce_seed import machine  # same folder
+    from common import machine  # same folder
 
-    rows = []
-    for name, (kind, mixed) in VARIANTS.items():
-        rates = []
-        for _ in range(args.repeats):
-            out = subprocess.run(
-                [sys.executable, __file__, "--steps", str(args.steps), "--child", kind,
-                 "1" if mixed else "0"],
-                capture_output=True, text=True, check=True, env={**os.environ},
-            )  # fmt: skip
-            rates.append(json.loads(out.stdout.strip().splitlines()[-1])["rate"])
-        rows.append({"pipeline": name, "images_per_second": round(statistics.median(rates), 1),
-                     "runs": [round(r, 1) for r in rates]})  # fmt: skip
-        print(
-            f"{name:45} {rows[-1]['images_per_second']:7.1f} img/s  {rows[-1]['runs']}", flush=True
-        )
+    variants = VARIANTS | (EXPLORE if args.explore else {})
+    rows = [measure(name, v, args.steps, args.repeats) for name, v in variants.items()]
     by = {row["pipeline"]: row["images_per_second"] for row in rows}
     seed = by["seed pipeline (Keras 2 ImageDataGenerator)"]
-    compute = by["pure compute (train_on_batch, fixed batch)"]
-    catdog = by["catdog pipeline"]
     ratios = {
-        "catdog / seed pipeline": round(catdog / seed, 2),
-        "catdog overhead over pure compute (%)": round(100 * (compute / catdog - 1), 1),
-        "bfloat16 catdog / seed pipeline": round(by["catdog pipeline, bfloat16"] / seed, 2),
+        "catdog / seed pipeline (float32)": round(by["catdog pipeline"] / seed, 2),
+        "catdog / seed pipeline (bfloat16)": round(by["catdog pipeline, bfloat16"] / seed, 2),
     }
+    for dtype, suffix in (("float32", ""), ("bfloat16", ", bfloat16")):
+        catdog = by[f"catdog pipeline{suffix}"]
+        for compute in ("train_on_batch", "fit on a fixed batch"):
+            ratios[f"catdog pipeline cost over pure compute ({compute}, {dtype}) (%)"] = round(
+                100 * (by[f"pure compute: {compute}{suffix}"] / catdog - 1), 1
+            )
     info = machine()
     RESULTS.mkdir(parents=True, exist_ok=True)
     payload = {"rows": rows, "ratios": ratios, "machine": info, "steps": args.steps,
-               "repeats": args.repeats, "batch": BATCH, "image_size": SIZE}  # fmt: skip
+               "repeats": args.repeats, "image_size": SIZE}  # fmt: skip
     (RESULTS / "throughput.json").write_text(json.dumps(payload, indent=2) + "\n")
-    lines = ["| pipeline | images/s (median) | runs |", "|---|---|---|"]
-    lines += [f"| {r['pipeline']} | {r['images_per_second']} | {r['runs']} |" for r in rows]
+    lines = ["| pipeline | batch | images/s (median) | runs |", "|---|---|---|---|"]
+    lines += [
+        f"| {r['pipeline']} | {r['batch']} | {r['images_per_second']} | {r['runs']} |" for r in rows
+    ]
     lines += ["", *[f"- {k}: {v}" for k, v in ratios.items()], "",
               f"Machine: {info['cpu']}, {info['cores']} cores; TensorFlow {info['tensorflow']}, "
-              f"Keras {info['keras']}; batch {BATCH}, {SIZE}×{SIZE}."]  # fmt: skip
+              f"Keras {info['keras']}; {SIZE}×{SIZE}, median of {args.repeats} × {args.steps} "
+              "steps."]  # fmt: skip
     (RESULTS / "throughput.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

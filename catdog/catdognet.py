@@ -11,11 +11,69 @@ from __future__ import annotations
 
 from typing import Any
 
-from catdog.backend import keras
+from catdog.backend import keras, tf
 
 # (filters, residual blocks) per stage; each stage starts by halving the resolution.
 DEFAULT_STAGES: tuple[tuple[int, int], ...] = ((64, 1), (128, 2), (256, 2), (384, 1))
 STEM_FILTERS = 32
+
+
+@keras.saving.register_keras_serializable(package="catdog")
+class FusedBatchNorm(keras.layers.Layer):
+    """Batch normalisation as ONE TensorFlow kernel each way (``FusedBatchNormV3``).
+
+    Keras' own ``BatchNormalization`` upcasts bfloat16 activations to float32 and normalises
+    with separate cast, moment, scale and shift ops, each a full pass over the activations;
+    on a 2-core CPU those memory-bound passes cost as much as the AMX convolutions. The fused
+    kernel reads bfloat16 and keeps its statistics in float32 (see benchmarks/arch_speed.py).
+    Same maths and defaults as Keras' layer: per-channel scale and offset, moving averages
+    with ``momentum``, ``epsilon`` added to the variance.
+    """
+
+    def __init__(self, momentum: float = 0.99, epsilon: float = 1e-3, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.momentum, self.epsilon = momentum, epsilon
+
+    def build(self, input_shape: Any) -> None:
+        channels = (int(input_shape[-1]),)
+        weight = dict(shape=channels, autocast=False)  # statistics stay float32
+        self.gamma = self.add_weight(name="gamma", initializer="ones", **weight)
+        self.beta = self.add_weight(name="beta", initializer="zeros", **weight)
+        self.moving_mean = self.add_weight(
+            name="moving_mean", initializer="zeros", trainable=False, **weight
+        )
+        self.moving_variance = self.add_weight(
+            name="moving_variance", initializer="ones", trainable=False, **weight
+        )
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        """Normalise with the batch's statistics when training, the moving ones otherwise."""
+        if training:
+            outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+                inputs,
+                self.gamma,
+                self.beta,
+                mean=self.moving_mean,
+                variance=self.moving_variance,
+                epsilon=self.epsilon,
+                is_training=True,
+                exponential_avg_factor=1.0 - self.momentum,
+            )[:3]
+            self.moving_mean.assign(mean)
+            self.moving_variance.assign(variance)
+            return outputs
+        return tf.compat.v1.nn.fused_batch_norm(
+            inputs,
+            self.gamma,
+            self.beta,
+            mean=self.moving_mean,
+            variance=self.moving_variance,
+            epsilon=self.epsilon,
+            is_training=False,
+        )[0]
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {"momentum": self.momentum, "epsilon": self.epsilon}
 
 
 def _conv_bn(
@@ -32,7 +90,7 @@ def _conv_bn(
         dtype=dtype,
         name=f"{name}_conv",
     )(x)
-    x = keras.layers.BatchNormalization(dtype=dtype, name=f"{name}_bn")(x)
+    x = FusedBatchNorm(dtype=dtype, name=f"{name}_bn")(x)
     return keras.layers.ReLU(dtype=dtype, name=f"{name}_relu")(x) if relu else x
 
 

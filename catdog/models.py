@@ -167,14 +167,16 @@ REGISTRY: dict[str, ModelSpec] = {
         ),
         ModelSpec(
             name="catdog-net",
-            description="catdog's from-scratch recipe: a compact residual convnet with batch "
-            "norm and global pooling, AdamW with warm-up and cosine decay, label smoothing, "
-            "stronger augmentation, bfloat16 compute and mirror-averaged predictions.",
+            description="catdog's from-scratch recipe, recommended for real photos: a compact "
+            "residual convnet with batch norm and global pooling, AdamW with warm-up and cosine "
+            "decay, label smoothing, stronger augmentation, bfloat16 compute and "
+            "mirror-averaged predictions (≈ 90% on the seed's 2000 photos in under 30 min on "
+            "2 CPU cores; see the README's Results).",
             build=build_catdog_net,
-            image_size=128,
+            image_size=112,
             dropout=0.3,
             augment=True,
-            epochs=60,
+            epochs=100,
             batch_size=32,
             learning_rate=2e-3,
             optimizer="adamw",
@@ -187,6 +189,16 @@ REGISTRY: dict[str, ModelSpec] = {
         ),
     )
 }
+
+
+# The preset the dashboard suggests for real photos (the demo cartoons start with the seed's).
+RECOMMENDED = "catdog-net"
+
+
+def recommended_model(demo: bool) -> str:
+    """The model a new run starts from: the seed's baseline on the demo data, where the point
+    is to watch it overfit, else catdog's best from-scratch recipe."""
+    return "seed-baseline" if demo else RECOMMENDED
 
 
 def get_spec(name: str) -> ModelSpec:

@@ -7,7 +7,7 @@ from catdog.datasets import DatasetInfo
 from catdog.history import batch_progress, curves_figure, epoch_progress, job_line
 from catdog.home import demo_dataset_dir
 from catdog.jobs import JobSnapshot, TrainingJob, manager
-from catdog.models import REGISTRY, ModelError, get_spec
+from catdog.models import RECOMMENDED, REGISTRY, ModelError, get_spec, recommended_model
 from catdog.runs import list_runs
 from pages.shared import PAGES, WATCHED_RUN, augmentation, require_dataset
 
@@ -31,9 +31,14 @@ def use_demo_settings() -> None:
     st.session_state["train_epochs"] = SUGGESTED_EPOCHS.get(st.session_state["train_model"], 25)
 
 
+def is_demo(info: DatasetInfo) -> bool:
+    """Whether the dataset is the built-in demo cartoons."""
+    return info.root.resolve() == demo_dataset_dir().resolve()
+
+
 def demo_hint_ui(info: DatasetInfo) -> None:
     """On the demo data, offer settings that tell the seed's story in minutes."""
-    if info.root.resolve() != demo_dataset_dir().resolve():
+    if not is_demo(info):
         return
     st.info(
         "On the demo cartoons the seed's own settings barely get going. At 96 px and learning "
@@ -47,9 +52,12 @@ def demo_hint_ui(info: DatasetInfo) -> None:
 def settings_ui(info: DatasetInfo) -> TrainConfig:
     """Model and training settings; defaults come from the model's ModelSpec."""
     keep = {"persist_state": "session"}
+    if "train_model" not in st.session_state:  # first visit: the seed's story on the demo
+        st.session_state["train_model"] = recommended_model(is_demo(info))
     model = st.selectbox(
-        "Model", list(REGISTRY), key="train_model", on_change=model_defaults, **keep
-    )
+        "Model", list(REGISTRY), key="train_model", on_change=model_defaults, **keep,
+        format_func=lambda name: f"{name} (recommended)" if name == RECOMMENDED else name,
+    )  # fmt: skip
     if any(f"train_{name}" not in st.session_state for name in SPEC_DEFAULTS):
         model_defaults()
     st.caption(get_spec(model).description)
@@ -63,8 +71,8 @@ def settings_ui(info: DatasetInfo) -> TrainConfig:
     rate = st.select_slider("Learning rate", rates, key="train_learning_rate",
                             format_func=lambda v: f"{v:g}", **keep)
     a, b = st.columns(2)
-    dropout = a.slider("Dropout before Dense(512)", 0.0, 0.9, step=0.05, key="train_dropout",
-                       **keep)
+    dropout = a.slider("Dropout before the output layer", 0.0, 0.9, step=0.05,
+                       key="train_dropout", **keep)
     steps = b.number_input("Steps per epoch", 0, 10_000, key="train_steps_per_epoch", **keep,
                            help="Batches per epoch; 0 = one pass over the training images. The "
                            "seed's augmented run used 100 steps of 32 images.")

@@ -109,3 +109,43 @@ def test_label_smoothing_changes_the_loss() -> None:
         label_smoothing=0.1,
     )
     assert model.loss.label_smoothing == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "mixed_bfloat16"])
+def test_fused_batch_norm_matches_keras_batch_normalization(dtype: str) -> None:
+    import numpy as np
+
+    from catdog.backend import keras
+    from catdog.catdognet import FusedBatchNorm
+
+    rng = np.random.default_rng(0)
+    x = (rng.normal(3.0, 2.0, (8, 5, 5, 4)) * rng.uniform(0.5, 4, 4)).astype("float32")
+    fused = FusedBatchNorm(momentum=0.9, dtype=dtype)
+    stock = keras.layers.BatchNormalization(momentum=0.9, dtype=dtype)
+    gamma, beta = rng.uniform(0.5, 2, 4).astype("float32"), rng.uniform(-1, 1, 4).astype("float32")
+    for layer in (fused, stock):
+        layer.build(x.shape)
+        layer.gamma.assign(gamma)
+        layer.beta.assign(beta)
+    tol = 1e-4 if dtype == "float32" else 3e-2  # bfloat16 keeps ~3 significant digits
+    got, want = (np.asarray(layer(x, training=True), "float32") for layer in (fused, stock))
+    np.testing.assert_allclose(got, want, atol=tol, rtol=tol)
+    # Moving statistics: the same mean; the variance differs only by n/(n-1) (the fused
+    # kernel keeps the unbiased estimate, Keras the biased one).
+    n = 8 * 5 * 5
+    np.testing.assert_allclose(fused.moving_mean, stock.moving_mean, rtol=1e-2, atol=1e-2)
+    bessel = 0.9 + 0.1 * (stock.moving_variance.numpy() - 0.9) / 0.1 * n / (n - 1)
+    np.testing.assert_allclose(fused.moving_variance, bessel, rtol=2e-2)
+    # Inference normalises with the moving statistics.
+    got = np.asarray(fused(x, training=False), "float32")
+    mean, var = fused.moving_mean.numpy(), fused.moving_variance.numpy()
+    want = (x - mean) / np.sqrt(var + 1e-3) * fused.gamma.numpy() + fused.beta.numpy()
+    np.testing.assert_allclose(got, want, atol=tol * 10, rtol=tol)
+
+
+def test_recommended_model_is_catdog_net_except_on_the_demo() -> None:
+    from catdog.models import RECOMMENDED, recommended_model
+
+    assert recommended_model(demo=False) == RECOMMENDED == "catdog-net"
+    assert recommended_model(demo=True) == "seed-baseline"
+    assert RECOMMENDED in REGISTRY

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import make_dataset
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as app_test_module
@@ -28,7 +29,7 @@ from streamlit.testing.v1 import app_test as app_test_module
 from catdog import cartoon, demo, runs
 from catdog.augment import AugmentConfig
 from catdog.config import TrainConfig
-from catdog.home import demo_dataset_dir, runs_dir
+from catdog.home import datasets_dir, demo_dataset_dir, runs_dir
 from catdog.jobs import manager
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,6 +72,11 @@ def open_page(page: str | None = None, **state) -> AppTest:
         at.switch_page(PAGES[page]).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+def home_dataset(counts: tuple[int, int, int]) -> Path:
+    """A tiny photo dataset in the data home, where the dashboard lists (and can pick) it."""
+    return make_dataset(datasets_dir() / "photos", counts=counts)
 
 
 def small_demo(counts: tuple[int, int, int] = (4, 2, 2)) -> Path:
@@ -322,6 +328,16 @@ def test_train_page_takes_the_models_defaults_and_shows_its_summary() -> None:
     assert next(b for b in at.button if b.label == "Start training").disabled
 
 
+def test_train_page_recommends_catdog_net_for_real_data(
+    dataset_factory: Callable[..., Path],
+) -> None:
+    at = open_page("train", dataset=str(home_dataset((4, 2, 2))))
+    assert at.selectbox(key="train_model").value == "catdog-net"
+    assert "catdog-net (recommended)" in at.selectbox(key="train_model").options
+    assert at.number_input(key="train_image_size").value == 112  # the preset's defaults
+    assert at.number_input(key="train_epochs").value == 100
+
+
 def test_train_page_offers_the_demo_settings_and_model_presets() -> None:
     small_demo()
     at = open_page("train")
@@ -350,7 +366,7 @@ def _start_tiny_run(at: AppTest) -> None:
 def test_train_page_trains_in_the_background_and_keeps_the_job(
     dataset_factory: Callable[..., Path],
 ) -> None:
-    data = dataset_factory(counts=(8, 4, 4))
+    data = home_dataset((8, 4, 4))
     at = open_page("train", dataset=str(data))
     _start_tiny_run(at)
     run_id = at.session_state["watched_run"]
@@ -376,7 +392,7 @@ def test_train_page_trains_in_the_background_and_keeps_the_job(
 
 
 def test_train_page_stops_a_run_on_request(dataset_factory: Callable[..., Path]) -> None:
-    at = open_page("train", dataset=str(dataset_factory(counts=(4, 2, 2))))
+    at = open_page("train", dataset=str(home_dataset((4, 2, 2))))
     at.number_input(key="train_steps_per_epoch").set_value(5000)  # long enough to stop it
     _start_tiny_run(at)
     job = manager().get(at.session_state["watched_run"])
@@ -404,7 +420,7 @@ def test_train_page_shows_a_failed_run_as_an_error(
         raise TrainingError("the disk is full (pretend)")
 
     monkeypatch.setattr(training, "train", fail)
-    at = open_page("train", dataset=str(dataset_factory(counts=(3, 2, 2))))
+    at = open_page("train", dataset=str(home_dataset((3, 2, 2))))
     _start_tiny_run(at)
     wait_for_job(at)
     at.run()
