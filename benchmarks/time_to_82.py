@@ -62,7 +62,10 @@ def run(model: str, seed: int, epochs: int) -> dict:
             return
         val = event.logs.get("val_accuracy", 0.0)
         elapsed = time.perf_counter() - started
-        print(f"{model} seed {seed} epoch {event.epoch:3d} val_acc {val:.3f} ({elapsed:.0f} s)")
+        print(
+            f"{model} seed {seed} epoch {event.epoch:3d} val_acc {val:.3f} ({elapsed:.0f} s)",
+            flush=True,
+        )
         if val >= TARGET and not reached:
             reached.update(epoch=event.epoch, seconds=elapsed, val_accuracy=val)
             stop.set()

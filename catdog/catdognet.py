@@ -24,8 +24,9 @@ class FusedBatchNorm(keras.layers.Layer):
 
     Keras' own ``BatchNormalization`` upcasts bfloat16 activations to float32 and normalises
     with separate cast, moment, scale and shift ops, each a full pass over the activations;
-    on a 2-core CPU those memory-bound passes cost as much as the AMX convolutions. The fused
-    kernel reads bfloat16 and keeps its statistics in float32 (see benchmarks/arch_speed.py).
+    on a 2-core CPU those memory-bound passes cost nearly as much as the AMX convolutions. The
+    fused kernel reads bfloat16 and keeps its statistics in float32
+    (``python benchmarks/arch_speed.py`` measures the difference).
     Same maths and defaults as Keras' layer: per-channel scale and offset, moving averages
     with ``momentum``, ``epsilon`` added to the variance.
     """

@@ -239,3 +239,20 @@ def test_tuning_runs_can_leave_the_test_split_unseen(tiny_dataset: Path) -> None
     result = train(tiny_config(tiny_dataset, epochs=1, test=False))
     assert "test_accuracy" not in result.metrics
     assert result.metrics["best_val_accuracy"] is not None
+
+
+def test_a_catdog_net_run_loads_in_a_fresh_process(tiny_dataset: Path) -> None:
+    """Its custom layer must be registered by whoever loads it (CLI, dashboard), not by luck."""
+    import subprocess
+    import sys
+
+    result = train(tiny_config(tiny_dataset, model="catdog-net", epochs=1, image_size=32))
+    code = (
+        "from catdog import runs; "
+        f"m = runs.load_model({str(result.path)!r}); "
+        "print(type(m.get_layer('stem1_bn')).__name__)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.strip().splitlines()[-1] == "FusedBatchNorm"
