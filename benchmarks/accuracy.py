@@ -25,34 +25,15 @@ import statistics
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-DATA = ROOT.parent / "shared" / "data" / "cats_vs_dogs_small"
-RESULTS = ROOT / "benchmarks" / "results"
-
-from common import machine, summarize  # noqa: E402  (same folder)
+from common import DATA, RESULTS, machine, machine_line, merge_rows, summarize, train_logged
 
 
 def run(model: str, seed: int, overrides: dict) -> Path:
     """Train one seed of the preset; returns the run folder."""
-    from catdog.config import TrainConfig
-    from catdog.training import train
-
-    config = TrainConfig(data=str(DATA), model=model, seed=seed, **overrides)
-
-    def on_event(event) -> None:
-        if event.kind == "epoch":
-            logs = event.logs
-            print(
-                f"{model} seed {seed} epoch {event.epoch:3d}/{event.epochs} "
-                f"acc {logs['accuracy']:.3f} val_acc {logs.get('val_accuracy', float('nan')):.3f}"
-                f" ({event.seconds / 60:.1f} min)",
-                flush=True,
-            )
-
-    return train(config, on_event=on_event).path
+    return train_logged(f"{model} seed {seed}", model=model, seed=seed, **overrides)
 
 
 def spread(values: list[float]) -> tuple[float, float]:
@@ -90,8 +71,7 @@ def markdown(model: str, rows: list[dict], seed_rows: list[dict], info: dict[str
         f"(min {min(tests):.1%}, max {max(tests):.1%}); best validation {v_mean:.1%} ± "
         f"{v_std:.1%}; wall time {w_mean:.1f} ± {w_std:.1f} min.**",
         "",
-        f"Machine: {info['cpu']}, {info['cores']} cores; Python {info['python']}, "
-        f"TensorFlow {info['tensorflow']}, Keras {info['keras']}.",
+        machine_line(info),
     ]
     return "\n".join(lines) + "\n"
 
@@ -129,13 +109,8 @@ def main() -> int:
             from catdog.evaluate import evaluate_run
 
             row["test_accuracy"] = float(evaluate_run(path, which="best").accuracy)
-        previous = json.loads(out_json.read_text()) if out_json.exists() else {"rows": []}
-        rows = {(r["model"], r["seed"]): r for r in previous["rows"]}
-        rows[(row["model"], row["seed"])] = row
-        ordered = sorted(
-            (r for r in rows.values() if r["model"] == args.model), key=lambda r: r["seed"]
-        )
-        out_json.write_text(json.dumps({"rows": ordered}, indent=2) + "\n")
+        rows = merge_rows(out_json, row, key=("model", "seed"))
+        ordered = sorted((r for r in rows if r["model"] == args.model), key=lambda r: r["seed"])
         (RESULTS / "accuracy.md").write_text(markdown(args.model, ordered, seed_rows, info))
     print((RESULTS / "accuracy.md").read_text())
     return 0

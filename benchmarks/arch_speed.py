@@ -20,12 +20,10 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-RESULTS = ROOT / "benchmarks" / "results"
 
-from common import machine  # noqa: E402  (same folder)
+from common import RESULTS, machine, machine_line
 
 
 def build(norm: str, size: int):
@@ -93,8 +91,7 @@ def main() -> int:
     lines += [
         "",
         f"bfloat16, {args.size}×{args.size}, batch {args.batch}, fit on one fixed batch, "
-        f"{args.rounds} rounds of {args.steps} steps. Machine: {info['cpu']}, {info['cores']} "
-        f"cores; TensorFlow {info['tensorflow']}, Keras {info['keras']}.",
+        f"{args.rounds} rounds of {args.steps} steps. " + machine_line(info),
     ]
     (RESULTS / "arch_speed.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -1,11 +1,20 @@
-"""Shared helpers of the benchmark scripts: the machine a number came from, and one results
-row per finished training run (computed from its folder, so any run can be summarised again)."""
+"""Shared helpers of the benchmark scripts: where the photos and results are, the machine a
+number came from, a training run that prints its epochs, results files that keep the rows of
+earlier invocations, and one results row per finished run (computed from its folder, so any
+run can be summarised again)."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "cats_vs_dogs_small"
+RESULTS = ROOT / "benchmarks" / "results"
 
 
 def machine() -> dict[str, str]:
@@ -63,3 +72,49 @@ def summarize(run_path: Path) -> dict:
         else None,
         "seed": config["seed"],
     }
+
+
+def machine_line(info: dict[str, str]) -> str:
+    """The "Machine: ..." footer of every results table."""
+    return (
+        f"Machine: {info['cpu']}, {info['cores']} cores; Python {info['python']}, "
+        f"TensorFlow {info['tensorflow']}, Keras {info['keras']}."
+    )
+
+
+def train_logged(
+    label: str,
+    stop: threading.Event | None = None,
+    on_epoch: Callable[..., None] | None = None,
+    **config: object,
+) -> Path:
+    """Train ``TrainConfig(data=DATA, **config)``, printing one line per epoch; returns the run
+    folder. ``on_epoch(event)`` is also called after each epoch (e.g. to set ``stop``)."""
+    from catdog.config import TrainConfig
+    from catdog.training import train
+
+    def on_event(event) -> None:
+        if event.kind != "epoch":
+            return
+        logs = event.logs
+        print(
+            f"{label} epoch {event.epoch:3d}/{event.epochs} acc {logs['accuracy']:.3f} "
+            f"val_acc {logs.get('val_accuracy', float('nan')):.3f} ({event.seconds / 60:.1f} min)",
+            flush=True,
+        )
+        if on_epoch is not None:
+            on_epoch(event)
+
+    return train(TrainConfig(data=str(DATA), **config), on_event=on_event, stop=stop).path
+
+
+def merge_rows(path: Path, row: dict, key: Sequence[str]) -> list[dict]:
+    """Add ``row`` to the rows in the JSON results file ``path`` (replacing the row with the same
+    ``key`` fields), write the file back and return all rows. Re-read every time: another
+    invocation may have added rows meanwhile."""
+    previous = json.loads(path.read_text())["rows"] if path.exists() else []
+    rows = {tuple(r[k] for k in key): r for r in previous}
+    rows[tuple(row[k] for k in key)] = row
+    merged = list(rows.values())
+    path.write_text(json.dumps({"rows": merged}, indent=2) + "\n")
+    return merged

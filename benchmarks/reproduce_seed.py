@@ -16,19 +16,22 @@ machine and library versions). Rows of models not re-run are kept from the previ
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-DATA = ROOT.parent / "shared" / "data" / "cats_vs_dogs_small"
-RESULTS = ROOT / "benchmarks" / "results"
-
-from common import machine, summarize  # noqa: E402  (same folder)
+from common import (
+    DATA,
+    RESULTS,
+    machine,
+    machine_line,
+    merge_rows,
+    summarize,
+    train_logged,
+)
 
 # The seed's two recipes (Deep Learning with Python §5.2), as catdog training configs.
 RECIPES = {
@@ -39,22 +42,7 @@ RECIPES = {
 
 def run(model: str, seed: int) -> Path:
     """Train one recipe; returns the run folder."""
-    from catdog.config import TrainConfig
-    from catdog.training import train
-
-    config = TrainConfig(data=str(DATA), model=model, seed=seed, **RECIPES[model])
-
-    def on_event(event) -> None:
-        if event.kind == "epoch":
-            logs = event.logs
-            print(
-                f"{model} epoch {event.epoch:3d}/{event.epochs} acc {logs['accuracy']:.3f} "
-                f"val_acc {logs.get('val_accuracy', float('nan')):.3f} "
-                f"({logs['seconds']:.0f}s)",
-                flush=True,
-            )
-
-    return train(config, on_event=on_event).path
+    return train_logged(model, model=model, seed=seed, **RECIPES[model])
 
 
 def markdown(rows: list[dict], info: dict[str, str]) -> str:
@@ -73,10 +61,7 @@ def markdown(rows: list[dict], info: dict[str, str]) -> str:
             f"{r['train_images_per_second']} |"
         )
     lines.append("")
-    lines.append(
-        f"Machine: {info['cpu']}, {info['cores']} cores; Python {info['python']}, "
-        f"TensorFlow {info['tensorflow']}, Keras {info['keras']}."
-    )
+    lines.append(machine_line(info))
     return "\n".join(lines) + "\n"
 
 
@@ -99,13 +84,8 @@ def main() -> int:
     info = machine()
     paths = [Path(p) for p in args.summarize] if args.summarize else None
     for path in paths or (run(model, args.seed) for model in args.only or list(RECIPES)):
-        # Re-read before writing: another invocation may have added its model meanwhile.
-        previous = json.loads(out_json.read_text()) if out_json.exists() else {"rows": []}
-        rows = {row["model"]: row for row in previous["rows"]}
-        row = summarize(path) | {"machine": info}
-        rows[row["model"]] = row
-        ordered = [rows[m] for m in RECIPES if m in rows]
-        out_json.write_text(json.dumps({"rows": ordered}, indent=2) + "\n")
+        rows = merge_rows(out_json, summarize(path) | {"machine": info}, key=("model",))
+        ordered = sorted(rows, key=lambda r: list(RECIPES).index(r["model"]))
         (RESULTS / "reproduce_seed.md").write_text(markdown(ordered, info))
     print((RESULTS / "reproduce_seed.md").read_text())
     return 0

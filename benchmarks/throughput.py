@@ -217,7 +217,7 @@ def main() -> int:
     if not TRAIN.is_dir():
         print(f"the real photos are not here: {TRAIN} does not exist", file=sys.stderr)
         return 2
-    from common import machine  # same folder
+    from common import machine, machine_line  # same folder
 
     variants = VARIANTS | (EXPLORE if args.explore else {})
     rows = [measure(name, v, args.steps, args.repeats) for name, v in variants.items()]
@@ -243,9 +243,8 @@ def main() -> int:
         f"| {r['pipeline']} | {r['batch']} | {r['images_per_second']} | {r['runs']} |" for r in rows
     ]
     lines += ["", *[f"- {k}: {v}" for k, v in ratios.items()], "",
-              f"Machine: {info['cpu']}, {info['cores']} cores; TensorFlow {info['tensorflow']}, "
-              f"Keras {info['keras']}; {SIZE}×{SIZE}, median of {args.repeats} × {args.steps} "
-              "steps."]  # fmt: skip
+              f"{SIZE}×{SIZE}, median of {args.repeats} × {args.steps} steps. "
+              + machine_line(info)]  # fmt: skip
     (RESULTS / "throughput.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -22,7 +22,6 @@ are kept.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -30,15 +29,11 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-DATA = ROOT.parent / "shared" / "data" / "cats_vs_dogs_small"
-RESULTS = ROOT / "benchmarks" / "results"
 TARGET = 0.82
 
-from common import machine  # noqa: E402  (same folder)
+from common import DATA, RESULTS, machine, machine_line, merge_rows, train_logged  # noqa: E402
 
 # The seed's recipe as the seed ran it; catdog-net's epochs come from --epochs.
 RECIPES = {
@@ -48,34 +43,26 @@ RECIPES = {
 
 def run(model: str, seed: int, epochs: int) -> dict:
     """Train until validation accuracy reaches TARGET (or the schedule ends); one result row."""
-    from catdog.config import TrainConfig
-    from catdog.training import train
-
     recipe = RECIPES.get(model, {"epochs": epochs})
-    config = TrainConfig(data=str(DATA), model=model, seed=seed, test=False, **recipe)
     stop = threading.Event()
     reached: dict = {}
     started = time.perf_counter()
 
-    def on_event(event) -> None:
-        if event.kind != "epoch":
-            return
+    def on_epoch(event) -> None:
         val = event.logs.get("val_accuracy", 0.0)
-        elapsed = time.perf_counter() - started
-        print(
-            f"{model} seed {seed} epoch {event.epoch:3d} val_acc {val:.3f} ({elapsed:.0f} s)",
-            flush=True,
-        )
         if val >= TARGET and not reached:
-            reached.update(epoch=event.epoch, seconds=elapsed, val_accuracy=val)
+            reached.update(epoch=event.epoch, seconds=time.perf_counter() - started)
+            reached["val_accuracy"] = val
             stop.set()
 
-    result = train(config, on_event=on_event, stop=stop)
+    path = train_logged(
+        f"{model} seed {seed}", stop, on_epoch, model=model, seed=seed, test=False, **recipe
+    )
     return {
         "model": model,
         "seed": seed,
         "schedule_epochs": recipe["epochs"],
-        "run_id": result.path.name,
+        "run_id": path.name,
         "epoch_at_82": reached.get("epoch"),
         "minutes_to_82": round(reached["seconds"] / 60, 2) if reached else None,
         "val_accuracy_then": reached.get("val_accuracy"),
@@ -107,8 +94,7 @@ def markdown(rows: list[dict], info: dict[str, str]) -> str:
             lines.append(f"- {model}: no run reached 82%")
     lines += [
         "",
-        f"Machine: {info['cpu']}, {info['cores']} cores; Python {info['python']}, "
-        f"TensorFlow {info['tensorflow']}, Keras {info['keras']}.",
+        machine_line(info),
     ]
     return "\n".join(lines) + "\n"
 
@@ -127,11 +113,8 @@ def main() -> int:
     info = machine()
     for seed in args.seeds:
         row = run(args.model, seed, args.epochs) | {"machine": info}
-        previous = json.loads(out_json.read_text()) if out_json.exists() else {"rows": []}
-        rows = {(r["model"], r["seed"]): r for r in previous["rows"]}
-        rows[(row["model"], row["seed"])] = row
-        ordered = sorted(rows.values(), key=lambda r: (r["model"], r["seed"]))
-        out_json.write_text(json.dumps({"rows": ordered}, indent=2) + "\n")
+        rows = merge_rows(out_json, row, key=("model", "seed"))
+        ordered = sorted(rows, key=lambda r: (r["model"], r["seed"]))
         (RESULTS / "time_to_82.md").write_text(markdown(ordered, info))
     print((RESULTS / "time_to_82.md").read_text())
     return 0

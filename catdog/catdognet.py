@@ -49,29 +49,21 @@ class FusedBatchNorm(keras.layers.Layer):
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         """Normalise with the batch's statistics when training, the moving ones otherwise."""
-        if training:
-            outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
-                inputs,
-                self.gamma,
-                self.beta,
-                mean=self.moving_mean,
-                variance=self.moving_variance,
-                epsilon=self.epsilon,
-                is_training=True,
-                exponential_avg_factor=1.0 - self.momentum,
-            )[:3]
-            self.moving_mean.assign(mean)
-            self.moving_variance.assign(variance)
-            return outputs
-        return tf.compat.v1.nn.fused_batch_norm(
+        training = bool(training)
+        outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
             inputs,
             self.gamma,
             self.beta,
             mean=self.moving_mean,
             variance=self.moving_variance,
             epsilon=self.epsilon,
-            is_training=False,
-        )[0]
+            is_training=training,
+            exponential_avg_factor=1.0 - self.momentum if training else 1.0,
+        )[:3]
+        if training:  # the kernel returns the updated moving averages
+            self.moving_mean.assign(mean)
+            self.moving_variance.assign(variance)
+        return outputs
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {"momentum": self.momentum, "epsilon": self.epsilon}
