@@ -33,6 +33,24 @@ from catdog.warp import augment_images
 
 LABEL_MODES = ("binary", "categorical")
 
+# Batches prepared in parallel and kept ready ahead of the model: fixed, not autotuned.
+PARALLEL_BATCHES = max(2, min(os.cpu_count() or 2, 8))
+PREFETCH_BATCHES = 2
+
+
+def _fixed_options() -> tf.data.Options:
+    """tf.data options without the autotuner.
+
+    An autotuned pipeline runs a model-optimisation thread, and destroying its iterator (Keras
+    makes one per epoch for training and one for validation) waits for that thread: measured
+    here, about half of all iterator teardowns stalled ~1.1 s with the CPU idle, which made
+    whole epochs up to ~40% slower at random. Two workers and two prefetched batches keep a
+    2-core machine busy (``python benchmarks/throughput.py``).
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return options
+
 
 @dataclass
 class LoadedSplit:
@@ -274,8 +292,8 @@ def make_dataset(
             return scale_pixels(gather_images(index)), tf.gather(targets, index)
 
         dataset = batches
-    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    dataset = dataset.map(load, num_parallel_calls=PARALLEL_BATCHES, deterministic=True)
+    return dataset.prefetch(PREFETCH_BATCHES).with_options(_fixed_options())
 
 
 def eval_dataset(
