@@ -59,7 +59,11 @@ def main() -> int:
     rng = np.random.default_rng(0)
     x = rng.random((args.batch, args.size, args.size, 3), dtype=np.float32)
     y = rng.integers(0, 2, (args.batch, 1)).astype(np.float32)
-    data = tf.data.Dataset.from_tensors((x, y)).repeat()
+    from catdog.pipeline import pipeline_options
+
+    # Without the tf.data autotuner: tearing its iterator down at the end of each fit call
+    # stalls ~1 s about half the time, which would swamp these short rounds.
+    data = tf.data.Dataset.from_tensors((x, y)).repeat().with_options(pipeline_options())
     names = {
         "fused": "catdog FusedBatchNorm",
         "keras": "Keras BatchNormalization",

@@ -149,8 +149,10 @@ def run_train_on_batch(steps: int, mixed: bool, batch: int, spe: int) -> float:
 def run_fit_fixed(steps: int, mixed: bool, batch: int, spe: int) -> float:
     """The training step alone inside fit's compiled loop: one fixed batch, repeated."""
     from catdog.backend import tf
+    from catdog.pipeline import pipeline_options
 
     data = tf.data.Dataset.from_tensors(_fixed_batch(batch)).repeat()
+    data = data.with_options(pipeline_options())  # no autotuner thread, as catdog's pipeline
     return _fit_rate(_catdog_model(mixed, spe), data, steps, batch)
 
 

@@ -38,7 +38,7 @@ PARALLEL_BATCHES = max(2, min(os.cpu_count() or 2, 8))
 PREFETCH_BATCHES = 2
 
 
-def _fixed_options() -> tf.data.Options:
+def pipeline_options() -> tf.data.Options:
     """tf.data options without the autotuner.
 
     An autotuned pipeline runs a model-optimisation thread, and destroying its iterator (Keras
@@ -293,7 +293,7 @@ def make_dataset(
 
         dataset = batches
     dataset = dataset.map(load, num_parallel_calls=PARALLEL_BATCHES, deterministic=True)
-    return dataset.prefetch(PREFETCH_BATCHES).with_options(_fixed_options())
+    return dataset.prefetch(PREFETCH_BATCHES).with_options(pipeline_options())
 
 
 def eval_dataset(

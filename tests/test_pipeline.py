@@ -177,6 +177,14 @@ def test_off_config_is_no_augmentation() -> None:
     np.testing.assert_array_equal(images, scale_pixels(loaded.images))
 
 
+def test_datasets_run_without_the_autotuner() -> None:
+    # The autotuner's thread made iterator teardown (every epoch) stall about a second.
+    for augment in (None, AugmentConfig()):
+        dataset = make_dataset(coded_split(), batch_size=8, shuffle=True, augment=augment)
+        assert dataset.options().autotune.enabled is False
+        assert len(list(dataset)) == 5  # and it still yields every batch
+
+
 def test_categorical_labels_are_one_hot() -> None:
     loaded = coded_split(n=9, classes=("cats", "dogs", "birds"))
     _, labels = batches(eval_dataset(loaded, batch_size=4, label_mode="categorical"))
