@@ -60,6 +60,10 @@ class AugmentConfig:
     # Scale each image's deviation from its per-channel mean by a factor drawn from
     # [1 - c, 1 + c], clipped to 0–255 (keras.layers.RandomContrast). 0 = off.
     contrast_range: float = 0.0
+    # Cutout (DeVries & Taylor, 2017): erase one square per image, of side cutout × the image
+    # side, filled with the image's mean colour; its centre is anywhere in the image, so near
+    # an edge part of it falls outside. Applied last, after the colour changes. 0 = off.
+    cutout: float = 0.0
 
     def describe(self) -> str:
         """One line for people, e.g. "rotation ±40°, shift ±0.2/±0.2, … fill nearest"."""
@@ -75,6 +79,7 @@ class AugmentConfig:
             "horizontal flip" if self.horizontal_flip else "",
             f"brightness ±{self.brightness_range:g}" if self.brightness_range else "",
             f"contrast ±{self.contrast_range:g}" if self.contrast_range else "",
+            f"cutout {self.cutout:g}" if self.cutout else "",
         ]
         text = ", ".join(part for part in parts if part)
         return f"{text}, fill {self.fill_mode}" if self.geometric else text
@@ -91,6 +96,7 @@ class AugmentConfig:
             horizontal_flip=False,
             brightness_range=0.0,
             contrast_range=0.0,
+            cutout=0.0,
         )
 
     @property
@@ -114,6 +120,7 @@ class AugmentConfig:
             or self.horizontal_flip
             or bool(self.brightness_range)
             or bool(self.contrast_range)
+            or bool(self.cutout)
         )
 
     def validate(self) -> AugmentConfig:
@@ -132,6 +139,7 @@ class AugmentConfig:
             "zoom_range": (0.0, 1.0, False, "zoom factors are drawn from [1 - z, 1 + z]"),
             "brightness_range": (0.0, 1.0, False, "factors are drawn from [1 - b, 1 + b]"),
             "contrast_range": (0.0, 1.0, True, "factors are drawn from [1 - c, 1 + c]"),
+            "cutout": (0.0, 1.0, True, "the erased square's side, a fraction of the image's"),
         }
         for name, (low, high, closed, unit) in limits.items():
             value = getattr(self, name)
@@ -193,6 +201,9 @@ def build_augmenter(config: AugmentConfig, seed: int | None = None) -> Any:
     - horizontal_flip → ``RandomFlip("horizontal")``.
     - brightness_range b → ``RandomBrightness(b)``, which ADDS ±b × 255 (Keras 2 multiplied).
     - contrast_range c → ``RandomContrast(c)``.
+    - cutout c → ``RandomErasing(factor=(1, 1), scale=(c², c²), fill_value=127.5)``: one
+      erased patch per image, but of the layer's own shape and placement, filled with mid-grey
+      rather than the image's mean colour.
 
     Each layer warps and fills on its own, where Keras 2 (and :class:`catdog.warp.RandomAffine`)
     composes one matrix and samples once: chained layers blur more and are several times slower.
@@ -237,6 +248,17 @@ def build_augmenter(config: AugmentConfig, seed: int | None = None) -> Any:
     if config.contrast_range:
         layers.append(
             keras.layers.RandomContrast(config.contrast_range, value_range=(0.0, 255.0), seed=seed)
+        )
+    if config.cutout:
+        area = config.cutout**2
+        layers.append(
+            keras.layers.RandomErasing(
+                factor=(1.0, 1.0),
+                scale=(area, area),
+                fill_value=127.5,
+                value_range=(0.0, 255.0),
+                seed=seed,
+            )
         )
     return keras.Sequential(layers, name="augmenter")
 

@@ -69,7 +69,32 @@ def augment_images(images: Any, config: AugmentConfig, seed: Any, xla: bool | No
         factor = 1.0 + sym[:, 8] * config.contrast_range
         mean = tf.reduce_mean(images, axis=[1, 2], keepdims=True)
         images = tf.clip_by_value((images - mean) * factor[:, None, None, None] + mean, 0.0, 255.0)
+    if config.cutout:
+        images = _cutout(images, config.cutout, seed)
     return images
+
+
+def _cutout(images: Any, side: float, seed: Any) -> Any:
+    """Erase one square of ``side`` × the image side per image, filled with its mean colour.
+
+    The centres come from a stream of their own (``seed`` folded with 1), so switching cutout
+    on leaves every other transform of every image as it was.
+    """
+    from catdog.backend import tf
+
+    shape = tf.shape(images)
+    batch, height, width = shape[0], shape[1], shape[2]
+    rows, cols = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
+    centres = tf.random.stateless_uniform(
+        [batch, 2], seed=tf.random.experimental.stateless_fold_in(seed, 1), dtype=tf.float32
+    )
+    cy, cx = centres[:, 0] * rows, centres[:, 1] * cols
+    half_y, half_x = 0.5 * side * rows, 0.5 * side * cols
+    y = tf.range(rows)[None, :, None] + 0.5  # pixel centres
+    x = tf.range(cols)[None, None, :] + 0.5
+    inside = (tf.abs(y - cy[:, None, None]) < half_y) & (tf.abs(x - cx[:, None, None]) < half_x)
+    mean = tf.reduce_mean(images, axis=[1, 2], keepdims=True)
+    return tf.where(inside[..., None], mean, images)
 
 
 def affine_matrices(

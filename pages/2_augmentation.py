@@ -29,6 +29,13 @@ SLIDERS = {
     "zoom_range": ("Zoom (± fraction)", 0.9, 0.05, "%.2f", "Factors drawn from [1 − z, 1 + z]."),
     "brightness_range": ("Brightness (± fraction)", 0.9, 0.05, "%.2f", "Extra: off in the seed."),
     "contrast_range": ("Contrast (± fraction)", 1.0, 0.05, "%.2f", "Extra: off in the seed."),
+    "cutout": (
+        "Cutout (square side, fraction)",
+        1.0,
+        0.05,
+        "%.2f",
+        "Extra: erase one square per image, filled with its mean colour. Off in the seed.",
+    ),
 }
 KEYS = {f.name: f"aug_{f.name}" for f in fields(AugmentConfig)}
 

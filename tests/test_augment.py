@@ -25,7 +25,7 @@ def test_defaults_are_the_seeds_image_data_generator() -> None:
         config.horizontal_flip,
         config.fill_mode,
     ) == (40, 0.2, 0.2, 0.2, 0.2, True, "nearest")
-    assert config.brightness_range == 0 and config.contrast_range == 0
+    assert config.brightness_range == 0 and config.contrast_range == 0 and config.cutout == 0
     assert config.enabled and config.geometric
 
 
@@ -39,6 +39,7 @@ def test_off_and_enabled() -> None:
         {"horizontal_flip": True},
         {"brightness_range": 0.2},
         {"contrast_range": 0.2},
+        {"cutout": 0.3},
     ):
         config = AugmentConfig.from_dict({**AugmentConfig.off().to_dict(), **change})
         assert config.enabled, change
@@ -195,6 +196,34 @@ def test_brightness_and_contrast_stay_in_their_ranges() -> None:
     np.testing.assert_allclose(out.mean(axis=(1, 2, 3)), 100, atol=1)  # around the mean
 
 
+def test_cutout_erases_one_square_with_the_mean_colour() -> None:
+    from catdog.augment import preview
+
+    image = np.zeros((40, 40, 3), np.uint8)
+    image[:, 20:] = 200  # mean colour 100
+    out = preview(image, only(cutout=0.25), n=20, seed=3).astype(int)
+    erased = np.all(out == 100, axis=-1)  # only the cutout makes 100s
+    for mask in erased:
+        rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+        assert 0 < mask.sum() <= 10 * 10  # one square of side 0.25 × 40, maybe cut by an edge
+        assert mask.sum() == len(rows) * len(cols)  # a solid rectangle
+    sizes = erased.sum(axis=(1, 2))
+    assert (sizes == 100).sum() >= 5 and len(set(sizes.tolist())) > 1  # whole and cut squares
+    untouched = out[~erased]
+    assert set(np.unique(untouched)) <= {0, 200}  # the rest of each image is unchanged
+
+
+def test_switching_cutout_on_keeps_the_other_transforms() -> None:
+    from catdog.augment import preview
+
+    image = np.random.default_rng(4).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    strong = {"rotation_range": 20.0, "zoom_range": 0.2, "horizontal_flip": True}
+    without = preview(image, only(**strong), n=6, seed=9)
+    with_cutout = preview(image, only(**strong, cutout=0.3), n=6, seed=9)
+    same = np.all(without == with_cutout, axis=-1)
+    assert same.mean() > 0.85 and not same.all()  # differs only inside the erased squares
+
+
 # --- Keras layers ------------------------------------------------------------------------------
 
 
@@ -213,10 +242,11 @@ def test_build_augmenter_maps_each_enabled_setting_to_a_keras_layer() -> None:
     assert rotation.factor == pytest.approx((-40 / 360, 40 / 360))
     assert rotation.fill_mode == "nearest"
     assert build_augmenter(AugmentConfig.off()).layers == []
-    extras = build_augmenter(only(brightness_range=0.2, contrast_range=0.3))
+    extras = build_augmenter(only(brightness_range=0.2, contrast_range=0.3, cutout=0.3))
     assert [type(layer).__name__ for layer in extras.layers] == [
         "RandomBrightness",
         "RandomContrast",
+        "RandomErasing",
     ]
 
     images = np.random.default_rng(6).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)
@@ -236,3 +266,4 @@ def test_describe_says_what_is_on() -> None:
     assert AugmentConfig.off().describe() == "no augmentation"
     flip_only = AugmentConfig(**{**AugmentConfig.off().to_dict(), "horizontal_flip": True})
     assert flip_only.describe() == "horizontal flip"  # nothing is warped, so nothing filled
+    assert only(cutout=0.3).describe() == "cutout 0.3"
