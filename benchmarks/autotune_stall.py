@@ -1,14 +1,17 @@
 """Why catdog's pipelines run without tf.data's autotuner: the end-of-iterator stall.
 
-    python benchmarks/autotune_stall.py [--rounds 12] [--steps 10]
+    python benchmarks/autotune_stall.py [--processes 3] [--rounds 8] [--steps 10]
 
 Times ``fit`` calls of catdog-net (bfloat16, 112 px, batch 32) on one fixed in-memory batch —
 pure compute, no augmentation — with the dataset's autotuner on (tf.data's default) and off
-(``catdog.pipeline.pipeline_options``), alternating the two in one process so a slow spell of
-the machine hits both alike. Keras makes a new iterator per ``fit`` call, as it does per
-training epoch and per validation pass; with the autotuner on, destroying that iterator waits
-for the autotuner's thread, which on this machine often means about a second with the CPU
-idle. Each round's wall time includes that teardown, as an epoch's does.
+(``catdog.pipeline.pipeline_options``). Keras makes a new iterator per ``fit`` call, as it
+does per training epoch and per validation pass; with the autotuner on, destroying that
+iterator waits for the autotuner's thread, which on this machine often means about a second
+with the CPU idle. Each round's wall time includes that teardown, as an epoch's does.
+
+Each setting runs in fresh processes, alternating (on, off, on, off, ...): in one process the
+autotuned iterators are freed late, by Python's garbage collector, so their stall can land in
+the other setting's round.
 
 Writes ``benchmarks/results/autotune_stall.{json,md}``: images/second per round, the median,
 and how many rounds ran at less than 80% of the best round.
@@ -20,6 +23,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,12 +36,8 @@ from common import RESULTS, machine, machine_line
 SIZE, BATCH = 112, 32
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=12)
-    parser.add_argument("--steps", type=int, default=10, help="training steps per fit call")
-    args = parser.parse_args()
-
+def child(autotune: bool, rounds: int, steps: int) -> list[float]:
+    """Images/s of ``rounds`` fit calls in this process, with or without the autotuner."""
     import numpy as np
 
     from catdog.backend import tf
@@ -54,19 +54,39 @@ def main() -> int:
     rng = np.random.default_rng(0)
     x = rng.random((BATCH, SIZE, SIZE, 3), dtype=np.float32)
     y = rng.integers(0, 2, (BATCH, 1)).astype(np.float32)
-    base = tf.data.Dataset.from_tensors((x, y)).repeat()
-    datasets = {
-        "autotuner on (tf.data default)": base,
-        "autotuner off (catdog)": base.with_options(pipeline_options()),
-    }
-    for data in datasets.values():  # compile and warm up
-        model.fit(data, steps_per_epoch=3, epochs=1, verbose=0)
-    rates: dict[str, list[float]] = {name: [] for name in datasets}
-    for _ in range(args.rounds):
-        for name, data in datasets.items():
-            start = time.perf_counter()
-            model.fit(data, steps_per_epoch=args.steps, epochs=1, verbose=0)
-            rates[name].append(BATCH * args.steps / (time.perf_counter() - start))
+    data = tf.data.Dataset.from_tensors((x, y)).repeat()
+    if not autotune:
+        data = data.with_options(pipeline_options())
+    model.fit(data, steps_per_epoch=3, epochs=1, verbose=0)  # compile and warm up
+    rates = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
+        rates.append(BATCH * steps / (time.perf_counter() - start))
+    return rates
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--processes", type=int, default=3, help="fresh processes per setting")
+    parser.add_argument("--rounds", type=int, default=8, help="fit calls per process")
+    parser.add_argument("--steps", type=int, default=10, help="training steps per fit call")
+    parser.add_argument("--child", choices=("on", "off"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child == "on", args.rounds, args.steps)))
+        return 0
+
+    names = {"on": "autotuner on (tf.data default)", "off": "autotuner off (catdog)"}
+    rates: dict[str, list[float]] = {name: [] for name in names.values()}
+    for _ in range(args.processes):
+        for setting, name in names.items():
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", setting, "--rounds", str(args.rounds),
+                 "--steps", str(args.steps)],
+                capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            rates[name] += json.loads(out.stdout.strip().splitlines()[-1])
     best = max(max(r) for r in rates.values())
     rows = [
         {
@@ -81,19 +101,21 @@ def main() -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     payload = {"rows": rows, "machine": info} | vars(args)
     (RESULTS / "autotune_stall.json").write_text(json.dumps(payload, indent=2) + "\n")
+    total = args.processes * args.rounds
     lines = [
         "| dataset | images/s (median) | rounds < 80% of the best | every round |",
         "|---|---|---|---|",
     ]
     lines += [
-        f"| {r['dataset']} | {r['images_per_second']} | {r['slow_rounds']} of {args.rounds} "
+        f"| {r['dataset']} | {r['images_per_second']} | {r['slow_rounds']} of {total} "
         f"| {r['rounds']} |"
         for r in rows
     ]
     lines += [
         "",
         f"catdog-net, bfloat16, {SIZE}×{SIZE}, batch {BATCH}, one fixed batch; each round is "
-        f"one fit call of {args.steps} steps, timed from call to return. " + machine_line(info),
+        f"one fit call of {args.steps} steps, timed from call to return; {args.processes} "
+        f"fresh processes of {args.rounds} rounds per setting. " + machine_line(info),
     ]
     (RESULTS / "autotune_stall.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -334,7 +334,7 @@ def test_train_page_recommends_catdog_net_for_real_data(
     at = open_page("train", dataset=str(home_dataset((4, 2, 2))))
     assert at.selectbox(key="train_model").value == "catdog-net"
     assert "catdog-net (recommended)" in at.selectbox(key="train_model").options
-    assert at.number_input(key="train_image_size").value == 112  # the preset's defaults
+    assert at.number_input(key="train_image_size").value == 128  # the preset's defaults
     assert at.number_input(key="train_epochs").value == 100
 
 
