@@ -13,7 +13,6 @@ gives the median over rounds and every round. Writes ``benchmarks/results/arch_s
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -23,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from common import RESULTS, machine, machine_line
+from common import fixed_batch, machine, machine_line, write_results
 
 
 def build(norm: str, size: int):
@@ -52,18 +51,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
 
-    import numpy as np
-
-    from catdog.backend import tf
-
-    rng = np.random.default_rng(0)
-    x = rng.random((args.batch, args.size, args.size, 3), dtype=np.float32)
-    y = rng.integers(0, 2, (args.batch, 1)).astype(np.float32)
-    from catdog.pipeline import pipeline_options
-
-    # Without the tf.data autotuner: tearing its iterator down at the end of each fit call
-    # stalls ~1 s about half the time, which would swamp these short rounds.
-    data = tf.data.Dataset.from_tensors((x, y)).repeat().with_options(pipeline_options())
+    data = fixed_batch(args.size, args.batch)
     names = {
         "fused": "catdog FusedBatchNorm",
         "keras": "Keras BatchNormalization",
@@ -87,9 +75,7 @@ def main() -> int:
         for norm, r in rates.items()
     ]
     info = machine()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    payload = {"rows": rows, "machine": info} | {k: v for k, v in vars(args).items()}
-    (RESULTS / "arch_speed.json").write_text(json.dumps(payload, indent=2) + "\n")
+    payload = {"rows": rows, "machine": info} | vars(args)
     lines = ["| catdog-net with | training images/s (median) | rounds |", "|---|---|---|"]
     lines += [f"| {r['normalisation']} | {r['images_per_second']} | {r['rounds']} |" for r in rows]
     lines += [
@@ -97,8 +83,7 @@ def main() -> int:
         f"bfloat16, {args.size}×{args.size}, batch {args.batch}, fit on one fixed batch, "
         f"{args.rounds} rounds of {args.steps} steps. " + machine_line(info),
     ]
-    (RESULTS / "arch_speed.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results("arch_speed", payload, lines)
     return 0
 
 

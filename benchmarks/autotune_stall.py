@@ -31,19 +31,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from common import RESULTS, machine, machine_line
+from common import fixed_batch, machine, machine_line, write_results
 
 SIZE, BATCH = 112, 32
 
 
 def child(autotune: bool, rounds: int, steps: int) -> list[float]:
     """Images/s of ``rounds`` fit calls in this process, with or without the autotuner."""
-    import numpy as np
-
-    from catdog.backend import tf
     from catdog.catdognet import build_catdog_net
     from catdog.models import compile_model
-    from catdog.pipeline import pipeline_options
 
     model = compile_model(
         build_catdog_net(SIZE, 2, 0.3, "mixed_bfloat16"),
@@ -51,12 +47,7 @@ def child(autotune: bool, rounds: int, steps: int) -> list[float]:
         learning_rate=1e-3,
         optimizer="adamw",
     )
-    rng = np.random.default_rng(0)
-    x = rng.random((BATCH, SIZE, SIZE, 3), dtype=np.float32)
-    y = rng.integers(0, 2, (BATCH, 1)).astype(np.float32)
-    data = tf.data.Dataset.from_tensors((x, y)).repeat()
-    if not autotune:
-        data = data.with_options(pipeline_options())
+    data = fixed_batch(SIZE, BATCH, autotune=autotune)
     model.fit(data, steps_per_epoch=3, epochs=1, verbose=0)  # compile and warm up
     rates = []
     for _ in range(rounds):
@@ -98,9 +89,7 @@ def main() -> int:
         for name, r in rates.items()
     ]
     info = machine()
-    RESULTS.mkdir(parents=True, exist_ok=True)
     payload = {"rows": rows, "machine": info} | vars(args)
-    (RESULTS / "autotune_stall.json").write_text(json.dumps(payload, indent=2) + "\n")
     total = args.processes * args.rounds
     lines = [
         "| dataset | images/s (median) | rounds < 80% of the best | every round |",
@@ -117,8 +106,7 @@ def main() -> int:
         f"one fit call of {args.steps} steps, timed from call to return; {args.processes} "
         f"fresh processes of {args.rounds} rounds per setting. " + machine_line(info),
     ]
-    (RESULTS / "autotune_stall.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results("autotune_stall", payload, lines)
     return 0
 
 

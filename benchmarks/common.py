@@ -118,3 +118,29 @@ def merge_rows(path: Path, row: dict, key: Sequence[str]) -> list[dict]:
     merged = list(rows.values())
     path.write_text(json.dumps({"rows": merged}, indent=2) + "\n")
     return merged
+
+
+def fixed_batch(size: int, batch: int, autotune: bool = False):
+    """One random in-memory batch (images, 0/1 labels) repeated forever: pure compute, no
+    input pipeline. Without the tf.data autotuner unless asked (as catdog's pipeline runs):
+    tearing an autotuned iterator down at the end of a fit call stalls ~1 s about half the
+    time (``autotune_stall.py``)."""
+    import numpy as np
+
+    from catdog.backend import tf
+    from catdog.pipeline import pipeline_options
+
+    rng = np.random.default_rng(0)
+    x = rng.random((batch, size, size, 3), dtype=np.float32)
+    y = rng.integers(0, 2, (batch, 1)).astype(np.float32)
+    data = tf.data.Dataset.from_tensors((x, y)).repeat()
+    return data if autotune else data.with_options(pipeline_options())
+
+
+def write_results(name: str, payload: dict, lines: list[str]) -> None:
+    """Write ``results/<name>.json`` (the payload) and ``results/<name>.md`` (the lines), and
+    print the Markdown."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
