@@ -84,6 +84,7 @@ def require_dataset() -> DatasetInfo:
                 st.error(str(exc))
                 st.stop()
             status.update(label="Demo dataset ready", state="complete", expanded=False)
+        st.rerun()  # the sidebar, drawn before this page, still says "drawn on first use"
     try:
         return scan_dataset(choice.path)
     except DatasetError as exc:

@@ -205,6 +205,8 @@ def test_dataset_page_draws_the_demo_and_browses_it(monkeypatch: pytest.MonkeyPa
                                                              counts=(4, 2, 2)))  # fmt: skip
     at = open_page("dataset")
     assert (demo_dataset_dir() / "catdog-dataset.json").is_file()
+    sidebar = " ".join(str(m.value) for m in [*at.sidebar.markdown, *at.sidebar.caption])
+    assert "first use" not in sidebar and "16 images" in sidebar  # redrawn after the demo
     assert len(at.get("plotly_chart")) == 2  # counts and sizes
     counts = figures(at)[0]
     assert [trace["y"] for trace in counts["data"]] == [[4, 2, 2], [4, 2, 2]]
