@@ -120,20 +120,25 @@ def merge_rows(path: Path, row: dict, key: Sequence[str]) -> list[dict]:
     return merged
 
 
-def fixed_batch(size: int, batch: int, autotune: bool = False):
-    """One random in-memory batch (images, 0/1 labels) repeated forever: pure compute, no
-    input pipeline. Without the tf.data autotuner unless asked (as catdog's pipeline runs):
-    tearing an autotuned iterator down at the end of a fit call stalls ~1 s about half the
-    time (``autotune_stall.py``)."""
+def random_batch(size: int, batch: int) -> tuple:
+    """One batch of random images in [0, 1) and random 0/1 labels, as NumPy arrays (seed 0)."""
     import numpy as np
-
-    from catdog.backend import tf
-    from catdog.pipeline import pipeline_options
 
     rng = np.random.default_rng(0)
     x = rng.random((batch, size, size, 3), dtype=np.float32)
     y = rng.integers(0, 2, (batch, 1)).astype(np.float32)
-    data = tf.data.Dataset.from_tensors((x, y)).repeat()
+    return x, y
+
+
+def fixed_batch(size: int, batch: int, autotune: bool = False):
+    """:func:`random_batch` repeated forever as a tf.data dataset: pure compute, no input
+    pipeline. Without the tf.data autotuner unless asked (as catdog's pipeline runs): tearing
+    an autotuned iterator down at the end of a fit call stalls ~1 s about half the time
+    (``autotune_stall.py``)."""
+    from catdog.backend import tf
+    from catdog.pipeline import pipeline_options
+
+    data = tf.data.Dataset.from_tensors(random_batch(size, batch)).repeat()
     return data if autotune else data.with_options(pipeline_options())
 
 

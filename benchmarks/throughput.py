@@ -39,7 +39,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 TRAIN = ROOT.parent / "shared" / "data" / "cats_vs_dogs_small" / "train"
-RESULTS = ROOT / "benchmarks" / "results"
 BATCH, SIZE = 32, 150
 WARMUP = 5
 
@@ -124,20 +123,13 @@ def run_catdog(steps: int, mixed: bool, batch: int, spe: int) -> float:
     return _fit_rate(_catdog_model(mixed, spe), data.repeat(), steps, batch)
 
 
-def _fixed_batch(batch: int):
-    import numpy as np
+def run_train_on_batch(steps: int, mixed: bool, batch: int, spe: int) -> float:
+    """The training step alone: train_on_batch on one fixed in-memory batch."""
+    from common import random_batch  # same folder
 
     from catdog.backend import tf
 
-    rng = np.random.default_rng(0)
-    x = tf.constant(rng.random((batch, SIZE, SIZE, 3), dtype=np.float32))
-    y = tf.constant(rng.integers(0, 2, (batch, 1)).astype(np.float32))
-    return x, y
-
-
-def run_train_on_batch(steps: int, mixed: bool, batch: int, spe: int) -> float:
-    """The training step alone: train_on_batch on one fixed in-memory batch."""
-    x, y = _fixed_batch(batch)
+    x, y = (tf.constant(a) for a in random_batch(SIZE, batch))
     model = _catdog_model(mixed)
     ends = []
     for _ in range(WARMUP + steps + 1):
@@ -148,12 +140,9 @@ def run_train_on_batch(steps: int, mixed: bool, batch: int, spe: int) -> float:
 
 def run_fit_fixed(steps: int, mixed: bool, batch: int, spe: int) -> float:
     """The training step alone inside fit's compiled loop: one fixed batch, repeated."""
-    from catdog.backend import tf
-    from catdog.pipeline import pipeline_options
+    from common import fixed_batch  # same folder
 
-    data = tf.data.Dataset.from_tensors(_fixed_batch(batch)).repeat()
-    data = data.with_options(pipeline_options())  # no autotuner thread, as catdog's pipeline
-    return _fit_rate(_catdog_model(mixed, spe), data, steps, batch)
+    return _fit_rate(_catdog_model(mixed, spe), fixed_batch(SIZE, batch), steps, batch)
 
 
 RUNNERS = {"catdog": run_catdog, "train_on_batch": run_train_on_batch, "fit": run_fit_fixed}
@@ -219,7 +208,7 @@ def main() -> int:
     if not TRAIN.is_dir():
         print(f"the real photos are not here: {TRAIN} does not exist", file=sys.stderr)
         return 2
-    from common import machine, machine_line  # same folder
+    from common import machine, machine_line, write_results  # same folder
 
     variants = VARIANTS | (EXPLORE if args.explore else {})
     rows = [measure(name, v, args.steps, args.repeats) for name, v in variants.items()]
@@ -236,10 +225,8 @@ def main() -> int:
                 100 * (by[f"pure compute: {compute}{suffix}"] / catdog - 1), 1
             )
     info = machine()
-    RESULTS.mkdir(parents=True, exist_ok=True)
     payload = {"rows": rows, "ratios": ratios, "machine": info, "steps": args.steps,
                "repeats": args.repeats, "image_size": SIZE}  # fmt: skip
-    (RESULTS / "throughput.json").write_text(json.dumps(payload, indent=2) + "\n")
     lines = ["| pipeline | batch | images/s (median) | runs |", "|---|---|---|---|"]
     lines += [
         f"| {r['pipeline']} | {r['batch']} | {r['images_per_second']} | {r['runs']} |" for r in rows
@@ -247,8 +234,7 @@ def main() -> int:
     lines += ["", *[f"- {k}: {v}" for k, v in ratios.items()], "",
               f"{SIZE}×{SIZE}, median of {args.repeats} × {args.steps} steps. "
               + machine_line(info)]  # fmt: skip
-    (RESULTS / "throughput.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results("throughput", payload, lines)
     return 0
 
 
