@@ -218,6 +218,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             label_smoothing=args.label_smoothing,
             mixed_precision=args.mixed_precision,
             tta=args.tta,
+            tta_zoom=args.tta_zoom,
             test=args.test,
             seed=args.seed,
         ).resolved()  # validates before TensorFlow is even imported
@@ -280,7 +281,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from catdog.evaluate import evaluate_run
 
     data = resolve_dataset(args.data) if args.data else None
-    evaluation = evaluate_run(args.run, data, which=args.which)
+    evaluation = evaluate_run(
+        args.run, data, which=args.which, tta=args.tta, tta_zoom=args.tta_zoom
+    )
     print(json.dumps(evaluation.to_dict()) if args.json else evaluation.summary())
     return EXIT_OK
 
@@ -400,6 +403,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="average predictions over each image and its mirror (model default)",
     )
+    p.add_argument(
+        "--tta-zoom",
+        type=float,
+        help="with --tta, also average over a centred 1/ZOOM crop of both, e.g. 1.1 "
+        "(0 = mirror only; model default)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--no-test",
@@ -418,6 +427,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="run id (or a unique prefix)")
     p.add_argument("--data", help="folder-per-class DIR (with or without test/) to evaluate on")
     p.add_argument("--which", default="best", choices=["best", "last"])
+    p.add_argument(
+        "--tta",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="average over each image and its mirror (default: as the run was trained)",
+    )
+    p.add_argument(
+        "--tta-zoom",
+        type=float,
+        help="with --tta, also a centred 1/ZOOM crop of both (default: as the run was trained)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 

@@ -29,6 +29,7 @@ SPEC_DEFAULTS = (
     "label_smoothing",
     "mixed_precision",
     "tta",
+    "tta_zoom",
 )
 
 
@@ -59,6 +60,7 @@ class TrainConfig:
     label_smoothing: float | None = None  # soften the 0/1 targets; the seed: 0
     mixed_precision: bool | None = None  # compute in bfloat16 (fast on CPUs with AMX/AVX512)
     tta: bool | None = None  # predict as the mean over the image and its mirror image
+    tta_zoom: float | None = None  # with tta, also a centred 1/zoom crop of both (0: none)
     seed: int = 0  # seeds weights, shuffling and augmentation
     test: bool = True  # evaluate the best model on the test split at the end (off while tuning)
 
@@ -118,6 +120,10 @@ class TrainConfig:
             (
                 self.label_smoothing is None or 0 <= self.label_smoothing < 1,
                 f"label smoothing must be in [0, 1), got {self.label_smoothing}",
+            ),
+            (
+                self.tta_zoom is None or self.tta_zoom == 0 or 1 <= self.tta_zoom <= 2,
+                f"test-time zoom must be 0 (off) or between 1 and 2, got {self.tta_zoom}",
             ),
             (
                 self.lr_schedule is None or self.lr_schedule in LR_SCHEDULES,

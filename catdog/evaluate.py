@@ -250,6 +250,8 @@ def evaluate_run(
     which: str = "best",
     batch_size: int = 32,
     progress: ProgressFn | None = None,
+    tta: bool | None = None,
+    tta_zoom: float | None = None,
 ) -> Evaluation:
     """Evaluate a run's model on its own test split or on any folder of class folders.
 
@@ -261,6 +263,8 @@ def evaluate_run(
         which: ``"best"`` or ``"last"`` model of the run.
         batch_size: images decoded and classified per model call.
         progress: called as ``progress(done, total, message)`` while images are classified.
+        tta, tta_zoom: test-time views (see :class:`~catdog.predict.Predictor`); ``None``
+            takes the run's own setting.
 
     Returns:
         An :class:`Evaluation`. Unreadable files are left out of the numbers and listed in
@@ -282,7 +286,7 @@ def evaluate_run(
             f"{folder} has no images in its class folders ({', '.join(info.classes)})"
         )
 
-    predictor = Predictor.from_run(path, which=which)
+    predictor = Predictor.from_run(path, which=which, tta=tta, tta_zoom=tta_zoom)
     predictions = predictor.predict(paths, batch_size=batch_size, progress=progress)
 
     index = {name: k for k, name in enumerate(info.classes)}

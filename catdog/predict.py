@@ -68,6 +68,28 @@ class Prediction:
         return data
 
 
+def centre_zoom(images: np.ndarray, zoom: float) -> np.ndarray:
+    """Zoom a batch in by ``zoom`` about its centre: crop the centred square of side about
+    ``side / zoom`` (equal margins, so the view of a mirrored image is the mirrored view) and
+    scale it back to ``side`` (bilinear), as a test-time view.
+
+    Args:
+        images: float array ``[N, side, side, C]``.
+        zoom: magnification, ≥ 1 (1 returns the images unchanged).
+
+    Returns:
+        A float32 array of the same shape.
+    """
+    side = images.shape[1]
+    margin = min(round((side - side / zoom) / 2), (side - 1) // 2)
+    if margin <= 0:
+        return np.asarray(images, dtype=np.float32)
+    from catdog.backend import tf
+
+    window = images[:, margin : side - margin, margin : side - margin]
+    return tf.image.resize(window, (side, side), method="bilinear").numpy()
+
+
 def class_probabilities(outputs: np.ndarray, num_classes: int) -> np.ndarray:
     """Turn model outputs into one probability per class.
 
@@ -117,6 +139,14 @@ def _name_and_data(source: ImageSource, index: int) -> tuple[str, str | Path | b
     )
 
 
+def _checked_zoom(zoom: float | None) -> float:
+    """``zoom`` as a float, or ValueError if it is neither 0 (off) nor in [1, 2]."""
+    value = float(zoom or 0.0)
+    if value != 0 and not 1 <= value <= 2:
+        raise ValueError(f"test-time zoom must be 0 (off) or between 1 and 2, got {zoom}")
+    return value
+
+
 class Predictor:
     """A run's model, loaded once, ready to classify images.
 
@@ -127,6 +157,8 @@ class Predictor:
         run_id: the run the model comes from (for display).
         tta: average the probabilities of each image and its mirror image (test-time
             augmentation), as the run was configured to.
+        tta_zoom: with ``tta``, also average over a centred crop of side ``1/tta_zoom`` of
+            each of the two, scaled back to ``image_size`` (0 or 1: no zoomed views).
     """
 
     def __init__(
@@ -136,21 +168,35 @@ class Predictor:
         image_size: int,
         run_id: str = "",
         tta: bool = False,
+        tta_zoom: float = 0.0,
     ) -> None:
         self.model = model
         self.classes = list(classes)
         self.image_size = int(image_size)
         self.run_id = run_id
         self.tta = tta
+        self.tta_zoom = _checked_zoom(tta_zoom)
 
     @classmethod
-    def from_run(cls, run: str | Path, which: str = "best") -> Predictor:
+    def from_run(
+        cls,
+        run: str | Path,
+        which: str = "best",
+        *,
+        tta: bool | None = None,
+        tta_zoom: float | None = None,
+    ) -> Predictor:
         """Load the ``best`` (or ``last``) model of a run given by id, id prefix or folder.
+
+        ``tta`` and ``tta_zoom`` default to the run's configuration (runs made before
+        ``tta_zoom`` existed: mirror only); give them to predict another way.
 
         Raises:
             RunError: the run does not exist, has no saved model, or its config lacks classes.
         """
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        if tta_zoom is not None:
+            _checked_zoom(tta_zoom)  # before the model is loaded
         path = resolve_run(run)
         info = run_info(path)
         if len(info.classes) < 2:
@@ -158,7 +204,14 @@ class Predictor:
         model = load_model(path, which=which)
         train = info.config.get("train", {})
         size = train.get("image_size") or model.input_shape[1]
-        return cls(model, info.classes, int(size), run_id=info.id, tta=bool(train.get("tta")))
+        return cls(
+            model,
+            info.classes,
+            int(size),
+            run_id=info.id,
+            tta=bool(train.get("tta")) if tta is None else tta,
+            tta_zoom=(train.get("tta_zoom") or 0.0) if tta_zoom is None else tta_zoom,
+        )
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities for a batch of ``uint8`` images already at the model's size.
@@ -174,11 +227,14 @@ class Predictor:
 
         if len(images) == 0:
             return np.zeros((0, len(self.classes)))
-        scaled = scale_pixels(images)
-        outputs = np.asarray(self.model.predict_on_batch(scaled), dtype=np.float64)
+        views = [scale_pixels(images)]
         if self.tta:
-            mirrored = np.asarray(self.model.predict_on_batch(scaled[:, :, ::-1]), np.float64)
-            outputs = (outputs + mirrored) / 2
+            views.append(views[0][:, :, ::-1])
+            if self.tta_zoom > 1:
+                views += [centre_zoom(view, self.tta_zoom) for view in views]
+        outputs = np.mean(
+            [np.asarray(self.model.predict_on_batch(v), dtype=np.float64) for v in views], axis=0
+        )
         return class_probabilities(outputs, len(self.classes))
 
     def predict(

@@ -51,6 +51,10 @@ def test_train_then_runs_evaluate_predict(
     report = json.loads(capsys.readouterr().out)
     assert report["classes"] == ["cats", "dogs"] and report["count"] == 16
     assert sum(map(sum, report["confusion_matrix"])) == 16
+    assert main(["evaluate", trained_run, "--tta", "--tta-zoom", "1.1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["count"] == 16  # other test-time views
+    assert main(["evaluate", trained_run, "--tta-zoom", "5"]) == 2
+    assert "test-time zoom must be 0 (off) or between 1 and 2, got 5" in capsys.readouterr().err
 
     good = tmp_path / "photo.png"
     Image.fromarray(np.full((60, 80, 4), 200, np.uint8), "RGBA").save(good)

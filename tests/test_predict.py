@@ -10,7 +10,7 @@ import pytest
 from conftest import striped_image
 from PIL import Image
 
-from catdog.predict import Prediction, Predictor, class_probabilities
+from catdog.predict import Prediction, Predictor, centre_zoom, class_probabilities
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +104,36 @@ def test_prediction_matches_the_training_pipeline(
 
     got = np.array([p.probabilities["dogs"] for p in predictions])
     np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_test_time_views_are_averaged(predictor: Predictor) -> None:
+    from catdog.pipeline import scale_pixels
+
+    images = (np.random.default_rng(1).random((3, 48, 48, 3)) * 255).astype("uint8")
+    x = scale_pixels(images)
+    one = lambda v: predictor.model.predict(v, verbose=0)[:, 0]  # noqa: E731
+    zoomed = Predictor(predictor.model, predictor.classes, 48, tta=True, tta_zoom=1.1)
+    expected = np.mean([one(x), one(x[:, :, ::-1]), one(centre_zoom(x, 1.1)),
+                        one(centre_zoom(x[:, :, ::-1], 1.1))], axis=0)  # fmt: skip
+    np.testing.assert_allclose(zoomed.probabilities(images)[:, 1], expected, atol=1e-5)
+    # The four views of a mirrored image are the same four: the same prediction.
+    np.testing.assert_allclose(
+        zoomed.probabilities(images[:, :, ::-1]), zoomed.probabilities(images), atol=1e-5
+    )
+    mirror_only = Predictor(predictor.model, predictor.classes, 48, tta=True)
+    np.testing.assert_allclose(
+        mirror_only.probabilities(images)[:, 1], (one(x) + one(x[:, :, ::-1])) / 2, atol=1e-5
+    )
+    assert not np.allclose(zoomed.probabilities(images), mirror_only.probabilities(images))
+
+
+def test_centre_zoom_crops_the_middle_and_keeps_the_size() -> None:
+    image = np.zeros((1, 20, 20, 1), np.float32)
+    image[:, 5:15, 5:15] = 1.0  # a centred bright square, half the side
+    out = centre_zoom(image, 2.0)  # the middle 10×10, scaled back to 20×20: all bright
+    assert out.shape == image.shape
+    np.testing.assert_allclose(out, 1.0)
+    np.testing.assert_array_equal(centre_zoom(image, 1.0), image)
 
 
 def test_to_dict_shows_error_only_when_failed(predictor: Predictor, tmp_path: Path) -> None:

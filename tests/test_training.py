@@ -186,6 +186,8 @@ def test_bad_configs_fail_before_any_work(tiny_dataset: Path, tmp_path: Path) ->
         train(tiny_config(tiny_dataset, epochs=0))
     with pytest.raises(TrainingError, match="unknown learning-rate schedule 'zigzag'"):
         train(tiny_config(tiny_dataset, lr_schedule="zigzag"))
+    with pytest.raises(TrainingError, match=r"test-time zoom must be 0 \(off\) or between 1 and 2"):
+        train(tiny_config(tiny_dataset, tta_zoom=0.5))
     with pytest.raises(ValueError, match=str(tmp_path / "nowhere")):
         train(tiny_config(tmp_path / "nowhere"))
     assert runs.list_runs() == []  # no half-made run folders left behind
@@ -205,6 +207,7 @@ def test_catdog_net_trains_saves_reloads_and_predicts_the_same(tiny_dataset: Pat
     result = train(tiny_config(tiny_dataset, model="catdog-net", epochs=2, image_size=32))
     config = json.loads((result.path / "config.json").read_text())["train"]
     assert config["mixed_precision"] is True and config["tta"] is True
+    assert config["tta_zoom"] == 1.1  # mirror and zoomed views
     assert config["augmentation"]["shear_range"] == 10.0  # the stronger preset, not the seed's
     predictor = Predictor.from_run(result.run_id)
     images = (np.random.default_rng(0).random((4, 32, 32, 3)) * 255).astype("uint8")
