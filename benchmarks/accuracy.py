@@ -3,6 +3,8 @@
     python benchmarks/accuracy.py                         # catdog-net, seeds 1 2 3 (~1.5 h)
     python benchmarks/accuracy.py --seeds 4 --epochs 60   # one more seed, a shorter schedule
     python benchmarks/accuracy.py --summarize RUN_DIR...  # rebuild the table from runs
+    python benchmarks/accuracy.py --summarize RUN_DIR... --tta-zoom 1.1
+                                    # ... reading the test split with other test-time views
 
 Trains the preset with its registry defaults on ``../shared/data/cats_vs_dogs_small`` (the
 seed's split: 2000 training, 1000 validation, 1000 test photos), one full run per seed, one
@@ -41,12 +43,20 @@ def spread(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+def views(row: dict) -> str:
+    """The test-time views a row's test accuracy averaged over."""
+    if not row.get("tta"):  # (the seed's recipes: the image alone)
+        return "image"
+    zoom = row.get("tta_zoom") or 0
+    return f"image, mirror, zoom {zoom:g} of both" if zoom > 1 else "image, mirror"
+
+
 def markdown(model: str, rows: list[dict], seed_rows: list[dict], info: dict[str, str]) -> str:
     """Per-run table, the mean ± std line, and the seed's recipes for comparison."""
     lines = [
-        "| preset | seed | epochs | image size | best val acc (epoch) | test acc | wall time | "
-        "first ≥ 82% val | train img/s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| preset | seed | epochs | image size | best val acc (epoch) | test acc | test views | "
+        "wall time | first ≥ 82% val | train img/s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in seed_rows + rows:
         at82 = (
@@ -57,7 +67,7 @@ def markdown(model: str, rows: list[dict], seed_rows: list[dict], info: dict[str
         lines.append(
             f"| {r['model']} | {r['seed']} | {r['epochs']} | {r.get('image_size', 150)} | "
             f"{r['best_val_accuracy']:.1%} ({r['best_epoch']}) | {r['test_accuracy']:.1%} | "
-            f"{r['wall_minutes']} min | {at82} | {r['train_images_per_second']} |"
+            f"{views(r)} | {r['wall_minutes']} min | {at82} | {r['train_images_per_second']} |"
         )
     tests = [r["test_accuracy"] for r in rows]
     vals = [r["best_val_accuracy"] for r in rows]
@@ -88,6 +98,12 @@ def main() -> int:
         metavar="RUN_DIR",
         help="do not train: rebuild the table from finished run folders",
     )
+    parser.add_argument(
+        "--tta-zoom",
+        type=float,
+        help="with --summarize: evaluate each run's best model on the test split with mirror "
+        "and this zoom's views (for runs trained before their preset had it)",
+    )
     args = parser.parse_args()
     if not DATA.is_dir() and not args.summarize:
         print(f"the real photos are not here: {DATA} does not exist", file=sys.stderr)
@@ -105,10 +121,15 @@ def main() -> int:
     paths = [Path(p) for p in args.summarize] if args.summarize else None
     for path in paths or (run(args.model, seed, overrides) for seed in args.seeds):
         row = summarize(path) | {"machine": info}
-        if row["test_accuracy"] is None:  # trained with --no-test: read the test split now
+        if row["test_accuracy"] is None or args.tta_zoom is not None:
+            # trained with --no-test, or asked for other test-time views: read the test split
             from catdog.evaluate import evaluate_run
 
-            row["test_accuracy"] = float(evaluate_run(path, which="best").accuracy)
+            if args.tta_zoom is not None:
+                row["test_accuracy_as_trained"] = row["test_accuracy"]
+                row["tta_zoom"] = args.tta_zoom
+            views = {"tta": True, "tta_zoom": args.tta_zoom} if args.tta_zoom is not None else {}
+            row["test_accuracy"] = float(evaluate_run(path, which="best", **views).accuracy)
         rows = merge_rows(out_json, row, key=("model", "seed"))
         ordered = sorted((r for r in rows if r["model"] == args.model), key=lambda r: r["seed"])
         (RESULTS / "accuracy.md").write_text(markdown(args.model, ordered, seed_rows, info))

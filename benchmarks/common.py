@@ -63,6 +63,8 @@ def summarize(run_path: Path) -> dict:
         "best_epoch": val.index(max(val)) + 1,
         "final_val_accuracy": val[-1],
         "test_accuracy": metrics.get("test_accuracy"),
+        "tta": bool(config.get("tta")),
+        "tta_zoom": config.get("tta_zoom") or 0.0,
         "wall_minutes": round(wall / 60, 1),
         "seconds_per_epoch": round(wall / len(history), 1),
         "train_images_per_second": round(images / train_seconds, 1),
