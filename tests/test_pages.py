@@ -358,6 +358,7 @@ def test_train_page_offers_the_demo_settings_and_model_presets() -> None:
     assert at.selectbox(key="train_lr_schedule").value == "cosine"
     assert at.radio(key="train_aug_source").value == "the model's preset"
     assert "shear ±10°" in texts(at)  # the preset's stronger augmentation is what trains
+    assert "cutout 0.33" in texts(at)
 
 
 def _start_tiny_run(at: AppTest) -> None:

@@ -209,6 +209,7 @@ def test_catdog_net_trains_saves_reloads_and_predicts_the_same(tiny_dataset: Pat
     assert config["mixed_precision"] is True and config["tta"] is True
     assert config["tta_zoom"] == 1.1  # mirror and zoomed views
     assert config["augmentation"]["shear_range"] == 10.0  # the stronger preset, not the seed's
+    assert config["augmentation"]["cutout"] == 0.33
     predictor = Predictor.from_run(result.run_id)
     images = (np.random.default_rng(0).random((4, 32, 32, 3)) * 255).astype("uint8")
     first = predictor.probabilities(images)
