@@ -197,8 +197,8 @@ REGISTRY: dict[str, ModelSpec] = {
         ModelSpec(
             name="catdog-net-quick",
             description="catdog-net on a short schedule (40 epochs at 112 px, no cutout), for "
-            "a quick result: aims at the seed's ≈ 82% validation accuracy in a fraction of the "
-            "seed's time (see the README's Results).",
+            "a quick result: the seed's 82% validation accuracy on its 2000 photos after "
+            "6.0–6.7 min on 2 CPU cores, against the seed's 51 min (see the README's Results).",
             build=build_catdog_net,
             image_size=112,
             dropout=0.3,
