@@ -43,6 +43,13 @@ def spread(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+def test_accuracy(path: Path, **views: object) -> float:
+    """Test accuracy of a run's best model (with the run's test-time views unless given)."""
+    from catdog.evaluate import evaluate_run
+
+    return float(evaluate_run(path, which="best", **views).accuracy)
+
+
 def views(row: dict) -> str:
     """The test-time views a row's test accuracy averaged over."""
     if not row.get("tta"):  # (the seed's recipes: the image alone)
@@ -121,15 +128,12 @@ def main() -> int:
     paths = [Path(p) for p in args.summarize] if args.summarize else None
     for path in paths or (run(args.model, seed, overrides) for seed in args.seeds):
         row = summarize(path) | {"machine": info}
-        if row["test_accuracy"] is None or args.tta_zoom is not None:
-            # trained with --no-test, or asked for other test-time views: read the test split
-            from catdog.evaluate import evaluate_run
-
-            if args.tta_zoom is not None:
-                row["test_accuracy_as_trained"] = row["test_accuracy"]
-                row["tta_zoom"] = args.tta_zoom
-            views = {"tta": True, "tta_zoom": args.tta_zoom} if args.tta_zoom is not None else {}
-            row["test_accuracy"] = float(evaluate_run(path, which="best", **views).accuracy)
+        if args.tta_zoom is not None:  # other test-time views: read the test split with them
+            views = {"tta": True, "tta_zoom": args.tta_zoom}
+            row |= {"test_accuracy_as_trained": row["test_accuracy"], **views}
+            row["test_accuracy"] = test_accuracy(path, **views)
+        elif row["test_accuracy"] is None:  # trained with --no-test: read the test split now
+            row["test_accuracy"] = test_accuracy(path)
         rows = merge_rows(out_json, row, key=("model", "seed"))
         ordered = sorted((r for r in rows if r["model"] == args.model), key=lambda r: r["seed"])
         (RESULTS / "accuracy.md").write_text(markdown(args.model, ordered, seed_rows, info))

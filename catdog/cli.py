@@ -319,6 +319,21 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _add_view_arguments(p: argparse.ArgumentParser, default: str) -> None:
+    """--tta and --tta-zoom (test-time views); ``default`` says what leaving them out means."""
+    p.add_argument(
+        "--tta",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f"average predictions over each image and its mirror ({default})",
+    )
+    p.add_argument(
+        "--tta-zoom",
+        type=float,
+        help=f"with --tta, also a centred 1/ZOOM crop of both, e.g. 1.1; 0 = off ({default})",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -397,18 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="compute in bfloat16 (model default)",
     )
-    p.add_argument(
-        "--tta",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="average predictions over each image and its mirror (model default)",
-    )
-    p.add_argument(
-        "--tta-zoom",
-        type=float,
-        help="with --tta, also average over a centred 1/ZOOM crop of both, e.g. 1.1 "
-        "(0 = mirror only; model default)",
-    )
+    _add_view_arguments(p, "model default")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--no-test",
@@ -427,17 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="run id (or a unique prefix)")
     p.add_argument("--data", help="folder-per-class DIR (with or without test/) to evaluate on")
     p.add_argument("--which", default="best", choices=["best", "last"])
-    p.add_argument(
-        "--tta",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="average over each image and its mirror (default: as the run was trained)",
-    )
-    p.add_argument(
-        "--tta-zoom",
-        type=float,
-        help="with --tta, also a centred 1/ZOOM crop of both (default: as the run was trained)",
-    )
+    _add_view_arguments(p, "default: as the run was trained")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 

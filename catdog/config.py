@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from catdog.augment import AugmentConfig
-from catdog.models import get_spec
+from catdog.models import get_spec, tta_zoom_error
 
 LR_SCHEDULES = ("constant", "cosine", "plateau")
 
@@ -122,10 +122,6 @@ class TrainConfig:
                 f"label smoothing must be in [0, 1), got {self.label_smoothing}",
             ),
             (
-                self.tta_zoom is None or self.tta_zoom == 0 or 1 <= self.tta_zoom <= 2,
-                f"test-time zoom must be 0 (off) or between 1 and 2, got {self.tta_zoom}",
-            ),
-            (
                 self.lr_schedule is None or self.lr_schedule in LR_SCHEDULES,
                 f"unknown learning-rate schedule {self.lr_schedule!r}; "
                 f"choose one of {', '.join(LR_SCHEDULES)}",
@@ -134,6 +130,8 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise TrainingError(message)
+        if problem := tta_zoom_error(self.tta_zoom):
+            raise TrainingError(problem)
         if self.augmentation is not None:
             self.augmentation.validate()
 

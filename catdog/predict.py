@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from catdog.images import ImageError, load_for_model
+from catdog.models import tta_zoom_error
 from catdog.progress import ProgressFn, report
 from catdog.runs import RunError, load_model, resolve_run, run_info
 
@@ -140,11 +141,10 @@ def _name_and_data(source: ImageSource, index: int) -> tuple[str, str | Path | b
 
 
 def _checked_zoom(zoom: float | None) -> float:
-    """``zoom`` as a float, or ValueError if it is neither 0 (off) nor in [1, 2]."""
-    value = float(zoom or 0.0)
-    if value != 0 and not 1 <= value <= 2:
-        raise ValueError(f"test-time zoom must be 0 (off) or between 1 and 2, got {zoom}")
-    return value
+    """``zoom`` as a float; ValueError if it cannot be a test-time zoom."""
+    if problem := tta_zoom_error(zoom):
+        raise ValueError(problem)
+    return float(zoom or 0.0)
 
 
 class Predictor:
