@@ -7,11 +7,11 @@ decodes — and keeps them as one ``uint8`` array: 4,000 images at 150 px take 2
 :func:`make_dataset` then builds, per epoch: shuffle the image *indices* (seeded, new order each
 epoch) → batch → gather the batch's pixels → augment the whole batch on the fly in parallel
 (:func:`catdog.warp.augment_images`, a stateless seed per batch so runs are reproducible and
-every batch and epoch differs) → rescale to [0, 1] like the seed's ``rescale=1./255`` →
-prefetch. Shuffling indices instead of images, and reading each batch's rows straight from the
-NumPy array (``tf.numpy_function``), keeps ONE copy of the pixels in memory: no copy into
-TensorFlow (``tf.constant`` would hold two more, a ``tf.Variable`` one), no graph constant and no
-2 GB limit; the fancy-indexing costs ~0.5 ms of CPU per batch of 32.
+every batch and epoch differs) and rescale to [0, 1] like the seed's ``rescale=1./255``, in
+one compiled pass → prefetch. Shuffling indices instead of images, and reading each batch's
+rows straight from the NumPy array (``tf.numpy_function``), keeps ONE copy of the pixels in
+memory: no copy into TensorFlow (``tf.constant`` would hold two more, a ``tf.Variable`` one),
+no graph constant and no 2 GB limit; the fancy-indexing costs ~0.5 ms of CPU per batch of 32.
 """
 
 from __future__ import annotations
@@ -71,6 +71,10 @@ class LoadedSplit:
         return int(self.images.shape[1])
 
 
+# The seed's rescale=1./255, as a float32 factor (the same number in NumPy and TensorFlow).
+PIXEL_SCALE = np.float32(1.0 / 255.0)
+
+
 def scale_pixels(images: Any) -> Any:
     """Rescale 0–255 pixels to float32 in [0, 1], exactly as training does (× 1/255).
 
@@ -81,8 +85,8 @@ def scale_pixels(images: Any) -> Any:
         float32 values in [0, 1], a NumPy array for NumPy input, else a tensor.
     """
     if isinstance(images, np.ndarray):
-        return images.astype(np.float32) * np.float32(1.0 / 255.0)
-    return tf.cast(images, tf.float32) * np.float32(1.0 / 255.0)
+        return images.astype(np.float32) * PIXEL_SCALE
+    return tf.cast(images, tf.float32) * PIXEL_SCALE
 
 
 def _image_files(folder: Path) -> list[Path]:
@@ -281,9 +285,9 @@ def make_dataset(
         seeds = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True).batch(2)
 
         def load(index: tf.Tensor, batch_seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            batch = tf.cast(gather_images(index), tf.float32)
-            batch = augment_images(batch, augment, batch_seed)
-            return scale_pixels(batch), tf.gather(targets, index)
+            # uint8 in, [0, 1] float32 out: the scaling is part of the augmentation's one pass.
+            batch = augment_images(gather_images(index), augment, batch_seed, scale=PIXEL_SCALE)
+            return batch, tf.gather(targets, index)
 
         dataset = tf.data.Dataset.zip(batches, seeds)
     else:

@@ -96,6 +96,52 @@ def test_xla_warp_agrees_with_the_stock_op(fill_mode: str) -> None:
     np.testing.assert_allclose(fast, stock, atol=0.01)
 
 
+STRONG = AugmentConfig(
+    rotation_range=30.0,
+    width_shift_range=0.1,
+    height_shift_range=0.1,
+    shear_range=10.0,
+    zoom_range=0.25,
+    horizontal_flip=True,
+    fill_mode="reflect",
+    brightness_range=0.3,
+    contrast_range=0.3,
+    cutout=0.3,
+)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [AugmentConfig(), STRONG, AugmentConfig(brightness_range=0.3, cutout=0.3, fill_mode="reflect")],
+    ids=["seed", "everything", "brightness+cutout"],
+)
+def test_compiled_pass_agrees_with_the_plain_one(config: AugmentConfig) -> None:
+    """XLA (one or two compiled passes) and plain TensorFlow apply the same draws alike."""
+    from catdog.backend import tf
+    from catdog.warp import augment_images
+
+    images = np.random.default_rng(2).integers(0, 256, (6, 20, 28, 3), dtype=np.uint8)
+    seed = tf.constant([5, 6], tf.int64)
+    fast = augment_images(images, config, seed, xla=True).numpy()
+    plain = augment_images(images, config, seed, xla=False).numpy()
+    assert fast.dtype == plain.dtype == np.float32 and fast.shape == images.shape
+    np.testing.assert_allclose(fast, plain, atol=0.05)
+    assert np.abs(fast - images).max() > 10  # the images really were transformed
+
+
+def test_uint8_input_and_scale_are_the_same_as_float_then_divide() -> None:
+    from catdog.backend import tf
+    from catdog.pipeline import PIXEL_SCALE
+    from catdog.warp import augment_images
+
+    images = np.random.default_rng(3).integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
+    seed = tf.constant([1, 2], tf.int64)
+    as_float = augment_images(images.astype(np.float32), STRONG, seed).numpy()
+    scaled = augment_images(images, STRONG, seed, scale=PIXEL_SCALE).numpy()
+    np.testing.assert_allclose(scaled, as_float * PIXEL_SCALE, atol=1e-5)
+    assert scaled.min() >= 0.0 and scaled.max() <= 1.0
+
+
 def test_wrap_tiles_the_image() -> None:
     from catdog.warp import warp_images
 
