@@ -1,13 +1,14 @@
 """What does the input pipeline cost, with and without the seed's augmentation?
 
-Run: python benchmarks/pipeline_throughput.py [--images 2000] [--epochs 2]
+Run: python benchmarks/pipeline_throughput.py [--images 2000] [--epochs 2] [--augmentation X]
 
 Loads ~2000 photos (../shared/data/cats_vs_dogs_small/train if present, else random pixels),
 150 px, batch 32, then times whole epochs of the pipeline alone (no model) for:
 
 - no augmentation (``make_dataset(augment=None)``);
 - the seed's augmentation as catdog applies it (``make_dataset(augment=AugmentConfig())``):
-  one fused warp per image, XLA-compiled;
+  one warp per image and the rescaling, XLA-compiled in one pass (``--augmentation
+  catdog-net``: catdog-net's stronger settings, with brightness, contrast and cutout);
 - the same fused warp with TensorFlow's stock ``ImageProjectiveTransformV3`` op;
 - Keras 3's stock layers chained (``build_augmenter``), one warp per layer.
 
@@ -35,6 +36,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from catdog.augment import AugmentConfig, build_augmenter  # noqa: E402
+from catdog.models import STRONG_AUGMENTATION  # noqa: E402
 from catdog.pipeline import LoadedSplit, load_images, make_dataset  # noqa: E402
 from catdog.warp import augment_images  # noqa: E402
 
@@ -107,13 +109,13 @@ def pipelines(loaded: LoadedSplit, config: AugmentConfig) -> dict[str, tf.data.D
     layers = build_augmenter(config, seed=0)
     return {
         "no augmentation": plain(),
-        "seed aug, fused XLA warp (catdog)": make_dataset(
+        "fused XLA pass (catdog)": make_dataset(
             loaded, batch_size=BATCH, shuffle=True, augment=config
         ),
-        "seed aug, fused stock-op warp": remapped(
+        "fused, stock-op warp, no XLA": remapped(
             plain(), lambda x, s: augment_images(x, config, s, xla=False)
         ),
-        "seed aug, Keras layers chained": remapped(plain(), lambda x, s: layers(x, training=True)),
+        "Keras layers chained": remapped(plain(), lambda x, s: layers(x, training=True)),
     }
 
 
@@ -147,13 +149,20 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=2000, help="images per epoch")
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per pipeline")
     parser.add_argument("--size", type=int, default=150, help="image side in pixels")
+    parser.add_argument(
+        "--augmentation",
+        choices=["seed", "catdog-net"],
+        default="seed",
+        help="the seed's settings or catdog-net's (brightness, contrast, cutout too)",
+    )
     args = parser.parse_args()
+    config = AugmentConfig() if args.augmentation == "seed" else STRONG_AUGMENTATION
 
     loaded, source = load(args.images, args.size)
     print(source)
     print(
         f"batch {BATCH}, {args.size} px, {args.epochs} timed epochs after one warm-up, "
-        f"{os.cpu_count()} CPUs\n"
+        f"{os.cpu_count()} CPUs, {args.augmentation} augmentation: {config.describe()}\n"
     )
     header = (
         f"{'pipeline':36s} {'images/s':>9s} {'CPU ms/batch':>13s} "
@@ -162,7 +171,7 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     base_cpu = None
-    for name, dataset in pipelines(loaded, AugmentConfig()).items():
+    for name, dataset in pipelines(loaded, config).items():
         wall, cpu, seen = time_epochs(dataset, args.epochs)
         cpu_batch = cpu / seen * BATCH * 1000
         base_cpu = cpu_batch if base_cpu is None else base_cpu

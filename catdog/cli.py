@@ -219,6 +219,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             mixed_precision=args.mixed_precision,
             tta=args.tta,
             tta_zoom=args.tta_zoom,
+            time_limit_minutes=args.minutes,
             test=args.test,
             seed=args.seed,
         ).resolved()  # validates before TensorFlow is even imported
@@ -405,6 +406,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="learning-rate schedule (model default)",
     )
     p.add_argument("--warmup-epochs", type=int, help="linear warm-up epochs (model default)")
+    p.add_argument(
+        "--minutes",
+        type=float,
+        metavar="M",
+        help="train for at most M minutes, the schedule fitted to the epochs that fit "
+        "(--epochs is then the most; 0 = no limit; model default)",
+    )
     p.add_argument("--label-smoothing", type=float, help="0 = plain cross-entropy")
     p.add_argument(
         "--mixed-precision",

@@ -6,6 +6,7 @@ configs before paying for Keras.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ SPEC_DEFAULTS = (
     "mixed_precision",
     "tta",
     "tta_zoom",
+    "time_limit_minutes",
 )
 
 
@@ -61,6 +63,9 @@ class TrainConfig:
     mixed_precision: bool | None = None  # compute in bfloat16 (fast on CPUs with AMX/AVX512)
     tta: bool | None = None  # predict as the mean over the image and its mirror image
     tta_zoom: float | None = None  # with tta, also a centred 1/zoom crop of both (0: none)
+    # Train for at most this many minutes (of epochs): the learning-rate schedule is fitted to
+    # the epochs that fit, ``epochs`` being the most. 0: no limit.
+    time_limit_minutes: float | None = None
     seed: int = 0  # seeds weights, shuffling and augmentation
     test: bool = True  # evaluate the best model on the test split at the end (off while tuning)
 
@@ -120,6 +125,11 @@ class TrainConfig:
             (
                 self.label_smoothing is None or 0 <= self.label_smoothing < 1,
                 f"label smoothing must be in [0, 1), got {self.label_smoothing}",
+            ),
+            (
+                self.time_limit_minutes is None or 0 <= self.time_limit_minutes < math.inf,
+                f"the time limit must be a number of minutes ≥ 0 (0 = none), "
+                f"got {self.time_limit_minutes}",
             ),
             (
                 self.lr_schedule is None or self.lr_schedule in LR_SCHEDULES,

@@ -46,6 +46,8 @@ class ModelSpec:
         tta: predict as the mean of the image and its mirror image (test-time augmentation).
         tta_zoom: with ``tta``, also average over a centred crop of side ``1/tta_zoom`` of each
             (scaled back up): 1.1 adds two views zoomed in 10%. 0 (or 1): mirror only.
+        time_limit_minutes: train for at most this many minutes, fitting the schedule to the
+            epochs that fit (``epochs`` is then the most); 0 = no limit.
         augmentation: default augmentation settings (None: the seed's).
     """
 
@@ -67,6 +69,7 @@ class ModelSpec:
     mixed_precision: bool = False
     tta: bool = False
     tta_zoom: float = 0.0
+    time_limit_minutes: float = 0.0
     augmentation: AugmentConfig | None = None
 
 

@@ -127,6 +127,11 @@ def resume(
     cfg = TrainConfig.from_dict(info.config["train"])
     if info.epochs_done >= (cfg.epochs or 0) and info.state == "completed":
         raise runs.RunError(f"run {info.id} already finished all {cfg.epochs} epochs")
+    history = runs.read_history(path)
+    if info.state == "completed" and planned_epochs(cfg, history) <= len(history):
+        raise runs.RunError(
+            f"run {info.id} already used its {cfg.time_limit_minutes:g}-minute time limit"
+        )
     if not (path / runs.LAST_MODEL).exists():
         raise runs.RunError(f"run {info.id} saved no model yet, so there is nothing to resume")
     runs.write_status(path, "running", error=None)
@@ -149,8 +154,10 @@ class _RunRecorder(keras.callbacks.Callback):
         stop: threading.Event | None,
         steps: int,
         image_cap: int | None,
+        plan: list[int],
     ) -> None:
         super().__init__()
+        self.plan = plan  # [planned epochs], shared with the run's progress events
         self.path, self.cfg, self.history, self.emit = path, cfg, history, emit
         self.stop_event, self.steps = stop, steps
         self.image_cap = image_cap  # one-pass epochs: the last batch may be short
@@ -233,6 +240,9 @@ class _RunRecorder(keras.callbacks.Callback):
         self.history.append(row)
         runs.write_history(self.path, self.history)
         runs.write_status(self.path, "running", epochs_done=len(self.history))
+        self.plan[0] = planned_epochs(self.cfg, self.history)
+        if len(self.history) >= self.plan[0]:  # the time limit is used up
+            self.model.stop_training = True
         self.emit(
             "epoch",
             epoch=epoch + 1,
@@ -252,10 +262,38 @@ class _RunRecorder(keras.callbacks.Callback):
                 self.model.stop_training = True
 
 
-def epoch_learning_rate(cfg: TrainConfig, epoch: int) -> float:
+def planned_epochs(cfg: TrainConfig, history: list[dict[str, float]]) -> int:
+    """How many epochs the run will train, given the epochs it has trained so far.
+
+    Without a time limit, ``cfg.epochs``. With one, the epochs done plus as many more as fit
+    in the time left (the limit minus the ``seconds`` of the epochs done), at the median
+    duration of the last 5 epochs (leaving out the first, which also compiles), and never
+    more than ``cfg.epochs``. Before the first epoch, ``cfg.epochs``: the first epochs'
+    learning rates (warm-up) do not depend on the total.
+
+    Args:
+        cfg: the run's configuration.
+        history: one row per epoch done, each with its ``seconds``.
+
+    Returns:
+        The number of epochs, at least ``len(history)``.
+    """
+    epochs = int(cfg.epochs or 1)
+    limit = float(cfg.time_limit_minutes or 0) * 60.0
+    seconds = [float(row.get("seconds", 0.0)) for row in history]
+    if not limit or not seconds:
+        return max(epochs, len(seconds))
+    recent = sorted((seconds[1:] or seconds)[-5:])
+    per_epoch = max(recent[len(recent) // 2], 1e-3)
+    fit = len(seconds) + int(max(limit - sum(seconds), 0.0) // per_epoch)
+    return max(len(seconds), min(epochs, fit))
+
+
+def epoch_learning_rate(cfg: TrainConfig, epoch: int, epochs: int | None = None) -> float:
     """The scheduled learning rate of epoch ``epoch`` (from 0): linear warm-up, then
-    constant or cosine decay towards 0 over the remaining epochs."""
-    base, epochs = float(cfg.learning_rate or 0), int(cfg.epochs or 1)
+    constant or cosine decay towards 0 over the remaining epochs, of ``epochs`` in all
+    (default ``cfg.epochs``; a time-limited run passes its :func:`planned_epochs`)."""
+    base, epochs = float(cfg.learning_rate or 0), int(epochs or cfg.epochs or 1)
     warmup = int(cfg.warmup_epochs or 0)
     if epoch < warmup:
         return base * (epoch + 1) / (warmup + 1)
@@ -264,13 +302,16 @@ def epoch_learning_rate(cfg: TrainConfig, epoch: int) -> float:
     return base
 
 
-def _schedule(cfg: TrainConfig) -> list[Any]:
-    """The learning-rate callbacks for ``cfg`` (none for a constant rate without warm-up)."""
+def _schedule(cfg: TrainConfig, plan: Callable[[], int]) -> list[Any]:
+    """The learning-rate callbacks for ``cfg`` (none for a constant rate without warm-up);
+    ``plan()`` gives the number of epochs the schedule spans (see :func:`planned_epochs`)."""
     callbacks: list[Any] = []
     if cfg.lr_schedule == "cosine" or cfg.warmup_epochs:
-        # A function of the epoch only, so a resumed run picks up exactly where it was.
+        # A function of the epoch and the plan only, so a resumed run picks up where it was.
         callbacks.append(
-            keras.callbacks.LearningRateScheduler(lambda epoch, lr: epoch_learning_rate(cfg, epoch))
+            keras.callbacks.LearningRateScheduler(
+                lambda epoch, lr: epoch_learning_rate(cfg, epoch, plan())
+            )
         )
     if cfg.lr_schedule == "plateau":
         base = float(cfg.learning_rate or 0)
@@ -293,7 +334,8 @@ def _run(
 ) -> TrainResult:
     started = time.monotonic()
     run_id = path.name
-    epochs = int(cfg.epochs or 0)
+    history = runs.read_history(path) if resume else []
+    plan = [planned_epochs(cfg, history)]  # epochs the run will train; a time limit revises it
 
     def emit(kind: str, **kwargs: Any) -> None:
         if on_event is not None:
@@ -301,13 +343,12 @@ def _run(
                 ProgressEvent(
                     kind=kind,
                     run_id=run_id,
-                    epochs=epochs,
+                    epochs=plan[0],
                     seconds=time.monotonic() - started,
                     **kwargs,
                 )
             )
 
-    history = runs.read_history(path) if resume else []
     try:
         keras.utils.set_random_seed(cfg.seed + len(history))
         size = int(cfg.image_size or 150)
@@ -358,19 +399,19 @@ def _run(
                 label_smoothing=float(cfg.label_smoothing or 0),
             )
         cap = len(train_split.labels) if steps == one_pass else None
-        recorder = _RunRecorder(path, cfg, history, emit, stop, steps, cap)
-        callbacks = [recorder, *_schedule(cfg)]
+        recorder = _RunRecorder(path, cfg, history, emit, stop, steps, cap, plan)
+        callbacks = [recorder, *_schedule(cfg, lambda: plan[0])]
         emit(
             "start",
             epoch=len(history) + 1,
             steps=steps,
             message=f"{len(train_split.labels)} train / {len(val_split.labels)} validation images",
         )
-        if len(history) < epochs and not (stop is not None and stop.is_set()):
+        if len(history) < plan[0] and not (stop is not None and stop.is_set()):
             model.fit(
                 train_ds,
                 validation_data=val_ds,
-                epochs=epochs,
+                epochs=int(cfg.epochs or 0),
                 initial_epoch=len(history),
                 steps_per_epoch=steps if steps != one_pass else None,
                 callbacks=callbacks,
@@ -378,7 +419,7 @@ def _run(
                 shuffle=False,  # the tf.data pipeline shuffles (and Keras would ignore this)
             )
         stopped = recorder.stopped_by_user or (stop is not None and stop.is_set())
-        state = "stopped" if stopped and len(history) < epochs else "completed"
+        state = "stopped" if stopped and len(history) < plan[0] else "completed"
         metrics = _final_metrics(
             path, history, data if cfg.test else None, batch, emit, wall=time.monotonic() - started
         )

@@ -76,12 +76,16 @@ def settings_ui(info: DatasetInfo) -> TrainConfig:
     steps = b.number_input("Steps per epoch", 0, 10_000, key="train_steps_per_epoch", **keep,
                            help="Batches per epoch; 0 = one pass over the training images. The "
                            "seed's augmented run used 100 steps of 32 images.")
-    a, b, c = st.columns(3)
+    a, b, c, d = st.columns(4)
     patience = a.number_input("Early stopping", 0, 100, 0, key="train_patience", **keep,
                               help="Patience: stop after this many epochs without a better "
                               "validation loss; 0 = off.")
-    schedule = b.selectbox("LR schedule", LR_SCHEDULES, key="train_lr_schedule", **keep)
-    seed = c.number_input("Seed", 0, 10**6, 0, key="train_seed", **keep)
+    limit = b.number_input("Time limit (min)", 0.0, 10_000.0, step=5.0, format="%g",
+                           key="train_time_limit_minutes", **keep,
+                           help="Train for at most this long: the learning-rate schedule is "
+                           "fitted to the epochs that fit, Epochs being the most. 0 = none.")
+    schedule = c.selectbox("LR schedule", LR_SCHEDULES, key="train_lr_schedule", **keep)
+    seed = d.number_input("Seed", 0, 10**6, 0, key="train_seed", **keep)
     # fmt: on
     augment = st.toggle("Data augmentation", key="train_augment", **keep)
     aug = augmentation()
@@ -98,6 +102,7 @@ def settings_ui(info: DatasetInfo) -> TrainConfig:
         learning_rate=float(rate), image_size=int(size), augment=bool(augment),
         augmentation=aug, dropout=float(dropout), steps_per_epoch=int(steps),
         early_stopping=int(patience), lr_schedule=schedule, seed=int(seed),
+        time_limit_minutes=float(limit),
     )  # fmt: skip
 
 

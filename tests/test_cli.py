@@ -99,6 +99,8 @@ def test_errors_are_one_clear_line_with_exit_code_2(
     assert "no run 'no-such-run'" in capsys.readouterr().err
     assert main(["train", "--data", str(tmp_path), "--model", "nope"]) == 2
     assert "unknown model 'nope'" in capsys.readouterr().err
+    assert main(["train", "--data", str(tmp_path), "--minutes", "-1"]) == 2
+    assert "the time limit must be a number of minutes ≥ 0" in capsys.readouterr().err
 
 
 def test_help_starts_without_tensorflow() -> None:

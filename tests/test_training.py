@@ -188,6 +188,8 @@ def test_bad_configs_fail_before_any_work(tiny_dataset: Path, tmp_path: Path) ->
         train(tiny_config(tiny_dataset, lr_schedule="zigzag"))
     with pytest.raises(TrainingError, match=r"test-time zoom must be 0 \(off\) or between 1 and 2"):
         train(tiny_config(tiny_dataset, tta_zoom=0.5))
+    with pytest.raises(TrainingError, match="time limit must be a number of minutes ≥ 0"):
+        train(tiny_config(tiny_dataset, time_limit_minutes=-5))
     with pytest.raises(ValueError, match=str(tmp_path / "nowhere")):
         train(tiny_config(tmp_path / "nowhere"))
     assert runs.list_runs() == []  # no half-made run folders left behind
@@ -237,6 +239,36 @@ def test_warmup_then_cosine_learning_rates(tiny_dataset: Path) -> None:
         [epoch_learning_rate(replace(cfg, epochs=3), e) for e in range(3)],
         rtol=1e-5,
     )
+
+
+def test_planned_epochs_fit_the_time_left(tiny_dataset: Path) -> None:
+    from catdog.training import planned_epochs
+
+    cfg = tiny_config(tiny_dataset, epochs=100, time_limit_minutes=1.0).resolved()
+    rows = [{"seconds": s} for s in (10.0, 5.0, 5.0, 6.0, 4.0)]  # the first one compiles
+    assert planned_epochs(cfg, []) == 100  # nothing measured yet: the most
+    assert planned_epochs(cfg, rows) == 5 + (60 - 30) // 5  # the median of 5, 5, 6, 4 is 5
+    assert planned_epochs(cfg, [*rows, {"seconds": 40.0}]) == 6  # time is up: stop here
+    assert planned_epochs(replace(cfg, time_limit_minutes=1000.0), rows) == 100  # the cap
+    assert planned_epochs(replace(cfg, time_limit_minutes=0.0), rows) == 100  # no limit
+
+
+def test_a_time_limited_run_fits_its_cosine_to_the_epochs_that_fit(tiny_dataset: Path) -> None:
+    limit = 0.1  # minutes: a few dozen tiny epochs, far fewer than the 500 allowed
+    events: list[ProgressEvent] = []
+    cfg = tiny_config(
+        tiny_dataset, epochs=500, learning_rate=1e-3, lr_schedule="cosine", time_limit_minutes=limit
+    )
+    result = train(cfg, on_event=events.append)
+    seconds = [row["seconds"] for row in result.history]
+    assert result.state == "completed" and 1 <= len(seconds) < 500
+    # Each epoch starts only while time is left, so the last one is the only overrun.
+    assert sum(seconds[:-1]) < limit * 60 <= sum(seconds) + max(seconds)
+    assert [e.epochs for e in events if e.kind == "end"] == [len(seconds)]  # the final plan
+    if len(seconds) >= 5:  # the schedule ran its course: the rate ended near zero
+        assert result.history[-1]["learning_rate"] < 0.3e-3
+    with pytest.raises(runs.RunError, match=r"already used its 0\.1-minute time limit"):
+        resume(result.run_id)
 
 
 def test_tuning_runs_can_leave_the_test_split_unseen(tiny_dataset: Path) -> None:
