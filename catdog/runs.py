@@ -224,14 +224,18 @@ def run_info(run_path: Path) -> RunInfo:
     history = read_history(run_path)
     val = [row["val_accuracy"] for row in history if "val_accuracy" in row]
     train_cfg = config.get("train", {})
+    state = effective_state(status)
+    epochs = int(train_cfg.get("epochs", 0))
+    if state == "completed" and train_cfg.get("time_limit_minutes"):
+        epochs = len(history)  # it trained all the epochs its time limit had room for
     return RunInfo(
         id=run_path.name,
         path=run_path,
         model=train_cfg.get("model", "?"),
         data=train_cfg.get("data", "?"),
-        state=effective_state(status),
+        state=state,
         epochs_done=len(history),
-        epochs=int(train_cfg.get("epochs", 0)),
+        epochs=epochs,
         best_val_accuracy=max(val) if val else None,
         test_accuracy=metrics.get("test_accuracy"),
         created=config.get("created", ""),

@@ -265,6 +265,7 @@ def test_a_time_limited_run_fits_its_cosine_to_the_epochs_that_fit(tiny_dataset:
     # Each epoch starts only while time is left, so the last one is the only overrun.
     assert sum(seconds[:-1]) < limit * 60 <= sum(seconds) + max(seconds)
     assert [e.epochs for e in events if e.kind == "end"] == [len(seconds)]  # the final plan
+    assert runs.run_info(result.path).epochs == len(seconds)  # listed as all done, not n/500
     if len(seconds) >= 5:  # the schedule ran its course: the rate ended near zero
         assert result.history[-1]["learning_rate"] < 0.3e-3
     with pytest.raises(runs.RunError, match=r"already used its 0\.1-minute time limit"):
