@@ -1,7 +1,7 @@
 """Wall time until validation accuracy first reaches the seed's 82%, on the real photos.
 
     python benchmarks/time_to_82.py                       # catdog-net-quick, seeds 1 2 3
-    python benchmarks/time_to_82.py --model catdog-net    # the accuracy preset (100 epochs)
+    python benchmarks/time_to_82.py --model catdog-net    # the accuracy preset (130 epochs)
     python benchmarks/time_to_82.py --model seed-dropout  # the seed's recipe (~50 min per seed)
 
 The clock starts when ``catdog.training.train`` is called — so it includes decoding the photos
@@ -12,7 +12,7 @@ finishes its schedule without reaching 82% is reported as "never".
 Every model runs its registry preset (``--epochs`` overrides the schedule's length).
 ``catdog-net-quick`` is catdog-net on a 40-epoch schedule at 112 px: the schedule's length
 sets how soon the learning rate comes down, so a short one reaches 82% sooner than the
-100-epoch accuracy preset does.
+130-epoch accuracy preset does.
 ``seed-dropout`` runs the seed's own recipe (100 epochs of 100 batches of 32, RMSprop 1e-4,
 the seed's augmentation) in catdog's pipeline. Runs go one after the other, never sharing the
 2 cores.

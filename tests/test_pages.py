@@ -336,11 +336,10 @@ def test_train_page_recommends_catdog_net_for_real_data(
     at = open_page("train", dataset=str(home_dataset((4, 2, 2))))
     assert at.selectbox(key="train_model").value == "catdog-net"
     assert "catdog-net (recommended)" in at.selectbox(key="train_model").options
-    assert at.number_input(key="train_image_size").value == 128  # the preset's defaults
-    assert at.number_input(key="train_epochs").value == 100
+    assert at.number_input(key="train_image_size").value == 112  # the preset's defaults
+    assert at.number_input(key="train_epochs").value == 130
     at.selectbox(key="train_model").set_value("catdog-net-quick").run()
-    assert at.number_input(key="train_image_size").value == 112  # the quick schedule's
-    assert at.number_input(key="train_epochs").value == 40
+    assert at.number_input(key="train_epochs").value == 40  # the quick schedule's
 
 
 def test_train_page_offers_the_demo_settings_and_model_presets() -> None:
