@@ -373,7 +373,7 @@ def test_train_page_trains_in_the_background_and_keeps_the_job(
 ) -> None:
     data = home_dataset((8, 4, 4))
     at = open_page("train", dataset=str(data))
-    assert at.number_input(key="train_time_limit_minutes").value == 0  # the preset: none
+    assert at.number_input(key="train_time_limit_minutes").value == 28  # catdog-net's
     at.number_input(key="train_time_limit_minutes").set_value(30.0)  # ample for 2 epochs
     _start_tiny_run(at)
     run_id = at.session_state["watched_run"]
