@@ -76,7 +76,7 @@ def settings_ui(info: DatasetInfo) -> TrainConfig:
     steps = b.number_input("Steps per epoch", 0, 10_000, key="train_steps_per_epoch", **keep,
                            help="Batches per epoch; 0 = one pass over the training images. The "
                            "seed's augmented run used 100 steps of 32 images.")
-    a, b, c, d = st.columns(4)
+    a, b, c, d = st.columns([1, 1, 1.4, 1])  # the schedule's name needs the room
     patience = a.number_input("Early stopping", 0, 100, 0, key="train_patience", **keep,
                               help="Patience: stop after this many epochs without a better "
                               "validation loss; 0 = off.")
