@@ -108,7 +108,7 @@ def train(
         },
     )
     runs.write_status(path, "running", epochs_done=0)
-    return _run(path, cfg, classes, on_event=on_event, stop=stop, resume=False)
+    return _run(path, cfg, classes, on_event=on_event, stop=stop, history=[])
 
 
 def resume(
@@ -135,7 +135,7 @@ def resume(
     if not (path / runs.LAST_MODEL).exists():
         raise runs.RunError(f"run {info.id} saved no model yet, so there is nothing to resume")
     runs.write_status(path, "running", error=None)
-    return _run(path, cfg, info.classes, on_event=on_event, stop=stop, resume=True)
+    return _run(path, cfg, info.classes, on_event=on_event, stop=stop, history=history)
 
 
 # val_loss must improve by more than this to count as progress for early stopping.
@@ -330,11 +330,12 @@ def _run(
     *,
     on_event: EventFn | None,
     stop: threading.Event | None,
-    resume: bool,
+    history: list[dict[str, float]],
 ) -> TrainResult:
+    """Train (a new run: ``history`` empty) or continue (its epochs so far) the run at ``path``."""
+    resume = bool(history)
     started = time.monotonic()
     run_id = path.name
-    history = runs.read_history(path) if resume else []
     plan = [planned_epochs(cfg, history)]  # epochs the run will train; a time limit revises it
 
     def emit(kind: str, **kwargs: Any) -> None:
