@@ -216,6 +216,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             lr_schedule=args.lr_schedule,
             warmup_epochs=args.warmup_epochs,
             label_smoothing=args.label_smoothing,
+            weight_decay=args.weight_decay,
             mixed_precision=args.mixed_precision,
             tta=args.tta,
             tta_zoom=args.tta_zoom,
@@ -414,6 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(--epochs is then the most; 0 = no limit; model default)",
     )
     p.add_argument("--label-smoothing", type=float, help="0 = plain cross-entropy")
+    p.add_argument(
+        "--weight-decay", type=float, help="AdamW's decoupled weight decay (model default)"
+    )
     p.add_argument(
         "--mixed-precision",
         action=argparse.BooleanOptionalAction,

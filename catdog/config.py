@@ -28,6 +28,7 @@ SPEC_DEFAULTS = (
     "lr_schedule",
     "warmup_epochs",
     "label_smoothing",
+    "weight_decay",
     "mixed_precision",
     "tta",
     "tta_zoom",
@@ -60,6 +61,7 @@ class TrainConfig:
     lr_schedule: str | None = None  # constant | cosine (decay to 0 over the epochs) | plateau
     warmup_epochs: int | None = None  # linear learning-rate warm-up before the schedule
     label_smoothing: float | None = None  # soften the 0/1 targets; the seed: 0
+    weight_decay: float | None = None  # AdamW's decoupled weight decay (0 = none)
     mixed_precision: bool | None = None  # compute in bfloat16 (fast on CPUs with AMX/AVX512)
     tta: bool | None = None  # predict as the mean over the image and its mirror image
     tta_zoom: float | None = None  # with tta, also a centred 1/zoom crop of both (0: none)
@@ -83,6 +85,11 @@ class TrainConfig:
             **defaults,
         )
         cfg.validate()
+        if cfg.weight_decay and spec.optimizer != "adamw":
+            raise TrainingError(
+                f"weight decay needs the adamw optimizer; {spec.name} trains with "
+                f"{spec.optimizer} (leave weight decay at 0)"
+            )
         if cfg.image_size is not None and cfg.image_size < spec.min_image_size:
             raise TrainingError(
                 f"{spec.name} needs images of at least {spec.min_image_size} px, "
@@ -125,6 +132,10 @@ class TrainConfig:
             (
                 self.label_smoothing is None or 0 <= self.label_smoothing < 1,
                 f"label smoothing must be in [0, 1), got {self.label_smoothing}",
+            ),
+            (
+                self.weight_decay is None or 0 <= self.weight_decay < 1,
+                f"weight decay must be in [0, 1), got {self.weight_decay}",
             ),
             (
                 self.time_limit_minutes is None or 0 <= self.time_limit_minutes < math.inf,

@@ -41,6 +41,8 @@ class ModelSpec:
         lr_schedule: learning-rate schedule (``constant``, ``cosine`` or ``plateau``).
         warmup_epochs: epochs of linear learning-rate warm-up before the schedule.
         label_smoothing: label smoothing of the cross-entropy loss (0 = plain, as the seed).
+        weight_decay: AdamW's decoupled weight decay: every step each weight shrinks by
+            ``learning_rate × weight_decay`` of itself (0 = none; only AdamW takes it).
         mixed_precision: compute in bfloat16, keeping float32 weights (much faster on CPUs
             with AMX or AVX512-BF16; the output layer stays float32).
         tta: predict as the mean of the image and its mirror image (test-time augmentation).
@@ -66,6 +68,7 @@ class ModelSpec:
     lr_schedule: str = "constant"
     warmup_epochs: int = 0
     label_smoothing: float = 0.0
+    weight_decay: float = 0.0
     mixed_precision: bool = False
     tta: bool = False
     tta_zoom: float = 0.0
@@ -177,6 +180,7 @@ CATDOG_NET = ModelSpec(
     lr_schedule="cosine",
     warmup_epochs=3,
     label_smoothing=0.1,
+    weight_decay=1e-4,
     mixed_precision=True,
     tta=True,
     tta_zoom=1.1,
@@ -278,20 +282,26 @@ def compile_model(
     learning_rate: float,
     optimizer: str = "rmsprop",
     label_smoothing: float = 0.0,
+    weight_decay: float = 0.0,
 ) -> keras.Model:
     """Compile as the seed does: cross-entropy, the given optimizer and learning rate, accuracy.
 
     Binary problems use ``binary_crossentropy`` (sigmoid output), others
-    ``categorical_crossentropy`` (softmax output, one-hot labels).
+    ``categorical_crossentropy`` (softmax output, one-hot labels). ``weight_decay`` is AdamW's
+    (decoupled: each step a weight shrinks by ``learning_rate × weight_decay`` of itself).
     """
     from catdog.backend import keras
 
     if learning_rate <= 0:
         raise ModelError(f"learning rate must be positive, got {learning_rate}")
+    if weight_decay < 0:
+        raise ModelError(f"weight decay must be ≥ 0, got {weight_decay}")
+    if weight_decay and optimizer != "adamw":
+        raise ModelError(f"weight decay needs the adamw optimizer, not {optimizer}")
     if optimizer == "rmsprop":
         opt = keras.optimizers.RMSprop(learning_rate=learning_rate)
     elif optimizer == "adamw":
-        opt = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=1e-4)
+        opt = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=weight_decay)
     elif optimizer == "adam":
         opt = keras.optimizers.Adam(learning_rate=learning_rate)
     else:

@@ -398,6 +398,7 @@ def _run(
                 learning_rate=float(cfg.learning_rate),
                 optimizer=get_spec(cfg.model).optimizer,
                 label_smoothing=float(cfg.label_smoothing or 0),
+                weight_decay=float(cfg.weight_decay or 0),
             )
         cap = len(train_split.labels) if steps == one_pass else None
         recorder = _RunRecorder(path, cfg, history, emit, stop, steps, cap, plan)

@@ -101,6 +101,8 @@ def test_errors_are_one_clear_line_with_exit_code_2(
     assert "unknown model 'nope'" in capsys.readouterr().err
     assert main(["train", "--data", str(tmp_path), "--minutes", "-1"]) == 2
     assert "the time limit must be a number of minutes ≥ 0" in capsys.readouterr().err
+    assert main(["train", "--data", str(tmp_path), "--weight-decay", "-1"]) == 2
+    assert "weight decay must be in [0, 1), got -1.0" in capsys.readouterr().err
 
 
 def test_help_starts_without_tensorflow() -> None:

@@ -111,6 +111,36 @@ def test_label_smoothing_changes_the_loss() -> None:
     assert model.loss.label_smoothing == pytest.approx(0.1)
 
 
+def test_weight_decay_shrinks_weights_by_rate_times_decay_per_step() -> None:
+    import numpy as np
+
+    model = compile_model(
+        build_model("catdog-net", image_size=32),
+        num_classes=2,
+        learning_rate=0.1,
+        optimizer="adamw",
+        weight_decay=0.5,
+    )
+    kernel = model.get_layer("head").kernel
+    before = np.array(kernel)
+    # A zero gradient moves Adam's part by nothing: what is left is the decay alone.
+    model.optimizer.apply_gradients([(np.zeros_like(before), kernel)])
+    np.testing.assert_allclose(np.array(kernel), before * (1 - 0.1 * 0.5), rtol=1e-5)
+    with pytest.raises(ModelError, match="weight decay needs the adamw optimizer, not rmsprop"):
+        compile_model(
+            build_model("seed-baseline"), num_classes=2, learning_rate=1e-4, weight_decay=0.01
+        )
+    with pytest.raises(ModelError, match="weight decay must be ≥ 0, got -1"):
+        compile_model(
+            build_model("catdog-net", image_size=32),
+            num_classes=2,
+            learning_rate=1e-3,
+            optimizer="adamw",
+            weight_decay=-1,
+        )
+    assert get_spec("catdog-net-quick").weight_decay == pytest.approx(1e-4)  # as measured
+
+
 @pytest.mark.parametrize("dtype", ["float32", "mixed_bfloat16"])
 def test_fused_batch_norm_matches_keras_batch_normalization(dtype: str) -> None:
     import numpy as np

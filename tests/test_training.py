@@ -190,6 +190,10 @@ def test_bad_configs_fail_before_any_work(tiny_dataset: Path, tmp_path: Path) ->
         train(tiny_config(tiny_dataset, tta_zoom=0.5))
     with pytest.raises(TrainingError, match="time limit must be a number of minutes ≥ 0"):
         train(tiny_config(tiny_dataset, time_limit_minutes=-5))
+    with pytest.raises(TrainingError, match=r"weight decay must be in \[0, 1\), got -0.1"):
+        train(tiny_config(tiny_dataset, weight_decay=-0.1))
+    with pytest.raises(TrainingError, match="weight decay needs the adamw optimizer"):
+        train(tiny_config(tiny_dataset, model="seed-baseline", weight_decay=0.01))
     with pytest.raises(ValueError, match=str(tmp_path / "nowhere")):
         train(tiny_config(tmp_path / "nowhere"))
     assert runs.list_runs() == []  # no half-made run folders left behind
