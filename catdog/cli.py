@@ -217,6 +217,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             warmup_epochs=args.warmup_epochs,
             label_smoothing=args.label_smoothing,
             weight_decay=args.weight_decay,
+            mixup=args.mixup,
             mixed_precision=args.mixed_precision,
             tta=args.tta,
             tta_zoom=args.tta_zoom,
@@ -418,6 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--weight-decay", type=float, help="AdamW's decoupled weight decay (model default)"
     )
+    p.add_argument("--mixup", type=float, metavar="ALPHA", help="mixup strength, e.g. 0.2; 0 = off")
     p.add_argument(
         "--mixed-precision",
         action=argparse.BooleanOptionalAction,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from catdog.augment import AugmentConfig
-from catdog.models import get_spec, tta_zoom_error
+from catdog.models import get_spec, mixup_error, tta_zoom_error
 
 LR_SCHEDULES = ("constant", "cosine", "plateau")
 
@@ -29,6 +29,7 @@ SPEC_DEFAULTS = (
     "warmup_epochs",
     "label_smoothing",
     "weight_decay",
+    "mixup",
     "mixed_precision",
     "tta",
     "tta_zoom",
@@ -62,6 +63,7 @@ class TrainConfig:
     warmup_epochs: int | None = None  # linear learning-rate warm-up before the schedule
     label_smoothing: float | None = None  # soften the 0/1 targets; the seed: 0
     weight_decay: float | None = None  # AdamW's decoupled weight decay (0 = none)
+    mixup: float | None = None  # train on blends of image pairs, Beta(a, a) shares; 0 = off
     mixed_precision: bool | None = None  # compute in bfloat16 (fast on CPUs with AMX/AVX512)
     tta: bool | None = None  # predict as the mean over the image and its mirror image
     tta_zoom: float | None = None  # with tta, also a centred 1/zoom crop of both (0: none)
@@ -151,8 +153,9 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise TrainingError(message)
-        if problem := tta_zoom_error(self.tta_zoom):
-            raise TrainingError(problem)
+        for problem in (tta_zoom_error(self.tta_zoom), mixup_error(self.mixup)):
+            if problem:
+                raise TrainingError(problem)
         if self.augmentation is not None:
             self.augmentation.validate()
 

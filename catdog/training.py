@@ -371,6 +371,7 @@ def _run(
             augment=cfg.augmentation if cfg.augment else None,
             seed=cfg.seed,
             label_mode=label_mode,
+            mixup=float(cfg.mixup or 0),
         )
         one_pass = math.ceil(len(train_split.labels) / batch)
         steps = int(cfg.steps_per_epoch or 0) or one_pass
@@ -399,6 +400,7 @@ def _run(
                 optimizer=get_spec(cfg.model).optimizer,
                 label_smoothing=float(cfg.label_smoothing or 0),
                 weight_decay=float(cfg.weight_decay or 0),
+                mixed_labels=bool(cfg.mixup),
             )
         cap = len(train_split.labels) if steps == one_pass else None
         recorder = _RunRecorder(path, cfg, history, emit, stop, steps, cap, plan)
