@@ -86,6 +86,22 @@ def settings_ui(info: DatasetInfo) -> TrainConfig:
                            "fitted to the epochs that fit, Epochs being the most. 0 = none.")
     schedule = c.selectbox("LR schedule", LR_SCHEDULES, key="train_lr_schedule", **keep)
     seed = d.number_input("Seed", 0, 10**6, 0, key="train_seed", **keep)
+    with st.expander("Regularisation: label smoothing, weight decay, mixup"):
+        a, b, c = st.columns(3)
+        smoothing = a.number_input("Label smoothing", 0.0, 0.5, step=0.05, format="%g",
+                                   key="train_label_smoothing", **keep,
+                                   help="Train towards 0.05/0.95 instead of 0/1 (at 0.1): "
+                                   "less over-confident. The seed: 0.")
+        adamw = get_spec(model).optimizer == "adamw"
+        decay = b.number_input("Weight decay", 0.0, 0.5, step=1e-4, format="%g",
+                               key="train_weight_decay", disabled=not adamw, **keep,
+                               help="AdamW's decoupled weight decay: each step every weight "
+                               "shrinks by learning rate × this." if adamw else
+                               f"Only AdamW takes it; {model} trains with "
+                               f"{get_spec(model).optimizer}.")
+        mixup = c.number_input("Mixup α", 0.0, 10.0, step=0.1, format="%g", key="train_mixup",
+                               **keep, help="Train on blends of two images, labelled with the "
+                               "same blend (shares from Beta(α, α)); 0 = off, 0.2 is light.")
     # fmt: on
     augment = st.toggle("Data augmentation", key="train_augment", **keep)
     aug = augmentation()
@@ -102,7 +118,8 @@ def settings_ui(info: DatasetInfo) -> TrainConfig:
         learning_rate=float(rate), image_size=int(size), augment=bool(augment),
         augmentation=aug, dropout=float(dropout), steps_per_epoch=int(steps),
         early_stopping=int(patience), lr_schedule=schedule, seed=int(seed),
-        time_limit_minutes=float(limit),
+        time_limit_minutes=float(limit), label_smoothing=float(smoothing),
+        weight_decay=float(decay) if adamw else 0.0, mixup=float(mixup),
     )  # fmt: skip
 
 
