@@ -122,10 +122,10 @@ def test_weight_decay_shrinks_weights_by_rate_times_decay_per_step() -> None:
         weight_decay=0.5,
     )
     kernel = model.get_layer("head").kernel
-    before = np.array(kernel)
+    before = kernel.numpy()
     # A zero gradient moves Adam's part by nothing: what is left is the decay alone.
     model.optimizer.apply_gradients([(np.zeros_like(before), kernel)])
-    np.testing.assert_allclose(np.array(kernel), before * (1 - 0.1 * 0.5), rtol=1e-5)
+    np.testing.assert_allclose(kernel.numpy(), before * (1 - 0.1 * 0.5), rtol=1e-5)
     with pytest.raises(ModelError, match="weight decay needs the adamw optimizer, not rmsprop"):
         compile_model(
             build_model("seed-baseline"), num_classes=2, learning_rate=1e-4, weight_decay=0.01
