@@ -76,7 +76,7 @@ def settings_ui(info: DatasetInfo) -> TrainConfig:
     steps = b.number_input("Steps per epoch", 0, 10_000, key="train_steps_per_epoch", **keep,
                            help="Batches per epoch; 0 = one pass over the training images. The "
                            "seed's augmented run used 100 steps of 32 images.")
-    a, b, c, d = st.columns([1, 1, 1.4, 1])  # the schedule's name needs the room
+    a, b = st.columns(2)  # two to a row: the settings column is narrow beside the model table
     patience = a.number_input("Early stopping", 0, 100, 0, key="train_patience", **keep,
                               help="Patience: stop after this many epochs without a better "
                               "validation loss; 0 = off.")
@@ -84,21 +84,23 @@ def settings_ui(info: DatasetInfo) -> TrainConfig:
                            key="train_time_limit_minutes", **keep,
                            help="Train for at most this long: the learning-rate schedule is "
                            "fitted to the epochs that fit, Epochs being the most. 0 = none.")
-    schedule = c.selectbox("LR schedule", LR_SCHEDULES, key="train_lr_schedule", **keep)
-    seed = d.number_input("Seed", 0, 10**6, 0, key="train_seed", **keep)
+    a, b = st.columns(2)
+    schedule = a.selectbox("LR schedule", LR_SCHEDULES, key="train_lr_schedule", **keep)
+    seed = b.number_input("Seed", 0, 10**6, 0, key="train_seed", **keep)
     with st.expander("Regularisation: label smoothing, weight decay, mixup"):
-        a, b, c = st.columns(3)
+        a, b = st.columns(2)
         smoothing = a.number_input("Label smoothing", 0.0, 0.5, step=0.05, format="%g",
                                    key="train_label_smoothing", **keep,
                                    help="Train towards 0.05/0.95 instead of 0/1 (at 0.1): "
                                    "less over-confident. The seed: 0.")
         adamw = get_spec(model).optimizer == "adamw"
-        decay = b.number_input("Weight decay", 0.0, 0.5, step=1e-4, format="%g",
+        decay = b.number_input("Weight decay", 0.0, 0.5, step=0.01, format="%g",
                                key="train_weight_decay", disabled=not adamw, **keep,
                                help="AdamW's decoupled weight decay: each step every weight "
                                "shrinks by learning rate × this." if adamw else
                                f"Only AdamW takes it; {model} trains with "
                                f"{get_spec(model).optimizer}.")
+        c, _ = st.columns(2)
         mixup = c.number_input("Mixup α", 0.0, 10.0, step=0.1, format="%g", key="train_mixup",
                                **keep, help="Train on blends of two images, labelled with the "
                                "same blend (shares from Beta(α, α)); 0 = off, 0.2 is light.")
