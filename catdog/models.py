@@ -317,7 +317,9 @@ def compile_model(
     if optimizer == "rmsprop":
         opt = keras.optimizers.RMSprop(learning_rate=learning_rate)
     elif optimizer == "adamw":
-        opt = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=weight_decay)
+        from catdog.optim import FusedAdamW  # Keras' AdamW, one kernel per weight
+
+        opt = FusedAdamW(learning_rate=learning_rate, weight_decay=weight_decay)
     elif optimizer == "adam":
         opt = keras.optimizers.Adam(learning_rate=learning_rate)
     else:

@@ -266,7 +266,7 @@ def load_model(run: str | Path, which: str = "best") -> keras.Model:
     Raises:
         RunError: the run has no saved model at all.
     """
-    from catdog import catdognet, mixup  # noqa: F401  (register custom layers and metrics)
+    from catdog import catdognet, mixup, optim  # noqa: F401  (register custom objects)
     from catdog.backend import keras
 
     path = resolve_run(run)
