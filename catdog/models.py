@@ -179,11 +179,12 @@ CATDOG_NET = ModelSpec(
     "validation and 89.6% test accuracy after 25–26 min on 2 CPU cores, 28 at most; see "
     "the README's Results).",
     build=build_catdog_net,
-    # 112 px for 130 epochs (the compute of 100 at 128 px): chosen on validation, 3 seeds.
+    # 112 px (chosen over 128 on validation, 3 seeds) for 145 epochs, the 30-minute budget's
+    # slack over 130 (chosen on validation, paired over 3 seeds; see benchmarks/decisions/).
     image_size=112,
     dropout=0.3,
     augment=True,
-    epochs=130,
+    epochs=145,
     batch_size=32,
     learning_rate=2e-3,
     optimizer="adamw",

@@ -337,7 +337,7 @@ def test_train_page_recommends_catdog_net_for_real_data(
     assert at.selectbox(key="train_model").value == "catdog-net"
     assert "catdog-net (recommended)" in at.selectbox(key="train_model").options
     assert at.number_input(key="train_image_size").value == 112  # the preset's defaults
-    assert at.number_input(key="train_epochs").value == 130
+    assert at.number_input(key="train_epochs").value == 145
     at.selectbox(key="train_model").set_value("catdog-net-quick").run()
     assert at.number_input(key="train_epochs").value == 40  # the quick schedule's
 
