@@ -44,14 +44,13 @@ def build(norm: str, size: int):
         model = catdognet.build_catdog_net(size, 2, 0.3, "mixed_bfloat16")
     finally:
         catdognet.FusedBatchNorm = original
-    compile_model(model, num_classes=2, learning_rate=1e-3, optimizer="adamw", weight_decay=0.05)
-    if norm == "keras-adamw":
-        model.compile(
-            optimizer=keras.optimizers.AdamW(learning_rate=1e-3, weight_decay=0.05),
-            loss=model.loss,
-            metrics=["accuracy"],
-        )
-    return model
+    if norm == "keras-adamw":  # the same loss and metric as compile_model, Keras' optimizer
+        optimizer = keras.optimizers.AdamW(learning_rate=1e-3, weight_decay=0.05)
+        model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
+        return model
+    return compile_model(
+        model, num_classes=2, learning_rate=1e-3, optimizer="adamw", weight_decay=0.05
+    )
 
 
 def main() -> int:

@@ -3,7 +3,7 @@
 Keras 3's ``AdamW.update_step`` is written in backend-neutral ops: for every weight tensor
 it runs about ten element-wise operations (two moving averages, a square root, a division,
 three assignments...), each a separate pass over memory. On a 2-core CPU, for catdog-net's
-5 M weights, that is about a tenth of a training step (``benchmarks/throughput.py``).
+5 M weights, that is about a tenth of a training step (``benchmarks/arch_speed.py``).
 TensorFlow has the same Adam update as one C++ kernel (``ResourceApplyAdam``: the moments
 and the weight updated in a single pass), and :class:`FusedAdamW` uses it — the same
 algorithm as ``keras.optimizers.AdamW`` (decoupled weight decay first, then the Adam step
