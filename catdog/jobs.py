@@ -14,6 +14,7 @@ does not import TensorFlow; the worker thread does, when it starts.
 from __future__ import annotations
 
 import copy
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -74,8 +75,8 @@ class TrainingJob:
         if (config is None) == (resume_run is None):
             raise ValueError("give either a config to train or a run to resume")
         self.config = config.resolved() if config is not None else None
-        if self.config is not None:
-            self.run_id = runs.new_run_id(self.config.model)
+        if self.config is not None:  # on disk now: the run is listed (and survives a refresh)
+            self.run_id = runs.create_run(self.config).name  # before the thread loads TensorFlow
         else:
             resume_path = runs.resolve_run(str(resume_run))
             self.run_id = resume_path.name
@@ -158,8 +159,8 @@ class TrainingJob:
 
         try:
             if self.config is not None:
-                result = training.train(
-                    self.config, on_event=self._on_event, stop=self._stop, run_id=self.run_id
+                result = training.train_created(
+                    self.run_id, on_event=self._on_event, stop=self._stop
                 )
             else:
                 result = training.resume(self.run_id, on_event=self._on_event, stop=self._stop)
@@ -170,6 +171,18 @@ class TrainingJob:
             with self._lock:
                 self._state.state = "failed"
                 self._state.error = self._state.error or f"{type(exc).__name__}: {exc}"
+                error = self._state.error
+            self._record_failure(error)
+
+    def _record_failure(self, error: str) -> None:
+        """Mark the run failed on disk if this process left it ``running`` (not another's)."""
+        try:
+            path = runs.resolve_run(self.run_id)
+            status = runs.read_json(path / runs.STATUS_FILE, {}) or {}
+            if status.get("state") == "running" and status.get("pid") == os.getpid():
+                runs.write_status(path, "failed", error=error)
+        except (OSError, ValueError):
+            pass  # the in-memory snapshot still shows the error
 
 
 class JobManager:

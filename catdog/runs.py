@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,7 @@ from catdog.home import runs_dir
 
 if TYPE_CHECKING:
     from catdog.backend import keras
+    from catdog.config import TrainConfig
 
 CONFIG_FILE = "config.json"
 STATUS_FILE = "status.json"
@@ -91,6 +93,56 @@ def new_run_id(model_name: str) -> str:
     """A unique, sortable run id such as ``20261128-071502-seed-baseline-3fa2``."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return f"{stamp}-{model_name}-{secrets.token_hex(2)}"
+
+
+def _installed_version(*distributions: str) -> str | None:
+    for name in distributions:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def create_run(config: TrainConfig, run_id: str | None = None) -> Path:
+    """Validate ``config`` and make its run folder (``config.json``, state ``running``).
+
+    Cheap and without TensorFlow, so a caller can show the run (and a refresh can find it)
+    the moment training is asked for; :func:`catdog.training.train_created` then trains it.
+
+    Args:
+        config: what to train; ``None`` fields take the model's defaults.
+        run_id: use this id instead of a fresh one (the folder must not exist yet).
+
+    Raises:
+        TrainingError: a setting cannot work.
+        DatasetError: ``config.data`` is not a dataset, or has fewer than 2 classes.
+    """
+    from catdog.config import TrainingError
+    from catdog.datasets import scan_dataset
+
+    cfg = config.resolved()
+    info = scan_dataset(Path(cfg.data))
+    if len(info.classes) < 2:
+        raise TrainingError(f"{cfg.data} has {len(info.classes)} class folder(s); need at least 2")
+    run_id = run_id or new_run_id(cfg.model)
+    path = runs_dir() / run_id
+    path.mkdir(parents=True, exist_ok=False)
+    atomic_write_json(
+        path / CONFIG_FILE,
+        {
+            "run_id": run_id,
+            "created": datetime.now().isoformat(timespec="seconds"),
+            "classes": list(info.classes),
+            "train": cfg.to_dict(),
+            "versions": {
+                "tensorflow": _installed_version("tensorflow", "tensorflow-cpu"),
+                "keras": _installed_version("keras"),
+            },
+        },
+    )
+    write_status(path, "running", epochs_done=0)
+    return path
 
 
 def resolve_run(run: str | Path) -> Path:

@@ -14,14 +14,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from catdog import runs
-from catdog.backend import keras, tf
+from catdog.backend import keras
 from catdog.config import TrainConfig, TrainingError
-from catdog.home import runs_dir
 from catdog.models import build_model, compile_model, get_spec
 from catdog.pipeline import load_split, make_dataset
 
@@ -64,15 +62,6 @@ class TrainResult:
     metrics: dict[str, Any]
 
 
-def _classes_of(data: Path) -> list[str]:
-    from catdog.datasets import scan_dataset
-
-    info = scan_dataset(data)
-    if len(info.classes) < 2:
-        raise TrainingError(f"{data} has {len(info.classes)} class folder(s); need at least 2")
-    return list(info.classes)
-
-
 def train(
     config: TrainConfig,
     *,
@@ -91,24 +80,24 @@ def train(
     Returns:
         The run's id, folder, final state, history and metrics.
     """
-    cfg = config.resolved()
-    classes = _classes_of(Path(cfg.data))
-    run_id = run_id or runs.new_run_id(cfg.model)
-    path = runs_dir() / run_id
-    path.mkdir(parents=True, exist_ok=False)
+    path = runs.create_run(config, run_id)
+    return train_created(path, on_event=on_event, stop=stop)
 
-    runs.atomic_write_json(
-        path / runs.CONFIG_FILE,
-        {
-            "run_id": run_id,
-            "created": datetime.now().isoformat(timespec="seconds"),
-            "classes": classes,
-            "train": cfg.to_dict(),
-            "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
-        },
-    )
-    runs.write_status(path, "running", epochs_done=0)
-    return _run(path, cfg, classes, on_event=on_event, stop=stop, history=[])
+
+def train_created(
+    run: str | Path, *, on_event: EventFn | None = None, stop: threading.Event | None = None
+) -> TrainResult:
+    """Train a run that :func:`catdog.runs.create_run` made and nothing has trained yet.
+
+    Raises:
+        runs.RunError: the run does not exist or has already trained epochs.
+    """
+    path = runs.resolve_run(run)
+    info = runs.run_info(path)
+    if info.epochs_done or runs.read_history(path):
+        raise runs.RunError(f"run {info.id} has already trained; resume it instead")
+    cfg = TrainConfig.from_dict(info.config["train"])
+    return _run(path, cfg, info.classes, on_event=on_event, stop=stop, history=[])
 
 
 def resume(

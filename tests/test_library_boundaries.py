@@ -57,3 +57,21 @@ def test_light_modules_do_not_import_tensorflow() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"], out.stdout + out.stderr
+
+
+def test_a_run_is_on_disk_before_tensorflow_loads(tiny_dataset: Path) -> None:
+    """The dashboard lists (and a refresh finds) a run the moment it is asked for."""
+    code = (
+        "import sys\n"
+        "from catdog import runs\n"
+        "from catdog.config import TrainConfig\n"
+        f"path = runs.create_run(TrainConfig(data={str(tiny_dataset)!r}, epochs=2))\n"
+        "info = runs.run_info(path)\n"
+        "print(info.state, info.epochs, ','.join(info.classes), 'tensorflow' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["running", "2", "cats,dogs", "False"], out.stderr
+    from catdog import runs
+
+    (left,) = runs.list_runs()  # its process exited before training: listed as interrupted
+    assert (left.model, left.state) == ("seed-baseline", "interrupted")

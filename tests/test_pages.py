@@ -432,7 +432,7 @@ def test_train_page_shows_a_failed_run_as_an_error(
     def fail(*args, **kwargs):
         raise TrainingError("the disk is full (pretend)")
 
-    monkeypatch.setattr(training, "train", fail)
+    monkeypatch.setattr(training, "train_created", fail)
     at = open_page("train", dataset=str(home_dataset((3, 2, 2))))
     _start_tiny_run(at)
     wait_for_job(at)
@@ -441,6 +441,11 @@ def test_train_page_shows_a_failed_run_as_an_error(
     assert [e.value for e in at.error] == [
         "Training failed: TrainingError: the disk is full (pretend)"
     ]
+    info = runs.run_info(runs.resolve_run(at.session_state["watched_run"]))
+    assert (info.state, info.error) == (  # recorded on disk too, not left "running"
+        "failed",
+        "TrainingError: the disk is full (pretend)",
+    )
 
 
 # --------------------------------------------------------------------------------- History

@@ -19,7 +19,7 @@ import pytest
 from catdog import runs
 from catdog.backend import keras
 from catdog.config import TrainConfig, TrainingError
-from catdog.training import ProgressEvent, resume, train
+from catdog.training import ProgressEvent, resume, train, train_created
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -297,3 +297,13 @@ def test_a_catdog_net_run_loads_in_a_fresh_process(tiny_dataset: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert out.stdout.strip().splitlines()[-1] == "FusedBatchNorm"
+
+
+def test_a_created_run_trains_once(tiny_dataset: Path) -> None:
+    path = runs.create_run(tiny_config(tiny_dataset, epochs=1))
+    assert [r.id for r in runs.list_runs()] == [path.name]  # listed before it trains
+    assert runs.run_info(path).state == "running" and not (path / runs.LAST_MODEL).exists()
+    result = train_created(path.name)
+    assert (result.path, result.state, len(result.history)) == (path, "completed", 1)
+    with pytest.raises(runs.RunError, match="has already trained; resume it instead"):
+        train_created(path)
