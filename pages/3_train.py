@@ -133,6 +133,11 @@ def model_summary(model: str, image_size: int, num_classes: int, dropout: float)
     return summary_rows(built)
 
 
+def _per_image(shape: str) -> str:
+    """``"(batch, 56, 56, 32)"`` → ``"56 × 56 × 32"`` (the batch axis is the same everywhere)."""
+    return shape.removeprefix("(batch, ").removesuffix(")").removesuffix(",").replace(", ", " × ")
+
+
 def summary_ui(config: TrainConfig, num_classes: int) -> bool:
     """The model's layer table with Keras' total; returns False if it cannot be built."""
     try:
@@ -140,14 +145,17 @@ def summary_ui(config: TrainConfig, num_classes: int) -> bool:
     except (ModelError, ValueError) as exc:
         st.error(f"This model cannot be built with these settings: {exc}")
         return False
+    shown = [{**row, "output_shape": _per_image(row["output_shape"])} for row in rows]
     st.dataframe(
-        rows,
+        shown,
         hide_index=True,
         height=(len(rows) + 1) * 35 + 3,  # every layer, no scrolling
-        column_config={
+        column_config={  # narrow enough for the page's right column at 1280 px
             "layer": st.column_config.TextColumn("Layer", width=125),
-            "type": st.column_config.TextColumn("Type", width=105),
-            "output_shape": st.column_config.TextColumn("Output shape", width=140),
+            "type": st.column_config.TextColumn("Type", width=110),
+            "output_shape": st.column_config.TextColumn(
+                "Output", width=95, help="Per image: height × width × channels"
+            ),
             "params": st.column_config.NumberColumn("Parameters", format="localized", width=85),
         },
     )

@@ -316,6 +316,8 @@ def test_train_page_takes_the_models_defaults_and_shows_its_summary() -> None:
     assert at.number_input(key="train_epochs").value == 30
     assert "Total parameters: 3,453,121" in texts(at)  # the seed's summary at 150 px
     assert at.dataframe[0].value["params"].sum() == 3_453_121
+    shapes = list(at.dataframe[0].value["output_shape"])  # per image: no batch axis
+    assert (shapes[0], shapes[-1]) == ("148 × 148 × 32", "1")
 
     at.selectbox(key="train_model").set_value("seed-dropout").run()
     assert at.number_input(key="train_epochs").value == 100
