@@ -294,8 +294,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from catdog.predict import Predictor
 
+    out = Path(args.heatmaps) if args.heatmaps else None
+    if out is not None and out.exists() and not out.is_dir():
+        raise CLIError(f"--heatmaps {out} exists and is not a folder")
     predictor = Predictor.from_run(args.run, which=args.which)
-    predictions = predictor.predict([Path(p) for p in args.images])
+    predictions = predictor.predict([Path(p) for p in args.images], heatmaps=out is not None)
     failed = 0
     for pred in predictions:
         if pred.error:
@@ -304,12 +307,31 @@ def cmd_predict(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps(pred.to_dict()))
             continue
+        data = pred.to_dict()
+        if out is not None and pred.heatmap is not None:
+            data["heatmap"] = str(_write_heatmap(out, Path(pred.file), pred.heatmap))
         if args.json:
-            print(json.dumps(pred.to_dict()))
+            print(json.dumps(data))
         else:
             probs = "  ".join(f"{c} {p:.3f}" for c, p in pred.probabilities.items())
-            print(f"{pred.file}: {pred.label}   ({probs})")
+            where = f"  heatmap {data['heatmap']}" if "heatmap" in data else ""
+            print(f"{pred.file}: {pred.label}   ({probs}){where}")
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _write_heatmap(folder: Path, image: Path, heat: Any) -> Path:
+    """Save ``image`` with ``heat`` over it as a new PNG in ``folder`` (never overwriting)."""
+    from catdog.explain import overlay
+    from catdog.images import open_rgb
+
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{image.stem}.heatmap.png"
+    n = 1
+    while target.exists():
+        n += 1
+        target = folder / f"{image.stem}.heatmap-{n}.png"
+    overlay(open_rgb(image), heat).save(target)
+    return target
 
 
 # ---------------------------------------------------------------- parser
@@ -454,6 +476,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", help="image files (any format Pillow reads)")
     p.add_argument("--which", default="best", choices=["best", "last"])
     p.add_argument("--json", action="store_true", help="one JSON object per line and image")
+    p.add_argument(
+        "--heatmaps",
+        metavar="DIR",
+        help="also save each image with a Grad-CAM heatmap of where the model saw its label "
+        "(new files DIR/NAME.heatmap.png; nothing is overwritten)",
+    )
     p.set_defaults(func=cmd_predict)
     return parser
 

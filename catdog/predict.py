@@ -45,12 +45,16 @@ class Prediction:
         probabilities: ``{class: probability}`` in the run's class order, summing to 1
             (empty when the image could not be read).
         error: why the image could not be read (one line naming the file), else ``None``.
+        heatmap: with ``predict(..., heatmaps=True)``, where the model saw evidence for
+            ``label``: a Grad-CAM map in [0, 1] (:func:`catdog.explain.grad_cam`), else
+            ``None``.
     """
 
     file: str
     label: str | None
     probabilities: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    heatmap: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -237,12 +241,23 @@ class Predictor:
         )
         return class_probabilities(outputs, len(self.classes))
 
+    def heatmaps(self, images: np.ndarray, class_indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Grad-CAM maps of ``uint8`` images at the model's size for the given classes.
+
+        See :func:`catdog.explain.grad_cam` (values in [0, 1], at the feature map's size).
+        """
+        from catdog.explain import grad_cam
+        from catdog.pipeline import scale_pixels
+
+        return grad_cam(self.model, scale_pixels(images), np.asarray(class_indices))
+
     def predict(
         self,
         sources: Sequence[ImageSource],
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
         progress: ProgressFn | None = None,
+        heatmaps: bool = False,
     ) -> list[Prediction]:
         """Classify images; unreadable ones get an ``error`` and do not stop the rest.
 
@@ -253,6 +268,8 @@ class Predictor:
             sources: paths, file bytes, or ``(name, bytes)`` pairs.
             batch_size: images decoded and passed to the model in one call.
             progress: called as ``progress(done, total, message)`` after each batch.
+            heatmaps: also give each prediction a Grad-CAM ``heatmap`` of its label (one
+                more pass through the model, forward and back, for the plain view).
 
         Returns:
             One :class:`Prediction` per source, in the same order.
@@ -263,11 +280,13 @@ class Predictor:
         results: list[Prediction] = []
         for start in range(0, len(named), batch_size):
             chunk = named[start : start + batch_size]
-            results.extend(self._predict_chunk(chunk))
+            results.extend(self._predict_chunk(chunk, heatmaps))
             report(progress, len(results), len(named), "images")
         return results
 
-    def _predict_chunk(self, chunk: list[tuple[str, str | Path | bytes]]) -> list[Prediction]:
+    def _predict_chunk(
+        self, chunk: list[tuple[str, str | Path | bytes]], heatmaps: bool = False
+    ) -> list[Prediction]:
         """Decode a chunk, run the good images through the model in one call."""
         results: list[Prediction | None] = []
         good: list[np.ndarray] = []
@@ -281,11 +300,17 @@ class Predictor:
             slots.append(len(results))
             results.append(None)
         if good:
-            probs = self.probabilities(np.stack(good))
-            for slot, row in zip(slots, probs, strict=True):
+            images = np.stack(good)
+            probs = self.probabilities(images)
+            labels = np.argmax(probs, axis=1)
+            maps: list[np.ndarray | None] = [None] * len(good)
+            if heatmaps:
+                maps = list(self.heatmaps(images, labels))
+            for slot, row, label, heat in zip(slots, probs, labels, maps, strict=True):
                 results[slot] = Prediction(
                     file=chunk[slot][0],
-                    label=self.classes[int(np.argmax(row))],
+                    label=self.classes[int(label)],
                     probabilities={c: float(p) for c, p in zip(self.classes, row, strict=True)},
+                    heatmap=heat,
                 )
         return [r for r in results if r is not None]

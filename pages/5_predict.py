@@ -1,10 +1,13 @@
 """Predict: classify your own photos with a trained run."""
 
+import io
 from pathlib import Path
 
 import streamlit as st
+from PIL import Image
 
 from catdog.browse import preview_image
+from catdog.explain import ExplainError, overlay
 from catdog.images import IMAGE_SUFFIXES, ImageError
 from catdog.predict import Prediction, Predictor
 from catdog.runs import BEST_MODEL, LAST_MODEL, RunInfo, list_runs
@@ -65,9 +68,12 @@ def photos_ui() -> list[tuple[str, bytes]]:
 
 
 def card(prediction: Prediction, data: bytes) -> None:
-    """One photo with its predicted class and a probability bar per class."""
+    """One photo (with its heatmap if there is one), its class and a bar per class."""
     with st.container(border=True):
-        st.image(preview_image(data, max_side=400, name=prediction.file), width="stretch")
+        photo = preview_image(data, max_side=400, name=prediction.file)
+        if prediction.heatmap is not None:
+            photo = overlay(Image.open(io.BytesIO(photo)), prediction.heatmap)
+        st.image(photo, width="stretch")
         st.markdown(f"**{prediction.label}** — {prediction.file}")
         for cls, p in sorted(prediction.probabilities.items(), key=lambda kv: -kv[1]):
             st.progress(p, text=f"{cls}: {p:.1%}")
@@ -90,7 +96,18 @@ try:
 except (ValueError, OSError) as exc:
     st.error(f"The model of run {run.id} cannot be loaded: {exc}")
     st.stop()
-predictions = model.predict(photos)
+show_heat = st.toggle(
+    "Show where the model looked",
+    value=True,
+    key="predict_heatmaps",
+    help="Grad-CAM: the regions whose features raised the score of the predicted class most "
+    "are tinted, from blue (a little) to red (most); untinted regions did not argue for it.",
+)
+try:
+    predictions = model.predict(photos, heatmaps=show_heat)
+except ExplainError as exc:
+    st.warning(f"No heatmaps for this model: {exc}")
+    predictions = model.predict(photos)
 for bad in (p for p in predictions if not p.ok):
     st.warning(f"{bad.error} — skipped.", icon=":material/broken_image:")
 good = [(p, data) for p, (_, data) in zip(predictions, photos, strict=True) if p.ok]

@@ -72,6 +72,15 @@ def test_train_then_runs_evaluate_predict(
     assert main(["predict", trained_run, str(good)]) == 0
     assert capsys.readouterr().out.startswith(f"{good}: ")
 
+    maps = tmp_path / "maps"
+    for _ in range(2):  # the second time writes new files beside the first
+        assert main(["predict", trained_run, str(good), "--heatmaps", str(maps), "--json"]) == 0
+    first, second = (json.loads(line)["heatmap"] for line in capsys.readouterr().out.splitlines())
+    assert (first, second) == (str(maps / "photo.heatmap.png"), str(maps / "photo.heatmap-2.png"))
+    assert Image.open(first).size == (80, 60)  # the photo's own size
+    assert main(["predict", trained_run, str(good), "--heatmaps", str(good)]) == 2
+    assert f"--heatmaps {good} exists and is not a folder" in capsys.readouterr().err
+
 
 def test_models_lists_the_seed_parameter_count(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models"]) == 0

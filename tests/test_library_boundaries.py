@@ -48,6 +48,7 @@ def test_light_modules_do_not_import_tensorflow() -> None:
         "catdog.jobs",
         "catdog.evaluate",
         "catdog.predict",
+        "catdog.explain",
     ]
     code = (
         "import importlib, sys\n"

@@ -527,6 +527,13 @@ def test_predict_page_classifies_uploads_and_warns_about_bad_ones(trained_run: s
     assert [label.split(" — ")[1] for label in labels] == ["whiskers.png", "rex.png"]
     shares = [p.value for p in at.progress]
     assert shares[0] + shares[1] in (99, 100, 101)  # percent, rounded per bar
+    assert at.toggle(key="predict_heatmaps").value is True  # photos shown with their heatmap
+    tinted = [tuple(img.value) for img in at.image]
+    at.toggle(key="predict_heatmaps").set_value(False).run()
+    plain = [tuple(img.value) for img in at.image]
+    assert len(plain) == len(tinted) == 2 and set(plain).isdisjoint(tinted)
+    at.toggle(key="predict_heatmaps").set_value(True).run()
+    assert [tuple(img.value) for img in at.image] == tinted  # the same maps again
 
     at.toggle(key="predict_camera").set_value(True).run()
     jpeg = io.BytesIO()

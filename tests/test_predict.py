@@ -106,6 +106,27 @@ def test_prediction_matches_the_training_pipeline(
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
+def test_heatmaps_come_with_each_readable_prediction(
+    trained: tuple[Path, Path], predictor: Predictor, tmp_path: Path
+) -> None:
+    from catdog.explain import grad_cam
+    from catdog.pipeline import load_split, scale_pixels
+
+    data, _ = trained
+    split = load_split(data, "test", predictor.classes, predictor.image_size)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a photo")
+    predictions = predictor.predict([*split.paths[:3], broken], batch_size=2, heatmaps=True)
+    assert predictions[3].heatmap is None and predictions[3].error
+    labels = [predictor.classes.index(p.label) for p in predictions[:3]]
+    expected = grad_cam(predictor.model, scale_pixels(split.images[:3]), labels)
+    got = np.stack([p.heatmap for p in predictions[:3]])  # the map of each one's own label
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert got.shape[1:] == (1, 1)  # the seed's convnet at 48 px ends on a 1×1 feature map
+    assert predictor.predict(split.paths[:1])[0].heatmap is None  # only when asked for
+    assert "heatmap" not in predictions[0].to_dict()
+
+
 def test_test_time_views_are_averaged(predictor: Predictor) -> None:
     from catdog.pipeline import scale_pixels
 
