@@ -13,10 +13,14 @@ Importing this module is cheap; Keras is imported when a heatmap is computed.
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
+
+from catdog.images import open_rgb
 
 if TYPE_CHECKING:
     from catdog.backend import keras
@@ -173,3 +177,18 @@ def overlay(image: Image.Image, heat: np.ndarray, strength: float = 0.6) -> Imag
     photo = np.asarray(rgb, dtype=np.float64)
     blended = photo * (1.0 - alpha) + colorize(big).astype(np.float64) * alpha
     return Image.fromarray(blended.round().astype(np.uint8), mode="RGB")
+
+
+def heatmap_jpeg(
+    source: str | Path | bytes, heat: np.ndarray, max_side: int = 400, name: str | None = None
+) -> bytes:
+    """An image shrunk to fit ``max_side`` (never enlarged) with ``heat`` over it, as JPEG.
+
+    Raises:
+        catdog.images.ImageError: the file is not a usable image.
+    """
+    image = open_rgb(source, name=name)
+    image.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    overlay(image, heat).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()

@@ -80,6 +80,20 @@ def evaluation(run_id: str, which: str, version: float) -> dict:
     return evaluate_run(run_id, which=which).to_dict()
 
 
+@st.cache_data(max_entries=8, show_spinner="Drawing heatmaps…")
+def mistake_heatmaps(run_id: str, which: str, version: float, files: tuple[str, ...]) -> list:
+    """Square thumbnails of ``files`` tinted where the model saw the class it predicted."""
+    from catdog.browse import thumbnail
+    from catdog.explain import heatmap_jpeg
+    from catdog.predict import Predictor
+
+    predictions = Predictor.from_run(run_id, which=which).predict(list(files), heatmaps=True)
+    return [
+        thumbnail(heatmap_jpeg(f, p.heatmap, max_side=320)) if p.heatmap is not None else thumb(f)
+        for f, p in zip(files, predictions, strict=True)
+    ]
+
+
 def evaluation_ui(run: RunInfo, model: Path) -> None:
     which = st.radio(
         "Model",
@@ -121,11 +135,25 @@ def evaluation_ui(run: RunInfo, model: Path) -> None:
     fig.update_layout(height=360, margin={"l": 10, "r": 10, "t": 60, "b": 10})
     right.plotly_chart(fig)
     wrong = result["misclassified"]
-    st.markdown(f"**Misclassified: {len(wrong)}** (most confident mistakes first)")
+    text, toggle = st.columns([3, 1], vertical_alignment="center")
+    text.markdown(f"**Misclassified: {len(wrong)}** (most confident mistakes first)")
+    shown = wrong[:GALLERY_SIZE]
+    pictures = [thumb(item["file"]) for item in shown]
+    if shown and toggle.toggle(
+        "Where it looked", key="history_heatmaps",
+        help="Grad-CAM: tint the regions whose features argued most for the (wrong) class "
+        "the model predicted, from blue (a little) to red (most).",
+    ):  # fmt: skip
+        try:
+            pictures = mistake_heatmaps(
+                run.id, which, model.stat().st_mtime, tuple(i["file"] for i in shown)
+            )
+        except (ValueError, OSError) as exc:
+            st.warning(f"No heatmaps for this model: {exc}")
     cells = st.columns(GALLERY_COLUMNS)
-    for k, item in enumerate(wrong[:GALLERY_SIZE]):
+    for k, (item, picture) in enumerate(zip(shown, pictures, strict=True)):
         cells[k % GALLERY_COLUMNS].image(
-            thumb(item["file"]),
+            picture,
             width="stretch",
             caption=f"{item['true']} → {item['predicted']} ({item['probability']:.0%})",
         )

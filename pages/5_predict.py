@@ -1,13 +1,11 @@
 """Predict: classify your own photos with a trained run."""
 
-import io
 from pathlib import Path
 
 import streamlit as st
-from PIL import Image
 
 from catdog.browse import preview_image
-from catdog.explain import ExplainError, overlay
+from catdog.explain import ExplainError, heatmap_jpeg
 from catdog.images import IMAGE_SUFFIXES, ImageError
 from catdog.predict import Prediction, Predictor
 from catdog.runs import BEST_MODEL, LAST_MODEL, RunInfo, list_runs
@@ -70,9 +68,10 @@ def photos_ui() -> list[tuple[str, bytes]]:
 def card(prediction: Prediction, data: bytes) -> None:
     """One photo (with its heatmap if there is one), its class and a bar per class."""
     with st.container(border=True):
-        photo = preview_image(data, max_side=400, name=prediction.file)
         if prediction.heatmap is not None:
-            photo = overlay(Image.open(io.BytesIO(photo)), prediction.heatmap)
+            photo = heatmap_jpeg(data, prediction.heatmap, max_side=400, name=prediction.file)
+        else:
+            photo = preview_image(data, max_side=400, name=prediction.file)
         st.image(photo, width="stretch")
         st.markdown(f"**{prediction.label}** — {prediction.file}")
         for cls, p in sorted(prediction.probabilities.items(), key=lambda kv: -kv[1]):

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from catdog.backend import keras
-from catdog.explain import PALETTE, ExplainError, colorize, feature_layer, grad_cam, overlay
+from catdog.explain import (
+    PALETTE,
+    ExplainError,
+    colorize,
+    feature_layer,
+    grad_cam,
+    heatmap_jpeg,
+    overlay,
+)
+from catdog.images import ImageError
 from catdog.models import build_model
 
 
@@ -107,3 +118,17 @@ def test_overlay_keeps_the_photo_where_there_is_no_heat() -> None:
         overlay(photo, heat, strength=1.5)
     with pytest.raises(ValueError, match=r"heat must be a 2-D map, got shape \(1, 4, 4\)"):
         overlay(photo, heat[None])
+
+
+def test_heatmap_jpeg_shrinks_the_photo_and_tints_it() -> None:
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((300, 600, 3), 90, dtype=np.uint8)).save(buffer, "PNG")
+    heat = np.zeros((2, 2))
+    heat[:, 1] = 1.0  # the right half
+    out = Image.open(io.BytesIO(heatmap_jpeg(buffer.getvalue(), heat, max_side=200)))
+    assert (out.format, out.size) == ("JPEG", (200, 100))
+    left, right = np.asarray(out)[50, 10], np.asarray(out)[50, 190]
+    assert np.abs(left.astype(int) - 90).max() <= 3  # untouched (JPEG rounding)
+    assert right[0] > 150 and right[2] < 60  # tinted red
+    with pytest.raises(ImageError, match="notes is not an image"):
+        heatmap_jpeg(b"shopping list", heat, name="notes")

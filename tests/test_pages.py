@@ -505,6 +505,12 @@ def test_history_page_evaluates_a_run(trained_run: str) -> None:
     assert np.asarray(matrix["data"][0]["z"]).sum() == 8
     assert "Misclassified:" in texts(at)
     assert [b.disabled for b in at.download_button] == [False, False]
+    plain = [tuple(img.value) for img in at.image]
+    assert plain, "the 1-epoch model should get some test images wrong"
+    at.toggle(key="history_heatmaps").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    tinted = [tuple(img.value) for img in at.image]
+    assert len(tinted) == len(plain) and set(tinted).isdisjoint(plain)
 
 
 def test_predict_page_classifies_uploads_and_warns_about_bad_ones(trained_run: str) -> None:
