@@ -133,7 +133,7 @@ def grad_cam(
             scores = logits[:, 0] * sign
         else:
             scores = tf.gather(logits, tf.constant(targets), axis=1, batch_dims=1)
-    grads = tape.gradient(scores, fmap)
+    grads = tape.gradient(scores, fmap) if fmap is not None else None
     if grads is None:  # the head does not depend on this layer
         raise ExplainError(f"the class scores do not depend on layer {feature.name!r}")
     fmap, grads = tf.cast(fmap, tf.float32), tf.cast(grads, tf.float32)  # bfloat16 models

@@ -132,3 +132,10 @@ def test_heatmap_jpeg_shrinks_the_photo_and_tints_it() -> None:
     assert right[0] > 150 and right[2] < 60  # tinted red
     with pytest.raises(ImageError, match="notes is not an image"):
         heatmap_jpeg(b"shopping list", heat, name="notes")
+
+
+def test_a_layer_after_the_features_cannot_be_mapped() -> None:
+    model = build_model("seed-baseline", image_size=150, num_classes=2)  # Sequential
+    head = model.layers[-1].name
+    with pytest.raises(ExplainError, match=f"the class scores do not depend on layer '{head}'"):
+        grad_cam(model, np.zeros((1, 150, 150, 3)), 1, layer=head)
