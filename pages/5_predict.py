@@ -102,6 +102,8 @@ show_heat = st.toggle(
     help="Grad-CAM: the regions whose features raised the score of the predicted class most "
     "are tinted, from blue (a little) to red (most); untinted regions did not argue for it.",
 )
+if show_heat:
+    st.caption("Tinted where the model found evidence for its answer: red most, blue a little.")
 try:
     predictions = model.predict(photos, heatmaps=show_heat)
 except ExplainError as exc:
