@@ -322,8 +322,15 @@ def load_model(run: str | Path, which: str = "best") -> keras.Model:
     from catdog.backend import keras
 
     path = resolve_run(run)
+    found = model_file(path, which)
+    if found is None:
+        raise RunError(f"run {path.name} has no saved model yet (no {BEST_MODEL} or {LAST_MODEL})")
+    return keras.models.load_model(found)
+
+
+def model_file(run_path: Path, which: str = "best") -> Path | None:
+    """The file :func:`load_model` would load: ``which`` model, else the other, else ``None``."""
+    if which not in ("best", "last"):
+        raise ValueError(f"which model: 'best' or 'last', got {which!r}")
     order = [BEST_MODEL, LAST_MODEL] if which == "best" else [LAST_MODEL, BEST_MODEL]
-    for name in order:
-        if (path / name).exists():
-            return keras.models.load_model(path / name)
-    raise RunError(f"run {path.name} has no saved model yet (no {BEST_MODEL} or {LAST_MODEL})")
+    return next((run_path / n for n in order if (run_path / n).exists()), None)

@@ -1,14 +1,12 @@
 """History: training curves of runs, compared; a table of runs; evaluation on the test split."""
 
-from pathlib import Path
-
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
 from catdog.history import curves_figure, overfitting_onset, runs_table, short_id, story_runs
-from catdog.runs import BEST_MODEL, HISTORY_FILE, LAST_MODEL, RunInfo, list_runs, read_history
-from pages.shared import PAGES, thumb
+from catdog.runs import HISTORY_FILE, RunInfo, list_runs, model_file, read_history
+from pages.shared import PAGES, model_choice, thumb
 
 
 def percent_column(label: str) -> st.column_config.NumberColumn:
@@ -66,13 +64,6 @@ def curves(chosen: list[RunInfo]) -> None:
     st.markdown("\n".join(notes))
 
 
-def model_file(run: RunInfo) -> Path | None:
-    for name in (BEST_MODEL, LAST_MODEL):
-        if (run.path / name).exists():
-            return run.path / name
-    return None
-
-
 @st.cache_data(max_entries=16, show_spinner="Evaluating on the test split…")
 def evaluation(run_id: str, which: str, version: float) -> dict:
     from catdog.evaluate import evaluate_run
@@ -94,14 +85,11 @@ def mistake_heatmaps(run_id: str, which: str, version: float, files: tuple[str, 
     ]
 
 
-def evaluation_ui(run: RunInfo, model: Path) -> None:
-    which = st.radio(
-        "Model",
-        ["best", "last"],
-        horizontal=True,
-        key="history_which",
-        format_func={"best": "Best epoch", "last": "Last epoch"}.get,
-    )
+def evaluation_ui(run: RunInfo) -> None:
+    which = model_choice(key="history_which")
+    model = model_file(run.path, which)
+    if model is None:
+        return
     key = (run.id, which)
     if st.button("Evaluate on the test split", icon=":material/fact_check:"):
         st.session_state.setdefault("evaluated", set()).add(key)
@@ -165,7 +153,7 @@ def run_ui(runs: list[RunInfo]) -> None:
     run = by_id[
         st.selectbox("Run", list(by_id), format_func=lambda i: label(by_id[i]), key="history_run")
     ]
-    model = model_file(run)
+    model = model_file(run.path)
     a, b, _ = st.columns([1, 1, 2])
     history = run.path / HISTORY_FILE
     a.download_button(
@@ -191,7 +179,7 @@ def run_ui(runs: list[RunInfo]) -> None:
     if model is None:
         st.info("This run saved no model yet, so it cannot be evaluated.")
         return
-    evaluation_ui(run, model)
+    evaluation_ui(run)
 
 
 st.title("History")

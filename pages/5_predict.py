@@ -1,15 +1,13 @@
 """Predict: classify your own photos with a trained run."""
 
-from pathlib import Path
-
 import streamlit as st
 
 from catdog.browse import preview_image
 from catdog.explain import ExplainError, heatmap_jpeg
 from catdog.images import IMAGE_SUFFIXES, ImageError
 from catdog.predict import Prediction, Predictor
-from catdog.runs import BEST_MODEL, LAST_MODEL, RunInfo, list_runs
-from pages.shared import PAGES
+from catdog.runs import RunInfo, list_runs, model_file
+from pages.shared import PAGES, model_choice
 
 MAX_UPLOAD_MB = 50  # per photo; a phone photo is a few MB
 CARD_COLUMNS = 3
@@ -19,11 +17,6 @@ CARD_COLUMNS = 3
 def predictor(run_id: str, which: str, version: float) -> Predictor:
     """One loaded model per run and choice; ``version`` (the file's mtime) keys the cache."""
     return Predictor.from_run(run_id, which=which)
-
-
-def model_path(run: RunInfo, which: str) -> Path | None:
-    order = (BEST_MODEL, LAST_MODEL) if which == "best" else (LAST_MODEL, BEST_MODEL)
-    return next((run.path / n for n in order if (run.path / n).exists()), None)
 
 
 def run_ui(runs: list[RunInfo]) -> tuple[RunInfo, str]:
@@ -38,13 +31,7 @@ def run_ui(runs: list[RunInfo]) -> tuple[RunInfo, str]:
         key="predict_run",
         format_func=lambda r: f"{r.id} ({r.state}, {', '.join(r.classes)})",
     )
-    which = right.radio(
-        "Model",
-        ["best", "last"],
-        horizontal=True,
-        key="predict_which",
-        format_func={"best": "Best epoch", "last": "Last epoch"}.get,
-    )
+    which = model_choice(right, key="predict_which")
     return run, which
 
 
@@ -79,7 +66,7 @@ def card(prediction: Prediction, data: bytes) -> None:
 
 
 st.title("Predict")
-runs = [r for r in list_runs() if model_path(r, "best") is not None]
+runs = [r for r in list_runs() if model_file(r.path) is not None]
 if not runs:
     st.info("No trained model yet: train one first (a short run on the demo data is enough).")
     st.page_link(PAGES["train"], label="Go to the Train page", icon=":material/model_training:")
@@ -89,7 +76,7 @@ photos = photos_ui()
 if not photos:
     st.caption(f"Upload photos to classify them as {' or '.join(run.classes)}.")
     st.stop()
-path = model_path(run, which)
+path = model_file(run.path, which)
 try:
     model = predictor(run.id, which, path.stat().st_mtime)
 except (ValueError, OSError) as exc:

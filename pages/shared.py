@@ -7,6 +7,7 @@ the keys below; catdog itself never sees session state, only the plain values re
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
@@ -110,3 +111,16 @@ def thumb(path: str | Path, size: int = 160) -> bytes:
     """A cached thumbnail of ``path``."""
     path = Path(path)
     return cached_thumbnail(str(path), path.stat().st_mtime, size)
+
+
+def model_choice(where: Any = st, key: str = "which_model") -> str:
+    """A "Best epoch | Last epoch" radio; returns ``"best"`` or ``"last"``."""
+    return where.radio(
+        "Model",
+        ["best", "last"],
+        horizontal=True,
+        key=key,
+        format_func={"best": "Best epoch", "last": "Last epoch"}.get,
+        help="The model saved at the epoch with the best validation accuracy, or the one "
+        "after the last epoch trained.",
+    )

@@ -119,3 +119,14 @@ def test_load_model_without_any_model_says_so() -> None:
     make_run("empty-run")
     with pytest.raises(runs.RunError, match="has no saved model yet"):
         runs.load_model("empty-run")
+
+
+def test_model_file_prefers_the_choice_and_falls_back(tmp_path: Path) -> None:
+    assert runs.model_file(tmp_path) is None
+    (tmp_path / runs.LAST_MODEL).write_bytes(b"x")
+    assert runs.model_file(tmp_path, "best") == tmp_path / runs.LAST_MODEL  # not saved yet
+    (tmp_path / runs.BEST_MODEL).write_bytes(b"x")
+    assert runs.model_file(tmp_path) == tmp_path / runs.BEST_MODEL
+    assert runs.model_file(tmp_path, "last") == tmp_path / runs.LAST_MODEL
+    with pytest.raises(ValueError, match="which model: 'best' or 'last', got 'newest'"):
+        runs.model_file(tmp_path, "newest")
