@@ -20,7 +20,9 @@ def home() -> None:
     st.write(
         "Train a small convnet to tell cats from dogs on a small dataset, on this computer, "
         "following Chollet's *Deep Learning with Python* §5.2: the seed's convnet overfits "
-        "(≈72% validation accuracy); data augmentation and dropout lift it to ≈82%."
+        "(≈72% validation accuracy); data augmentation and dropout lift it to ≈82%. "
+        "catdog's own from-scratch recipe, **catdog-net**, reaches about 90% test accuracy on "
+        "the same 2000 real photos in under 30 minutes on 2 CPU cores."
     )
     st.subheader("How to start")
     steps = st.columns(5)
