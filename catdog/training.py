@@ -105,6 +105,8 @@ def resume(
 ) -> TrainResult:
     """Continue a stopped, crashed or killed run from its last finished epoch.
 
+    A run that never finished an epoch starts again from the beginning, in its own folder.
+
     Raises:
         runs.RunError: the run does not exist, is still running, or is already complete.
     """
@@ -121,8 +123,10 @@ def resume(
         raise runs.RunError(
             f"run {info.id} already used its {cfg.time_limit_minutes:g}-minute time limit"
         )
-    if not (path / runs.LAST_MODEL).exists():
-        raise runs.RunError(f"run {info.id} saved no model yet, so there is nothing to resume")
+    if history and not (path / runs.LAST_MODEL).exists():
+        raise runs.RunError(f"run {info.id} has lost its {runs.LAST_MODEL}; it cannot resume")
+    # No epoch finished (stopped, or its process died, before the first one ended): resuming
+    # starts the run's own settings from the beginning.
     runs.write_status(path, "running", error=None)
     return _run(path, cfg, info.classes, on_event=on_event, stop=stop, history=history)
 

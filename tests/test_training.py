@@ -307,3 +307,11 @@ def test_a_created_run_trains_once(tiny_dataset: Path) -> None:
     assert (result.path, result.state, len(result.history)) == (path, "completed", 1)
     with pytest.raises(runs.RunError, match="has already trained; resume it instead"):
         train_created(path)
+
+
+def test_a_run_that_never_finished_an_epoch_resumes_from_the_start(tiny_dataset: Path) -> None:
+    path = runs.create_run(tiny_config(tiny_dataset, epochs=2))
+    runs.write_status(path, "failed", error="the server went away before training started")
+    result = resume(path.name)
+    assert (result.path, result.state, len(result.history)) == (path, "completed", 2)
+    assert runs.run_info(path).error is None
