@@ -171,12 +171,15 @@ def overlay(image: Image.Image, heat: np.ndarray, strength: float = 0.6) -> Imag
     if heat.ndim != 2:
         raise ValueError(f"heat must be a 2-D map, got shape {heat.shape}")
     rgb = image.convert("RGB")
-    big = Image.fromarray(np.clip(heat, 0, 1).astype(np.float32), mode="F")
-    big = np.asarray(big.resize(rgb.size, Image.Resampling.BILINEAR), dtype=np.float64)
-    alpha = (strength * np.clip(big, 0.0, 1.0))[..., None]
-    photo = np.asarray(rgb, dtype=np.float64)
-    blended = photo * (1.0 - alpha) + colorize(big).astype(np.float64) * alpha
-    return Image.fromarray(blended.round().astype(np.uint8), mode="RGB")
+    # Stretch the map to the photo's size once, as 8-bit levels; the palette and the blend
+    # are then lookups done by Pillow in uint8 (no float copies of a full-size photo).
+    small = Image.fromarray(np.clip(heat, 0.0, 1.0).astype(np.float32), mode="F")
+    levels = small.resize(rgb.size, Image.Resampling.BILINEAR).point(lambda v: v * 255.0)
+    levels = levels.convert("L")
+    colours = levels.copy()
+    colours.putpalette(colorize(np.linspace(0.0, 1.0, 256)).tobytes())  # level i → colour i
+    mask = levels.point([round(strength * v) for v in range(256)])
+    return Image.composite(colours.convert("RGB"), rgb, mask)
 
 
 def heatmap_jpeg(

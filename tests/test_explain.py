@@ -114,6 +114,9 @@ def test_overlay_keeps_the_photo_where_there_is_no_heat() -> None:
     assert tuple(pixels[-1, -1]) == (90, 90, 90)  # no heat: the photo unchanged
     np.testing.assert_array_equal(np.asarray(overlay(photo, np.zeros((4, 4)))), pixels * 0 + 90)
     assert tuple(colorize(np.array([0.0]))[0]) == tuple(PALETTE[0].astype(np.uint8))
+    half = np.asarray(overlay(photo, np.full((4, 4), 0.5), strength=0.5), dtype=float)
+    expected = 90 * 0.75 + colorize(np.array([0.5]))[0].astype(float) * 0.25  # a quarter blend
+    assert np.abs(half - expected).max() <= 2  # 8-bit heat levels and mask
     with pytest.raises(ValueError, match=r"strength must be between 0 and 1, got 1\.5"):
         overlay(photo, heat, strength=1.5)
     with pytest.raises(ValueError, match=r"heat must be a 2-D map, got shape \(1, 4, 4\)"):
