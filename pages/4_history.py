@@ -1,12 +1,13 @@
 """History: training curves of runs, compared; a table of runs; evaluation on the test split."""
 
+import numpy as np
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
 from catdog.history import curves_figure, overfitting_onset, runs_table, short_id, story_runs
 from catdog.runs import HISTORY_FILE, RunInfo, list_runs, model_file, read_history
-from pages.shared import PAGES, model_choice, thumb
+from pages.shared import PAGES, model_choice, predictor, thumb
 
 
 def percent_column(label: str) -> st.column_config.NumberColumn:
@@ -72,16 +73,21 @@ def evaluation(run_id: str, which: str, version: float) -> dict:
 
 
 @st.cache_data(max_entries=8, show_spinner="Drawing heatmaps…")
-def mistake_heatmaps(run_id: str, which: str, version: float, files: tuple[str, ...]) -> list:
-    """Square thumbnails of ``files`` tinted where the model saw the class it predicted."""
+def mistake_heatmaps(
+    run_id: str, which: str, version: float, mistakes: tuple[tuple[str, str], ...]
+) -> list[bytes]:
+    """Square thumbnails of the ``(file, predicted class)`` mistakes, tinted where the model
+    saw the class it (wrongly) predicted in the evaluation."""
     from catdog.browse import thumbnail
     from catdog.explain import heatmap_jpeg
-    from catdog.predict import Predictor
+    from catdog.images import load_for_model
 
-    predictions = Predictor.from_run(run_id, which=which).predict(list(files), heatmaps=True)
+    model = predictor(run_id, which, version)
+    images = np.stack([load_for_model(f, model.image_size) for f, _ in mistakes])
+    maps = model.heatmaps(images, [model.classes.index(c) for _, c in mistakes])
     return [
-        thumbnail(heatmap_jpeg(f, p.heatmap, max_side=320)) if p.heatmap is not None else thumb(f)
-        for f, p in zip(files, predictions, strict=True)
+        thumbnail(heatmap_jpeg(f, heat, max_side=320))
+        for (f, _), heat in zip(mistakes, maps, strict=True)
     ]
 
 
@@ -134,8 +140,9 @@ def evaluation_ui(run: RunInfo) -> None:
     ):  # fmt: skip
         try:
             pictures = mistake_heatmaps(
-                run.id, which, model.stat().st_mtime, tuple(i["file"] for i in shown)
-            )
+                run.id, which, model.stat().st_mtime,
+                tuple((i["file"], i["predicted"]) for i in shown),
+            )  # fmt: skip
         except (ValueError, OSError) as exc:
             st.warning(f"No heatmaps for this model: {exc}")
     cells = st.columns(GALLERY_COLUMNS)

@@ -5,18 +5,12 @@ import streamlit as st
 from catdog.browse import preview_image
 from catdog.explain import ExplainError, heatmap_jpeg
 from catdog.images import IMAGE_SUFFIXES, ImageError
-from catdog.predict import Prediction, Predictor
+from catdog.predict import Prediction
 from catdog.runs import RunInfo, list_runs, model_file
-from pages.shared import PAGES, model_choice
+from pages.shared import PAGES, model_choice, predictor
 
 MAX_UPLOAD_MB = 50  # per photo; a phone photo is a few MB
 CARD_COLUMNS = 3
-
-
-@st.cache_resource(max_entries=3, show_spinner="Loading the model…")
-def predictor(run_id: str, which: str, version: float) -> Predictor:
-    """One loaded model per run and choice; ``version`` (the file's mtime) keys the cache."""
-    return Predictor.from_run(run_id, which=which)
 
 
 def run_ui(runs: list[RunInfo]) -> tuple[RunInfo, str]:

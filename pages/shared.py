@@ -15,6 +15,7 @@ from catdog.augment import AugmentConfig
 from catdog.browse import DatasetChoice, dataset_choices, demo_ready, thumbnail
 from catdog.datasets import DatasetError, DatasetInfo, scan_dataset
 from catdog.home import demo_dataset_dir
+from catdog.predict import Predictor
 
 DATASET = "dataset"  # path (str) of the active dataset
 AUGMENTATION = "augmentation"  # the AugmentConfig the Train page uses
@@ -124,3 +125,9 @@ def model_choice(where: Any = st, key: str = "which_model") -> str:
         help="The model saved at the epoch with the best validation accuracy, or the one "
         "after the last epoch trained.",
     )
+
+
+@st.cache_resource(max_entries=3, show_spinner="Loading the model…")
+def predictor(run_id: str, which: str, version: float) -> Predictor:
+    """One loaded model per run and choice; ``version`` (the file's mtime) keys the cache."""
+    return Predictor.from_run(run_id, which=which)
