@@ -74,16 +74,16 @@ class TrainingJob:
     def __init__(self, config: TrainConfig | None = None, resume_run: str | None = None) -> None:
         if (config is None) == (resume_run is None):
             raise ValueError("give either a config to train or a run to resume")
-        self.config = config.resolved() if config is not None else None
-        if self.config is not None:  # on disk now: the run is listed (and survives a refresh)
-            self.run_id = runs.create_run(self.config).name  # before the thread loads TensorFlow
+        self.resuming = resume_run is not None
+        if config is not None:  # on disk now: the run is listed (and survives a refresh)
+            self.run_id = runs.create_run(config).name  # before the thread loads TensorFlow
         else:
             resume_path = runs.resolve_run(str(resume_run))
             self.run_id = resume_path.name
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._state = JobSnapshot(run_id=self.run_id, state="starting")
-        if resume_run is not None:
+        if self.resuming:
             self._state.history = runs.read_history(resume_path)
         self._thread = threading.Thread(
             target=self._work, name=f"catdog-{self.run_id}", daemon=True
@@ -158,12 +158,8 @@ class TrainingJob:
         from catdog import training
 
         try:
-            if self.config is not None:
-                result = training.train_created(
-                    self.run_id, on_event=self._on_event, stop=self._stop
-                )
-            else:
-                result = training.resume(self.run_id, on_event=self._on_event, stop=self._stop)
+            start = training.resume if self.resuming else training.train_created
+            result = start(self.run_id, on_event=self._on_event, stop=self._stop)
             with self._lock:
                 self._state.metrics = dict(result.metrics)
                 self._state.state = result.state

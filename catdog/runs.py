@@ -115,8 +115,8 @@ def create_run(config: TrainConfig, run_id: str | None = None) -> Path:
         run_id: use this id instead of a fresh one (the folder must not exist yet).
 
     Raises:
-        TrainingError: a setting cannot work.
-        DatasetError: ``config.data`` is not a dataset, or has fewer than 2 classes.
+        TrainingError: a setting cannot work, or the dataset has fewer than 2 classes.
+        DatasetError: ``config.data`` is not a dataset.
     """
     from catdog.config import TrainingError
     from catdog.datasets import scan_dataset
