@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from catdog.failures import TrainingFailed
 from catdog.progress import TextProgress
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -155,7 +156,9 @@ def _print_event(bar: TextProgress):
     """A progress listener for the terminal: a batch bar and one line per epoch."""
 
     def on_event(event: Any) -> None:
-        if event.kind == "loading" and event.steps:
+        if event.kind == "precision":
+            print(event.message, file=sys.stderr)
+        elif event.kind == "loading" and event.steps:
             bar(event.step, event.steps, "loading images")
         elif event.kind == "start":
             print(f"run {event.run_id}: {event.message}", file=sys.stderr)
@@ -218,7 +221,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             label_smoothing=args.label_smoothing,
             weight_decay=args.weight_decay,
             mixup=args.mixup,
-            mixed_precision=args.mixed_precision,
+            precision=args.precision,
             tta=args.tta,
             tta_zoom=args.tta_zoom,
             time_limit_minutes=args.minutes,
@@ -359,11 +362,21 @@ def _add_view_arguments(p: argparse.ArgumentParser, default: str) -> None:
     )
 
 
+class _MixedPrecisionAction(argparse.Action):
+    """``--mixed-precision`` means ``--precision bfloat16``, ``--no-mixed-precision`` float32."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
+        setattr(namespace, self.dest, "float32" if str(option).startswith("--no") else "bfloat16")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
         prog="python -m catdog",
         description="Train a cat-vs-dog (or any folder-per-class) image classifier.",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show Python tracebacks instead of one-line errors"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -443,11 +456,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--mixup", type=float, metavar="ALPHA", help="mixup strength, e.g. 0.2; 0 = off")
     p.add_argument(
-        "--mixed-precision",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="compute in bfloat16 (model default)",
+        "--precision",
+        choices=["auto", "float32", "bfloat16", "float16"],
+        help="arithmetic of the hidden layers: auto times float32 and bfloat16 on this machine "
+        "once and takes the faster; float16 needs a GPU (model default: auto)",
     )
+    p.add_argument(  # the flag's name before --precision: bfloat16 or float32
+        "--mixed-precision",
+        dest="precision",
+        action=_MixedPrecisionAction,
+        nargs=0,
+        help=argparse.SUPPRESS,
+    )
+    p.add_argument(
+        "--no-mixed-precision", dest="precision", action=_MixedPrecisionAction, nargs=0,
+        help=argparse.SUPPRESS,
+    )  # fmt: skip
     _add_view_arguments(p, "model default")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
@@ -490,8 +514,19 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
+    if args.debug:
+        os.environ["CATDOG_DEBUG"] = "1"
     try:
         return int(args.func(args))
+    except KeyboardInterrupt:
+        print("\naborted", file=sys.stderr)
+        return 130
+    except TrainingFailed as exc:
+        if os.environ.get("CATDOG_DEBUG"):
+            raise
+        print(f"error: training failed: {exc} (the run folder's error.log has the details; "
+              "--debug shows them here)", file=sys.stderr)  # fmt: skip
+        return EXIT_FAILED
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): not an error of ours. Stop writing quietly.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

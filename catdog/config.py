@@ -13,6 +13,7 @@ from typing import Any
 
 from catdog.augment import AugmentConfig
 from catdog.models import get_spec, mixup_error, tta_zoom_error
+from catdog.precision import precision_error
 
 LR_SCHEDULES = ("constant", "cosine", "plateau")
 
@@ -30,7 +31,7 @@ SPEC_DEFAULTS = (
     "label_smoothing",
     "weight_decay",
     "mixup",
-    "mixed_precision",
+    "precision",
     "tta",
     "tta_zoom",
     "time_limit_minutes",
@@ -64,7 +65,9 @@ class TrainConfig:
     label_smoothing: float | None = None  # soften the 0/1 targets; the seed: 0
     weight_decay: float | None = None  # AdamW's decoupled weight decay (0 = none)
     mixup: float | None = None  # train on blends of image pairs, Beta(a, a) shares; 0 = off
-    mixed_precision: bool | None = None  # compute in bfloat16 (fast on CPUs with AMX/AVX512)
+    # auto (measure float32 and bfloat16 on this machine, take the faster) | float32 |
+    # bfloat16 | float16 (GPU only); a run's saved config holds what auto chose
+    precision: str | None = None
     tta: bool | None = None  # predict as the mean over the image and its mirror image
     tta_zoom: float | None = None  # with tta, also a centred 1/zoom crop of both (0: none)
     # Train for at most this many minutes (of epochs): the learning-rate schedule is fitted to
@@ -153,7 +156,10 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise TrainingError(message)
-        for problem in (tta_zoom_error(self.tta_zoom), mixup_error(self.mixup)):
+        problems = (
+            tta_zoom_error(self.tta_zoom), mixup_error(self.mixup), precision_error(self.precision)
+        )  # fmt: skip
+        for problem in problems:
             if problem:
                 raise TrainingError(problem)
         if self.augmentation is not None:
@@ -168,11 +174,15 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Inverse of :meth:`to_dict`; unknown keys are an error that names them."""
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(cls)} | {"mixed_precision"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise TrainingError(f"unknown training settings: {', '.join(unknown)}")
         values = dict(data)
+        if "mixed_precision" in values:  # runs saved before the precision setting
+            mixed = values.pop("mixed_precision")
+            values.setdefault("precision", None if mixed is None else
+                              "bfloat16" if mixed else "float32")  # fmt: skip
         if isinstance(values.get("augmentation"), dict):
             values["augmentation"] = AugmentConfig.from_dict(values["augmentation"])
         return cls(**values)

@@ -238,6 +238,7 @@ def curves_figure(
 
 STATE_LABELS = {
     "starting": "Starting",
+    "timing": "Timing float32 and bfloat16 on this machine (once)",
     "loading": "Loading images",
     "running": "Training",
     "evaluating": "Evaluating on the test split",

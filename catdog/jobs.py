@@ -32,7 +32,8 @@ class JobSnapshot:
     """A consistent copy of a job's progress, safe to read while training goes on."""
 
     run_id: str
-    state: str  # starting | loading | running | evaluating | completed | stopped | failed
+    # starting | timing | loading | running | evaluating | completed | stopped | failed
+    state: str
     epoch: int = 0  # current epoch, from 1
     epochs: int = 0
     step: int = 0  # batches done in the current epoch
@@ -45,6 +46,7 @@ class JobSnapshot:
     seconds: float = 0.0
     learning_rate: float | None = None
     message: str = ""
+    precision: str = ""  # what the run computes in and why ("precision bfloat16: 1.5× ...")
     error: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
 
@@ -129,7 +131,12 @@ class TrainingJob:
             s.epochs = event.epochs or s.epochs
             if event.message:
                 s.message = event.message
-            if event.kind == "loading":
+            if event.kind == "precision":
+                if event.message.startswith("precision "):
+                    s.precision = event.message
+                else:
+                    s.state = "timing"
+            elif event.kind == "loading":
                 s.state = "loading"
                 s.loading_done, s.loading_total = event.step, event.steps
             elif event.kind == "start":

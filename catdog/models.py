@@ -45,8 +45,9 @@ class ModelSpec:
             ``learning_rate × weight_decay`` of itself (0 = none; only AdamW takes it).
         mixup: train on blends of two images and their labels, the blend drawn from
             ``Beta(mixup, mixup)`` (see :mod:`catdog.mixup`); 0 = off.
-        mixed_precision: compute in bfloat16, keeping float32 weights (much faster on CPUs
-            with AMX or AVX512-BF16; the output layer stays float32).
+        precision: the arithmetic of the hidden layers: ``auto`` (measured on the machine,
+            see :mod:`catdog.precision`), ``float32``, ``bfloat16`` or ``float16`` (weights
+            stay float32; the output layer always computes in float32).
         tta: predict as the mean of the image and its mirror image (test-time augmentation).
         tta_zoom: with ``tta``, also average over a centred crop of side ``1/tta_zoom`` of each
             (scaled back up): 1.1 adds two views zoomed in 10%. 0 (or 1): mirror only.
@@ -72,7 +73,7 @@ class ModelSpec:
     label_smoothing: float = 0.0
     weight_decay: float = 0.0
     mixup: float = 0.0
-    mixed_precision: bool = False
+    precision: str = "auto"
     tta: bool = False
     tta_zoom: float = 0.0
     time_limit_minutes: float = 0.0
@@ -174,7 +175,8 @@ CATDOG_NET = ModelSpec(
     name="catdog-net",
     description="catdog's from-scratch recipe, recommended for real photos: a compact "
     "residual convnet with batch norm and global pooling, AdamW with warm-up and cosine "
-    "decay, label smoothing, stronger augmentation, bfloat16 compute and predictions "
+    "decay, label smoothing, stronger augmentation, the arithmetic measured fastest on "
+    "this machine, and predictions "
     "averaged over mirrored and zoomed views (on the seed's 2000 photos: ≈ 92% "
     "validation and 90.2% test accuracy, 3 seeds, in under 30 min on 2 CPU cores (28 of "
     "training at most); see the README's Results).",
@@ -194,7 +196,6 @@ CATDOG_NET = ModelSpec(
     # Chosen on validation against 1e-4 (paired, seeds 1-3: +0.44 points over the last 20
     # epochs); see benchmarks/decisions/2026-11-28-weight-decay-paired.md.
     weight_decay=0.05,
-    mixed_precision=True,
     tta=True,
     tta_zoom=1.1,
     # At most 28 minutes of epochs: on a slower machine (or in a slow hour) the schedule is
@@ -277,16 +278,21 @@ def build_model(
     image_size: int | None = None,
     num_classes: int = 2,
     dropout: float | None = None,
-    mixed_precision: bool | None = None,
+    precision: str = "float32",
 ) -> keras.Model:
-    """Build (uncompiled) the registry model ``name``; unset options take the spec's defaults."""
+    """Build (uncompiled) the registry model ``name``; unset options take the spec's defaults.
+
+    ``precision`` is the arithmetic of the hidden layers (float32, bfloat16 or float16; an
+    ``auto`` setting is resolved by :func:`catdog.precision.choose_precision` first).
+    """
+    from catdog.precision import policy
+
     spec = get_spec(name)
     size = spec.image_size if image_size is None else image_size
     rate = spec.dropout if dropout is None else dropout
     if not 0.0 <= rate < 1.0:
         raise ModelError(f"dropout must be in [0, 1), got {rate}")
-    mixed = spec.mixed_precision if mixed_precision is None else mixed_precision
-    return spec.build(size, num_classes, rate, "mixed_bfloat16" if mixed else "float32")
+    return spec.build(size, num_classes, rate, policy(precision))
 
 
 def compile_model(

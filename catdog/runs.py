@@ -47,6 +47,7 @@ HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
 BEST_MODEL = "best.keras"
 LAST_MODEL = "last.keras"
+ERROR_LOG = "error.log"  # the full traceback of a failed run (the user is shown one line)
 
 # A "running" run whose heartbeat is older than this, or whose process is gone, was interrupted.
 STALE_AFTER_SECONDS = 300.0
@@ -143,6 +144,17 @@ def create_run(config: TrainConfig, run_id: str | None = None) -> Path:
     )
     write_status(path, "running", epochs_done=0)
     return path
+
+
+def update_config(run_path: Path, **changes: Any) -> dict[str, Any]:
+    """Replace top-level entries of a run's ``config.json`` (atomically); returns the result.
+
+    Training records here what it settled once it started (e.g. the precision ``auto`` chose).
+    """
+    config = read_json(run_path / CONFIG_FILE, {}) or {}
+    config.update(changes)
+    atomic_write_json(run_path / CONFIG_FILE, config)
+    return config
 
 
 def resolve_run(run: str | Path) -> Path:

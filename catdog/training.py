@@ -12,14 +12,16 @@ from __future__ import annotations
 import math
 import threading
 import time
+import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from catdog import runs
 from catdog.backend import keras
 from catdog.config import TrainConfig, TrainingError
+from catdog.failures import TrainingFailed, failure_message
 from catdog.models import build_model, compile_model, get_spec
 from catdog.pipeline import load_split, make_dataset
 
@@ -28,7 +30,8 @@ from catdog.pipeline import load_split, make_dataset
 class ProgressEvent:
     """One progress report from a training run.
 
-    ``kind`` is ``"loading"`` (reading images: ``step`` of ``steps``), ``"start"``,
+    ``kind`` is ``"precision"`` (choosing the arithmetic: ``message`` says what and why),
+    ``"loading"`` (reading images: ``step`` of ``steps``), ``"start"``,
     ``"batch"`` (after each training batch; ``logs`` hold the running epoch loss/accuracy),
     ``"epoch"`` (after each epoch; ``logs`` hold the epoch's metrics including ``val_*``),
     ``"evaluating"`` (test split) or ``"end"`` (``state`` says completed/stopped/failed).
@@ -344,6 +347,8 @@ def _run(
             )
 
     try:
+        if not resume:  # a new run (or one restarting from scratch) settles its arithmetic
+            cfg = _settle_precision(path, cfg, emit)
         keras.utils.set_random_seed(cfg.seed + len(history))
         size = int(cfg.image_size or 150)
         data = Path(cfg.data)
@@ -384,7 +389,7 @@ def _run(
                 image_size=size,
                 num_classes=len(classes),
                 dropout=cfg.dropout,
-                mixed_precision=cfg.mixed_precision,
+                precision=str(cfg.precision),
             )
             compile_model(
                 model,
@@ -426,10 +431,42 @@ def _run(
         emit("end", epoch=len(history), state=state)
         return TrainResult(run_id, path, state, history, metrics)
     except BaseException as exc:
-        message = f"{type(exc).__name__}: {exc}"
+        message = failure_message(exc, cfg.precision)
+        _write_error_log(path, exc)
         runs.write_status(path, "failed", epochs_done=len(history), error=message)
         emit("end", epoch=len(history), state="failed", message=message)
-        raise
+        if isinstance(exc, ValueError | KeyboardInterrupt | SystemExit):
+            raise  # catdog's own errors already say what to do; interrupts stay interrupts
+        raise TrainingFailed(message) from exc
+
+
+def _settle_precision(path: Path, cfg: TrainConfig, emit: Callable[..., None]) -> TrainConfig:
+    """Resolve the run's precision (``auto``: measured on this machine, see
+    :mod:`catdog.precision`), say what was chosen and why, and record it in ``config.json``."""
+    from catdog.precision import choose_precision
+
+    saved = runs.read_json(path / runs.CONFIG_FILE, {}) or {}
+    requested = (saved.get("precision") or {}).get("requested") or cfg.precision or "auto"
+    choice = choose_precision(
+        cfg.model,
+        int(cfg.image_size or 150),
+        int(cfg.batch_size or 32),
+        requested,
+        on_progress=lambda message: emit("precision", message=message),
+    )
+    emit("precision", message=f"precision {choice.reason}")
+    cfg = replace(cfg, precision=choice.precision)
+    runs.update_config(path, train=cfg.to_dict(), precision=choice.to_dict())
+    return cfg
+
+
+def _write_error_log(path: Path, exc: BaseException) -> None:
+    """Keep the full traceback of a failure in the run folder (the user sees one line)."""
+    try:
+        text = "".join(traceback.format_exception(exc))
+        runs.atomic_write_text(path / runs.ERROR_LOG, text)
+    except OSError:
+        pass  # a full disk must not hide the original failure
 
 
 def _final_metrics(

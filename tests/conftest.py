@@ -100,7 +100,12 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CATDOG_HOME", str(root / "home"))
         config = TrainConfig(
-            data=str(data), model="seed-baseline", epochs=1, image_size=48, batch_size=8
+            data=str(data),
+            model="seed-baseline",
+            epochs=1,
+            image_size=48,
+            batch_size=8,
+            precision="float32",  # not timed here: see test_precision.py
         )
         result = train(config)
     return data, result.path

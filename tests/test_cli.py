@@ -30,6 +30,8 @@ def trained_run(tiny_dataset: Path, capsys: pytest.CaptureFixture[str]) -> str:
             "48",
             "--batch-size",
             "8",
+            "--precision",
+            "float32",
         ]
     )
     out = capsys.readouterr()

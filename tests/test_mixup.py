@@ -70,7 +70,13 @@ def test_majority_accuracy_rounds_the_mixed_label() -> None:
 
 def test_a_mixup_run_trains_saves_and_reloads(tiny_dataset: Path) -> None:
     cfg = TrainConfig(
-        data=str(tiny_dataset), epochs=2, image_size=48, batch_size=8, augment=True, mixup=0.4
+        data=str(tiny_dataset),
+        epochs=2,
+        image_size=48,
+        batch_size=8,
+        augment=True,
+        mixup=0.4,
+        precision="float32",
     )
     result = train(cfg)
     assert result.state == "completed"

@@ -89,13 +89,13 @@ def test_too_small_images_are_refused_with_the_minimum() -> None:
 
 
 def test_catdog_net_is_compact_bfloat16_with_a_float32_head() -> None:
-    model = build_model("catdog-net", image_size=64)
+    model = build_model("catdog-net", image_size=64, precision="bfloat16")
     # Global pooling: unlike the seed (93% of its weights in one Dense), the head is tiny.
     assert model.get_layer("head").count_params() < 0.01 * model.count_params()
     assert model.layers[-1].dtype_policy.name == "float32"
     assert model.get_layer("stem1_conv").dtype_policy.name == "mixed_bfloat16"
     assert type(model.get_layer("pool")).__name__ == "GlobalAveragePooling2D"
-    float_model = build_model("catdog-net", image_size=64, mixed_precision=False)
+    float_model = build_model("catdog-net", image_size=64, precision="float32")
     assert float_model.get_layer("stem1_conv").dtype_policy.name == "float32"
     assert float_model.count_params() == model.count_params()
 
@@ -208,7 +208,7 @@ def test_fused_adamw_takes_the_same_steps_as_keras_adamw(tmp_path) -> None:
 
     def trained(optimizer: keras.optimizers.Optimizer) -> keras.Model:
         keras.utils.set_random_seed(3)
-        model = build_model("catdog-net", image_size=32, mixed_precision=False)
+        model = build_model("catdog-net", image_size=32, precision="float32")
         model.compile(optimizer=optimizer, loss="binary_crossentropy")
         x = rng.uniform(0, 255, (8, 32, 32, 3)).astype("float32")
         y = rng.integers(0, 2, (8, 1)).astype("float32")

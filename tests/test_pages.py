@@ -488,7 +488,7 @@ def trained_run(dataset_factory: Callable[..., Path]) -> str:
     from catdog.training import train
 
     data = dataset_factory(counts=(8, 4, 4))
-    config = TrainConfig(data=str(data), epochs=1, batch_size=8, image_size=48)
+    config = TrainConfig(data=str(data), epochs=1, batch_size=8, image_size=48, precision="float32")
     return train(config).run_id
 
 

@@ -19,14 +19,17 @@ import pytest
 from catdog import runs
 from catdog.backend import keras
 from catdog.config import TrainConfig, TrainingError
+from catdog.models import get_spec
 from catdog.training import ProgressEvent, resume, train, train_created
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def tiny_config(data: Path, **overrides) -> TrainConfig:
-    """A seed-baseline config small enough to train in seconds."""
-    values = {"data": str(data), "epochs": 2, "image_size": 48, "batch_size": 8}
+    """A seed-baseline config small enough to train in seconds (in float32: choosing the
+    arithmetic by measurement is tested in test_precision.py)."""
+    values = {"data": str(data), "epochs": 2, "image_size": 48, "batch_size": 8,
+              "precision": "float32"}  # fmt: skip
     values.update(overrides)
     return TrainConfig(**values)
 
@@ -79,7 +82,8 @@ def test_progress_events_cover_batches_and_epochs(tiny_dataset: Path) -> None:
     events: list[ProgressEvent] = []
     train(tiny_config(tiny_dataset), on_event=events.append)
     kinds = [e.kind for e in events]
-    assert kinds[0] == "loading" and kinds[-1] == "end"
+    assert kinds[:2] == ["precision", "loading"] and kinds[-1] == "end"
+    assert events[0].message == "precision float32, as chosen"
     assert events[-1].state == "completed"
     steps = math.ceil(32 / 8)
     batches = [e for e in events if e.kind == "batch"]
@@ -129,6 +133,8 @@ def test_killed_run_resumes_from_its_last_epoch(tiny_dataset: Path, catdog_home:
         "48",
         "--batch-size",
         "8",
+        "--precision",
+        "float32",
     ]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -210,9 +216,15 @@ def test_stop_before_the_first_batch_ends_stopped(tiny_dataset: Path) -> None:
 def test_catdog_net_trains_saves_reloads_and_predicts_the_same(tiny_dataset: Path) -> None:
     from catdog.predict import Predictor
 
-    result = train(tiny_config(tiny_dataset, model="catdog-net", epochs=2, image_size=32))
-    config = json.loads((result.path / "config.json").read_text())["train"]
-    assert config["mixed_precision"] is True and config["tta"] is True
+    result = train(
+        tiny_config(tiny_dataset, model="catdog-net", epochs=2, image_size=32, precision=None)
+    )
+    saved = json.loads((result.path / "config.json").read_text())
+    config = saved["train"]
+    assert get_spec("catdog-net").precision == "auto"  # measured: see test_precision.py
+    assert config["precision"] in ("float32", "bfloat16") and config["tta"] is True
+    assert saved["precision"]["requested"] == "auto"
+    assert saved["precision"]["precision"] == config["precision"]
     assert config["tta_zoom"] == 1.1  # mirror and zoomed views
     assert config["augmentation"]["shear_range"] == 10.0  # the stronger preset, not the seed's
     assert config["augmentation"]["cutout"] == 0.33
