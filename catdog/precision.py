@@ -197,6 +197,21 @@ def decide_auto(speeds: dict[str, float], errors: dict[str, str], measured: str)
     return PrecisionChoice(best, "auto", reason, speeds, errors, measured, machine)
 
 
+# Besides its training steps, an epoch validates (a forward pass: about a third of a training
+# step per image) and saves the model (about a second).
+VALIDATION_COST = 1 / 3
+EPOCH_OVERHEAD_S = 1.0
+
+
+def epochs_in_budget(
+    minutes: float, images_per_second: float, train_images: int, val_images: int, epochs: int
+) -> int:
+    """About how many epochs fit in ``minutes`` at a measured training speed (at most
+    ``epochs``): what a time budget buys on this machine."""
+    per_epoch = (train_images + VALIDATION_COST * val_images) / images_per_second
+    return min(epochs, int(minutes * 60 // (per_epoch + EPOCH_OVERHEAD_S)))
+
+
 def measure(
     model: str,
     image_size: int,

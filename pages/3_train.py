@@ -8,7 +8,7 @@ from catdog.history import batch_progress, curves_figure, epoch_progress, job_li
 from catdog.home import demo_dataset_dir
 from catdog.jobs import JobSnapshot, TrainingJob, manager
 from catdog.models import RECOMMENDED, REGISTRY, ModelError, get_spec, recommended_model
-from catdog.precision import PRECISIONS, cached_choice, gpu_visible
+from catdog.precision import PRECISIONS, cached_choice, epochs_in_budget, gpu_visible
 from catdog.runs import list_runs
 from pages.shared import PAGES, WATCHED_RUN, augmentation, require_dataset
 
@@ -89,6 +89,7 @@ def settings_ui(info: DatasetInfo) -> TrainConfig:
     schedule = a.selectbox("LR schedule", LR_SCHEDULES, key="train_lr_schedule", **keep)
     seed = b.number_input("Seed", 0, 10**6, 0, key="train_seed", **keep)
     precision = precision_ui(model, int(size), int(batch))
+    budget_ui(model, int(size), int(batch), precision, float(limit), int(epochs), info)
     with st.expander("Regularisation: label smoothing, weight decay, mixup"):
         a, b = st.columns(2)
         smoothing = a.number_input("Label smoothing", 0.0, 0.5, step=0.05, format="%g",
@@ -145,6 +146,21 @@ def precision_ui(model: str, size: int, batch: int) -> str:
             else "auto times both when training starts (about half a minute, once)."
         )
     return choice
+
+
+def budget_ui(model: str, size: int, batch: int, precision: str, limit: float, epochs: int,
+              info: DatasetInfo) -> None:  # fmt: skip
+    """What the time limit buys on this machine, once its speed for this model is known."""
+    known = cached_choice(model, size, batch)
+    speed = known.speeds.get(known.precision if precision == "auto" else precision) if known else 0
+    if not limit or not speed:
+        return
+    fit = epochs_in_budget(limit, speed, info.totals["train"], info.totals["validation"], epochs)
+    st.caption(
+        f"At {speed:.0f} training images/s, about **{fit} of {epochs} epochs at {size} px** "
+        f"fit the {limit:g}-minute limit on this machine"
+        + ("; the learning-rate schedule is fitted to them." if fit < epochs else ".")
+    )
 
 
 @st.cache_data(max_entries=32, show_spinner="Building the model…")

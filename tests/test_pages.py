@@ -344,6 +344,29 @@ def test_train_page_recommends_catdog_net_for_real_data(
     assert at.number_input(key="train_epochs").value == 40  # the quick schedule's
 
 
+@pytest.mark.slow
+def test_train_page_says_what_auto_chose_and_what_the_time_limit_buys(
+    dataset_factory: Callable[..., Path],
+) -> None:
+    from catdog.precision import choose_precision
+
+    at = open_page("train", dataset=str(home_dataset((4, 2, 2))))
+    assert at.selectbox(key="train_precision").value == "auto"  # catdog-net's preset
+    assert "auto times both when training starts" in texts(at)
+    at.number_input(key="train_batch_size").set_value(8)
+    at.number_input(key="train_time_limit_minutes").set_value(1.0)
+    at.number_input(key="train_image_size").set_value(48).run()
+    choice = choose_precision("catdog-net", 48, 8)  # the real timing, as training would do it
+    at.run()
+    assert f"On this machine auto picks {choice.reason}" in texts(at).replace("**", "")
+    speed = choice.speeds[choice.precision]
+    assert f"At {speed:.0f} training images/s, about" in texts(at)
+    assert "epochs at 48 px fit the 1-minute limit on this machine" in texts(at).replace("**", "")
+    at.selectbox(key="train_precision").set_value("float32").run()
+    assert "auto picks" not in texts(at)
+    assert f"At {choice.speeds['float32']:.0f} training images/s" in texts(at)
+
+
 def test_train_page_offers_the_demo_settings_and_model_presets() -> None:
     small_demo()
     at = open_page("train")
