@@ -604,6 +604,31 @@ def test_nested_decode_in_one_thread_does_not_wait_for_itself(
     assert done.is_set(), "the nested decode deadlocked"
 
 
+def test_importer_holds_the_budget_while_writing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from builders import class_folders
+
+    from catdog import importer
+
+    budget = images._PixelBudget(2_000)  # smaller than one 40×40 image: one at a time
+    monkeypatch.setattr(images, "_BUDGET", budget)
+    held_while_writing: list[int] = []
+    real_check = importer._is_plain_jpeg
+
+    def check(data: bytes) -> bool:  # called between decoding and writing the staged copy
+        held_while_writing.append(budget.used)
+        return real_check(data)
+
+    monkeypatch.setattr(importer, "_is_plain_jpeg", check)
+    source = class_folders(tmp_path / "src", counts=(4, 2, 2))
+    report = importer.import_dataset(source, tmp_path / "out", workers=1)
+    assert report.skipped == [] and budget.peak == 1_600 and budget.used == 0
+    assert held_while_writing == [1_600] * 16  # the decoded image still counted
+    report = importer.import_dataset(source, tmp_path / "out2", workers=4)
+    assert report.skipped == [] and budget.peak == 1_600 and budget.used == 0
+
+
 # --- batches: one hostile file never stops the others ----------------------------------------
 
 
