@@ -691,3 +691,29 @@ def test_image_header_reads_only_the_header(tmp_path: Path) -> None:
         image_header(tmp_path / "gone.png")
     with pytest.raises(ImageError, match=r"^empty\.png is not an image: it is empty"):
         image_header(write(tmp_path / "empty.png", b""))
+
+
+def test_dataset_sizes_skip_files_whose_header_breaks(
+    dataset_factory: Callable[..., Path],
+) -> None:
+    from catdog.datasets import image_sizes
+
+    root = dataset_factory(counts=(2, 1, 1), size=48)
+    write(root / "train" / "cats" / "broken.tif", tiff_with(t259=999))
+    write(root / "train" / "cats" / "eps.jpg", b"%!PS-Adobe-3.0\n")
+    assert len(image_sizes(root)) == 8
+
+
+def test_browsing_shrinks_through_the_same_hardened_path(tmp_path: Path) -> None:
+    from catdog.browse import image_details, preview_image, thumbnail
+    from catdog.explain import heatmap_jpeg
+
+    big = write(tmp_path / "big.jpg", encode(photo(1600, 1200), "JPEG"))
+    assert Image.open(io.BytesIO(thumbnail(big, size=100))).size == (100, 100)
+    assert Image.open(io.BytesIO(preview_image(big, max_side=300))).size == (300, 225)
+    heat = np.zeros((4, 4), np.float32)
+    assert Image.open(io.BytesIO(heatmap_jpeg(big, heat, max_side=200))).size == (200, 150)
+    eps = write(tmp_path / "eps.jpg", b"%!PS-Adobe-3.0\n")
+    for show in (thumbnail, preview_image, image_details):
+        with pytest.raises(ImageError, match=r"^eps\.jpg is a PostScript/EPS file"):
+            show(eps)
