@@ -32,7 +32,7 @@ from catdog.datasets import (
     list_datasets,
 )
 from catdog.home import DEMO_DATASET_NAME, datasets_dir, demo_dataset_dir
-from catdog.images import open_rgb
+from catdog.images import image_header, open_rgb
 from catdog.importer import ImportReport, SplitSpec, import_dataset
 from catdog.progress import ProgressFn
 
@@ -144,7 +144,7 @@ def thumbnail(source: str | Path | bytes, size: int = 160, name: str | None = No
     Raises:
         catdog.images.ImageError: the file is not a usable image.
     """
-    image = open_rgb(source, name=name)
+    image = open_rgb(source, name=name, min_side=size)  # a JPEG may decode at 1/2–1/8 scale
     image = ImageOps.fit(image, (size, size), Image.Resampling.BILINEAR)
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=THUMBNAIL_QUALITY)
@@ -155,7 +155,7 @@ def preview_image(
     source: str | Path | bytes, max_side: int = 640, name: str | None = None
 ) -> bytes:
     """The whole image shrunk to fit ``max_side`` (never enlarged), as JPEG bytes."""
-    image = open_rgb(source, name=name)
+    image = open_rgb(source, name=name, min_side=max_side)
     image.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=90)
@@ -163,10 +163,13 @@ def preview_image(
 
 
 def image_details(path: str | Path) -> dict[str, Any]:
-    """File name, format, pixel size and file size of an image (header only)."""
+    """File name, format, pixel size and file size of an image (header only).
+
+    Raises:
+        catdog.images.ImageError: the file is not an image in a format catdog reads.
+    """
     path = Path(path)
-    with Image.open(path) as image:
-        width, height, fmt = image.width, image.height, image.format
+    fmt, width, height = image_header(path)
     return {
         "file": path.name,
         "format": fmt,

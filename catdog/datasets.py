@@ -11,10 +11,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
-
 from catdog.home import datasets_dir
-from catdog.images import IMAGE_SUFFIXES
+from catdog.images import IMAGE_SUFFIXES, ImageError, image_header
 
 SPLITS = ("train", "validation", "test")
 MANIFEST_NAME = "catdog-dataset.json"
@@ -167,9 +165,8 @@ def image_sizes(root: str | Path) -> list[tuple[str, str, str, int, int]]:
         for cls in info.classes:
             for path in _images_in(info.root / split / cls):
                 try:
-                    with Image.open(path) as image:
-                        width, height = image.size
-                except (OSError, SyntaxError, ValueError):
+                    _, width, height = image_header(path)
+                except ImageError:
                     continue
                 rows.append((split, cls, path.name, width, height))
     return rows

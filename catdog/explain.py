@@ -190,7 +190,7 @@ def heatmap_jpeg(
     Raises:
         catdog.images.ImageError: the file is not a usable image.
     """
-    image = open_rgb(source, name=name)
+    image = open_rgb(source, name=name, min_side=max_side)
     image.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
     buffer = io.BytesIO()
     overlay(image, heat).save(buffer, "JPEG", quality=90)

@@ -34,7 +34,7 @@ from PIL import Image
 
 from catdog.archive import ArchiveError, safe_extract
 from catdog.datasets import MANIFEST_NAME, SPLITS, DatasetError, _subdirs, _visible, natural_key
-from catdog.images import IMAGE_SUFFIXES, ImageError, open_rgb
+from catdog.images import IMAGE_SUFFIXES, ImageError, opened_rgb
 from catdog.progress import ProgressFn, report
 
 # The seed's split: per class, the first 1000 images for training, 500 for validation, 500 test.
@@ -329,7 +329,7 @@ def _stray_files(root: Path, layout: str, items: list[_Item]) -> list[SkippedFil
 def _is_plain_jpeg(data: bytes) -> bool:
     """True for a baseline RGB JPEG without EXIF rotation: it can be copied byte for byte."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(data), formats=["JPEG"]) as image:
             if image.format != "JPEG" or image.mode != "RGB" or image.info.get("progressive"):
                 return False
             return image.getexif().get(0x0112, 1) == 1  # 0x0112: EXIF Orientation
@@ -344,14 +344,17 @@ def _ingest(item: _Item, staged: Path) -> tuple[str, str]:
     except OSError as exc:
         return "skipped", f"{item.rel} could not be read ({exc.strerror or exc})"
     try:
-        image = open_rgb(data, name=item.rel)
+        # The decoded image counts against the decode budget until it is written (see
+        # catdog.images.DECODE_BUDGET_PIXELS), so the pool's threads cannot each hold a
+        # full-size photo at once.
+        with opened_rgb(data, name=item.rel) as image:
+            if _is_plain_jpeg(data):
+                staged.write_bytes(data)
+                return "copied", ""
+            image.save(staged, "JPEG", quality=JPEG_QUALITY)
+            return "converted", ""
     except ImageError as exc:
         return "skipped", str(exc)
-    if _is_plain_jpeg(data):
-        staged.write_bytes(data)
-        return "copied", ""
-    image.save(staged, "JPEG", quality=JPEG_QUALITY)
-    return "converted", ""
 
 
 class _Checker:

@@ -261,8 +261,8 @@ class Predictor:
     ) -> list[Prediction]:
         """Classify images; unreadable ones get an ``error`` and do not stop the rest.
 
-        Any image Pillow can read is accepted (any size up to
-        :data:`catdog.images.MAX_PIXELS`, any mode or format).
+        Any image in one of :data:`catdog.images.ACCEPTED_FORMATS` is accepted (any size up
+        to :data:`catdog.images.MAX_PIXELS`, any mode).
 
         Args:
             sources: paths, file bytes, or ``(name, bytes)`` pairs.
