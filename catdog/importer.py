@@ -586,12 +586,14 @@ def import_dataset(
     dst.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{dst.name}.importing-", dir=dst.parent))
     try:
+        passed: list[SkippedFile] = []  # archive entries that could not be extracted
         if src.is_file():
             root = work / "extracted"
             try:
-                safe_extract(src, root, progress=progress)
+                extraction = safe_extract(src, root, progress=progress)
             except ArchiveError as exc:
                 raise DatasetError(str(exc)) from exc
+            passed = [SkippedFile(entry.name, entry.reason) for entry in extraction.skipped]
         else:
             root = src
         layout, base = _detect_layout(root)
@@ -633,7 +635,7 @@ def import_dataset(
             seed=seed,
             classes=sorted({item.cls for item in items}),
             counts=counts,
-            skipped=checker.skipped + _stray_files(root, layout, items),
+            skipped=passed + checker.skipped + _stray_files(root, layout, items),
             unused=unused,
             created=datetime.now(UTC).isoformat(timespec="seconds"),
             copied=outcomes["copied"],
