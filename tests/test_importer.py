@@ -6,7 +6,10 @@ import json
 import os
 import socket
 import stat
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +36,7 @@ from catdog.importer import (
     check_split,
     import_dataset,
     parse_split,
+    sweep_stale_imports,
 )
 
 
@@ -521,3 +525,89 @@ def test_a_layout_error_names_the_archive_not_the_extraction_folder(tmp_path: Pa
     assert str(caught.value).startswith(f"cannot find a dataset in {archive}: expected")
     assert str(caught.value).endswith("Found 0 folder(s) and 1 file(s) in its top level")
     assert "importing" not in str(caught.value)
+
+
+# --- crash leftovers ------------------------------------------------------------------------
+
+
+def dead_pid() -> int:
+    """The pid of a process that has ended."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def age(path: Path, minutes: float) -> Path:
+    """Backdate a folder and what is directly in it."""
+    then = time.time() - minutes * 60
+    for p in [*(path.iterdir() if path.is_dir() and not path.is_symlink() else []), path]:
+        os.utime(p, (then, then), follow_symlinks=False)
+    return path
+
+
+def leftover(folder: Path, child: str) -> Path:
+    """Make ``folder`` holding ``child``: a folder if the name ends in '/', else a file."""
+    if child.endswith("/"):
+        (folder / child).mkdir(parents=True)
+    else:
+        write(folder / child, b"x")
+    return folder
+
+
+def test_sweep_removes_stale_leftovers_and_nothing_else(tmp_path: Path) -> None:
+    home, temp, dead, me = datasets_dir(), tmp_path / "tmp", dead_pid(), os.getpid()
+    make_dataset(home / "pets", counts=(2, 1, 1), size=32)
+    age(home / "pets", 600)
+    pets = tree_digest(home / "pets")
+    old = {
+        "stale": leftover(home / f".a.importing-{dead}-abcd1234", "staging/"),
+        "live": leftover(home / f".b.importing-{me}-abcd1234", "extracted/"),  # still running
+        "legacy": leftover(home / ".c.importing-abcd1234", "dataset/"),  # no pid: judged by age
+        "foreign": leftover(home / f".d.importing-{dead}-abcd1234", "diary.txt"),  # not ours
+        "upload-stale": leftover(temp / f"catdog-upload-{dead}-abcd1234", "pets.zip"),
+        "upload-live": leftover(temp / f"catdog-upload-{me}-abcd1234", "pets.zip"),
+        "upload-legacy": leftover(temp / "catdog-upload-abcd1234", "pets.zip"),
+        "not-catdog": leftover(temp / "other-upload-abcd1234", "pets.zip"),
+    }
+    fresh = {  # nothing in them is an hour old
+        "fresh": leftover(home / f".e.importing-{dead}-abcd1234", "staging/"),
+        "legacy-fresh": leftover(home / ".f.importing-abcd1234", "staging/"),
+    }
+    for path in old.values():
+        age(path, 120)
+    (tmp_path / "target").mkdir()
+    link = home / f".g.importing-{dead}-abcd1234"
+    link.symlink_to(tmp_path / "target")  # a link is never a leftover of ours
+    os.utime(link, (0, 0), follow_symlinks=False)
+
+    removed = sweep_stale_imports(temp_dir=temp)
+
+    gone = ["stale", "legacy", "upload-stale", "upload-legacy"]
+    assert sorted(removed) == sorted(old[name] for name in gone)
+    assert all(path.exists() == (name not in gone) for name, path in (old | fresh).items())
+    assert link.is_symlink() and (tmp_path / "target").is_dir()
+    assert tree_digest(home / "pets") == pets
+    assert sweep_stale_imports(temp_dir=temp) == []  # nothing more to do
+
+
+def test_a_killed_import_is_swept_and_the_next_import_cleans_up_after_it(tmp_path: Path) -> None:
+    source = class_folders(tmp_path / "src", counts=(2, 1, 1), split_names=None)
+    out = datasets_dir() / "pets"
+    crash = (
+        "import os, sys, catdog.importer as m\n"
+        "m._place = lambda *args: os._exit(9)  # killed half way, after staging the images\n"
+        "m.import_dataset(sys.argv[1], sys.argv[2])\n"
+    )
+    repo = Path(__file__).resolve().parents[1]
+    child = subprocess.run([sys.executable, "-c", crash, str(source), str(out)], cwd=repo,
+                           env={**os.environ, "PYTHONPATH": str(repo)}, timeout=120)  # fmt: skip
+    assert child.returncode == 9
+    [leftover] = [p for p in datasets_dir().iterdir() if p.name != "pets"]
+    assert leftover.name.startswith(".pets.importing-")
+    assert {p.name for p in leftover.iterdir()} == {"staging"}
+    assert not out.exists()
+    assert sweep_stale_imports(temp_dir=tmp_path) == []  # not an hour old yet
+    age(leftover, 61)
+    import_dataset(source, out)  # an import into the same name sweeps it first
+    assert sorted(p.name for p in datasets_dir().iterdir()) == ["pets"]
+    assert scan_dataset(out).total == 8
