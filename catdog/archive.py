@@ -588,6 +588,12 @@ def _extract_all(
                 f"{archive}: entry {_quote(shown)} expands past {cap:,} bytes while extracting "
                 f"although its header says {info.file_size:,}; this looks like a zip bomb"
             ) from None
+        except FileExistsError:
+            raise ArchiveError(
+                f"{archive}: entry {_quote(shown)} would replace a file already there (on a disk "
+                "that ignores case, two names differing only in case collide); the archive is "
+                "refused. Extract it into an empty folder, or rename one of the two"
+            ) from None
         except OSError as exc:
             raise ArchiveError(
                 f"{archive}: could not write entry {_quote(shown)} ({exc.strerror or exc}); "

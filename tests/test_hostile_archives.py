@@ -482,3 +482,19 @@ def test_a_link_already_in_the_destination_is_not_followed(tmp_path: Path) -> No
         safe_extract(archive, tmp_path / "out")
     assert str(caught.value) == (f"{P}: entry 'cats/cat.0.jpg' would be written outside the folder")
     assert list(elsewhere.iterdir()) == []
+
+
+def test_an_existing_file_is_never_replaced(tmp_path: Path) -> None:
+    """What a case-insensitive disk does with cats/A.jpg and cats/a.jpg, made visible here."""
+    archive = raw_zip(tmp_path / P, good_entries())
+    mine = tmp_path / "out" / "cats" / "cat.1.jpg"
+    mine.parent.mkdir(parents=True)
+    mine.write_bytes(b"mine")
+    with pytest.raises(ArchiveError) as caught:
+        safe_extract(archive, tmp_path / "out")
+    assert str(caught.value) == (
+        f"{P}: entry 'cats/cat.1.jpg' would replace a file already there (on a disk that ignores "
+        "case, two names differing only in case collide); the archive is refused. Extract it "
+        "into an empty folder, or rename one of the two"
+    )
+    assert mine.read_bytes() == b"mine"
