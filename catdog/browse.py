@@ -33,7 +33,7 @@ from catdog.datasets import (
 )
 from catdog.home import DEMO_DATASET_NAME, datasets_dir, demo_dataset_dir
 from catdog.images import image_header, open_rgb
-from catdog.importer import ImportReport, SplitSpec, import_dataset
+from catdog.importer import ImportReport, SplitSpec, import_dataset, upload_dir_prefix
 from catdog.progress import ProgressFn
 
 T = TypeVar("T")
@@ -250,7 +250,7 @@ def import_named(
             exists (catdog never overwrites one); the message says which.
     """
     out = check_new_dataset_name(name)
-    with tempfile.TemporaryDirectory(prefix="catdog-upload-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=upload_dir_prefix()) as tmp:
         # This upload's temporary folder, and earlier ones quoted from a dataset's manifest.
         hide = partial(
             re.sub, re.escape(tempfile.gettempdir() + os.sep) + r"catdog-upload-[^/\\]+[/\\]", ""

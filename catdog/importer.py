@@ -22,9 +22,12 @@ import os
 import random
 import re
 import shutil
+import stat
 import tempfile
+import time
 import warnings
 from collections import Counter
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -32,8 +35,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from catdog.archive import ArchiveError, safe_extract
-from catdog.datasets import MANIFEST_NAME, SPLITS, DatasetError, _subdirs, _visible, natural_key
+from catdog.archive import MAX_ENTRY_BYTES, ArchiveError, safe_extract
+from catdog.datasets import MANIFEST_NAME, SPLITS, DatasetError, natural_key
+from catdog.home import datasets_dir
 from catdog.images import IMAGE_SUFFIXES, ImageError, opened_rgb
 from catdog.progress import ProgressFn, report
 
@@ -236,21 +240,101 @@ class _Item:
         return (number is None, number or 0, natural_key(self.rel))
 
 
+def _visible_name(name: str) -> bool:
+    """Dotfiles (``.DS_Store``) and macOS's ``__MACOSX`` are not user content."""
+    return not name.startswith(".") and name != "__MACOSX"
+
+
+def _what_it_is(entry: os.DirEntry) -> str:
+    """Say what a directory entry that is neither a real folder nor a regular file is."""
+    if entry.is_symlink():
+        return "is a symbolic link; catdog never follows links, copy the photos in instead"
+    mode = entry.stat(follow_symlinks=False).st_mode
+    if stat.S_ISFIFO(mode):
+        return "is a named pipe (FIFO), not a regular file"
+    if stat.S_ISSOCK(mode):
+        return "is a socket, not a regular file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "is a device, not a regular file"
+    return "is not a regular file"
+
+
+def _scan(folder: Path) -> tuple[list[Path], list[Path], list[tuple[Path, str]]]:
+    """The visible entries of one folder, never following links: (real folders, regular
+    files, others with what they are), folders and files in natural order.
+
+    Raises:
+        OSError: the folder cannot be listed.
+    """
+    dirs, files, others = [], [], []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if not _visible_name(entry.name):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                dirs.append(Path(entry.path))
+            elif entry.is_file(follow_symlinks=False):
+                files.append(Path(entry.path))
+            else:
+                others.append((Path(entry.path), _what_it_is(entry)))
+    by_name = lambda p: natural_key(p.name)  # noqa: E731
+    return sorted(dirs, key=by_name), sorted(files, key=by_name), others
+
+
+def _subdirs(folder: Path) -> list[Path]:
+    """The real (not linked) visible subfolders of ``folder``, in natural order."""
+    try:
+        return _scan(folder)[0]
+    except OSError:
+        return []
+
+
+def _files_here(folder: Path) -> list[Path]:
+    """The visible regular files directly in ``folder``."""
+    try:
+        return _scan(folder)[1]
+    except OSError:
+        return []
+
+
+def _walk(folder: Path, root: Path) -> tuple[list[Path], list[SkippedFile]]:
+    """Every visible regular file under ``folder`` in natural order of its path, and what was
+    passed over (links, devices, pipes, sockets, unreadable folders), named relative to
+    ``root``. Links are never followed, so the walk never leaves ``folder``."""
+    files: list[Path] = []
+    passed: list[SkippedFile] = []
+    pending = [folder]
+    while pending:
+        here = pending.pop()
+        try:
+            dirs, found, others = _scan(here)
+        except OSError as exc:
+            rel = here.relative_to(root).as_posix()
+            passed.append(SkippedFile(rel, f"{rel}/ could not be read ({exc.strerror or exc})"))
+            continue
+        pending += dirs
+        files += found
+        for path, what in others:
+            rel = path.relative_to(root).as_posix()
+            passed.append(SkippedFile(rel, f"{rel} {what}; skipped"))
+    files.sort(key=lambda p: natural_key(p.relative_to(folder).as_posix()))
+    passed.sort(key=lambda s: natural_key(s.file))
+    return files, passed
+
+
 def _walk_files(folder: Path) -> list[Path]:
-    """Every visible file under ``folder``, in natural order (dotfiles and __MACOSX ignored)."""
-    found = []
-    for here, dirs, files in os.walk(folder):
-        dirs[:] = [d for d in dirs if _visible(Path(d))]
-        found += [Path(here) / f for f in files if not f.startswith(".")]
-    return sorted(found, key=lambda p: natural_key(str(p.relative_to(folder))))
+    """Every visible regular file under ``folder``, in natural order (see :func:`_walk`)."""
+    return _walk(folder, folder)[0]
 
 
-def _detect_layout(root: Path) -> tuple[str, Path]:
-    """Find which layout ``root`` holds; returns (layout, folder where it starts)."""
+def _detect_layout(root: Path, source: Path, note: str = "") -> tuple[str, Path]:
+    """Find which layout ``root`` holds; returns (layout, folder where it starts). Errors
+    name ``source`` and folders relative to it, never the extraction folder; ``note`` is added
+    to them."""
     base = root
     for _ in range(4):  # look through a few single wrapping folders
         dirs = _subdirs(base)
-        files = [p for p in base.iterdir() if p.is_file() and _visible(p)]
+        files = _files_here(base)
         kaggle = [p for p in files if _KAGGLE_NAME.match(p.name)]
         if kaggle and len(kaggle) * 2 >= len(files):
             return "kaggle", base
@@ -268,11 +352,12 @@ def _detect_layout(root: Path) -> tuple[str, Path]:
             base = dirs[0]
             continue
         break
+    where = f"{base.relative_to(root).as_posix()}/" if base != root else "its top level"
     raise DatasetError(
-        f"cannot find a dataset in {root}: expected class folders (cats/, dogs/ …), optionally "
+        f"cannot find a dataset in {source}: expected class folders (cats/, dogs/ …), optionally "
         "inside train/, validation/ and test/; or Kaggle's flat cat.N.jpg/dog.N.jpg files; or "
         f"Microsoft's PetImages/Cat and PetImages/Dog. Found {len(_subdirs(base))} folder(s) "
-        f"and {sum(1 for p in base.iterdir() if p.is_file())} file(s) in {base}"
+        f"and {len(_files_here(base))} file(s) in {where}{note}"
     )
 
 
@@ -337,12 +422,38 @@ def _is_plain_jpeg(data: bytes) -> bool:
         return False
 
 
+def _read_regular(path: Path, rel: str) -> bytes | str:
+    """Read a regular file whole; returns its bytes, or why it was not read.
+
+    The walk already passed over links and special files; this checks again on the open file
+    (it may have been swapped since), without following a link or blocking on a pipe.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        with os.fdopen(os.open(path, flags), "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                return f"{rel} is not a regular file"
+            if st.st_size > MAX_ENTRY_BYTES:
+                return (
+                    f"{rel} is {st.st_size:,} bytes, over the {MAX_ENTRY_BYTES:,}-byte limit "
+                    "for one photo"
+                )
+            data = f.read(MAX_ENTRY_BYTES + 1)  # bounded even if the file grows meanwhile
+    except OSError as exc:
+        if os.path.islink(path):
+            return f"{rel} is a symbolic link; catdog never follows links"
+        return f"{rel} could not be read ({exc.strerror or exc})"
+    if len(data) > MAX_ENTRY_BYTES:
+        return f"{rel} is bigger than {MAX_ENTRY_BYTES:,} bytes, the limit for one photo"
+    return data
+
+
 def _ingest(item: _Item, staged: Path) -> tuple[str, str]:
     """Decode one file fully and stage it as an RGB JPEG; returns (outcome, reason)."""
-    try:
-        data = item.path.read_bytes()
-    except OSError as exc:
-        return "skipped", f"{item.rel} could not be read ({exc.strerror or exc})"
+    data = _read_regular(item.path, item.rel)
+    if isinstance(data, str):
+        return "skipped", data
     try:
         # The decoded image counts against the decode budget until it is written (see
         # catdog.images.DECODE_BUDGET_PIXELS), so the pool's threads cannot each hold a
@@ -398,7 +509,7 @@ def _fingerprint(source: Path) -> str:
     digest = hashlib.sha256()
     paths = [source] if source.is_file() else _walk_files(source)
     for path in paths:
-        st = path.stat()
+        st = path.lstat()
         name = path.name if path == source else path.relative_to(source).as_posix()
         digest.update(f"{name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return digest.hexdigest()
@@ -530,6 +641,32 @@ def _place(assignment: dict, staged: dict[Path, Path], dataset: Path) -> dict:
     return counts
 
 
+def _gather(
+    src: Path, source: Path, work: Path, progress: ProgressFn | None
+) -> tuple[Path, str, list[_Item], list[SkippedFile]]:
+    """Extract a zip into ``work`` (or take the folder as it is), find its layout and list its
+    candidate images; returns (root, layout, items, files passed over before checking)."""
+    if src.is_file():
+        root = work / "extracted"
+        try:
+            extraction = safe_extract(src, root, progress=progress)
+        except ArchiveError as exc:
+            raise DatasetError(str(exc)) from exc
+        passed = [SkippedFile(entry.name, entry.reason) for entry in extraction.skipped]
+    else:
+        root, passed = src, _walk(src, src)[1]
+    note = f" ({len(passed):,} entries were passed over, e.g. {passed[0].reason})" if passed else ""
+    layout, base = _detect_layout(root, source, note)
+    items = _collect(root, layout, base)
+    classes = sorted({item.cls for item in items})
+    if len(classes) < 2:
+        raise DatasetError(
+            f"{source} holds {len(classes)} class(es) of images ({', '.join(classes) or 'none'})"
+            f"; a classifier needs 2 or more class folders{note}"
+        )
+    return root, layout, items, passed
+
+
 def import_dataset(
     source: str | Path,
     out: str | Path,
@@ -570,11 +707,7 @@ def import_dataset(
             f"seed_counts must be three positive numbers (train, validation, test), "
             f"got {seed_counts!r}"
         )
-    if not source.exists():
-        raise DatasetError(f"{source} does not exist; give a folder of images or a .zip")
-    src, dst = source.resolve(), out.resolve()
-    if dst == src or dst.is_relative_to(src) or (src.is_dir() and src.is_relative_to(dst)):
-        raise DatasetError(f"{out} overlaps the source {source}; import into another folder")
+    src, dst = _check_paths(source, out)
     options = {
         "source": str(src),
         "fingerprint": _fingerprint(src),
@@ -587,24 +720,10 @@ def import_dataset(
         return earlier
 
     dst.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{dst.name}.importing-", dir=dst.parent))
+    _sweep_folder(dst.parent, _WORK_DIR, time.time() - STALE_AFTER_MINUTES * 60, dst.name)
+    work = Path(tempfile.mkdtemp(prefix=work_dir_prefix(dst.name), dir=dst.parent))
     try:
-        if src.is_file():
-            root = work / "extracted"
-            try:
-                safe_extract(src, root, progress=progress)
-            except ArchiveError as exc:
-                raise DatasetError(str(exc)) from exc
-        else:
-            root = src
-        layout, base = _detect_layout(root)
-        items = _collect(root, layout, base)
-        if len({item.cls for item in items}) < 2:
-            raise DatasetError(
-                f"{source} holds {len({i.cls for i in items})} class(es) of images "
-                f"({', '.join(sorted({i.cls for i in items})) or 'none'}); a classifier needs 2 "
-                "or more class folders"
-            )
+        root, layout, items, passed = _gather(src, source, work, progress)
         if split is None and layout == "split folders":
             _check_kept_split(items, source)
         staging = work / "staging"
@@ -618,12 +737,8 @@ def import_dataset(
             checker = _Checker(pool, staging, len(items), progress)
             assignment, unused = _assign(items, checker, layout, split, seed, seed_counts)
         dataset = work / "dataset"
-        counts = _place(assignment, checker.staged, dataset)
         placed = [
-            item.path
-            for per_class in assignment.values()
-            for chosen in per_class.values()
-            for item in chosen
+            i.path for per_class in assignment.values() for v in per_class.values() for i in v
         ]
         outcomes = Counter(checker.outcome[path] for path in placed)
         result = ImportReport(
@@ -635,21 +750,177 @@ def import_dataset(
             else ("seed" if split == "seed" else list(split or DEFAULT_FRACTIONS)),
             seed=seed,
             classes=sorted({item.cls for item in items}),
-            counts=counts,
-            skipped=checker.skipped + _stray_files(root, layout, items),
+            counts=_place(assignment, checker.staged, dataset),
+            skipped=passed + checker.skipped + _stray_files(root, layout, items),
             unused=unused,
             created=datetime.now(UTC).isoformat(timespec="seconds"),
             copied=outcomes["copied"],
             converted=outcomes["converted"],
         )
-        saved = asdict(result)
-        saved["out"] = str(dst)
-        del saved["already_imported"]
-        manifest = {"format": 1, "options": options, "report": saved}
-        (dataset / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
-        if dst.exists():
-            dst.rmdir()  # an empty folder the user made for us (checked above)
-        os.rename(dataset, dst)
+        _publish(result, options, dataset, dst)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return result
+
+
+def _check_paths(source: Path, out: Path) -> tuple[Path, Path]:
+    """Resolve the source and the output, refusing a missing or special source and overlaps."""
+    if not source.exists():
+        raise DatasetError(f"{source} does not exist; give a folder of images or a .zip")
+    src, dst = source.resolve(), out.resolve()
+    if not (src.is_dir() or src.is_file()):
+        raise DatasetError(
+            f"{source} is neither a folder nor a file (a pipe, device or socket); give a folder "
+            "of images or a .zip"
+        )
+    if dst == src or dst.is_relative_to(src) or (src.is_dir() and src.is_relative_to(dst)):
+        raise DatasetError(f"{out} overlaps the source {source}; import into another folder")
+    return src, dst
+
+
+def _publish(result: ImportReport, options: dict, dataset: Path, dst: Path) -> None:
+    """Write the manifest into the finished ``dataset`` and rename it into place as ``dst``."""
+    saved = asdict(result)
+    saved["out"] = str(dst)
+    del saved["already_imported"]
+    manifest = {"format": 1, "options": options, "report": saved}
+    (dataset / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
+    if dst.exists():
+        dst.rmdir()  # an empty folder the user made for us (checked before)
+    os.rename(dataset, dst)
+
+
+# ---------------------------------------------------------------------------------------------
+# Crash leftovers
+#
+# An import works in ``.<name>.importing-<pid>-<random>/`` beside its output (``<pid>`` was
+# added later: older leftovers lack it), and the dashboard copies an upload into
+# ``<temp>/catdog-upload-<pid>-<random>/``. Both are deleted when the import ends, even on an
+# error; only a process that is killed (or loses its power) leaves them behind.
+
+UPLOAD_DIR_PREFIX = "catdog-upload-"
+# A leftover must be this old (nothing in it changed for so long) to be swept: an import
+# writes to its staging folder for every image, and extracting even 8 GiB takes minutes.
+STALE_AFTER_MINUTES = 60
+_WORK_DIR = re.compile(r"^\.(?P<name>.+)\.importing-(?:(?P<pid>\d+)-)?[a-z0-9_]+$")
+_UPLOAD_DIR = re.compile(r"^catdog-upload-(?:(?P<pid>\d+)-)?[a-z0-9_]+$")
+_WORK_PARTS = {"extracted", "staging", "dataset"}  # all an import ever makes in its folder
+
+
+def work_dir_prefix(name: str) -> str:
+    """Prefix of the hidden work folder an import into ``name`` makes beside it."""
+    return f".{name}.importing-{os.getpid()}-"
+
+
+def upload_dir_prefix() -> str:
+    """Prefix of the temporary folder an uploaded archive is written to."""
+    return f"{UPLOAD_DIR_PREFIX}{os.getpid()}-"
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs on this computer (True when that cannot be told)."""
+    if os.name == "nt":  # os.kill would terminate the process there
+        return True
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except OSError:  # PermissionError: it runs, as another user
+        return True
+    return True
+
+
+def _holds_work(found: list[os.DirEntry]) -> bool:
+    """An import's work folder holds at most its extracted/, staging/ and dataset/ folders."""
+    return all(e.name in _WORK_PARTS and e.is_dir(follow_symlinks=False) for e in found)
+
+
+def _holds_upload(found: list[os.DirEntry]) -> bool:
+    """An upload folder holds at most the one uploaded file."""
+    return len(found) <= 1 and all(e.is_file(follow_symlinks=False) for e in found)
+
+
+def _looks_like_ours(entry: os.DirEntry, holds_ours: Callable[[list], bool]) -> bool:
+    """A real folder (not a link) of this user holding only what catdog puts there."""
+    if not entry.is_dir(follow_symlinks=False):
+        return False
+    if hasattr(os, "getuid") and entry.stat(follow_symlinks=False).st_uid != os.getuid():
+        return False
+    with os.scandir(entry.path) as inside:
+        return holds_ours(list(inside))
+
+
+def _last_change(path: str) -> float:
+    """Newest modification time of a folder and of its direct entries."""
+    with os.scandir(path) as inside:
+        times = [e.stat(follow_symlinks=False).st_mtime for e in inside]
+    return max([os.lstat(path).st_mtime, *times])
+
+
+def _sweep_folder(
+    folder: Path, pattern: re.Pattern[str], cutoff: float, name: str | None = None
+) -> list[Path]:
+    """Delete the stale leftovers matching ``pattern`` (:data:`_WORK_DIR` or
+    :data:`_UPLOAD_DIR`) directly in ``folder``, only those of the output ``name`` if given;
+    returns what was deleted."""
+    holds_ours = _holds_work if pattern is _WORK_DIR else _holds_upload
+    removed: list[Path] = []
+    try:
+        with os.scandir(folder) as entries:
+            candidates = [e for e in entries if pattern.match(e.name)]
+    except OSError:
+        return removed
+    for entry in candidates:
+        found = pattern.match(entry.name)
+        if name is not None and found.groupdict().get("name") != name:
+            continue
+        pid = found.group("pid")
+        try:
+            if not _looks_like_ours(entry, holds_ours) or (pid and _pid_alive(int(pid))):
+                continue
+            if _last_change(entry.path) > cutoff:
+                continue
+            shutil.rmtree(entry.path)
+        except OSError:  # gone meanwhile, or not ours to delete: leave it
+            continue
+        removed.append(Path(entry.path))
+    return removed
+
+
+def sweep_stale_imports(
+    folders: Iterable[str | Path] | None = None,
+    *,
+    temp_dir: str | Path | None = None,
+    older_than_minutes: float = STALE_AFTER_MINUTES,
+) -> list[Path]:
+    """Delete what killed imports left behind; returns the folders deleted.
+
+    Looks, without descending, in ``folders`` for hidden ``.NAME.importing-*`` work folders
+    and in ``temp_dir`` for ``catdog-upload-*`` folders. One is deleted only if all of these
+    hold: it is a real folder (not a link) of this user; it holds nothing but what an import
+    puts there; the process that made it is gone (its name carries the pid; older names
+    without one are judged by age alone); and nothing directly in it changed for
+    ``older_than_minutes``. Datasets and anything else are never touched. Cheap enough for
+    every start of the dashboard or the command line: one listing per folder and a few stats
+    per leftover. (:func:`import_dataset` also sweeps its own output name's leftovers.)
+
+    Whether a process is gone is known only on this computer: a data home shared between
+    computers relies on the age rule, and on Windows, where that check is not made, folders
+    carrying a pid are never swept.
+
+    Args:
+        folders: where imports write (default: the data home's datasets folder).
+        temp_dir: where uploads are written (default: the system's temporary folder).
+        older_than_minutes: how long a leftover must have been untouched.
+
+    Returns:
+        The deleted folders.
+    """
+    cutoff = time.time() - older_than_minutes * 60
+    removed = []
+    for folder in folders if folders is not None else [datasets_dir()]:
+        removed += _sweep_folder(Path(folder), _WORK_DIR, cutoff)
+    temp = Path(temp_dir) if temp_dir is not None else Path(tempfile.gettempdir())
+    return removed + _sweep_folder(temp, _UPLOAD_DIR, cutoff)

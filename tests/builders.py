@@ -7,7 +7,9 @@ import io
 import stat
 import struct
 import zipfile
+import zlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -141,3 +143,83 @@ def tree_digest(root: Path) -> dict[str, str]:
 def names(folder: Path) -> list[str]:
     """File names in a folder, sorted."""
     return sorted(p.name for p in folder.iterdir())
+
+
+# --- hand-made zips: every header field as the test says, however wrong --------------------
+
+
+@dataclass
+class RawEntry:
+    """One entry of :func:`raw_zip`; fields left as None are computed honestly."""
+
+    name: str | bytes
+    data: bytes = b""  # the bytes stored (already compressed when method is not 0)
+    plain: bytes | None = None  # the uncompressed content (default: ``data``)
+    method: int = 0
+    flags: int = 0
+    crc: int | None = None
+    size: int | None = None  # declared uncompressed size
+    csize: int | None = None  # declared compressed size
+    version: int = 20  # version needed to extract
+    extra: bytes = b""  # central directory extra field
+    mode: int = 0o100644  # Unix mode, stored in the external attributes
+
+
+def deflated(name: str | bytes, plain: bytes, **fields) -> RawEntry:
+    """A raw-deflate entry holding ``plain``."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return RawEntry(name, packer.compress(plain) + packer.flush(), plain=plain, method=8, **fields)
+
+
+def raw_zip(
+    path: Path,
+    entries: Iterable[RawEntry],
+    *,
+    count: int | None = None,
+    cd_size: int | None = None,
+    disk: int = 0,
+    zip64: dict | None = None,
+) -> Path:
+    """Write a zip byte by byte. ``count`` and ``cd_size`` override the end record's entry
+    count and directory size; ``zip64`` adds ZIP64 end records: keys ``count``, ``here``,
+    ``size`` (default honest), ``record`` (False: a locator pointing at nothing), and
+    ``classic_count`` / ``classic_size`` for the classic record (default: all ones)."""
+    out = bytearray()
+    central = bytearray()
+    entries = list(entries)
+    for e in entries:
+        name = e.name.encode() if isinstance(e.name, str) else e.name
+        plain = e.data if e.plain is None else e.plain
+        crc = zlib.crc32(plain) if e.crc is None else e.crc
+        size = len(plain) if e.size is None else e.size
+        csize = len(e.data) if e.csize is None else e.csize
+        sizes = (crc, min(csize, 0xFFFFFFFF), min(size, 0xFFFFFFFF))
+        central += struct.pack(
+            "<4s4B4HL2L5H2L", b"PK\x01\x02", 20, 3, e.version, 0, e.flags, e.method, 0, 0x21,
+            *sizes, len(name), len(e.extra), 0, 0, 0, e.mode << 16, len(out),
+        ) + name + e.extra  # fmt: skip
+        out += struct.pack(
+            "<4s5H3L2H", b"PK\x03\x04", e.version, e.flags, e.method, 0, 0x21, *sizes,
+            len(name), 0,
+        ) + name + e.data  # fmt: skip
+    cd_start = len(out)
+    out += central
+    n = len(entries) if count is None else count
+    size_field = len(central) if cd_size is None else cd_size
+    offset = cd_start
+    if zip64 is not None:
+        record_at = len(out)
+        n64, size64 = zip64.get("count", n), zip64.get("size", size_field)
+        if zip64.get("record", True):
+            here = zip64.get("here", n64)
+            out += struct.pack(
+                "<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, here, n64, size64, cd_start
+            )
+        out += struct.pack("<4sLQL", b"PK\x06\x07", 0, record_at, 1)
+        n, size_field = zip64.get("classic_count", 0xFFFF), zip64.get("classic_size", 0xFFFFFFFF)
+        offset = 0xFFFFFFFF
+    out += struct.pack(
+        "<4s4H2LH", b"PK\x05\x06", disk, disk, n & 0xFFFF, n & 0xFFFF, size_field, offset, 0
+    )
+    path.write_bytes(bytes(out))
+    return path

@@ -23,8 +23,9 @@ def test_extracts_files_and_skips_macos_junk_and_dotfiles(tmp_path: Path) -> Non
         ],
     )
     done = []
-    files = safe_extract(archive, tmp_path / "out", progress=lambda d, t, m: done.append((d, t)))
-    rel = sorted(p.relative_to(tmp_path / "out").as_posix() for p in files)
+    result = safe_extract(archive, tmp_path / "out", progress=lambda d, t, m: done.append((d, t)))
+    rel = sorted(p.relative_to(tmp_path / "out").as_posix() for p in result.files)
+    assert result.skipped == []
     assert rel == ["top/cats/a.jpg", "top/dogs/b.jpg"]
     assert (tmp_path / "out/top/dogs/b.jpg").read_bytes() == b"bbbb"
     assert not (tmp_path / "out/__MACOSX").exists()
@@ -74,7 +75,7 @@ def test_bomb_by_compression_ratio_is_refused(tmp_path: Path) -> None:
 
 def test_small_repetitive_files_are_not_mistaken_for_bombs(tmp_path: Path) -> None:
     archive = zip_entries(tmp_path / "text.zip", [("notes.txt", b"a" * 100_000)])
-    [path] = safe_extract(archive, tmp_path / "out")
+    [path] = safe_extract(archive, tmp_path / "out").files
     assert path.stat().st_size == 100_000
 
 

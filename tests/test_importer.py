@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +26,18 @@ from builders import (
     zip_entries,
     zip_folder,
 )
-from conftest import require_shared_small
+from conftest import make_dataset, require_shared_small
 from PIL import Image
 
 from catdog.datasets import MANIFEST_NAME, DatasetError, scan_dataset
-from catdog.importer import check_split, import_dataset, parse_split
+from catdog.home import datasets_dir
+from catdog.importer import (
+    ImportReport,
+    check_split,
+    import_dataset,
+    parse_split,
+    sweep_stale_imports,
+)
 
 
 def as_zip(source: Path, tmp_path: Path, prefix: str = "") -> Path:
@@ -396,3 +410,204 @@ def test_seed_split_of_the_real_photos_reproduces_the_seed(tmp_path: Path) -> No
     for split in ("train", "validation", "test"):
         for cls in ("cats", "dogs"):
             assert names(tmp_path / "seeded" / split / cls) == names(small / split / cls)
+
+
+# --- hostile folders: links, pipes, devices, sockets, huge files ----------------------------
+
+
+def import_within(seconds: float, source: Path, out: Path) -> ImportReport:
+    """Import in a thread and fail, instead of hanging, if it takes longer than ``seconds``."""
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["report"] = import_dataset(source, out)
+        except BaseException as exc:  # handed back to the test below
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"import_dataset({source}) still runs after {seconds} s"
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["report"]  # type: ignore[return-value]
+
+
+LINK = "is a symbolic link; catdog never follows links, copy the photos in instead; skipped"
+
+
+def test_links_and_special_files_are_never_followed_or_opened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = class_folders(tmp_path / "src", counts=(2, 1, 1), split_names=None)
+    outside = tmp_path / "outside"  # photos no import may reach
+    for i in range(3):
+        write(outside / "birds" / f"bird.{i}.jpg", image_bytes(2, seed=500 + i))
+    secret = write(outside / "secret.jpg", image_bytes(0, seed=77))
+    os.mkfifo(source / "cats" / "pipe.jpg")  # reading it would block forever
+    (source / "cats" / "link.jpg").symlink_to(secret)
+    (source / "birds").symlink_to(outside / "birds")  # a linked class folder
+    (source / "dogs" / "loop").symlink_to(source)  # a link cycle
+    (source / "dogs" / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")  # dangling
+    monkeypatch.chdir(source / "dogs")  # a short path for the socket
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind("sock.jpg")
+        expected = {
+            "birds": f"birds {LINK}",
+            "cats/link.jpg": f"cats/link.jpg {LINK}",
+            "cats/pipe.jpg": "cats/pipe.jpg is a named pipe (FIFO), not a regular file; skipped",
+            "dogs/gone.jpg": f"dogs/gone.jpg {LINK}",
+            "dogs/loop": f"dogs/loop {LINK}",
+            "dogs/sock.jpg": "dogs/sock.jpg is a socket, not a regular file; skipped",
+        }
+        try:
+            os.mknod(source / "cats" / "null.jpg", stat.S_IFCHR | 0o600, os.makedev(1, 3))
+            expected["cats/null.jpg"] = "cats/null.jpg is a device, not a regular file; skipped"
+        except (PermissionError, OSError):
+            pass  # no CAP_MKNOD here: the other kinds still run
+        make_dataset(datasets_dir() / "pets", counts=(2, 1, 1), size=32)
+        home_before = tree_digest(datasets_dir() / "pets")
+        report = import_within(60, source, datasets_dir() / "mine")
+    assert report.classes == ["cats", "dogs"] and report.total == 8
+    assert {s.file: s.reason for s in report.skipped} == expected
+    for text in [*(s.file for s in report.skipped), *(s.reason for s in report.skipped)]:
+        assert str(tmp_path) not in text  # relative to the source, never a server path
+    assert all(f"  - {reason}" in report.summary() for reason in expected.values())
+    imported = set(tree_digest(datasets_dir() / "mine").values())
+    assert tree_digest(secret)["secret.jpg"] not in imported
+    assert not imported & set(tree_digest(outside).values())
+    assert tree_digest(datasets_dir() / "pets") == home_before
+    assert sorted(p.name for p in datasets_dir().iterdir()) == ["mine", "pets"]
+
+
+def test_a_file_swapped_for_a_fifo_after_the_walk_is_not_opened(tmp_path: Path) -> None:
+    from catdog.importer import _read_regular
+
+    os.mkfifo(tmp_path / "pipe.jpg")
+    answer: list[object] = []
+    worker = threading.Thread(
+        target=lambda: answer.append(_read_regular(tmp_path / "pipe.jpg", "cats/pipe.jpg")),
+        daemon=True,
+    )
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive(), "reading a FIFO blocked"
+    assert answer == ["cats/pipe.jpg is not a regular file"]
+
+
+def test_a_source_that_is_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "photos.zip")
+    with pytest.raises(DatasetError) as caught:
+        import_within(10, tmp_path / "photos.zip", tmp_path / "out")
+    assert str(caught.value) == (
+        f"{tmp_path / 'photos.zip'} is neither a folder nor a file (a pipe, device or socket); "
+        "give a folder of images or a .zip"
+    )
+
+
+def test_files_bigger_than_a_photo_are_skipped(tmp_path: Path, monkeypatch) -> None:
+    import catdog.importer
+
+    monkeypatch.setattr(catdog.importer, "MAX_ENTRY_BYTES", 10_000)
+    source = class_folders(tmp_path / "src", counts=(2, 1, 1), split_names=None)
+    huge = write(source / "cats" / "huge.bmp", image_bytes(0, size=100, fmt="BMP"))
+    report = import_dataset(source, tmp_path / "out")
+    assert [(s.file, s.reason) for s in report.skipped] == [
+        ("cats/huge.bmp", f"cats/huge.bmp is {huge.stat().st_size:,} bytes, over the 10,000-byte "
+                          "limit for one photo")]  # fmt: skip
+
+
+def test_a_layout_error_names_the_archive_not_the_extraction_folder(tmp_path: Path) -> None:
+    archive = zip_entries(tmp_path / "photos.zip", [("photo.jpg", image_bytes())])
+    with pytest.raises(DatasetError) as caught:
+        import_dataset(archive, tmp_path / "out")
+    assert str(caught.value).startswith(f"cannot find a dataset in {archive}: expected")
+    assert str(caught.value).endswith("Found 0 folder(s) and 1 file(s) in its top level")
+    assert "importing" not in str(caught.value)
+
+
+# --- crash leftovers ------------------------------------------------------------------------
+
+
+def dead_pid() -> int:
+    """The pid of a process that has ended."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def age(path: Path, minutes: float) -> Path:
+    """Backdate a folder and what is directly in it."""
+    then = time.time() - minutes * 60
+    for p in [*(path.iterdir() if path.is_dir() and not path.is_symlink() else []), path]:
+        os.utime(p, (then, then), follow_symlinks=False)
+    return path
+
+
+def leftover(folder: Path, child: str) -> Path:
+    """Make ``folder`` holding ``child``: a folder if the name ends in '/', else a file."""
+    if child.endswith("/"):
+        (folder / child).mkdir(parents=True)
+    else:
+        write(folder / child, b"x")
+    return folder
+
+
+def test_sweep_removes_stale_leftovers_and_nothing_else(tmp_path: Path) -> None:
+    home, temp, dead, me = datasets_dir(), tmp_path / "tmp", dead_pid(), os.getpid()
+    make_dataset(home / "pets", counts=(2, 1, 1), size=32)
+    age(home / "pets", 600)
+    pets = tree_digest(home / "pets")
+    old = {
+        "stale": leftover(home / f".a.importing-{dead}-abcd1234", "staging/"),
+        "live": leftover(home / f".b.importing-{me}-abcd1234", "extracted/"),  # still running
+        "legacy": leftover(home / ".c.importing-abcd1234", "dataset/"),  # no pid: judged by age
+        "foreign": leftover(home / f".d.importing-{dead}-abcd1234", "diary.txt"),  # not ours
+        "upload-stale": leftover(temp / f"catdog-upload-{dead}-abcd1234", "pets.zip"),
+        "upload-live": leftover(temp / f"catdog-upload-{me}-abcd1234", "pets.zip"),
+        "upload-legacy": leftover(temp / "catdog-upload-abcd1234", "pets.zip"),
+        "not-catdog": leftover(temp / "other-upload-abcd1234", "pets.zip"),
+    }
+    fresh = {  # nothing in them is an hour old
+        "fresh": leftover(home / f".e.importing-{dead}-abcd1234", "staging/"),
+        "legacy-fresh": leftover(home / ".f.importing-abcd1234", "staging/"),
+    }
+    for path in old.values():
+        age(path, 120)
+    (tmp_path / "target").mkdir()
+    link = home / f".g.importing-{dead}-abcd1234"
+    link.symlink_to(tmp_path / "target")  # a link is never a leftover of ours
+    os.utime(link, (0, 0), follow_symlinks=False)
+
+    removed = sweep_stale_imports(temp_dir=temp)
+
+    gone = ["stale", "legacy", "upload-stale", "upload-legacy"]
+    assert sorted(removed) == sorted(old[name] for name in gone)
+    assert all(path.exists() == (name not in gone) for name, path in (old | fresh).items())
+    assert link.is_symlink() and (tmp_path / "target").is_dir()
+    assert tree_digest(home / "pets") == pets
+    assert sweep_stale_imports(temp_dir=temp) == []  # nothing more to do
+
+
+def test_a_killed_import_is_swept_and_the_next_import_cleans_up_after_it(tmp_path: Path) -> None:
+    source = class_folders(tmp_path / "src", counts=(2, 1, 1), split_names=None)
+    out = datasets_dir() / "pets"
+    crash = (
+        "import os, sys, catdog.importer as m\n"
+        "m._place = lambda *args: os._exit(9)  # killed half way, after staging the images\n"
+        "m.import_dataset(sys.argv[1], sys.argv[2])\n"
+    )
+    repo = Path(__file__).resolve().parents[1]
+    child = subprocess.run([sys.executable, "-c", crash, str(source), str(out)], cwd=repo,
+                           env={**os.environ, "PYTHONPATH": str(repo)}, timeout=120)  # fmt: skip
+    assert child.returncode == 9
+    [leftover] = [p for p in datasets_dir().iterdir() if p.name != "pets"]
+    assert leftover.name.startswith(".pets.importing-")
+    assert {p.name for p in leftover.iterdir()} == {"staging"}
+    assert not out.exists()
+    assert sweep_stale_imports(temp_dir=tmp_path) == []  # not an hour old yet
+    age(leftover, 61)
+    import_dataset(source, out)  # an import into the same name sweeps it first
+    assert sorted(p.name for p in datasets_dir().iterdir()) == ["pets"]
+    assert scan_dataset(out).total == 8
