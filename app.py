@@ -9,9 +9,16 @@ import streamlit as st
 
 from catdog.browse import describe
 from catdog.history import best_run, job_line
+from catdog.importer import sweep_stale_imports
 from catdog.jobs import manager
 from catdog.runs import list_runs
 from pages.shared import PAGES, active_choice
+
+
+@st.cache_resource(show_spinner=False)
+def swept_at_start() -> int:
+    """Remove what killed imports left behind, once per server process (one folder listing)."""
+    return len(sweep_stale_imports())
 
 
 def home() -> None:
@@ -98,6 +105,7 @@ def sidebar() -> None:
 
 
 st.set_page_config(page_title="catdog", page_icon="🐾", layout="wide")
+swept_at_start()
 # (key in PAGES, title, icon); the URL path is the key.
 NAVIGATION = (
     ("dataset", "Dataset", ":material/photo_library:"),

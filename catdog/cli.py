@@ -322,6 +322,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from catdog.export import export_run
+
+    print("exporting and checking the export against the run's model…", file=sys.stderr)
+    result = export_run(args.run, args.format, args.out, quantize=args.quantize, which=args.which)
+    print(result.summary(), file=sys.stderr)
+    print(result.path)
+    return EXIT_OK
+
+
 def _write_heatmap(folder: Path, image: Path, heat: Any) -> Path:
     """Save ``image`` with ``heat`` over it as a new PNG in ``folder`` (never overwriting)."""
     from catdog.explain import overlay
@@ -507,6 +517,18 @@ def build_parser() -> argparse.ArgumentParser:
         "(new files DIR/NAME.heatmap.png; nothing is overwritten)",
     )
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser(
+        "export",
+        help="write a run's model for use without catdog (raw RGB pixels in, probabilities "
+        "out), checked against the run's model; prints the path",
+    )
+    p.add_argument("run", help="run id (or a unique prefix)")
+    p.add_argument("--format", default="keras", choices=["keras", "savedmodel", "tflite"])
+    p.add_argument("--quantize", action="store_true", help="tflite: 8-bit weights (~4× smaller)")
+    p.add_argument("--out", help="file or folder to write (default: RUN/exports/...)")
+    p.add_argument("--which", default="best", choices=["best", "last"])
+    p.set_defaults(func=cmd_export)
     return parser
 
 
@@ -517,6 +539,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.debug:
         os.environ["CATDOG_DEBUG"] = "1"
     try:
+        from catdog.importer import sweep_stale_imports
+
+        sweep_stale_imports()  # what killed imports left behind (cheap: one folder listing)
         return int(args.func(args))
     except KeyboardInterrupt:
         print("\naborted", file=sys.stderr)

@@ -1,0 +1,269 @@
+"""Taking a trained model away: Keras, TensorFlow SavedModel and TFLite files, each verified.
+
+Every export takes raw RGB pixels (0–255, ``float32``, shape ``[N, size, size, 3]`` at the
+run's input size) and returns class probabilities: the ×1/255 scaling the input pipeline does
+is a layer inside the exported model, so a user's own code only resizes the photo. The hidden
+layers are exported in float32 whatever arithmetic the run trained in (the weights are float32
+either way), so every runtime can run them.
+
+Each file is verified right after it is written: reloaded by the runtime that will use it
+(Keras, ``tf.saved_model.load``, the TFLite interpreter) and its predictions compared with the
+run's own model on a few of the run's validation images. A file that fails is deleted, and the
+error says why. catdog's own predictions may also average mirrored and zoomed views of each
+photo (``tta``); an exported model scores the photo as given.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from catdog import runs
+
+FORMATS = ("keras", "savedmodel", "tflite")
+# Largest difference in a probability allowed between the run's model and a float export
+# (float32 throughout: only the order of operations differs; bfloat16 runs differ more).
+TOLERANCE = {"float32": 1e-4, "bfloat16": 3e-2, "float16": 1e-2}
+# A dynamic-range quantized TFLite model must give the same class on this share of images.
+MIN_AGREEMENT = 0.9
+CHECK_IMAGES = 16
+
+
+class ExportError(ValueError):
+    """An export that cannot be made or did not pass its check; the message says why."""
+
+
+@dataclass
+class ExportResult:
+    """What was written and how well it matches the run's own model."""
+
+    path: Path
+    format: str
+    quantized: bool
+    bytes: int
+    images: int  # how many images the check compared
+    max_difference: float  # largest |probability difference| against the run's model
+    agreement: float  # share of images given the same class
+    tolerance: float | None  # the bound max_difference had to meet (None: quantized)
+
+    def summary(self) -> str:
+        """One line for the command line and the History page."""
+        kind = f"{self.format}{' (quantized)' if self.quantized else ''}"
+        return (
+            f"{kind}: {self.path} ({self.bytes / 1e6:.1f} MB); on {self.images} validation "
+            f"images the same class for {self.agreement:.0%}, probabilities within "
+            f"{self.max_difference:.2g} of the run's model"
+        )
+
+
+def export_run(
+    run: str | Path,
+    fmt: str,
+    out: str | Path | None = None,
+    *,
+    quantize: bool = False,
+    which: str = "best",
+) -> ExportResult:
+    """Export a run's model to ``out`` (default: the run's ``exports/`` folder) and verify it.
+
+    Args:
+        run: run id, unique id prefix or folder.
+        fmt: ``keras`` (a ``.keras`` file), ``savedmodel`` (a folder) or ``tflite``.
+        out: the file or folder to write; it must not exist yet.
+        quantize: TFLite only: dynamic-range quantization (8-bit weights, ~4× smaller).
+        which: the run's ``best`` or ``last`` model.
+
+    Raises:
+        ExportError: an unknown format, ``quantize`` without TFLite, an existing target, or
+            an export that failed its check (the file is then deleted).
+    """
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if quantize and fmt != "tflite":
+        raise ExportError("only the tflite format can be quantized")
+    path = runs.resolve_run(run)
+    target = Path(out) if out else _default_target(path, fmt, quantize, which)
+    if target.exists():
+        raise ExportError(f"{target} already exists; choose another --out (nothing overwritten)")
+    info = runs.run_info(path)
+    precision = str(info.config.get("train", {}).get("precision") or "float32")
+    model = runs.load_model(path, which=which)
+    images = _check_images(info)
+    expected = np.asarray(model.predict_on_batch(images / 255.0), dtype=np.float64)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        _WRITERS[fmt](_with_scaling(_as_float32(info, model)), target, quantize)
+        got = _RUNNERS[fmt](target, images)
+    except BaseException:
+        _remove(target)
+        raise
+    result = _compare(target, fmt, quantize, expected, got, TOLERANCE.get(precision, 1e-4))
+    if result is None:
+        _remove(target)
+        raise ExportError(_failure(fmt, quantize, expected, got, precision))
+    return result
+
+
+def _default_target(run_path: Path, fmt: str, quantize: bool, which: str) -> Path:
+    name = f"{run_path.name}-{which}{'-int8' if quantize else ''}"
+    suffix = {"keras": ".keras", "savedmodel": "", "tflite": ".tflite"}[fmt]
+    return run_path / "exports" / f"{name}{suffix}"
+
+
+def _as_float32(info: runs.RunInfo, model: Any) -> Any:
+    """The same network with float32 hidden layers and the run's weights."""
+    from catdog.models import build_model
+
+    train = info.config.get("train", {})
+    twin = build_model(
+        str(train.get("model")),
+        image_size=int(model.input_shape[1]),
+        num_classes=len(info.classes),
+        dropout=float(train.get("dropout") or 0.0),
+        precision="float32",
+    )
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+def _with_scaling(model: Any) -> Any:
+    """``model`` behind a ×1/255 layer: raw 0–255 pixels in, probabilities out."""
+    from catdog.backend import keras
+
+    size = int(model.input_shape[1])
+    pixels = keras.Input((size, size, 3), name="pixels")
+    outputs = model(keras.layers.Rescaling(1 / 255, name="scale")(pixels))
+    return keras.Model(pixels, outputs, name=f"{model.name}_export")
+
+
+def _check_images(info: runs.RunInfo) -> np.ndarray:
+    """Up to CHECK_IMAGES of the run's validation images (every class), as float pixels."""
+    from catdog.datasets import list_images
+    from catdog.images import ImageError, load_for_model
+
+    size = int(info.config.get("train", {}).get("image_size") or 150)
+    data = Path(str(info.data))
+    per_class = max(1, CHECK_IMAGES // max(len(info.classes), 1))
+    batch = []
+    for cls in info.classes:
+        try:
+            files = list_images(data, "validation", cls)[:per_class]
+        except (OSError, ValueError):
+            files = []
+        for file in files:
+            try:
+                batch.append(load_for_model(file, size))
+            except ImageError:
+                continue
+    if not batch:  # the dataset has moved: check on reproducible noise instead
+        rng = np.random.default_rng(0)
+        batch = list(rng.integers(0, 256, (CHECK_IMAGES, size, size, 3), dtype=np.uint8))
+    return np.stack(batch).astype(np.float32)
+
+
+def _write_keras(model: Any, target: Path, quantize: bool) -> None:
+    model.save(target)
+
+
+def _write_savedmodel(model: Any, target: Path, quantize: bool) -> None:
+    model.export(str(target), format="tf_saved_model", verbose=False)
+
+
+def _write_tflite(model: Any, target: Path, quantize: bool) -> None:
+    import tempfile
+
+    from catdog.backend import tf
+
+    with tempfile.TemporaryDirectory(prefix="catdog-export-") as folder:
+        _write_savedmodel(model, Path(folder) / "model", False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(Path(folder) / "model"))
+        if quantize:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]  # dynamic range: int8 weights
+        target.write_bytes(converter.convert())
+
+
+def _run_keras(target: Path, images: np.ndarray) -> np.ndarray:
+    from catdog.backend import keras
+
+    model = keras.models.load_model(target, safe_mode=True)
+    return np.asarray(model.predict_on_batch(images), dtype=np.float64)
+
+
+def _run_savedmodel(target: Path, images: np.ndarray) -> np.ndarray:
+    from catdog.backend import tf
+
+    return np.asarray(tf.saved_model.load(str(target)).serve(images), dtype=np.float64)
+
+
+def _run_tflite(target: Path, images: np.ndarray) -> np.ndarray:
+    import warnings
+
+    from catdog.backend import tf
+
+    with warnings.catch_warnings():  # TensorFlow's note that LiteRT will replace it
+        warnings.simplefilter("ignore")
+        interpreter = tf.lite.Interpreter(model_path=str(target))
+    (source,), (sink,) = interpreter.get_input_details(), interpreter.get_output_details()
+    interpreter.resize_tensor_input(source["index"], list(images.shape))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(source["index"], images)
+    interpreter.invoke()
+    return np.asarray(interpreter.get_tensor(sink["index"]), dtype=np.float64)
+
+
+_WRITERS = {"keras": _write_keras, "savedmodel": _write_savedmodel, "tflite": _write_tflite}
+_RUNNERS = {"keras": _run_keras, "savedmodel": _run_savedmodel, "tflite": _run_tflite}
+
+
+def _labels(probabilities: np.ndarray) -> np.ndarray:
+    if probabilities.shape[-1] == 1:  # one sigmoid unit
+        return (probabilities[:, 0] >= 0.5).astype(int)
+    return probabilities.argmax(axis=-1)
+
+
+def _compare(
+    target: Path,
+    fmt: str,
+    quantize: bool,
+    expected: np.ndarray,
+    got: np.ndarray,
+    tolerance: float,
+) -> ExportResult | None:
+    """The result if the export passes its check, else None."""
+    if got.shape != expected.shape:
+        return None
+    difference = float(np.max(np.abs(got - expected))) if expected.size else 0.0
+    agreement = float(np.mean(_labels(got) == _labels(expected)))
+    ok = agreement >= MIN_AGREEMENT if quantize else difference <= tolerance
+    if not ok:
+        return None
+    size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file()) if target.is_dir() \
+        else target.stat().st_size  # fmt: skip
+    return ExportResult(target, fmt, quantize, size, len(expected), difference, agreement,
+                        None if quantize else tolerance)  # fmt: skip
+
+
+def _failure(fmt: str, quantize: bool, expected: np.ndarray, got: np.ndarray, prec: str) -> str:
+    if got.shape != expected.shape:
+        return f"the {fmt} export gives outputs of shape {got.shape}, not {expected.shape}"
+    difference = float(np.max(np.abs(got - expected)))
+    agreement = float(np.mean(_labels(got) == _labels(expected)))
+    if quantize:
+        return (f"the quantized tflite export gives the run's class for only {agreement:.0%} "
+                f"of {len(expected)} images (at least {MIN_AGREEMENT:.0%} needed); it was "
+                "deleted: export without --quantize")  # fmt: skip
+    return (
+        f"the {fmt} export differs from the run's {prec} model by up to {difference:.3g} "
+        f"in a probability (at most {TOLERANCE.get(prec, 1e-4):g} allowed); it was deleted"
+    )
+
+
+def _remove(target: Path) -> None:
+    if target.is_dir():
+        shutil.rmtree(target, ignore_errors=True)
+    else:
+        target.unlink(missing_ok=True)

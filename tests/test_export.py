@@ -1,0 +1,130 @@
+"""Exports: each format written, reloaded by its own runtime, and checked against the run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from catdog import runs
+from catdog.cli import main
+from catdog.export import ExportError, export_run
+from catdog.images import load_for_model
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A 2-epoch bfloat16 catdog-net run on 32-px stripes (its own data home)."""
+    from conftest import make_dataset
+
+    from catdog.config import TrainConfig
+    from catdog.training import train
+
+    root = tmp_path_factory.mktemp("export")
+    data = make_dataset(root / "data", counts=(16, 8, 4), size=40)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CATDOG_HOME", str(root / "home"))
+        config = TrainConfig(data=str(data), model="catdog-net", epochs=2, image_size=32,
+                             batch_size=8, precision="bfloat16", test=False)  # fmt: skip
+        path = train(config).path
+    return root / "home", path
+
+
+@pytest.fixture
+def run(trained: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("CATDOG_HOME", str(trained[0]))
+    return trained[1]
+
+
+def _photo(run: Path) -> np.ndarray:
+    info = runs.run_info(run)
+    first = sorted((Path(info.data) / "validation" / info.classes[1]).iterdir())[0]
+    return load_for_model(first, 32)[None].astype(np.float32)
+
+
+@pytest.mark.slow
+def test_keras_export_takes_raw_pixels_and_matches_the_run(run: Path, tmp_path: Path) -> None:
+    from catdog.backend import keras
+
+    result = export_run(run, "keras", tmp_path / "model.keras")
+    assert result.path.is_file() and result.bytes == result.path.stat().st_size
+    assert result.images == 8 and result.agreement == 1.0  # 4 validation images per class
+    assert result.max_difference <= result.tolerance == 3e-2  # a bfloat16 run
+    exported = keras.models.load_model(result.path, safe_mode=True)
+    assert exported.get_layer("scale").scale == pytest.approx(1 / 255)
+    assert all(layer.dtype_policy.name == "float32" for layer in exported.layers)
+    original = runs.load_model(run).predict_on_batch(_photo(run) / 255)
+    np.testing.assert_allclose(exported.predict_on_batch(_photo(run)), original, atol=3e-2)
+
+
+@pytest.mark.slow
+def test_savedmodel_and_tflite_exports_round_trip(run: Path, tmp_path: Path) -> None:
+    from catdog.backend import tf
+
+    saved = export_run(run, "savedmodel", tmp_path / "saved")
+    assert (saved.path / "saved_model.pb").is_file() and saved.max_difference <= 3e-2
+    probabilities = tf.saved_model.load(str(saved.path)).serve(_photo(run)).numpy()
+    assert probabilities.shape == (1, 1) and 0 <= probabilities[0, 0] <= 1
+
+    lite = export_run(run, "tflite", tmp_path / "model.tflite")
+    quantized = export_run(run, "tflite", tmp_path / "model-int8.tflite", quantize=True)
+    assert lite.max_difference <= 3e-2 and quantized.agreement >= 0.9
+    assert quantized.tolerance is None and quantized.bytes < lite.bytes / 2.5  # int8 weights
+    assert "(quantized)" in quantized.summary() and "same class for" in quantized.summary()
+
+
+def test_bad_requests_are_refused_before_anything_is_written(run: Path, tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match="unknown export format 'onnx'; choose one of keras"):
+        export_run(run, "onnx")
+    with pytest.raises(ExportError, match="only the tflite format can be quantized"):
+        export_run(run, "keras", quantize=True)
+    existing = tmp_path / "taken.keras"
+    existing.write_bytes(b"mine")
+    with pytest.raises(ExportError, match=r"taken\.keras already exists; choose another --out"):
+        export_run(run, "keras", existing)
+    assert existing.read_bytes() == b"mine"
+
+
+@pytest.mark.slow
+def test_the_cli_exports_to_the_run_folder_and_prints_the_path(
+    run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["export", run.name[:15], "--format", "tflite", "--quantize"]) == 0
+    out = capsys.readouterr()
+    path = Path(out.out.strip().splitlines()[-1])
+    assert path == run / "exports" / f"{run.name}-best-int8.tflite" and path.is_file()
+    assert "tflite (quantized):" in out.err
+    assert main(["export", run.name, "--format", "tflite", "--quantize"]) == 2  # exists now
+    assert "already exists" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_readme_snippets_classify_a_photo_without_catdog(run: Path, tmp_path: Path) -> None:
+    """What the README shows: load each export with its runtime alone and classify a photo."""
+    keras_file = export_run(run, "keras", tmp_path / "m.keras").path
+    lite_file = export_run(run, "tflite", tmp_path / "m.tflite").path
+    photo = sorted((Path(runs.run_info(run).data) / "validation" / "dogs").iterdir())[0]
+    script = f"""
+import numpy as np, keras
+from PIL import Image
+photo = Image.open({str(photo)!r}).convert("RGB").resize((32, 32), Image.BILINEAR)
+pixels = np.asarray(photo, "float32")
+model = keras.models.load_model({str(keras_file)!r})
+print(float(model.predict(pixels[None], verbose=0)[0, 0]))
+import tensorflow as tf
+interpreter = tf.lite.Interpreter(model_path={str(lite_file)!r})
+interpreter.allocate_tensors()
+interpreter.set_tensor(interpreter.get_input_details()[0]["index"], pixels[None])
+interpreter.invoke()
+print(float(interpreter.get_tensor(interpreter.get_output_details()[0]["index"])[0, 0]))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    keras_p, lite_p = (float(v) for v in done.stdout.split())
+    assert abs(keras_p - lite_p) < 1e-4 and 0 <= keras_p <= 1
