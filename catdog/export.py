@@ -2,9 +2,9 @@
 
 Every export takes raw RGB pixels (0–255, ``float32``, shape ``[N, size, size, 3]`` at the
 run's input size) and returns class probabilities: the ×1/255 scaling the input pipeline does
-is a layer inside the exported model, so a user's own code only resizes the photo. The hidden
-layers are exported in float32 whatever arithmetic the run trained in (the weights are float32
-either way), so every runtime can run them.
+is a layer inside the exported model, so a user's own code only resizes the photo. The model is
+rebuilt from Keras' own layers in float32, whatever arithmetic the run trained in (the weights
+are float32 either way), so every runtime can run it and none needs catdog.
 
 Each file is verified right after it is written: reloaded by the runtime that will use it
 (Keras, ``tf.saved_model.load``, the TFLite interpreter) and its predictions compared with the
@@ -96,7 +96,7 @@ def export_run(
     expected = np.asarray(model.predict_on_batch(images / 255.0), dtype=np.float64)
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        _WRITERS[fmt](_with_scaling(_as_float32(info, model)), target, quantize)
+        _WRITERS[fmt](_with_scaling(_portable(model)), target, quantize)
         got = _RUNNERS[fmt](target, images)
     except BaseException:
         _remove(target)
@@ -114,20 +114,29 @@ def _default_target(run_path: Path, fmt: str, quantize: bool, which: str) -> Pat
     return run_path / "exports" / f"{name}{suffix}"
 
 
-def _as_float32(info: runs.RunInfo, model: Any) -> Any:
-    """The same network with float32 hidden layers and the run's weights."""
-    from catdog.models import build_model
+def _portable(model: Any) -> Any:
+    """The same network built from Keras' own layers only, in float32, with the run's weights.
 
-    train = info.config.get("train", {})
-    twin = build_model(
-        str(train.get("model")),
-        image_size=int(model.input_shape[1]),
-        num_classes=len(info.classes),
-        dropout=float(train.get("dropout") or 0.0),
-        precision="float32",
-    )
-    twin.set_weights(model.get_weights())
-    return twin
+    catdog's ``FusedBatchNorm`` becomes Keras' ``BatchNormalization`` (the same maths and
+    weights: scale, offset, moving mean and variance), so an exported file loads with plain
+    Keras, TensorFlow or TFLite, without catdog installed.
+    """
+    from catdog.backend import keras
+    from catdog.catdognet import FusedBatchNorm
+
+    def rebuild(layer: Any) -> Any:
+        config = layer.get_config() | {"dtype": "float32"}
+        if isinstance(layer, FusedBatchNorm):
+            return keras.layers.BatchNormalization(
+                momentum=layer.momentum, epsilon=layer.epsilon, name=layer.name, dtype="float32"
+            )
+        return layer.__class__.from_config(config)
+
+    clone = keras.models.clone_model(model, clone_function=rebuild)
+    # A fresh, uncompiled model on the clone's graph: no optimizer (catdog's own) in the file.
+    portable = keras.Model(clone.inputs, clone.outputs, name=model.name)
+    portable.set_weights(model.get_weights())
+    return portable
 
 
 def _with_scaling(model: Any) -> Any:
@@ -196,7 +205,8 @@ def _run_keras(target: Path, images: np.ndarray) -> np.ndarray:
 def _run_savedmodel(target: Path, images: np.ndarray) -> np.ndarray:
     from catdog.backend import tf
 
-    return np.asarray(tf.saved_model.load(str(target)).serve(images), dtype=np.float64)
+    loaded = tf.saved_model.load(str(target))  # kept alive: serve() reads its variables
+    return np.asarray(loaded.serve(images), dtype=np.float64)
 
 
 def _run_tflite(target: Path, images: np.ndarray) -> np.ndarray:
