@@ -226,14 +226,17 @@ def measure(
         (images per second by arithmetic that ran, one-line reason by arithmetic that did not).
     """
     speeds, errors = _probe_process(model, image_size, batch_size, precisions, seconds)
-    if "__process__" in errors and len(precisions) > 1:  # the child died: try one at a time
-        speeds, errors = {}, {}
-        for name in precisions:
-            s, e = _probe_process(model, image_size, batch_size, (name,), seconds)
-            speeds |= s
-            errors |= {name: e.get("__process__", e.get(name, ""))} if name not in s else {}
-    elif "__process__" in errors:
-        errors = {precisions[0]: errors["__process__"]}
+    if "__process__" not in errors:
+        return speeds, errors
+    if len(precisions) == 1:
+        return {}, {precisions[0]: errors["__process__"]}
+    # The child died without a word (a kernel that aborts): time one arithmetic at a time.
+    speeds, errors = {}, {}
+    for name in precisions:
+        one, why = _probe_process(model, image_size, batch_size, (name,), seconds)
+        speeds |= one
+        if name not in one:
+            errors[name] = why.get(name) or why.get("__process__", "not measured")
     return speeds, errors
 
 

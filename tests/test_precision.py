@@ -166,3 +166,21 @@ def test_a_kernel_failure_mid_run_is_one_line_and_the_traceback_is_kept(
 def test_on_a_gpu_auto_also_times_float16(catdog_home: Path) -> None:
     choice = choose_precision("seed-baseline", 48, 8)
     assert set(choice.speeds) | set(choice.errors) == {"float32", "bfloat16", "float16"}
+
+
+@pytest.mark.slow
+def test_a_timing_process_that_dies_marks_each_arithmetic_not_available(tmp_path: Path) -> None:
+    """The child gets too little address space to load TensorFlow (a real failure of the
+    child, not an exception it could report): each arithmetic is tried alone, then reported."""
+    script = (
+        "import json, resource\n"
+        "from catdog.precision import measure\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (600 * 2**20, 600 * 2**20))\n"
+        "print(json.dumps(measure('seed-baseline', 48, 8, ('float32', 'bfloat16'))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=ROOT, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    speeds, errors = json.loads(done.stdout.strip().splitlines()[-1])
+    assert speeds == {} and set(errors) == {"float32", "bfloat16"}
+    assert all(e.startswith("the timing process ended with code") for e in errors.values())
