@@ -328,7 +328,8 @@ def load_model(run: str | Path, which: str = "best") -> keras.Model:
     before its first validation).
 
     Raises:
-        RunError: the run has no saved model at all.
+        RunError: the run has no saved model at all, or its file cannot be loaded safely (it
+            would run Python code, e.g. a Lambda layer, or it is not a Keras model).
     """
     from catdog import catdognet, mixup, optim  # noqa: F401  (register custom objects)
     from catdog.backend import keras
@@ -337,7 +338,16 @@ def load_model(run: str | Path, which: str = "best") -> keras.Model:
     found = model_file(path, which)
     if found is None:
         raise RunError(f"run {path.name} has no saved model yet (no {BEST_MODEL} or {LAST_MODEL})")
-    return keras.models.load_model(found)
+    try:
+        # safe_mode=True, explicitly: a .keras file must never run Python code when loaded.
+        return keras.saving.load_model(found, safe_mode=True)
+    except ValueError as exc:
+        if "safe_mode" in str(exc):
+            raise RunError(
+                f"{found} contains Python code (e.g. a Lambda layer) and catdog never runs code "
+                "from a model file; use models trained by catdog, or retrain this one"
+            ) from exc
+        raise RunError(f"{found} cannot be loaded: {exc}") from exc
 
 
 def model_file(run_path: Path, which: str = "best") -> Path | None:

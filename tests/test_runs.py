@@ -130,3 +130,23 @@ def test_model_file_prefers_the_choice_and_falls_back(tmp_path: Path) -> None:
     assert runs.model_file(tmp_path, "last") == tmp_path / runs.LAST_MODEL
     with pytest.raises(ValueError, match="which model: 'best' or 'last', got 'newest'"):
         runs.model_file(tmp_path, "newest")
+
+
+def test_a_model_file_with_python_code_is_refused_not_run(tmp_path: Path) -> None:
+    """A .keras file can carry a Lambda layer's Python code; catdog's loader never runs it."""
+    from catdog.backend import keras
+
+    marker = tmp_path / "code-ran"
+    inputs = keras.Input((4,))
+    code = f"lambda x: (open({str(marker)!r}, 'w').close(), x)[1]"  # the path in its bytecode
+    payload = keras.layers.Lambda(eval(code))
+    model = keras.Model(inputs, keras.layers.Dense(1)(payload(inputs)))
+    marker.unlink()  # building the model ran the function once, here, on purpose
+    path = make_run("lambda-run")
+    model.save(path / runs.BEST_MODEL)
+
+    with pytest.raises(runs.RunError, match=r"contains Python code .* never runs code"):
+        runs.load_model("lambda-run")
+    assert not marker.exists()
+    keras.saving.load_model(path / runs.BEST_MODEL, safe_mode=False)  # the unsafe way...
+    assert marker.exists()  # ...would have run it: the refusal above is what stopped it
