@@ -11,7 +11,7 @@ from catdog.browse import describe
 from catdog.history import best_run, job_line
 from catdog.jobs import manager
 from catdog.runs import list_runs
-from pages.shared import PAGES, active_choice
+from pages.shared import PAGES, active_choice, damaged_ui
 
 
 def home() -> None:
@@ -64,6 +64,7 @@ def home() -> None:
         runs = list_runs()
         best = best_run(runs)
         st.markdown(f"**Training runs: {len(runs)}**")
+        damaged_ui(runs)
         if best is None:
             st.caption("No run yet: train one on the Train page.")
         else:
