@@ -12,7 +12,7 @@ from catdog.history import best_run, job_line
 from catdog.importer import sweep_stale_imports
 from catdog.jobs import manager
 from catdog.runs import list_runs
-from pages.shared import PAGES, active_choice
+from pages.shared import PAGES, active_choice, damaged_ui
 
 
 @st.cache_resource(show_spinner=False)
@@ -71,6 +71,7 @@ def home() -> None:
         runs = list_runs()
         best = best_run(runs)
         st.markdown(f"**Training runs: {len(runs)}**")
+        damaged_ui(runs)
         if best is None:
             st.caption("No run yet: train one on the Train page.")
         else:

@@ -263,7 +263,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     infos = list_runs()
     if args.json:
         fields = ("id", "model", "data", "state", "epochs_done", "epochs", "best_val_accuracy",
-                  "test_accuracy")  # fmt: skip
+                  "test_accuracy", "error")  # fmt: skip
         for r in infos:
             print(json.dumps({f: getattr(r, f) for f in fields}))
         return EXIT_OK
@@ -272,6 +272,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"{'run':44} {'model':14} {'data':12} {'epochs':>7} {'best val':>8} {'test':>7} status")
     for r in infos:
+        if r.damaged:  # its files cannot be read: say why instead of the numbers
+            print(f"{r.id:44} damaged: {r.error}")
+            continue
         print(
             f"{r.id:44} {r.model:14} {Path(r.data).name[:12]:12} "
             f"{f'{r.epochs_done}/{r.epochs}':>7} {_fmt(r.best_val_accuracy):>8} "

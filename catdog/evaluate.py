@@ -18,7 +18,7 @@ import numpy as np
 from catdog.datasets import natural_key
 from catdog.images import IMAGE_SUFFIXES
 from catdog.progress import ProgressFn
-from catdog.runs import resolve_run, run_info
+from catdog.runs import resolve_run, usable_run_info
 
 # Misclassified files listed by Evaluation.summary() (to_dict() keeps them all).
 SUMMARY_MISTAKES = 10
@@ -272,12 +272,12 @@ def evaluate_run(
 
     Raises:
         EvaluationError: no such folder, class folders that do not match, or no images.
-        catdog.runs.RunError: the run does not exist or has no saved model.
+        catdog.runs.RunError: the run does not exist, is damaged or has no saved model.
     """
     from catdog.predict import Predictor
 
     path = resolve_run(run)
-    info = run_info(path)
+    info = usable_run_info(path)
     folder = resolve_eval_folder(info.config, data)
     _check_classes(folder, info.classes)
     paths, labels = _labelled_files(folder, info.classes)

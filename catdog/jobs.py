@@ -6,9 +6,11 @@ into the job (under a lock). The UI only ever reads :meth:`TrainingJob.snapshot`
 never touches any UI.
 
 Jobs are also registered in a process-wide :class:`JobManager`, so a page switch, a browser
-refresh or a second browser tab finds a running job again by its run id. Each job writes into
-its own run folder with a unique id, so concurrent jobs cannot corrupt each other. This module
-does not import TensorFlow; the worker thread does, when it starts.
+refresh or a second browser tab finds a running job again by its run id. A job holds its run's
+:class:`~catdog.runs.RunLock` from the moment it is created until its worker ends, so no other
+job, thread or process (e.g. ``train --resume`` on the command line) can train the same run
+folder at the same time: a second one is refused at once, with the reason. This module does
+not import TensorFlow; the worker thread does, when it starts.
 """
 
 from __future__ import annotations
@@ -71,6 +73,12 @@ class TrainingJob:
     Args:
         config: what to train (``None`` fields take the model's defaults).
         resume_run: instead of a new run, continue this interrupted run.
+
+    Raises:
+        catdog.runs.RunBusy: ``resume_run`` is being trained by another process or thread.
+        catdog.runs.RunError: ``resume_run`` does not exist or cannot be resumed (the message
+            says why: damaged, already complete, lost its model).
+        ValueError: ``config`` cannot work (see :func:`catdog.runs.create_run`).
     """
 
     def __init__(self, config: TrainConfig | None = None, resume_run: str | None = None) -> None:
@@ -78,15 +86,25 @@ class TrainingJob:
             raise ValueError("give either a config to train or a run to resume")
         self.resuming = resume_run is not None
         if config is not None:  # on disk now: the run is listed (and survives a refresh)
-            self.run_id = runs.create_run(config).name  # before the thread loads TensorFlow
+            path = runs.create_run(config)  # before the thread loads TensorFlow
+            self._run_lock = runs.RunLock.acquire(path)
         else:
-            resume_path = runs.resolve_run(str(resume_run))
-            self.run_id = resume_path.name
+            path = runs.resolve_run(str(resume_run))
+            self._run_lock = runs.RunLock.acquire(path)  # refused here, not in the thread
+            try:
+                info = runs.run_info(path)
+                problem = runs.resume_problem(info, holding_lock=self._run_lock.exclusive)
+                if problem is not None:
+                    raise runs.RunError(problem)
+            except BaseException:
+                self._run_lock.release()
+                raise
+        self.run_id = path.name
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._state = JobSnapshot(run_id=self.run_id, state="starting")
         if self.resuming:
-            self._state.history = runs.read_history(resume_path)
+            self._state.history = runs.committed_history(path)
         self._thread = threading.Thread(
             target=self._work, name=f"catdog-{self.run_id}", daemon=True
         )
@@ -94,7 +112,11 @@ class TrainingJob:
 
     def start(self) -> TrainingJob:
         """Start the worker thread (returns self, for chaining)."""
-        self._thread.start()
+        try:
+            self._thread.start()
+        except BaseException:
+            self._run_lock.release()
+            raise
         return self
 
     def stop(self) -> None:
@@ -166,7 +188,9 @@ class TrainingJob:
 
         try:
             start = training.resume if self.resuming else training.train_created
-            result = start(self.run_id, on_event=self._on_event, stop=self._stop)
+            result = start(
+                self.run_id, on_event=self._on_event, stop=self._stop, lock=self._run_lock
+            )
             with self._lock:
                 self._state.metrics = dict(result.metrics)
                 self._state.state = result.state
@@ -176,9 +200,12 @@ class TrainingJob:
                 self._state.error = self._state.error or f"{type(exc).__name__}: {exc}"
                 error = self._state.error
             self._record_failure(error)
+        finally:
+            self._run_lock.release()
 
     def _record_failure(self, error: str) -> None:
-        """Mark the run failed on disk if this process left it ``running`` (not another's)."""
+        """Mark the run failed on disk if this process left it ``running`` (not another's);
+        the worker still holds the run's lock when it calls this."""
         try:
             path = runs.resolve_run(self.run_id)
             status = runs.read_json(path / runs.STATUS_FILE, {}) or {}

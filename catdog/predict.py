@@ -22,7 +22,7 @@ import numpy as np
 from catdog.images import ImageError, load_for_model
 from catdog.models import tta_zoom_error
 from catdog.progress import ProgressFn, report
-from catdog.runs import RunError, load_model, resolve_run, run_info
+from catdog.runs import RunError, load_model, resolve_run, usable_run_info
 
 if TYPE_CHECKING:
     from catdog.backend import keras
@@ -196,13 +196,14 @@ class Predictor:
         ``tta_zoom`` existed: mirror only); give them to predict another way.
 
         Raises:
-            RunError: the run does not exist, has no saved model, or its config lacks classes.
+            RunError: the run does not exist, is damaged, has no saved model, or its config
+                lacks classes.
         """
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         if tta_zoom is not None:
             _checked_zoom(tta_zoom)  # before the model is loaded
         path = resolve_run(run)
-        info = run_info(path)
+        info = usable_run_info(path)
         if len(info.classes) < 2:
             raise RunError(f"run {info.id} lists {len(info.classes)} classes in its config.json")
         model = load_model(path, which=which)

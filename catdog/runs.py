@@ -5,35 +5,50 @@ A run folder holds:
 - ``config.json``  — the full :class:`~catdog.training.TrainConfig` (enough to re-run it), the
   class names and the run id;
 - ``status.json``  — state (``running``/``completed``/``stopped``/``failed``), process id,
-  heartbeat time, epochs done, error message;
+  heartbeat time, the phase training is in, epochs done, error message;
 - ``history.csv``  — one row per finished epoch (loss, accuracy, val_loss, val_accuracy,
   learning rate, seconds);
 - ``best.keras`` / ``last.keras`` — the model with the best validation accuracy so far and the
   model after the last finished epoch (with optimizer state, for resuming);
+- ``checkpoint.json`` — which epoch ``last.keras`` holds, with that epoch's history row: the
+  commit record of :func:`commit_epoch`, so a resume never trains an epoch twice;
+- ``train.lock`` — locked (``flock``) by the one process that trains the run (:class:`RunLock`);
 - ``metrics.json`` — final metrics (best/final validation accuracy, test accuracy, wall time).
 
 Every file is written atomically (temporary file in the same folder, then ``os.replace``), so
-a run killed at any moment never leaves a file that cannot be read. This module does not
-import TensorFlow; only :func:`load_model` and :func:`save_model_atomic` do, lazily.
+a run killed at any moment never leaves a file that cannot be read. A folder damaged some other
+way (edited by hand, a disk error) is listed with state ``damaged`` and the reason, never an
+exception. This module does not import TensorFlow; only :func:`load_model` and
+:func:`save_model_atomic` do, lazily.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import functools
 import io
 import json
 import os
 import secrets
+import shutil
 import socket
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+import types
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_type_hints
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: the pid/heartbeat check is all there is there
+    fcntl = None  # type: ignore[assignment]
 
 from catdog.home import runs_dir
 
@@ -48,13 +63,27 @@ METRICS_FILE = "metrics.json"
 BEST_MODEL = "best.keras"
 LAST_MODEL = "last.keras"
 ERROR_LOG = "error.log"  # the full traceback of a failed run (the user is shown one line)
+CHECKPOINT_FILE = "checkpoint.json"
+LOCK_FILE = "train.lock"
 
-# A "running" run whose heartbeat is older than this, or whose process is gone, was interrupted.
+# Where a run's lock cannot be checked (no flock, another host), a "running" run whose heartbeat
+# is older than this, or whose process is gone, was interrupted.
 STALE_AFTER_SECONDS = 300.0
+HEARTBEAT_SECONDS = 10.0  # a training run rewrites its status this often, whatever it is doing
+DAMAGED = "damaged"  # the state of a run folder whose files cannot be read
+RESUMABLE_STATES = ("interrupted", "stopped", "failed")
 
 
 class RunError(ValueError):
     """A run that does not exist or cannot be read."""
+
+
+class RunDamaged(RunError):
+    """A run folder with a file that is not what catdog wrote (the message says which, how)."""
+
+
+class RunBusy(RunError):
+    """Another process, or another thread of this one, is training the run."""
 
 
 @contextmanager
@@ -82,6 +111,12 @@ def atomic_write_text(path: Path, text: str) -> None:
 def atomic_write_json(path: Path, data: Any) -> None:
     """Write ``data`` as indented JSON, atomically."""
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def atomic_copy(source: Path, path: Path) -> None:
+    """Copy the file ``source`` to ``path``, atomically."""
+    with _atomic_path(path) as tmp:
+        shutil.copyfile(source, tmp)
 
 
 def save_model_atomic(model: keras.Model, path: Path) -> None:
@@ -151,7 +186,7 @@ def update_config(run_path: Path, **changes: Any) -> dict[str, Any]:
 
     Training records here what it settled once it started (e.g. the precision ``auto`` chose).
     """
-    config = read_json(run_path / CONFIG_FILE, {}) or {}
+    config = read_object(run_path / CONFIG_FILE) or {}
     config.update(changes)
     atomic_write_json(run_path / CONFIG_FILE, config)
     return config
@@ -187,6 +222,37 @@ def read_json(path: Path, default: Any = None) -> Any:
         return default
 
 
+def _json_type(value: Any) -> str:
+    """How an error names a JSON value's type: object, list, str, int, float, bool, null."""
+    if value is None:
+        return "null"
+    return "object" if isinstance(value, dict) else type(value).__name__
+
+
+def read_object(path: Path) -> dict[str, Any] | None:
+    """Read a JSON object file of a run folder, or ``None`` if the file does not exist.
+
+    Raises:
+        RunDamaged: the file cannot be read, is not UTF-8, not JSON (e.g. cut short), or holds
+            something other than an object; the message names the file and the problem.
+    """
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise RunDamaged(f"{path.name} cannot be read ({exc.strerror or exc})") from exc
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise RunDamaged(f"{path.name} is not valid UTF-8 text") from exc
+    except json.JSONDecodeError as exc:
+        raise RunDamaged(f"{path.name} is not valid JSON ({exc.msg}, line {exc.lineno})") from exc
+    if not isinstance(data, dict):
+        raise RunDamaged(f"{path.name} must hold a JSON object, got {_json_type(data)}")
+    return data
+
+
 HISTORY_COLUMNS = (
     "epoch",
     "loss",
@@ -199,6 +265,7 @@ HISTORY_COLUMNS = (
     "steps",  # batches trained in the epoch
     "images",  # training images seen in the epoch
 )
+_INT_COLUMNS = ("epoch", "steps", "images")
 
 
 def write_history(run_path: Path, rows: list[dict[str, Any]]) -> None:
@@ -212,28 +279,206 @@ def write_history(run_path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def read_history(run_path: Path) -> list[dict[str, float]]:
-    """Read the history CSV as a list of rows with float values (empty if none yet)."""
+    """Read the history CSV as a list of rows with float values (empty if none yet).
+
+    Raises:
+        RunDamaged: the file cannot be read or has a value that is not a number.
+    """
+    path = run_path / HISTORY_FILE
     try:
-        text = (run_path / HISTORY_FILE).read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         return []
-    rows = []
-    for raw in csv.DictReader(io.StringIO(text)):
-        row: dict[str, float] = {}
-        for key, value in raw.items():
-            if value not in ("", None):
-                row[key] = int(value) if key in ("epoch", "steps", "images") else float(value)
-        rows.append(row)
+    except OSError as exc:
+        raise RunDamaged(f"{HISTORY_FILE} cannot be read ({exc.strerror or exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise RunDamaged(f"{HISTORY_FILE} is not valid UTF-8 text") from exc
+    rows, line = [], 1
+    try:
+        for line, raw in enumerate(csv.DictReader(io.StringIO(text)), start=2):
+            row: dict[str, float] = {}
+            for key, value in raw.items():
+                if key is None or value is None:
+                    raise RunDamaged(f"{HISTORY_FILE} line {line} has the wrong number of cells")
+                if value != "":
+                    row[key] = int(value) if key in _INT_COLUMNS else float(value)
+            rows.append(row)
+    except (ValueError, csv.Error) as exc:
+        if isinstance(exc, RunDamaged):
+            raise
+        raise RunDamaged(f"{HISTORY_FILE} line {line}: {exc}") from exc
     return rows
 
 
 def write_status(run_path: Path, state: str, **extra: Any) -> dict[str, Any]:
     """Record the run's state with this process' id and a heartbeat time."""
-    status = read_json(run_path / STATUS_FILE, {}) or {}
+    try:
+        status = read_object(run_path / STATUS_FILE) or {}
+    except RunDamaged:
+        status = {}  # rewriting it is the repair
     status.update(extra)
     status.update(state=state, pid=os.getpid(), host=socket.gethostname(), heartbeat=time.time())
     atomic_write_json(run_path / STATUS_FILE, status)
     return status
+
+
+# ---------------------------------------------------------------- one writer per run folder
+
+
+class RunLock:
+    """The claim of the one process (and thread) that trains a run: an exclusive, non-blocking
+    ``fcntl.flock`` on ``train.lock`` in the run folder.
+
+    The kernel drops the lock when its holder exits in any way, SIGKILL included, so a killed
+    trainer never leaves a stale lock, and :func:`effective_state` tells a running run from an
+    interrupted one by trying the lock rather than trusting the heartbeat's age. Each
+    :meth:`acquire` opens the file anew, so a second thread of the same process is refused
+    like another process. Where ``flock`` is not available (no ``fcntl``, a file system
+    without locks) the lock holds nothing (:attr:`exclusive` is False) and callers fall back
+    to the status file's pid and heartbeat.
+    """
+
+    def __init__(self, run_path: Path, fd: int | None) -> None:
+        self.run_path, self._fd = run_path, fd
+
+    @property
+    def exclusive(self) -> bool:
+        """True while this object holds a real flock on the run."""
+        return self._fd is not None
+
+    @classmethod
+    def acquire(cls, run_path: Path, wait: float = 0.5) -> RunLock:
+        """Take the run's lock, or say who has it.
+
+        Args:
+            run_path: the run folder.
+            wait: keep trying this many seconds (a listing looks at the lock for an instant).
+
+        Raises:
+            RunBusy: another process or thread holds it ("run X is being trained by process
+                N; stop it first").
+            RunError: the lock file cannot be created (e.g. a read-only folder).
+        """
+        if fcntl is None:
+            return cls(run_path, None)
+        try:
+            fd = os.open(run_path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise RunError(
+                f"cannot lock run {run_path.name} for training ({exc.strerror or exc}); "
+                "is its folder writable?"
+            ) from exc
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise RunBusy(
+                        f"run {run_path.name} is being trained by {_lock_holder(run_path)}; "
+                        "stop it first"
+                    ) from None
+                time.sleep(0.02)
+            except OSError:  # a file system without flock
+                os.close(fd)
+                return cls(run_path, None)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
+        return cls(run_path, fd)
+
+    def release(self) -> None:
+        """Give the run up (idempotent)."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)  # closing the descriptor drops the flock
+
+    def __enter__(self) -> RunLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _lock_holder(run_path: Path) -> str:
+    """Who holds a run's lock, from what the holder wrote into it: ``"process 1234"``."""
+    try:
+        pid, host = (run_path / LOCK_FILE).read_text(encoding="utf-8").split()[:2]
+        int(pid)
+    except (OSError, ValueError):
+        return "another process"
+    where = "" if host == socket.gethostname() else f" on {host}"
+    this = " (this one)" if int(pid) == os.getpid() and not where else ""
+    return f"process {pid}{where}{this}"
+
+
+def lock_taken(run_path: Path) -> bool | None:
+    """Whether someone trains the run now: True (its lock is held), False (it is free, so
+    whoever trained it has exited), None (cannot tell: no flock, or no lock file yet)."""
+    if fcntl is None:
+        return None
+    try:
+        fd = os.open(run_path / LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return None
+    finally:
+        os.close(fd)  # also drops the shared lock just taken, at once
+    return False
+
+
+class Heartbeat:
+    """Keeps a training run's ``status.json`` fresh from a daemon thread for as long as it
+    trains: loading images, timing the precision, epochs, validation and test evaluation alike,
+    every :data:`HEARTBEAT_SECONDS`. :meth:`beat` also writes at once, e.g. on a phase change.
+
+    Start it with :meth:`start` and always :meth:`stop` it (in a ``finally``) before writing
+    the run's final state, which it would otherwise overwrite with ``running``.
+
+    Args:
+        run_path: the run folder.
+        epochs_done: how many epochs the run has finished (called at every beat).
+    """
+
+    def __init__(self, run_path: Path, epochs_done: Callable[[], int]) -> None:
+        self.run_path, self.epochs_done = run_path, epochs_done
+        self.phase = "starting"
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._loop, name=f"catdog-heartbeat-{run_path.name}", daemon=True
+        )
+
+    def start(self) -> Heartbeat:
+        """Beat now, then every :data:`HEARTBEAT_SECONDS` (returns self)."""
+        self.beat()
+        self._thread.start()
+        return self
+
+    def beat(self, phase: str | None = None) -> None:
+        """Write ``running`` with the time, the epochs done and the phase (``phase`` if given)."""
+        with self._lock:
+            self.phase = phase or self.phase
+            with contextlib.suppress(OSError):  # a full disk for a moment: the next beat retries
+                write_status(
+                    self.run_path, "running", epochs_done=self.epochs_done(), phase=self.phase
+                )
+
+    def _loop(self) -> None:
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            self.beat()
+
+    def stop(self) -> None:
+        """Stop beating and wait for the thread (idempotent)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
 
 
 def _process_alive(pid: int) -> bool:
@@ -246,12 +491,22 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def effective_state(status: dict[str, Any]) -> str:
-    """The run's state, with a ``running`` run whose process died reported as ``interrupted``."""
+def effective_state(status: dict[str, Any], run_path: Path | None = None) -> str:
+    """The run's state, with a ``running`` run whose trainer is gone reported as ``interrupted``.
+
+    With ``run_path`` on the host that wrote the status, the run's :class:`RunLock` decides:
+    held means running, free means its trainer exited (even a second ago). Otherwise (no
+    ``run_path``, no lock file, no flock, another host) a dead process or a heartbeat older than
+    :data:`STALE_AFTER_SECONDS` means interrupted.
+    """
     state = status.get("state", "unknown")
     if state != "running":
         return state
     same_host = status.get("host") == socket.gethostname()
+    if same_host and run_path is not None:
+        taken = lock_taken(run_path)
+        if taken is not None:
+            return "running" if taken else "interrupted"
     if same_host and not _process_alive(int(status.get("pid", -1))):
         return "interrupted"
     if time.time() - float(status.get("heartbeat", 0)) > STALE_AFTER_SECONDS:
@@ -259,9 +514,225 @@ def effective_state(status: dict[str, Any]) -> str:
     return "running"
 
 
+# ---------------------------------------------------------------- last.keras + history, together
+
+
+def staged_model(run_path: Path, epoch: int) -> Path:
+    """Where :func:`commit_epoch` saves epoch ``epoch``'s model before it becomes ``last.keras``."""
+    return run_path / f"last.epoch-{epoch}.keras"
+
+
+def commit_steps(
+    run_path: Path,
+    model: keras.Model,
+    row: dict[str, Any],
+    history: list[dict[str, Any]],
+    best: bool,
+) -> list[tuple[str, Callable[[], None]]]:
+    """The steps of :func:`commit_epoch`, in order, as ``(name, step)`` pairs.
+
+    1. ``save``: the model is saved, atomically, to ``last.epoch-N.keras``; nothing refers to
+       it yet, so a kill before step 2 means epoch N never happened (last.keras, best.keras and
+       history.csv are epoch N-1's; :func:`recover_epochs` deletes the staged file).
+    2. ``commit``: ``checkpoint.json`` is replaced by ``{"epoch": N, "row": …, "best": …}``.
+       This one atomic rename is the commit: from now on epoch N happened.
+    3. ``last``: ``last.epoch-N.keras`` is renamed to ``last.keras``.
+    4. ``best``: if N is the best epoch so far, ``last.keras`` is copied to ``best.keras``.
+    5. ``history``: the row is appended to ``history`` and ``history.csv``.
+
+    A kill after step 2 leaves steps 3–5 to :func:`recover_epochs`, which redoes them from
+    ``checkpoint.json`` (each is idempotent). So whatever moment a kill hits, a resume finds
+    ``last.keras`` holding exactly the epochs the history lists, and never trains one twice.
+    """
+    epoch = int(row["epoch"])
+    checkpoint = {"epoch": epoch, "row": row, "best": bool(best)}
+
+    def append() -> None:
+        history.append(row)
+        write_history(run_path, history)
+
+    return [
+        ("save", lambda: save_model_atomic(model, staged_model(run_path, epoch))),
+        ("commit", lambda: atomic_write_json(run_path / CHECKPOINT_FILE, checkpoint)),
+        ("last", lambda: os.replace(staged_model(run_path, epoch), run_path / LAST_MODEL)),
+        ("best", lambda: best and atomic_copy(run_path / LAST_MODEL, run_path / BEST_MODEL)),
+        ("history", append),
+    ]
+
+
+def commit_epoch(
+    run_path: Path, model: keras.Model, row: dict[str, Any], history: list[dict[str, Any]],
+    best: bool,
+) -> None:  # fmt: skip
+    """Record a finished epoch so a kill at any moment leaves a consistent run folder: its
+    model as ``last.keras`` (and ``best.keras`` if ``best``) and ``row`` in ``history``
+    (appended) and ``history.csv``. :func:`commit_steps` explains how."""
+    for _name, step in commit_steps(run_path, model, row, history, best):
+        step()
+
+
+def read_checkpoint(run_path: Path) -> dict[str, Any] | None:
+    """The run's ``checkpoint.json`` (``None`` for runs from before it existed).
+
+    Raises:
+        RunDamaged: the file is not a checkpoint catdog wrote.
+    """
+    checkpoint = read_object(run_path / CHECKPOINT_FILE)
+    if checkpoint is None:
+        return None
+    epoch, row = checkpoint.get("epoch"), checkpoint.get("row")
+    if type(epoch) is not int or epoch < 1:
+        raise RunDamaged(f"{CHECKPOINT_FILE}: 'epoch' must be an int ≥ 1, got {epoch!r}")
+    if not isinstance(row, dict) or row.get("epoch") != epoch:
+        raise RunDamaged(f"{CHECKPOINT_FILE}: 'row' must be the history row of epoch {epoch}")
+    return checkpoint
+
+
+def committed_history(run_path: Path) -> list[dict[str, float]]:
+    """The run's history as far as it is committed: the rows of ``history.csv`` before the
+    epoch in ``checkpoint.json``, then that epoch's row (which ``history.csv`` may not have
+    yet). Reads only; :func:`recover_epochs` also writes it back.
+
+    Raises:
+        RunDamaged: a file cannot be read, or the history lacks epochs before the checkpoint.
+    """
+    history = read_history(run_path)
+    checkpoint = read_checkpoint(run_path)
+    if checkpoint is None:  # a run from before checkpoints: its history came after its model
+        return history
+    epoch = checkpoint["epoch"]
+    rows = [row for row in history if row.get("epoch", 0) < epoch] + [checkpoint["row"]]
+    if [row.get("epoch") for row in rows] != list(range(1, epoch + 1)):
+        raise RunDamaged(f"{HISTORY_FILE} lacks epochs before epoch {epoch} of {CHECKPOINT_FILE}")
+    return rows
+
+
+def recover_epochs(run_path: Path) -> list[dict[str, float]]:
+    """Finish or undo the epoch commit a kill interrupted (see :func:`commit_steps`) and return
+    the run's history; ``last.keras`` then holds exactly its epochs. Only the holder of the
+    run's :class:`RunLock` may call it.
+
+    Raises:
+        RunDamaged: a file cannot be read, or the history lacks committed epochs.
+    """
+    history = committed_history(run_path)
+    checkpoint = read_checkpoint(run_path)
+    committed = staged_model(run_path, checkpoint["epoch"]) if checkpoint else None
+    if committed is not None and committed.exists():
+        os.replace(committed, run_path / LAST_MODEL)  # step 3
+    for leftover in [*run_path.glob("last.epoch-*.keras"), *_temporary_files(run_path)]:
+        leftover.unlink(missing_ok=True)  # an uncommitted epoch, a write a kill cut short
+    if checkpoint is not None:
+        if checkpoint.get("best") and (run_path / LAST_MODEL).exists():
+            atomic_copy(run_path / LAST_MODEL, run_path / BEST_MODEL)  # step 4
+        if history != read_history(run_path):
+            write_history(run_path, history)  # step 5
+    return history
+
+
+def _temporary_files(run_path: Path) -> list[Path]:
+    """The temporary files of atomic writes (``.<stem>.<random><suffix>``) in a run folder."""
+    names = (CONFIG_FILE, STATUS_FILE, HISTORY_FILE, METRICS_FILE, BEST_MODEL, LAST_MODEL,
+             CHECKPOINT_FILE, ERROR_LOG, "last.epoch-*.keras")  # fmt: skip
+    found: list[Path] = []
+    for name in names:
+        stem, suffix = name.rsplit(".", 1)
+        found += run_path.glob(f".{stem}.*.{suffix}")
+    return found
+
+
+# ---------------------------------------------------------------- listing runs
+
+
+def _type_ok(value: Any, kind: Any) -> bool:
+    """Whether a JSON value fits a TrainConfig field type (JSON has no int/float split)."""
+    if isinstance(kind, types.UnionType):
+        return any(_type_ok(value, k) for k in kind.__args__)
+    if kind is type(None):
+        return value is None
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind is str:
+        return isinstance(value, str)
+    return isinstance(value, dict)  # a nested settings object (augmentation)
+
+
+@functools.cache
+def _train_types() -> dict[str, Any]:
+    from catdog.config import TrainConfig
+
+    return {**get_type_hints(TrainConfig), "mixed_precision": bool | None}
+
+
+def _type_names(kind: Any) -> str:
+    """``int | None`` → ``"an int or null"``, as an error message says it."""
+    names = {bool: "a bool", int: "an int", float: "a number", str: "a str", type(None): "null"}
+    return " or ".join(names.get(k, "an object") for k in getattr(kind, "__args__", (kind,)))
+
+
+def _check(ok: bool, name: str, what: str, value: Any) -> None:
+    if not ok:
+        raise RunDamaged(f"{name} must be {what}, got {_json_type(value)}")
+
+
+def _check_config(config: dict[str, Any]) -> None:
+    """Raise :class:`RunDamaged` for a ``config.json`` whose values have the wrong types."""
+    train = config.get("train")
+    _check(isinstance(train, dict), "config.json: 'train'", "an object", train)
+    classes = config.get("classes")
+    _check(
+        isinstance(classes, list) and all(isinstance(c, str) for c in classes),
+        "config.json: 'classes'", "a list of class names", classes,
+    )  # fmt: skip
+    for key in ("created", "run_id"):
+        value = config.get(key, "")
+        _check(isinstance(value, str), f"config.json: {key!r}", "a str", value)
+    for key in ("model", "data"):
+        value = train.get(key)
+        _check(isinstance(value, str), f"config.json: 'train.{key}'", "a str", value)
+    for key, value in train.items():
+        kind = _train_types().get(key)
+        if kind is not None:
+            _check(_type_ok(value, kind), f"config.json: 'train.{key}'", _type_names(kind), value)
+
+
+# Fields of status.json and metrics.json a listing reads, with the types they must have.
+_STATUS_TYPES = {"state": str, "pid": int, "host": str, "heartbeat": float,
+                 "epochs_done": int, "error": str | None, "phase": str | None}  # fmt: skip
+_METRICS_TYPES = {"test_accuracy": float | None, "train_seconds": float}
+
+
+def _check_fields(data: dict[str, Any], name: str, kinds: dict[str, Any]) -> None:
+    for key, kind in kinds.items():
+        if key in data:
+            _check(_type_ok(data[key], kind), f"{name}: {key!r}", _type_names(kind), data[key])
+
+
+def read_run_files(run_path: Path) -> tuple[dict, dict, dict, list[dict[str, float]]]:
+    """A run folder's config, status, metrics and committed history, each checked.
+
+    Raises:
+        RunError: the folder has no ``config.json`` (it is not a run).
+        RunDamaged: a file cannot be read or holds values of the wrong types.
+    """
+    config = read_object(run_path / CONFIG_FILE)
+    if config is None:
+        raise RunError(f"{run_path} is not a run: it has no {CONFIG_FILE}")
+    _check_config(config)
+    status = read_object(run_path / STATUS_FILE) or {}
+    _check_fields(status, STATUS_FILE, _STATUS_TYPES)
+    metrics = read_object(run_path / METRICS_FILE) or {}
+    _check_fields(metrics, METRICS_FILE, _METRICS_TYPES)
+    return config, status, metrics, committed_history(run_path)
+
+
 @dataclass
 class RunInfo:
-    """What a runs listing shows about one run."""
+    """What a runs listing shows about one run (``state`` ``damaged``: ``error`` says why)."""
 
     id: str
     path: Path
@@ -277,48 +748,109 @@ class RunInfo:
     config: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
 
+    @property
+    def damaged(self) -> bool:
+        """True if the folder cannot be used (``error`` says why)."""
+        return self.state == DAMAGED
+
+
+def _damaged(run_path: Path, reason: str) -> RunInfo:
+    return RunInfo(
+        id=run_path.name, path=run_path, model="?", data="?", state=DAMAGED, epochs_done=0,
+        epochs=0, best_val_accuracy=None, test_accuracy=None, created="", error=reason,
+    )  # fmt: skip
+
 
 def run_info(run_path: Path) -> RunInfo:
-    """Summarise one run folder (reads only small JSON/CSV files)."""
-    config = read_json(run_path / CONFIG_FILE)
-    if config is None:
-        raise RunError(f"{run_path} is not a run: it has no {CONFIG_FILE}")
-    status = read_json(run_path / STATUS_FILE, {}) or {}
-    metrics = read_json(run_path / METRICS_FILE, {}) or {}
-    history = read_history(run_path)
+    """Summarise one run folder (reads only small JSON/CSV files).
+
+    A folder whose files cannot be read, or hold values of the wrong types, is summarised as
+    state ``damaged`` with the reason in ``error`` (e.g. "config.json: 'train' must be an
+    object, got int"), never an exception.
+
+    Raises:
+        RunError: the folder has no ``config.json`` (it is not a run).
+    """
+    try:
+        config, status, metrics, history = read_run_files(run_path)
+    except RunDamaged as exc:
+        return _damaged(run_path, str(exc))
     val = [row["val_accuracy"] for row in history if "val_accuracy" in row]
-    train_cfg = config.get("train", {})
-    state = effective_state(status)
-    epochs = int(train_cfg.get("epochs", 0))
+    train_cfg = config["train"]
+    state = effective_state(status, run_path)
+    epochs = int(train_cfg.get("epochs") or 0)
     if state == "completed" and train_cfg.get("time_limit_minutes"):
         epochs = len(history)  # it trained all the epochs its time limit had room for
     return RunInfo(
         id=run_path.name,
         path=run_path,
-        model=train_cfg.get("model", "?"),
-        data=train_cfg.get("data", "?"),
+        model=train_cfg["model"],
+        data=train_cfg["data"],
         state=state,
         epochs_done=len(history),
         epochs=epochs,
         best_val_accuracy=max(val) if val else None,
         test_accuracy=metrics.get("test_accuracy"),
         created=config.get("created", ""),
-        classes=list(config.get("classes", [])),
+        classes=list(config["classes"]),
         config=config,
         error=status.get("error"),
     )
 
 
+def usable_run_info(run_path: Path) -> RunInfo:
+    """:func:`run_info`, for using the run: a damaged one is an error saying why.
+
+    Raises:
+        RunError: not a run, or a damaged one.
+    """
+    info = run_info(run_path)
+    if info.damaged:
+        raise RunDamaged(f"run {info.id} is damaged: {info.error}")
+    return info
+
+
 def list_runs() -> list[RunInfo]:
-    """All runs under the data home, newest first; unreadable folders are left out."""
+    """All runs under the data home, newest first; damaged ones with state ``damaged``.
+
+    Folders without a ``config.json`` are not runs and are left out. Never raises for what a
+    run folder holds: any failure to read one lists it as damaged, with the reason.
+    """
     infos = []
     for path in runs_dir().iterdir():
         if path.is_dir() and (path / CONFIG_FILE).exists():
             try:
                 infos.append(run_info(path))
-            except (RunError, ValueError, OSError):
-                continue
+            except RunError:
+                continue  # it vanished (or lost its config.json) while we looked
+            except Exception as exc:  # a case the checks above miss must not break a listing
+                infos.append(_damaged(path, f"cannot be read: {type(exc).__name__}: {exc}"))
     return sorted(infos, key=lambda info: info.id, reverse=True)
+
+
+def resume_problem(info: RunInfo, *, holding_lock: bool = False) -> str | None:
+    """Why the run cannot be resumed (one line), or ``None`` if it can.
+
+    Args:
+        info: the run.
+        holding_lock: the caller holds the run's :class:`RunLock` (so a ``running`` status
+            is one a dead trainer left).
+    """
+    if info.damaged:
+        return f"run {info.id} is damaged: {info.error}"
+    if info.state == "running" and not holding_lock:
+        return f"run {info.id} is still running; stop it first"
+    if info.state == "completed" and info.epochs_done >= info.epochs:
+        return f"run {info.id} already finished all {info.epochs} epochs"
+    models = (info.path / LAST_MODEL, staged_model(info.path, info.epochs_done))
+    if info.epochs_done and not any(model.exists() for model in models):
+        return f"run {info.id} has lost its {LAST_MODEL}; it cannot resume"
+    return None
+
+
+def can_resume(info: RunInfo) -> bool:
+    """Whether a Resume button belongs to the run: interrupted, stopped or failed, resumable."""
+    return info.state in RESUMABLE_STATES and resume_problem(info) is None
 
 
 def load_model(run: str | Path, which: str = "best") -> keras.Model:
@@ -328,7 +860,8 @@ def load_model(run: str | Path, which: str = "best") -> keras.Model:
     before its first validation).
 
     Raises:
-        RunError: the run has no saved model at all.
+        RunError: the run has no saved model at all, or its file cannot be loaded safely (it
+            would run Python code, e.g. a Lambda layer, or it is not a Keras model).
     """
     from catdog import catdognet, mixup, optim  # noqa: F401  (register custom objects)
     from catdog.backend import keras
@@ -337,7 +870,16 @@ def load_model(run: str | Path, which: str = "best") -> keras.Model:
     found = model_file(path, which)
     if found is None:
         raise RunError(f"run {path.name} has no saved model yet (no {BEST_MODEL} or {LAST_MODEL})")
-    return keras.models.load_model(found)
+    try:
+        # safe_mode=True, explicitly: a .keras file must never run Python code when loaded.
+        return keras.saving.load_model(found, safe_mode=True)
+    except ValueError as exc:
+        if "safe_mode" in str(exc):
+            raise RunError(
+                f"{found} contains Python code (e.g. a Lambda layer) and catdog never runs code "
+                "from a model file; use models trained by catdog, or retrain this one"
+            ) from exc
+        raise RunError(f"{found} cannot be loaded: {exc}") from exc
 
 
 def model_file(run_path: Path, which: str = "best") -> Path | None:

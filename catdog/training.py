@@ -13,7 +13,8 @@ import math
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -88,50 +89,84 @@ def train(
 
 
 def train_created(
-    run: str | Path, *, on_event: EventFn | None = None, stop: threading.Event | None = None
+    run: str | Path,
+    *,
+    on_event: EventFn | None = None,
+    stop: threading.Event | None = None,
+    lock: runs.RunLock | None = None,
 ) -> TrainResult:
     """Train a run that :func:`catdog.runs.create_run` made and nothing has trained yet.
 
+    Args:
+        run: the run's id, id prefix or folder.
+        on_event: called with every :class:`ProgressEvent`.
+        stop: when set, training ends after the current batch.
+        lock: the run's :class:`~catdog.runs.RunLock` if the caller holds it already (it
+            stays the caller's to release); otherwise training takes it and gives it back.
+
     Raises:
-        runs.RunError: the run does not exist or has already trained epochs.
+        runs.RunBusy: another process or thread is training the run.
+        runs.RunError: the run does not exist, is damaged, or has already trained epochs.
     """
     path = runs.resolve_run(run)
-    info = runs.run_info(path)
-    if info.epochs_done or runs.read_history(path):
-        raise runs.RunError(f"run {info.id} has already trained; resume it instead")
-    cfg = TrainConfig.from_dict(info.config["train"])
-    return _run(path, cfg, info.classes, on_event=on_event, stop=stop, history=[])
+    with _claimed(path, lock):
+        info = runs.usable_run_info(path)
+        if info.epochs_done or (path / runs.CHECKPOINT_FILE).exists():
+            raise runs.RunError(f"run {info.id} has already trained; resume it instead")
+        cfg = TrainConfig.from_dict(info.config["train"])
+        return _run(path, cfg, info.classes, on_event=on_event, stop=stop, history=[])
 
 
 def resume(
-    run: str | Path, *, on_event: EventFn | None = None, stop: threading.Event | None = None
+    run: str | Path,
+    *,
+    on_event: EventFn | None = None,
+    stop: threading.Event | None = None,
+    lock: runs.RunLock | None = None,
 ) -> TrainResult:
-    """Continue a stopped, crashed or killed run from its last finished epoch.
+    """Continue a stopped, crashed or killed run from its last committed epoch.
 
-    A run that never finished an epoch starts again from the beginning, in its own folder.
+    A kill in the middle of recording an epoch is first finished or undone (see
+    :func:`catdog.runs.commit_steps`), so no epoch is trained twice. A run that never finished
+    an epoch starts again from the beginning, in its own folder.
+
+    Args:
+        run: the run's id, id prefix or folder.
+        on_event: called with every :class:`ProgressEvent`.
+        stop: when set, training ends after the current batch.
+        lock: the run's :class:`~catdog.runs.RunLock` if the caller holds it already (it
+            stays the caller's to release); otherwise resuming takes it and gives it back.
 
     Raises:
-        runs.RunError: the run does not exist, is still running, or is already complete.
+        runs.RunBusy: another process or thread is training the run ("stop it first").
+        runs.RunError: the run does not exist, is damaged, or is already complete.
     """
     path = runs.resolve_run(run)
-    info = runs.run_info(path)
-    if info.state == "running":
-        pid = (runs.read_json(path / runs.STATUS_FILE, {}) or {}).get("pid", "?")
-        raise runs.RunError(f"run {info.id} is still running (process {pid}); stop it first")
-    cfg = TrainConfig.from_dict(info.config["train"])
-    if info.epochs_done >= (cfg.epochs or 0) and info.state == "completed":
-        raise runs.RunError(f"run {info.id} already finished all {cfg.epochs} epochs")
-    history = runs.read_history(path)
-    if info.state == "completed" and planned_epochs(cfg, history) <= len(history):
-        raise runs.RunError(
-            f"run {info.id} already used its {cfg.time_limit_minutes:g}-minute time limit"
-        )
-    if history and not (path / runs.LAST_MODEL).exists():
-        raise runs.RunError(f"run {info.id} has lost its {runs.LAST_MODEL}; it cannot resume")
-    # No epoch finished (stopped, or its process died, before the first one ended): resuming
-    # starts the run's own settings from the beginning.
-    runs.write_status(path, "running", error=None)
-    return _run(path, cfg, info.classes, on_event=on_event, stop=stop, history=history)
+    with _claimed(path, lock) as held:
+        info = runs.usable_run_info(path)
+        cfg = TrainConfig.from_dict(info.config["train"])
+        done = runs.committed_history(path)
+        cut_short = planned_epochs(cfg, done) <= len(done) < int(cfg.epochs or 0)
+        if info.state == "completed" and cut_short:
+            raise runs.RunError(
+                f"run {info.id} already used its {cfg.time_limit_minutes:g}-minute time limit"
+            )
+        problem = runs.resume_problem(info, holding_lock=held.exclusive)
+        if problem is not None:
+            raise runs.RunError(problem)
+        history = runs.recover_epochs(path)
+        runs.write_status(path, "running", error=None)
+        return _run(path, cfg, info.classes, on_event=on_event, stop=stop, history=history)
+
+
+@contextmanager
+def _claimed(path: Path, lock: runs.RunLock | None) -> Iterator[runs.RunLock]:
+    """The caller's lock on the run if it passed one, else the run's lock for the duration."""
+    if lock is not None:
+        yield lock
+        return
+    with runs.RunLock.acquire(path) as held:
+        yield held
 
 
 # val_loss must improve by more than this to count as progress for early stopping.
@@ -151,8 +186,10 @@ class _RunRecorder(keras.callbacks.Callback):
         steps: int,
         image_cap: int | None,
         plan: list[int],
+        heartbeat: runs.Heartbeat,
     ) -> None:
         super().__init__()
+        self.heartbeat = heartbeat  # says which phase the run is in (status.json)
         self.plan = plan  # [planned epochs], shared with the run's progress events
         self.path, self.cfg, self.history, self.emit = path, cfg, history, emit
         self.stop_event, self.steps = stop, steps
@@ -169,7 +206,6 @@ class _RunRecorder(keras.callbacks.Callback):
         if losses:
             self.since_best_loss = len(losses) - 1 - losses.index(min(losses))
         self.epoch_started = time.monotonic()
-        self.last_heartbeat = time.monotonic()
 
     def _lr(self) -> float:
         return float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
@@ -183,6 +219,7 @@ class _RunRecorder(keras.callbacks.Callback):
         # Validation starts: the epoch's training part is over (for images/second).
         if self.train_seconds is None:
             self.train_seconds = time.monotonic() - self.epoch_started
+        self.heartbeat.beat("validating")
 
     def _images_seen(self) -> int:
         seen = self.steps_done * int(self.cfg.batch_size or 0)
@@ -199,9 +236,6 @@ class _RunRecorder(keras.callbacks.Callback):
             logs=logs,
             learning_rate=self._lr(),
         )
-        if time.monotonic() - self.last_heartbeat > 10:
-            runs.write_status(self.path, "running", epochs_done=len(self.history))
-            self.last_heartbeat = time.monotonic()
         if self.stop_event is not None and self.stop_event.is_set():
             self.stopped_by_user = True
             self.model.stop_training = True
@@ -226,16 +260,13 @@ class _RunRecorder(keras.callbacks.Callback):
             ),
         }
         row = {k: v for k, v in row.items() if v is not None}
-        # Models first, then history: the history never claims an epoch whose model
-        # is missing, so resuming from len(history) is always safe.
-        runs.save_model_atomic(self.model, self.path / runs.LAST_MODEL)
+        # last.keras, best.keras and the history row are committed together (a kill at any
+        # moment leaves a state a resume continues from without training an epoch twice).
         val_acc = row.get("val_accuracy", -1.0)
-        if val_acc > self.best_val_accuracy or not (self.path / runs.BEST_MODEL).exists():
-            self.best_val_accuracy = max(val_acc, self.best_val_accuracy)
-            runs.save_model_atomic(self.model, self.path / runs.BEST_MODEL)
-        self.history.append(row)
-        runs.write_history(self.path, self.history)
-        runs.write_status(self.path, "running", epochs_done=len(self.history))
+        best = val_acc > self.best_val_accuracy or not (self.path / runs.BEST_MODEL).exists()
+        self.best_val_accuracy = max(val_acc, self.best_val_accuracy)
+        runs.commit_epoch(self.path, self.model, row, self.history, best=best)
+        self.heartbeat.beat("training")
         self.plan[0] = planned_epochs(self.cfg, self.history)
         if len(self.history) >= self.plan[0]:  # the time limit is used up
             self.model.stop_training = True
@@ -319,6 +350,16 @@ def _schedule(cfg: TrainConfig, plan: Callable[[], int]) -> list[Any]:
     return callbacks
 
 
+# The phase status.json names while a run is in it, by the progress event that starts it (the
+# recorder adds "validating", and "training" again after each epoch's commit).
+_PHASES = {
+    "precision": "timing",
+    "loading": "loading",
+    "start": "training",
+    "evaluating": "testing",
+}
+
+
 def _run(
     path: Path,
     cfg: TrainConfig,
@@ -328,116 +369,158 @@ def _run(
     stop: threading.Event | None,
     history: list[dict[str, float]],
 ) -> TrainResult:
-    """Train (a new run: ``history`` empty) or continue (its epochs so far) the run at ``path``."""
-    resume = bool(history)
+    """Train (a new run: ``history`` empty) or continue (its epochs so far) the run at ``path``.
+
+    The caller holds the run's lock. A :class:`~catdog.runs.Heartbeat` keeps ``status.json``
+    fresh, with the phase the run is in, from start to end, whatever the phase.
+    """
     started = time.monotonic()
-    run_id = path.name
     plan = [planned_epochs(cfg, history)]  # epochs the run will train; a time limit revises it
+    heartbeat = runs.Heartbeat(path, lambda: len(history))
 
     def emit(kind: str, **kwargs: Any) -> None:
+        phase = _PHASES.get(kind)
+        if phase is not None and phase != heartbeat.phase:
+            heartbeat.beat(phase)
         if on_event is not None:
-            on_event(
-                ProgressEvent(
-                    kind=kind,
-                    run_id=run_id,
-                    epochs=plan[0],
-                    seconds=time.monotonic() - started,
-                    **kwargs,
-                )
-            )
+            on_event(ProgressEvent(kind=kind, run_id=path.name, epochs=plan[0],
+                                   seconds=time.monotonic() - started, **kwargs))  # fmt: skip
 
     try:
-        if not resume:  # a new run (or one restarting from scratch) settles its arithmetic
-            cfg = _settle_precision(path, cfg, emit)
-        keras.utils.set_random_seed(cfg.seed + len(history))
-        size = int(cfg.image_size or 150)
-        data = Path(cfg.data)
-        label_mode = "binary" if len(classes) == 2 else "categorical"
-
-        def loading(done: int, total: int, message: str = "") -> None:
-            emit("loading", step=done, steps=total, message=message)
-
-        train_split = load_split(data, "train", classes, size, progress=loading)
-        val_split = load_split(data, "validation", classes, size, progress=loading)
-        if len(train_split.labels) == 0:
-            raise TrainingError(f"{data}/train has no usable images")
-        batch = int(cfg.batch_size or 32)
-        train_ds = make_dataset(
-            train_split,
-            batch_size=batch,
-            shuffle=True,
-            augment=cfg.augmentation if cfg.augment else None,
-            seed=cfg.seed,
-            label_mode=label_mode,
-            mixup=float(cfg.mixup or 0),
-        )
-        one_pass = math.ceil(len(train_split.labels) / batch)
-        steps = int(cfg.steps_per_epoch or 0) or one_pass
-        if steps > one_pass:
-            train_ds = train_ds.repeat()
-        val_ds = None
-        if len(val_split.labels):
-            val_ds = make_dataset(
-                val_split, batch_size=batch, shuffle=False, augment=None, label_mode=label_mode
+        heartbeat.start()
+        try:
+            if not history:  # a new run (or one restarting from scratch) settles its arithmetic
+                cfg = _settle_precision(path, cfg, emit)
+            state, metrics = _train_and_test(
+                path, cfg, classes, history, emit=emit, stop=stop, plan=plan, heartbeat=heartbeat
             )
-
-        if resume:
-            model = runs.load_model(path, which="last")
-        else:
-            model = build_model(
-                cfg.model,
-                image_size=size,
-                num_classes=len(classes),
-                dropout=cfg.dropout,
-                precision=str(cfg.precision),
-            )
-            compile_model(
-                model,
-                num_classes=len(classes),
-                learning_rate=float(cfg.learning_rate),
-                optimizer=get_spec(cfg.model).optimizer,
-                label_smoothing=float(cfg.label_smoothing or 0),
-                weight_decay=float(cfg.weight_decay or 0),
-                mixed_labels=bool(cfg.mixup),
-            )
-        cap = len(train_split.labels) if steps == one_pass else None
-        recorder = _RunRecorder(path, cfg, history, emit, stop, steps, cap, plan)
-        callbacks = [recorder, *_schedule(cfg, lambda: plan[0])]
-        emit(
-            "start",
-            epoch=len(history) + 1,
-            steps=steps,
-            message=f"{len(train_split.labels)} train / {len(val_split.labels)} validation images",
-        )
-        if len(history) < plan[0] and not (stop is not None and stop.is_set()):
-            model.fit(
-                train_ds,
-                validation_data=val_ds,
-                epochs=int(cfg.epochs or 0),
-                initial_epoch=len(history),
-                steps_per_epoch=steps if steps != one_pass else None,
-                callbacks=callbacks,
-                verbose=0,
-                shuffle=False,  # the tf.data pipeline shuffles (and Keras would ignore this)
-            )
-        stopped = recorder.stopped_by_user or (stop is not None and stop.is_set())
-        state = "stopped" if stopped and len(history) < plan[0] else "completed"
-        metrics = _final_metrics(
-            path, history, data if cfg.test else None, batch, emit, wall=time.monotonic() - started
-        )
-        metrics["early_stopped"] = recorder.early_stopped
-        runs.atomic_write_json(path / runs.METRICS_FILE, metrics)
-        runs.write_status(path, state, epochs_done=len(history))
+            metrics = _final_metrics(path, history, Path(cfg.data) if cfg.test else None,
+                                     int(cfg.batch_size or 32), emit,
+                                     wall=time.monotonic() - started) | metrics  # fmt: skip
+            runs.atomic_write_json(path / runs.METRICS_FILE, metrics)
+        finally:
+            heartbeat.stop()  # before the final state, which a last beat would overwrite
+        runs.write_status(path, state, epochs_done=len(history), phase=None)
         emit("end", epoch=len(history), state=state)
-        return TrainResult(run_id, path, state, history, metrics)
+        return TrainResult(path.name, path, state, history, metrics)
     except BaseException as exc:
         message = failure_message(exc, cfg.precision)
         _write_error_log(path, exc)
-        runs.write_status(path, "failed", epochs_done=len(history), error=message)
+        runs.write_status(path, "failed", epochs_done=len(history), error=message, phase=None)
         emit("end", epoch=len(history), state="failed", message=message)
         if isinstance(exc, ValueError | KeyboardInterrupt | SystemExit):
             raise  # catdog's own errors already say what to do; interrupts stay interrupts
         raise TrainingFailed(message) from exc
+
+
+def _train_and_test(
+    path: Path,
+    cfg: TrainConfig,
+    classes: list[str],
+    history: list[dict[str, float]],
+    *,
+    emit: Callable[..., None],
+    stop: threading.Event | None,
+    plan: list[int],
+    heartbeat: runs.Heartbeat,
+) -> tuple[str, dict[str, Any]]:
+    """Load the images and the model, train the epochs left; returns the final state and
+    ``{"early_stopped": ...}``."""
+    keras.utils.set_random_seed(cfg.seed + len(history))
+    data = _datasets(cfg, classes, emit)
+    model = _model(path, cfg, classes, resume=bool(history))
+    cap = data.train_images if data.steps == data.one_pass else None
+    recorder = _RunRecorder(path, cfg, history, emit, stop, data.steps, cap, plan, heartbeat)
+    callbacks = [recorder, *_schedule(cfg, lambda: plan[0])]
+    emit(
+        "start",
+        epoch=len(history) + 1,
+        steps=data.steps,
+        message=f"{data.train_images} train / {data.val_images} validation images",
+    )
+    if len(history) < plan[0] and not (stop is not None and stop.is_set()):
+        model.fit(
+            data.train,
+            validation_data=data.val,
+            epochs=int(cfg.epochs or 0),
+            initial_epoch=len(history),
+            steps_per_epoch=data.steps if data.steps != data.one_pass else None,
+            callbacks=callbacks,
+            verbose=0,
+            shuffle=False,  # the tf.data pipeline shuffles (and Keras would ignore this)
+        )
+    stopped = recorder.stopped_by_user or (stop is not None and stop.is_set())
+    state = "stopped" if stopped and len(history) < plan[0] else "completed"
+    return state, {"early_stopped": recorder.early_stopped}
+
+
+@dataclass
+class _Data:
+    """A run's training and validation datasets, and the sizes the training loop needs."""
+
+    train: Any
+    val: Any | None
+    steps: int  # batches per epoch
+    one_pass: int  # batches in one pass over the training images
+    train_images: int
+    val_images: int
+
+
+def _datasets(cfg: TrainConfig, classes: list[str], emit: Callable[..., None]) -> _Data:
+    """Read the training and validation images (with ``loading`` events) into datasets."""
+    size, data = int(cfg.image_size or 150), Path(cfg.data)
+    label_mode = "binary" if len(classes) == 2 else "categorical"
+
+    def loading(done: int, total: int, message: str = "") -> None:
+        emit("loading", step=done, steps=total, message=message)
+
+    train_split = load_split(data, "train", classes, size, progress=loading)
+    val_split = load_split(data, "validation", classes, size, progress=loading)
+    if len(train_split.labels) == 0:
+        raise TrainingError(f"{data}/train has no usable images")
+    batch = int(cfg.batch_size or 32)
+    train_ds = make_dataset(
+        train_split,
+        batch_size=batch,
+        shuffle=True,
+        augment=cfg.augmentation if cfg.augment else None,
+        seed=cfg.seed,
+        label_mode=label_mode,
+        mixup=float(cfg.mixup or 0),
+    )
+    one_pass = math.ceil(len(train_split.labels) / batch)
+    steps = int(cfg.steps_per_epoch or 0) or one_pass
+    if steps > one_pass:
+        train_ds = train_ds.repeat()
+    val_ds = None
+    if len(val_split.labels):
+        val_ds = make_dataset(
+            val_split, batch_size=batch, shuffle=False, augment=None, label_mode=label_mode
+        )
+    return _Data(train_ds, val_ds, steps, one_pass, len(train_split.labels), len(val_split.labels))
+
+
+def _model(path: Path, cfg: TrainConfig, classes: list[str], resume: bool) -> keras.Model:
+    """The run's ``last.keras`` when resuming, else a new compiled model."""
+    if resume:
+        return runs.load_model(path, which="last")
+    model = build_model(
+        cfg.model,
+        image_size=int(cfg.image_size or 150),
+        num_classes=len(classes),
+        dropout=cfg.dropout,
+        precision=str(cfg.precision),
+    )
+    compile_model(
+        model,
+        num_classes=len(classes),
+        learning_rate=float(cfg.learning_rate),
+        optimizer=get_spec(cfg.model).optimizer,
+        label_smoothing=float(cfg.label_smoothing or 0),
+        weight_decay=float(cfg.weight_decay or 0),
+        mixed_labels=bool(cfg.mixup),
+    )
+    return model
 
 
 def _settle_precision(path: Path, cfg: TrainConfig, emit: Callable[..., None]) -> TrainConfig:

@@ -9,8 +9,8 @@ from catdog.home import demo_dataset_dir
 from catdog.jobs import JobSnapshot, TrainingJob, manager
 from catdog.models import RECOMMENDED, REGISTRY, ModelError, get_spec, recommended_model
 from catdog.precision import PRECISIONS, cached_choice, epochs_in_budget, gpu_visible
-from catdog.runs import list_runs
-from pages.shared import PAGES, WATCHED_RUN, augmentation, require_dataset
+from catdog.runs import can_resume, list_runs
+from pages.shared import PAGES, WATCHED_RUN, augmentation, require_dataset, start_resume
 
 LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 
@@ -273,6 +273,21 @@ def watch_ui() -> TrainingJob | None:
     return None
 
 
+def resume_ui() -> None:
+    """Resume buttons for the runs that were interrupted, stopped or failed and can go on."""
+    unfinished = [run for run in list_runs() if can_resume(run)][:5]
+    if not unfinished:
+        return
+    st.subheader("Unfinished runs")
+    for run in unfinished:
+        text, button = st.columns([4, 1], vertical_alignment="center")
+        text.markdown(f"`{run.id}` — {run.state} after {run.epochs_done} of {run.epochs} epochs")
+        if button.button("Resume", key=f"resume_{run.id}", icon=":material/play_arrow:",
+                         width="stretch") and start_resume(run.id):  # fmt: skip
+            st.rerun()  # the page now watches it
+    st.divider()
+
+
 st.title("Train")
 info = require_dataset()
 job = watch_ui()
@@ -282,6 +297,7 @@ if job is not None:
     else:
         draw(job.snapshot(), job)
     st.divider()
+resume_ui()
 st.subheader("New run")
 st.caption(
     f"On **{info.name}**: {', '.join(info.classes)} — "

@@ -6,8 +6,8 @@ import plotly.express as px
 import streamlit as st
 
 from catdog.history import curves_figure, overfitting_onset, runs_table, short_id, story_runs
-from catdog.runs import HISTORY_FILE, RunInfo, list_runs, model_file, read_history
-from pages.shared import PAGES, model_choice, predictor, thumb
+from catdog.runs import HISTORY_FILE, RunInfo, can_resume, list_runs, model_file, read_history
+from pages.shared import PAGES, damaged_ui, model_choice, predictor, start_resume, thumb
 
 
 def percent_column(label: str) -> st.column_config.NumberColumn:
@@ -154,6 +154,19 @@ def evaluation_ui(run: RunInfo) -> None:
         )
 
 
+def resume_ui(run: RunInfo) -> None:
+    """A Resume button for an interrupted, stopped or failed run that can go on."""
+    if not can_resume(run):
+        return
+    text, button = st.columns([3, 1], vertical_alignment="center")
+    text.caption(f"This run {run.state} after {run.epochs_done} of {run.epochs} epochs.")
+    if button.button("Resume training", icon=":material/play_arrow:", key="history_resume",
+                     width="stretch") and start_resume(run.id):  # fmt: skip
+        st.success(f"Run {run.id} is training again, from epoch {run.epochs_done + 1}.")
+        st.page_link(PAGES["train"], label="Watch it on the Train page",
+                     icon=":material/model_training:")  # fmt: skip
+
+
 def run_ui(runs: list[RunInfo]) -> None:
     """Downloads and evaluation of one run."""
     by_id = {r.id: r for r in runs}
@@ -183,6 +196,7 @@ def run_ui(runs: list[RunInfo]) -> None:
     )
     if run.error:
         st.error(f"This run failed: {run.error}")
+    resume_ui(run)
     if model is None:
         st.info("This run saved no model yet, so it cannot be evaluated.")
         return
@@ -195,7 +209,9 @@ if not runs:
     st.info("No training run yet.")
     st.page_link(PAGES["train"], label="Train a model", icon=":material/model_training:")
     st.stop()
-chosen = compare_ui(runs)
+intact = [r for r in runs if not r.damaged]  # a damaged folder is listed, never opened
+damaged_ui(runs)
+chosen = compare_ui(intact)
 if chosen:
     curves(chosen)
 st.subheader("All runs")
@@ -203,4 +219,7 @@ table = pd.DataFrame(runs_table(runs))
 table[["best_val_accuracy", "test_accuracy"]] *= 100
 st.dataframe(table, hide_index=True, column_config=RUN_COLUMNS)
 st.subheader("One run")
-run_ui(runs)
+if intact:
+    run_ui(intact)
+else:
+    st.info("Every run folder is damaged: there is no run to open.")

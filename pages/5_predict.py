@@ -7,7 +7,7 @@ from catdog.explain import ExplainError, heatmap_jpeg
 from catdog.images import IMAGE_SUFFIXES, ImageError
 from catdog.predict import Prediction
 from catdog.runs import RunInfo, list_runs, model_file
-from pages.shared import PAGES, model_choice, predictor
+from pages.shared import PAGES, damaged_ui, model_choice, predictor
 
 MAX_UPLOAD_MB = 50  # per photo; a phone photo is a few MB
 CARD_COLUMNS = 3
@@ -60,7 +60,9 @@ def card(prediction: Prediction, data: bytes) -> None:
 
 
 st.title("Predict")
-runs = [r for r in list_runs() if model_file(r.path) is not None]
+listed = list_runs()
+runs = [r for r in listed if not r.damaged and model_file(r.path) is not None]
+damaged_ui(listed)
 if not runs:
     st.info("No trained model yet: train one first (a short run on the demo data is enough).")
     st.page_link(PAGES["train"], label="Go to the Train page", icon=":material/model_training:")

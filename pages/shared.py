@@ -15,7 +15,9 @@ from catdog.augment import AugmentConfig
 from catdog.browse import DatasetChoice, dataset_choices, demo_ready, thumbnail
 from catdog.datasets import DatasetError, DatasetInfo, scan_dataset
 from catdog.home import demo_dataset_dir
+from catdog.jobs import manager
 from catdog.predict import Predictor
+from catdog.runs import RunInfo
 
 DATASET = "dataset"  # path (str) of the active dataset
 AUGMENTATION = "augmentation"  # the AugmentConfig the Train page uses
@@ -131,3 +133,25 @@ def model_choice(where: Any = st, key: str = "which_model") -> str:
 def predictor(run_id: str, which: str, version: float) -> Predictor:
     """One loaded model per run and choice; ``version`` (the file's mtime) keys the cache."""
     return Predictor.from_run(run_id, which=which)
+
+
+def damaged_ui(infos: list[RunInfo]) -> None:
+    """One line per damaged run folder, with the reason, in an expander (nothing if none)."""
+    damaged = [info for info in infos if info.damaged]
+    if not damaged:
+        return
+    label = f"{len(damaged)} damaged run folder{'s' if len(damaged) > 1 else ''}, not usable"
+    with st.expander(label, icon=":material/warning:"):
+        for info in damaged:
+            st.caption(f"`{info.id}` — damaged: {info.error}")
+
+
+def start_resume(run_id: str) -> bool:
+    """Resume a run in the background and watch it; if refused, show why and return False."""
+    try:
+        job = manager().start(resume_run=run_id)
+    except ValueError as exc:  # RunBusy, RunError: one line that says why
+        st.error(f"Cannot resume: {exc}")
+        return False
+    st.session_state[WATCHED_RUN] = job.run_id
+    return True

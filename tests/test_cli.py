@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import damaged_runs
 import numpy as np
 import pytest
 from PIL import Image
@@ -126,3 +128,38 @@ def test_help_starts_without_tensorflow() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
     )
     assert out.stdout.strip().endswith("False")
+
+
+def test_runs_lists_damaged_folders_with_the_reason(
+    trained_run: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    damaged = damaged_runs.all_damaged()  # {run id: the reason it must show}
+    assert main(["runs"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert set(lines) == {trained_run, *damaged}
+    for run_id, reason in damaged.items():
+        assert lines[run_id].split(None, 1)[1].startswith(f"damaged: {reason}"), run_id
+    assert lines[trained_run].endswith(" completed")
+
+    assert main(["runs", "--json"]) == 0
+    listed = {r["id"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert {i: r["state"] for i, r in listed.items() if i != trained_run} == dict.fromkeys(
+        damaged, "damaged"
+    )
+    assert all(reason in listed[i]["error"] for i, reason in damaged.items())
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}  # a real process, as a user runs it
+    out = subprocess.run([sys.executable, "-m", "catdog", "runs"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 0 and out.stderr == ""
+    assert sum(" damaged: " in line for line in out.stdout.splitlines()) == len(damaged)
+
+    assert main(["evaluate", trained_run, "--json"]) == 0  # the good run is still usable
+    assert json.loads(capsys.readouterr().out)["count"] == 16
+    for command in (
+        ["evaluate", "damaged-epochs-a-str"],
+        ["train", "--resume", "damaged-epochs-a-str"],
+    ):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: run damaged-epochs-a-str is damaged: config.json: "), err

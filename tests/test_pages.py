@@ -19,6 +19,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+import damaged_runs
 import numpy as np
 import pytest
 from conftest import make_dataset
@@ -29,6 +30,7 @@ from streamlit.testing.v1 import app_test as app_test_module
 from catdog import cartoon, demo, runs
 from catdog.augment import AugmentConfig
 from catdog.config import TrainConfig
+from catdog.history import short_id
 from catdog.home import datasets_dir, demo_dataset_dir, runs_dir
 from catdog.jobs import manager
 
@@ -571,3 +573,110 @@ def test_predict_page_classifies_uploads_and_warns_about_bad_ones(trained_run: s
     assert not at.exception, [e.value for e in at.exception]
     assert len(at.progress) == 6
     assert any(m.value.endswith("— camera photo") for m in at.markdown)
+
+
+# ------------------------------------------------------------ damaged runs, resuming
+
+
+def test_damaged_run_folders_break_no_page(trained_run: str) -> None:
+    damaged = damaged_runs.all_damaged()  # {run id: the reason it must show}
+    lines = {run_id: f"`{run_id}` — damaged: " for run_id in damaged}
+
+    def assert_damaged_shown(at: AppTest) -> None:
+        assert not at.exception, [e.value for e in at.exception]
+        captions = [c.value for c in at.caption]
+        for run_id, reason in damaged.items():
+            assert any(c.startswith(lines[run_id]) and reason in c for c in captions), run_id
+
+    at = open_page()
+    assert_damaged_shown(at)
+    assert f"Training runs: {len(damaged) + 1}" in texts(at)
+    assert trained_run in texts(at)  # the good run is still the best one
+
+    at.switch_page(PAGES["history"]).run()
+    assert_damaged_shown(at)
+    for offered in (at.multiselect(key="history_runs"), at.selectbox(key="history_run")):
+        assert len(offered.options) == 1 and offered.options[0].startswith(short_id(trained_run))
+    assert at.selectbox(key="history_run").value == trained_run
+    states = dict(zip(at.dataframe[0].value["run"], at.dataframe[0].value["state"], strict=True))
+    assert states == {trained_run: "completed", **dict.fromkeys(damaged, "damaged")}
+    assert [b.disabled for b in at.download_button] == [False, False]  # the good one's files
+
+    at.switch_page(PAGES["predict"]).run()
+    assert_damaged_shown(at)
+    (offered,) = at.selectbox(key="predict_run").options
+    assert offered.startswith(trained_run)
+    at.file_uploader[0].set_value([("whiskers.png", png_bytes(1), "image/png")]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.progress) == 2  # the good run still predicts: one bar per class
+
+    at.switch_page(PAGES["train"]).run()  # lists runs too (running ones, unfinished ones)
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_pages_with_only_damaged_runs_say_so() -> None:
+    small_demo()
+    damaged = damaged_runs.damaged_run("train-an-int").name
+    for page in ("history", "predict"):
+        at = open_page(page)
+        assert f"`{damaged}` — damaged: config.json: 'train' must be an object, got int" in [
+            c.value for c in at.caption
+        ]
+        assert at.info  # no run to open / no trained model yet
+
+
+def stopped_run(data: Path, epochs: int = 2) -> str:
+    """A real run stopped (as by its Stop button) in its first of ``epochs`` epochs."""
+    import threading
+
+    from catdog.training import train
+
+    stop = threading.Event()
+    config = TrainConfig(data=str(data), epochs=epochs, batch_size=8, image_size=48,
+                         precision="float32")  # fmt: skip
+    result = train(config, stop=stop, on_event=lambda e: e.kind == "batch" and stop.set())
+    assert (result.state, len(result.history)) == ("stopped", 1)
+    return result.run_id
+
+
+def test_train_page_resumes_an_unfinished_run_and_says_why_not_when_refused() -> None:
+    run_id = stopped_run(home_dataset((8, 4, 4)))
+    at = open_page("train", dataset=str(datasets_dir() / "photos"))
+    assert f"`{run_id}` — stopped after 1 of 2 epochs" in texts(at)
+    resume = next(b for b in at.button if b.key == f"resume_{run_id}")
+    with runs.RunLock.acquire(runs.resolve_run(run_id)):  # e.g. `train --resume` in a terminal
+        resume.click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert [e.value for e in at.error] == [
+            f"Cannot resume: run {run_id} is being trained by process {os.getpid()} "
+            "(this one); stop it first"
+        ]
+    assert "watched_run" not in at.session_state
+    next(b for b in at.button if b.key == f"resume_{run_id}").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["watched_run"] == run_id
+    wait_for_job(at)
+    at.run()
+    assert f"Run {run_id} completed after 2 epoch(s)." in [s.value for s in at.success]
+    assert not [b for b in at.button if b.key == f"resume_{run_id}"]  # nothing left to resume
+    path = runs.resolve_run(run_id)
+    assert [r["epoch"] for r in runs.read_history(path)] == [1, 2]
+    assert runs.run_info(path).state == "completed"
+
+
+def test_history_page_resumes_the_selected_run(dataset_factory: Callable[..., Path]) -> None:
+    small_demo()
+    run_id = stopped_run(dataset_factory(counts=(8, 4, 4)))
+    at = open_page("history")
+    assert at.selectbox(key="history_run").value == run_id
+    assert "This run stopped after 1 of 2 epochs." in texts(at)
+    at.button(key="history_resume").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert f"Run {run_id} is training again, from epoch 2." in [s.value for s in at.success]
+    assert at.session_state["watched_run"] == run_id
+    wait_for_job(at)
+    path = runs.resolve_run(run_id)
+    assert [r["epoch"] for r in runs.read_history(path)] == [1, 2]
+    at.run()
+    assert runs.run_info(path).state == "completed"
+    assert not [b for b in at.button if b.key == "history_resume"]

@@ -327,3 +327,147 @@ def test_a_run_that_never_finished_an_epoch_resumes_from_the_start(tiny_dataset:
     result = resume(path.name)
     assert (result.path, result.state, len(result.history)) == (path, "completed", 2)
     assert runs.run_info(path).error is None
+
+
+def test_the_heartbeat_goes_on_through_long_phases(
+    tiny_dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow listener holds training inside a phase, as a long image load or test evaluation
+    would; the status must stay fresh (and name the phase) meanwhile."""
+    monkeypatch.setattr(runs, "HEARTBEAT_SECONDS", 0.1)  # instead of 10 s, to wait less
+    seen: dict[str, list[dict]] = {}
+
+    def on_event(event: ProgressEvent) -> None:
+        if event.kind in ("loading", "evaluating") and event.kind not in seen:
+            path = runs.resolve_run(event.run_id)
+            seen[event.kind] = [runs.read_json(path / runs.STATUS_FILE)]
+            time.sleep(1.0)  # the training thread is stuck here
+            seen[event.kind].append(runs.read_json(path / runs.STATUS_FILE))
+
+    result = train(tiny_config(tiny_dataset, epochs=1), on_event=on_event)
+    assert result.state == "completed"
+    for kind, phase in (("loading", "loading"), ("evaluating", "testing")):
+        before, after = seen[kind]
+        assert (before["phase"], after["phase"]) == (phase, phase)
+        assert after["heartbeat"] - before["heartbeat"] > 0.5, kind  # it kept beating
+        assert after["state"] == "running"
+    status = runs.read_json(result.path / runs.STATUS_FILE)
+    assert (status["state"], status["phase"]) == ("completed", None)  # no beat after the end
+    time.sleep(0.3)
+    assert runs.read_json(result.path / runs.STATUS_FILE) == status
+    assert not [t for t in threading.enumerate() if t.name.startswith("catdog-heartbeat")]
+
+
+# ------------------------------------------------------------- kills at every phase
+
+
+def _cli_train(data: Path, home: Path, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "CATDOG_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    cmd = [sys.executable, "-m", "catdog", "train", "--data", str(data), "--image-size", "48",
+           "--batch-size", "8", "--precision", "float32", *args]  # fmt: skip
+    return subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+
+
+def _status(path: Path) -> dict:
+    return runs.read_json(path / runs.STATUS_FILE, {}) or {}
+
+
+def _saving(path: Path) -> bool:
+    """A model save is writing: the temporary file of last.epoch-N.keras exists (epoch ≥ 2)."""
+    return (path / runs.CHECKPOINT_FILE).exists() and any(path.glob(".last.epoch-*.keras"))
+
+
+def _validating(path: Path) -> bool:
+    """Validation of epoch ≥ 2 runs: the status says so and no save of that epoch started."""
+    status = _status(path)
+    saves = [*path.glob("last.epoch-*.keras"), *path.glob(".last.epoch-*.keras")]
+    return status.get("phase") == "validating" and status.get("epochs_done", 0) >= 1 and not saves
+
+
+def _testing(path: Path) -> bool:
+    """The test split is being evaluated: the status says so and no metrics were written."""
+    return _status(path).get("phase") == "testing" and not (path / runs.METRICS_FILE).exists()
+
+
+def _kill_in_phase(proc: subprocess.Popen, home: Path, in_phase, timeout: float = 240) -> Path:
+    """SIGKILL the trainer while ``in_phase(run folder)`` holds, made sure of by freezing it
+    (SIGSTOP) and looking again: only a trainer frozen inside the phase is killed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        found = list((home / "runs").glob("*/config.json"))
+        if found and in_phase(found[0].parent):
+            proc.send_signal(signal.SIGSTOP)
+            if in_phase(found[0].parent):
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(timeout=30)
+                return found[0].parent
+            proc.send_signal(signal.SIGCONT)  # the phase ended just before the freeze
+        time.sleep(0.002)
+    proc.kill()
+    raise AssertionError(f"never caught the phase: {proc.stderr.read().decode()[-2000:]}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("phase", "in_phase"),
+    [("saving", _saving), ("validating", _validating), ("testing", _testing)],
+)
+def test_a_run_killed_in_any_phase_resumes_without_training_an_epoch_twice(
+    phase: str, in_phase, dataset_factory, catdog_home: Path
+) -> None:
+    data = dataset_factory(counts=(8, 100, 100))  # validation and testing take a while
+    proc = _cli_train(data, catdog_home, "--epochs", "4")
+    path = _kill_in_phase(proc, catdog_home, in_phase)
+    assert proc.returncode == -signal.SIGKILL
+    assert runs.run_info(path).state == "interrupted"  # at once: the lock died with it
+    before = runs.committed_history(path)
+    assert [row["epoch"] for row in before] == list(range(1, len(before) + 1))
+    if phase == "testing":
+        assert len(before) == 4  # every epoch was done; only the test evaluation is left
+    else:
+        assert 1 <= len(before) < 4
+
+    result = resume(path.name)
+    assert result.state == "completed"
+    assert [row["epoch"] for row in runs.read_history(path)] == [1, 2, 3, 4]
+    assert result.history[: len(before)] == before  # the epochs done were kept, not redone
+    assert runs.read_checkpoint(path)["epoch"] == 4
+    assert 0 <= result.metrics["test_accuracy"] <= 1
+    leftovers = [p.name for p in path.iterdir() if p.name.startswith(".") or "epoch-" in p.name]
+    assert leftovers == []
+    assert runs.run_info(path).state == "completed"
+
+
+@pytest.mark.slow
+def test_a_second_trainer_of_a_run_is_refused_while_the_first_trains(
+    tiny_dataset: Path, catdog_home: Path
+) -> None:
+    proc = _cli_train(tiny_dataset, catdog_home, "--epochs", "1000")
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            found = list((catdog_home / "runs").glob("*/checkpoint.json"))
+            if found:
+                break
+            time.sleep(0.05)
+        assert found, proc.stderr.read1().decode() if proc.poll() is not None else "too slow"
+        path = found[0].parent
+        env = {**os.environ, "CATDOG_HOME": str(catdog_home), "TF_CPP_MIN_LOG_LEVEL": "3"}
+        second = subprocess.run(
+            [sys.executable, "-m", "catdog", "train", "--resume", path.name],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+        busy = f"run {path.name} is being trained by process {proc.pid}; stop it first"
+        assert second.returncode == 2, second.stderr
+        assert f"error: {busy}" in second.stderr
+        with pytest.raises(runs.RunBusy, match=busy):
+            resume(path.name)  # nor a thread of another process
+        assert runs.run_info(path).state == "running"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert runs.run_info(path).state == "interrupted"
