@@ -67,6 +67,7 @@ def export_run(
     *,
     quantize: bool = False,
     which: str = "best",
+    replace: bool = False,
 ) -> ExportResult:
     """Export a run's model to ``out`` (default: the run's ``exports/`` folder) and verify it.
 
@@ -76,6 +77,7 @@ def export_run(
         out: the file or folder to write; it must not exist yet.
         quantize: TFLite only: dynamic-range quantization (8-bit weights, ~4× smaller).
         which: the run's ``best`` or ``last`` model.
+        replace: make the export again over an earlier one at ``out`` (otherwise refused).
 
     Raises:
         ExportError: an unknown format, ``quantize`` without TFLite, an existing target, or
@@ -86,7 +88,9 @@ def export_run(
     if quantize and fmt != "tflite":
         raise ExportError("only the tflite format can be quantized")
     path = runs.resolve_run(run)
-    target = Path(out) if out else _default_target(path, fmt, quantize, which)
+    target = Path(out) if out else default_target(path, fmt, quantize, which)
+    if replace:
+        _remove(target)
     if target.exists():
         raise ExportError(f"{target} already exists; choose another --out (nothing overwritten)")
     info = runs.run_info(path)
@@ -108,7 +112,24 @@ def export_run(
     return result
 
 
-def _default_target(run_path: Path, fmt: str, quantize: bool, which: str) -> Path:
+def download(result: ExportResult) -> tuple[bytes, str]:
+    """An export as one file to download: its bytes and a file name (a SavedModel folder
+    is zipped, its folder at the top of the archive)."""
+    if not result.path.is_dir():
+        return result.path.read_bytes(), result.path.name
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for file in sorted(result.path.rglob("*")):
+            if file.is_file():
+                archive.write(file, Path(result.path.name) / file.relative_to(result.path))
+    return buffer.getvalue(), f"{result.path.name}.zip"
+
+
+def default_target(run_path: Path, fmt: str, quantize: bool, which: str = "best") -> Path:
+    """Where an export goes when no ``out`` is given: the run's ``exports/`` folder."""
     name = f"{run_path.name}-{which}{'-int8' if quantize else ''}"
     suffix = {"keras": ".keras", "savedmodel": "", "tflite": ".tflite"}[fmt]
     return run_path / "exports" / f"{name}{suffix}"

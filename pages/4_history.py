@@ -167,6 +167,39 @@ def resume_ui(run: RunInfo) -> None:
                      icon=":material/model_training:")  # fmt: skip
 
 
+EXPORTS = {  # label → (format, quantize)
+    "Keras (.keras)": ("keras", False),
+    "TensorFlow SavedModel (.zip)": ("savedmodel", False),
+    "TFLite": ("tflite", False),
+    "TFLite, quantized (~4× smaller)": ("tflite", True),
+}
+
+
+def export_ui(run: RunInfo, has_model: bool) -> None:
+    """Export the run's model for use without catdog, checked, then offered as a download."""
+    from catdog.export import ExportError, download, export_run
+
+    with st.expander("Export for use without catdog (raw RGB pixels in, probabilities out)"):
+        kind, go = st.columns([3, 1], vertical_alignment="bottom")
+        choice = kind.selectbox("Format", list(EXPORTS), key="history_export_format")
+        if go.button("Export", disabled=not has_model, width="stretch", key="history_export"):
+            fmt, quantize = EXPORTS[choice]
+            try:
+                with st.spinner("Exporting and checking it against the run's model…"):
+                    result = export_run(run.id, fmt, quantize=quantize, replace=True)
+            except (ExportError, ValueError) as exc:
+                st.error(f"Export failed: {exc}")
+                return
+            st.session_state["history_export_done"] = (run.id, choice, result)
+        done = st.session_state.get("history_export_done")
+        if done and done[0] == run.id and done[1] == choice:
+            result = done[2]
+            st.caption(result.summary())
+            data, name = download(result)
+            st.download_button(f"Download {name}", data, file_name=name,
+                               icon=":material/download:", key="history_export_dl")  # fmt: skip
+
+
 def run_ui(runs: list[RunInfo]) -> None:
     """Downloads and evaluation of one run."""
     by_id = {r.id: r for r in runs}
@@ -194,6 +227,7 @@ def run_ui(runs: list[RunInfo]) -> None:
         disabled=model is None,
         width="stretch",
     )
+    export_ui(run, model is not None)
     if run.error:
         st.error(f"This run failed: {run.error}")
     resume_ui(run)

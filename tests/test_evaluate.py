@@ -167,7 +167,7 @@ def test_multi_class_softmax_run(dataset_factory, catdog_home: Path) -> None:
     config = {
         "run_id": run.name,
         "classes": ["ants", "bees", "cats"],
-        "train": {"data": str(data), "image_size": 48},
+        "train": {"data": str(data), "model": "seed-baseline", "image_size": 48},
     }
     atomic_write_json(run / "config.json", config)
 

@@ -517,6 +517,21 @@ def trained_run(dataset_factory: Callable[..., Path]) -> str:
     return train(config).run_id
 
 
+@pytest.mark.slow
+def test_history_page_exports_a_checked_model_to_download(trained_run: str) -> None:
+    at = open_page("history")
+    at.selectbox(key="history_export_format").set_value("TFLite, quantized (~4× smaller)")
+    next(b for b in at.button if b.label == "Export").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.exception or at.error]
+    assert "tflite (quantized):" in texts(at) and "validation images" in texts(at)
+    run = runs.resolve_run(trained_run)
+    exported = run / "exports" / f"{trained_run}-best-int8.tflite"
+    assert exported.is_file() and exported.read_bytes()[4:8] == b"TFL3"  # a FlatBuffer model
+    assert at.download_button[-1].label == f"Download {exported.name}"
+    next(b for b in at.button if b.label == "Export").click().run()  # made again, not refused
+    assert not at.error and exported.is_file()
+
+
 def test_history_page_evaluates_a_run(trained_run: str) -> None:
     at = open_page("history")
     next(b for b in at.button if b.label == "Evaluate on the test split").click().run()
