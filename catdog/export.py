@@ -89,6 +89,8 @@ def export_run(
         raise ExportError("only the tflite format can be quantized")
     path = runs.resolve_run(run)
     target = Path(out) if out else default_target(path, fmt, quantize, which)
+    if fmt == "keras" and target.suffix != ".keras":
+        raise ExportError(f"a Keras export is a .keras file; got --out {target.name}")
     if replace:
         _remove(target)
     if target.exists():

@@ -86,6 +86,8 @@ def test_bad_requests_are_refused_before_anything_is_written(run: Path, tmp_path
         export_run(run, "onnx")
     with pytest.raises(ExportError, match="only the tflite format can be quantized"):
         export_run(run, "keras", quantize=True)
+    with pytest.raises(ExportError, match=r"a Keras export is a \.keras file; got --out model\.h5"):
+        export_run(run, "keras", tmp_path / "model.h5")
     existing = tmp_path / "taken.keras"
     existing.write_bytes(b"mine")
     with pytest.raises(ExportError, match=r"taken\.keras already exists; choose another --out"):
