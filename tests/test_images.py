@@ -12,14 +12,24 @@ import struct
 import threading
 import time
 import warnings
-import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
-from builders import image_bytes, write
+from builders import (
+    encode,
+    gif_with,
+    image_bytes,
+    noise_rgb,
+    orientation,
+    png_declaring,
+    tiff_with,
+    with_exif,
+    write,
+)
+from hostile import BOMB_IMAGES, BROKEN_IMAGES
 from PIL import Image, ImageDraw, ImageFile, ImageFilter, ImageOps, UnidentifiedImageError
 
 from catdog import images
@@ -32,83 +42,6 @@ from catdog.images import (
     opened_rgb,
     to_model_input,
 )
-
-# --- builders -----------------------------------------------------------------------------
-
-
-def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **options)
-    return buffer.getvalue()
-
-
-def noise_rgb(width: int = 80, height: int = 64, seed: int = 0) -> Image.Image:
-    rng = np.random.default_rng(seed)
-    return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
-
-
-def png_chunk(kind: bytes, body: bytes) -> bytes:
-    crc = zlib.crc32(kind + body) & 0xFFFFFFFF
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
-
-
-def png_declaring(width: int, height: int) -> bytes:
-    """A valid-looking PNG header declaring ``width``×``height`` RGB, with a tiny IDAT."""
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + png_chunk(b"IHDR", header)
-        + png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
-        + png_chunk(b"IEND", b"")
-    )
-
-
-def bmp_declaring(width: int, height: int) -> bytes:
-    """A small BMP whose header claims ``width``×``height``."""
-    data = encode(noise_rgb(), "BMP")
-    return data[:18] + struct.pack("<ii", width, height) + data[26:]
-
-
-def halved(data: bytes) -> bytes:
-    return data[: len(data) // 2]
-
-
-def gif_with(offset: int, patch: bytes, from_descriptor: bool = True) -> bytes:
-    """A small GIF with ``patch`` written at ``offset`` (from its image descriptor, 0x2C)."""
-    data = encode(noise_rgb().convert("P"), "GIF")
-    if from_descriptor:
-        offset += data.index(b"\x2c", 13 + 3 * 256)  # after header + global palette
-    return data[:offset] + patch + data[offset + len(patch) :]
-
-
-def tiff_with(**fields: int) -> bytes:
-    """A small little-endian TIFF with header fields (``t256=...``) overwritten."""
-    data = bytearray(encode(noise_rgb(), "TIFF"))
-    ifd = struct.unpack("<I", data[4:8])[0]
-    todo = {int(key[1:]): value for key, value in fields.items()}
-    for i in range(struct.unpack("<H", data[ifd : ifd + 2])[0]):
-        entry = ifd + 2 + 12 * i
-        tag, kind = struct.unpack("<HH", data[entry : entry + 4])
-        if tag in todo:
-            value = todo.pop(tag)
-            data[entry + 8 : entry + 12] = (
-                struct.pack("<HH", value, 0) if kind == 3 else struct.pack("<I", value)
-            )
-    assert not todo, f"tags {sorted(todo)} not in the TIFF"
-    return bytes(data)
-
-
-def with_exif(jpeg: bytes, *entries: tuple[int, int, int, bytes]) -> bytes:
-    """Insert an APP1 EXIF segment holding one IFD of raw ``(tag, type, count, value)``."""
-    ifd = b"II*\x00" + struct.pack("<IH", 8, len(entries))
-    for tag, kind, count, value in entries:
-        ifd += struct.pack("<HHI", tag, kind, count) + value
-    payload = b"Exif\0\0" + ifd + b"\0" * 20
-    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + jpeg[2:]
-
-
-def orientation(value: int) -> tuple[int, int, int, bytes]:
-    return (0x0112, 3, 1, struct.pack("<HH", value, 0))  # SHORT Orientation
 
 
 def refused(data: bytes, name: str) -> str:
@@ -127,82 +60,9 @@ def refused(data: bytes, name: str) -> str:
 # --- hostile files: each gets a specific message ------------------------------------------
 
 
-HOSTILE: dict[str, tuple[Callable[[], bytes], str]] = {
-    "empty.jpg": (lambda: b"", r"empty\.jpg is not an image: it is empty \(0 bytes\)"),
-    "notes.jpg": (
-        lambda: b"this is not a photo of a dog",
-        r"notes\.jpg is not an image \(got 28 bytes of text\)",
-    ),
-    "noise.jpg": (
-        lambda: bytes(np.random.default_rng(1).integers(0, 256, 1000, dtype=np.uint8)),
-        r"noise\.jpg is not an image \(got 1,000 bytes of binary data\)",
-    ),
-    "cut.jpg": (
-        lambda: halved(encode(noise_rgb(), "JPEG")),
-        r"cut\.jpg is a corrupt or truncated image \(JPEG: image file is truncated",
-    ),
-    "cut.png": (
-        lambda: halved(encode(noise_rgb(), "PNG")),
-        r"cut\.png is a corrupt or truncated image \(PNG: image file is truncated\)",
-    ),
-    "header.png": (
-        lambda: encode(noise_rgb(), "PNG")[:30],
-        r"header\.png looks like a PNG image but its header is damaged \(broken PNG file",
-    ),
-    "header.jpg": (
-        lambda: encode(noise_rgb(), "JPEG")[:20],
-        r"header\.jpg looks like a JPEG image but its header is damaged",
-    ),
-    "zero-width.png": (
-        lambda: png_declaring(0, 10),
-        r"zero-width\.png looks like a PNG image but its header is damaged",
-    ),
-    "lzw.gif": (  # LZW minimum code size 12: more than GIF allows
-        lambda: gif_with(10, b"\x0c"),
-        r"lzw\.gif is a corrupt or truncated image \(GIF: broken data stream",
-    ),
-    "frame.gif": (  # the frame declares 0×0 pixels
-        lambda: gif_with(5, b"\0\0\0\0"),
-        r"frame\.gif is a corrupt or truncated image \(GIF: tile cannot extend outside image\)",
-    ),
-    "compression.tif": (
-        lambda: tiff_with(t259=999),  # Compression: no such scheme
-        r"compression\.tif looks like a TIFF image but its header is damaged \(KeyError: 999\)",
-    ),
-    "samples.tif": (
-        lambda: tiff_with(t277=40),  # SamplesPerPixel 40
-        r"samples\.tif looks like a TIFF image but its header is damaged \(Invalid value for "
-        r"samples per pixel\)",
-    ),
-    "strips.tif": (
-        lambda: tiff_with(t278=0),  # RowsPerStrip 0
-        r"strips\.tif is a corrupt or truncated image \(TIFF: tile cannot extend outside image\)",
-    ),
-    "cut.tif": (
-        lambda: encode(noise_rgb(), "TIFF")[:200],
-        r"cut\.tif is a corrupt or truncated image \(TIFF: image file is truncated",
-    ),
-    "eps.jpg": (
-        lambda: b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n",
-        r"eps\.jpg is a PostScript/EPS file, not an image format catdog reads \(catdog reads "
-        r"JPEG, PNG, BMP, GIF, WebP, TIFF or PPM/PGM; convert it to JPEG or PNG\)",
-    ),
-    "pdf.jpg": (
-        lambda: b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\n%%EOF\n",
-        r"pdf\.jpg is a PDF document, not an image format catdog reads",
-    ),
-    "iphone.jpg": (
-        lambda: b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\0" * 64,
-        r"iphone\.jpg is a HEIC/HEIF photo, not an image format catdog reads",
-    ),
-    "drawing.png": (
-        lambda: b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"></svg>\n',
-        r"drawing\.png is an SVG drawing, not an image format catdog reads",
-    ),
-    "icon.jpg": (
-        lambda: encode(noise_rgb(32, 32), "ICO"),
-        r"icon\.jpg is an icon \(ICO\) file, not an image format catdog reads",
-    ),
+# Each file's message is its name, then the reason (tests/hostile.py).
+HOSTILE = {
+    name: (build, re.escape(name) + " " + reason) for name, (build, reason) in BROKEN_IMAGES.items()
 }
 
 
@@ -230,31 +90,8 @@ def test_other_plugins_never_see_the_file(monkeypatch: pytest.MonkeyPatch) -> No
 # --- decompression bombs: refused from the header, fast, without allocating ----------------
 
 
-BOMBS: dict[str, tuple[Callable[[], bytes], str]] = {
-    "bomb.png": (
-        lambda: png_declaring(100_000, 100_000),
-        r"bomb\.png is too large: 10,000 megapixels \(the limit is 50\); shrink it",
-    ),
-    "wide.png": (  # under Pillow's own bomb limit (89 MP), over ours
-        lambda: png_declaring(8_000, 7_000),
-        r"wide\.png is too large: 8000×7000 pixels \(56 megapixels; the limit is 50\); shrink",
-    ),
-    "bomb.bmp": (
-        lambda: bmp_declaring(60_000, 60_000),
-        r"bomb\.bmp is too large: 3,600 megapixels \(the limit is 50\)",
-    ),
-    "screen.gif": (  # logical screen 65535×65535
-        lambda: gif_with(6, struct.pack("<HH", 65535, 65535), from_descriptor=False),
-        r"screen\.gif is too large: 4,295 megapixels \(the limit is 50\)",
-    ),
-    "canvas.gif": (  # a frame placed at (60000, 60000) grows the canvas while decoding
-        lambda: gif_with(1, struct.pack("<HH", 60000, 60000)),
-        r"canvas\.gif is too large: 3,609 megapixels \(the limit is 50\)",
-    ),
-    "bomb.tif": (
-        lambda: tiff_with(t256=65535, t257=65535),
-        r"bomb\.tif is too large: 4,295 megapixels \(the limit is 50\)",
-    ),
+BOMBS = {
+    name: (build, re.escape(name) + " " + reason) for name, (build, reason) in BOMB_IMAGES.items()
 }
 
 
