@@ -25,11 +25,12 @@ import shutil
 import stat
 import tempfile
 import time
+import unicodedata
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -39,6 +40,7 @@ from catdog.archive import MAX_ENTRY_BYTES, ArchiveError, safe_extract
 from catdog.datasets import MANIFEST_NAME, SPLITS, DatasetError, natural_key
 from catdog.home import datasets_dir
 from catdog.images import IMAGE_SUFFIXES, ImageError, opened_rgb
+from catdog.names import portable_name, shown
 from catdog.progress import ProgressFn, report
 
 # The seed's split: per class, the first 1000 images for training, 500 for validation, 500 test.
@@ -185,10 +187,11 @@ class ImportReport:
             self.split if isinstance(self.split, str) else "/".join(f"{f:g}" for f in self.split)
         )
         lines = []
+        source, out = shown(self.source), shown(str(self.out))
         if self.already_imported:
-            lines.append(f"{self.out} already holds this import of {self.source}; nothing to do.")
+            lines.append(f"{out} already holds this import of {source}; nothing to do.")
         else:
-            lines.append(f"Imported {self.total:,} images from {self.source} into {self.out}.")
+            lines.append(f"Imported {self.total:,} images from {source} into {out}.")
         lines.append(
             f"Layout: {self.layout}; split: {split}"
             + (f" (seed {self.seed})" if isinstance(self.split, list) else "")
@@ -310,13 +313,14 @@ def _walk(folder: Path, root: Path) -> tuple[list[Path], list[SkippedFile]]:
             dirs, found, others = _scan(here)
         except OSError as exc:
             rel = here.relative_to(root).as_posix()
-            passed.append(SkippedFile(rel, f"{rel}/ could not be read ({exc.strerror or exc})"))
+            why = f"{shown(rel)}/ could not be read ({exc.strerror or exc})"
+            passed.append(SkippedFile(rel, why))
             continue
         pending += dirs
         files += found
         for path, what in others:
             rel = path.relative_to(root).as_posix()
-            passed.append(SkippedFile(rel, f"{rel} {what}; skipped"))
+            passed.append(SkippedFile(rel, f"{shown(rel)} {what}; skipped"))
     files.sort(key=lambda p: natural_key(p.relative_to(folder).as_posix()))
     passed.sort(key=lambda s: natural_key(s.file))
     return files, passed
@@ -404,7 +408,7 @@ def _stray_files(root: Path, layout: str, items: list[_Item]) -> list[SkippedFil
         else "it is not inside a class folder"
     )
     strays = [p.relative_to(root).as_posix() for p in _walk_files(root) if p not in used]
-    return [SkippedFile(rel, f"{rel} was left out: {why}") for rel in strays]
+    return [SkippedFile(rel, f"{shown(rel)} was left out: {why}") for rel in strays]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -451,14 +455,15 @@ def _read_regular(path: Path, rel: str) -> bytes | str:
 
 def _ingest(item: _Item, staged: Path) -> tuple[str, str]:
     """Decode one file fully and stage it as an RGB JPEG; returns (outcome, reason)."""
-    data = _read_regular(item.path, item.rel)
+    name = shown(item.rel)  # the name in messages: one line, nothing hidden
+    data = _read_regular(item.path, name)
     if isinstance(data, str):
         return "skipped", data
     try:
         # The decoded image counts against the decode budget until it is written (see
         # catdog.images.DECODE_BUDGET_PIXELS), so the pool's threads cannot each hold a
         # full-size photo at once.
-        with opened_rgb(data, name=item.rel) as image:
+        with opened_rgb(data, name=name) as image:
             if _is_plain_jpeg(data):
                 staged.write_bytes(data)
                 return "copied", ""
@@ -511,7 +516,8 @@ def _fingerprint(source: Path) -> str:
     for path in paths:
         st = path.lstat()
         name = path.name if path == source else path.relative_to(source).as_posix()
-        digest.update(f"{name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        line = f"{name}\0{st.st_size}\0{st.st_mtime_ns}\n"
+        digest.update(line.encode("utf-8", "surrogateescape"))  # names need not be UTF-8
     return digest.hexdigest()
 
 
@@ -620,8 +626,9 @@ def _check_kept_split(items: list[_Item], source: Path) -> None:
 
 
 def _place(assignment: dict, staged: dict[Path, Path], dataset: Path) -> dict:
-    """Move staged images into ``dataset/split/class/``, keeping each source stem (``-2``,
-    ``-3`` … added to repeated names, in natural order of the source paths)."""
+    """Move staged images into ``dataset/split/class/``, keeping each source stem as a name
+    every disk stores (:func:`catdog.names.portable_name`; ``-2``, ``-3`` … added to repeated
+    names, in natural order of the source paths)."""
     counts: dict[str, dict[str, int]] = {}
     for s, per_class in assignment.items():
         counts[s] = {}
@@ -631,10 +638,10 @@ def _place(assignment: dict, staged: dict[Path, Path], dataset: Path) -> dict:
             taken: set[str] = set()
             for item in sorted(chosen, key=lambda i: natural_key(i.rel)):
                 stem, k = item.path.stem, 1
-                name = f"{stem}.jpg"
+                name = portable_name(stem, ".jpg")
                 while name.casefold() in taken:
                     k += 1
-                    name = f"{stem}-{k}.jpg"
+                    name = portable_name(stem, f"-{k}.jpg")
                 taken.add(name.casefold())
                 os.replace(staged[item.path], folder / name)
             counts[s][cls] = len(chosen)
@@ -657,7 +664,9 @@ def _gather(
         root, passed = src, _walk(src, src)[1]
     note = f" ({len(passed):,} entries were passed over, e.g. {passed[0].reason})" if passed else ""
     layout, base = _detect_layout(root, source, note)
-    items = _collect(root, layout, base)
+    # One class, however its folder name is encoded (é composed or decomposed: NFC or NFD).
+    collected = _collect(root, layout, base)
+    items = [replace(item, cls=unicodedata.normalize("NFC", item.cls)) for item in collected]
     classes = sorted({item.cls for item in items})
     if len(classes) < 2:
         raise DatasetError(
@@ -784,7 +793,8 @@ def _publish(result: ImportReport, options: dict, dataset: Path, dst: Path) -> N
     saved["out"] = str(dst)
     del saved["already_imported"]
     manifest = {"format": 1, "options": options, "report": saved}
-    (dataset / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
+    # ASCII with escapes: a source path or file name that is not UTF-8 survives the round trip
+    (dataset / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1))
     if dst.exists():
         dst.rmdir()  # an empty folder the user made for us (checked before)
     os.rename(dataset, dst)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -356,6 +357,49 @@ def test_manifest_records_the_import(tmp_path: Path) -> None:
     assert saved["split"] == [0.5, 0.25, 0.25] and saved["seed"] == 7
     assert saved["counts"] == result.counts and saved["created"]
     assert len(saved["skipped"]) == 6 and all(s["reason"] for s in saved["skipped"])
+
+
+def test_odd_names_are_imported_under_names_every_disk_keeps(tmp_path: Path) -> None:
+    source = class_folders(tmp_path / "src", counts=(3, 1, 1))
+    cats = source / "train" / "cats"
+    odd = [
+        "CON.jpg",  # Windows' console
+        unicodedata.normalize("NFD", "Müller.jpg"),  # one name to macOS, two to Linux
+        unicodedata.normalize("NFC", "Müller.jpg"),
+        "a\nb.jpg",
+        os.fsdecode(b"caf\xe9.jpg"),  # not UTF-8
+        "y" * 251 + ".jpg",  # 255 bytes, and its twin needs a "-2"
+        "y" * 251 + ".png",
+    ]
+    for i, name in enumerate(odd):
+        write(cats / name, image_bytes(0, seed=50 + i))
+    result = import_dataset(source, tmp_path / "out")
+    assert result.skipped == [] and result.counts["train"]["cats"] == 3 + len(odd)
+    assert set(names(tmp_path / "out/train/cats")) >= {
+        "CON_.jpg", "Müller.jpg", "Müller-2.jpg", "a_b.jpg", "caf_.jpg",
+        "y" * 251 + ".jpg", "y" * 249 + "-2.jpg",
+    }  # fmt: skip
+    assert import_dataset(source, tmp_path / "out").already_imported  # the manifest kept them
+
+    write(cats / "c\nd.jpg", b"text")
+    write(cats / os.fsdecode(b"\xff.jpg"), b"text")
+    reasons = sorted(s.reason for s in import_dataset(source, tmp_path / "out2").skipped)
+    assert reasons == [
+        "train/cats/\\xff.jpg is not an image (got 4 bytes of text)",
+        "train/cats/c\\nd.jpg is not an image (got 4 bytes of text)",
+    ]  # named on one line, nothing hidden
+
+
+def test_a_class_folder_named_in_nfc_and_in_nfd_is_one_class(tmp_path: Path) -> None:
+    for i in range(6):
+        form = "NFC" if i % 2 else "NFD"
+        write(tmp_path / "src" / unicodedata.normalize(form, "Kätzchen") / f"{i}.jpg",
+              image_bytes(0, seed=i))  # fmt: skip
+        write(tmp_path / "src" / "Hunde" / f"{i}.jpg", image_bytes(1, seed=i))
+    result = import_dataset(tmp_path / "src", tmp_path / "out")
+    assert result.classes == ["Hunde", unicodedata.normalize("NFC", "Kätzchen")]
+    assert sorted(os.listdir(tmp_path / "out" / "train")) == result.classes
+    assert result.total == 12
 
 
 @pytest.mark.parametrize(
