@@ -8,6 +8,7 @@ Importing photos into that shape is :mod:`catdog.importer`'s job.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,6 +117,37 @@ def scan_dataset(root: str | Path) -> DatasetInfo:
             )
         counts[split] = {cls: len(_images_in(root / split / cls)) for cls in classes}
     return DatasetInfo(root=root, name=root.name, classes=classes, counts=counts)
+
+
+# A class with this many times the images of another is flagged: a model that always answers
+# the big class is then right at least 5 times in 6, and its accuracy says little.
+IMBALANCE_RATIO = 5
+
+
+def balance_warnings(counts: dict[str, dict[str, int]]) -> list[str]:
+    """Warn, with the counts, when one class has :data:`IMBALANCE_RATIO` times another's images.
+
+    Args:
+        counts: ``counts[split][class]`` = number of images (as in :class:`DatasetInfo`).
+
+    Returns:
+        One sentence, or none when the classes are balanced enough.
+    """
+    totals: Counter[str] = Counter()
+    for per_class in counts.values():
+        totals.update(per_class)
+    if len(totals) < 2:
+        return []
+    (big, most), *_, (small, fewest) = totals.most_common()
+    if not fewest or most < IMBALANCE_RATIO * fewest:
+        return []
+    share = most / sum(totals.values())
+    return [
+        f"the classes are very unequal: {big} has {most:,} images, {small} {fewest:,} "
+        f"({most / fewest:.0f} to 1). A model that always answers {big} is right {share:.0%} "
+        f"of the time: judge it by each class's recall (evaluate), not by accuracy, or add "
+        f"{small} photos"
+    ]
 
 
 def list_images(root: str | Path, split: str, cls: str | None = None) -> list[Path]:

@@ -37,10 +37,10 @@ from pathlib import Path
 from PIL import Image
 
 from catdog.archive import MAX_ENTRY_BYTES, ArchiveError, safe_extract
-from catdog.datasets import MANIFEST_NAME, SPLITS, DatasetError, natural_key
+from catdog.datasets import MANIFEST_NAME, SPLITS, DatasetError, balance_warnings, natural_key
 from catdog.home import datasets_dir
 from catdog.images import IMAGE_SUFFIXES, ImageError, opened_rgb
-from catdog.names import portable_name, shown
+from catdog.names import look_alike_letters, portable_name, shown
 from catdog.progress import ProgressFn, report
 
 # The seed's split: per class, the first 1000 images for training, 500 for validation, 500 test.
@@ -175,6 +175,7 @@ class ImportReport:
     unused: int = 0  # usable files the seed split did not need (never decoded, or extras)
     created: str = ""
     already_imported: bool = False
+    warnings: list[str] = field(default_factory=list)  # imbalance, look-alike class names
 
     @property
     def total(self) -> int:
@@ -222,6 +223,7 @@ class ImportReport:
                 )
         else:
             lines.append("No file was skipped.")
+        lines += [f"Warning: {warning}." for warning in self.warnings]
         return "\n".join(lines)
 
 
@@ -594,6 +596,7 @@ def _assign(
     if split is None and layout == "split folders":
         for item in good:
             assignment[item.split][item.cls].append(item)
+        _check_usable_split(items, assignment, checker.skipped)
         return assignment, 0
     fractions = split if isinstance(split, tuple) else DEFAULT_FRACTIONS
     for cls in classes:
@@ -622,6 +625,22 @@ def _check_kept_split(items: list[_Item], source: Path) -> None:
                 f"{source} is already split, but its {s} split has no images of "
                 f'{", ".join(lacking)}; add them, or pass a split ("seed" or fractions such '
                 "as 0.5,0.25,0.25) to re-split all the images"
+            )
+
+
+def _check_usable_split(items: list[_Item], assignment: dict, skipped: list[SkippedFile]) -> None:
+    """A kept split must still hold every class in every split once unreadable files are out."""
+    reasons = {s.file: s.reason for s in skipped}
+    for s, per_class in assignment.items():
+        for cls, chosen in per_class.items():
+            if chosen:
+                continue
+            files = [item.rel for item in items if (item.split, item.cls) == (s, cls)]
+            raise DatasetError(
+                f"the {s} split has no usable images of {cls}: none of its {len(files):,} "
+                f"file(s) could be read (the first: {reasons.get(files[0], '?')}); replace "
+                'them, or pass a split ("seed" or fractions such as 0.5,0.25,0.25) to re-split '
+                "all the images"
             )
 
 
@@ -667,13 +686,27 @@ def _gather(
     # One class, however its folder name is encoded (é composed or decomposed: NFC or NFD).
     collected = _collect(root, layout, base)
     items = [replace(item, cls=unicodedata.normalize("NFC", item.cls)) for item in collected]
-    classes = sorted({item.cls for item in items})
-    if len(classes) < 2:
+    found = Counter(item.cls for item in items)
+    if len(found) < 2:
+        empty = [f"{cls}: none" for cls in _class_folders(layout, base) if cls not in found]
+        held = [f"{cls}: {n:,} file{'s' if n != 1 else ''}" for cls, n in sorted(found.items())]
         raise DatasetError(
-            f"{source} holds {len(classes)} class(es) of images ({', '.join(classes) or 'none'})"
-            f"; a classifier needs 2 or more class folders{note}"
+            f"{source} holds {len(found)} class(es) of images ({'; '.join(held + empty) or 'none'})"
+            f"; a classifier needs 2 or more class folders with images{note}"
         )
     return root, layout, items, passed
+
+
+def _class_folders(layout: str, base: Path) -> list[str]:
+    """The class folder names of a class-folder layout (empty folders too), in NFC form."""
+    if layout == "class folders":
+        folders = _subdirs(base)
+    elif layout == "split folders":
+        splits = [d for d in _subdirs(base) if d.name.casefold() in _SPLIT_NAMES]
+        folders = [cls for split in splits for cls in _subdirs(split)]
+    else:
+        return []
+    return sorted({unicodedata.normalize("NFC", folder.name) for folder in folders})
 
 
 def import_dataset(
@@ -766,10 +799,23 @@ def import_dataset(
             copied=outcomes["copied"],
             converted=outcomes["converted"],
         )
+        result.warnings = _name_warnings(result.classes) + balance_warnings(result.counts)
         _publish(result, options, dataset, dst)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return result
+
+
+def _name_warnings(classes: list[str]) -> list[str]:
+    """Class names written in Latin letters with look-alikes from another script."""
+    warnings = []
+    for cls in classes:
+        if letters := look_alike_letters(cls):
+            warnings.append(
+                f"class {shown(cls)} mixes Latin letters with look-alikes from another script "
+                f"({'; '.join(letters)}): it only looks like a name spelled in Latin letters"
+            )
+    return warnings
 
 
 def _check_paths(source: Path, out: Path) -> tuple[Path, Path]:

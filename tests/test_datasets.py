@@ -68,3 +68,18 @@ def test_image_sizes_reads_headers(dataset_factory: Callable[..., Path]) -> None
     rows = image_sizes(root)
     assert len(rows) == 8
     assert rows[0] == ("train", "cats", "cat.0.jpg", 48, 48)
+
+
+def test_balance_warnings_give_the_counts_from_five_to_one() -> None:
+    from catdog.datasets import balance_warnings
+
+    def counts(cats: int, dogs: int) -> dict[str, dict[str, int]]:
+        return {"train": {"cats": cats, "dogs": dogs}, "test": {"cats": 0, "dogs": dogs}}
+
+    assert balance_warnings(counts(10, 20)) == []  # 10 to 40: 1:4
+    [warning] = balance_warnings(counts(3, 75))  # 3 to 150
+    assert warning.startswith(
+        "the classes are very unequal: dogs has 150 images, cats 3 (50 to 1). A model that "
+        "always answers dogs is right 98% of the time"
+    )
+    assert balance_warnings({"train": {"cats": 0, "dogs": 9}}) == []  # empty: another problem

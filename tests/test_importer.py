@@ -154,6 +154,45 @@ def test_unknown_layout_is_a_clear_error(tmp_path: Path) -> None:
         import_dataset(tmp_path / "missing", tmp_path / "out")
 
 
+def test_degenerate_sources_are_refused_with_the_counts(tmp_path: Path) -> None:
+    source = class_folders(tmp_path / "one", counts=(2, 1, 1), classes=("cats",))
+    (source / "train" / "dogs").mkdir()
+    with pytest.raises(
+        DatasetError, match=r"holds 1 class\(es\) of images \(cats: 4 files; dogs: none\)"
+    ):
+        import_dataset(source, tmp_path / "out")
+    source = class_folders(tmp_path / "broken", counts=(3, 1, 1))
+    for path in (source / "train" / "dogs").iterdir():
+        path.write_text("not a photo")  # files there, none of them usable
+    with pytest.raises(DatasetError) as caught:
+        import_dataset(source, tmp_path / "out")
+    assert str(caught.value).startswith(
+        "the train split has no usable images of dogs: none of its 3 file(s) could be read "
+        "(the first: train/dogs/dog.0.train.jpg is not an image (got 11 bytes of text))"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_unequal_classes_and_look_alike_names_are_warned_about(tmp_path: Path) -> None:
+    source = class_folders(tmp_path / "src", counts=(2, 1, 1), classes=("cats", "dogs"),
+                           split_names=None)  # fmt: skip
+    for i in range(17):
+        write(source / "dogs" / f"more.{i}.jpg", image_bytes(1, seed=200 + i))
+    class_folders(source, counts=(5,), classes=("c\u0430ts",), split_names=None)  # Cyrillic а
+    result = import_dataset(source, tmp_path / "out")
+    assert result.warnings == [
+        "class c\u0430ts mixes Latin letters with look-alikes from another script (\u0430 is "
+        "U+0430 CYRILLIC SMALL LETTER A): it only looks like a name spelled in Latin letters",
+        "the classes are very unequal: dogs has 21 images, cats 4 (5 to 1). A model that "
+        "always answers dogs is right 70% of the time: judge it by each class's recall "
+        "(evaluate), not by accuracy, or add cats photos",
+    ]
+    assert result.summary().endswith("\n".join(f"Warning: {w}." for w in result.warnings))
+    assert import_dataset(source, tmp_path / "out").warnings == result.warnings  # kept
+    balanced = import_dataset(class_folders(tmp_path / "ok", counts=(2, 1, 1)), tmp_path / "ok2")
+    assert balanced.warnings == []
+
+
 def test_a_class_without_usable_images_is_refused(tmp_path: Path) -> None:
     source = class_folders(tmp_path / "src", counts=(6, 3, 3), classes=("cats", "dogs"),
                            split_names=None)  # fmt: skip
