@@ -9,6 +9,7 @@ Heavy modules (TensorFlow) are imported inside the commands that need them, so `
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import signal
@@ -67,8 +68,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     out = Path(args.out).expanduser() if args.out else _default_out(source)
     split = parse_split(args.split) if args.split else None
     bar = TextProgress()
-    report = import_dataset(source, out, split=split, seed=args.seed, progress=bar)
-    bar.close()
+    try:
+        report = import_dataset(source, out, split=split, seed=args.seed, progress=bar)
+    finally:
+        bar.close()  # an error starts on a line of its own
     print(report.summary())
     return EXIT_OK
 
@@ -563,3 +566,16 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # a full disk, a folder we may not write: one line, not a traceback
+        if os.environ.get("CATDOG_DEBUG"):
+            raise
+        print(f"error: {_os_error(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _os_error(exc: OSError) -> str:
+    """One line for an operating-system error no command turned into its own message."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"the disk is full{where}: free some space and try again"
+    return f"{exc.strerror or exc}{where}"

@@ -15,6 +15,8 @@ into place at the end, so a crash never leaves half a dataset behind.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import io
 import json
@@ -28,7 +30,7 @@ import time
 import unicodedata
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -763,47 +765,74 @@ def import_dataset(
 
     dst.parent.mkdir(parents=True, exist_ok=True)
     _sweep_folder(dst.parent, _WORK_DIR, time.time() - STALE_AFTER_MINUTES * 60, dst.name)
-    work = Path(tempfile.mkdtemp(prefix=work_dir_prefix(dst.name), dir=dst.parent))
-    try:
-        root, layout, items, passed = _gather(src, source, work, progress)
-        if split is None and layout == "split folders":
-            _check_kept_split(items, source)
-        staging = work / "staging"
-        staging.mkdir()
-        with (
-            ThreadPoolExecutor(workers or min(8, os.cpu_count() or 2)) as pool,
-            warnings.catch_warnings(),
-        ):
-            # PetImages is full of "Possibly corrupt EXIF data" warnings; the pixels are fine.
-            warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
-            checker = _Checker(pool, staging, len(items), progress)
-            assignment, unused = _assign(items, checker, layout, split, seed, seed_counts)
-        dataset = work / "dataset"
-        placed = [
-            i.path for per_class in assignment.values() for v in per_class.values() for i in v
-        ]
-        outcomes = Counter(checker.outcome[path] for path in placed)
-        result = ImportReport(
-            out=dst,
-            source=str(src),
-            layout=layout,
-            split="kept"
-            if split is None and layout == "split folders"
-            else ("seed" if split == "seed" else list(split or DEFAULT_FRACTIONS)),
-            seed=seed,
-            classes=sorted({item.cls for item in items}),
-            counts=_place(assignment, checker.staged, dataset),
-            skipped=passed + checker.skipped + _stray_files(root, layout, items),
-            unused=unused,
-            created=datetime.now(UTC).isoformat(timespec="seconds"),
-            copied=outcomes["copied"],
-            converted=outcomes["converted"],
-        )
-        result.warnings = _name_warnings(result.classes) + balance_warnings(result.counts)
-        _publish(result, options, dataset, dst)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    with _disk_space(dst.parent):  # a full disk: one clear error, once the work is gone
+        work = Path(tempfile.mkdtemp(prefix=work_dir_prefix(dst.name), dir=dst.parent))
+        try:
+            root, layout, items, passed = _gather(src, source, work, progress)
+            if split is None and layout == "split folders":
+                _check_kept_split(items, source)
+            staging = work / "staging"
+            staging.mkdir()
+            with (
+                ThreadPoolExecutor(workers or min(8, os.cpu_count() or 2)) as pool,
+                warnings.catch_warnings(),
+            ):
+                # PetImages is full of "Possibly corrupt EXIF data" warnings; the pixels are fine.
+                warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+                checker = _Checker(pool, staging, len(items), progress)
+                assignment, unused = _assign(items, checker, layout, split, seed, seed_counts)
+            dataset = work / "dataset"
+            placed = [
+                i.path for per_class in assignment.values() for v in per_class.values() for i in v
+            ]
+            outcomes = Counter(checker.outcome[path] for path in placed)
+            result = ImportReport(
+                out=dst,
+                source=str(src),
+                layout=layout,
+                split="kept"
+                if split is None and layout == "split folders"
+                else ("seed" if split == "seed" else list(split or DEFAULT_FRACTIONS)),
+                seed=seed,
+                classes=sorted({item.cls for item in items}),
+                counts=_place(assignment, checker.staged, dataset),
+                skipped=passed + checker.skipped + _stray_files(root, layout, items),
+                unused=unused,
+                created=datetime.now(UTC).isoformat(timespec="seconds"),
+                copied=outcomes["copied"],
+                converted=outcomes["converted"],
+            )
+            result.warnings = _name_warnings(result.classes) + balance_warnings(result.counts)
+            _publish(result, options, dataset, dst)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     return result
+
+
+def _disk_is_full(exc: BaseException | None) -> bool:
+    """Whether ``exc``, or what caused it, is the disk (or the user's quota) running full."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+@contextlib.contextmanager
+def _disk_space(folder: Path) -> Iterator[None]:
+    """Turn the disk holding ``folder`` filling up into one :class:`DatasetError` that says so
+    (raised after the ``with`` block's own clean-up, so it reports the space really free)."""
+    try:
+        yield
+    except (OSError, DatasetError) as exc:
+        if not _disk_is_full(exc):
+            raise
+        free = shutil.disk_usage(folder).free
+        raise DatasetError(
+            f"the disk holding {folder} is full ({free / 1e6:,.1f} MB free): nothing was "
+            "imported and nothing is left behind; free some space (about the size of the "
+            "photos, twice that for a zip) and import again"
+        ) from exc
 
 
 def _name_warnings(classes: list[str]) -> list[str]:
