@@ -298,6 +298,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from catdog.names import shown
     from catdog.predict import Predictor
 
     out = Path(args.heatmaps) if args.heatmaps else None
@@ -320,8 +321,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(json.dumps(data))
         else:
             probs = "  ".join(f"{c} {p:.3f}" for c, p in pred.probabilities.items())
-            where = f"  heatmap {data['heatmap']}" if "heatmap" in data else ""
-            print(f"{pred.file}: {pred.label}   ({probs}){where}")
+            where = f"  heatmap {shown(data['heatmap'])}" if "heatmap" in data else ""
+            print(f"{shown(pred.file)}: {pred.label}   ({probs}){where}")
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -339,13 +340,14 @@ def _write_heatmap(folder: Path, image: Path, heat: Any) -> Path:
     """Save ``image`` with ``heat`` over it as a new PNG in ``folder`` (never overwriting)."""
     from catdog.explain import overlay
     from catdog.images import open_rgb
+    from catdog.names import portable_name
 
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{image.stem}.heatmap.png"
+    target = folder / portable_name(image.stem, ".heatmap.png")
     n = 1
     while target.exists():
         n += 1
-        target = folder / f"{image.stem}.heatmap-{n}.png"
+        target = folder / portable_name(image.stem, f".heatmap-{n}.png")
     overlay(open_rgb(image), heat).save(target)
     return target
 
@@ -510,7 +512,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="classify images with a trained run")
     p.add_argument("run", help="run id (or a unique prefix)")
-    p.add_argument("images", nargs="+", help="image files (any format Pillow reads)")
+    p.add_argument(
+        "images",
+        nargs="+",
+        help="image files (JPEG, PNG, BMP, GIF, WebP, TIFF, PPM/PGM); put -- before them if a "
+        "name starts with -",
+    )
     p.add_argument("--which", default="best", choices=["best", "last"])
     p.add_argument("--json", action="store_true", help="one JSON object per line and image")
     p.add_argument(
