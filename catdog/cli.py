@@ -192,6 +192,18 @@ def _print_event(bar: TextProgress):
     return on_event
 
 
+def _check_dataset(data: Path, test: bool) -> None:
+    """Refuse a dataset a run cannot learn from; warn, with the counts, when its results would
+    mislead (see :func:`catdog.datasets.training_problems`)."""
+    from catdog.datasets import scan_dataset, training_problems
+
+    errors, warnings = training_problems(scan_dataset(data), test=test)
+    if errors:
+        raise CLIError(f"{data}: {errors[0]}")
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     stop = threading.Event()
 
@@ -231,6 +243,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             test=args.test,
             seed=args.seed,
         ).resolved()  # validates before TensorFlow is even imported
+        _check_dataset(Path(config.data), test=args.test)
 
     from catdog import training
 

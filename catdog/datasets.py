@@ -150,6 +150,36 @@ def balance_warnings(counts: dict[str, dict[str, int]]) -> list[str]:
     ]
 
 
+def training_problems(info: DatasetInfo, test: bool = True) -> tuple[list[str], list[str]]:
+    """What makes a dataset unfit to train on, and what makes its results misleading.
+
+    Args:
+        info: the dataset, from :func:`scan_dataset`.
+        test: whether the run will be evaluated on the test split at the end.
+
+    Returns:
+        ``(errors, warnings)``, each a list of sentences with the counts: an error when a
+        class has no training images (the model could never answer it); warnings when a class
+        is missing from validation or test (with ``test``, a test split with no image at all
+        means the run gets no test accuracy), or the classes are very unequal
+        (:func:`balance_warnings`).
+    """
+    errors, warnings = [], []
+    for split, per_class in info.counts.items():
+        empty = [cls for cls, n in per_class.items() if not n]
+        if not empty:
+            continue
+        counts = ", ".join(f"{cls} {n:,}" for cls, n in per_class.items())
+        text = f"{split}/ has no images of {', '.join(empty)} ({counts})"
+        if split == "train":
+            errors.append(f"{text}: every class needs training images")
+        elif split == "test" and test and len(empty) == len(per_class):
+            warnings.append(f"{text}: the run will have no test accuracy (--no-test says so)")
+        else:
+            warnings.append(f"{text}: its accuracy there leaves them out")
+    return errors, warnings + balance_warnings(info.counts)
+
+
 def list_images(root: str | Path, split: str, cls: str | None = None) -> list[Path]:
     """List a split's images in natural order (``cat.2`` before ``cat.10``).
 

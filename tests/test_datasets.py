@@ -83,3 +83,38 @@ def test_balance_warnings_give_the_counts_from_five_to_one() -> None:
         "always answers dogs is right 98% of the time"
     )
     assert balance_warnings({"train": {"cats": 0, "dogs": 9}}) == []  # empty: another problem
+
+
+def test_training_problems_refuse_a_class_without_training_images(tmp_path: Path) -> None:
+    from catdog.datasets import training_problems
+
+    root = class_folders(tmp_path / "data", counts=(4, 1, 1))
+    for path in (root / "train" / "dogs").iterdir():
+        path.unlink()
+    errors, _ = training_problems(scan_dataset(root))
+    assert errors == ["train/ has no images of dogs (cats 4, dogs 0): every class needs training "
+                      "images"]  # fmt: skip
+    for path in (root / "test" / "cats").iterdir():
+        path.unlink()
+    for path in (root / "test" / "dogs").iterdir():
+        path.unlink()
+    assert training_problems(scan_dataset(root))[1][0] == (
+        "test/ has no images of cats, dogs (cats 0, dogs 0): the run will have no test accuracy "
+        "(--no-test says so)"
+    )
+
+
+def test_training_problems_warn_about_missing_classes_and_imbalance(tmp_path: Path) -> None:
+    from catdog.datasets import training_problems
+
+    root = class_folders(tmp_path / "data", counts=(20, 1, 1))
+    for path in (root / "train" / "cats").iterdir():
+        if not path.name.startswith("cat.0."):
+            path.unlink()
+    (next((root / "validation" / "cats").iterdir())).unlink()
+    errors, warnings = training_problems(scan_dataset(root))
+    assert errors == []
+    assert warnings[0] == (
+        "validation/ has no images of cats (cats 0, dogs 1): its accuracy there leaves them out"
+    )
+    assert warnings[1].startswith("the classes are very unequal: dogs has 22 images, cats 2")
