@@ -230,7 +230,6 @@ def orientation(value: int) -> tuple[int, int, int, bytes]:
     return (0x0112, 3, 1, struct.pack("<HH", value, 0))  # SHORT Orientation
 
 
-
 # --- hand-made zips: every header field as the test says, however wrong --------------------
 
 

@@ -1,18 +1,37 @@
-"""The hostile corpus: files and archives that entry points taking user files must survive.
+"""The hostile corpus: every kind of file, name, archive and dataset an entry point must survive.
 
-Everything is generated here, by the tests; nothing is downloaded: broken, disguised and
-oversized images (:data:`BROKEN_IMAGES`, :data:`BOMB_IMAGES`, each with what its message says
-after the file's name) and malformed and malicious zips (:data:`ARCHIVES`, with zip bombs).
+Everything is generated here, by the tests; nothing is downloaded. A :class:`Case` is one
+hostile input and what each entry point that takes files must do with it (:class:`Expect`):
+
+* broken, disguised, oversized (decompression bombs) and crafted images, and files that are
+  no regular file at all (a FIFO, a link, a 600 MB sparse file, a link to ``/dev/zero``);
+* good photos under odd names: bytes that are not UTF-8, 255 bytes long, Windows' reserved
+  names, look-alike letters, NFC and NFD forms of one name, leading dashes, newlines, terminal
+  escapes, right-to-left overrides, Markdown;
+* malformed and malicious zips (:data:`ARCHIVES`) and two zip bombs;
+* degenerate datasets: one class, an empty class, one image, a class whose every training
+  file is unreadable, 1:50 imbalance.
+
+Bombs (:attr:`Case.bomb`) must also be dealt with in bounded time and memory.
+
+:func:`source` writes a case as a folder (the case's files in ``cats/``, beside good photos of
+cats and dogs), :func:`zipped` as a zip of that folder, :func:`place` only the case's files
+(for ``predict``). :data:`CORPUS` lists every case; ``tests/test_entry_points.py`` runs each
+through every entry point its :attr:`Case.expect` names.
 """
 
 from __future__ import annotations
 
 import functools
+import gzip
+import io
+import os
 import re
 import struct
+import unicodedata
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,12 +45,17 @@ from builders import (
     halved,
     image_bytes,
     noise_rgb,
+    orientation,
     png_declaring,
     raw_zip,
     tiff_with,
+    with_exif,
+    write,
 )
+from PIL import Image
 
 from catdog.archive import ExtractLimits
+from catdog.names import shown
 
 # ---------------------------------------------------------------------------------------------
 # Hostile image files: name → (bytes, what the message says after the name, as a regex)
@@ -380,3 +404,434 @@ def zip_bomb(declared: str) -> Callable[[Path], Path]:
         return raw_zip(path, [*good_entries(), bomb])
 
     return build
+
+
+# ---------------------------------------------------------------------------------------------
+# The corpus: each case, and what each entry point that takes files must do with it
+
+FOLDER, ZIP, PAGE = "folder-import", "zip-import", "predict-page"
+PREDICT, EVALUATE, TRAIN = "predict-cli", "evaluate-cli", "train-cli"
+ENTRY_POINTS = (FOLDER, ZIP, PAGE, PREDICT, EVALUATE, TRAIN)
+FILE_ENTRY_POINTS = (FOLDER, ZIP, PAGE, PREDICT, EVALUATE)
+
+KEPT = "kept"  # the file is used: imported, classified, evaluated
+SKIPPED = "skipped"  # the file is left out with its reason; the files beside it are used
+REFUSED = "refused"  # the whole request is refused with one message; nothing is written
+WARNED = "warned"  # done, with a warning that gives the counts
+
+CLASSES = ("cats", "dogs")
+GOOD_PER_CLASS = 4  # good photos beside a case's files, per class
+
+# A file's bytes, or what makes it at the path given (a FIFO, a link, a sparse file).
+Content = bytes | Callable[[Path], None]
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What one entry point must do with a case."""
+
+    outcome: str  # KEPT, SKIPPED, REFUSED or WARNED
+    pattern: str = ""  # a regex found in the message: the skip reason, the error, the warning
+    named: bool = True  # the message shows each file's name as catdog.names.shown shows it
+
+
+@dataclass(frozen=True)
+class Case:
+    """One hostile input and what every entry point that takes it must do."""
+
+    id: str
+    group: str  # "image", "file", "name", "dataset" or "archive"
+    expect: Mapping[str, Expect]  # entry points not listed have nothing to say about the case
+    files: tuple[tuple[str, Content], ...] = ()  # written into cats/ beside good photos
+    tree: Callable[[Path], Path] | None = None  # or: writes the whole source (an archive)
+    limits: ExtractLimits | None = None  # archive limits the case needs instead of the defaults
+    bomb: bool = False  # must be dealt with in bounded time and memory
+    cli: bool = False  # also run through `python -m catdog import` in a process of its own
+
+    @property
+    def names(self) -> list[str]:
+        """The names of the case's own files (none for whole-source cases)."""
+        return [name for name, _ in self.files]
+
+
+def everywhere(outcome: str, pattern: str = "", **but: Expect | None) -> dict[str, Expect]:
+    """The same expectation at every file entry point but those given as keywords
+    (``zip_import=Expect(...)``, or None where the case is not run)."""
+    expect = {entry: Expect(outcome, pattern) for entry in FILE_ENTRY_POINTS}
+    for key, value in but.items():
+        entry = key.replace("_", "-")
+        assert entry in expect, key
+        if value is None:
+            del expect[entry]
+        else:
+            expect[entry] = value
+    return expect
+
+
+def photo(seed: int = 0, kind: int = 0, size: int = 40) -> bytes:
+    """A good small JPEG (``kind`` 0 for cats, 1 for dogs)."""
+    return image_bytes(kind, size=size, seed=seed)
+
+
+def _zip_bytes() -> bytes:
+    """A zip holding a photo."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("cat.jpg", photo())
+    return buffer.getvalue()
+
+
+# Disguised files beyond BROKEN_IMAGES: archives named as photos.
+DISGUISED: dict[str, tuple[Callable[[], bytes], str]] = {
+    "archive.jpg": (_zip_bytes, r"is a zip archive, not an image format catdog reads"),
+    "gzip.png": (lambda: gzip.compress(photo()), r"is a gzip archive, not an image format"),
+}
+
+# Odd but good images: each is converted and used, never refused.
+ODD_BUT_GOOD: dict[str, Callable[[], bytes]] = {
+    "exif-rewrite.jpg": lambda: with_exif(  # rotating works, rewriting the EXIF fails
+        encode(noise_rgb(), "JPEG"), orientation(6), (0x010E, 5, 1, b"\0" * 4)
+    ),
+    "cmyk.jpg": lambda: encode(Image.new("RGB", (40, 30), (200, 40, 10)).convert("CMYK"), "JPEG"),
+    "deep.png": lambda: encode(
+        Image.fromarray(np.arange(16 * 64, dtype=np.uint16).reshape(16, 64) * 50), "PNG"
+    ),
+    "bitmap.jpg": lambda: image_bytes(0, fmt="BMP"),
+    "dot.png": lambda: encode(Image.new("RGB", (1, 1), (10, 200, 30)), "PNG"),
+    "camera.jpg": lambda: encode(noise_rgb(), "MPO", save_all=True, append_images=[noise_rgb()]),
+    "strip.jpg": lambda: encode(Image.new("RGB", (20_000, 1), (10, 200, 30)), "JPEG"),
+}
+
+
+def _image_cases() -> list[Case]:
+    """Broken, disguised, oversized and crafted images: one file each."""
+    cases = [
+        Case(f"image:{name}", "image", everywhere(SKIPPED, reason), files=((name, build()),))
+        for name, (build, reason) in {**BROKEN_IMAGES, **DISGUISED}.items()
+    ]
+    cases += [
+        Case(f"bomb:{name}", "image", everywhere(SKIPPED, reason), ((name, build()),), bomb=True)
+        for name, (build, reason) in BOMB_IMAGES.items()
+    ]
+    cases += [
+        Case(f"odd:{name}", "image", everywhere(KEPT), files=((name, build()),))
+        for name, build in ODD_BUT_GOOD.items()
+    ]
+    return cases
+
+
+# --- files that are no regular file ---------------------------------------------------------
+
+BIGGER_THAN_A_PHOTO = 600_000_000  # over the 512 MiB a photo may have; sparse, so free
+
+
+def _fifo(path: Path) -> None:
+    """A named pipe: opening it to read blocks until someone writes."""
+    os.mkfifo(path)
+
+
+def _link_to_a_photo(path: Path) -> None:
+    """A link to a good photo beside it (hidden, so nothing lists the photo itself)."""
+    target = path.with_name(f".target-{path.name}")
+    target.write_bytes(photo(seed=77))
+    path.symlink_to(target.name)
+
+
+def _sparse(path: Path) -> None:
+    """A file of :data:`BIGGER_THAN_A_PHOTO` zero bytes that takes no disk space."""
+    with open(path, "wb") as f:
+        f.truncate(BIGGER_THAN_A_PHOTO)
+
+
+def _link_to_dev_zero(path: Path) -> None:
+    """A link to a device that never ends."""
+    path.symlink_to("/dev/zero")
+
+
+def _file_cases() -> list[Case]:
+    """A FIFO, links and a file far bigger than any photo, where a photo is expected."""
+    link = r"is a symbolic link; catdog never follows links"
+    limit = r"is 600,000,000 bytes, over the 536,870,912-byte limit for one photo"
+    not_in_zip = {"zip_import": None, "predict_page": None}
+    return [
+        Case("file:fifo", "file", everywhere(
+            SKIPPED, r"is a named pipe \(FIFO\), not a regular file", **not_in_zip
+        ), files=(("fifo.jpg", _fifo),)),
+        Case("file:link", "file", everywhere(
+            KEPT, folder_import=Expect(SKIPPED, link), predict_page=None,
+            zip_import=Expect(REFUSED, r"is a symbolic link; links in archives can point outside"),
+        ), files=(("link.jpg", _link_to_a_photo),)),
+        Case("file:huge", "file", everywhere(SKIPPED, limit, **not_in_zip),
+             files=(("huge.jpg", _sparse),), bomb=True),
+        Case("file:dev-zero", "file", everywhere(
+            SKIPPED, r"is a device, not a regular file", folder_import=Expect(SKIPPED, link),
+            **not_in_zip,
+        ), files=(("zero.jpg", _link_to_dev_zero),), bomb=True),
+    ]  # fmt: skip
+
+
+# --- good photos under odd names, and bad files under odd names -------------------------------
+
+NON_UTF8 = os.fsdecode(b"caf\xe9-\xff.jpg")  # Latin-1 é and a stray byte: not UTF-8
+NOT_AN_IMAGE = b"this is not a photo"
+ESCAPES = "\x1b[2J\x1b[31mred.jpg"  # clears the terminal, then writes in red
+
+
+def _named(name: str, data: bytes | None = None) -> tuple[tuple[str, Content], ...]:
+    """One file called ``name`` holding ``data`` (default: a good photo)."""
+    return ((name, photo(seed=len(name)) if data is None else data),)
+
+
+def _bad_name_expect(name: str, in_zip: Expect | None = None) -> dict[str, Expect]:
+    """A text file under ``name``: skipped everywhere, the name shown escaped on one line
+    (``in_zip``: what zip import says instead, if it says something else)."""
+    expect = everywhere(SKIPPED, re.escape(shown(name)) + r" is not an image")
+    return expect | ({ZIP: in_zip} if in_zip else {})
+
+
+def _name_cases() -> list[Case]:
+    """Odd names: undecodable, long, reserved, look-alike, NFC/NFD, dashes, control
+    characters, reordering characters, Markdown."""
+    control = Expect(SKIPPED, r"has control characters in its name; skipped", named=False)
+    nfc, nfd = (unicodedata.normalize(form, "Müller.jpg") for form in ("NFC", "NFD"))
+    long = "x" * 251 + ".jpg"  # 255 bytes: the most a name may have
+    twins = ("y" * 251 + ".png", "y" * 251 + ".jpg")  # one stem: the second needs "-2"
+    reserved = ("CON.jpg", "nul.png", "aux.jpeg", "COM1.jpg", "lpt9.gif")
+    markdown = "*bold* _it_ [x](e.x) <b>.jpg"
+    cases = [
+        Case("name:non-utf8", "name", everywhere(KEPT, predict_page=None), _named(NON_UTF8),
+             cli=True),
+        Case("name:non-utf8-bad", "name", everywhere(
+            SKIPPED, re.escape(shown(NON_UTF8)) + " is not an image", predict_page=None,
+            zip_import=Expect(SKIPPED, r"is not an image", named=False),
+        ), _named(NON_UTF8, NOT_AN_IMAGE)),
+        Case("name:255-bytes", "name", everywhere(KEPT), _named(long)),
+        Case("name:255-bytes-twins", "name", everywhere(KEPT),
+             tuple((n, photo(seed=i)) for i, n in enumerate(twins))),
+        Case("name:reserved", "name", everywhere(KEPT),
+             tuple((n, photo(seed=i)) for i, n in enumerate(reserved))),
+        Case("name:nfc-nfd", "name", everywhere(KEPT),
+             ((nfc, photo(seed=1)), (nfd, photo(seed=2)))),
+        Case("name:leading-dashes", "name", everywhere(KEPT),
+             (("-rf.jpg", photo(seed=1)), ("--help.jpg", photo(seed=2)))),
+        Case("name:newline", "name", everywhere(KEPT, zip_import=control), _named("a\nb.jpg")),
+        Case("name:newline-bad", "name", _bad_name_expect("c\nd.jpg", control),
+             _named("c\nd.jpg", NOT_AN_IMAGE)),
+        Case("name:terminal-escape-bad", "name", _bad_name_expect(ESCAPES, control),
+             _named(ESCAPES, NOT_AN_IMAGE)),
+        Case("name:right-to-left-bad", "name", _bad_name_expect("photo\u202egpj.png"),
+             _named("photo\u202egpj.png", NOT_AN_IMAGE)),
+        Case("name:markdown", "name", everywhere(KEPT), _named(markdown)),
+        Case("name:markdown-bad", "name", _bad_name_expect("**loud** `x` <i>.png"),
+             _named("**loud** `x` <i>.png", NOT_AN_IMAGE)),
+    ]  # fmt: skip
+    return cases + _class_name_cases()
+
+
+def _class_folders(counts: Mapping[str, int]) -> Callable[[Path], Path]:
+    """Unsplit class folders holding ``counts[class]`` good photos each."""
+
+    def build(root: Path) -> Path:
+        for k, (cls, n) in enumerate(counts.items()):
+            for i in range(n):
+                write(root / cls / f"{i}.jpg", photo(seed=100 * k + i, kind=k % 2))
+        return root
+
+    return build
+
+
+def _class_name_cases() -> list[Case]:
+    """Class folders whose names look like another's, or are one name in two forms."""
+    lookalike = "c\u0430ts"  # Cyrillic а
+    note = r"\u0430 is U\+0430 CYRILLIC SMALL LETTER A"
+    warned = Expect(WARNED, rf"class {lookalike} .*{note}", named=False)
+    nfc, nfd = (unicodedata.normalize(form, "Kätzchen") for form in ("NFC", "NFD"))
+    return [
+        Case("name:look-alike-class", "name", {
+            FOLDER: warned, ZIP: warned,
+            EVALUATE: Expect(REFUSED, rf"unexpected {lookalike} \({note}\)", named=False),
+        }, tree=_class_folders({"cats": 4, lookalike: 4, "dogs": 4})),
+        Case("name:nfc-nfd-class", "name", {FOLDER: Expect(KEPT), ZIP: Expect(KEPT)},
+             tree=_class_folders({nfc: 3, nfd: 3, "Hunde": 6})),
+    ]  # fmt: skip
+
+
+# --- degenerate datasets ------------------------------------------------------------------------
+
+SPLITS = ("train", "validation", "test")
+
+
+def _split_folders(counts: Mapping[str, tuple[int, int, int]]) -> Callable[[Path], Path]:
+    """train/validation/test folders of class folders (empty ones too) with tiny photos."""
+
+    def build(root: Path) -> Path:
+        for k, (cls, per_split) in enumerate(counts.items()):
+            for split, n in zip(SPLITS, per_split, strict=True):
+                (root / split / cls).mkdir(parents=True, exist_ok=True)
+                for i in range(n):
+                    data = photo(seed=1000 * k + 100 * SPLITS.index(split) + i, kind=k, size=32)
+                    write(root / split / cls / f"{cls[:-1]}.{i}.jpg", data)
+        return root
+
+    return build
+
+
+def _with_broken_dogs(build: Callable[[Path], Path]) -> Callable[[Path], Path]:
+    """The tree ``build`` writes, with three text files as the only training dogs."""
+
+    def broken(root: Path) -> Path:
+        build(root)
+        for i in range(3):
+            write(root / "train" / "dogs" / f"dog.{i}.jpg", NOT_AN_IMAGE)
+        return root
+
+    return broken
+
+
+def _dataset_cases() -> list[Case]:
+    """One class, an empty class, one image, a class whose files are all unreadable, 1:50
+    imbalance: refused or warned, with the counts. (A zip keeps no empty folder, so zip
+    import cannot name the empty class.)"""
+    unequal = r"dogs has 150 images, cats 3 \(50 to 1\)"
+    no_dogs = r"train/ has no images of dogs \(cats 4, dogs 0\)"
+    unreadable = (
+        r"the train split has no usable images of dogs: none of its 3 file\(s\) could be read "
+        r"\(the first: train/dogs/dog\.0\.jpg is not an image"
+    )
+    return [
+        Case("dataset:one-class", "dataset", {
+            FOLDER: Expect(REFUSED, r"holds 1 class\(es\) of images \(cats: 8 files\)"),
+            ZIP: Expect(REFUSED, r"holds 1 class\(es\) of images \(cats: 8 files\)"),
+            TRAIN: Expect(REFUSED, r"train/ has 1 class folder\(s\) \(cats\)"),
+            EVALUATE: Expect(REFUSED, r"do not match the run's classes .*missing dogs"),
+        }, tree=_split_folders({"cats": (4, 2, 2)}), cli=True),
+        Case("dataset:empty-class", "dataset", {
+            FOLDER: Expect(REFUSED, r"holds 1 class\(es\) of images \(cats: 8 files; dogs: none\)"),
+            ZIP: Expect(REFUSED, r"holds 1 class\(es\) of images \(cats: 8 files\)"),
+            TRAIN: Expect(REFUSED, no_dogs),
+            EVALUATE: Expect(WARNED, r"No dogs among these 2 images"),
+        }, tree=_split_folders({"cats": (4, 2, 2), "dogs": (0, 0, 0)})),
+        Case("dataset:one-image", "dataset", {
+            FOLDER: Expect(REFUSED, r"holds 1 class\(es\) of images \(cats: 1 file; dogs: none\)"),
+            ZIP: Expect(REFUSED, r"holds 1 class\(es\) of images \(cats: 1 file\)"),
+            TRAIN: Expect(REFUSED, r"train/ has no images of dogs \(cats 1, dogs 0\)"),
+            EVALUATE: Expect(REFUSED, r"has no images in its class folders"),
+        }, tree=_split_folders({"cats": (1, 0, 0), "dogs": (0, 0, 0)})),
+        Case("dataset:class-unreadable", "dataset", {
+            FOLDER: Expect(REFUSED, unreadable), ZIP: Expect(REFUSED, unreadable),
+        }, tree=_with_broken_dogs(_split_folders({"cats": (4, 2, 2), "dogs": (0, 2, 2)}))),
+        Case("dataset:imbalance-1-50", "dataset", {
+            FOLDER: Expect(WARNED, unequal), ZIP: Expect(WARNED, unequal),
+            TRAIN: Expect(WARNED, unequal),
+        }, tree=_split_folders({"cats": (1, 1, 1), "dogs": (100, 25, 25)}), cli=True),
+    ]  # fmt: skip
+
+
+def _archive_cases() -> list[Case]:
+    """The hostile zips, and two zip bombs (256 MiB of zeros, declared or hidden)."""
+    cli = {"truncated", "dotdot", "symlink", "encrypted"}
+    cases = []
+    for archive in ARCHIVES:
+        message = archive.message
+        pattern = message.pattern if isinstance(message, re.Pattern) else re.escape(message)
+        outcome = REFUSED if archive.skipped is None else SKIPPED
+        expect = {ZIP: Expect(outcome, pattern, named=False)}
+        cases.append(Case(f"zip:{archive.id}", "archive", expect, tree=archive.build,
+                          limits=archive.limits, cli=archive.id in cli))  # fmt: skip
+    bomb = r"entry 'cats/zeros.jpg' would expand [\d,]+× .*this looks like a zip bomb"
+    hidden = r"entry 'cats/zeros.jpg' is damaged: its data does not match its CRC-32 checksum"
+    return [
+        *cases,
+        Case("zip:bomb", "archive", {ZIP: Expect(REFUSED, bomb, named=False)},
+             tree=zip_bomb("honest"), bomb=True, cli=True),
+        Case("zip:bomb-lying-header", "archive", {ZIP: Expect(SKIPPED, hidden, named=False)},
+             tree=zip_bomb("lying"), bomb=True),
+    ]  # fmt: skip
+
+
+CORPUS: list[Case] = [
+    *_image_cases(),
+    *_file_cases(),
+    *_name_cases(),
+    *_dataset_cases(),
+    *_archive_cases(),
+]
+assert len({case.id for case in CORPUS}) == len(CORPUS), "case ids must be unique"
+
+
+def cases_for(entry: str) -> list[Case]:
+    """The cases ``entry`` has something to say about."""
+    return [case for case in CORPUS if entry in case.expect]
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing a case
+
+
+def place(case: Case, folder: Path) -> list[Path]:
+    """Write the case's own files into ``folder``; returns their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, content in case.files:
+        path = folder / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            content(path)
+        paths.append(path)
+    return paths
+
+
+def good_photos(folder: Path, kind: int, n: int = GOOD_PER_CLASS) -> list[Path]:
+    """``n`` good photos of class ``kind`` in ``folder``."""
+    name = CLASSES[kind][:-1]
+    return [
+        write(folder / f"{name}.{i}.jpg", photo(seed=10 * kind + i, kind=kind)) for i in range(n)
+    ]
+
+
+def source(case: Case, root: Path) -> Path:
+    """Write the case as a source folder at ``root``: its files in ``cats/`` beside
+    :data:`GOOD_PER_CLASS` good photos, and as many in ``dogs/`` (or its own tree)."""
+    if case.tree is not None:
+        return case.tree(root)
+    for kind, cls in enumerate(CLASSES):
+        good_photos(root / cls, kind)
+    place(case, root / "cats")
+    return root
+
+
+def zipped(case: Case, folder: Path) -> Path:
+    """Write the case as ``folder/photos.zip``: an archive case as it is, any other as a zip
+    of its :func:`source` (names stored byte for byte, links as links)."""
+    archive = folder / P
+    if case.group == "archive":
+        assert case.tree is not None
+        return case.tree(archive)
+    return zip_tree(source(case, folder / "source"), archive)
+
+
+def _utf8(name: bytes) -> bool:
+    """Whether a name's bytes are UTF-8."""
+    try:
+        name.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def zip_tree(root: Path, archive: Path) -> Path:
+    """Zip everything under ``root``: regular files, links (as links), empty folders; names
+    as their bytes, flagged as UTF-8 when they are."""
+    entries = []
+    for path in sorted(root.rglob("*")):
+        name = os.fsencode(path.relative_to(root).as_posix())
+        flags = 0x800 if _utf8(name) else 0
+        if path.is_symlink():
+            target = os.fsencode(os.readlink(path))
+            entries.append(RawEntry(name, target, flags=flags, mode=0o120777))
+        elif path.is_dir() and not any(path.iterdir()):
+            entries.append(RawEntry(name + b"/", b"", flags=flags, mode=0o40755))
+        elif path.is_file():
+            entries.append(RawEntry(name, path.read_bytes(), flags=flags))
+    return raw_zip(archive, entries)
