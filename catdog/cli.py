@@ -9,6 +9,7 @@ Heavy modules (TensorFlow) are imported inside the commands that need them, so `
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import signal
@@ -67,8 +68,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     out = Path(args.out).expanduser() if args.out else _default_out(source)
     split = parse_split(args.split) if args.split else None
     bar = TextProgress()
-    report = import_dataset(source, out, split=split, seed=args.seed, progress=bar)
-    bar.close()
+    try:
+        report = import_dataset(source, out, split=split, seed=args.seed, progress=bar)
+    finally:
+        bar.close()  # an error starts on a line of its own
     print(report.summary())
     return EXIT_OK
 
@@ -189,6 +192,18 @@ def _print_event(bar: TextProgress):
     return on_event
 
 
+def _check_dataset(data: Path, test: bool) -> None:
+    """Refuse a dataset a run cannot learn from; warn, with the counts, when its results would
+    mislead (see :func:`catdog.datasets.training_problems`)."""
+    from catdog.datasets import scan_dataset, training_problems
+
+    errors, warnings = training_problems(scan_dataset(data), test=test)
+    if errors:
+        raise CLIError(f"{data}: {errors[0]}")
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     stop = threading.Event()
 
@@ -228,6 +243,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             test=args.test,
             seed=args.seed,
         ).resolved()  # validates before TensorFlow is even imported
+        _check_dataset(Path(config.data), test=args.test)
 
     from catdog import training
 
@@ -298,6 +314,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from catdog.names import shown
     from catdog.predict import Predictor
 
     out = Path(args.heatmaps) if args.heatmaps else None
@@ -320,8 +337,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(json.dumps(data))
         else:
             probs = "  ".join(f"{c} {p:.3f}" for c, p in pred.probabilities.items())
-            where = f"  heatmap {data['heatmap']}" if "heatmap" in data else ""
-            print(f"{pred.file}: {pred.label}   ({probs}){where}")
+            where = f"  heatmap {shown(data['heatmap'])}" if "heatmap" in data else ""
+            print(f"{shown(pred.file)}: {pred.label}   ({probs}){where}")
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -339,13 +356,14 @@ def _write_heatmap(folder: Path, image: Path, heat: Any) -> Path:
     """Save ``image`` with ``heat`` over it as a new PNG in ``folder`` (never overwriting)."""
     from catdog.explain import overlay
     from catdog.images import open_rgb
+    from catdog.names import portable_name
 
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{image.stem}.heatmap.png"
+    target = folder / portable_name(image.stem, ".heatmap.png")
     n = 1
     while target.exists():
         n += 1
-        target = folder / f"{image.stem}.heatmap-{n}.png"
+        target = folder / portable_name(image.stem, f".heatmap-{n}.png")
     overlay(open_rgb(image), heat).save(target)
     return target
 
@@ -510,7 +528,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="classify images with a trained run")
     p.add_argument("run", help="run id (or a unique prefix)")
-    p.add_argument("images", nargs="+", help="image files (any format Pillow reads)")
+    p.add_argument(
+        "images",
+        nargs="+",
+        help="image files (JPEG, PNG, BMP, GIF, WebP, TIFF, PPM/PGM); put -- before them if a "
+        "name starts with -",
+    )
     p.add_argument("--which", default="best", choices=["best", "last"])
     p.add_argument("--json", action="store_true", help="one JSON object per line and image")
     p.add_argument(
@@ -566,3 +589,16 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # a full disk, a folder we may not write: one line, not a traceback
+        if os.environ.get("CATDOG_DEBUG"):
+            raise
+        print(f"error: {_os_error(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _os_error(exc: OSError) -> str:
+    """One line for an operating-system error no command turned into its own message."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"the disk is full{where}: free some space and try again"
+    return f"{exc.strerror or exc}{where}"

@@ -8,6 +8,7 @@ Importing photos into that shape is :mod:`catdog.importer`'s job.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,6 +117,67 @@ def scan_dataset(root: str | Path) -> DatasetInfo:
             )
         counts[split] = {cls: len(_images_in(root / split / cls)) for cls in classes}
     return DatasetInfo(root=root, name=root.name, classes=classes, counts=counts)
+
+
+# A class with this many times the images of another is flagged: a model that always answers
+# the big class is then right at least 5 times in 6, and its accuracy says little.
+IMBALANCE_RATIO = 5
+
+
+def balance_warnings(counts: dict[str, dict[str, int]]) -> list[str]:
+    """Warn, with the counts, when one class has :data:`IMBALANCE_RATIO` times another's images.
+
+    Args:
+        counts: ``counts[split][class]`` = number of images (as in :class:`DatasetInfo`).
+
+    Returns:
+        One sentence, or none when the classes are balanced enough.
+    """
+    totals: Counter[str] = Counter()
+    for per_class in counts.values():
+        totals.update(per_class)
+    if len(totals) < 2:
+        return []
+    (big, most), *_, (small, fewest) = totals.most_common()
+    if not fewest or most < IMBALANCE_RATIO * fewest:
+        return []
+    share = most / sum(totals.values())
+    return [
+        f"the classes are very unequal: {big} has {most:,} images, {small} {fewest:,} "
+        f"({most / fewest:.0f} to 1). A model that always answers {big} is right {share:.0%} "
+        f"of the time: judge it by each class's recall (evaluate), not by accuracy, or add "
+        f"{small} photos"
+    ]
+
+
+def training_problems(info: DatasetInfo, test: bool = True) -> tuple[list[str], list[str]]:
+    """What makes a dataset unfit to train on, and what makes its results misleading.
+
+    Args:
+        info: the dataset, from :func:`scan_dataset`.
+        test: whether the run will be evaluated on the test split at the end.
+
+    Returns:
+        ``(errors, warnings)``, each a list of sentences with the counts: an error when a
+        class has no training images (the model could never answer it); warnings when a class
+        is missing from validation or test (with ``test``, a test split with no image at all
+        means the run gets no test accuracy), or the classes are very unequal
+        (:func:`balance_warnings`).
+    """
+    errors, warnings = [], []
+    for split, per_class in info.counts.items():
+        empty = [cls for cls, n in per_class.items() if not n]
+        if not empty:
+            continue
+        counts = ", ".join(f"{cls} {n:,}" for cls, n in per_class.items())
+        text = f"{split}/ has no images of {', '.join(empty)} ({counts})"
+        if split == "train":
+            errors.append(f"{text}: every class needs training images")
+        elif split == "test" and test and len(empty) == len(per_class):
+            warnings.append(f"{text}: the run will have no test accuracy (--no-test says so)")
+        else:
+            warnings.append(f"{text}: its accuracy there leaves them out")
+    return errors, warnings + balance_warnings(info.counts)
 
 
 def list_images(root: str | Path, split: str, cls: str | None = None) -> list[Path]:

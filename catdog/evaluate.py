@@ -17,6 +17,7 @@ import numpy as np
 
 from catdog.datasets import natural_key
 from catdog.images import IMAGE_SUFFIXES
+from catdog.names import look_alike_letters, shown
 from catdog.progress import ProgressFn
 from catdog.runs import resolve_run, usable_run_info
 
@@ -134,10 +135,17 @@ class Evaluation:
         """A plain-text report: accuracy, per-class table, confusion matrix, worst mistakes."""
         correct = int(np.trace(self.confusion_matrix))
         lines = [
-            f"Run {self.run_id} ({self.which} model) on {self.data}",
+            f"Run {self.run_id} ({self.which} model) on {shown(self.data)}",
             f"Accuracy {self.accuracy:.1%} ({correct}/{self.count} images)",
             "",
         ]
+        for name in self.classes:
+            if not self.per_class[name]["support"]:
+                lines.insert(
+                    -1,
+                    f"No {name} among these {self.count} images: its recall and F1 of 0 "
+                    "measure nothing; evaluate on a folder that has some",
+                )
         width = max(len("class"), *(len(c) for c in self.classes))
         lines.append(f"{'class':<{width}}  precision  recall     f1  support")
         for name in self.classes:
@@ -152,11 +160,11 @@ class Evaluation:
         for name, row in zip(self.classes, self.confusion_matrix, strict=True):
             lines.append(f"{name:<{width}}" + "".join(f"  {int(v):>{cell}}" for v in row))
         if self.misclassified:
-            shown = self.misclassified[:SUMMARY_MISTAKES]
-            lines += ["", f"Most confidently wrong ({len(shown)} of {len(self.misclassified)}):"]
-            for m in shown:
+            worst = self.misclassified[:SUMMARY_MISTAKES]
+            lines += ["", f"Most confidently wrong ({len(worst)} of {len(self.misclassified)}):"]
+            for m in worst:
                 lines.append(
-                    f"  {_relative(m.file, self.data)}: {m.true} taken for {m.predicted} "
+                    f"  {shown(_relative(m.file, self.data))}: {m.true} taken for {m.predicted} "
                     f"(p={m.probability:.3f})"
                 )
         if self.skipped:
@@ -182,7 +190,9 @@ def _class_folders(folder: Path) -> list[str]:
 
 def _labelled_files(folder: Path, classes: list[str]) -> tuple[list[Path], list[int]]:
     """Image files of ``folder/<class>/`` in class order, then natural name order (as
-    :func:`catdog.datasets.list_images` lists a split), with their labels."""
+    :func:`catdog.datasets.list_images` lists a split), with their labels. Whatever is named
+    as an image but is no regular file (a pipe, a device, a broken link) is listed too: it is
+    then reported as skipped, not silently left out."""
     paths: list[Path] = []
     labels: list[int] = []
     for label, name in enumerate(classes):
@@ -190,7 +200,7 @@ def _labelled_files(folder: Path, classes: list[str]) -> tuple[list[Path], list[
             (
                 p
                 for p in (folder / name).iterdir()
-                if p.is_file() and _visible(p) and p.suffix.lower() in IMAGE_SUFFIXES
+                if not p.is_dir() and _visible(p) and p.suffix.lower() in IMAGE_SUFFIXES
             ),
             key=lambda p: natural_key(p.name),
         )
@@ -222,12 +232,18 @@ def resolve_eval_folder(run_config: dict[str, Any], data: str | Path | None) -> 
     return root / "test" if (root / "test").is_dir() else root
 
 
+def _named_class(name: str) -> str:
+    """A class folder's name, with the letters that only look Latin pointed out."""
+    letters = look_alike_letters(name)
+    return shown(name) + (f" ({'; '.join(letters)})" if letters else "")
+
+
 def _check_classes(folder: Path, classes: list[str]) -> None:
     found = _class_folders(folder)
     if found == sorted(classes):
         return
-    missing = [c for c in classes if c not in found]
-    extra = [c for c in found if c not in classes]
+    missing = [_named_class(c) for c in classes if c not in found]
+    extra = [_named_class(c) for c in found if c not in classes]
     parts = []
     if missing:
         parts.append(f"missing {', '.join(missing)}")

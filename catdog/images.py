@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
+import stat
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -53,6 +55,10 @@ MAX_PIXELS = 50_000_000
 # further decodes wait their turn (first come, first served) instead of adding up to
 # threads × MAX_PIXELS.
 DECODE_BUDGET_PIXELS = 2 * MAX_PIXELS
+
+# Largest file read as a photo, in bytes: the largest image decoded (MAX_PIXELS) is 150 MB even
+# stored as an uncompressed RGB BMP or TIFF. A bigger file is read no further than its size.
+MAX_FILE_BYTES = 512 * 1024**2
 
 # Background used when flattening transparent images (RGBA, LA, palette with transparency).
 _BACKGROUND = (255, 255, 255)
@@ -224,14 +230,47 @@ def _too_large(name: str, exc: Image.DecompressionBombError) -> ImageError:
     )
 
 
+def _not_regular(mode: int) -> str:
+    """What a file that is no regular file is, for the message that refuses it."""
+    if stat.S_ISDIR(mode):
+        return "is a folder, not an image file"
+    if stat.S_ISFIFO(mode):
+        return "is a named pipe (FIFO), not a regular file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "is a device, not a regular file"
+    return "is not a regular file"
+
+
+def _read_path(path: Path, name: str) -> bytes:
+    """Read a regular file of at most :data:`MAX_FILE_BYTES` (never blocking on a pipe, never
+    reading a device or a growing file without end)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise ImageError(f"{name} {_not_regular(st.st_mode)}")
+            if st.st_size > MAX_FILE_BYTES:
+                raise ImageError(
+                    f"{name} is {st.st_size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit for "
+                    "one photo"
+                )
+            with os.fdopen(fd, "rb", closefd=False) as f:
+                data = f.read(MAX_FILE_BYTES + 1)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise ImageError(f"{name} could not be read ({exc.strerror or exc})") from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageError(f"{name} grew past {MAX_FILE_BYTES:,} bytes, the limit for one photo")
+    return data
+
+
 def _read(source: str | Path | bytes | BinaryIO, name: str | None) -> tuple[bytes, str]:
     """The file's bytes and the name to use in messages."""
     if isinstance(source, (str, Path)):
         name = name or Path(source).name
-        try:
-            return Path(source).read_bytes(), name
-        except OSError as exc:
-            raise ImageError(f"{name} could not be read ({exc.strerror or exc})") from exc
+        return _read_path(Path(source), name), name
     name = name or "image"
     if isinstance(source, (bytes, bytearray, memoryview)):
         return bytes(source), name

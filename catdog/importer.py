@@ -15,6 +15,8 @@ into place at the end, so a crash never leaves half a dataset behind.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import io
 import json
@@ -25,20 +27,22 @@ import shutil
 import stat
 import tempfile
 import time
+import unicodedata
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from PIL import Image
 
 from catdog.archive import MAX_ENTRY_BYTES, ArchiveError, safe_extract
-from catdog.datasets import MANIFEST_NAME, SPLITS, DatasetError, natural_key
+from catdog.datasets import MANIFEST_NAME, SPLITS, DatasetError, balance_warnings, natural_key
 from catdog.home import datasets_dir
 from catdog.images import IMAGE_SUFFIXES, ImageError, opened_rgb
+from catdog.names import look_alike_letters, portable_name, shown
 from catdog.progress import ProgressFn, report
 
 # The seed's split: per class, the first 1000 images for training, 500 for validation, 500 test.
@@ -173,6 +177,7 @@ class ImportReport:
     unused: int = 0  # usable files the seed split did not need (never decoded, or extras)
     created: str = ""
     already_imported: bool = False
+    warnings: list[str] = field(default_factory=list)  # imbalance, look-alike class names
 
     @property
     def total(self) -> int:
@@ -185,10 +190,11 @@ class ImportReport:
             self.split if isinstance(self.split, str) else "/".join(f"{f:g}" for f in self.split)
         )
         lines = []
+        source, out = shown(self.source), shown(str(self.out))
         if self.already_imported:
-            lines.append(f"{self.out} already holds this import of {self.source}; nothing to do.")
+            lines.append(f"{out} already holds this import of {source}; nothing to do.")
         else:
-            lines.append(f"Imported {self.total:,} images from {self.source} into {self.out}.")
+            lines.append(f"Imported {self.total:,} images from {source} into {out}.")
         lines.append(
             f"Layout: {self.layout}; split: {split}"
             + (f" (seed {self.seed})" if isinstance(self.split, list) else "")
@@ -219,6 +225,7 @@ class ImportReport:
                 )
         else:
             lines.append("No file was skipped.")
+        lines += [f"Warning: {warning}." for warning in self.warnings]
         return "\n".join(lines)
 
 
@@ -310,13 +317,14 @@ def _walk(folder: Path, root: Path) -> tuple[list[Path], list[SkippedFile]]:
             dirs, found, others = _scan(here)
         except OSError as exc:
             rel = here.relative_to(root).as_posix()
-            passed.append(SkippedFile(rel, f"{rel}/ could not be read ({exc.strerror or exc})"))
+            why = f"{shown(rel)}/ could not be read ({exc.strerror or exc})"
+            passed.append(SkippedFile(rel, why))
             continue
         pending += dirs
         files += found
         for path, what in others:
             rel = path.relative_to(root).as_posix()
-            passed.append(SkippedFile(rel, f"{rel} {what}; skipped"))
+            passed.append(SkippedFile(rel, f"{shown(rel)} {what}; skipped"))
     files.sort(key=lambda p: natural_key(p.relative_to(folder).as_posix()))
     passed.sort(key=lambda s: natural_key(s.file))
     return files, passed
@@ -404,7 +412,7 @@ def _stray_files(root: Path, layout: str, items: list[_Item]) -> list[SkippedFil
         else "it is not inside a class folder"
     )
     strays = [p.relative_to(root).as_posix() for p in _walk_files(root) if p not in used]
-    return [SkippedFile(rel, f"{rel} was left out: {why}") for rel in strays]
+    return [SkippedFile(rel, f"{shown(rel)} was left out: {why}") for rel in strays]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -451,14 +459,15 @@ def _read_regular(path: Path, rel: str) -> bytes | str:
 
 def _ingest(item: _Item, staged: Path) -> tuple[str, str]:
     """Decode one file fully and stage it as an RGB JPEG; returns (outcome, reason)."""
-    data = _read_regular(item.path, item.rel)
+    name = shown(item.rel)  # the name in messages: one line, nothing hidden
+    data = _read_regular(item.path, name)
     if isinstance(data, str):
         return "skipped", data
     try:
         # The decoded image counts against the decode budget until it is written (see
         # catdog.images.DECODE_BUDGET_PIXELS), so the pool's threads cannot each hold a
         # full-size photo at once.
-        with opened_rgb(data, name=item.rel) as image:
+        with opened_rgb(data, name=name) as image:
             if _is_plain_jpeg(data):
                 staged.write_bytes(data)
                 return "copied", ""
@@ -511,7 +520,8 @@ def _fingerprint(source: Path) -> str:
     for path in paths:
         st = path.lstat()
         name = path.name if path == source else path.relative_to(source).as_posix()
-        digest.update(f"{name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        line = f"{name}\0{st.st_size}\0{st.st_mtime_ns}\n"
+        digest.update(line.encode("utf-8", "surrogateescape"))  # names need not be UTF-8
     return digest.hexdigest()
 
 
@@ -588,6 +598,7 @@ def _assign(
     if split is None and layout == "split folders":
         for item in good:
             assignment[item.split][item.cls].append(item)
+        _check_usable_split(items, assignment, checker.skipped)
         return assignment, 0
     fractions = split if isinstance(split, tuple) else DEFAULT_FRACTIONS
     for cls in classes:
@@ -619,9 +630,26 @@ def _check_kept_split(items: list[_Item], source: Path) -> None:
             )
 
 
+def _check_usable_split(items: list[_Item], assignment: dict, skipped: list[SkippedFile]) -> None:
+    """A kept split must still hold every class in every split once unreadable files are out."""
+    reasons = {s.file: s.reason for s in skipped}
+    for s, per_class in assignment.items():
+        for cls, chosen in per_class.items():
+            if chosen:
+                continue
+            files = [item.rel for item in items if (item.split, item.cls) == (s, cls)]
+            raise DatasetError(
+                f"the {s} split has no usable images of {cls}: none of its {len(files):,} "
+                f"file(s) could be read (the first: {reasons.get(files[0], '?')}); replace "
+                'them, or pass a split ("seed" or fractions such as 0.5,0.25,0.25) to re-split '
+                "all the images"
+            )
+
+
 def _place(assignment: dict, staged: dict[Path, Path], dataset: Path) -> dict:
-    """Move staged images into ``dataset/split/class/``, keeping each source stem (``-2``,
-    ``-3`` … added to repeated names, in natural order of the source paths)."""
+    """Move staged images into ``dataset/split/class/``, keeping each source stem as a name
+    every disk stores (:func:`catdog.names.portable_name`; ``-2``, ``-3`` … added to repeated
+    names, in natural order of the source paths)."""
     counts: dict[str, dict[str, int]] = {}
     for s, per_class in assignment.items():
         counts[s] = {}
@@ -631,10 +659,10 @@ def _place(assignment: dict, staged: dict[Path, Path], dataset: Path) -> dict:
             taken: set[str] = set()
             for item in sorted(chosen, key=lambda i: natural_key(i.rel)):
                 stem, k = item.path.stem, 1
-                name = f"{stem}.jpg"
+                name = portable_name(stem, ".jpg")
                 while name.casefold() in taken:
                     k += 1
-                    name = f"{stem}-{k}.jpg"
+                    name = portable_name(stem, f"-{k}.jpg")
                 taken.add(name.casefold())
                 os.replace(staged[item.path], folder / name)
             counts[s][cls] = len(chosen)
@@ -657,14 +685,30 @@ def _gather(
         root, passed = src, _walk(src, src)[1]
     note = f" ({len(passed):,} entries were passed over, e.g. {passed[0].reason})" if passed else ""
     layout, base = _detect_layout(root, source, note)
-    items = _collect(root, layout, base)
-    classes = sorted({item.cls for item in items})
-    if len(classes) < 2:
+    # One class, however its folder name is encoded (é composed or decomposed: NFC or NFD).
+    collected = _collect(root, layout, base)
+    items = [replace(item, cls=unicodedata.normalize("NFC", item.cls)) for item in collected]
+    found = Counter(item.cls for item in items)
+    if len(found) < 2:
+        empty = [f"{cls}: none" for cls in _class_folders(layout, base) if cls not in found]
+        held = [f"{cls}: {n:,} file{'s' if n != 1 else ''}" for cls, n in sorted(found.items())]
         raise DatasetError(
-            f"{source} holds {len(classes)} class(es) of images ({', '.join(classes) or 'none'})"
-            f"; a classifier needs 2 or more class folders{note}"
+            f"{source} holds {len(found)} class(es) of images ({'; '.join(held + empty) or 'none'})"
+            f"; a classifier needs 2 or more class folders with images{note}"
         )
     return root, layout, items, passed
+
+
+def _class_folders(layout: str, base: Path) -> list[str]:
+    """The class folder names of a class-folder layout (empty folders too), in NFC form."""
+    if layout == "class folders":
+        folders = _subdirs(base)
+    elif layout == "split folders":
+        splits = [d for d in _subdirs(base) if d.name.casefold() in _SPLIT_NAMES]
+        folders = [cls for split in splits for cls in _subdirs(split)]
+    else:
+        return []
+    return sorted({unicodedata.normalize("NFC", folder.name) for folder in folders})
 
 
 def import_dataset(
@@ -721,46 +765,86 @@ def import_dataset(
 
     dst.parent.mkdir(parents=True, exist_ok=True)
     _sweep_folder(dst.parent, _WORK_DIR, time.time() - STALE_AFTER_MINUTES * 60, dst.name)
-    work = Path(tempfile.mkdtemp(prefix=work_dir_prefix(dst.name), dir=dst.parent))
-    try:
-        root, layout, items, passed = _gather(src, source, work, progress)
-        if split is None and layout == "split folders":
-            _check_kept_split(items, source)
-        staging = work / "staging"
-        staging.mkdir()
-        with (
-            ThreadPoolExecutor(workers or min(8, os.cpu_count() or 2)) as pool,
-            warnings.catch_warnings(),
-        ):
-            # PetImages is full of "Possibly corrupt EXIF data" warnings; the pixels are fine.
-            warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
-            checker = _Checker(pool, staging, len(items), progress)
-            assignment, unused = _assign(items, checker, layout, split, seed, seed_counts)
-        dataset = work / "dataset"
-        placed = [
-            i.path for per_class in assignment.values() for v in per_class.values() for i in v
-        ]
-        outcomes = Counter(checker.outcome[path] for path in placed)
-        result = ImportReport(
-            out=dst,
-            source=str(src),
-            layout=layout,
-            split="kept"
-            if split is None and layout == "split folders"
-            else ("seed" if split == "seed" else list(split or DEFAULT_FRACTIONS)),
-            seed=seed,
-            classes=sorted({item.cls for item in items}),
-            counts=_place(assignment, checker.staged, dataset),
-            skipped=passed + checker.skipped + _stray_files(root, layout, items),
-            unused=unused,
-            created=datetime.now(UTC).isoformat(timespec="seconds"),
-            copied=outcomes["copied"],
-            converted=outcomes["converted"],
-        )
-        _publish(result, options, dataset, dst)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    with _disk_space(dst.parent):  # a full disk: one clear error, once the work is gone
+        work = Path(tempfile.mkdtemp(prefix=work_dir_prefix(dst.name), dir=dst.parent))
+        try:
+            root, layout, items, passed = _gather(src, source, work, progress)
+            if split is None and layout == "split folders":
+                _check_kept_split(items, source)
+            staging = work / "staging"
+            staging.mkdir()
+            with (
+                ThreadPoolExecutor(workers or min(8, os.cpu_count() or 2)) as pool,
+                warnings.catch_warnings(),
+            ):
+                # PetImages is full of "Possibly corrupt EXIF data" warnings; the pixels are fine.
+                warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+                checker = _Checker(pool, staging, len(items), progress)
+                assignment, unused = _assign(items, checker, layout, split, seed, seed_counts)
+            dataset = work / "dataset"
+            placed = [
+                i.path for per_class in assignment.values() for v in per_class.values() for i in v
+            ]
+            outcomes = Counter(checker.outcome[path] for path in placed)
+            result = ImportReport(
+                out=dst,
+                source=str(src),
+                layout=layout,
+                split="kept"
+                if split is None and layout == "split folders"
+                else ("seed" if split == "seed" else list(split or DEFAULT_FRACTIONS)),
+                seed=seed,
+                classes=sorted({item.cls for item in items}),
+                counts=_place(assignment, checker.staged, dataset),
+                skipped=passed + checker.skipped + _stray_files(root, layout, items),
+                unused=unused,
+                created=datetime.now(UTC).isoformat(timespec="seconds"),
+                copied=outcomes["copied"],
+                converted=outcomes["converted"],
+            )
+            result.warnings = _name_warnings(result.classes) + balance_warnings(result.counts)
+            _publish(result, options, dataset, dst)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     return result
+
+
+def _disk_is_full(exc: BaseException | None) -> bool:
+    """Whether ``exc``, or what caused it, is the disk (or the user's quota) running full."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+@contextlib.contextmanager
+def _disk_space(folder: Path) -> Iterator[None]:
+    """Turn the disk holding ``folder`` filling up into one :class:`DatasetError` that says so
+    (raised after the ``with`` block's own clean-up, so it reports the space really free)."""
+    try:
+        yield
+    except (OSError, DatasetError) as exc:
+        if not _disk_is_full(exc):
+            raise
+        free = shutil.disk_usage(folder).free
+        raise DatasetError(
+            f"the disk holding {folder} is full ({free / 1e6:,.1f} MB free): nothing was "
+            "imported and nothing is left behind; free some space (about the size of the "
+            "photos, twice that for a zip) and import again"
+        ) from exc
+
+
+def _name_warnings(classes: list[str]) -> list[str]:
+    """Class names written in Latin letters with look-alikes from another script."""
+    warnings = []
+    for cls in classes:
+        if letters := look_alike_letters(cls):
+            warnings.append(
+                f"class {shown(cls)} mixes Latin letters with look-alikes from another script "
+                f"({'; '.join(letters)}): it only looks like a name spelled in Latin letters"
+            )
+    return warnings
 
 
 def _check_paths(source: Path, out: Path) -> tuple[Path, Path]:
@@ -784,7 +868,8 @@ def _publish(result: ImportReport, options: dict, dataset: Path, dst: Path) -> N
     saved["out"] = str(dst)
     del saved["already_imported"]
     manifest = {"format": 1, "options": options, "report": saved}
-    (dataset / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
+    # ASCII with escapes: a source path or file name that is not UTF-8 survives the round trip
+    (dataset / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1))
     if dst.exists():
         dst.rmdir()  # an empty folder the user made for us (checked before)
     os.rename(dataset, dst)

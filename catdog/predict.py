@@ -21,6 +21,7 @@ import numpy as np
 
 from catdog.images import ImageError, load_for_model
 from catdog.models import tta_zoom_error
+from catdog.names import shown
 from catdog.progress import ProgressFn, report
 from catdog.runs import RunError, load_model, resolve_run, usable_run_info
 
@@ -44,7 +45,8 @@ class Prediction:
         label: the most probable class, or ``None`` when the image could not be read.
         probabilities: ``{class: probability}`` in the run's class order, summing to 1
             (empty when the image could not be read).
-        error: why the image could not be read (one line naming the file), else ``None``.
+        error: why the image could not be read (one line naming the file as
+            :func:`catdog.names.shown` shows it), else ``None``.
         heatmap: with ``predict(..., heatmaps=True)``, where the model saw evidence for
             ``label``: a Grad-CAM map in [0, 1] (:func:`catdog.explain.grad_cam`), else
             ``None``.
@@ -293,8 +295,8 @@ class Predictor:
         good: list[np.ndarray] = []
         slots: list[int] = []
         for name, data in chunk:
-            try:
-                good.append(load_for_model(data, self.image_size, name=name))
+            try:  # the error names the file on one line, whatever its name holds
+                good.append(load_for_model(data, self.image_size, name=shown(name)))
             except ImageError as exc:
                 results.append(Prediction(file=name, label=None, error=str(exc)))
                 continue

@@ -5,9 +5,10 @@ import streamlit as st
 from catdog.browse import preview_image
 from catdog.explain import ExplainError, heatmap_jpeg
 from catdog.images import IMAGE_SUFFIXES, ImageError
+from catdog.names import shown
 from catdog.predict import Prediction
 from catdog.runs import RunInfo, list_runs, model_file
-from pages.shared import PAGES, damaged_ui, model_choice, predictor
+from pages.shared import PAGES, damaged_ui, literal, model_choice, predictor
 
 MAX_UPLOAD_MB = 50  # per photo; a phone photo is a few MB
 CARD_COLUMNS = 3
@@ -48,15 +49,16 @@ def photos_ui() -> list[tuple[str, bytes]]:
 
 def card(prediction: Prediction, data: bytes) -> None:
     """One photo (with its heatmap if there is one), its class and a bar per class."""
+    name = shown(prediction.file)  # one line, whatever the file's name holds
     with st.container(border=True):
         if prediction.heatmap is not None:
-            photo = heatmap_jpeg(data, prediction.heatmap, max_side=400, name=prediction.file)
+            photo = heatmap_jpeg(data, prediction.heatmap, max_side=400, name=name)
         else:
-            photo = preview_image(data, max_side=400, name=prediction.file)
+            photo = preview_image(data, max_side=400, name=name)
         st.image(photo, width="stretch")
-        st.markdown(f"**{prediction.label}** — {prediction.file}")
+        st.markdown(f"**{literal(str(prediction.label))}** — {literal(name)}")
         for cls, p in sorted(prediction.probabilities.items(), key=lambda kv: -kv[1]):
-            st.progress(p, text=f"{cls}: {p:.1%}")
+            st.progress(p, text=f"{literal(cls)}: {p:.1%}")
 
 
 st.title("Predict")
@@ -93,7 +95,7 @@ except ExplainError as exc:
     st.warning(f"No heatmaps for this model: {exc}")
     predictions = model.predict(photos)
 for bad in (p for p in predictions if not p.ok):
-    st.warning(f"{bad.error} — skipped.", icon=":material/broken_image:")
+    st.warning(f"{literal(str(bad.error))} — skipped.", icon=":material/broken_image:")
 good = [(p, data) for p, (_, data) in zip(predictions, photos, strict=True) if p.ok]
 for row in range(0, len(good), CARD_COLUMNS):
     for col, (prediction, data) in zip(
@@ -103,4 +105,4 @@ for row in range(0, len(good), CARD_COLUMNS):
             try:
                 card(prediction, data)
             except ImageError as exc:
-                st.warning(str(exc))
+                st.warning(literal(str(exc)))

@@ -6,6 +6,7 @@ the keys below; catdog itself never sees session state, only the plain values re
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,16 @@ def thumb(path: str | Path, size: int = 160) -> bytes:
     """A cached thumbnail of ``path``."""
     path = Path(path)
     return cached_thumbnail(str(path), path.stat().st_mtime, size)
+
+
+# ASCII punctuation Markdown (or Streamlit's :colour[] and :emoji: and $LaTeX$) may act on.
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def literal(text: str) -> str:
+    """``text`` escaped so that Markdown shows it as it is: a file named ``*cat*.jpg`` or
+    ``:red[x].png`` is not styled, a message with ``$`` is not typeset as LaTeX."""
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", text)
 
 
 def model_choice(where: Any = st, key: str = "which_model") -> str:

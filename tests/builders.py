@@ -1,4 +1,5 @@
-"""Builders for import tests: source trees in each layout, bad files, zips, and tree digests."""
+"""Builders for tests: source trees in each layout, bad files, hand-made images and zips, and
+tree digests."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from conftest import striped_image
+from PIL import Image
 
 SPLITS = ("train", "validation", "test")
 
@@ -143,6 +145,89 @@ def tree_digest(root: Path) -> dict[str, str]:
 def names(folder: Path) -> list[str]:
     """File names in a folder, sorted."""
     return sorted(p.name for p in folder.iterdir())
+
+
+# --- hand-made images: headers and chunks as the test says ---------------------------------
+
+
+def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
+    """``image`` saved as ``fmt`` (with Pillow's ``options``), as bytes."""
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def noise_rgb(width: int = 80, height: int = 64, seed: int = 0) -> Image.Image:
+    """An RGB image of random pixels."""
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    """One PNG chunk with its length and CRC."""
+    crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A valid-looking PNG header declaring ``width``×``height`` RGB, with a tiny IDAT."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + png_chunk(b"IEND", b"")
+    )
+
+
+def bmp_declaring(width: int, height: int) -> bytes:
+    """A small BMP whose header claims ``width``×``height``."""
+    data = encode(noise_rgb(), "BMP")
+    return data[:18] + struct.pack("<ii", width, height) + data[26:]
+
+
+def halved(data: bytes) -> bytes:
+    """The first half of ``data`` (a file cut short)."""
+    return data[: len(data) // 2]
+
+
+def gif_with(offset: int, patch: bytes, from_descriptor: bool = True) -> bytes:
+    """A small GIF with ``patch`` written at ``offset`` (from its image descriptor, 0x2C)."""
+    data = encode(noise_rgb().convert("P"), "GIF")
+    if from_descriptor:
+        offset += data.index(b"\x2c", 13 + 3 * 256)  # after header + global palette
+    return data[:offset] + patch + data[offset + len(patch) :]
+
+
+def tiff_with(**fields: int) -> bytes:
+    """A small little-endian TIFF with header fields (``t256=...``) overwritten."""
+    data = bytearray(encode(noise_rgb(), "TIFF"))
+    ifd = struct.unpack("<I", data[4:8])[0]
+    todo = {int(key[1:]): value for key, value in fields.items()}
+    for i in range(struct.unpack("<H", data[ifd : ifd + 2])[0]):
+        entry = ifd + 2 + 12 * i
+        tag, kind = struct.unpack("<HH", data[entry : entry + 4])
+        if tag in todo:
+            value = todo.pop(tag)
+            data[entry + 8 : entry + 12] = (
+                struct.pack("<HH", value, 0) if kind == 3 else struct.pack("<I", value)
+            )
+    assert not todo, f"tags {sorted(todo)} not in the TIFF"
+    return bytes(data)
+
+
+def with_exif(jpeg: bytes, *entries: tuple[int, int, int, bytes]) -> bytes:
+    """Insert an APP1 EXIF segment holding one IFD of raw ``(tag, type, count, value)``."""
+    ifd = b"II*\x00" + struct.pack("<IH", 8, len(entries))
+    for tag, kind, count, value in entries:
+        ifd += struct.pack("<HHI", tag, kind, count) + value
+    payload = b"Exif\0\0" + ifd + b"\0" * 20
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + jpeg[2:]
+
+
+def orientation(value: int) -> tuple[int, int, int, bytes]:
+    """The EXIF Orientation entry for :func:`with_exif`."""
+    return (0x0112, 3, 1, struct.pack("<HH", value, 0))  # SHORT Orientation
 
 
 # --- hand-made zips: every header field as the test says, however wrong --------------------

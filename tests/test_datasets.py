@@ -68,3 +68,53 @@ def test_image_sizes_reads_headers(dataset_factory: Callable[..., Path]) -> None
     rows = image_sizes(root)
     assert len(rows) == 8
     assert rows[0] == ("train", "cats", "cat.0.jpg", 48, 48)
+
+
+def test_balance_warnings_give_the_counts_from_five_to_one() -> None:
+    from catdog.datasets import balance_warnings
+
+    def counts(cats: int, dogs: int) -> dict[str, dict[str, int]]:
+        return {"train": {"cats": cats, "dogs": dogs}, "test": {"cats": 0, "dogs": dogs}}
+
+    assert balance_warnings(counts(10, 20)) == []  # 10 to 40: 1:4
+    [warning] = balance_warnings(counts(3, 75))  # 3 to 150
+    assert warning.startswith(
+        "the classes are very unequal: dogs has 150 images, cats 3 (50 to 1). A model that "
+        "always answers dogs is right 98% of the time"
+    )
+    assert balance_warnings({"train": {"cats": 0, "dogs": 9}}) == []  # empty: another problem
+
+
+def test_training_problems_refuse_a_class_without_training_images(tmp_path: Path) -> None:
+    from catdog.datasets import training_problems
+
+    root = class_folders(tmp_path / "data", counts=(4, 1, 1))
+    for path in (root / "train" / "dogs").iterdir():
+        path.unlink()
+    errors, _ = training_problems(scan_dataset(root))
+    assert errors == ["train/ has no images of dogs (cats 4, dogs 0): every class needs training "
+                      "images"]  # fmt: skip
+    for path in (root / "test" / "cats").iterdir():
+        path.unlink()
+    for path in (root / "test" / "dogs").iterdir():
+        path.unlink()
+    assert training_problems(scan_dataset(root))[1][0] == (
+        "test/ has no images of cats, dogs (cats 0, dogs 0): the run will have no test accuracy "
+        "(--no-test says so)"
+    )
+
+
+def test_training_problems_warn_about_missing_classes_and_imbalance(tmp_path: Path) -> None:
+    from catdog.datasets import training_problems
+
+    root = class_folders(tmp_path / "data", counts=(20, 1, 1))
+    for path in (root / "train" / "cats").iterdir():
+        if not path.name.startswith("cat.0."):
+            path.unlink()
+    (next((root / "validation" / "cats").iterdir())).unlink()
+    errors, warnings = training_problems(scan_dataset(root))
+    assert errors == []
+    assert warnings[0] == (
+        "validation/ has no images of cats (cats 0, dogs 1): its accuracy there leaves them out"
+    )
+    assert warnings[1].startswith("the classes are very unequal: dogs has 22 images, cats 2")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -153,6 +154,30 @@ def test_class_folders_that_do_not_match_the_run_are_named(
 
     with pytest.raises(EvaluationError, match="is not a folder"):
         evaluate_run(run, tmp_path / "nowhere")
+
+
+def test_odd_folders_are_reported_not_dropped(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    _, run = trained
+    folder = make_dataset(tmp_path / "cats_only", counts=(0, 0, 3)) / "test"
+    shutil.rmtree(folder / "dogs")
+    (folder / "dogs").mkdir()  # no dogs at all
+    os.mkfifo(folder / "cats" / "pipe.jpg")  # named as a photo, but a pipe
+    (folder / "cats" / "zero.jpg").symlink_to("/dev/zero")
+    result = evaluate_run(run, folder)
+    assert result.count == 3
+    assert [s["error"] for s in result.skipped] == [
+        f"{folder / 'cats' / 'pipe.jpg'} is a named pipe (FIFO), not a regular file",
+        f"{folder / 'cats' / 'zero.jpg'} is a device, not a regular file",
+    ]
+    assert "No dogs among these 3 images: its recall and F1 of 0 measure nothing" in (
+        result.summary()
+    )
+    (folder / "dogs").rename(folder / "d\u03bfgs")  # a Greek omicron
+    with pytest.raises(EvaluationError) as caught:
+        evaluate_run(run, folder)
+    assert "missing dogs; unexpected d\u03bfgs (\u03bf is U+03BF GREEK SMALL LETTER OMICRON)" in (
+        str(caught.value)
+    )
 
 
 def test_multi_class_softmax_run(dataset_factory, catdog_home: Path) -> None:

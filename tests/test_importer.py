@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -151,6 +152,45 @@ def test_unknown_layout_is_a_clear_error(tmp_path: Path) -> None:
         import_dataset(tmp_path / "src", tmp_path / "out")
     with pytest.raises(DatasetError, match="does not exist"):
         import_dataset(tmp_path / "missing", tmp_path / "out")
+
+
+def test_degenerate_sources_are_refused_with_the_counts(tmp_path: Path) -> None:
+    source = class_folders(tmp_path / "one", counts=(2, 1, 1), classes=("cats",))
+    (source / "train" / "dogs").mkdir()
+    with pytest.raises(
+        DatasetError, match=r"holds 1 class\(es\) of images \(cats: 4 files; dogs: none\)"
+    ):
+        import_dataset(source, tmp_path / "out")
+    source = class_folders(tmp_path / "broken", counts=(3, 1, 1))
+    for path in (source / "train" / "dogs").iterdir():
+        path.write_text("not a photo")  # files there, none of them usable
+    with pytest.raises(DatasetError) as caught:
+        import_dataset(source, tmp_path / "out")
+    assert str(caught.value).startswith(
+        "the train split has no usable images of dogs: none of its 3 file(s) could be read "
+        "(the first: train/dogs/dog.0.train.jpg is not an image (got 11 bytes of text))"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_unequal_classes_and_look_alike_names_are_warned_about(tmp_path: Path) -> None:
+    source = class_folders(tmp_path / "src", counts=(2, 1, 1), classes=("cats", "dogs"),
+                           split_names=None)  # fmt: skip
+    for i in range(17):
+        write(source / "dogs" / f"more.{i}.jpg", image_bytes(1, seed=200 + i))
+    class_folders(source, counts=(5,), classes=("c\u0430ts",), split_names=None)  # Cyrillic а
+    result = import_dataset(source, tmp_path / "out")
+    assert result.warnings == [
+        "class c\u0430ts mixes Latin letters with look-alikes from another script (\u0430 is "
+        "U+0430 CYRILLIC SMALL LETTER A): it only looks like a name spelled in Latin letters",
+        "the classes are very unequal: dogs has 21 images, cats 4 (5 to 1). A model that "
+        "always answers dogs is right 70% of the time: judge it by each class's recall "
+        "(evaluate), not by accuracy, or add cats photos",
+    ]
+    assert result.summary().endswith("\n".join(f"Warning: {w}." for w in result.warnings))
+    assert import_dataset(source, tmp_path / "out").warnings == result.warnings  # kept
+    balanced = import_dataset(class_folders(tmp_path / "ok", counts=(2, 1, 1)), tmp_path / "ok2")
+    assert balanced.warnings == []
 
 
 def test_a_class_without_usable_images_is_refused(tmp_path: Path) -> None:
@@ -356,6 +396,49 @@ def test_manifest_records_the_import(tmp_path: Path) -> None:
     assert saved["split"] == [0.5, 0.25, 0.25] and saved["seed"] == 7
     assert saved["counts"] == result.counts and saved["created"]
     assert len(saved["skipped"]) == 6 and all(s["reason"] for s in saved["skipped"])
+
+
+def test_odd_names_are_imported_under_names_every_disk_keeps(tmp_path: Path) -> None:
+    source = class_folders(tmp_path / "src", counts=(3, 1, 1))
+    cats = source / "train" / "cats"
+    odd = [
+        "CON.jpg",  # Windows' console
+        unicodedata.normalize("NFD", "Müller.jpg"),  # one name to macOS, two to Linux
+        unicodedata.normalize("NFC", "Müller.jpg"),
+        "a\nb.jpg",
+        os.fsdecode(b"caf\xe9.jpg"),  # not UTF-8
+        "y" * 251 + ".jpg",  # 255 bytes, and its twin needs a "-2"
+        "y" * 251 + ".png",
+    ]
+    for i, name in enumerate(odd):
+        write(cats / name, image_bytes(0, seed=50 + i))
+    result = import_dataset(source, tmp_path / "out")
+    assert result.skipped == [] and result.counts["train"]["cats"] == 3 + len(odd)
+    assert set(names(tmp_path / "out/train/cats")) >= {
+        "CON_.jpg", "Müller.jpg", "Müller-2.jpg", "a_b.jpg", "caf_.jpg",
+        "y" * 251 + ".jpg", "y" * 249 + "-2.jpg",
+    }  # fmt: skip
+    assert import_dataset(source, tmp_path / "out").already_imported  # the manifest kept them
+
+    write(cats / "c\nd.jpg", b"text")
+    write(cats / os.fsdecode(b"\xff.jpg"), b"text")
+    reasons = sorted(s.reason for s in import_dataset(source, tmp_path / "out2").skipped)
+    assert reasons == [
+        "train/cats/\\xff.jpg is not an image (got 4 bytes of text)",
+        "train/cats/c\\nd.jpg is not an image (got 4 bytes of text)",
+    ]  # named on one line, nothing hidden
+
+
+def test_a_class_folder_named_in_nfc_and_in_nfd_is_one_class(tmp_path: Path) -> None:
+    for i in range(6):
+        form = "NFC" if i % 2 else "NFD"
+        write(tmp_path / "src" / unicodedata.normalize(form, "Kätzchen") / f"{i}.jpg",
+              image_bytes(0, seed=i))  # fmt: skip
+        write(tmp_path / "src" / "Hunde" / f"{i}.jpg", image_bytes(1, seed=i))
+    result = import_dataset(tmp_path / "src", tmp_path / "out")
+    assert result.classes == ["Hunde", unicodedata.normalize("NFC", "Kätzchen")]
+    assert sorted(os.listdir(tmp_path / "out" / "train")) == result.classes
+    assert result.total == 12
 
 
 @pytest.mark.parametrize(

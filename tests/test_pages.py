@@ -23,9 +23,8 @@ import damaged_runs
 import numpy as np
 import pytest
 from conftest import make_dataset
-from streamlit.runtime.pages_manager import PagesManager
+from pagetest import APP, PAGES, ROOT, literal, navigation_only, open_page  # noqa: F401 - a fixture
 from streamlit.testing.v1 import AppTest
-from streamlit.testing.v1 import app_test as app_test_module
 
 from catdog import cartoon, demo, runs
 from catdog.augment import AugmentConfig
@@ -34,46 +33,11 @@ from catdog.history import short_id
 from catdog.home import datasets_dir, demo_dataset_dir, runs_dir
 from catdog.jobs import manager
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = ROOT / "app.py"
-PAGES = {
-    "dataset": "pages/1_dataset.py",
-    "augmentation": "pages/2_augmentation.py",
-    "train": "pages/3_train.py",
-    "history": "pages/4_history.py",
-    "predict": "pages/5_predict.py",
-}
 # Validation loss bottoms out at epoch 3 (the baseline overfits); the dropout run keeps learning.
 BASELINE = [(0.69, 0.52, 0.68, 0.55), (0.60, 0.66, 0.62, 0.65), (0.48, 0.77, 0.57, 0.71),
             (0.30, 0.88, 0.60, 0.72), (0.15, 0.95, 0.74, 0.70)]  # fmt: skip
 DROPOUT = [(0.69, 0.51, 0.67, 0.57), (0.64, 0.60, 0.61, 0.66), (0.59, 0.68, 0.55, 0.74),
            (0.55, 0.72, 0.50, 0.79), (0.52, 0.75, 0.46, 0.82)]  # fmt: skip
-
-
-class _NavigationOnly(PagesManager):
-    """AppTest re-detects the legacy ``pages/`` folder mode on every run, which would run a page
-    without app.py; a real server leaves that mode after its first run (pages/shared.py)."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-
-@pytest.fixture(autouse=True)
-def _navigation_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(app_test_module, "PagesManager", _NavigationOnly)
-
-
-def open_page(page: str | None = None, **state) -> AppTest:
-    """A new browser session on app.py, optionally switched to ``page`` with session state."""
-    at = AppTest.from_file(str(APP), default_timeout=90)
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    if page is not None:
-        at.switch_page(PAGES[page]).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def home_dataset(counts: tuple[int, int, int]) -> Path:
@@ -152,8 +116,8 @@ def test_light_pages_do_not_import_tensorflow(tmp_path: Path) -> None:
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from streamlit.testing.v1 import AppTest
         from streamlit.testing.v1 import app_test
-        import test_pages
-        app_test.PagesManager = test_pages._NavigationOnly
+        import pagetest, test_pages
+        app_test.PagesManager = pagetest.NavigationOnly
         test_pages.small_demo()
         test_pages.fake_run("20260101-000000-seed-baseline-aaaa", "seed-baseline",
                             test_pages.BASELINE, test_pages.demo_dataset_dir())
@@ -564,13 +528,13 @@ def test_predict_page_classifies_uploads_and_warns_about_bad_ones(trained_run: s
         ("rex.png", png_bytes(2, "dog"), "image/png"),
     ]).run()  # fmt: skip
     assert not at.exception, [e.value for e in at.exception]
-    warnings = [w.value for w in at.warning]
+    warnings = [literal(w.value) for w in at.warning]
     assert len(warnings) == 2
     assert "notes.jpg is not an image" in warnings[0]
     assert "half.png is a corrupt or truncated image" in warnings[1]
     assert len(at.progress) == 4  # two photos × two classes
     labels = [m.value for m in at.markdown if " — " in m.value]
-    assert [label.split(" — ")[1] for label in labels] == ["whiskers.png", "rex.png"]
+    assert [literal(label.split(" — ")[1]) for label in labels] == ["whiskers.png", "rex.png"]
     shares = [p.value for p in at.progress]
     assert shares[0] + shares[1] in (99, 100, 101)  # percent, rounded per bar
     assert at.toggle(key="predict_heatmaps").value is True  # photos shown with their heatmap

@@ -176,6 +176,16 @@ def test_to_dict_shows_error_only_when_failed(predictor: Predictor, tmp_path: Pa
     assert failed.error.startswith("b.jpg is not an image")
 
 
+def test_an_error_names_the_file_on_one_line(predictor: Predictor) -> None:
+    names = ["a\nb.jpg", "\x1b[31mred.jpg", "photo\u202egpj.png"]
+    results = predictor.predict([(name, b"junk") for name in names])
+    assert [r.file for r in results] == names  # the name as given, for the caller
+    assert [r.error for r in results] == [
+        f"{shown} is not an image (got 4 bytes of text)"
+        for shown in ("a\\nb.jpg", "\\x1b[31mred.jpg", "photo\\u202egpj.png")
+    ]  # the message: one line, nothing hidden
+
+
 def test_unsupported_source_type_is_named(predictor: Predictor) -> None:
     with pytest.raises(TypeError, match="cannot predict on a int"):
         predictor.predict([42])

@@ -1,0 +1,98 @@
+"""File and class names from users, made safe to show and to store.
+
+A name can hold anything a file system allows: newlines and terminal escapes, right-to-left
+overrides that make ``photo‮gpj.exe`` read as ``photoexe.jpg``, bytes that are not UTF-8
+(Python keeps them as lone surrogates), letters from another script that look Latin, the same
+letter in composed (NFC) or decomposed (NFD) form, Windows' reserved device names. Every
+message that names a file goes through :func:`shown`, so it stays one honest line; every file
+name the importer writes goes through :func:`portable_name`.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+# Invisible characters that reorder or hide the text around them (Unicode's bidirectional
+# formatting characters, zero-width ones and the byte order mark).
+_HIDDEN = frozenset(
+    "\u061c\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+    "\u2060\u2066\u2067\u2068\u2069\ufeff"
+)
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Names Windows reserves for devices, whatever the extension (CON.jpg opens the console).
+_RESERVED = frozenset(
+    {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"}
+    | {f"{port}{n}" for port in ("COM", "LPT") for n in [*"123456789", "¹", "²", "³"]}
+)
+# Characters Windows does not allow in a file name.
+_NOT_ON_WINDOWS = frozenset('<>:"/\\|?*')
+# Scripts whose letters include look-alikes of Latin ones (а/a, е/e, о/o, р/p, ν/v …).
+_LOOK_ALIKE_SCRIPTS = ("CYRILLIC", "GREEK", "ARMENIAN", "CHEROKEE")
+
+
+def _escape(char: str) -> str | None:
+    """How ``char`` is shown if it cannot be shown as itself, else None."""
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8, kept by surrogateescape
+        return f"\\x{code - 0xDC00:02x}"
+    if char in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[char]
+    if unicodedata.category(char) in ("Cc", "Cs") or char in _HIDDEN:
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    return None
+
+
+def shown(name: str) -> str:
+    """``name`` as it can be shown on one line, hiding nothing.
+
+    Control characters (``\\n``, ``\\x1b`` …), invisible reordering characters (``\\u202e``)
+    and bytes that are not UTF-8 (``\\xff``) are written as escapes; everything else, accents
+    and other scripts included, is kept as it is.
+    """
+    if name.isprintable() and not any(char in _HIDDEN for char in name):
+        return name
+    return "".join(_escape(char) or char for char in name)
+
+
+def look_alike_letters(name: str) -> list[str]:
+    """In a name written in Latin letters, the letters from another script that look Latin.
+
+    Returns:
+        One description per such letter, e.g. ``"а is U+0430 CYRILLIC SMALL LETTER A"``; empty
+        when the name does not mix Latin with Cyrillic, Greek, Armenian or Cherokee letters.
+    """
+    scripts = {char: unicodedata.name(char, "").split(" ")[0] for char in name if char.isalpha()}
+    if "LATIN" not in scripts.values():
+        return []
+    return [
+        f"{char} is U+{ord(char):04X} {unicodedata.name(char)}"
+        for char, script in scripts.items()
+        if script in _LOOK_ALIKE_SCRIPTS
+    ]
+
+
+def portable_name(stem: str, suffix: str, limit: int = 255) -> str:
+    """A file name that every common disk stores and shows as the same name.
+
+    The stem is put in composed form (NFC, as macOS and Windows show it); control, invisible
+    and undecodable characters, and those Windows forbids, become ``_``; trailing dots and
+    spaces (which Windows drops) go; a reserved device name (``CON``, ``nul``, ``COM1`` …)
+    gets a ``_``; and the stem is shortened so that the whole name fits in ``limit`` bytes of
+    UTF-8.
+
+    Args:
+        stem: the name without its suffix, as found.
+        suffix: the suffix to add, e.g. ``".jpg"`` or ``"-2.jpg"``.
+        limit: the longest name allowed, in bytes of UTF-8.
+    """
+    text = unicodedata.normalize("NFC", stem)
+    text = "".join(
+        "_" if _escape(char) is not None or char in _NOT_ON_WINDOWS else char for char in text
+    )
+    device, dot, rest = text.partition(".")
+    if device.rstrip(" ").upper() in _RESERVED:  # CON.tar is the console too
+        text = f"{device}_{dot}{rest}"
+    room = limit - len(suffix.encode())
+    while len(text.encode()) > room:
+        text = text[:-1]
+    return (text.rstrip(". ") or "image") + suffix
