@@ -138,7 +138,7 @@ def test_saving_a_model_onto_a_full_disk(
     assert (run.state, run.epochs_done) == ("failed", 1)
     assert sorted(os.listdir(run.path)) == sorted(  # no half-written model left behind
         [runs.BEST_MODEL, runs.LAST_MODEL, runs.CONFIG_FILE, runs.HISTORY_FILE,
-         runs.STATUS_FILE, runs.ERROR_LOG]
+         runs.STATUS_FILE, runs.ERROR_LOG, runs.CHECKPOINT_FILE, runs.LOCK_FILE]
     )  # fmt: skip
     history = runs.read_history(run.path)
     assert [row["epoch"] for row in history] == [1]
