@@ -5,14 +5,31 @@ training status); the landing page says what the app does and where things stand
 here imports TensorFlow, so the first page appears in a moment.
 """
 
+import os
+
 import streamlit as st
 
+from catdog import hosting
 from catdog.browse import describe
 from catdog.history import best_run, job_line
 from catdog.importer import sweep_stale_imports
 from catdog.jobs import manager
 from catdog.runs import list_runs
 from pages.shared import PAGES, active_choice, damaged_ui
+
+
+def copy_secrets_to_environment() -> None:
+    """Take hosted mode's switch and limits from Streamlit's secrets too (how Community Cloud
+    sets them): ``CATDOG_HOSTED`` and every ``CATDOG_HOSTED_<NAME>``. The environment wins;
+    no secrets file is fine."""
+    try:
+        secrets = dict(st.secrets)
+    except FileNotFoundError:  # no secrets.toml anywhere: nothing to copy
+        return
+    for key, value in secrets.items():
+        if key == hosting.ENV_VAR or key.startswith(hosting.ENV_PREFIX):
+            text = ("1" if value else "0") if isinstance(value, bool) else str(value)
+            os.environ.setdefault(key, text)
 
 
 @st.cache_resource(show_spinner=False)
@@ -54,6 +71,7 @@ def home() -> None:
         with column.container(border=True, height="stretch"):
             st.page_link(PAGES[page], label=label, icon=icon)
             st.caption(text)
+    hosted_ui()
 
     st.subheader("Where things stand")
     dataset_col, runs_col = st.columns(2)
@@ -89,6 +107,19 @@ def home() -> None:
             )
 
 
+def hosted_ui() -> None:
+    """In hosted mode, say so and list what it limits (nothing locally)."""
+    if not hosting.hosted():
+        return
+    limits = "\n".join(f"- {line}" for line in hosting.settings().describe())
+    st.info(
+        "**This is a shared demo server (hosted mode).** Your datasets and runs are private to "
+        "this browser link (keep the link to come back; anyone with it sees your workspace). "
+        f"To keep the server usable for everyone it limits:\n{limits}",
+        icon=":material/public:",
+    )
+
+
 def sidebar() -> None:
     """The active dataset and any training in progress, on every page."""
     choice = active_choice()
@@ -106,6 +137,7 @@ def sidebar() -> None:
 
 
 st.set_page_config(page_title="catdog", page_icon="🐾", layout="wide")
+copy_secrets_to_environment()
 swept_at_start()
 # (key in PAGES, title, icon); the URL path is the key.
 NAVIGATION = (
