@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from PIL import Image, ImageOps
 
+from catdog import hosting
 from catdog.datasets import (
     MANIFEST_NAME,
     SPLITS,
@@ -32,6 +33,7 @@ from catdog.datasets import (
     list_datasets,
 )
 from catdog.home import DEMO_DATASET_NAME, datasets_dir, demo_dataset_dir
+from catdog.hosting import HostedLimitError
 from catdog.images import image_header, open_rgb
 from catdog.importer import ImportReport, SplitSpec, import_dataset, upload_dir_prefix
 from catdog.progress import ProgressFn
@@ -248,6 +250,8 @@ def import_named(
     Raises:
         DatasetError: the name is not usable, the source cannot be imported, or the dataset
             exists (catdog never overwrites one); the message says which.
+        catdog.hosting.HostedLimitError: in hosted mode, a folder or path of the server, or an
+            upload or dataset over a cap.
     """
     out = check_new_dataset_name(name)
     with tempfile.TemporaryDirectory(prefix=upload_dir_prefix()) as tmp:
@@ -257,12 +261,13 @@ def import_named(
         )
         if isinstance(source, tuple):
             filename, data = source
+            hosting.check_upload(len(data), Path(filename).name)  # before writing it anywhere
             path = Path(tmp) / (Path(filename).name or "upload.zip")
             path.write_bytes(data)
         else:
             path = Path(source).expanduser()
         try:
             report = import_dataset(path, out, split=split, seed=seed, progress=progress)
-        except DatasetError as exc:
-            raise DatasetError(hide(str(exc))) from None
+        except (DatasetError, HostedLimitError) as exc:
+            raise type(exc)(hide(str(exc))) from None
         return report, hide(report.summary())

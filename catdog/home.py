@@ -39,3 +39,14 @@ def runs_dir() -> Path:
 def demo_dataset_dir() -> Path:
     """Return where the built-in demo dataset lives (it may not be generated yet)."""
     return datasets_dir() / DEMO_DATASET_NAME
+
+
+def dataset_roots() -> list[Path]:
+    """The folders whose subfolders are datasets this caller may use."""
+    return [datasets_dir()]
+
+
+def in_dataset_roots(path: str | Path) -> bool:
+    """Whether ``path`` is a folder directly inside one of :func:`dataset_roots`."""
+    parent = Path(path).expanduser().resolve().parent
+    return any(parent == root.resolve() for root in dataset_roots())

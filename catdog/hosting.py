@@ -15,6 +15,7 @@ Streamlit, no TensorFlow.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -134,3 +135,138 @@ def hosted(environ: dict[str, str] | None = None) -> bool:
 def settings() -> HostedSettings:
     """The hosted-mode limits from the environment (read anew each call: it is cheap)."""
     return HostedSettings.from_env()
+
+
+# ------------------------------------------------------------------- what hosted mode refuses
+
+
+def _refuse(what: str, value: str, cap: str, hint: str) -> HostedLimitError:
+    return HostedLimitError(f"{what} {value} is over hosted mode's cap of {cap}; {hint}")
+
+
+def _mb(nbytes: float) -> str:
+    return f"{nbytes / MB:,.1f} MB"
+
+
+def check_training(cfg: Any) -> None:
+    """Refuse a resolved training config with a setting over a cap (nothing locally).
+
+    Args:
+        cfg: a :class:`~catdog.config.TrainConfig` with its defaults filled in.
+
+    Raises:
+        HostedLimitError: epochs, image size or batch size over its cap, or a time limit that
+            is none (0) or over the cap; the message names the setting, the value and the cap.
+    """
+    if not hosted():
+        return
+    limits = settings()
+    capped = (
+        ("epochs", cfg.epochs, limits.max_epochs, ""),
+        ("image size", cfg.image_size, limits.max_image_size, " px"),
+        ("batch size", cfg.batch_size, limits.max_batch_size, ""),
+    )
+    for what, value, cap, unit in capped:
+        if value is not None and value > cap:
+            raise _refuse(what, f"{value}{unit}", f"{cap}{unit}", f"choose at most {cap}{unit}")
+    minutes, cap = float(cfg.time_limit_minutes or 0), limits.max_training_minutes
+    if minutes <= 0:
+        raise HostedLimitError(
+            f"time limit 0 (none) is over hosted mode's cap of {cap:g} minutes; "
+            f"set a time limit of at most {cap:g} minutes"
+        )
+    if minutes > cap:
+        raise _refuse("time limit", f"{minutes:g} minutes", f"{cap:g} minutes",
+                      f"set at most {cap:g}")  # fmt: skip
+
+
+def capped_settings(values: dict[str, Any]) -> dict[str, Any]:
+    """Training settings (``epochs``, ``image_size``, ``batch_size``, ``time_limit_minutes``)
+    brought within hosted mode's caps; other keys, and everything locally, unchanged. What a
+    form pre-fills, so its first Start is never refused."""
+    if not hosted():
+        return dict(values)
+    limits, out = settings(), dict(values)
+    caps = {"epochs": limits.max_epochs, "image_size": limits.max_image_size,
+            "batch_size": limits.max_batch_size}  # fmt: skip
+    for key, cap in caps.items():
+        if out.get(key) is not None:
+            out[key] = min(out[key], cap)
+    if "time_limit_minutes" in out:
+        minutes = float(out["time_limit_minutes"] or 0)
+        out["time_limit_minutes"] = min(minutes, limits.max_training_minutes) or float(
+            limits.max_training_minutes
+        )
+    return out
+
+
+def check_upload(nbytes: int, name: str) -> None:
+    """Refuse an upload bigger than the cap (nothing locally).
+
+    Raises:
+        HostedLimitError: ``name`` is over :attr:`HostedSettings.max_upload_mb`.
+    """
+    if hosted() and nbytes > (cap := settings().max_upload_bytes):
+        raise _refuse(f"upload {name} of", _mb(nbytes), _mb(cap), "upload a smaller one")
+
+
+def check_dataset_images(count: int, source: str) -> None:
+    """Refuse a dataset of more images than the cap (nothing locally).
+
+    Raises:
+        HostedLimitError: ``count`` is over :attr:`HostedSettings.max_dataset_images`.
+    """
+    if hosted() and count > (cap := settings().max_dataset_images):
+        raise _refuse(f"{source}: a dataset of", f"{count:,} images", f"{cap:,} images",
+                      "import fewer photos")  # fmt: skip
+
+
+def check_dataset_bytes(nbytes: int, source: str) -> None:
+    """Refuse a dataset bigger on disk than the cap (nothing locally).
+
+    Raises:
+        HostedLimitError: ``nbytes`` is over :attr:`HostedSettings.max_dataset_mb`.
+    """
+    if hosted() and nbytes > (cap := settings().max_dataset_bytes):
+        raise _refuse(f"{source}: a dataset of", _mb(nbytes), _mb(cap),
+                      "import fewer or smaller photos")  # fmt: skip
+
+
+def check_photos(count: int) -> None:
+    """Refuse classifying more photos at once than the cap (nothing locally).
+
+    Raises:
+        HostedLimitError: ``count`` is over :attr:`HostedSettings.max_predict_photos`.
+    """
+    if hosted() and count > (cap := settings().max_predict_photos):
+        raise _refuse("classifying", f"{count} photos at once", f"{cap}",
+                      f"give at most {cap} at a time")  # fmt: skip
+
+
+def refuse_server_files(what: str) -> None:
+    """In hosted mode, refuse reading the server's own files (nothing locally).
+
+    Args:
+        what: what was asked for, e.g. ``"importing the folder /srv/photos"``.
+
+    Raises:
+        HostedLimitError: always, in hosted mode.
+    """
+    if hosted():
+        raise HostedLimitError(
+            f"{what} is refused in hosted mode: the server's own files are not visitors' to "
+            "read; upload your photos instead"
+        )
+
+
+def folder_size(path: str | os.PathLike[str]) -> int:
+    """Bytes of the regular files under ``path`` (links not followed; 0 if it is missing)."""
+    total = 0
+    for folder, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                info = os.lstat(os.path.join(folder, name))
+            except OSError:
+                continue  # vanished meanwhile
+            total += info.st_size if stat.S_ISREG(info.st_mode) else 0
+    return total

@@ -35,7 +35,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from catdog.archive import MAX_ENTRY_BYTES, ArchiveError, safe_extract
+from catdog import hosting
+from catdog.archive import MAX_ENTRY_BYTES, ArchiveError, ExtractLimits, safe_extract
 from catdog.datasets import MANIFEST_NAME, SPLITS, DatasetError, natural_key
 from catdog.home import datasets_dir
 from catdog.images import IMAGE_SUFFIXES, ImageError, opened_rgb
@@ -649,7 +650,7 @@ def _gather(
     if src.is_file():
         root = work / "extracted"
         try:
-            extraction = safe_extract(src, root, progress=progress)
+            extraction = safe_extract(src, root, limits=_extract_limits(), progress=progress)
         except ArchiveError as exc:
             raise DatasetError(str(exc)) from exc
         passed = [SkippedFile(entry.name, entry.reason) for entry in extraction.skipped]
@@ -658,6 +659,7 @@ def _gather(
     note = f" ({len(passed):,} entries were passed over, e.g. {passed[0].reason})" if passed else ""
     layout, base = _detect_layout(root, source, note)
     items = _collect(root, layout, base)
+    hosting.check_dataset_images(len(items), str(source))
     classes = sorted({item.cls for item in items})
     if len(classes) < 2:
         raise DatasetError(
@@ -665,6 +667,35 @@ def _gather(
             f"; a classifier needs 2 or more class folders{note}"
         )
     return root, layout, items, passed
+
+
+def _extract_limits() -> ExtractLimits | None:
+    """In hosted mode an archive may expand to twice the dataset cap (photos barely compress;
+    the finished dataset is checked against the cap itself); locally, the archive defaults."""
+    if not hosting.hosted():
+        return None
+    limits = hosting.settings()
+    return ExtractLimits(
+        max_total_bytes=2 * limits.max_dataset_bytes,
+        max_entries=2 * limits.max_dataset_images + 1000,
+    )
+
+
+def _check_hosted_source(source: Path) -> None:
+    """In hosted mode, read only what a visitor uploaded: a file the dashboard wrote into this
+    process' upload folder (:func:`upload_dir_prefix`), within the upload cap."""
+    if not hosting.hosted():
+        return
+    src = source.resolve()
+    folder = src.parent
+    uploaded = (
+        src.is_file()
+        and folder.parent == Path(tempfile.gettempdir()).resolve()
+        and folder.name.startswith(upload_dir_prefix())
+    )
+    if not uploaded:
+        hosting.refuse_server_files(f"importing {source}")
+    hosting.check_upload(src.stat().st_size, src.name)
 
 
 def import_dataset(
@@ -699,6 +730,8 @@ def import_dataset(
     Raises:
         DatasetError: the source is missing, unsafe, not in a known layout, has too few images
             for the split, or ``out`` is taken.
+        catdog.hosting.HostedLimitError: in hosted mode, the source is not an upload (a folder
+            or file of the server), or the upload or the dataset is over a cap.
     """
     source, out = Path(source).expanduser(), Path(out).expanduser()
     split = check_split(split)
@@ -707,6 +740,7 @@ def import_dataset(
             f"seed_counts must be three positive numbers (train, validation, test), "
             f"got {seed_counts!r}"
         )
+    _check_hosted_source(source)  # before anything tells what the server has
     src, dst = _check_paths(source, out)
     options = {
         "source": str(src),
@@ -757,6 +791,7 @@ def import_dataset(
             copied=outcomes["copied"],
             converted=outcomes["converted"],
         )
+        hosting.check_dataset_bytes(hosting.folder_size(dataset), str(source))
         _publish(result, options, dataset, dst)
     finally:
         shutil.rmtree(work, ignore_errors=True)

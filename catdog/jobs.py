@@ -22,11 +22,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from catdog import runs
+from catdog import hosting, runs
 from catdog.config import TrainConfig
 
 # How many recent batch points to keep for live curves (older ones are thinned out).
 MAX_BATCH_POINTS = 2000
+# In hosted mode a job is stopped this long after its training-minutes cap (loading the images,
+# timing the precision and the test evaluation are not part of a run's own time limit).
+HARD_STOP_GRACE_SECONDS = 120.0
 
 
 @dataclass
@@ -109,6 +112,7 @@ class TrainingJob:
             target=self._work, name=f"catdog-{self.run_id}", daemon=True
         )
         self.started_at = time.time()
+        self._hard_stop: float | None = None  # monotonic time hosted mode stops it at
 
     def start(self) -> TrainingJob:
         """Start the worker thread (returns self, for chaining)."""
@@ -147,6 +151,8 @@ class TrainingJob:
 
     def _on_event(self, event: Any) -> None:
         """Training callback: fold one ProgressEvent into the shared state."""
+        if self._hard_stop is not None and time.monotonic() > self._hard_stop:
+            self._stop.set()  # hosted mode's cap on minutes, whatever the run's own limit did
         with self._lock:
             s = self._state
             s.seconds = event.seconds
@@ -186,6 +192,9 @@ class TrainingJob:
     def _work(self) -> None:
         from catdog import training
 
+        if hosting.hosted():
+            minutes = hosting.settings().max_training_minutes
+            self._hard_stop = time.monotonic() + minutes * 60 + HARD_STOP_GRACE_SECONDS
         try:
             start = training.resume if self.resuming else training.train_created
             result = start(

@@ -50,7 +50,8 @@ try:
 except ImportError:  # not on Windows: the pid/heartbeat check is all there is there
     fcntl = None  # type: ignore[assignment]
 
-from catdog.home import runs_dir
+from catdog import hosting
+from catdog.home import in_dataset_roots, runs_dir
 
 if TYPE_CHECKING:
     from catdog.backend import keras
@@ -153,11 +154,16 @@ def create_run(config: TrainConfig, run_id: str | None = None) -> Path:
     Raises:
         TrainingError: a setting cannot work, or the dataset has fewer than 2 classes.
         DatasetError: ``config.data`` is not a dataset.
+        catdog.hosting.HostedLimitError: in hosted mode, a setting over its cap, or data that
+            is not one of the visitor's or the shared datasets.
     """
     from catdog.config import TrainingError
     from catdog.datasets import scan_dataset
 
     cfg = config.resolved()
+    hosting.check_training(cfg)  # every new run passes here: the one place caps are enforced
+    if hosting.hosted() and not in_dataset_roots(cfg.data):
+        hosting.refuse_server_files(f"training on {cfg.data}")
     info = scan_dataset(Path(cfg.data))
     if len(info.classes) < 2:
         raise TrainingError(f"{cfg.data} has {len(info.classes)} class folder(s); need at least 2")
@@ -838,6 +844,8 @@ def resume_problem(info: RunInfo, *, holding_lock: bool = False) -> str | None:
     """
     if info.damaged:
         return f"run {info.id} is damaged: {info.error}"
+    if (over_cap := _hosted_cap_problem(info)) is not None:
+        return over_cap
     if info.state == "running" and not holding_lock:
         return f"run {info.id} is still running; stop it first"
     if info.state == "completed" and info.epochs_done >= info.epochs:
@@ -845,6 +853,19 @@ def resume_problem(info: RunInfo, *, holding_lock: bool = False) -> str | None:
     models = (info.path / LAST_MODEL, staged_model(info.path, info.epochs_done))
     if info.epochs_done and not any(model.exists() for model in models):
         return f"run {info.id} has lost its {LAST_MODEL}; it cannot resume"
+    return None
+
+
+def _hosted_cap_problem(info: RunInfo) -> str | None:
+    """In hosted mode, why the run's settings may not train here (a cap), else ``None``."""
+    if not hosting.hosted():
+        return None
+    from catdog.config import TrainConfig
+
+    try:
+        hosting.check_training(TrainConfig.from_dict(info.config["train"]))
+    except ValueError as exc:  # HostedLimitError, or settings this version does not know
+        return f"run {info.id} cannot train here: {exc}"
     return None
 
 

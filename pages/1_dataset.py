@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from catdog import hosting
 from catdog.browse import (
     count_rows,
     dataset_choices,
@@ -22,6 +23,7 @@ from catdog.browse import (
     size_summary,
 )
 from catdog.datasets import SPLITS, DatasetError, DatasetInfo, list_images
+from catdog.hosting import HostedLimitError
 from pages.shared import active_choice, require_dataset, set_active_dataset, thumb
 
 GRID_COLUMNS, GRID_ROWS = 6, 3
@@ -51,10 +53,20 @@ def choose_ui() -> None:
 def import_ui() -> tuple[Path | tuple[str, bytes], str, object, int] | None:
     """The import form; when submitted, returns (folder or (file name, bytes) of an uploaded
     .zip, dataset name, split, seed)."""
-    kind = st.radio("Source", ["Upload a .zip", "A folder on this computer"], horizontal=True)
+    hosted = hosting.hosted()
+    sources = ["Upload a .zip"] if hosted else ["Upload a .zip", "A folder on this computer"]
+    kind = st.radio("Source", sources, horizontal=True)
     upload, folder = None, None
     if kind == "Upload a .zip":
-        upload = st.file_uploader("Dataset archive (.zip)", type=["zip"])
+        limits = hosting.settings()
+        upload = st.file_uploader("Dataset archive (.zip)", type=["zip"],
+                                  max_upload_size=max(1, int(limits.max_upload_mb)) if hosted
+                                  else None)  # fmt: skip
+        if hosted:
+            st.caption(
+                f"Hosted demo: a .zip of at most {limits.max_upload_mb:g} MB, making a dataset "
+                f"of at most {limits.max_dataset_images:,} images and {limits.max_dataset_mb:g} MB."
+            )
         suggested = dataset_name_for(upload.name) if upload else ""
     else:
         text = st.text_input(
@@ -99,7 +111,7 @@ def run_import(source: Path | tuple[str, bytes], name: str, split, seed: int) ->
 
     try:
         report, summary = import_named(source, name, split=split, seed=seed, progress=progress)
-    except DatasetError as exc:
+    except (DatasetError, HostedLimitError) as exc:
         bar.empty()
         st.error(f"Import failed: {exc}")
         return

@@ -8,13 +8,21 @@ two visitors on one real server is in test_browser.py.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
+from conftest import make_dataset
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as app_test_module
-from test_pages import APP, PAGES, _NavigationOnly, texts
+from test_pages import APP, PAGES, _NavigationOnly, _zip_of, png_bytes, texts
 
-from catdog import hosting
+from catdog import hosting, runs
+from catdog.browse import import_named
+from catdog.config import TrainConfig
+from catdog.evaluate import evaluate_run
+from catdog.home import datasets_dir
+from catdog.hosting import HostedLimitError
+from catdog.importer import import_dataset
 
 
 @pytest.fixture(autouse=True)
@@ -98,3 +106,145 @@ def test_hosted_mode_can_come_from_streamlit_secrets(monkeypatch: pytest.MonkeyP
     finally:
         os.environ.pop(hosting.ENV_VAR, None)
         os.environ.pop("CATDOG_HOSTED_MAX_EPOCHS", None)
+
+
+# ------------------------------------------------------------- 2. caps, in the library
+
+
+def tiny_config(data: Path, **changes) -> TrainConfig:
+    """A run small enough for any test: 48 px, 1 epoch, batch 8, float32, 1-minute limit."""
+    settings = {"epochs": 1, "batch_size": 8, "image_size": 48, "precision": "float32",
+                "time_limit_minutes": 1.0, **changes}  # fmt: skip
+    return TrainConfig(data=str(data), **settings)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"epochs": 31}, "epochs 31 is over hosted mode's cap of 30; choose at most 30"),
+        ({"image_size": 130}, "image size 130 px is over hosted mode's cap of 128 px"),
+        ({"batch_size": 65}, "batch size 65 is over hosted mode's cap of 64; choose at most 64"),
+        ({"time_limit_minutes": 0.0}, "time limit 0 (none) is over hosted mode's cap of 10 min"),
+        ({"time_limit_minutes": 11.0}, "time limit 11 minutes is over hosted mode's cap of 10"),
+    ],
+)
+def test_a_run_over_a_cap_is_refused_by_create_run(hosted_mode, changes, message) -> None:
+    data = make_dataset(datasets_dir() / "photos", counts=(2, 1, 1))
+    with pytest.raises(HostedLimitError) as refused:
+        runs.create_run(tiny_config(data, **changes))
+    assert str(refused.value).startswith(message)
+    assert list(runs.runs_dir().iterdir()) == []  # nothing made
+    runs.create_run(tiny_config(data))  # within the caps: made
+
+
+def test_caps_do_not_apply_locally() -> None:
+    data = make_dataset(datasets_dir() / "photos", counts=(2, 1, 1))
+    runs.create_run(tiny_config(data, epochs=500, image_size=256, time_limit_minutes=0.0))
+
+
+def test_hosted_mode_trains_only_on_datasets_of_the_data_home(hosted_mode, tiny_dataset) -> None:
+    with pytest.raises(HostedLimitError, match=f"training on {tiny_dataset} is refused in hosted"):
+        runs.create_run(tiny_config(tiny_dataset))
+
+
+def test_a_run_made_locally_over_the_caps_cannot_resume_in_hosted_mode(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = make_dataset(datasets_dir() / "photos", counts=(2, 1, 1))
+    path = runs.create_run(tiny_config(data, epochs=100))
+    runs.write_status(path, "stopped")
+    assert runs.can_resume(runs.run_info(path))
+    monkeypatch.setenv(hosting.ENV_VAR, "1")
+    assert runs.resume_problem(runs.run_info(path)) == (
+        f"run {path.name} cannot train here: epochs 100 is over hosted mode's cap of 30; "
+        "choose at most 30"
+    )
+
+
+def test_folder_import_is_refused_in_hosted_mode(hosted_mode, tiny_dataset) -> None:
+    refusal = "is refused in hosted mode: the server's own files are not visitors' to read"
+    with pytest.raises(HostedLimitError, match=f"importing {tiny_dataset} {refusal}"):
+        import_dataset(tiny_dataset, datasets_dir() / "mine")
+    with pytest.raises(HostedLimitError, match=refusal):
+        import_named(tiny_dataset, "mine")
+    archive = tiny_dataset.parent / "pets.zip"  # a .zip on the server is no upload either
+    archive.write_bytes(_zip_of(tiny_dataset))
+    with pytest.raises(HostedLimitError, match=f"importing {archive} {refusal}"):
+        import_dataset(archive, datasets_dir() / "mine")
+    with pytest.raises(HostedLimitError, match="importing /no/such/folder is refused"):
+        import_named("/no/such/folder", "mine")  # not even whether it exists is told
+    assert not (datasets_dir() / "mine").exists()
+
+
+def test_an_upload_within_the_caps_is_imported(hosted_mode, tiny_dataset) -> None:
+    report, _ = import_named(("pets.zip", _zip_of(tiny_dataset)), "pets")
+    assert report.total == 64
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("MAX_UPLOAD_MB", "0.01", r"upload pets.zip of 0.\d MB is over hosted mode's cap of "
+         "0.0 MB"),
+        ("MAX_DATASET_IMAGES", "50", "pets.zip: a dataset of 64 images is over hosted mode's cap "
+         "of 50 images; import fewer photos"),
+        ("MAX_DATASET_MB", "{0.7}", r"pets.zip: a dataset of 0.\d MB is over hosted mode's cap "
+         r"of 0.\d MB; import fewer or smaller photos"),
+    ],
+)  # fmt: skip
+def test_uploads_and_datasets_over_a_cap_are_refused(
+    hosted_mode, tiny_dataset, monkeypatch: pytest.MonkeyPatch, variable, value, message
+) -> None:
+    if value == "{0.7}":  # 70% of the photos' size: below the dataset, above half of it
+        value = str(0.7 * hosting.folder_size(tiny_dataset) / hosting.MB)
+    monkeypatch.setenv(hosting.ENV_PREFIX + variable, value)
+    with pytest.raises(HostedLimitError, match=message):
+        import_named(("pets.zip", _zip_of(tiny_dataset)), "pets")
+    assert not (datasets_dir() / "pets").exists()
+    assert [p.name for p in datasets_dir().iterdir()] == []  # no work folder left either
+
+
+@pytest.mark.slow
+def test_prediction_takes_uploads_only_and_at_most_the_cap(
+    trained: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from catdog.predict import Predictor
+
+    data, run_path = trained
+    model = Predictor.from_run(run_path)
+    monkeypatch.setenv(hosting.ENV_VAR, "1")
+    monkeypatch.setenv("CATDOG_HOSTED_MAX_PREDICT_PHOTOS", "2")
+    photos = [(f"p{k}.png", png_bytes(k)) for k in range(3)]
+    with pytest.raises(HostedLimitError, match="classifying 3 photos at once is over hosted "
+                       "mode's cap of 2; give at most 2 at a time"):  # fmt: skip
+        model.predict(photos)
+    assert [p.ok for p in model.predict(photos[:2])] == [True, True]
+    image = next((data / "test" / "cats").iterdir())
+    with pytest.raises(HostedLimitError, match=f"classifying the file {image} is refused"):
+        model.predict([image])
+    with pytest.raises(HostedLimitError, match=f"evaluating on {data} is refused"):
+        evaluate_run(run_path, data=data)
+
+
+def test_train_page_widgets_stop_at_the_caps(hosted_mode) -> None:
+    make_dataset(datasets_dir() / "photos", counts=(2, 1, 1))
+    at = visit("train", dataset=str(datasets_dir() / "photos"))
+    assert at.number_input(key="train_epochs").max == 30
+    assert at.number_input(key="train_epochs").value == 30  # catdog-net's 145, capped
+    assert at.number_input(key="train_image_size").max == 128
+    assert at.number_input(key="train_image_size").value == 112
+    assert at.number_input(key="train_batch_size").max == 64
+    assert at.number_input(key="train_time_limit_minutes").value == 10  # its 28, capped
+    assert "Hosted demo: at most 30 epochs, 128 px, batch 64 and 10 minutes per run." in texts(at)
+
+
+def test_dataset_page_offers_no_server_folder_in_hosted_mode(
+    hosted_mode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_dataset(datasets_dir() / "photos", counts=(2, 1, 1))
+    at = visit("dataset", dataset=str(datasets_dir() / "photos"))
+    assert at.radio[1].options == ["Upload a .zip"]
+    assert "Hosted demo: a .zip of at most 50 MB" in texts(at)
+    monkeypatch.setenv(hosting.ENV_VAR, "0")
+    local = visit("dataset", dataset=str(datasets_dir() / "photos"))
+    assert local.radio[1].options == ["Upload a .zip", "A folder on this computer"]
