@@ -12,10 +12,11 @@ import streamlit as st
 from catdog import hosting
 from catdog.browse import describe
 from catdog.history import best_run, job_line
+from catdog.home import in_workspace
 from catdog.importer import sweep_stale_imports
 from catdog.jobs import manager
 from catdog.runs import list_runs
-from pages.shared import PAGES, active_choice, damaged_ui
+from pages.shared import PAGES, active_choice, damaged_ui, enter_workspace
 
 
 def copy_secrets_to_environment() -> None:
@@ -35,7 +36,8 @@ def copy_secrets_to_environment() -> None:
 @st.cache_resource(show_spinner=False)
 def swept_at_start() -> int:
     """Remove what killed imports left behind, once per server process (one folder listing)."""
-    return len(sweep_stale_imports())
+    with in_workspace(None):  # the data home's own datasets folder
+        return len(sweep_stale_imports())
 
 
 def home() -> None:
@@ -130,6 +132,8 @@ def sidebar() -> None:
             st.caption(f"{', '.join(choice.info.classes)} · {choice.info.total:,} images")
         else:
             st.caption(describe(choice).split(" — ", 1)[1])
+        if hosting.hosted():
+            st.caption("Your private workspace: keep this page's link to come back to it.")
         if active := manager().active():
             st.divider()
             st.page_link(PAGES["train"], label=f"Training: {len(active)} run(s) in progress",
@@ -139,6 +143,7 @@ def sidebar() -> None:
 st.set_page_config(page_title="catdog", page_icon="🐾", layout="wide")
 copy_secrets_to_environment()
 swept_at_start()
+enter_workspace()  # hosted mode: this visitor's private datasets and runs, for this run
 # (key in PAGES, title, icon); the URL path is the key.
 NAVIGATION = (
     ("dataset", "Dataset", ":material/photo_library:"),

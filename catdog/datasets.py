@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from catdog.home import datasets_dir
+from catdog.home import dataset_roots, is_shared
 from catdog.images import IMAGE_SUFFIXES, ImageError, image_header
 
 SPLITS = ("train", "validation", "test")
@@ -56,12 +56,14 @@ class DatasetInfo:
         name: its folder name.
         classes: class names, sorted (the label order used for training).
         counts: ``counts[split][class]`` = number of images.
+        example: a shared dataset seen from a workspace (hosted mode): usable, not deletable.
     """
 
     root: Path
     name: str
     classes: tuple[str, ...]
     counts: dict[str, dict[str, int]]
+    example: bool = False
 
     @property
     def totals(self) -> dict[str, int]:
@@ -115,7 +117,9 @@ def scan_dataset(root: str | Path) -> DatasetInfo:
                 "every split needs the same class folders"
             )
         counts[split] = {cls: len(_images_in(root / split / cls)) for cls in classes}
-    return DatasetInfo(root=root, name=root.name, classes=classes, counts=counts)
+    return DatasetInfo(
+        root=root, name=root.name, classes=classes, counts=counts, example=is_shared(root)
+    )
 
 
 def list_images(root: str | Path, split: str, cls: str | None = None) -> list[Path]:
@@ -139,13 +143,15 @@ def list_images(root: str | Path, split: str, cls: str | None = None) -> list[Pa
 
 
 def list_datasets() -> list[DatasetInfo]:
-    """Return every valid dataset in the data home's ``datasets/`` folder, sorted by name."""
+    """Return every valid dataset in the data home's ``datasets/`` folder, sorted by name (in
+    a workspace: its own, then the shared ones, each sorted by name)."""
     found = []
-    for folder in _subdirs(datasets_dir()):
-        try:
-            found.append(scan_dataset(folder))
-        except DatasetError:
-            continue  # half-made or foreign folders are simply not datasets
+    for root in dataset_roots():
+        for folder in _subdirs(root):
+            try:
+                found.append(scan_dataset(folder))
+            except DatasetError:
+                continue  # half-made or foreign folders are simply not datasets
     return found
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from catdog import hosting, runs
 from catdog.config import TrainConfig
+from catdog.home import current_workspace, set_workspace
 
 # How many recent batch points to keep for live curves (older ones are thinned out).
 MAX_BATCH_POINTS = 2000
@@ -88,6 +89,7 @@ class TrainingJob:
         if (config is None) == (resume_run is None):
             raise ValueError("give either a config to train or a run to resume")
         self.resuming = resume_run is not None
+        self.workspace = current_workspace()  # the worker trains in it; only it sees the job
         if config is not None:  # on disk now: the run is listed (and survives a refresh)
             path = runs.create_run(config)  # before the thread loads TensorFlow
             self._run_lock = runs.RunLock.acquire(path)
@@ -192,6 +194,7 @@ class TrainingJob:
     def _work(self) -> None:
         from catdog import training
 
+        set_workspace(self.workspace)  # a new thread starts without one
         if hosting.hosted():
             minutes = hosting.settings().max_training_minutes
             self._hard_stop = time.monotonic() + minutes * 60 + HARD_STOP_GRACE_SECONDS
@@ -225,7 +228,12 @@ class TrainingJob:
 
 
 class JobManager:
-    """All training jobs of this process, by run id (thread-safe)."""
+    """All training jobs of this process, by run id (thread-safe).
+
+    Each job belongs to the workspace that started it (``None`` locally): :meth:`get`,
+    :meth:`active` and :meth:`all` only ever return the calling thread's workspace's jobs, so
+    a visitor can watch, stop or cancel only their own.
+    """
 
     def __init__(self) -> None:
         self._jobs: dict[str, TrainingJob] = {}
@@ -240,21 +248,22 @@ class JobManager:
             self._jobs[job.run_id] = job
         return job.start()
 
-    def get(self, run_id: str) -> TrainingJob | None:
-        """The job for ``run_id`` if this process started it."""
+    def _mine(self) -> list[TrainingJob]:
+        workspace = current_workspace()
         with self._lock:
-            return self._jobs.get(run_id)
+            return [job for job in self._jobs.values() if job.workspace == workspace]
+
+    def get(self, run_id: str) -> TrainingJob | None:
+        """The job for ``run_id`` if this process started it in the caller's workspace."""
+        return next((job for job in self._mine() if job.run_id == run_id), None)
 
     def active(self) -> list[TrainingJob]:
-        """Jobs whose worker is still running, oldest first."""
-        with self._lock:
-            jobs = list(self._jobs.values())
-        return [job for job in jobs if job.running]
+        """The caller's jobs whose worker is still running, oldest first."""
+        return [job for job in self._mine() if job.running]
 
     def all(self) -> list[TrainingJob]:
-        """Every job started in this process, oldest first."""
-        with self._lock:
-            return list(self._jobs.values())
+        """Every job started in this process in the caller's workspace, oldest first."""
+        return self._mine()
 
 
 _MANAGER = JobManager()

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import functools
+import glob
 import io
 import json
 import os
@@ -51,7 +52,7 @@ except ImportError:  # not on Windows: the pid/heartbeat check is all there is t
     fcntl = None  # type: ignore[assignment]
 
 from catdog import hosting
-from catdog.home import in_dataset_roots, runs_dir
+from catdog.home import current_workspace, in_dataset_roots, is_shared, run_roots, runs_dir
 
 if TYPE_CHECKING:
     from catdog.backend import keras
@@ -201,23 +202,35 @@ def update_config(run_path: Path, **changes: Any) -> dict[str, Any]:
 def resolve_run(run: str | Path) -> Path:
     """Return the folder of a run given its id, a unique id prefix, or a path.
 
+    In a workspace (hosted mode) only the workspace's own runs and the shared examples are
+    found: a path elsewhere, or another workspace's run id, is "no run".
+
     Raises:
         RunError: nothing matches, or a prefix matches several runs.
     """
+    roots = run_roots()
     candidate = Path(run)
     if candidate.is_dir() and (candidate / CONFIG_FILE).exists():
-        return candidate
-    root = runs_dir()
-    exact = root / str(run)
-    if (exact / CONFIG_FILE).exists():
-        return exact
-    matches = sorted(p for p in root.glob(f"{run}*") if (p / CONFIG_FILE).exists())
+        visible = {root.resolve() for root in roots}
+        if current_workspace() is None or candidate.resolve().parent in visible:
+            return candidate
+    name = str(run)
+    plain = name not in ("", ".", "..") and Path(name).name == name and "\\" not in name
+    matches: list[Path] = []
+    if plain:  # an id never reaches outside the runs folders ("../x", "a/b")
+        for root in roots:
+            if (root / name / CONFIG_FILE).exists():
+                return root / name
+        for root in roots:
+            found = root.glob(f"{glob.escape(name)}*")  # a prefix, matched literally
+            matches += sorted(p for p in found if (p / CONFIG_FILE).exists())
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        raise RunError(f"no run {str(run)!r} in {root} (see `python -m catdog runs`)")
+        where = "your workspace or the shared examples" if current_workspace() else roots[0]
+        raise RunError(f"no run {name!r} in {where} (see `python -m catdog runs`)")
     names = ", ".join(p.name for p in matches[:5])
-    raise RunError(f"{str(run)!r} matches {len(matches)} runs ({names}…); give more of the id")
+    raise RunError(f"{name!r} matches {len(matches)} runs ({names}…); give more of the id")
 
 
 def read_json(path: Path, default: Any = None) -> Any:
@@ -753,6 +766,7 @@ class RunInfo:
     classes: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    example: bool = False  # a shared example seen from a workspace: read-only
 
     @property
     def damaged(self) -> bool:
@@ -764,6 +778,7 @@ def _damaged(run_path: Path, reason: str) -> RunInfo:
     return RunInfo(
         id=run_path.name, path=run_path, model="?", data="?", state=DAMAGED, epochs_done=0,
         epochs=0, best_val_accuracy=None, test_accuracy=None, created="", error=reason,
+        example=is_shared(run_path),
     )  # fmt: skip
 
 
@@ -801,6 +816,7 @@ def run_info(run_path: Path) -> RunInfo:
         classes=list(config["classes"]),
         config=config,
         error=status.get("error"),
+        example=is_shared(run_path),
     )
 
 
@@ -819,11 +835,12 @@ def usable_run_info(run_path: Path) -> RunInfo:
 def list_runs() -> list[RunInfo]:
     """All runs under the data home, newest first; damaged ones with state ``damaged``.
 
+    In a workspace: its own runs and the shared examples (``example`` True), newest first.
     Folders without a ``config.json`` are not runs and are left out. Never raises for what a
     run folder holds: any failure to read one lists it as damaged, with the reason.
     """
     infos = []
-    for path in runs_dir().iterdir():
+    for path in (p for root in run_roots() for p in root.iterdir()):
         if path.is_dir() and (path / CONFIG_FILE).exists():
             try:
                 infos.append(run_info(path))
@@ -844,6 +861,8 @@ def resume_problem(info: RunInfo, *, holding_lock: bool = False) -> str | None:
     """
     if info.damaged:
         return f"run {info.id} is damaged: {info.error}"
+    if info.example:
+        return f"run {info.id} is a shared example: it cannot be trained here; train a new run"
     if (over_cap := _hosted_cap_problem(info)) is not None:
         return over_cap
     if info.state == "running" and not holding_lock:

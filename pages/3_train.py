@@ -12,7 +12,14 @@ from catdog.jobs import JobSnapshot, TrainingJob, manager
 from catdog.models import RECOMMENDED, REGISTRY, ModelError, get_spec, recommended_model
 from catdog.precision import PRECISIONS, cached_choice, epochs_in_budget, gpu_visible
 from catdog.runs import can_resume, list_runs
-from pages.shared import PAGES, WATCHED_RUN, augmentation, require_dataset, start_resume
+from pages.shared import (
+    PAGES,
+    WATCHED_RUN,
+    augmentation,
+    enter_workspace,
+    require_dataset,
+    start_resume,
+)
 
 LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 
@@ -263,6 +270,7 @@ def draw(snap: JobSnapshot, job: TrainingJob) -> None:
 @st.fragment(run_every=1.0)
 def live(run_id: str) -> None:
     """Redraw the watched job every second; one full rerun when it ends."""
+    enter_workspace(update_url=False)  # a fragment's rerun does not pass through app.py
     job = manager().get(run_id)
     if job is None:
         return

@@ -21,13 +21,15 @@ RUN_COLUMNS = {
     "augment": "Augment", "dropout": "Dropout", "batch_size": "Batch",
     "learning_rate": st.column_config.NumberColumn("LR", format="%.0e"),
     "image_size": "Image size", "created": "Created",
+    "example": st.column_config.CheckboxColumn("Shared example"),
 }  # fmt: skip
 GALLERY_COLUMNS, GALLERY_SIZE = 6, 12
 
 
 def label(run: RunInfo) -> str:
     best = f", best val {run.best_val_accuracy:.1%}" if run.best_val_accuracy is not None else ""
-    return f"{short_id(run.id)} ({run.state}{best})"
+    example = "shared example, " if run.example else ""
+    return f"{short_id(run.id)} ({example}{run.state}{best})"
 
 
 def compare_ui(runs: list[RunInfo]) -> list[RunInfo]:

@@ -25,7 +25,9 @@ def run_ui(runs: list[RunInfo]) -> tuple[RunInfo, str]:
         runs,
         index=default,
         key="predict_run",
-        format_func=lambda r: f"{r.id} ({r.state}, {', '.join(r.classes)})",
+        format_func=lambda r: (
+            f"{r.id} ({'shared example, ' if r.example else ''}{r.state}, {', '.join(r.classes)})"
+        ),
     )
     which = model_choice(right, key="predict_which")
     return run, which

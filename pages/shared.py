@@ -11,10 +11,11 @@ from typing import Any
 
 import streamlit as st
 
+from catdog import hosting
 from catdog.augment import AugmentConfig
 from catdog.browse import DatasetChoice, dataset_choices, demo_ready, thumbnail
 from catdog.datasets import DatasetError, DatasetInfo, scan_dataset
-from catdog.home import demo_dataset_dir
+from catdog.home import demo_dataset_dir, new_workspace_token, set_workspace, valid_workspace_token
 from catdog.jobs import manager
 from catdog.predict import Predictor
 from catdog.runs import RunInfo
@@ -22,6 +23,8 @@ from catdog.runs import RunInfo
 DATASET = "dataset"  # path (str) of the active dataset
 AUGMENTATION = "augmentation"  # the AugmentConfig the Train page uses
 WATCHED_RUN = "watched_run"  # run id of the training job this session watches
+WORKSPACE = "workspace"  # the session's workspace token (hosted mode)
+WORKSPACE_PARAM = "ws"  # ... kept in the page URL's query, so a refresh keeps it
 
 
 def _leave_legacy_pages_mode() -> None:
@@ -48,6 +51,28 @@ PAGES = {
     "history": "pages/4_history.py",
     "predict": "pages/5_predict.py",
 }
+
+
+def enter_workspace(update_url: bool = True) -> str | None:
+    """Make the session's workspace the current one for this script run (hosted mode).
+
+    The token is the session's, else the URL's ``?ws=`` (a refresh or a bookmark), else a new
+    one; a token that is not exactly the shape catdog makes is never used. It is put back in
+    the URL (a page switch drops the query). Locally there are no workspaces: ``None``.
+    Fragments, which rerun without app.py, call it with ``update_url=False``.
+    """
+    if not hosting.hosted():
+        set_workspace(None)
+        return None
+    token = st.session_state.get(WORKSPACE)
+    if not valid_workspace_token(token):
+        given = st.query_params.get(WORKSPACE_PARAM)
+        token = given if valid_workspace_token(given) else new_workspace_token()
+        st.session_state[WORKSPACE] = token
+    if update_url and st.query_params.get(WORKSPACE_PARAM) != token:
+        st.query_params[WORKSPACE_PARAM] = token
+    set_workspace(token)
+    return token
 
 
 def active_choice() -> DatasetChoice:

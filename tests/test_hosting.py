@@ -19,10 +19,24 @@ from test_pages import APP, PAGES, _NavigationOnly, _zip_of, png_bytes, texts
 from catdog import hosting, runs
 from catdog.browse import import_named
 from catdog.config import TrainConfig
+from catdog.datasets import list_datasets
 from catdog.evaluate import evaluate_run
-from catdog.home import datasets_dir
+from catdog.history import short_id
+from catdog.home import (
+    WorkspaceError,
+    check_workspace_token,
+    current_workspace,
+    datasets_dir,
+    in_workspace,
+    new_workspace_token,
+    set_workspace,
+    shared_datasets_dir,
+    shared_runs_dir,
+    workspaces_dir,
+)
 from catdog.hosting import HostedLimitError
 from catdog.importer import import_dataset
+from catdog.jobs import manager
 
 
 @pytest.fixture(autouse=True)
@@ -248,3 +262,117 @@ def test_dataset_page_offers_no_server_folder_in_hosted_mode(
     monkeypatch.setenv(hosting.ENV_VAR, "0")
     local = visit("dataset", dataset=str(datasets_dir() / "photos"))
     assert local.radio[1].options == ["Upload a .zip", "A folder on this computer"]
+
+
+# ------------------------------------------------------------------- 3. private workspaces
+
+A, B = "A" * 21 + "a", "B" * 21 + "b"  # two visitors' tokens (the shape token_urlsafe makes)
+
+
+def example_run(data: Path, run_id: str = "20260101-000000-seed-baseline-ex01") -> Path:
+    """A finished run in the data home's own runs folder: a shared example in hosted mode."""
+    path = shared_runs_dir() / run_id
+    config = TrainConfig(data=str(data), model="seed-baseline").resolved()
+    runs.atomic_write_json(path / runs.CONFIG_FILE, {
+        "run_id": run_id, "created": "2026-01-01T00:00:00", "classes": ["cats", "dogs"],
+        "train": config.to_dict(),
+    })  # fmt: skip
+    runs.write_history(path, [{"epoch": 1, "loss": 0.6, "accuracy": 0.6, "val_loss": 0.6,
+                               "val_accuracy": 0.7}])  # fmt: skip
+    runs.write_status(path, "stopped", epochs_done=1)
+    return path
+
+
+def test_workspace_tokens_are_checked_before_they_name_a_folder() -> None:
+    token = new_workspace_token()
+    assert check_workspace_token(token) == token and len(token) == 22
+    for bad in ("../" + "a" * 19, "a" * 21, "a" * 23, "a" * 21 + "/", "", None, "a" * 21 + "é"):
+        with pytest.raises(WorkspaceError, match="is not one catdog makes"):
+            check_workspace_token(bad)
+        if bad is not None:  # None is no workspace (the local app)
+            with pytest.raises(WorkspaceError):
+                set_workspace(bad)
+    assert current_workspace() is None
+
+
+def test_each_workspace_sees_its_own_datasets_and_runs_and_the_shared_examples() -> None:
+    shared = make_dataset(shared_datasets_dir() / "pets", counts=(2, 1, 1))
+    example = example_run(shared)
+    with in_workspace(A):
+        mine = make_dataset(datasets_dir() / "mine", counts=(2, 1, 1))
+        assert mine.parent == workspaces_dir() / A / "datasets"
+        run = runs.create_run(tiny_config(mine))
+        assert run.parent == workspaces_dir() / A / "runs"
+        assert {(d.name, d.example) for d in list_datasets()} == {("mine", False),
+                                                                  ("pets", True)}  # fmt: skip
+        assert {(r.id, r.example) for r in runs.list_runs()} == {(run.name, False),
+                                                                 (example.name, True)}  # fmt: skip
+        assert runs.resolve_run(example.name[:20]) == example  # a prefix finds the example
+        assert runs.resume_problem(runs.run_info(example)) == (
+            f"run {example.name} is a shared example: it cannot be trained here; train a new run"
+        )
+        assert not runs.can_resume(runs.run_info(example))
+    with in_workspace(B):
+        assert [d.name for d in list_datasets()] == ["pets"]
+        assert [r.id for r in runs.list_runs()] == [example.name]
+        for asked in (run.name, run.name[:18], str(run), f"../../{A}/runs/{run.name}"):
+            with pytest.raises(runs.RunError, match="in your workspace or the shared examples"):
+                runs.resolve_run(asked)
+    assert [r.id for r in runs.list_runs()] == [example.name]  # locally: the data home's own
+    assert runs.run_info(example).example is False  # no workspace, nothing is "shared"
+
+
+def test_a_visitor_trains_only_on_their_own_or_shared_data(hosted_mode) -> None:
+    with in_workspace(A):
+        theirs = make_dataset(datasets_dir() / "theirs", counts=(2, 1, 1))
+    with in_workspace(B), pytest.raises(HostedLimitError, match=f"training on {theirs} is refused"):
+        runs.create_run(tiny_config(theirs))
+
+
+@pytest.mark.slow
+def test_a_job_trains_in_its_workspace_and_only_that_workspace_sees_it() -> None:
+    with in_workspace(A):
+        data = make_dataset(datasets_dir() / "mine", counts=(4, 2, 2))
+        job = manager().start(tiny_config(data))
+        assert manager().get(job.run_id) is job
+    with in_workspace(B):
+        assert manager().get(job.run_id) is None
+        assert job not in manager().all() and job not in manager().active()
+    assert manager().get(job.run_id) is None  # nor the host's view
+    assert job.join(timeout=120)
+    assert job.snapshot().state == "completed", job.snapshot().error
+    assert (workspaces_dir() / A / "runs" / job.run_id / runs.BEST_MODEL).is_file()
+
+
+def test_two_visitors_pages_show_only_their_own_runs(hosted_mode) -> None:
+    shared = make_dataset(shared_datasets_dir() / "pets", counts=(2, 1, 1))
+    example = example_run(shared)
+    with in_workspace(A):
+        mine = runs.create_run(tiny_config(make_dataset(datasets_dir() / "mine", counts=(2, 1, 1))))
+        runs.write_status(mine, "stopped")
+    visitor_a = visit("history", query={"ws": A})
+    visitor_b = visit("history", query={"ws": B})
+    assert visitor_a.query_params["ws"] == A and visitor_b.query_params["ws"] == B
+    options_a = visitor_a.selectbox(key="history_run").options
+    options_b = visitor_b.selectbox(key="history_run").options
+    assert any(o.startswith(short_id(mine.name)) for o in options_a) and len(options_a) == 2
+    assert len(options_b) == 1 and "shared example" in options_b[0]
+    assert list(visitor_b.dataframe[0].value["run"]) == [example.name]
+    assert list(visitor_b.dataframe[0].value["example"]) == [True]
+    visitor_b.switch_page(PAGES["dataset"]).run()
+    assert not any("mine" in o for o in visitor_b.radio[0].options)
+    visitor_a.switch_page(PAGES["dataset"]).run()
+    assert any(o.startswith("mine — ") for o in visitor_a.radio[0].options)
+
+
+def test_a_url_token_of_the_wrong_shape_gets_a_new_workspace(hosted_mode) -> None:
+    at = visit(query={"ws": "../../etc"})
+    token = at.query_params["ws"]
+    assert token != "../../etc" and check_workspace_token(token) == token
+    assert at.session_state["workspace"] == token
+
+
+def test_locally_there_are_no_workspaces() -> None:
+    at = visit()
+    assert "ws" not in at.query_params and current_workspace() is None
+    assert not workspaces_dir().exists()
