@@ -21,6 +21,7 @@ from catdog.predict import Predictor
 from catdog.runs import RunInfo
 
 DATASET = "dataset"  # path (str) of the active dataset
+DATASET_PARAM = "data"  # ... and its name in the page URL's query, so a refresh keeps it
 AUGMENTATION = "augmentation"  # the AugmentConfig the Train page uses
 WATCHED_RUN = "watched_run"  # run id of the training job this session watches
 WORKSPACE = "workspace"  # the session's workspace token (hosted mode)
@@ -76,19 +77,28 @@ def enter_workspace(update_url: bool = True) -> str | None:
 
 
 def active_choice() -> DatasetChoice:
-    """The session's active dataset (the demo one until the user picks another)."""
+    """The session's active dataset: the one picked in this session, else the URL's
+    ``?data=NAME`` (a refresh or a bookmark), else the demo one. Kept in the URL too."""
     choices = dataset_choices()
-    wanted = st.session_state.get(DATASET, str(demo_dataset_dir()))
-    for choice in choices:
-        if str(choice.path) == wanted:
-            return choice
-    st.session_state[DATASET] = str(choices[0].path)  # it was deleted: back to the demo
-    return choices[0]
+    wanted = st.session_state.get(DATASET)
+    if wanted is None:  # a new session: what the URL says, so a refresh keeps the dataset
+        name = st.query_params.get(DATASET_PARAM)
+        wanted = str(next((c.path for c in choices if c.name == name), choices[0].path))
+    choice = next((c for c in choices if str(c.path) == wanted), choices[0])  # else deleted
+    set_active_dataset(choice.path)
+    return choice
 
 
 def set_active_dataset(path: str | Path) -> None:
-    """Make ``path`` the dataset the other pages use."""
+    """Make ``path`` the dataset the other pages use, and put its name in the page URL (not
+    the demo's: the URL need not say it)."""
     st.session_state[DATASET] = str(path)
+    name = None if Path(path) == demo_dataset_dir() else Path(path).name
+    if name is None:
+        if DATASET_PARAM in st.query_params:
+            del st.query_params[DATASET_PARAM]
+    elif st.query_params.get(DATASET_PARAM) != name:
+        st.query_params[DATASET_PARAM] = name
 
 
 def require_dataset() -> DatasetInfo:

@@ -376,3 +376,32 @@ def test_locally_there_are_no_workspaces() -> None:
     at = visit()
     assert "ws" not in at.query_params and current_workspace() is None
     assert not workspaces_dir().exists()
+
+
+# -------------------------------------------------------------- 4. a refresh keeps one's place
+
+
+def test_a_refresh_keeps_the_workspace_and_the_active_dataset(hosted_mode) -> None:
+    at = visit("dataset")
+    token = at.query_params["ws"]
+    with in_workspace(token):
+        make_dataset(datasets_dir() / "mine", counts=(2, 1, 1))
+    at.run()
+    picked = next(o for o in at.radio[0].options if o.startswith("mine — "))
+    at.radio[0].set_value(next(p for p in at.radio[0].options if p == picked)).run()
+    assert at.query_params == {"ws": token, "data": "mine"}
+
+    refreshed = visit("train", query=dict(at.query_params))  # a new session, the same URL
+    assert refreshed.session_state["workspace"] == token
+    assert refreshed.session_state["dataset"] == str(workspaces_dir() / token / "datasets" / "mine")
+    assert "On **mine**" in texts(refreshed)
+    assert refreshed.query_params == {"ws": token, "data": "mine"}
+
+
+def test_a_refresh_keeps_the_active_dataset_locally_too() -> None:
+    make_dataset(datasets_dir() / "mine", counts=(2, 1, 1))
+    refreshed = visit("train", query={"data": "mine"})
+    assert refreshed.session_state["dataset"] == str(datasets_dir() / "mine")
+    assert "On **mine**" in texts(refreshed)
+    gone = visit(query={"data": "deleted-meanwhile"})  # falls back to the demo
+    assert "Active dataset: demo" in texts(gone) and "data" not in gone.query_params
