@@ -888,6 +888,44 @@ def _hosted_cap_problem(info: RunInfo) -> str | None:
     return None
 
 
+def delete_run(run: str | Path) -> Path:
+    """Delete one of the caller's runs (its whole folder); returns the folder deleted.
+
+    Never a shared example (hosted mode), nor a run that is training or queued: its trainer
+    holds the run's :class:`RunLock`, and the lock is held here while the folder goes, so
+    nothing can start training it meanwhile.
+
+    Raises:
+        RunError: no such run (in the caller's workspace), a shared example, or a run being
+            trained or waiting in the queue (the message says to stop or cancel it first).
+    """
+    path = resolve_run(run)
+    if is_shared(path):
+        raise RunError(f"run {path.name} is a shared example; only your own runs can be deleted")
+    try:
+        lock = RunLock.acquire(path, wait=0)
+    except RunBusy:
+        state = (_read_status_quietly(path) or {}).get("state")
+        what = "is waiting in the training queue; cancel it" if state == "queued" else (
+            "is training; stop it")  # fmt: skip
+        raise RunError(f"run {path.name} {what} first, then delete it") from None
+    with lock:
+        if not lock.exclusive and effective_state(_read_status_quietly(path) or {}) in (
+            "running",
+            "queued",
+        ):  # no flock here: the status file is all there is to go by
+            raise RunError(f"run {path.name} is training; stop it first, then delete it")
+        shutil.rmtree(path)
+    return path
+
+
+def _read_status_quietly(path: Path) -> dict[str, Any] | None:
+    try:
+        return read_object(path / STATUS_FILE)
+    except RunDamaged:
+        return None
+
+
 def can_resume(info: RunInfo) -> bool:
     """Whether a Resume button belongs to the run: interrupted, stopped or failed, resumable."""
     return info.state in RESUMABLE_STATES and resume_problem(info) is None

@@ -22,7 +22,8 @@ from catdog.browse import (
     size_rows,
     size_summary,
 )
-from catdog.datasets import SPLITS, DatasetError, DatasetInfo, list_images
+from catdog.datasets import SPLITS, DatasetError, DatasetInfo, delete_dataset, list_images
+from catdog.home import demo_dataset_dir
 from catdog.hosting import HostedLimitError
 from pages.shared import active_choice, require_dataset, set_active_dataset, thumb
 
@@ -47,6 +48,35 @@ def choose_ui() -> None:
     )
     if picked != current:
         set_active_dataset(picked)
+        st.rerun()
+
+
+def delete_ui() -> None:
+    """Delete the active dataset if it is the visitor's own, after a confirmation."""
+    choice = active_choice()
+    if choice.is_demo or choice.example or choice.info is None:
+        return
+    if st.session_state.get("dataset_delete_pending") != str(choice.path):
+        if st.button(f"Delete dataset {choice.name}…", icon=":material/delete:",
+                     key="dataset_delete", type="tertiary"):  # fmt: skip
+            st.session_state["dataset_delete_pending"] = str(choice.path)
+            st.rerun()
+        return
+    st.warning(f"Delete dataset {choice.name} and its {choice.info.total:,} images? "
+               "This cannot be undone.")  # fmt: skip
+    yes, no, _ = st.columns([1, 1, 3])
+    if no.button("Cancel", key="dataset_delete_no", width="stretch"):
+        del st.session_state["dataset_delete_pending"]
+        st.rerun()
+    if yes.button("Yes, delete it", type="primary", key="dataset_delete_yes", width="stretch"):
+        del st.session_state["dataset_delete_pending"]
+        try:
+            delete_dataset(choice.path)
+        except DatasetError as exc:
+            st.error(f"Cannot delete: {exc}")
+            return
+        set_active_dataset(demo_dataset_dir())
+        st.session_state["dataset_deleted"] = choice.name
         st.rerun()
 
 
@@ -210,7 +240,10 @@ def grid(info: DatasetInfo) -> None:
 
 
 st.title("Dataset")
+if deleted := st.session_state.pop("dataset_deleted", None):
+    st.success(f"Dataset {deleted} was deleted.")
 choose_ui()
+delete_ui()
 show_report()
 browse_tab, import_tab = st.tabs(["Browse", "Import a dataset"])
 with import_tab:

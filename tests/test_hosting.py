@@ -14,12 +14,12 @@ import pytest
 from conftest import make_dataset
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as app_test_module
-from test_pages import APP, PAGES, _NavigationOnly, _zip_of, png_bytes, texts
+from test_pages import APP, PAGES, _NavigationOnly, _zip_of, png_bytes, small_demo, texts
 
 from catdog import hosting, runs
 from catdog.browse import import_named
 from catdog.config import TrainConfig
-from catdog.datasets import list_datasets
+from catdog.datasets import DatasetError, delete_dataset, list_datasets
 from catdog.evaluate import evaluate_run
 from catdog.history import short_id
 from catdog.home import (
@@ -27,6 +27,7 @@ from catdog.home import (
     check_workspace_token,
     current_workspace,
     datasets_dir,
+    demo_dataset_dir,
     in_workspace,
     new_workspace_token,
     set_workspace,
@@ -405,3 +406,83 @@ def test_a_refresh_keeps_the_active_dataset_locally_too() -> None:
     assert "On **mine**" in texts(refreshed)
     gone = visit(query={"data": "deleted-meanwhile"})  # falls back to the demo
     assert "Active dataset: demo" in texts(gone) and "data" not in gone.query_params
+
+
+# ------------------------------------------------------------------------------ 5. delete
+
+
+def test_delete_run_takes_only_ones_own_idle_runs(hosted_mode) -> None:
+    example = example_run(make_dataset(shared_datasets_dir() / "pets", counts=(2, 1, 1)))
+    with in_workspace(A):
+        data = make_dataset(datasets_dir() / "mine", counts=(2, 1, 1))
+        idle, busy = runs.create_run(tiny_config(data)), runs.create_run(tiny_config(data))
+    with in_workspace(B), pytest.raises(runs.RunError, match=f"no run '{idle.name}' in your"):
+        runs.delete_run(idle.name)
+    with in_workspace(A):
+        with pytest.raises(runs.RunError, match=f"run {example.name} is a shared example; only"):
+            runs.delete_run(example.name)
+        with runs.RunLock.acquire(busy):  # trained by someone (the command line, say)
+            with pytest.raises(runs.RunError, match=f"run {busy.name} is training; stop it first"):
+                runs.delete_run(busy.name)
+            with pytest.raises(DatasetError, match=f"dataset 'mine' is what run {busy.name} "
+                               "trains on \\(running\\); stop it first"):  # fmt: skip
+                delete_dataset(data)
+        assert runs.delete_run(idle.name) == idle and not idle.exists()
+        assert [r.id for r in runs.list_runs()] == [busy.name, example.name]
+    assert example.is_dir()
+
+
+def test_delete_dataset_takes_only_ones_own(hosted_mode) -> None:
+    shared = make_dataset(shared_datasets_dir() / "pets", counts=(2, 1, 1))
+    demo_dataset_dir().mkdir(parents=True)
+    with in_workspace(A):
+        mine = make_dataset(datasets_dir() / "mine", counts=(2, 1, 1))
+    with in_workspace(B):
+        with pytest.raises(DatasetError, match="no dataset 'mine' among your datasets"):
+            delete_dataset(mine)
+        with pytest.raises(DatasetError, match="'pets' is a shared example; only your own"):
+            delete_dataset(shared)
+        with pytest.raises(DatasetError, match="'demo' is the built-in demo dataset; it stays"):
+            delete_dataset(demo_dataset_dir())
+    with in_workspace(A):
+        assert delete_dataset(mine) == mine and not mine.exists()
+    assert shared.is_dir() and demo_dataset_dir().is_dir()
+
+
+def test_history_page_deletes_a_run_after_confirming(hosted_mode) -> None:
+    example_run(make_dataset(shared_datasets_dir() / "pets", counts=(2, 1, 1)))
+    with in_workspace(A):
+        data = make_dataset(datasets_dir() / "mine", counts=(2, 1, 1))
+        keep, drop = runs.create_run(tiny_config(data)), runs.create_run(tiny_config(data))
+        for path in (keep, drop):
+            runs.write_status(path, "stopped")
+    at = visit("history", query={"ws": A})
+    offered = at.selectbox(key="history_delete_run")
+    assert len(offered.options) == 2 and not any("example" in o for o in offered.options)
+    offered.set_value(drop.name).run()
+    at.button(key="history_delete").click().run()
+    assert f"Delete run {drop.name}, its models and its history? This cannot be undone." in texts(
+        at
+    )
+    at.button(key="history_delete_no").click().run()  # cancelled: nothing happens
+    assert drop.is_dir() and not [b for b in at.button if b.key == "history_delete_yes"]
+    at.button(key="history_delete").click().run()
+    at.button(key="history_delete_yes").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert f"Run {drop.name} was deleted." in texts(at)
+    assert not drop.exists() and keep.is_dir()
+    assert len(at.selectbox(key="history_delete_run").options) == 1
+
+
+def test_dataset_page_deletes_the_active_dataset_after_confirming() -> None:
+    mine = make_dataset(datasets_dir() / "mine", counts=(2, 1, 1))
+    small_demo()
+    at = visit("dataset", query={"data": "mine"})
+    at.button(key="dataset_delete").click().run()
+    assert "Delete dataset mine and its 8 images? This cannot be undone." in texts(at)
+    at.button(key="dataset_delete_yes").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Dataset mine was deleted." in texts(at) and not mine.exists()
+    assert at.session_state["dataset"] == str(demo_dataset_dir())
+    assert "data" not in at.query_params
+    assert not [b for b in at.button if b.key == "dataset_delete"]  # the demo stays
