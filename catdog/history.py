@@ -240,6 +240,8 @@ def curves_figure(
 # A training job in progress (a catdog.jobs.JobSnapshot), in words
 
 STATE_LABELS = {
+    "queued": "Waiting in the training queue",
+    "cancelled": "Cancelled in the queue",
     "starting": "Starting",
     "timing": "Timing float32 and bfloat16 on this machine (once)",
     "loading": "Loading images",

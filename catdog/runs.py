@@ -4,7 +4,8 @@ A run folder holds:
 
 - ``config.json``  — the full :class:`~catdog.training.TrainConfig` (enough to re-run it), the
   class names and the run id;
-- ``status.json``  — state (``running``/``completed``/``stopped``/``failed``), process id,
+- ``status.json``  — state (``running``/``completed``/``stopped``/``failed``, or ``queued``/
+  ``cancelled`` for a dashboard job waiting for its turn or cancelled meanwhile), process id,
   heartbeat time, the phase training is in, epochs done, error message;
 - ``history.csv``  — one row per finished epoch (loss, accuracy, val_loss, val_accuracy,
   learning rate, seconds);
@@ -73,7 +74,9 @@ LOCK_FILE = "train.lock"
 STALE_AFTER_SECONDS = 300.0
 HEARTBEAT_SECONDS = 10.0  # a training run rewrites its status this often, whatever it is doing
 DAMAGED = "damaged"  # the state of a run folder whose files cannot be read
-RESUMABLE_STATES = ("interrupted", "stopped", "failed")
+RESUMABLE_STATES = ("interrupted", "stopped", "failed", "cancelled")
+# A run waiting in the dashboard's training queue: its job holds the run's lock meanwhile.
+QUEUED = "queued"
 
 
 class RunError(ValueError):
@@ -519,18 +522,18 @@ def effective_state(status: dict[str, Any], run_path: Path | None = None) -> str
     :data:`STALE_AFTER_SECONDS` means interrupted.
     """
     state = status.get("state", "unknown")
-    if state != "running":
+    if state not in ("running", QUEUED):  # a queued run's job holds its lock too
         return state
     same_host = status.get("host") == socket.gethostname()
     if same_host and run_path is not None:
         taken = lock_taken(run_path)
         if taken is not None:
-            return "running" if taken else "interrupted"
+            return state if taken else "interrupted"
     if same_host and not _process_alive(int(status.get("pid", -1))):
         return "interrupted"
     if time.time() - float(status.get("heartbeat", 0)) > STALE_AFTER_SECONDS:
         return "interrupted"
-    return "running"
+    return state
 
 
 # ---------------------------------------------------------------- last.keras + history, together

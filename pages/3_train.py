@@ -229,8 +229,26 @@ def summary_ui(config: TrainConfig, num_classes: int) -> bool:
     return True
 
 
+def queued_ui(snap: JobSnapshot) -> None:
+    """A job waiting for a free training slot: its place, when it should start, a Cancel."""
+    place = manager().position(snap.run_id)
+    wait = manager().estimated_start(snap.run_id)
+    when = f", so it should start in about {max(1, round(wait / 60))} min" if wait else ""
+    st.info(
+        f"Run `{snap.run_id}` is waiting for its turn: number {place} in the queue{when}. It "
+        "starts by itself; you may leave this page or close the browser meanwhile.",
+        icon=":material/hourglass_top:",
+    )
+    if st.button("Cancel", icon=":material/cancel:", key="cancel_queued"):
+        manager().cancel(snap.run_id)
+        st.rerun()
+
+
 def draw(snap: JobSnapshot, job: TrainingJob) -> None:
     """Progress bars, metrics and live curves of one job."""
+    if snap.state == "queued":
+        queued_ui(snap)
+        return
     finished = snap.finished and not job.running
     st.markdown(f"**Run `{snap.run_id}`** — {job_line(snap)}")
     if snap.precision:
@@ -339,14 +357,20 @@ with settings_col:
 with summary_col:
     buildable = summary_ui(config, len(info.classes))
 busy = job is not None and job.running
-if manager().active() and not busy:
+if (limit := manager().limit()) is not None:
+    training, waiting = manager().load()
+    st.caption(
+        f"This server trains {limit} run(s) at a time (now {training} training, {waiting} "
+        "waiting); a new run waits for its turn in the queue."
+    )
+elif manager().active() and not busy:
     st.caption("Another run is training; a second one shares the CPU and both go slower.")
 if st.button(
     "Start training",
     type="primary",
     icon=":material/play_arrow:",
     disabled=busy or not buildable,
-    help="Stop the current run first." if busy else None,
+    help="Stop (or cancel) the current run first." if busy else None,
 ):
     try:
         started = manager().start(config)

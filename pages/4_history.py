@@ -6,6 +6,7 @@ import plotly.express as px
 import streamlit as st
 
 from catdog.history import curves_figure, overfitting_onset, runs_table, short_id, story_runs
+from catdog.jobs import manager
 from catdog.runs import (
     HISTORY_FILE,
     RunError,
@@ -173,7 +174,9 @@ def resume_ui(run: RunInfo) -> None:
     text.caption(f"This run {run.state} after {run.epochs_done} of {run.epochs} epochs.")
     if button.button("Resume training", icon=":material/play_arrow:", key="history_resume",
                      width="stretch") and start_resume(run.id):  # fmt: skip
-        st.success(f"Run {run.id} is training again, from epoch {run.epochs_done + 1}.")
+        queued = (job := manager().get(run.id)) is not None and job.queued
+        st.success(f"Run {run.id} is {'waiting in the queue to train' if queued else 'training'}"
+                   f" again, from epoch {run.epochs_done + 1}.")  # fmt: skip
         st.page_link(PAGES["train"], label="Watch it on the Train page",
                      icon=":material/model_training:")  # fmt: skip
 

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as app_test_module
 from test_pages import APP, PAGES, _NavigationOnly, _zip_of, png_bytes, small_demo, texts
 
-from catdog import hosting, runs
+from catdog import hosting, jobs, runs
 from catdog.browse import import_named
 from catdog.config import TrainConfig
 from catdog.datasets import DatasetError, delete_dataset, list_datasets
@@ -37,7 +37,7 @@ from catdog.home import (
 )
 from catdog.hosting import HostedLimitError
 from catdog.importer import import_dataset
-from catdog.jobs import manager
+from catdog.jobs import JobManager, manager
 
 
 @pytest.fixture(autouse=True)
@@ -486,3 +486,86 @@ def test_dataset_page_deletes_the_active_dataset_after_confirming() -> None:
     assert at.session_state["dataset"] == str(demo_dataset_dir())
     assert "data" not in at.query_params
     assert not [b for b in at.button if b.key == "dataset_delete"]  # the demo stays
+
+
+# -------------------------------------------------------------------------------- 6. queue
+
+
+@pytest.mark.slow
+def test_the_queue_starts_jobs_in_order_and_honours_cancel() -> None:
+    queue = JobManager(limit=1)
+    data = make_dataset(datasets_dir() / "photos", counts=(4, 2, 2))
+    first, second, third = (queue.start(tiny_config(data, seed=k)) for k in range(3))
+    assert (first.training, second.queued, third.queued) == (True, True, True)
+    assert [queue.position(j.run_id) for j in (first, second, third)] == [None, 1, 2]
+    assert queue.load() == (1, 2)
+    for job in (second, third):
+        assert runs.run_info(job.path).state == "queued"  # listed, on disk, waiting
+        assert job.snapshot().state == "queued"
+    wait = queue.estimated_start(third.run_id)  # first's and second's 1-minute limits, at most
+    assert wait is not None and wait <= 2 * (60 + jobs.OVERHEAD_SECONDS)
+    with pytest.raises(runs.RunError, match="is waiting in the training queue; cancel it first"):
+        runs.delete_run(second.run_id)
+
+    assert queue.cancel(third.run_id)
+    assert third.join(0) and third.snapshot().state == "cancelled"
+    info = runs.run_info(third.path)
+    assert info.state == "cancelled" and runs.can_resume(info)  # nothing lost: it can start
+    assert queue.position(third.run_id) is None and queue.load()[1] == 1
+
+    assert first.join(120) and second.join(120), "two tiny runs did not finish in 2 minutes"
+    assert [first.snapshot().state, second.snapshot().state] == ["completed", "completed"]
+    assert first.ended_at <= second.began_at  # one at a time, in order
+    assert third.began_at is None  # never trained
+    assert runs.run_info(second.path).state == "completed"
+
+
+def test_a_visitor_cannot_cancel_or_see_anothers_queued_job() -> None:
+    queue = JobManager(limit=0)  # nothing trains: every job waits
+    with in_workspace(A):
+        data = make_dataset(datasets_dir() / "photos", counts=(2, 1, 1))
+        job = queue.start(tiny_config(data))
+    with in_workspace(B):
+        assert queue.cancel(job.run_id) is False
+        assert queue.position(job.run_id) is None and queue.estimated_start(job.run_id) is None
+        assert queue.get(job.run_id) is None and queue.load() == (0, 1)
+    assert job.queued
+    with in_workspace(A):
+        assert queue.position(job.run_id) == 1
+        assert queue.cancel(job.run_id) and not job.running
+
+
+@pytest.mark.slow
+def test_train_page_queues_a_second_visitors_run_and_cancels_it(hosted_mode) -> None:
+    data = make_dataset(shared_datasets_dir() / "pets", counts=(4, 2, 2))
+
+    def start(token: str) -> AppTest:
+        at = visit("train", query={"ws": token}, dataset=str(data))
+        at.number_input(key="train_steps_per_epoch").set_value(5000)  # long: stopped below
+        at.number_input(key="train_epochs").set_value(2)
+        at.number_input(key="train_batch_size").set_value(8)
+        at.number_input(key="train_image_size").set_value(48).run()
+        next(b for b in at.button if b.label == "Start training").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    visitor_a = start(A)
+    run_a = visitor_a.session_state["watched_run"]
+    visitor_b = start(B)
+    run_b = visitor_b.session_state["watched_run"]
+    assert f"Run `{run_b}` is waiting for its turn: number 1 in the queue, so it should start" \
+        in texts(visitor_b)  # fmt: skip
+    assert not [b for b in visitor_b.button if b.key == f"watch_{run_a}"]
+    with in_workspace(B):
+        assert manager().get(run_a) is None  # B cannot reach A's job to stop it
+    visitor_b.button(key="cancel_queued").click().run()
+    assert f"Run {run_b} cancelled after 0 epoch(s)." in [w.value for w in visitor_b.warning]
+    with in_workspace(B):
+        assert runs.run_info(runs.resolve_run(run_b)).state == "cancelled"
+    with in_workspace(A):
+        job = manager().get(run_a)
+    assert job.training
+    visitor_a.run()
+    next(b for b in visitor_a.button if b.label == "Stop training").click().run()
+    assert job.join(120)
+    assert job.snapshot().state in ("stopped", "completed")
