@@ -143,6 +143,8 @@ def sidebar() -> None:
 st.set_page_config(page_title="catdog", page_icon="🐾", layout="wide")
 copy_secrets_to_environment()
 swept_at_start()
+if hosting.hosted():
+    hosting.start_sweeper(manager().busy_workspaces)  # idle workspaces go (once per process)
 enter_workspace()  # hosted mode: this visitor's private datasets and runs, for this run
 # (key in PAGES, title, icon); the URL path is the key.
 NAVIGATION = (

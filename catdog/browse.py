@@ -282,6 +282,7 @@ def import_named(
         if isinstance(source, tuple):
             filename, data = source
             hosting.check_upload(len(data), Path(filename).name)  # before writing it anywhere
+            hosting.check_quota(len(data), Path(filename).name)
             path = Path(tmp) / (Path(filename).name or "upload.zip")
             path.write_bytes(data)
         else:

@@ -696,6 +696,7 @@ def _check_hosted_source(source: Path) -> None:
     if not uploaded:
         hosting.refuse_server_files(f"importing {source}")
     hosting.check_upload(src.stat().st_size, src.name)
+    hosting.check_quota(src.stat().st_size, src.name)
 
 
 def import_dataset(
@@ -731,7 +732,8 @@ def import_dataset(
         DatasetError: the source is missing, unsafe, not in a known layout, has too few images
             for the split, or ``out`` is taken.
         catdog.hosting.HostedLimitError: in hosted mode, the source is not an upload (a folder
-            or file of the server), or the upload or the dataset is over a cap.
+            or file of the server), the upload or the dataset is over a cap, or the workspace
+            is over its quota.
     """
     source, out = Path(source).expanduser(), Path(out).expanduser()
     split = check_split(split)

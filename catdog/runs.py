@@ -158,14 +158,15 @@ def create_run(config: TrainConfig, run_id: str | None = None) -> Path:
     Raises:
         TrainingError: a setting cannot work, or the dataset has fewer than 2 classes.
         DatasetError: ``config.data`` is not a dataset.
-        catdog.hosting.HostedLimitError: in hosted mode, a setting over its cap, or data that
-            is not one of the visitor's or the shared datasets.
+        catdog.hosting.HostedLimitError: in hosted mode, a setting over its cap, data that
+            is not one of the visitor's or the shared datasets, or a workspace over its quota.
     """
     from catdog.config import TrainingError
     from catdog.datasets import scan_dataset
 
     cfg = config.resolved()
     hosting.check_training(cfg)  # every new run passes here: the one place caps are enforced
+    hosting.check_quota()
     if hosting.hosted() and not in_dataset_roots(cfg.data):
         hosting.refuse_server_files(f"training on {cfg.data}")
     info = scan_dataset(Path(cfg.data))

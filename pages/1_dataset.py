@@ -95,7 +95,9 @@ def import_ui() -> tuple[Path | tuple[str, bytes], str, object, int] | None:
         if hosted:
             st.caption(
                 f"Hosted demo: a .zip of at most {limits.max_upload_mb:g} MB, making a dataset "
-                f"of at most {limits.max_dataset_images:,} images and {limits.max_dataset_mb:g} MB."
+                f"of at most {limits.max_dataset_images:,} images and {limits.max_dataset_mb:g} "
+                f"MB. Your workspace holds {hosting.workspace_usage() / hosting.MB:,.1f} of "
+                f"{limits.workspace_quota_mb:g} MB."
             )
         suggested = dataset_name_for(upload.name) if upload else ""
     else:

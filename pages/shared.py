@@ -73,6 +73,8 @@ def enter_workspace(update_url: bool = True) -> str | None:
     if update_url and st.query_params.get(WORKSPACE_PARAM) != token:
         st.query_params[WORKSPACE_PARAM] = token
     set_workspace(token)
+    if update_url:
+        hosting.touch_workspace(token)  # in use: the idle sweep keeps it
     return token
 
 

@@ -8,6 +8,7 @@ two visitors on one real server is in test_browser.py.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -416,6 +417,7 @@ def test_delete_run_takes_only_ones_own_idle_runs(hosted_mode) -> None:
     with in_workspace(A):
         data = make_dataset(datasets_dir() / "mine", counts=(2, 1, 1))
         idle, busy = runs.create_run(tiny_config(data)), runs.create_run(tiny_config(data))
+        runs.write_status(idle, "stopped")
     with in_workspace(B), pytest.raises(runs.RunError, match=f"no run '{idle.name}' in your"):
         runs.delete_run(idle.name)
     with in_workspace(A):
@@ -569,3 +571,70 @@ def test_train_page_queues_a_second_visitors_run_and_cancels_it(hosted_mode) -> 
     next(b for b in visitor_a.button if b.label == "Stop training").click().run()
     assert job.join(120)
     assert job.snapshot().state in ("stopped", "completed")
+
+
+# ------------------------------------------------------------------- 7. expiry and quota
+
+
+def _age(folder: Path, hours: float) -> None:
+    """Set the modification time of ``folder`` and everything in it ``hours`` into the past."""
+    then = time.time() - hours * 3600
+    for path in [*folder.rglob("*"), folder]:
+        os.utime(path, (then, then), follow_symlinks=False)
+
+
+def test_expiry_removes_an_idle_workspace_and_nothing_else() -> None:
+    tokens = {name: new_workspace_token() for name in ("idle", "recent", "busy", "training")}
+    for token in tokens.values():
+        with in_workspace(token):
+            data = make_dataset(datasets_dir() / "mine", counts=(2, 1, 1))
+            runs.create_run(tiny_config(data))
+    shared = make_dataset(shared_datasets_dir() / "pets", counts=(2, 1, 1))
+    example = example_run(shared)
+    stray = workspaces_dir() / "not-a-workspace"
+    stray.mkdir()
+    for folder in (*(workspaces_dir() / t for t in tokens.values()), shared, example, stray):
+        _age(folder, 30)
+    _age(workspaces_dir() / tokens["recent"], 30)
+    hosting.touch_workspace(tokens["recent"])  # visited just now
+    (training_run,) = (workspaces_dir() / tokens["training"] / "runs").iterdir()
+    with runs.RunLock.acquire(training_run):  # trained right now (the command line, say)
+        removed = hosting.sweep_idle_workspaces(busy={tokens["busy"]}, idle_hours=24)
+    assert removed == [workspaces_dir() / tokens["idle"]]
+    assert not removed[0].exists()
+    for name in ("recent", "busy", "training"):
+        assert (workspaces_dir() / tokens[name] / "runs").is_dir(), name
+    assert shared.is_dir() and example.is_dir() and stray.is_dir()
+    later = hosting.sweep_idle_workspaces(idle_hours=24)  # kept only while its job ran
+    assert later == [workspaces_dir() / tokens["busy"]]  # (taking the lock wrote to the other)
+    much_later = hosting.sweep_idle_workspaces(idle_hours=24, now=time.time() + 25 * 3600)
+    assert sorted(much_later) == sorted(
+        workspaces_dir() / tokens[n] for n in ("recent", "training")
+    )
+    assert shared.is_dir() and example.is_dir() and stray.is_dir()
+
+
+def test_a_visit_keeps_a_workspace_from_expiring(hosted_mode) -> None:
+    at = visit()
+    marker = workspaces_dir() / at.query_params["ws"] / hosting.LAST_SEEN
+    assert marker.is_file() and time.time() - marker.stat().st_mtime < 60
+
+
+def test_a_workspace_over_its_quota_cannot_import_or_train(
+    hosted_mode, monkeypatch: pytest.MonkeyPatch, tiny_dataset: Path
+) -> None:
+    archive = _zip_of(tiny_dataset)
+    with in_workspace(A):
+        import_named(("pets.zip", archive), "pets")
+        used = hosting.workspace_usage()
+        monkeypatch.setenv("CATDOG_HOSTED_WORKSPACE_QUOTA_MB", str(1.5 * used / hosting.MB))
+        over = r"your workspace holds 0.\d MB and pets.zip would add 0.\d MB: over its quota of "
+        with pytest.raises(HostedLimitError, match=over + r"0.\d MB; delete runs"):
+            import_named(("pets.zip", archive), "pets-again")
+        runs.create_run(tiny_config(datasets_dir() / "pets"))  # still under the quota
+        monkeypatch.setenv("CATDOG_HOSTED_WORKSPACE_QUOTA_MB", str(0.9 * used / hosting.MB))
+        with pytest.raises(HostedLimitError, match=r"your workspace holds 0.\d MB: over its quota"):
+            runs.create_run(tiny_config(datasets_dir() / "pets"))
+    with in_workspace(B):  # another workspace has its own quota
+        assert hosting.workspace_usage() == 0
+        hosting.check_quota()
