@@ -16,7 +16,7 @@ from catdog.home import in_workspace
 from catdog.importer import sweep_stale_imports
 from catdog.jobs import manager
 from catdog.runs import list_runs
-from pages.shared import PAGES, active_choice, damaged_ui, enter_workspace
+from pages.shared import PAGES, active_choice, damaged_ui, enter_workspace, guarded
 
 
 def copy_secrets_to_environment() -> None:
@@ -140,12 +140,6 @@ def sidebar() -> None:
                          icon=":material/model_training:")  # fmt: skip
 
 
-st.set_page_config(page_title="catdog", page_icon="🐾", layout="wide")
-copy_secrets_to_environment()
-swept_at_start()
-if hosting.hosted():
-    hosting.start_sweeper(manager().busy_workspaces)  # idle workspaces go (once per process)
-enter_workspace()  # hosted mode: this visitor's private datasets and runs, for this run
 # (key in PAGES, title, icon); the URL path is the key.
 NAVIGATION = (
     ("dataset", "Dataset", ":material/photo_library:"),
@@ -154,9 +148,29 @@ NAVIGATION = (
     ("history", "History", ":material/monitoring:"),
     ("predict", "Predict", ":material/online_prediction:"),
 )
-page = st.navigation(
-    [st.Page(home, title="Home", icon=":material/pets:", default=True)]
-    + [st.Page(PAGES[key], title=t, icon=i, url_path=key) for key, t, i in NAVIGATION]
-)
-sidebar()
-page.run()
+
+
+def main() -> None:
+    """The frame every page shares, then the page; in hosted mode visitors see no traceback."""
+    copy_secrets_to_environment()
+    if hosting.hosted():
+        st.set_option("client.showErrorDetails", "none")  # a safety net below guarded()
+    page = None
+    with guarded("app.py"):
+        swept_at_start()
+        if hosting.hosted():
+            hosting.start_sweeper(manager().busy_workspaces)  # idle workspaces go (once)
+        enter_workspace()  # hosted mode: this visitor's private datasets and runs, for this run
+        page = st.navigation(
+            [st.Page(home, title="Home", icon=":material/pets:", default=True)]
+            + [st.Page(PAGES[key], title=t, icon=i, url_path=key) for key, t, i in NAVIGATION]
+        )
+        sidebar()
+    if page is None:  # the frame failed (and said so): no page to run
+        return
+    with guarded(f"page {page.title}"):
+        page.run()
+
+
+st.set_page_config(page_title="catdog", page_icon="🐾", layout="wide")
+main()

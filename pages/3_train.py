@@ -17,6 +17,7 @@ from pages.shared import (
     WATCHED_RUN,
     augmentation,
     enter_workspace,
+    guarded,
     require_dataset,
     start_resume,
 )
@@ -288,12 +289,14 @@ def draw(snap: JobSnapshot, job: TrainingJob) -> None:
 @st.fragment(run_every=1.0)
 def live(run_id: str) -> None:
     """Redraw the watched job every second; one full rerun when it ends."""
-    enter_workspace(update_url=False)  # a fragment's rerun does not pass through app.py
-    job = manager().get(run_id)
-    if job is None:
-        return
-    draw(job.snapshot(), job)
-    if not job.running:
+    job = None
+    with guarded("the Train page's live view"):
+        enter_workspace(update_url=False)  # a fragment's rerun does not pass through app.py
+        job = manager().get(run_id)
+        if job is None:
+            return
+        draw(job.snapshot(), job)
+    if job is not None and not job.running:
         st.rerun()
 
 

@@ -6,6 +6,9 @@ the keys below; catdog itself never sees session state, only the plain values re
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,27 @@ AUGMENTATION = "augmentation"  # the AugmentConfig the Train page uses
 WATCHED_RUN = "watched_run"  # run id of the training job this session watches
 WORKSPACE = "workspace"  # the session's workspace token (hosted mode)
 WORKSPACE_PARAM = "ws"  # ... kept in the page URL's query, so a refresh keeps it
+
+
+SOMETHING_WENT_WRONG = (
+    "Something went wrong; please try again, or reload the page. (The details are in the "
+    "server's log.)"
+)
+_log = logging.getLogger("catdog.dashboard")
+
+
+@contextmanager
+def guarded(where: str) -> Iterator[None]:
+    """Run a page's body (or a fragment's) so that, in hosted mode, an unexpected exception
+    shows visitors one sentence and its detail goes to the server's log. Locally it is raised
+    as ever, and Streamlit shows it. ``st.stop()`` and ``st.rerun()`` pass through."""
+    try:
+        yield
+    except Exception:
+        if not hosting.hosted():
+            raise
+        _log.exception("unexpected error in %s", where)
+        st.error(SOMETHING_WENT_WRONG, icon=":material/error:")
 
 
 def _leave_legacy_pages_mode() -> None:

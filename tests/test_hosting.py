@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import streamlit.config as streamlit_config
 from conftest import make_dataset
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as app_test_module
@@ -39,6 +40,7 @@ from catdog.home import (
 from catdog.hosting import HostedLimitError
 from catdog.importer import import_dataset
 from catdog.jobs import JobManager, manager
+from pages.shared import SOMETHING_WENT_WRONG
 
 
 @pytest.fixture(autouse=True)
@@ -638,3 +640,40 @@ def test_a_workspace_over_its_quota_cannot_import_or_train(
     with in_workspace(B):  # another workspace has its own quota
         assert hosting.workspace_usage() == 0
         hosting.check_quota()
+
+
+# ------------------------------------------------------------------- 8. no tracebacks
+
+
+@pytest.fixture(autouse=True)
+def _error_details_restored() -> None:
+    """Hosted mode sets Streamlit's process-wide error option; put it back for other tests."""
+    before = streamlit_config.get_option("client.showErrorDetails")
+    yield
+    streamlit_config.set_option("client.showErrorDetails", before)
+
+
+def test_an_unexpected_error_is_one_sentence_in_hosted_mode(
+    hosted_mode, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = tmp_path / "not-a-folder"
+    broken.write_text("the data home is a file: every page fails to read it")
+    monkeypatch.setenv("CATDOG_HOME", str(broken))
+    at = visit("history")
+    assert [e.value for e in at.error] == [SOMETHING_WENT_WRONG]
+    assert not at.exception and str(broken) not in texts(at)
+    logged = [r for r in caplog.records if r.name == "catdog.dashboard"]
+    assert logged and logged[0].exc_info and "FileExistsError" in caplog.text
+    assert streamlit_config.get_option("client.showErrorDetails") == "none"
+
+
+def test_an_unexpected_error_is_shown_in_full_locally(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    broken = tmp_path / "not-a-folder"
+    broken.write_text("the data home is a file")
+    monkeypatch.setenv("CATDOG_HOME", str(broken))
+    at = AppTest.from_file(str(APP), default_timeout=90).run()
+    assert at.exception and "File exists" in at.exception[0].value
+    assert at.exception[0].stack_trace  # the traceback, as Streamlit shows it
+    assert streamlit_config.get_option("client.showErrorDetails") != "none"
