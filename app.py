@@ -12,6 +12,7 @@ import streamlit as st
 from catdog import hosting
 from catdog.browse import describe
 from catdog.history import best_run, job_line
+from catdog.home import ENV_VAR as HOME_VAR
 from catdog.home import in_workspace
 from catdog.importer import sweep_stale_imports
 from catdog.jobs import manager
@@ -21,14 +22,14 @@ from pages.shared import PAGES, active_choice, damaged_ui, enter_workspace, guar
 
 def copy_secrets_to_environment() -> None:
     """Take hosted mode's switch and limits from Streamlit's secrets too (how Community Cloud
-    sets them): ``CATDOG_HOSTED`` and every ``CATDOG_HOSTED_<NAME>``. The environment wins;
-    no secrets file is fine."""
+    sets them): ``CATDOG_HOSTED``, every ``CATDOG_HOSTED_<NAME>`` and ``CATDOG_HOME``. The
+    environment wins; no secrets file is fine."""
     try:
         secrets = dict(st.secrets)
     except FileNotFoundError:  # no secrets.toml anywhere: nothing to copy
         return
     for key, value in secrets.items():
-        if key == hosting.ENV_VAR or key.startswith(hosting.ENV_PREFIX):
+        if key in (hosting.ENV_VAR, HOME_VAR) or key.startswith(hosting.ENV_PREFIX):
             text = ("1" if value else "0") if isinstance(value, bool) else str(value)
             os.environ.setdefault(key, text)
 

@@ -111,16 +111,21 @@ def test_home_page_locally_says_nothing_of_hosting() -> None:
     assert "hosted mode" not in texts(visit())
 
 
-def test_hosted_mode_can_come_from_streamlit_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hosted_mode_can_come_from_streamlit_secrets(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.delenv(hosting.ENV_VAR, raising=False)
     monkeypatch.delenv("CATDOG_HOSTED_MAX_EPOCHS", raising=False)
+    monkeypatch.delenv("CATDOG_HOME")  # restored after the test
     at = AppTest.from_file(str(APP), default_timeout=90)
     at.secrets["CATDOG_HOSTED"] = True
     at.secrets["CATDOG_HOSTED_MAX_EPOCHS"] = 12
+    at.secrets["CATDOG_HOME"] = str(tmp_path / "from-secrets")
     try:
         at.run()
         assert not at.exception, [e.value for e in at.exception]
         assert "runs of at most 12 epochs" in texts(at)
+        assert (tmp_path / "from-secrets" / "workspaces" / at.query_params["ws"]).is_dir()
     finally:
         os.environ.pop(hosting.ENV_VAR, None)
         os.environ.pop("CATDOG_HOSTED_MAX_EPOCHS", None)
