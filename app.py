@@ -5,20 +5,40 @@ training status); the landing page says what the app does and where things stand
 here imports TensorFlow, so the first page appears in a moment.
 """
 
+import os
+
 import streamlit as st
 
+from catdog import hosting
 from catdog.browse import describe
 from catdog.history import best_run, job_line
+from catdog.home import ENV_VAR as HOME_VAR
+from catdog.home import in_workspace
 from catdog.importer import sweep_stale_imports
 from catdog.jobs import manager
 from catdog.runs import list_runs
-from pages.shared import PAGES, active_choice, damaged_ui
+from pages.shared import PAGES, active_choice, damaged_ui, enter_workspace, guarded
+
+
+def copy_secrets_to_environment() -> None:
+    """Take hosted mode's switch and limits from Streamlit's secrets too (how Community Cloud
+    sets them): ``CATDOG_HOSTED``, every ``CATDOG_HOSTED_<NAME>`` and ``CATDOG_HOME``. The
+    environment wins; no secrets file is fine."""
+    try:
+        secrets = dict(st.secrets)
+    except FileNotFoundError:  # no secrets.toml anywhere: nothing to copy
+        return
+    for key, value in secrets.items():
+        if key in (hosting.ENV_VAR, HOME_VAR) or key.startswith(hosting.ENV_PREFIX):
+            text = ("1" if value else "0") if isinstance(value, bool) else str(value)
+            os.environ.setdefault(key, text)
 
 
 @st.cache_resource(show_spinner=False)
 def swept_at_start() -> int:
     """Remove what killed imports left behind, once per server process (one folder listing)."""
-    return len(sweep_stale_imports())
+    with in_workspace(None):  # the data home's own datasets folder
+        return len(sweep_stale_imports())
 
 
 def home() -> None:
@@ -54,6 +74,7 @@ def home() -> None:
         with column.container(border=True, height="stretch"):
             st.page_link(PAGES[page], label=label, icon=icon)
             st.caption(text)
+    hosted_ui()
 
     st.subheader("Where things stand")
     dataset_col, runs_col = st.columns(2)
@@ -89,6 +110,19 @@ def home() -> None:
             )
 
 
+def hosted_ui() -> None:
+    """In hosted mode, say so and list what it limits (nothing locally)."""
+    if not hosting.hosted():
+        return
+    limits = "\n".join(f"- {line}" for line in hosting.settings().describe())
+    st.info(
+        "**This is a shared demo server (hosted mode).** Your datasets and runs are private to "
+        "this browser link (keep the link to come back; anyone with it sees your workspace). "
+        f"To keep the server usable for everyone it limits:\n{limits}",
+        icon=":material/public:",
+    )
+
+
 def sidebar() -> None:
     """The active dataset and any training in progress, on every page."""
     choice = active_choice()
@@ -99,14 +133,14 @@ def sidebar() -> None:
             st.caption(f"{', '.join(choice.info.classes)} · {choice.info.total:,} images")
         else:
             st.caption(describe(choice).split(" — ", 1)[1])
+        if hosting.hosted():
+            st.caption("Your private workspace: keep this page's link to come back to it.")
         if active := manager().active():
             st.divider()
             st.page_link(PAGES["train"], label=f"Training: {len(active)} run(s) in progress",
                          icon=":material/model_training:")  # fmt: skip
 
 
-st.set_page_config(page_title="catdog", page_icon="🐾", layout="wide")
-swept_at_start()
 # (key in PAGES, title, icon); the URL path is the key.
 NAVIGATION = (
     ("dataset", "Dataset", ":material/photo_library:"),
@@ -115,9 +149,29 @@ NAVIGATION = (
     ("history", "History", ":material/monitoring:"),
     ("predict", "Predict", ":material/online_prediction:"),
 )
-page = st.navigation(
-    [st.Page(home, title="Home", icon=":material/pets:", default=True)]
-    + [st.Page(PAGES[key], title=t, icon=i, url_path=key) for key, t, i in NAVIGATION]
-)
-sidebar()
-page.run()
+
+
+def main() -> None:
+    """The frame every page shares, then the page; in hosted mode visitors see no traceback."""
+    copy_secrets_to_environment()
+    if hosting.hosted():
+        st.set_option("client.showErrorDetails", "none")  # a safety net below guarded()
+    page = None
+    with guarded("app.py"):
+        swept_at_start()
+        if hosting.hosted():
+            hosting.start_sweeper(manager().busy_workspaces)  # idle workspaces go (once)
+        enter_workspace()  # hosted mode: this visitor's private datasets and runs, for this run
+        page = st.navigation(
+            [st.Page(home, title="Home", icon=":material/pets:", default=True)]
+            + [st.Page(PAGES[key], title=t, icon=i, url_path=key) for key, t, i in NAVIGATION]
+        )
+        sidebar()
+    if page is None:  # the frame failed (and said so): no page to run
+        return
+    with guarded(f"page {page.title}"):
+        page.run()
+
+
+st.set_page_config(page_title="catdog", page_icon="🐾", layout="wide")
+main()

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from PIL import Image, ImageOps
 
+from catdog import hosting
 from catdog.datasets import (
     MANIFEST_NAME,
     SPLITS,
@@ -31,7 +32,15 @@ from catdog.datasets import (
     image_sizes,
     list_datasets,
 )
-from catdog.home import DEMO_DATASET_NAME, datasets_dir, demo_dataset_dir
+from catdog.home import (
+    DEMO_DATASET_NAME,
+    dataset_roots,
+    datasets_dir,
+    demo_dataset_dir,
+    is_shared,
+    shared_datasets_dir,
+)
+from catdog.hosting import HostedLimitError
 from catdog.images import image_header, open_rgb
 from catdog.importer import ImportReport, SplitSpec, import_dataset, upload_dir_prefix
 from catdog.progress import ProgressFn
@@ -67,6 +76,11 @@ class DatasetChoice:
         """True for the built-in demo dataset."""
         return self.path == demo_dataset_dir()
 
+    @property
+    def example(self) -> bool:
+        """True for a shared dataset seen from a workspace (the demo included): read-only."""
+        return is_shared(self.path)
+
 
 def demo_ready() -> bool:
     """True once the built-in demo dataset has been generated."""
@@ -89,7 +103,8 @@ def describe(choice: DatasetChoice) -> str:
     if choice.info is None:
         return f"{choice.name} — built-in cartoon cats and dogs (drawn on first use)"
     totals = " · ".join(f"{choice.info.totals[s]:,} {s}" for s in SPLITS)
-    return f"{choice.name} — {', '.join(choice.info.classes)} — {totals}"
+    shared = " (shared example)" if choice.example and not choice.is_demo else ""
+    return f"{choice.name}{shared} — {', '.join(choice.info.classes)} — {totals}"
 
 
 def count_rows(info: DatasetInfo) -> list[dict[str, Any]]:
@@ -191,6 +206,11 @@ def page_items(items: Sequence[T], page: int, per_page: int) -> list[T]:
     return list(items[start : start + per_page])
 
 
+def _name_taken(name: str) -> bool:
+    """Whether a dataset (own or shared) or the demo has this name."""
+    return name == DEMO_DATASET_NAME or any((root / name).exists() for root in dataset_roots())
+
+
 def dataset_name_for(source: str) -> str:
     """Suggest a dataset name from an uploaded file or folder name: ``"My Pets.zip"`` →
     ``"my-pets"``; a name already taken gets ``-2``, ``-3`` …"""
@@ -198,7 +218,7 @@ def dataset_name_for(source: str) -> str:
     stem = re.sub(r"\.zip$", "", stem, flags=re.IGNORECASE)
     base = re.sub(r"[^a-z0-9._-]+", "-", stem.lower()).strip("-._")[:48] or "dataset"
     name, k = base, 1
-    while (datasets_dir() / name).exists() or name == DEMO_DATASET_NAME:
+    while _name_taken(name):
         k += 1
         name = f"{base}-{k}"
     return name
@@ -221,6 +241,8 @@ def check_new_dataset_name(name: str) -> Path:
         )
     if name == DEMO_DATASET_NAME:
         raise DatasetError(f"{name!r} is the built-in demo dataset's name; choose another one")
+    if datasets_dir() != shared_datasets_dir() and (shared_datasets_dir() / name).exists():
+        raise DatasetError(f"{name!r} is a shared example dataset's name; choose another one")
     return datasets_dir() / name
 
 
@@ -248,6 +270,8 @@ def import_named(
     Raises:
         DatasetError: the name is not usable, the source cannot be imported, or the dataset
             exists (catdog never overwrites one); the message says which.
+        catdog.hosting.HostedLimitError: in hosted mode, a folder or path of the server, or an
+            upload or dataset over a cap.
     """
     out = check_new_dataset_name(name)
     with tempfile.TemporaryDirectory(prefix=upload_dir_prefix()) as tmp:
@@ -257,12 +281,14 @@ def import_named(
         )
         if isinstance(source, tuple):
             filename, data = source
+            hosting.check_upload(len(data), Path(filename).name)  # before writing it anywhere
+            hosting.check_quota(len(data), Path(filename).name)
             path = Path(tmp) / (Path(filename).name or "upload.zip")
             path.write_bytes(data)
         else:
             path = Path(source).expanduser()
         try:
             report = import_dataset(path, out, split=split, seed=seed, progress=progress)
-        except DatasetError as exc:
-            raise DatasetError(hide(str(exc))) from None
+        except (DatasetError, HostedLimitError) as exc:
+            raise type(exc)(hide(str(exc))) from None
         return report, hide(report.summary())

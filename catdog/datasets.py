@@ -12,7 +12,13 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from catdog.home import datasets_dir
+from catdog.home import (
+    DEMO_DATASET_NAME,
+    dataset_roots,
+    datasets_dir,
+    demo_dataset_dir,
+    is_shared,
+)
 from catdog.images import IMAGE_SUFFIXES, ImageError, image_header
 
 SPLITS = ("train", "validation", "test")
@@ -57,12 +63,14 @@ class DatasetInfo:
         name: its folder name.
         classes: class names, sorted (the label order used for training).
         counts: ``counts[split][class]`` = number of images.
+        example: a shared dataset seen from a workspace (hosted mode): usable, not deletable.
     """
 
     root: Path
     name: str
     classes: tuple[str, ...]
     counts: dict[str, dict[str, int]]
+    example: bool = False
 
     @property
     def totals(self) -> dict[str, int]:
@@ -116,7 +124,9 @@ def scan_dataset(root: str | Path) -> DatasetInfo:
                 "every split needs the same class folders"
             )
         counts[split] = {cls: len(_images_in(root / split / cls)) for cls in classes}
-    return DatasetInfo(root=root, name=root.name, classes=classes, counts=counts)
+    return DatasetInfo(
+        root=root, name=root.name, classes=classes, counts=counts, example=is_shared(root)
+    )
 
 
 # A class with this many times the images of another is flagged: a model that always answers
@@ -201,14 +211,47 @@ def list_images(root: str | Path, split: str, cls: str | None = None) -> list[Pa
 
 
 def list_datasets() -> list[DatasetInfo]:
-    """Return every valid dataset in the data home's ``datasets/`` folder, sorted by name."""
+    """Return every valid dataset in the data home's ``datasets/`` folder, sorted by name (in
+    a workspace: its own, then the shared ones, each sorted by name)."""
     found = []
-    for folder in _subdirs(datasets_dir()):
-        try:
-            found.append(scan_dataset(folder))
-        except DatasetError:
-            continue  # half-made or foreign folders are simply not datasets
+    for root in dataset_roots():
+        for folder in _subdirs(root):
+            try:
+                found.append(scan_dataset(folder))
+            except DatasetError:
+                continue  # half-made or foreign folders are simply not datasets
     return found
+
+
+def delete_dataset(root: str | Path) -> Path:
+    """Delete one of the caller's datasets (its whole folder); returns the folder deleted.
+
+    Never the built-in demo, a shared example (hosted mode), a folder outside the caller's
+    datasets folder, or a dataset a run is training on (or waiting in the queue to).
+
+    Raises:
+        DatasetError: any of those; the message says which and what to do.
+    """
+    import shutil
+
+    from catdog.runs import list_runs
+
+    root = Path(root).expanduser()
+    if root.resolve() == demo_dataset_dir().resolve():
+        raise DatasetError(f"{DEMO_DATASET_NAME!r} is the built-in demo dataset; it stays")
+    if is_shared(root):
+        raise DatasetError(f"{root.name!r} is a shared example; only your own datasets can go")
+    if root.resolve().parent != datasets_dir().resolve() or not root.is_dir():
+        raise DatasetError(f"no dataset {root.name!r} among your datasets; nothing was deleted")
+    for run in list_runs():
+        if run.state in ("running", "queued") and Path(run.data).resolve() == root.resolve():
+            verb = "stop" if run.state == "running" else "cancel"
+            raise DatasetError(
+                f"dataset {root.name!r} is what run {run.id} trains on ({run.state}); "
+                f"{verb} it first, then delete the dataset"
+            )
+    shutil.rmtree(root)
+    return root
 
 
 def image_sizes(root: str | Path) -> list[tuple[str, str, str, int, int]]:

@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from catdog import hosting
 from catdog.datasets import natural_key
+from catdog.home import in_dataset_roots
 from catdog.images import IMAGE_SUFFIXES
 from catdog.names import look_alike_letters, shown
 from catdog.progress import ProgressFn
@@ -227,6 +229,8 @@ def resolve_eval_folder(run_config: dict[str, Any], data: str | Path | None) -> 
             )
         return folder
     root = Path(data).expanduser()
+    if hosting.hosted() and not in_dataset_roots(root):  # before saying what exists
+        hosting.refuse_server_files(f"evaluating on {root}")
     if not root.is_dir():
         raise EvaluationError(f"{root} is not a folder; pass a folder of class folders")
     return root / "test" if (root / "test").is_dir() else root
@@ -303,7 +307,7 @@ def evaluate_run(
         )
 
     predictor = Predictor.from_run(path, which=which, tta=tta, tta_zoom=tta_zoom)
-    predictions = predictor.predict(paths, batch_size=batch_size, progress=progress)
+    predictions = predictor.predict_files(paths, batch_size=batch_size, progress=progress)
 
     index = {name: k for k, name in enumerate(info.classes)}
     true, pred, mistakes, skipped = [], [], [], []

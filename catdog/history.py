@@ -97,7 +97,9 @@ def runs_table(infos: Sequence[RunInfo]) -> list[dict[str, Any]]:
     """One row per run with its settings and results, for a table.
 
     Accuracies are fractions (0–1) or None when unknown; ``onset`` is the overfitting epoch.
+    When some run is a shared example (hosted mode), every row says whether it is one.
     """
+    examples = any(info.example for info in infos)
     rows = []
     for info in infos:
         train = info.config.get("train", {})
@@ -116,6 +118,7 @@ def runs_table(infos: Sequence[RunInfo]) -> list[dict[str, Any]]:
                 "learning_rate": train.get("learning_rate"),
                 "image_size": train.get("image_size"),
                 "created": info.created.replace("T", " "),
+                **({"example": info.example} if examples else {}),
             }
         )
     return rows
@@ -237,6 +240,8 @@ def curves_figure(
 # A training job in progress (a catdog.jobs.JobSnapshot), in words
 
 STATE_LABELS = {
+    "queued": "Waiting in the training queue",
+    "cancelled": "Cancelled in the queue",
     "starting": "Starting",
     "timing": "Timing float32 and bfloat16 on this machine (once)",
     "loading": "Loading images",

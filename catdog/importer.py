@@ -38,7 +38,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from catdog.archive import MAX_ENTRY_BYTES, ArchiveError, safe_extract
+from catdog import hosting
+from catdog.archive import MAX_ENTRY_BYTES, ArchiveError, ExtractLimits, safe_extract
 from catdog.datasets import MANIFEST_NAME, SPLITS, DatasetError, balance_warnings, natural_key
 from catdog.home import datasets_dir
 from catdog.images import IMAGE_SUFFIXES, ImageError, opened_rgb
@@ -677,7 +678,7 @@ def _gather(
     if src.is_file():
         root = work / "extracted"
         try:
-            extraction = safe_extract(src, root, progress=progress)
+            extraction = safe_extract(src, root, limits=_extract_limits(), progress=progress)
         except ArchiveError as exc:
             raise DatasetError(str(exc)) from exc
         passed = [SkippedFile(entry.name, entry.reason) for entry in extraction.skipped]
@@ -688,6 +689,7 @@ def _gather(
     # One class, however its folder name is encoded (é composed or decomposed: NFC or NFD).
     collected = _collect(root, layout, base)
     items = [replace(item, cls=unicodedata.normalize("NFC", item.cls)) for item in collected]
+    hosting.check_dataset_images(len(items), str(source))
     found = Counter(item.cls for item in items)
     if len(found) < 2:
         empty = [f"{cls}: none" for cls in _class_folders(layout, base) if cls not in found]
@@ -709,6 +711,36 @@ def _class_folders(layout: str, base: Path) -> list[str]:
     else:
         return []
     return sorted({unicodedata.normalize("NFC", folder.name) for folder in folders})
+
+
+def _extract_limits() -> ExtractLimits | None:
+    """In hosted mode an archive may expand to twice the dataset cap (photos barely compress;
+    the finished dataset is checked against the cap itself); locally, the archive defaults."""
+    if not hosting.hosted():
+        return None
+    limits = hosting.settings()
+    return ExtractLimits(
+        max_total_bytes=2 * limits.max_dataset_bytes,
+        max_entries=2 * limits.max_dataset_images + 1000,
+    )
+
+
+def _check_hosted_source(source: Path) -> None:
+    """In hosted mode, read only what a visitor uploaded: a file the dashboard wrote into this
+    process' upload folder (:func:`upload_dir_prefix`), within the upload cap."""
+    if not hosting.hosted():
+        return
+    src = source.resolve()
+    folder = src.parent
+    uploaded = (
+        src.is_file()
+        and folder.parent == Path(tempfile.gettempdir()).resolve()
+        and folder.name.startswith(upload_dir_prefix())
+    )
+    if not uploaded:
+        hosting.refuse_server_files(f"importing {source}")
+    hosting.check_upload(src.stat().st_size, src.name)
+    hosting.check_quota(src.stat().st_size, src.name)
 
 
 def import_dataset(
@@ -743,6 +775,9 @@ def import_dataset(
     Raises:
         DatasetError: the source is missing, unsafe, not in a known layout, has too few images
             for the split, or ``out`` is taken.
+        catdog.hosting.HostedLimitError: in hosted mode, the source is not an upload (a folder
+            or file of the server), the upload or the dataset is over a cap, or the workspace
+            is over its quota.
     """
     source, out = Path(source).expanduser(), Path(out).expanduser()
     split = check_split(split)
@@ -751,6 +786,7 @@ def import_dataset(
             f"seed_counts must be three positive numbers (train, validation, test), "
             f"got {seed_counts!r}"
         )
+    _check_hosted_source(source)  # before anything tells what the server has
     src, dst = _check_paths(source, out)
     options = {
         "source": str(src),
@@ -803,6 +839,7 @@ def import_dataset(
                 converted=outcomes["converted"],
             )
             result.warnings = _name_warnings(result.classes) + balance_warnings(result.counts)
+            hosting.check_dataset_bytes(hosting.folder_size(dataset), str(source))
             _publish(result, options, dataset, dst)
         finally:
             shutil.rmtree(work, ignore_errors=True)

@@ -11,22 +11,37 @@ refresh or a second browser tab finds a running job again by its run id. A job h
 job, thread or process (e.g. ``train --resume`` on the command line) can train the same run
 folder at the same time: a second one is refused at once, with the reason. This module does
 not import TensorFlow; the worker thread does, when it starts.
+
+The manager also keeps a queue: at most :meth:`JobManager.limit` jobs train at once (hosted
+mode's ``max_trainings``; no limit locally). A job over the limit is created all the same (its
+run is on disk with status ``queued`` and holds its lock) and waits, first in first out; the
+worker of the job that ends starts the next one, whoever is watching. A queued job can be
+cancelled (its run becomes ``cancelled``, resumable later: nothing is lost). Each job belongs
+to the workspace that started it, and the manager shows each workspace only its own jobs.
 """
 
 from __future__ import annotations
 
 import copy
+import heapq
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from catdog import runs
+from catdog import hosting, runs
 from catdog.config import TrainConfig
+from catdog.home import current_workspace, set_workspace
 
 # How many recent batch points to keep for live curves (older ones are thinned out).
 MAX_BATCH_POINTS = 2000
+# In hosted mode a job is stopped this long after its training-minutes cap (loading the images,
+# timing the precision and the test evaluation are not part of a run's own time limit).
+HARD_STOP_GRACE_SECONDS = 120.0
+# What a queue estimate adds to a run's time limit: loading the images, the test evaluation.
+OVERHEAD_SECONDS = 60.0
 
 
 @dataclass
@@ -34,7 +49,8 @@ class JobSnapshot:
     """A consistent copy of a job's progress, safe to read while training goes on."""
 
     run_id: str
-    # starting | timing | loading | running | evaluating | completed | stopped | failed
+    # queued | starting | timing | loading | running | evaluating | completed | stopped |
+    # failed | cancelled
     state: str
     epoch: int = 0  # current epoch, from 1
     epochs: int = 0
@@ -54,8 +70,8 @@ class JobSnapshot:
 
     @property
     def finished(self) -> bool:
-        """True once the job has completed, stopped or failed."""
-        return self.state in ("completed", "stopped", "failed")
+        """True once the job has completed, stopped, failed or was cancelled in the queue."""
+        return self.state in ("completed", "stopped", "failed", "cancelled")
 
     @property
     def fraction(self) -> float:
@@ -68,11 +84,13 @@ class JobSnapshot:
 
 
 class TrainingJob:
-    """One training run in a background thread.
+    """One training run in a background thread (started at once, or later from a queue).
 
     Args:
         config: what to train (``None`` fields take the model's defaults).
         resume_run: instead of a new run, continue this interrupted run.
+        on_end: called (in the worker thread) when the worker ends; the manager starts the
+            next queued job from it.
 
     Raises:
         catdog.runs.RunBusy: ``resume_run`` is being trained by another process or thread.
@@ -81,10 +99,16 @@ class TrainingJob:
         ValueError: ``config`` cannot work (see :func:`catdog.runs.create_run`).
     """
 
-    def __init__(self, config: TrainConfig | None = None, resume_run: str | None = None) -> None:
+    def __init__(
+        self,
+        config: TrainConfig | None = None,
+        resume_run: str | None = None,
+        on_end: Callable[[TrainingJob], None] | None = None,
+    ) -> None:
         if (config is None) == (resume_run is None):
             raise ValueError("give either a config to train or a run to resume")
         self.resuming = resume_run is not None
+        self.workspace = current_workspace()  # the worker trains in it; only it sees the job
         if config is not None:  # on disk now: the run is listed (and survives a refresh)
             path = runs.create_run(config)  # before the thread loads TensorFlow
             self._run_lock = runs.RunLock.acquire(path)
@@ -99,9 +123,14 @@ class TrainingJob:
             except BaseException:
                 self._run_lock.release()
                 raise
-        self.run_id = path.name
+        self.path, self.run_id = path, path.name
+        train = (runs.read_object(path / runs.CONFIG_FILE) or {}).get("train", {})
+        self.time_limit_seconds = float(train.get("time_limit_minutes") or 0) * 60 or None
+        self._on_end = on_end
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._ended = threading.Event()
+        self._started = False
         self._state = JobSnapshot(run_id=self.run_id, state="starting")
         if self.resuming:
             self._state.history = runs.committed_history(path)
@@ -109,15 +138,48 @@ class TrainingJob:
             target=self._work, name=f"catdog-{self.run_id}", daemon=True
         )
         self.started_at = time.time()
+        self.began_at: float | None = None  # monotonic time the worker started
+        self.ended_at: float | None = None  # ... and ended (or the queue dropped the job)
+        self._hard_stop: float | None = None  # monotonic time hosted mode stops it at
 
     def start(self) -> TrainingJob:
         """Start the worker thread (returns self, for chaining)."""
+        with self._lock:
+            self._started = True
+            if self._state.state == "queued":
+                self._state.state, self._state.message = "starting", ""
         try:
             self._thread.start()
-        except BaseException:
-            self._run_lock.release()
+        except BaseException as exc:
+            self._end_unstarted("failed", f"the training thread could not start: {exc}")
             raise
         return self
+
+    def enqueue(self) -> None:
+        """Mark the job as waiting for a free training slot (``queued``, on disk too)."""
+        runs.write_status(self.path, "queued", error=None)
+        with self._lock:
+            self._state.state = "queued"
+
+    def cancel(self) -> None:
+        """Cancel a job that has not started: its run becomes ``cancelled`` (resumable)."""
+        if self._started:
+            raise RuntimeError(f"job {self.run_id} has started; stop it instead")
+        self._end_unstarted("cancelled", "cancelled while waiting in the queue")
+
+    def _end_unstarted(self, state: str, message: str) -> None:
+        try:
+            runs.write_status(self.path, state, error=message if state == "failed" else None)
+        except OSError:
+            pass  # the in-memory snapshot still says it
+        finally:
+            with self._lock:
+                self._state.state, self._state.message = state, message
+                if state == "failed":
+                    self._state.error = message
+            self._run_lock.release()
+            self.ended_at = time.monotonic()
+            self._ended.set()
 
     def stop(self) -> None:
         """Ask training to stop after the current batch; what it learned is kept."""
@@ -125,8 +187,18 @@ class TrainingJob:
 
     @property
     def running(self) -> bool:
-        """True while the worker thread is alive."""
-        return self._thread.is_alive()
+        """True until the job has ended: waiting in the queue or training."""
+        return not self._ended.is_set()
+
+    @property
+    def queued(self) -> bool:
+        """True while the job waits in the queue."""
+        return not self._started and not self._ended.is_set()
+
+    @property
+    def training(self) -> bool:
+        """True while the worker has started and not ended (the job takes a slot)."""
+        return self._started and not self._ended.is_set()
 
     @property
     def stop_requested(self) -> bool:
@@ -134,19 +206,44 @@ class TrainingJob:
         return self._stop.is_set()
 
     def join(self, timeout: float | None = None) -> bool:
-        """Wait for the worker; returns True if it has finished."""
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+        """Wait for the job to end (queued jobs too); returns True if it has."""
+        return self._ended.wait(timeout)
 
     def snapshot(self) -> JobSnapshot:
         """A deep copy of the current progress (never blocks for long)."""
         with self._lock:
             return copy.deepcopy(self._state)
 
+    def remaining_seconds(self, now: float | None = None) -> float | None:
+        """About how long this training job has left: the soonest of its progress so far, its
+        time limit and hosted mode's hard stop; ``None`` if nothing tells yet."""
+        now = time.monotonic() if now is None else now
+        elapsed = now - (self.began_at or now)
+        guesses = []
+        fraction = self.snapshot().fraction
+        if fraction > 0.02:
+            guesses.append(elapsed / fraction * (1 - fraction))
+        if self.time_limit_seconds:
+            guesses.append(self.time_limit_seconds + OVERHEAD_SECONDS - elapsed)
+        if self._hard_stop is not None:
+            guesses.append(self._hard_stop - now)
+        return max(min(guesses), 0.0) if guesses else None
+
+    def expected_seconds(self) -> float | None:
+        """About how long this job will train once started (its time limit, or hosted mode's
+        cap); ``None`` if nothing bounds it."""
+        if self.time_limit_seconds:
+            return self.time_limit_seconds + OVERHEAD_SECONDS
+        if hosting.hosted():
+            return hosting.settings().max_training_minutes * 60 + HARD_STOP_GRACE_SECONDS
+        return None
+
     # -- worker side ------------------------------------------------------------------
 
     def _on_event(self, event: Any) -> None:
         """Training callback: fold one ProgressEvent into the shared state."""
+        if self._hard_stop is not None and time.monotonic() > self._hard_stop:
+            self._stop.set()  # hosted mode's cap on minutes, whatever the run's own limit did
         with self._lock:
             s = self._state
             s.seconds = event.seconds
@@ -186,6 +283,11 @@ class TrainingJob:
     def _work(self) -> None:
         from catdog import training
 
+        set_workspace(self.workspace)  # a new thread starts without one
+        self.began_at = time.monotonic()
+        if hosting.hosted():
+            minutes = hosting.settings().max_training_minutes
+            self._hard_stop = time.monotonic() + minutes * 60 + HARD_STOP_GRACE_SECONDS
         try:
             start = training.resume if self.resuming else training.train_created
             result = start(
@@ -202,12 +304,16 @@ class TrainingJob:
             self._record_failure(error)
         finally:
             self._run_lock.release()
+            self.ended_at = time.monotonic()
+            self._ended.set()
+            if self._on_end is not None:
+                self._on_end(self)  # the manager starts the next queued job
 
     def _record_failure(self, error: str) -> None:
         """Mark the run failed on disk if this process left it ``running`` (not another's);
         the worker still holds the run's lock when it calls this."""
         try:
-            path = runs.resolve_run(self.run_id)
+            path = self.path
             status = runs.read_json(path / runs.STATUS_FILE, {}) or {}
             if status.get("state") == "running" and status.get("pid") == os.getpid():
                 runs.write_status(path, "failed", error=error)
@@ -215,37 +321,139 @@ class TrainingJob:
             pass  # the in-memory snapshot still shows the error
 
 
-class JobManager:
-    """All training jobs of this process, by run id (thread-safe)."""
+def hosted_limit() -> int | None:
+    """How many jobs may train at once: hosted mode's ``max_trainings``; no limit locally."""
+    return hosting.settings().max_trainings if hosting.hosted() else None
 
-    def __init__(self) -> None:
+
+class JobManager:
+    """All training jobs of this process, by run id, and the queue of those waiting (thread-safe).
+
+    Each job belongs to the workspace that started it (``None`` locally): :meth:`get`,
+    :meth:`active` and :meth:`all` only ever return the calling thread's workspace's jobs, so
+    a visitor can watch, stop or cancel only their own.
+
+    Args:
+        limit: how many jobs may train at once: a number, ``None`` for no limit, or a function
+            asked each time (default :func:`hosted_limit`).
+    """
+
+    def __init__(self, limit: int | Callable[[], int | None] | None = hosted_limit) -> None:
         self._jobs: dict[str, TrainingJob] = {}
-        self._lock = threading.Lock()
+        self._queue: list[TrainingJob] = []  # first in, first out
+        self._lock = threading.RLock()
+        self._limit = limit if callable(limit) else (lambda: limit)
+
+    def limit(self) -> int | None:
+        """How many jobs may train at once (``None``: no limit)."""
+        return self._limit()
 
     def start(
         self, config: TrainConfig | None = None, resume_run: str | None = None
     ) -> TrainingJob:
-        """Create, register and start a job; returns it."""
-        job = TrainingJob(config, resume_run=resume_run)
+        """Create and register a job, and start it, or queue it if every slot is taken.
+
+        Raises:
+            As :class:`TrainingJob` (nothing is queued then).
+        """
+        job = TrainingJob(config, resume_run=resume_run, on_end=self._job_ended)
         with self._lock:
             self._jobs[job.run_id] = job
-        return job.start()
+            if not self._queue and self._free_slots() > 0:
+                return job.start()
+            try:
+                job.enqueue()
+            except BaseException:
+                job.cancel()
+                raise
+            self._queue.append(job)
+        return job
+
+    def _free_slots(self) -> float:
+        limit = self.limit()
+        training = sum(1 for job in self._jobs.values() if job.training)
+        return float("inf") if limit is None else limit - training
+
+    def _job_ended(self, job: TrainingJob) -> None:
+        """A worker ended: start queued jobs while slots are free (in that worker's thread)."""
+        with self._lock:
+            while self._queue and self._free_slots() > 0:
+                following = self._queue.pop(0)
+                if following.stop_requested:
+                    following.cancel()
+                    continue
+                try:
+                    following.start()
+                except Exception:  # start() marked it failed: on to the next
+                    continue
+
+    def cancel(self, run_id: str) -> bool:
+        """Cancel the caller's queued job (its run becomes ``cancelled``, resumable later), or
+        ask the caller's training job to stop; False if the caller has no such job."""
+        job = self.get(run_id)
+        if job is None:
+            return False
+        with self._lock:
+            if job in self._queue:
+                self._queue.remove(job)
+                job.cancel()
+                return True
+        job.stop()
+        return True
+
+    def position(self, run_id: str) -> int | None:
+        """The caller's queued job's place in the queue (1 = next), else ``None``."""
+        job = self.get(run_id)
+        with self._lock:
+            return self._queue.index(job) + 1 if job in self._queue else None
+
+    def estimated_start(self, run_id: str) -> float | None:
+        """About how many seconds until the caller's queued job starts, from the training
+        jobs' progress and time limits and the time limits of the jobs ahead of it; ``None``
+        if it is not queued or some job's length cannot be told."""
+        job, now = self.get(run_id), time.monotonic()
+        with self._lock:
+            if job not in self._queue:
+                return None
+            ahead = self._queue[: self._queue.index(job)]
+            training = [j for j in self._jobs.values() if j.training]
+            limit = self.limit() or len(training) + 1
+        free_at = [j.remaining_seconds(now) for j in training]
+        free_at += [0.0] * max(limit - len(training), 0)
+        lengths = [j.expected_seconds() for j in ahead]
+        if None in free_at or None in lengths or not free_at:
+            return None
+        heapq.heapify(free_at)
+        for length in lengths:  # each job ahead takes the slot that frees first
+            heapq.heappush(free_at, heapq.heappop(free_at) + length)
+        return free_at[0]
+
+    def load(self) -> tuple[int, int]:
+        """How many jobs of this process train now and how many wait (every workspace's)."""
+        with self._lock:
+            return sum(1 for j in self._jobs.values() if j.training), len(self._queue)
+
+    def _mine(self) -> list[TrainingJob]:
+        workspace = current_workspace()
+        with self._lock:
+            return [job for job in self._jobs.values() if job.workspace == workspace]
 
     def get(self, run_id: str) -> TrainingJob | None:
-        """The job for ``run_id`` if this process started it."""
-        with self._lock:
-            return self._jobs.get(run_id)
+        """The job for ``run_id`` if this process started it in the caller's workspace."""
+        return next((job for job in self._mine() if job.run_id == run_id), None)
 
     def active(self) -> list[TrainingJob]:
-        """Jobs whose worker is still running, oldest first."""
-        with self._lock:
-            jobs = list(self._jobs.values())
-        return [job for job in jobs if job.running]
+        """The caller's jobs that have not ended (training or queued), oldest first."""
+        return [job for job in self._mine() if job.running]
 
     def all(self) -> list[TrainingJob]:
-        """Every job started in this process, oldest first."""
+        """Every job started in this process in the caller's workspace, oldest first."""
+        return self._mine()
+
+    def busy_workspaces(self) -> set[str]:
+        """The workspaces with a job training or queued (never swept as idle)."""
         with self._lock:
-            return list(self._jobs.values())
+            return {j.workspace for j in self._jobs.values() if j.running and j.workspace}
 
 
 _MANAGER = JobManager()

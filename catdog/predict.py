@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from catdog import hosting
 from catdog.images import ImageError, load_for_model
 from catdog.models import tta_zoom_error
 from catdog.names import shown
@@ -268,7 +269,9 @@ class Predictor:
         to :data:`catdog.images.MAX_PIXELS`, any mode).
 
         Args:
-            sources: paths, file bytes, or ``(name, bytes)`` pairs.
+            sources: paths, file bytes, or ``(name, bytes)`` pairs (in hosted mode: no paths,
+                at most :attr:`~catdog.hosting.HostedSettings.max_predict_photos` of them,
+                each within the upload cap).
             batch_size: images decoded and passed to the model in one call.
             progress: called as ``progress(done, total, message)`` after each batch.
             heatmaps: also give each prediction a Grad-CAM ``heatmap`` of its label (one
@@ -276,10 +279,42 @@ class Predictor:
 
         Returns:
             One :class:`Prediction` per source, in the same order.
+
+        Raises:
+            catdog.hosting.HostedLimitError: in hosted mode, too many photos, one too big, or
+                a path of the server.
         """
+        named = [_name_and_data(source, i) for i, source in enumerate(sources)]
+        hosting.check_photos(len(named))
+        for name, data in named:
+            if isinstance(data, bytes):
+                hosting.check_upload(len(data), name)
+            else:
+                hosting.refuse_server_files(f"classifying the file {name}")
+        return self._predict_named(named, batch_size, progress, heatmaps)
+
+    def predict_files(
+        self,
+        sources: Sequence[ImageSource],
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        progress: ProgressFn | None = None,
+        heatmaps: bool = False,
+    ) -> list[Prediction]:
+        """:meth:`predict` without hosted mode's checks: for the images of a dataset the caller
+        has already vetted (a run's own test split, in :func:`catdog.evaluate.evaluate_run`)."""
+        named = [_name_and_data(source, i) for i, source in enumerate(sources)]
+        return self._predict_named(named, batch_size, progress, heatmaps)
+
+    def _predict_named(
+        self,
+        named: list[tuple[str, str | Path | bytes]],
+        batch_size: int,
+        progress: ProgressFn | None,
+        heatmaps: bool,
+    ) -> list[Prediction]:
         if batch_size < 1:
             raise ValueError(f"batch size must be ≥ 1, got {batch_size}")
-        named = [_name_and_data(source, i) for i, source in enumerate(sources)]
         results: list[Prediction] = []
         for start in range(0, len(named), batch_size):
             chunk = named[start : start + batch_size]

@@ -4,7 +4,8 @@ A run folder holds:
 
 - ``config.json``  — the full :class:`~catdog.training.TrainConfig` (enough to re-run it), the
   class names and the run id;
-- ``status.json``  — state (``running``/``completed``/``stopped``/``failed``), process id,
+- ``status.json``  — state (``running``/``completed``/``stopped``/``failed``, or ``queued``/
+  ``cancelled`` for a dashboard job waiting for its turn or cancelled meanwhile), process id,
   heartbeat time, the phase training is in, epochs done, error message;
 - ``history.csv``  — one row per finished epoch (loss, accuracy, val_loss, val_accuracy,
   learning rate, seconds);
@@ -27,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import functools
+import glob
 import io
 import json
 import os
@@ -50,7 +52,8 @@ try:
 except ImportError:  # not on Windows: the pid/heartbeat check is all there is there
     fcntl = None  # type: ignore[assignment]
 
-from catdog.home import runs_dir
+from catdog import hosting
+from catdog.home import current_workspace, in_dataset_roots, is_shared, run_roots, runs_dir
 
 if TYPE_CHECKING:
     from catdog.backend import keras
@@ -71,7 +74,9 @@ LOCK_FILE = "train.lock"
 STALE_AFTER_SECONDS = 300.0
 HEARTBEAT_SECONDS = 10.0  # a training run rewrites its status this often, whatever it is doing
 DAMAGED = "damaged"  # the state of a run folder whose files cannot be read
-RESUMABLE_STATES = ("interrupted", "stopped", "failed")
+RESUMABLE_STATES = ("interrupted", "stopped", "failed", "cancelled")
+# A run waiting in the dashboard's training queue: its job holds the run's lock meanwhile.
+QUEUED = "queued"
 
 
 class RunError(ValueError):
@@ -153,11 +158,17 @@ def create_run(config: TrainConfig, run_id: str | None = None) -> Path:
     Raises:
         TrainingError: a setting cannot work, or the dataset has fewer than 2 classes.
         DatasetError: ``config.data`` is not a dataset.
+        catdog.hosting.HostedLimitError: in hosted mode, a setting over its cap, data that
+            is not one of the visitor's or the shared datasets, or a workspace over its quota.
     """
     from catdog.config import TrainingError
     from catdog.datasets import scan_dataset
 
     cfg = config.resolved()
+    hosting.check_training(cfg)  # every new run passes here: the one place caps are enforced
+    hosting.check_quota()
+    if hosting.hosted() and not in_dataset_roots(cfg.data):
+        hosting.refuse_server_files(f"training on {cfg.data}")
     info = scan_dataset(Path(cfg.data))
     if len(info.classes) < 2:
         raise TrainingError(f"{cfg.data} has {len(info.classes)} class folder(s); need at least 2")
@@ -195,23 +206,35 @@ def update_config(run_path: Path, **changes: Any) -> dict[str, Any]:
 def resolve_run(run: str | Path) -> Path:
     """Return the folder of a run given its id, a unique id prefix, or a path.
 
+    In a workspace (hosted mode) only the workspace's own runs and the shared examples are
+    found: a path elsewhere, or another workspace's run id, is "no run".
+
     Raises:
         RunError: nothing matches, or a prefix matches several runs.
     """
+    roots = run_roots()
     candidate = Path(run)
     if candidate.is_dir() and (candidate / CONFIG_FILE).exists():
-        return candidate
-    root = runs_dir()
-    exact = root / str(run)
-    if (exact / CONFIG_FILE).exists():
-        return exact
-    matches = sorted(p for p in root.glob(f"{run}*") if (p / CONFIG_FILE).exists())
+        visible = {root.resolve() for root in roots}
+        if current_workspace() is None or candidate.resolve().parent in visible:
+            return candidate
+    name = str(run)
+    plain = name not in ("", ".", "..") and Path(name).name == name and "\\" not in name
+    matches: list[Path] = []
+    if plain:  # an id never reaches outside the runs folders ("../x", "a/b")
+        for root in roots:
+            if (root / name / CONFIG_FILE).exists():
+                return root / name
+        for root in roots:
+            found = root.glob(f"{glob.escape(name)}*")  # a prefix, matched literally
+            matches += sorted(p for p in found if (p / CONFIG_FILE).exists())
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        raise RunError(f"no run {str(run)!r} in {root} (see `python -m catdog runs`)")
+        where = "your workspace or the shared examples" if current_workspace() else roots[0]
+        raise RunError(f"no run {name!r} in {where} (see `python -m catdog runs`)")
     names = ", ".join(p.name for p in matches[:5])
-    raise RunError(f"{str(run)!r} matches {len(matches)} runs ({names}…); give more of the id")
+    raise RunError(f"{name!r} matches {len(matches)} runs ({names}…); give more of the id")
 
 
 def read_json(path: Path, default: Any = None) -> Any:
@@ -500,18 +523,18 @@ def effective_state(status: dict[str, Any], run_path: Path | None = None) -> str
     :data:`STALE_AFTER_SECONDS` means interrupted.
     """
     state = status.get("state", "unknown")
-    if state != "running":
+    if state not in ("running", QUEUED):  # a queued run's job holds its lock too
         return state
     same_host = status.get("host") == socket.gethostname()
     if same_host and run_path is not None:
         taken = lock_taken(run_path)
         if taken is not None:
-            return "running" if taken else "interrupted"
+            return state if taken else "interrupted"
     if same_host and not _process_alive(int(status.get("pid", -1))):
         return "interrupted"
     if time.time() - float(status.get("heartbeat", 0)) > STALE_AFTER_SECONDS:
         return "interrupted"
-    return "running"
+    return state
 
 
 # ---------------------------------------------------------------- last.keras + history, together
@@ -747,6 +770,7 @@ class RunInfo:
     classes: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    example: bool = False  # a shared example seen from a workspace: read-only
 
     @property
     def damaged(self) -> bool:
@@ -758,6 +782,7 @@ def _damaged(run_path: Path, reason: str) -> RunInfo:
     return RunInfo(
         id=run_path.name, path=run_path, model="?", data="?", state=DAMAGED, epochs_done=0,
         epochs=0, best_val_accuracy=None, test_accuracy=None, created="", error=reason,
+        example=is_shared(run_path),
     )  # fmt: skip
 
 
@@ -795,6 +820,7 @@ def run_info(run_path: Path) -> RunInfo:
         classes=list(config["classes"]),
         config=config,
         error=status.get("error"),
+        example=is_shared(run_path),
     )
 
 
@@ -813,11 +839,12 @@ def usable_run_info(run_path: Path) -> RunInfo:
 def list_runs() -> list[RunInfo]:
     """All runs under the data home, newest first; damaged ones with state ``damaged``.
 
+    In a workspace: its own runs and the shared examples (``example`` True), newest first.
     Folders without a ``config.json`` are not runs and are left out. Never raises for what a
     run folder holds: any failure to read one lists it as damaged, with the reason.
     """
     infos = []
-    for path in runs_dir().iterdir():
+    for path in (p for root in run_roots() for p in root.iterdir()):
         if path.is_dir() and (path / CONFIG_FILE).exists():
             try:
                 infos.append(run_info(path))
@@ -838,6 +865,10 @@ def resume_problem(info: RunInfo, *, holding_lock: bool = False) -> str | None:
     """
     if info.damaged:
         return f"run {info.id} is damaged: {info.error}"
+    if info.example:
+        return f"run {info.id} is a shared example: it cannot be trained here; train a new run"
+    if (over_cap := _hosted_cap_problem(info)) is not None:
+        return over_cap
     if info.state == "running" and not holding_lock:
         return f"run {info.id} is still running; stop it first"
     if info.state == "completed" and info.epochs_done >= info.epochs:
@@ -846,6 +877,57 @@ def resume_problem(info: RunInfo, *, holding_lock: bool = False) -> str | None:
     if info.epochs_done and not any(model.exists() for model in models):
         return f"run {info.id} has lost its {LAST_MODEL}; it cannot resume"
     return None
+
+
+def _hosted_cap_problem(info: RunInfo) -> str | None:
+    """In hosted mode, why the run's settings may not train here (a cap), else ``None``."""
+    if not hosting.hosted():
+        return None
+    from catdog.config import TrainConfig
+
+    try:
+        hosting.check_training(TrainConfig.from_dict(info.config["train"]))
+    except ValueError as exc:  # HostedLimitError, or settings this version does not know
+        return f"run {info.id} cannot train here: {exc}"
+    return None
+
+
+def delete_run(run: str | Path) -> Path:
+    """Delete one of the caller's runs (its whole folder); returns the folder deleted.
+
+    Never a shared example (hosted mode), nor a run that is training or queued: its trainer
+    holds the run's :class:`RunLock`, and the lock is held here while the folder goes, so
+    nothing can start training it meanwhile.
+
+    Raises:
+        RunError: no such run (in the caller's workspace), a shared example, or a run being
+            trained or waiting in the queue (the message says to stop or cancel it first).
+    """
+    path = resolve_run(run)
+    if is_shared(path):
+        raise RunError(f"run {path.name} is a shared example; only your own runs can be deleted")
+    try:
+        lock = RunLock.acquire(path, wait=0)
+    except RunBusy:
+        state = (_read_status_quietly(path) or {}).get("state")
+        what = "is waiting in the training queue; cancel it" if state == "queued" else (
+            "is training; stop it")  # fmt: skip
+        raise RunError(f"run {path.name} {what} first, then delete it") from None
+    with lock:
+        if not lock.exclusive and effective_state(_read_status_quietly(path) or {}) in (
+            "running",
+            "queued",
+        ):  # no flock here: the status file is all there is to go by
+            raise RunError(f"run {path.name} is training; stop it first, then delete it")
+        shutil.rmtree(path)
+    return path
+
+
+def _read_status_quietly(path: Path) -> dict[str, Any] | None:
+    try:
+        return read_object(path / STATUS_FILE)
+    except RunDamaged:
+        return None
 
 
 def can_resume(info: RunInfo) -> bool:

@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from catdog import hosting
 from catdog.browse import (
     count_rows,
     dataset_choices,
@@ -21,7 +22,9 @@ from catdog.browse import (
     size_rows,
     size_summary,
 )
-from catdog.datasets import SPLITS, DatasetError, DatasetInfo, list_images
+from catdog.datasets import SPLITS, DatasetError, DatasetInfo, delete_dataset, list_images
+from catdog.home import demo_dataset_dir
+from catdog.hosting import HostedLimitError
 from pages.shared import active_choice, require_dataset, set_active_dataset, thumb
 
 GRID_COLUMNS, GRID_ROWS = 6, 3
@@ -48,13 +51,54 @@ def choose_ui() -> None:
         st.rerun()
 
 
+def delete_ui() -> None:
+    """Delete the active dataset if it is the visitor's own, after a confirmation."""
+    choice = active_choice()
+    if choice.is_demo or choice.example or choice.info is None:
+        return
+    if st.session_state.get("dataset_delete_pending") != str(choice.path):
+        if st.button(f"Delete dataset {choice.name}…", icon=":material/delete:",
+                     key="dataset_delete", type="tertiary"):  # fmt: skip
+            st.session_state["dataset_delete_pending"] = str(choice.path)
+            st.rerun()
+        return
+    st.warning(f"Delete dataset {choice.name} and its {choice.info.total:,} images? "
+               "This cannot be undone.")  # fmt: skip
+    yes, no, _ = st.columns([1, 1, 3])
+    if no.button("Cancel", key="dataset_delete_no", width="stretch"):
+        del st.session_state["dataset_delete_pending"]
+        st.rerun()
+    if yes.button("Yes, delete it", type="primary", key="dataset_delete_yes", width="stretch"):
+        del st.session_state["dataset_delete_pending"]
+        try:
+            delete_dataset(choice.path)
+        except DatasetError as exc:
+            st.error(f"Cannot delete: {exc}")
+            return
+        set_active_dataset(demo_dataset_dir())
+        st.session_state["dataset_deleted"] = choice.name
+        st.rerun()
+
+
 def import_ui() -> tuple[Path | tuple[str, bytes], str, object, int] | None:
     """The import form; when submitted, returns (folder or (file name, bytes) of an uploaded
     .zip, dataset name, split, seed)."""
-    kind = st.radio("Source", ["Upload a .zip", "A folder on this computer"], horizontal=True)
+    hosted = hosting.hosted()
+    sources = ["Upload a .zip"] if hosted else ["Upload a .zip", "A folder on this computer"]
+    kind = st.radio("Source", sources, horizontal=True)
     upload, folder = None, None
     if kind == "Upload a .zip":
-        upload = st.file_uploader("Dataset archive (.zip)", type=["zip"])
+        limits = hosting.settings()
+        upload = st.file_uploader("Dataset archive (.zip)", type=["zip"],
+                                  max_upload_size=max(1, int(limits.max_upload_mb)) if hosted
+                                  else None)  # fmt: skip
+        if hosted:
+            st.caption(
+                f"Hosted demo: a .zip of at most {limits.max_upload_mb:g} MB, making a dataset "
+                f"of at most {limits.max_dataset_images:,} images and {limits.max_dataset_mb:g} "
+                f"MB. Your workspace holds {hosting.workspace_usage() / hosting.MB:,.1f} of "
+                f"{limits.workspace_quota_mb:g} MB."
+            )
         suggested = dataset_name_for(upload.name) if upload else ""
     else:
         text = st.text_input(
@@ -99,7 +143,7 @@ def run_import(source: Path | tuple[str, bytes], name: str, split, seed: int) ->
 
     try:
         report, summary = import_named(source, name, split=split, seed=seed, progress=progress)
-    except DatasetError as exc:
+    except (DatasetError, HostedLimitError) as exc:
         bar.empty()
         st.error(f"Import failed: {exc}")
         return
@@ -198,7 +242,10 @@ def grid(info: DatasetInfo) -> None:
 
 
 st.title("Dataset")
+if deleted := st.session_state.pop("dataset_deleted", None):
+    st.success(f"Dataset {deleted} was deleted.")
 choose_ui()
+delete_ui()
 show_report()
 browse_tab, import_tab = st.tabs(["Browse", "Import a dataset"])
 with import_tab:

@@ -2,24 +2,36 @@
 
 import streamlit as st
 
+from catdog import hosting
 from catdog.config import LR_SCHEDULES, SPEC_DEFAULTS, TrainConfig, TrainingError
 from catdog.datasets import DatasetInfo
 from catdog.history import batch_progress, curves_figure, epoch_progress, job_line
 from catdog.home import demo_dataset_dir
+from catdog.hosting import HostedLimitError, capped_settings
 from catdog.jobs import JobSnapshot, TrainingJob, manager
 from catdog.models import RECOMMENDED, REGISTRY, ModelError, get_spec, recommended_model
 from catdog.precision import PRECISIONS, cached_choice, epochs_in_budget, gpu_visible
 from catdog.runs import can_resume, list_runs
-from pages.shared import PAGES, WATCHED_RUN, augmentation, require_dataset, start_resume
+from pages.shared import (
+    PAGES,
+    WATCHED_RUN,
+    augmentation,
+    enter_workspace,
+    guarded,
+    require_dataset,
+    start_resume,
+)
 
 LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 
 
 def model_defaults() -> None:
-    """Load the chosen model's ModelSpec defaults into the settings widgets."""
+    """Load the chosen model's ModelSpec defaults into the settings widgets (within hosted
+    mode's caps, if it is on)."""
     spec = get_spec(st.session_state["train_model"])
-    for name in SPEC_DEFAULTS:  # settings without a widget simply go unused
-        st.session_state[f"train_{name}"] = getattr(spec, name)
+    values = capped_settings({name: getattr(spec, name) for name in SPEC_DEFAULTS})
+    for name, value in values.items():  # settings without a widget simply go unused
+        st.session_state[f"train_{name}"] = value
     st.session_state["train_steps_per_epoch"] = spec.steps_per_epoch or 0
 
 
@@ -27,9 +39,9 @@ def use_demo_settings() -> None:
     """Button callback: load the demo dataset's suggested settings into the widgets."""
     from catdog.demo import SUGGESTED_EPOCHS, SUGGESTED_TRAINING
 
-    for name, value in SUGGESTED_TRAINING.items():
+    epochs = SUGGESTED_EPOCHS.get(st.session_state["train_model"], 25)
+    for name, value in capped_settings({**SUGGESTED_TRAINING, "epochs": epochs}).items():
         st.session_state[f"train_{name}"] = value
-    st.session_state["train_epochs"] = SUGGESTED_EPOCHS.get(st.session_state["train_model"], 25)
 
 
 def is_demo(info: DatasetInfo) -> bool:
@@ -62,11 +74,13 @@ def settings_ui(info: DatasetInfo) -> TrainConfig:
     if any(f"train_{name}" not in st.session_state for name in SPEC_DEFAULTS):
         model_defaults()
     st.caption(get_spec(model).description)
+    caps = hosted_caps()
     # fmt: off
     a, b, c = st.columns(3)
-    epochs = a.number_input("Epochs", 1, 1000, key="train_epochs", **keep)
-    batch = b.number_input("Batch size", 1, 512, key="train_batch_size", **keep)
-    size = c.number_input("Image size (px)", 32, 512, step=2, key="train_image_size", **keep,
+    epochs = a.number_input("Epochs", 1, caps["epochs"], key="train_epochs", **keep)
+    batch = b.number_input("Batch size", 1, caps["batch_size"], key="train_batch_size", **keep)
+    size = c.number_input("Image size (px)", 32, caps["image_size"], step=2,
+                          key="train_image_size", **keep,
                           help="Square input side; the seed uses 150, its convnet needs ≥ 46.")
     rates = sorted({*LEARNING_RATES, st.session_state["train_learning_rate"]})
     rate = st.select_slider("Learning rate", rates, key="train_learning_rate",
@@ -81,10 +95,14 @@ def settings_ui(info: DatasetInfo) -> TrainConfig:
     patience = a.number_input("Early stopping", 0, 100, 0, key="train_patience", **keep,
                               help="Patience: stop after this many epochs without a better "
                               "validation loss; 0 = off.")
-    limit = b.number_input("Time limit (min)", 0.0, 10_000.0, step=5.0, format="%g",
+    limit = b.number_input("Time limit (min)", caps["min_minutes"], caps["minutes"], step=5.0,
+                           format="%g",
                            key="train_time_limit_minutes", **keep,
                            help="Train for at most this long: the learning-rate schedule is "
                            "fitted to the epochs that fit, Epochs being the most. 0 = none.")
+    if hosting.hosted():
+        st.caption(f"Hosted demo: at most {caps['epochs']} epochs, {caps['image_size']} px, "
+                   f"batch {caps['batch_size']} and {caps['minutes']:g} minutes per run.")
     a, b = st.columns(2)
     schedule = a.selectbox("LR schedule", LR_SCHEDULES, key="train_lr_schedule", **keep)
     seed = b.number_input("Seed", 0, 10**6, 0, key="train_seed", **keep)
@@ -126,6 +144,17 @@ def settings_ui(info: DatasetInfo) -> TrainConfig:
         time_limit_minutes=float(limit), label_smoothing=float(smoothing),
         weight_decay=float(decay) if adamw else 0.0, mixup=float(mixup), precision=precision,
     )  # fmt: skip
+
+
+def hosted_caps() -> dict[str, float]:
+    """The settings widgets' bounds: hosted mode's caps, or the local ones."""
+    if not hosting.hosted():
+        return {"epochs": 1000, "batch_size": 512, "image_size": 512, "minutes": 10_000.0,
+                "min_minutes": 0.0}  # fmt: skip
+    limits = hosting.settings()
+    return {"epochs": limits.max_epochs, "batch_size": limits.max_batch_size,
+            "image_size": limits.max_image_size, "minutes": float(limits.max_training_minutes),
+            "min_minutes": min(1.0, float(limits.max_training_minutes))}  # fmt: skip
 
 
 def precision_ui(model: str, size: int, batch: int) -> str:
@@ -201,8 +230,26 @@ def summary_ui(config: TrainConfig, num_classes: int) -> bool:
     return True
 
 
+def queued_ui(snap: JobSnapshot) -> None:
+    """A job waiting for a free training slot: its place, when it should start, a Cancel."""
+    place = manager().position(snap.run_id)
+    wait = manager().estimated_start(snap.run_id)
+    when = f", so it should start in about {max(1, round(wait / 60))} min" if wait else ""
+    st.info(
+        f"Run `{snap.run_id}` is waiting for its turn: number {place} in the queue{when}. It "
+        "starts by itself; you may leave this page or close the browser meanwhile.",
+        icon=":material/hourglass_top:",
+    )
+    if st.button("Cancel", icon=":material/cancel:", key="cancel_queued"):
+        manager().cancel(snap.run_id)
+        st.rerun()
+
+
 def draw(snap: JobSnapshot, job: TrainingJob) -> None:
     """Progress bars, metrics and live curves of one job."""
+    if snap.state == "queued":
+        queued_ui(snap)
+        return
     finished = snap.finished and not job.running
     st.markdown(f"**Run `{snap.run_id}`** — {job_line(snap)}")
     if snap.precision:
@@ -242,11 +289,14 @@ def draw(snap: JobSnapshot, job: TrainingJob) -> None:
 @st.fragment(run_every=1.0)
 def live(run_id: str) -> None:
     """Redraw the watched job every second; one full rerun when it ends."""
-    job = manager().get(run_id)
-    if job is None:
-        return
-    draw(job.snapshot(), job)
-    if not job.running:
+    job = None
+    with guarded("the Train page's live view"):
+        enter_workspace(update_url=False)  # a fragment's rerun does not pass through app.py
+        job = manager().get(run_id)
+        if job is None:
+            return
+        draw(job.snapshot(), job)
+    if job is not None and not job.running:
         st.rerun()
 
 
@@ -310,18 +360,24 @@ with settings_col:
 with summary_col:
     buildable = summary_ui(config, len(info.classes))
 busy = job is not None and job.running
-if manager().active() and not busy:
+if (limit := manager().limit()) is not None:
+    training, waiting = manager().load()
+    st.caption(
+        f"This server trains {limit} run(s) at a time (now {training} training, {waiting} "
+        "waiting); a new run waits for its turn in the queue."
+    )
+elif manager().active() and not busy:
     st.caption("Another run is training; a second one shares the CPU and both go slower.")
 if st.button(
     "Start training",
     type="primary",
     icon=":material/play_arrow:",
     disabled=busy or not buildable,
-    help="Stop the current run first." if busy else None,
+    help="Stop (or cancel) the current run first." if busy else None,
 ):
     try:
         started = manager().start(config)
-    except (TrainingError, ModelError, ValueError) as exc:
+    except (TrainingError, ModelError, HostedLimitError, ValueError) as exc:
         st.error(f"Cannot start training: {exc}")
     else:
         st.session_state[WATCHED_RUN] = started.run_id

@@ -6,7 +6,17 @@ import plotly.express as px
 import streamlit as st
 
 from catdog.history import curves_figure, overfitting_onset, runs_table, short_id, story_runs
-from catdog.runs import HISTORY_FILE, RunInfo, can_resume, list_runs, model_file, read_history
+from catdog.jobs import manager
+from catdog.runs import (
+    HISTORY_FILE,
+    RunError,
+    RunInfo,
+    can_resume,
+    delete_run,
+    list_runs,
+    model_file,
+    read_history,
+)
 from pages.shared import PAGES, damaged_ui, model_choice, predictor, start_resume, thumb
 
 
@@ -21,13 +31,15 @@ RUN_COLUMNS = {
     "augment": "Augment", "dropout": "Dropout", "batch_size": "Batch",
     "learning_rate": st.column_config.NumberColumn("LR", format="%.0e"),
     "image_size": "Image size", "created": "Created",
+    "example": st.column_config.CheckboxColumn("Shared example"),
 }  # fmt: skip
 GALLERY_COLUMNS, GALLERY_SIZE = 6, 12
 
 
 def label(run: RunInfo) -> str:
     best = f", best val {run.best_val_accuracy:.1%}" if run.best_val_accuracy is not None else ""
-    return f"{short_id(run.id)} ({run.state}{best})"
+    example = "shared example, " if run.example else ""
+    return f"{short_id(run.id)} ({example}{run.state}{best})"
 
 
 def compare_ui(runs: list[RunInfo]) -> list[RunInfo]:
@@ -162,7 +174,9 @@ def resume_ui(run: RunInfo) -> None:
     text.caption(f"This run {run.state} after {run.epochs_done} of {run.epochs} epochs.")
     if button.button("Resume training", icon=":material/play_arrow:", key="history_resume",
                      width="stretch") and start_resume(run.id):  # fmt: skip
-        st.success(f"Run {run.id} is training again, from epoch {run.epochs_done + 1}.")
+        queued = (job := manager().get(run.id)) is not None and job.queued
+        st.success(f"Run {run.id} is {'waiting in the queue to train' if queued else 'training'}"
+                   f" again, from epoch {run.epochs_done + 1}.")  # fmt: skip
         st.page_link(PAGES["train"], label="Watch it on the Train page",
                      icon=":material/model_training:")  # fmt: skip
 
@@ -237,7 +251,40 @@ def run_ui(runs: list[RunInfo]) -> None:
     evaluation_ui(run)
 
 
+def delete_ui(runs: list[RunInfo]) -> None:
+    """Delete one of the visitor's own runs (not a shared example), after a confirmation."""
+    own = {r.id: r for r in runs if not r.example}
+    if not own:
+        return
+    st.subheader("Delete a run")
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    run_id = left.selectbox("Run to delete", list(own), key="history_delete_run",
+                            format_func=lambda i: label(own[i]))  # fmt: skip
+    if st.session_state.get("history_delete_pending") != run_id:
+        if right.button("Delete…", icon=":material/delete:", key="history_delete",
+                        width="stretch"):  # fmt: skip
+            st.session_state["history_delete_pending"] = run_id
+            st.rerun()
+        return
+    st.warning(f"Delete run {run_id}, its models and its history? This cannot be undone.")
+    yes, no, _ = st.columns([1, 1, 3])
+    if no.button("Cancel", key="history_delete_no", width="stretch"):
+        del st.session_state["history_delete_pending"]
+        st.rerun()
+    if yes.button("Yes, delete it", type="primary", key="history_delete_yes", width="stretch"):
+        del st.session_state["history_delete_pending"]
+        try:
+            delete_run(run_id)
+        except RunError as exc:
+            st.error(f"Cannot delete: {exc}")
+            return
+        st.session_state["history_deleted"] = run_id
+        st.rerun()
+
+
 st.title("History")
+if deleted := st.session_state.pop("history_deleted", None):
+    st.success(f"Run {deleted} was deleted.")
 runs = list_runs()
 if not runs:
     st.info("No training run yet.")
@@ -257,3 +304,4 @@ if intact:
     run_ui(intact)
 else:
     st.info("Every run folder is damaged: there is no run to open.")
+delete_ui(runs)

@@ -2,8 +2,10 @@
 
 import streamlit as st
 
+from catdog import hosting
 from catdog.browse import preview_image
 from catdog.explain import ExplainError, heatmap_jpeg
+from catdog.hosting import HostedLimitError
 from catdog.images import IMAGE_SUFFIXES, ImageError
 from catdog.names import shown
 from catdog.predict import Prediction
@@ -24,7 +26,9 @@ def run_ui(runs: list[RunInfo]) -> tuple[RunInfo, str]:
         runs,
         index=default,
         key="predict_run",
-        format_func=lambda r: f"{r.id} ({r.state}, {', '.join(r.classes)})",
+        format_func=lambda r: (
+            f"{r.id} ({'shared example, ' if r.example else ''}{r.state}, {', '.join(r.classes)})"
+        ),
     )
     which = model_choice(right, key="predict_which")
     return run, which
@@ -32,13 +36,18 @@ def run_ui(runs: list[RunInfo]) -> tuple[RunInfo, str]:
 
 def photos_ui() -> list[tuple[str, bytes]]:
     """Uploaded photos and, behind a toggle, a camera shot, as (name, bytes)."""
+    limits = hosting.settings()
     uploads = st.file_uploader(
         "Photos",
         type=sorted(s.lstrip(".") for s in IMAGE_SUFFIXES),
         accept_multiple_files=True,
-        max_upload_size=MAX_UPLOAD_MB,
+        max_upload_size=min(MAX_UPLOAD_MB, max(1, int(limits.max_upload_mb)))
+        if hosting.hosted()
+        else MAX_UPLOAD_MB,
         key="predict_uploads",
     )
+    if hosting.hosted():
+        st.caption(f"Hosted demo: at most {limits.max_predict_photos} photos at once.")
     photos = [(u.name, u.getvalue()) for u in uploads or []]
     if st.toggle("Take a photo with the camera", key="predict_camera"):
         shot = st.camera_input("Camera", label_visibility="collapsed")
@@ -74,6 +83,11 @@ photos = photos_ui()
 if not photos:
     st.caption(f"Upload photos to classify them as {' or '.join(run.classes)}.")
     st.stop()
+try:
+    hosting.check_photos(len(photos))  # before loading the model
+except HostedLimitError as exc:
+    st.error(str(exc))
+    st.stop()
 path = model_file(run.path, which)
 try:
     model = predictor(run.id, which, path.stat().st_mtime)
@@ -91,6 +105,9 @@ if show_heat:
     st.caption("Tinted where the model found evidence for its answer: red most, blue a little.")
 try:
     predictions = model.predict(photos, heatmaps=show_heat)
+except HostedLimitError as exc:  # a photo over the upload cap (the camera's, say)
+    st.error(str(exc))
+    st.stop()
 except ExplainError as exc:
     st.warning(f"No heatmaps for this model: {exc}")
     predictions = model.predict(photos)

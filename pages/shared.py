@@ -6,23 +6,51 @@ the keys below; catdog itself never sees session state, only the plain values re
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
+from catdog import hosting
 from catdog.augment import AugmentConfig
 from catdog.browse import DatasetChoice, dataset_choices, demo_ready, thumbnail
 from catdog.datasets import DatasetError, DatasetInfo, scan_dataset
-from catdog.home import demo_dataset_dir
+from catdog.home import demo_dataset_dir, new_workspace_token, set_workspace, valid_workspace_token
 from catdog.jobs import manager
 from catdog.predict import Predictor
 from catdog.runs import RunInfo
 
 DATASET = "dataset"  # path (str) of the active dataset
+DATASET_PARAM = "data"  # ... and its name in the page URL's query, so a refresh keeps it
 AUGMENTATION = "augmentation"  # the AugmentConfig the Train page uses
 WATCHED_RUN = "watched_run"  # run id of the training job this session watches
+WORKSPACE = "workspace"  # the session's workspace token (hosted mode)
+WORKSPACE_PARAM = "ws"  # ... kept in the page URL's query, so a refresh keeps it
+
+
+SOMETHING_WENT_WRONG = (
+    "Something went wrong; please try again, or reload the page. (The details are in the "
+    "server's log.)"
+)
+_log = logging.getLogger("catdog.dashboard")
+
+
+@contextmanager
+def guarded(where: str) -> Iterator[None]:
+    """Run a page's body (or a fragment's) so that, in hosted mode, an unexpected exception
+    shows visitors one sentence and its detail goes to the server's log. Locally it is raised
+    as ever, and Streamlit shows it. ``st.stop()`` and ``st.rerun()`` pass through."""
+    try:
+        yield
+    except Exception:
+        if not hosting.hosted():
+            raise
+        _log.exception("unexpected error in %s", where)
+        st.error(SOMETHING_WENT_WRONG, icon=":material/error:")
 
 
 def _leave_legacy_pages_mode() -> None:
@@ -51,20 +79,53 @@ PAGES = {
 }
 
 
+def enter_workspace(update_url: bool = True) -> str | None:
+    """Make the session's workspace the current one for this script run (hosted mode).
+
+    The token is the session's, else the URL's ``?ws=`` (a refresh or a bookmark), else a new
+    one; a token that is not exactly the shape catdog makes is never used. It is put back in
+    the URL (a page switch drops the query). Locally there are no workspaces: ``None``.
+    Fragments, which rerun without app.py, call it with ``update_url=False``.
+    """
+    if not hosting.hosted():
+        set_workspace(None)
+        return None
+    token = st.session_state.get(WORKSPACE)
+    if not valid_workspace_token(token):
+        given = st.query_params.get(WORKSPACE_PARAM)
+        token = given if valid_workspace_token(given) else new_workspace_token()
+        st.session_state[WORKSPACE] = token
+    if update_url and st.query_params.get(WORKSPACE_PARAM) != token:
+        st.query_params[WORKSPACE_PARAM] = token
+    set_workspace(token)
+    if update_url:
+        hosting.touch_workspace(token)  # in use: the idle sweep keeps it
+    return token
+
+
 def active_choice() -> DatasetChoice:
-    """The session's active dataset (the demo one until the user picks another)."""
+    """The session's active dataset: the one picked in this session, else the URL's
+    ``?data=NAME`` (a refresh or a bookmark), else the demo one. Kept in the URL too."""
     choices = dataset_choices()
-    wanted = st.session_state.get(DATASET, str(demo_dataset_dir()))
-    for choice in choices:
-        if str(choice.path) == wanted:
-            return choice
-    st.session_state[DATASET] = str(choices[0].path)  # it was deleted: back to the demo
-    return choices[0]
+    wanted = st.session_state.get(DATASET)
+    if wanted is None:  # a new session: what the URL says, so a refresh keeps the dataset
+        name = st.query_params.get(DATASET_PARAM)
+        wanted = str(next((c.path for c in choices if c.name == name), choices[0].path))
+    choice = next((c for c in choices if str(c.path) == wanted), choices[0])  # else deleted
+    set_active_dataset(choice.path)
+    return choice
 
 
 def set_active_dataset(path: str | Path) -> None:
-    """Make ``path`` the dataset the other pages use."""
+    """Make ``path`` the dataset the other pages use, and put its name in the page URL (not
+    the demo's: the URL need not say it)."""
     st.session_state[DATASET] = str(path)
+    name = None if Path(path) == demo_dataset_dir() else Path(path).name
+    if name is None:
+        if DATASET_PARAM in st.query_params:
+            del st.query_params[DATASET_PARAM]
+    elif st.query_params.get(DATASET_PARAM) != name:
+        st.query_params[DATASET_PARAM] = name
 
 
 def require_dataset() -> DatasetInfo:

@@ -47,21 +47,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``streamlit run app.py`` on a free port, with a fresh data home holding a small demo."""
+def _serve(home: Path, **env_extra: str) -> Iterator[str]:
+    """``streamlit run app.py`` on a free port with ``home`` as the data home; yields its URL."""
     if not CHROMIUM.exists():
         pytest.skip(
             f"browser test needs Debian's Chromium at {CHROMIUM} (apt-get install chromium)"
         )
     pytest.importorskip("playwright.sync_api", reason="browser test needs `pip install playwright`")
-    home = tmp_path_factory.mktemp("browser_home")
-    env = {**os.environ, "CATDOG_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    os.environ["CATDOG_HOME"] = str(home)  # for generating the demo data below
-    try:
-        generate_demo_dataset(demo_dataset_dir(), counts=(20, 10, 10))
-    finally:
-        del os.environ["CATDOG_HOME"]
+    env = {**os.environ, "CATDOG_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2", **env_extra}
     port = _free_port()
     log = (home / "streamlit.log").open("w")
     proc = subprocess.Popen(
@@ -90,6 +83,29 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def _home_with_demo(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A fresh data home holding a small demo dataset."""
+    home = tmp_path_factory.mktemp(name)
+    os.environ["CATDOG_HOME"] = str(home)  # for generating the demo data
+    try:
+        generate_demo_dataset(demo_dataset_dir(), counts=(20, 10, 10))
+    finally:
+        del os.environ["CATDOG_HOME"]
+    return home
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``streamlit run app.py`` on a free port, with a fresh data home holding a small demo."""
+    yield from _serve(_home_with_demo(tmp_path_factory, "browser_home"))
+
+
+@pytest.fixture(scope="module")
+def hosted_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The same, in hosted mode (``CATDOG_HOSTED=1``): the demo is the shared dataset."""
+    yield from _serve(_home_with_demo(tmp_path_factory, "hosted_home"), CATDOG_HOSTED="1")
 
 
 def _idle(page, timeout: float = 60.0) -> None:
@@ -227,6 +243,84 @@ def test_every_page_in_a_browser(server: str) -> None:
             _shot(page, "6-predict")
         except Exception:
             _shot(page, "failure")  # what the page showed when the test gave up
+            raise
+        finally:
+            browser.close()
+
+
+def _token(page) -> str:
+    """The workspace token in the page's URL (waiting for the app to put it there)."""
+    page.wait_for_url(re.compile(r"[?&]ws=[A-Za-z0-9_-]{22}"), timeout=30_000)
+    return re.search(r"[?&]ws=([A-Za-z0-9_-]{22})", page.url).group(1)
+
+
+def _main_text(page) -> str:
+    return page.locator('[data-testid="stMain"]').inner_text()
+
+
+def test_two_visitors_of_a_hosted_server_keep_to_their_own_workspaces(hosted_server: str) -> None:
+    """Two browsers (two Playwright contexts: no shared cookies or storage) on one hosted
+    server: neither sees, stops, downloads or deletes what the other made."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        a = browser.new_context(viewport=VIEWPORT).new_page()
+        b = browser.new_context(viewport=VIEWPORT).new_page()
+        try:
+            for page in (a, b):
+                page.goto(hosted_server)
+                page.get_by_text("shared demo server (hosted mode)").wait_for(timeout=30_000)
+            token_a, token_b = _token(a), _token(b)
+            assert token_a != token_b
+
+            a.goto(f"{hosted_server}/train?ws={token_a}")
+            a.get_by_text("Total parameters").wait_for(timeout=60_000)
+            _idle(a)
+            _set_number(a, "Epochs", 2)
+            _set_number(a, "Image size (px)", 48)
+            _set_number(a, "Batch size", 8)
+            a.get_by_role("button", name="Start training").click()
+            a.get_by_text("Run ").first.wait_for(timeout=30_000)
+
+            b.goto(f"{hosted_server}/train?ws={token_b}")  # while A trains
+            b.get_by_text("Total parameters").wait_for(timeout=60_000)
+            _idle(b)
+            _no_exceptions(b)
+            for name in ("Watch", "Stop training", "Cancel"):
+                assert b.get_by_role("button", name=name).count() == 0, name
+
+            a.get_by_text(re.compile(r"completed after \d+ epoch")).wait_for(timeout=120_000)
+            _idle(a)
+            run_id = a.locator("code").first.inner_text()
+            assert _token(a) == token_a
+
+            b.goto(f"{hosted_server}/history?ws={token_b}")
+            b.get_by_text("No training run yet.").wait_for(timeout=30_000)
+            _idle(b)
+            assert b.locator('[data-testid="stDownloadButton"]').count() == 0
+            assert run_id not in _main_text(b)
+            b.goto(f"{hosted_server}/predict?ws={token_b}")
+            b.get_by_text("No trained model yet").wait_for(timeout=30_000)
+            _shot(b, "hosted-b-predict")
+
+            a.goto(f"{hosted_server}/history?ws={token_a}")
+            a.get_by_text("Training and validation accuracy").first.wait_for(timeout=30_000)
+            a.reload()  # a refresh keeps the workspace
+            a.get_by_text("Training and validation accuracy").first.wait_for(timeout=30_000)
+            _idle(a)
+            _no_exceptions(a)
+            assert _token(a) == token_a
+            assert a.locator('[data-testid="stDownloadButton"]').count() == 2
+            _shot(a, "hosted-a-history")
+            a.get_by_role("button", name="Delete…").click()
+            a.get_by_role("button", name="Yes, delete it").click()
+            a.get_by_text(f"Run {run_id} was deleted.").wait_for(timeout=30_000)
+            _idle(a)
+            _no_exceptions(a)
+        except Exception:
+            _shot(a, "hosted-failure-a")
+            _shot(b, "hosted-failure-b")
             raise
         finally:
             browser.close()

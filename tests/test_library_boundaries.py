@@ -31,6 +31,7 @@ def test_light_modules_do_not_import_tensorflow() -> None:
     light = [
         "catdog",
         "catdog.home",
+        "catdog.hosting",
         "catdog.images",
         "catdog.progress",
         "catdog.cli",
