@@ -230,12 +230,15 @@ def _too_large(name: str, exc: Image.DecompressionBombError) -> ImageError:
     )
 
 
-def _not_regular(mode: int) -> str:
-    """What a file that is no regular file is, for the message that refuses it."""
+def not_regular(mode: int) -> str:
+    """What a file that is no regular file is (from its ``st_mode``), for the message that
+    refuses it: "is a named pipe (FIFO), not a regular file"."""
     if stat.S_ISDIR(mode):
         return "is a folder, not an image file"
     if stat.S_ISFIFO(mode):
         return "is a named pipe (FIFO), not a regular file"
+    if stat.S_ISSOCK(mode):
+        return "is a socket, not a regular file"
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         return "is a device, not a regular file"
     return "is not a regular file"
@@ -249,7 +252,7 @@ def _read_path(path: Path, name: str) -> bytes:
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
-                raise ImageError(f"{name} {_not_regular(st.st_mode)}")
+                raise ImageError(f"{name} {not_regular(st.st_mode)}")
             if st.st_size > MAX_FILE_BYTES:
                 raise ImageError(
                     f"{name} is {st.st_size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit for "

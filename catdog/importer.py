@@ -42,7 +42,7 @@ from catdog import hosting
 from catdog.archive import MAX_ENTRY_BYTES, ArchiveError, ExtractLimits, safe_extract
 from catdog.datasets import MANIFEST_NAME, SPLITS, DatasetError, balance_warnings, natural_key
 from catdog.home import datasets_dir
-from catdog.images import IMAGE_SUFFIXES, ImageError, opened_rgb
+from catdog.images import IMAGE_SUFFIXES, ImageError, not_regular, opened_rgb
 from catdog.names import look_alike_letters, portable_name, shown
 from catdog.progress import ProgressFn, report
 
@@ -257,14 +257,7 @@ def _what_it_is(entry: os.DirEntry) -> str:
     """Say what a directory entry that is neither a real folder nor a regular file is."""
     if entry.is_symlink():
         return "is a symbolic link; catdog never follows links, copy the photos in instead"
-    mode = entry.stat(follow_symlinks=False).st_mode
-    if stat.S_ISFIFO(mode):
-        return "is a named pipe (FIFO), not a regular file"
-    if stat.S_ISSOCK(mode):
-        return "is a socket, not a regular file"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "is a device, not a regular file"
-    return "is not a regular file"
+    return not_regular(entry.stat(follow_symlinks=False).st_mode)
 
 
 def _scan(folder: Path) -> tuple[list[Path], list[Path], list[tuple[Path, str]]]:

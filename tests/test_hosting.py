@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 import streamlit.config as streamlit_config
 from conftest import make_dataset
+from pagetest import APP, PAGES, NavigationOnly
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as app_test_module
-from test_pages import APP, PAGES, _NavigationOnly, _zip_of, png_bytes, small_demo, texts
+from test_pages import _zip_of, png_bytes, small_demo, texts
 
 from catdog import hosting, jobs, runs
 from catdog.browse import import_named
@@ -45,7 +46,7 @@ from pages.shared import SOMETHING_WENT_WRONG
 
 @pytest.fixture(autouse=True)
 def _navigation_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(app_test_module, "PagesManager", _NavigationOnly)
+    monkeypatch.setattr(app_test_module, "PagesManager", NavigationOnly)
 
 
 @pytest.fixture
