@@ -83,7 +83,7 @@ def require_shared_small() -> Path:
     if not SHARED_SMALL.is_dir():
         pytest.skip(
             f"real photos not available: {SHARED_SMALL} does not exist "
-            "(it sits beside the checkout on the team's machines and in CI)"
+            "(the seed's photos sit beside the checkout, in ../shared, where they are installed)"
         )
     return SHARED_SMALL
 
