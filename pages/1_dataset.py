@@ -25,7 +25,7 @@ from catdog.browse import (
 from catdog.datasets import SPLITS, DatasetError, DatasetInfo, delete_dataset, list_images
 from catdog.home import demo_dataset_dir
 from catdog.hosting import HostedLimitError
-from pages.shared import active_choice, require_dataset, set_active_dataset, thumb
+from pages.shared import active_choice, confirmed, require_dataset, set_active_dataset, thumb
 
 GRID_COLUMNS, GRID_ROWS = 6, 3
 SPLIT_CHOICES = {
@@ -62,14 +62,9 @@ def delete_ui() -> None:
             st.session_state["dataset_delete_pending"] = str(choice.path)
             st.rerun()
         return
-    st.warning(f"Delete dataset {choice.name} and its {choice.info.total:,} images? "
-               "This cannot be undone.")  # fmt: skip
-    yes, no, _ = st.columns([1, 1, 3])
-    if no.button("Cancel", key="dataset_delete_no", width="stretch"):
-        del st.session_state["dataset_delete_pending"]
-        st.rerun()
-    if yes.button("Yes, delete it", type="primary", key="dataset_delete_yes", width="stretch"):
-        del st.session_state["dataset_delete_pending"]
+    question = (f"Delete dataset {choice.name} and its {choice.info.total:,} images? "
+                "This cannot be undone.")  # fmt: skip
+    if confirmed("dataset_delete", str(choice.path), question):
         try:
             delete_dataset(choice.path)
         except DatasetError as exc:

@@ -17,7 +17,15 @@ from catdog.runs import (
     model_file,
     read_history,
 )
-from pages.shared import PAGES, damaged_ui, model_choice, predictor, start_resume, thumb
+from pages.shared import (
+    PAGES,
+    confirmed,
+    damaged_ui,
+    model_choice,
+    predictor,
+    start_resume,
+    thumb,
+)
 
 
 def percent_column(label: str) -> st.column_config.NumberColumn:
@@ -266,13 +274,8 @@ def delete_ui(runs: list[RunInfo]) -> None:
             st.session_state["history_delete_pending"] = run_id
             st.rerun()
         return
-    st.warning(f"Delete run {run_id}, its models and its history? This cannot be undone.")
-    yes, no, _ = st.columns([1, 1, 3])
-    if no.button("Cancel", key="history_delete_no", width="stretch"):
-        del st.session_state["history_delete_pending"]
-        st.rerun()
-    if yes.button("Yes, delete it", type="primary", key="history_delete_yes", width="stretch"):
-        del st.session_state["history_delete_pending"]
+    question = f"Delete run {run_id}, its models and its history? This cannot be undone."
+    if confirmed("history_delete", run_id, question):
         try:
             delete_run(run_id)
         except RunError as exc:

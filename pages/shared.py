@@ -218,6 +218,24 @@ def damaged_ui(infos: list[RunInfo]) -> None:
             st.caption(f"`{info.id}` — damaged: {info.error}")
 
 
+def confirmed(prefix: str, target: str, question: str) -> bool:
+    """The second step of a deletion whose first button set ``session_state[prefix +
+    "_pending"] = target``: ``question`` with "Yes, delete it" and "Cancel"; True once the
+    user said yes (the pending mark is then cleared)."""
+    pending = f"{prefix}_pending"
+    if st.session_state.get(pending) != target:
+        return False
+    st.warning(question)
+    yes, no, _ = st.columns([1, 1, 3])
+    if no.button("Cancel", key=f"{prefix}_no", width="stretch"):
+        del st.session_state[pending]
+        st.rerun()
+    if yes.button("Yes, delete it", type="primary", key=f"{prefix}_yes", width="stretch"):
+        del st.session_state[pending]
+        return True
+    return False
+
+
 def start_resume(run_id: str) -> bool:
     """Resume a run in the background and watch it; if refused, show why and return False."""
     try:

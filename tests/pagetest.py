@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from streamlit.runtime.pages_manager import PagesManager
@@ -40,9 +41,13 @@ def navigation_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(app_test_module, "PagesManager", NavigationOnly)
 
 
-def open_page(page: str | None = None, **state) -> AppTest:
-    """A new browser session on app.py, optionally switched to ``page`` with session state."""
+def open_page(
+    page: str | None = None, query: dict[str, str] | None = None, **state: Any
+) -> AppTest:
+    """A new browser session on app.py (with the URL's ``query`` parameters), optionally
+    switched to ``page`` with session state."""
     at = AppTest.from_file(str(APP), default_timeout=90)
+    at.query_params.update(query or {})
     for key, value in state.items():
         at.session_state[key] = value
     at.run()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import streamlit.config as streamlit_config
 from conftest import make_dataset
-from pagetest import APP, PAGES, NavigationOnly
+from pagetest import APP, PAGES, NavigationOnly, open_page
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as app_test_module
 from test_pages import _zip_of, png_bytes, small_demo, texts
@@ -61,15 +61,7 @@ def hosted_mode(monkeypatch: pytest.MonkeyPatch) -> hosting.HostedSettings:
 
 def visit(page: str | None = None, query: dict[str, str] | None = None, **state) -> AppTest:
     """A new browser session on app.py (with the URL's query parameters), on ``page``."""
-    at = AppTest.from_file(str(APP), default_timeout=90)
-    at.query_params.update(query or {})
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    if page is not None:
-        at.switch_page(PAGES[page]).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_page(page, query, **state)
 
 
 # ------------------------------------------------------------------------ 1. the switch
