@@ -10,13 +10,13 @@ import os
 import streamlit as st
 
 from catdog import hosting
-from catdog.browse import describe
-from catdog.history import best_run, job_line
-from catdog.home import ENV_VAR as HOME_VAR
-from catdog.home import in_workspace
-from catdog.importer import sweep_stale_imports
-from catdog.jobs import manager
-from catdog.runs import list_runs
+from catdog.data.browse import describe
+from catdog.data.importer import sweep_stale_imports
+from catdog.data.paths import ENV_VAR as HOME_VAR
+from catdog.data.paths import in_workspace
+from catdog.train.history import best_run, job_line
+from catdog.train.jobs import manager
+from catdog.train.runs import list_runs
 from pages.shared import PAGES, active_choice, damaged_ui, enter_workspace, guarded
 
 

@@ -45,7 +45,7 @@ def spread(values: list[float]) -> tuple[float, float]:
 
 def test_accuracy(path: Path, **views: object) -> float:
     """Test accuracy of a run's best model (with the run's test-time views unless given)."""
-    from catdog.evaluate import evaluate_run
+    from catdog.inference.evaluate import evaluate_run
 
     return float(evaluate_run(path, which="best", **views).accuracy)
 

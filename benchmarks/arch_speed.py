@@ -31,9 +31,9 @@ from common import fixed_batch, machine, machine_line, write_results
 def build(norm: str, size: int):
     """catdog-net with the given normalisation layer (``fused``, ``keras`` or ``none``), or
     (``keras-adamw``) with catdog's normalisation and Keras' own AdamW."""
-    from catdog import catdognet
-    from catdog.backend import keras
-    from catdog.models import compile_model
+    from catdog.model import catdognet
+    from catdog.model.backend import keras
+    from catdog.model.registry import compile_model
 
     original = catdognet.FusedBatchNorm
     if norm == "keras":

@@ -4,7 +4,7 @@
 
 Times ``fit`` calls of catdog-net (bfloat16, 112 px, batch 32) on one fixed in-memory batch —
 pure compute, no augmentation — with the dataset's autotuner on (tf.data's default) and off
-(``catdog.pipeline.pipeline_options``). Keras makes a new iterator per ``fit`` call, as it
+(``catdog.train.pipeline.pipeline_options``). Keras makes a new iterator per ``fit`` call, as it
 does per training epoch and per validation pass; with the autotuner on, destroying that
 iterator waits for the autotuner's thread, which on this machine often means about a second
 with the CPU idle. Each round's wall time includes that teardown, as an epoch's does.
@@ -38,8 +38,8 @@ SIZE, BATCH = 112, 32
 
 def child(autotune: bool, rounds: int, steps: int) -> list[float]:
     """Images/s of ``rounds`` fit calls in this process, with or without the autotuner."""
-    from catdog.catdognet import build_catdog_net
-    from catdog.models import compile_model
+    from catdog.model.catdognet import build_catdog_net
+    from catdog.model.registry import compile_model
 
     model = compile_model(
         build_catdog_net(SIZE, 2, 0.3, "mixed_bfloat16"),

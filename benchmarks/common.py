@@ -42,7 +42,7 @@ def machine() -> dict[str, str]:
 def summarize(run_path: Path) -> dict:
     """One results row, computed from a run folder's files (so any finished run can be
     summarised again later)."""
-    from catdog import runs
+    from catdog.train import runs
 
     config = runs.read_json(run_path / runs.CONFIG_FILE)["train"]
     metrics = runs.read_json(run_path / runs.METRICS_FILE)
@@ -92,8 +92,8 @@ def train_logged(
 ) -> Path:
     """Train ``TrainConfig(data=DATA, **config)``, printing one line per epoch; returns the run
     folder. ``on_epoch(event)`` is also called after each epoch (e.g. to set ``stop``)."""
-    from catdog.config import TrainConfig
-    from catdog.training import train
+    from catdog.train.config import TrainConfig
+    from catdog.train.trainer import train
 
     def on_event(event) -> None:
         if event.kind != "epoch":
@@ -137,8 +137,8 @@ def fixed_batch(size: int, batch: int, autotune: bool = False):
     pipeline. Without the tf.data autotuner unless asked (as catdog's pipeline runs): tearing
     an autotuned iterator down at the end of a fit call stalls ~1 s about half the time
     (``autotune_stall.py``)."""
-    from catdog.backend import tf
-    from catdog.pipeline import pipeline_options
+    from catdog.model.backend import tf
+    from catdog.train.pipeline import pipeline_options
 
     data = tf.data.Dataset.from_tensors(random_batch(size, batch)).repeat()
     return data if autotune else data.with_options(pipeline_options())

@@ -32,8 +32,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from common import DATA, RESULTS, merge_rows, summarize, train_logged
 
-from catdog.models import REGISTRY
-from catdog.precision import cpu_description, decide_auto, measure
+from catdog.model.registry import REGISTRY
+from catdog.train.precision import cpu_description, decide_auto, measure
 
 
 def speeds() -> dict[str, dict]:

@@ -152,7 +152,7 @@ def predict(page, url: str, photo: bytes) -> None:
 def cat_png() -> bytes:
     import numpy as np
 
-    from catdog.cartoon import draw_animal
+    from catdog.data.cartoon import draw_animal
 
     buffer = io.BytesIO()
     draw_animal("cat", np.random.default_rng(7), (180, 160)).save(buffer, "PNG")
@@ -163,7 +163,7 @@ def measure(visitors: int, epochs: int, size: int, batch: int) -> dict[str, floa
     """One server, ``visitors`` browser contexts through the whole flow; the peaks in MB."""
     from playwright.sync_api import sync_playwright
 
-    from catdog.demo import generate_demo_dataset
+    from catdog.data.demo import generate_demo_dataset
 
     home = Path(tempfile.mkdtemp(prefix="catdog-hosted-memory-"))
     generate_demo_dataset(home / "datasets" / "demo")  # the built-in demo, as a host has it

@@ -35,10 +35,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from catdog.augment import AugmentConfig, build_augmenter  # noqa: E402
-from catdog.models import STRONG_AUGMENTATION  # noqa: E402
-from catdog.pipeline import LoadedSplit, load_images, make_dataset  # noqa: E402
-from catdog.warp import augment_images  # noqa: E402
+from catdog.model.registry import STRONG_AUGMENTATION  # noqa: E402
+from catdog.train.augment import AugmentConfig, build_augmenter  # noqa: E402
+from catdog.train.pipeline import LoadedSplit, load_images, make_dataset  # noqa: E402
+from catdog.train.warp import augment_images  # noqa: E402
 
 TRAIN = ROOT.parent / "shared" / "data" / "cats_vs_dogs_small" / "train"
 MODEL_CPU_MS_PER_IMAGE = 2 * 1000 / 131  # seed convnet: ~131 images/s using both cores

@@ -11,7 +11,7 @@ seed's augmentation, batch 32, 150×150, on the 2000 training photos in
   rotation_range=40, width_shift_range=0.2, height_shift_range=0.2, shear_range=0.2,
   zoom_range=0.2, horizontal_flip=True).flow_from_directory(...)`` feeding ``model.fit``, as
   the seed did (the ``tf-keras`` package is a benchmark-only dependency);
-- **catdog** — ``catdog.pipeline.make_dataset`` (decoded once, in memory, fused augmentation)
+- **catdog** — ``catdog.train.pipeline.make_dataset`` (decoded once, in memory, fused augmentation)
   feeding Keras 3 ``model.fit``, i.e. exactly what ``catdog train`` runs;
 - **pure compute** — the same Keras 3 training step with no input pipeline at all, two ways:
   ``train_on_batch`` on one fixed in-memory batch (a Python call per step), and ``fit`` on that
@@ -87,7 +87,7 @@ def run_seed(steps: int) -> float:
 
 
 def _catdog_model(mixed: bool, steps_per_execution: int = 1):
-    from catdog.models import build_model, compile_model
+    from catdog.model.registry import build_model, compile_model
 
     model = build_model("seed-dropout", precision="bfloat16" if mixed else "float32")
     model = compile_model(model, num_classes=2, learning_rate=1e-4)
@@ -103,7 +103,7 @@ def _catdog_model(mixed: bool, steps_per_execution: int = 1):
 
 def _fit_rate(model, data, steps: int, batch: int) -> float:
     """Images/s of ``model.fit`` over ``steps`` batches after WARMUP, timed per batch."""
-    from catdog.backend import keras
+    from catdog.model.backend import keras
 
     timer = _Timer()
     callback = keras.callbacks.LambdaCallback(on_train_batch_end=timer.on_train_batch_end)
@@ -115,8 +115,8 @@ def _fit_rate(model, data, steps: int, batch: int) -> float:
 
 def run_catdog(steps: int, mixed: bool, batch: int, spe: int) -> float:
     """catdog's pipeline (as `catdog train` uses it) feeding Keras 3 fit."""
-    from catdog.augment import AugmentConfig
-    from catdog.pipeline import load_split, make_dataset
+    from catdog.train.augment import AugmentConfig
+    from catdog.train.pipeline import load_split, make_dataset
 
     loaded = load_split(TRAIN.parent, "train", ["cats", "dogs"], SIZE)
     data = make_dataset(loaded, batch_size=batch, shuffle=True, augment=AugmentConfig(), seed=0)
@@ -127,7 +127,7 @@ def run_train_on_batch(steps: int, mixed: bool, batch: int, spe: int) -> float:
     """The training step alone: train_on_batch on one fixed in-memory batch."""
     from common import random_batch  # same folder
 
-    from catdog.backend import tf
+    from catdog.model.backend import tf
 
     x, y = (tf.constant(a) for a in random_batch(SIZE, batch))
     model = _catdog_model(mixed)

@@ -4,7 +4,7 @@
     python benchmarks/time_to_82.py --model catdog-net    # the accuracy preset (130 epochs)
     python benchmarks/time_to_82.py --model seed-dropout  # the seed's recipe (~50 min per seed)
 
-The clock starts when ``catdog.training.train`` is called — so it includes decoding the photos
+The clock starts when ``catdog.train.trainer.train`` is called — so it includes decoding the photos
 into memory and building the model — and stops at the end of the first epoch whose validation
 accuracy is ≥ 82% (training is then stopped: nothing after that point is timed). A run that
 finishes its schedule without reaching 82% is reported as "never".
@@ -46,7 +46,7 @@ RECIPES = {
 
 def run(model: str, seed: int, epochs: int | None) -> dict:
     """Train until validation accuracy reaches TARGET (or the schedule ends); one result row."""
-    from catdog.models import get_spec
+    from catdog.model.registry import get_spec
 
     recipe = dict(RECIPES.get(model, {}))
     if epochs is not None:

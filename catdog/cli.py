@@ -33,10 +33,10 @@ def resolve_dataset(value: str) -> Path:
 
     ``demo`` (the built-in dataset) is generated on first use.
     """
-    from catdog.home import DEMO_DATASET_NAME, datasets_dir
+    from catdog.data.paths import DEMO_DATASET_NAME, datasets_dir
 
     if value == DEMO_DATASET_NAME:
-        from catdog.demo import ensure_demo_dataset
+        from catdog.data.demo import ensure_demo_dataset
 
         return ensure_demo_dataset()
     path = Path(value).expanduser()
@@ -52,7 +52,7 @@ def resolve_dataset(value: str) -> Path:
 
 
 def _default_out(source: Path) -> Path:
-    from catdog.home import datasets_dir
+    from catdog.data.paths import datasets_dir
 
     stem = source.name.removesuffix(".zip") or "dataset"
     return datasets_dir() / stem
@@ -62,7 +62,7 @@ def _default_out(source: Path) -> Path:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from catdog.importer import import_dataset, parse_split
+    from catdog.data.importer import import_dataset, parse_split
 
     source = Path(args.source).expanduser()
     out = Path(args.out).expanduser() if args.out else _default_out(source)
@@ -77,9 +77,9 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_download_petimages(args: argparse.Namespace) -> int:
-    from catdog.download import download_petimages
-    from catdog.home import datasets_dir
-    from catdog.importer import parse_split
+    from catdog.data.download import download_petimages
+    from catdog.data.importer import parse_split
+    from catdog.data.paths import datasets_dir
 
     out = Path(args.out).expanduser() if args.out else datasets_dir() / "petimages"
     kwargs: dict[str, Any] = {"split": parse_split(args.split), "progress": TextProgress()}
@@ -93,8 +93,8 @@ def cmd_download_petimages(args: argparse.Namespace) -> int:
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
-    from catdog.demo import generate_demo_dataset
-    from catdog.home import demo_dataset_dir
+    from catdog.data.demo import generate_demo_dataset
+    from catdog.data.paths import demo_dataset_dir
 
     out = Path(args.out).expanduser() if args.out else demo_dataset_dir()
     counts = tuple(int(x) for x in args.counts.split(",")) if args.counts else None
@@ -109,7 +109,7 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    from catdog.datasets import list_datasets
+    from catdog.data.datasets import list_datasets
 
     infos = list_datasets()
     if args.json:
@@ -129,7 +129,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from catdog.models import REGISTRY, build_model
+    from catdog.model.registry import REGISTRY, build_model
 
     rows = []
     for spec in REGISTRY.values():
@@ -194,8 +194,8 @@ def _print_event(bar: TextProgress):
 
 def _check_dataset(data: Path, test: bool) -> None:
     """Refuse a dataset a run cannot learn from; warn, with the counts, when its results would
-    mislead (see :func:`catdog.datasets.training_problems`)."""
-    from catdog.datasets import scan_dataset, training_problems
+    mislead (see :func:`catdog.data.datasets.training_problems`)."""
+    from catdog.data.datasets import scan_dataset, training_problems
 
     errors, warnings = training_problems(scan_dataset(data), test=test)
     if errors:
@@ -213,7 +213,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print("\nstopping after this batch (Ctrl-C again to abort)…", file=sys.stderr)
         stop.set()
 
-    from catdog.config import TrainConfig
+    from catdog.train.config import TrainConfig
 
     if args.resume is None and args.data is None:
         raise CLIError("train needs --data DIR (or --resume RUN)")
@@ -245,15 +245,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         ).resolved()  # validates before TensorFlow is even imported
         _check_dataset(Path(config.data), test=args.test)
 
-    from catdog import training
+    from catdog.train import trainer
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         on_event = _print_event(TextProgress())
         if args.resume is not None:
-            result = training.resume(args.resume, on_event=on_event, stop=stop)
+            result = trainer.resume(args.resume, on_event=on_event, stop=stop)
         else:
-            result = training.train(config, on_event=on_event, stop=stop)
+            result = trainer.train(config, on_event=on_event, stop=stop)
     finally:
         signal.signal(signal.SIGINT, previous)
     metrics = result.metrics
@@ -274,7 +274,7 @@ def _fmt(value: float | None) -> str:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from catdog.runs import list_runs
+    from catdog.train.runs import list_runs
 
     infos = list_runs()
     if args.json:
@@ -303,7 +303,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from catdog.evaluate import evaluate_run
+    from catdog.inference.evaluate import evaluate_run
 
     data = resolve_dataset(args.data) if args.data else None
     evaluation = evaluate_run(
@@ -314,8 +314,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from catdog.names import shown
-    from catdog.predict import Predictor
+    from catdog.data.names import shown
+    from catdog.inference.predict import Predictor
 
     out = Path(args.heatmaps) if args.heatmaps else None
     if out is not None and out.exists() and not out.is_dir():
@@ -343,7 +343,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from catdog.export import export_run
+    from catdog.inference.export import export_run
 
     print("exporting and checking the export against the run's model…", file=sys.stderr)
     result = export_run(args.run, args.format, args.out, quantize=args.quantize, which=args.which)
@@ -354,9 +354,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def _write_heatmap(folder: Path, image: Path, heat: Any) -> Path:
     """Save ``image`` with ``heat`` over it as a new PNG in ``folder`` (never overwriting)."""
-    from catdog.explain import overlay
-    from catdog.images import open_rgb
-    from catdog.names import portable_name
+    from catdog.data.images import open_rgb
+    from catdog.data.names import portable_name
+    from catdog.inference.explain import overlay
 
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / portable_name(image.stem, ".heatmap.png")
@@ -565,7 +565,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.debug:
         os.environ["CATDOG_DEBUG"] = "1"
     try:
-        from catdog.importer import sweep_stale_imports
+        from catdog.data.importer import sweep_stale_imports
 
         sweep_stale_imports()  # what killed imports left behind (cheap: one folder listing)
         return int(args.func(args))

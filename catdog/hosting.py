@@ -26,7 +26,12 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from catdog.home import current_workspace, valid_workspace_token, workspace_dir, workspaces_dir
+from catdog.data.paths import (
+    current_workspace,
+    valid_workspace_token,
+    workspace_dir,
+    workspaces_dir,
+)
 
 ENV_VAR = "CATDOG_HOSTED"
 ENV_PREFIX = "CATDOG_HOSTED_"
@@ -161,7 +166,7 @@ def check_training(cfg: Any) -> None:
     """Refuse a resolved training config with a setting over a cap (nothing locally).
 
     Args:
-        cfg: a :class:`~catdog.config.TrainConfig` with its defaults filled in.
+        cfg: a :class:`~catdog.train.config.TrainConfig` with its defaults filled in.
 
     Raises:
         HostedLimitError: epochs, image size or batch size over its cap, or a time limit that
@@ -351,7 +356,7 @@ def last_activity(folder: str | os.PathLike[str]) -> float:
 
 def _training_there(folder: Path) -> bool:
     """Whether some process trains one of the workspace's runs now (holds its lock)."""
-    from catdog.runs import lock_taken
+    from catdog.train.runs import lock_taken
 
     runs_folder = folder / "runs"
     return runs_folder.is_dir() and any(
@@ -371,7 +376,8 @@ def sweep_idle_workspaces(
     Only folders of ``root`` (default ``<data home>/workspaces/``) named like a workspace
     token are considered;
     the shared data and anything else are never touched. A workspace is kept if its token is
-    in ``busy`` (a job training or queued, see :meth:`catdog.jobs.JobManager.busy_workspaces`),
+    in ``busy`` (a job training or queued, see
+    :meth:`catdog.train.jobs.JobManager.busy_workspaces`),
     if any process holds the lock of one of its runs, or if anything in it changed since the
     cutoff (a visit touches :data:`LAST_SEEN`).
 

@@ -8,7 +8,7 @@ import plotly.express as px
 import streamlit as st
 
 from catdog import hosting
-from catdog.browse import (
+from catdog.data.browse import (
     count_rows,
     dataset_choices,
     dataset_name_for,
@@ -22,8 +22,8 @@ from catdog.browse import (
     size_rows,
     size_summary,
 )
-from catdog.datasets import SPLITS, DatasetError, DatasetInfo, delete_dataset, list_images
-from catdog.home import demo_dataset_dir
+from catdog.data.datasets import SPLITS, DatasetError, DatasetInfo, delete_dataset, list_images
+from catdog.data.paths import demo_dataset_dir
 from catdog.hosting import HostedLimitError
 from pages.shared import active_choice, confirmed, require_dataset, set_active_dataset, thumb
 

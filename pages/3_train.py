@@ -3,15 +3,15 @@
 import streamlit as st
 
 from catdog import hosting
-from catdog.config import LR_SCHEDULES, SPEC_DEFAULTS, TrainConfig, TrainingError
-from catdog.datasets import DatasetInfo
-from catdog.history import batch_progress, curves_figure, epoch_progress, job_line
-from catdog.home import demo_dataset_dir
+from catdog.data.datasets import DatasetInfo
+from catdog.data.paths import demo_dataset_dir
 from catdog.hosting import HostedLimitError, capped_settings
-from catdog.jobs import JobSnapshot, TrainingJob, manager
-from catdog.models import RECOMMENDED, REGISTRY, ModelError, get_spec, recommended_model
-from catdog.precision import PRECISIONS, cached_choice, epochs_in_budget, gpu_visible
-from catdog.runs import can_resume, list_runs
+from catdog.model.registry import RECOMMENDED, REGISTRY, ModelError, get_spec, recommended_model
+from catdog.train.config import LR_SCHEDULES, SPEC_DEFAULTS, TrainConfig, TrainingError
+from catdog.train.history import batch_progress, curves_figure, epoch_progress, job_line
+from catdog.train.jobs import JobSnapshot, TrainingJob, manager
+from catdog.train.precision import PRECISIONS, cached_choice, epochs_in_budget, gpu_visible
+from catdog.train.runs import can_resume, list_runs
 from pages.shared import (
     PAGES,
     WATCHED_RUN,
@@ -37,7 +37,7 @@ def model_defaults() -> None:
 
 def use_demo_settings() -> None:
     """Button callback: load the demo dataset's suggested settings into the widgets."""
-    from catdog.demo import SUGGESTED_EPOCHS, SUGGESTED_TRAINING
+    from catdog.data.demo import SUGGESTED_EPOCHS, SUGGESTED_TRAINING
 
     epochs = SUGGESTED_EPOCHS.get(st.session_state["train_model"], 25)
     for name, value in capped_settings({**SUGGESTED_TRAINING, "epochs": epochs}).items():
@@ -194,7 +194,7 @@ def budget_ui(model: str, size: int, batch: int, precision: str, limit: float, e
 
 @st.cache_data(max_entries=32, show_spinner="Building the model…")
 def model_summary(model: str, image_size: int, num_classes: int, dropout: float) -> list[dict]:
-    from catdog.models import build_model, summary_rows
+    from catdog.model.registry import build_model, summary_rows
 
     built = build_model(model, image_size=image_size, num_classes=num_classes, dropout=dropout)
     return summary_rows(built)

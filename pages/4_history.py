@@ -5,9 +5,9 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from catdog.history import curves_figure, overfitting_onset, runs_table, short_id, story_runs
-from catdog.jobs import manager
-from catdog.runs import (
+from catdog.train.history import curves_figure, overfitting_onset, runs_table, short_id, story_runs
+from catdog.train.jobs import manager
+from catdog.train.runs import (
     HISTORY_FILE,
     RunError,
     RunInfo,
@@ -87,7 +87,7 @@ def curves(chosen: list[RunInfo]) -> None:
 
 @st.cache_data(max_entries=16, show_spinner="Evaluating on the test split…")
 def evaluation(run_id: str, which: str, version: float) -> dict:
-    from catdog.evaluate import evaluate_run
+    from catdog.inference.evaluate import evaluate_run
 
     return evaluate_run(run_id, which=which).to_dict()
 
@@ -98,9 +98,9 @@ def mistake_heatmaps(
 ) -> list[bytes]:
     """Square thumbnails of the ``(file, predicted class)`` mistakes, tinted where the model
     saw the class it (wrongly) predicted in the evaluation."""
-    from catdog.browse import thumbnail
-    from catdog.explain import heatmap_jpeg
-    from catdog.images import load_for_model
+    from catdog.data.browse import thumbnail
+    from catdog.data.images import load_for_model
+    from catdog.inference.explain import heatmap_jpeg
 
     model = predictor(run_id, which, version)
     images = np.stack([load_for_model(f, model.image_size) for f, _ in mistakes])
@@ -199,7 +199,7 @@ EXPORTS = {  # label → (format, quantize)
 
 def export_ui(run: RunInfo, has_model: bool) -> None:
     """Export the run's model for use without catdog, checked, then offered as a download."""
-    from catdog.export import ExportError, download, export_run
+    from catdog.inference.export import ExportError, download, export_run
 
     with st.expander("Export for use without catdog (raw RGB pixels in, probabilities out)"):
         kind, go = st.columns([3, 1], vertical_alignment="bottom")

@@ -3,13 +3,13 @@
 import streamlit as st
 
 from catdog import hosting
-from catdog.browse import preview_image
-from catdog.explain import ExplainError, heatmap_jpeg
+from catdog.data.browse import preview_image
+from catdog.data.images import IMAGE_SUFFIXES, ImageError
+from catdog.data.names import shown
 from catdog.hosting import HostedLimitError
-from catdog.images import IMAGE_SUFFIXES, ImageError
-from catdog.names import shown
-from catdog.predict import Prediction
-from catdog.runs import RunInfo, list_runs, model_file
+from catdog.inference.explain import ExplainError, heatmap_jpeg
+from catdog.inference.predict import Prediction
+from catdog.train.runs import RunInfo, list_runs, model_file
 from pages.shared import PAGES, damaged_ui, literal, model_choice, predictor
 
 MAX_UPLOAD_MB = 50  # per photo; a phone photo is a few MB

@@ -16,13 +16,18 @@ from typing import Any
 import streamlit as st
 
 from catdog import hosting
-from catdog.augment import AugmentConfig
-from catdog.browse import DatasetChoice, dataset_choices, demo_ready, thumbnail
-from catdog.datasets import DatasetError, DatasetInfo, scan_dataset
-from catdog.home import demo_dataset_dir, new_workspace_token, set_workspace, valid_workspace_token
-from catdog.jobs import manager
-from catdog.predict import Predictor
-from catdog.runs import RunInfo
+from catdog.data.browse import DatasetChoice, dataset_choices, demo_ready, thumbnail
+from catdog.data.datasets import DatasetError, DatasetInfo, scan_dataset
+from catdog.data.paths import (
+    demo_dataset_dir,
+    new_workspace_token,
+    set_workspace,
+    valid_workspace_token,
+)
+from catdog.inference.predict import Predictor
+from catdog.train.augment import AugmentConfig
+from catdog.train.jobs import manager
+from catdog.train.runs import RunInfo
 
 DATASET = "dataset"  # path (str) of the active dataset
 DATASET_PARAM = "data"  # ... and its name in the page URL's query, so a refresh keeps it
@@ -135,7 +140,7 @@ def require_dataset() -> DatasetInfo:
     """
     choice = active_choice()
     if choice.is_demo and not demo_ready():
-        from catdog.demo import ensure_demo_dataset
+        from catdog.data.demo import ensure_demo_dataset
 
         with st.status("Drawing the built-in demo dataset (first use only)…") as status:
             bar = st.progress(0.0)

@@ -91,8 +91,8 @@ def require_shared_small() -> Path:
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """One tiny real training run shared by the whole session: (dataset folder, run folder)."""
-    from catdog.config import TrainConfig
-    from catdog.training import train
+    from catdog.train.config import TrainConfig
+    from catdog.train.trainer import train
 
     root = tmp_path_factory.mktemp("shared_run")
     data = make_dataset(root / "data", counts=(16, 8, 8), size=40)

@@ -10,8 +10,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from catdog import runs
-from catdog.home import runs_dir
+from catdog.data.paths import runs_dir
+from catdog.train import runs
 
 
 def _json(name: str, value: object) -> Callable[[Path], None]:

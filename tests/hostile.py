@@ -54,8 +54,8 @@ from builders import (
 )
 from PIL import Image
 
-from catdog.archive import ExtractLimits
-from catdog.names import shown
+from catdog.data.archive import ExtractLimits
+from catdog.data.names import shown
 
 # ---------------------------------------------------------------------------------------------
 # Hostile image files: name → (bytes, what the message says after the name, as a regex)
@@ -432,7 +432,7 @@ class Expect:
 
     outcome: str  # KEPT, SKIPPED, REFUSED or WARNED
     pattern: str = ""  # a regex found in the message: the skip reason, the error, the warning
-    named: bool = True  # the message shows each file's name as catdog.names.shown shows it
+    named: bool = True  # the message shows each file's name as catdog.data.names.shown shows it
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from builders import lying_zip, symlink_info, zip_entries
 
-from catdog.archive import ArchiveError, ExtractLimits, is_zip, safe_extract
+from catdog.data.archive import ArchiveError, ExtractLimits, is_zip, safe_extract
 
 
 def test_extracts_files_and_skips_macos_junk_and_dotfiles(tmp_path: Path) -> None:

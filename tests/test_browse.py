@@ -1,4 +1,4 @@
-"""catdog.browse: dataset choices, counts and sizes, thumbnails, paging and import names."""
+"""catdog.data.browse: dataset choices, counts and sizes, thumbnails, paging and import names."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from catdog.browse import (
+from catdog.data.browse import (
     check_new_dataset_name,
     count_rows,
     dataset_choices,
@@ -25,10 +25,10 @@ from catdog.browse import (
     size_summary,
     thumbnail,
 )
-from catdog.datasets import DatasetError, scan_dataset
-from catdog.demo import generate_demo_dataset
-from catdog.home import datasets_dir, demo_dataset_dir
-from catdog.images import ImageError
+from catdog.data.datasets import DatasetError, scan_dataset
+from catdog.data.demo import generate_demo_dataset
+from catdog.data.images import ImageError
+from catdog.data.paths import datasets_dir, demo_dataset_dir
 
 
 def test_choices_list_the_demo_first_even_before_it_is_drawn(

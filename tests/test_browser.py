@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from catdog.cartoon import draw_animal
-from catdog.demo import generate_demo_dataset
-from catdog.home import demo_dataset_dir
+from catdog.data.cartoon import draw_animal
+from catdog.data.demo import generate_demo_dataset
+from catdog.data.paths import demo_dataset_dir
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

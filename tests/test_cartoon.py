@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from catdog.cartoon import draw_animal
+from catdog.data.cartoon import draw_animal
 
 
 def test_draw_animal_sizes_and_errors() -> None:

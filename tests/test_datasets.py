@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 from builders import class_folders
 
-from catdog.datasets import (
+from catdog.data.datasets import (
     DatasetError,
     image_sizes,
     list_datasets,
     list_images,
     scan_dataset,
 )
-from catdog.home import datasets_dir
-from catdog.importer import import_dataset
+from catdog.data.importer import import_dataset
+from catdog.data.paths import datasets_dir
 
 
 def test_scan_dataset_counts(tiny_dataset: Path) -> None:
@@ -71,7 +71,7 @@ def test_image_sizes_reads_headers(dataset_factory: Callable[..., Path]) -> None
 
 
 def test_balance_warnings_give_the_counts_from_five_to_one() -> None:
-    from catdog.datasets import balance_warnings
+    from catdog.data.datasets import balance_warnings
 
     def counts(cats: int, dogs: int) -> dict[str, dict[str, int]]:
         return {"train": {"cats": cats, "dogs": dogs}, "test": {"cats": 0, "dogs": dogs}}
@@ -86,7 +86,7 @@ def test_balance_warnings_give_the_counts_from_five_to_one() -> None:
 
 
 def test_training_problems_refuse_a_class_without_training_images(tmp_path: Path) -> None:
-    from catdog.datasets import training_problems
+    from catdog.data.datasets import training_problems
 
     root = class_folders(tmp_path / "data", counts=(4, 1, 1))
     for path in (root / "train" / "dogs").iterdir():
@@ -105,7 +105,7 @@ def test_training_problems_refuse_a_class_without_training_images(tmp_path: Path
 
 
 def test_training_problems_warn_about_missing_classes_and_imbalance(tmp_path: Path) -> None:
-    from catdog.datasets import training_problems
+    from catdog.data.datasets import training_problems
 
     root = class_folders(tmp_path / "data", counts=(20, 1, 1))
     for path in (root / "train" / "cats").iterdir():

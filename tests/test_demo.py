@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from catdog.datasets import MANIFEST_NAME
-from catdog.demo import (
+from catdog.data.datasets import MANIFEST_NAME
+from catdog.data.demo import (
     MAX_SIDE,
     MIN_SIDE,
     ensure_demo_dataset,
     generate_demo_dataset,
 )
-from catdog.home import datasets_dir, demo_dataset_dir
-from catdog.images import open_rgb
+from catdog.data.images import open_rgb
+from catdog.data.paths import datasets_dir, demo_dataset_dir
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -130,7 +130,8 @@ def test_ensure_demo_dataset_generates_once(catdog_home: Path) -> None:
 
 def test_ensure_demo_dataset_is_safe_when_two_processes_call_it_at_once(catdog_home: Path) -> None:
     code = (
-        "from catdog.demo import ensure_demo_dataset; print(ensure_demo_dataset(counts=(6, 2, 2)))"
+        "from catdog.data.demo import ensure_demo_dataset\n"
+        "print(ensure_demo_dataset(counts=(6, 2, 2)))"
     )
     calls = [
         subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True)

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from builders import pet_images, zip_folder
 
-from catdog.datasets import scan_dataset
-from catdog.download import DownloadError, download_file, download_petimages
+from catdog.data.datasets import scan_dataset
+from catdog.data.download import DownloadError, download_file, download_petimages
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Every entry point that takes user files, on every case of the hostile corpus.
 
 The corpus (tests/hostile.py) × the entry points: folder import and zip import
-(:func:`catdog.importer.import_dataset`, and ``python -m catdog import`` in a process of its
+(:func:`catdog.data.importer.import_dataset`, and ``python -m catdog import`` in a process of its
 own for a handful of cases), the Predict page's upload, ``python -m catdog predict RUN
 FILES...``, ``python -m catdog evaluate RUN --data DIR`` and, for degenerate datasets,
 ``python -m catdog train``. Each combination asserts the case's own message, that the good
@@ -51,12 +51,12 @@ from hostile import (
 )
 from pagetest import ROOT, literal, navigation_only, open_page  # noqa: F401 - a fixture
 
-from catdog import archive as archive_module
 from catdog.cli import main
-from catdog.datasets import DatasetError
-from catdog.home import datasets_dir
-from catdog.importer import ImportReport, import_dataset
-from catdog.names import portable_name, shown
+from catdog.data import archive as archive_module
+from catdog.data.datasets import DatasetError
+from catdog.data.importer import ImportReport, import_dataset
+from catdog.data.names import portable_name, shown
+from catdog.data.paths import datasets_dir
 
 GOOD_FILES = 2 * GOOD_PER_CLASS  # good photos in a case's source
 BOMB_SECONDS = 20  # a bomb is refused within this (model loading included)
@@ -78,8 +78,8 @@ class Home:
 
 @pytest.fixture(scope="module")
 def shared_home(tmp_path_factory: pytest.TempPathFactory) -> Home:
-    from catdog.config import TrainConfig
-    from catdog.training import train
+    from catdog.train.config import TrainConfig
+    from catdog.train.trainer import train
 
     path = tmp_path_factory.mktemp("entry_points_home")
     with pytest.MonkeyPatch.context() as mp:

@@ -11,8 +11,13 @@ import numpy as np
 import pytest
 from conftest import make_dataset
 
-from catdog.evaluate import EvaluationError, confusion_matrix, evaluate_run, per_class_metrics
-from catdog.runs import METRICS_FILE, read_json
+from catdog.inference.evaluate import (
+    EvaluationError,
+    confusion_matrix,
+    evaluate_run,
+    per_class_metrics,
+)
+from catdog.train.runs import METRICS_FILE, read_json
 
 
 def test_confusion_matrix_and_metrics_match_a_hand_checked_case() -> None:
@@ -86,7 +91,7 @@ def test_evaluate_on_the_runs_own_test_split(trained: tuple[Path, Path]) -> None
 
 def test_misclassified_files_really_get_that_prediction(trained: tuple[Path, Path]) -> None:
     """Guards against paths and predictions drifting apart: re-predict each file alone."""
-    from catdog.predict import Predictor
+    from catdog.inference.predict import Predictor
 
     _, run = trained
     result = evaluate_run(run)
@@ -182,8 +187,8 @@ def test_odd_folders_are_reported_not_dropped(trained: tuple[Path, Path], tmp_pa
 
 def test_multi_class_softmax_run(dataset_factory, catdog_home: Path) -> None:
     """A 3-class run (softmax head), made by hand: an untrained model saved in a run folder."""
-    from catdog.models import build_model
-    from catdog.runs import atomic_write_json, runs_dir
+    from catdog.model.registry import build_model
+    from catdog.train.runs import atomic_write_json, runs_dir
 
     data = dataset_factory(classes=("ants", "bees", "cats"), counts=(0, 0, 3), size=48)
     run = runs_dir() / "hand-made"

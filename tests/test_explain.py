@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from catdog.backend import keras
-from catdog.explain import (
+from catdog.data.images import ImageError
+from catdog.inference.explain import (
     PALETTE,
     ExplainError,
     colorize,
@@ -18,8 +18,8 @@ from catdog.explain import (
     heatmap_jpeg,
     overlay,
 )
-from catdog.images import ImageError
-from catdog.models import build_model
+from catdog.model.backend import keras
+from catdog.model.registry import build_model
 
 
 def _patch_model(units: int, scale: float = 1.0) -> keras.Model:

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from catdog import runs
 from catdog.cli import main
-from catdog.export import ExportError, export_run
-from catdog.images import load_for_model
+from catdog.data.images import load_for_model
+from catdog.inference.export import ExportError, export_run
+from catdog.train import runs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,8 +22,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A bfloat16 catdog-net run on 32-px stripes, trained until it is sure (its own home)."""
     from conftest import make_dataset
 
-    from catdog.config import TrainConfig
-    from catdog.training import train
+    from catdog.train.config import TrainConfig
+    from catdog.train.trainer import train
 
     root = tmp_path_factory.mktemp("export")
     data = make_dataset(root / "data", counts=(32, 8, 4), size=40)
@@ -50,7 +50,7 @@ def _photo(run: Path) -> np.ndarray:
 
 @pytest.mark.slow
 def test_keras_export_takes_raw_pixels_and_matches_the_run(run: Path, tmp_path: Path) -> None:
-    from catdog.backend import keras
+    from catdog.model.backend import keras
 
     result = export_run(run, "keras", tmp_path / "model.keras")
     assert result.path.is_file() and result.bytes == result.path.stat().st_size
@@ -66,7 +66,7 @@ def test_keras_export_takes_raw_pixels_and_matches_the_run(run: Path, tmp_path: 
 
 @pytest.mark.slow
 def test_savedmodel_and_tflite_exports_round_trip(run: Path, tmp_path: Path) -> None:
-    from catdog.backend import tf
+    from catdog.model.backend import tf
 
     saved = export_run(run, "savedmodel", tmp_path / "saved")
     assert (saved.path / "saved_model.pb").is_file() and saved.max_difference <= 3e-2

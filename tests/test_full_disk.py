@@ -23,8 +23,8 @@ from builders import tree_digest, write, zip_folder
 from conftest import make_dataset
 from PIL import Image
 
-from catdog import runs
-from catdog.names import shown
+from catdog.data.names import shown
+from catdog.train import runs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -143,7 +143,7 @@ def test_saving_a_model_onto_a_full_disk(
     history = runs.read_history(run.path)
     assert [row["epoch"] for row in history] == [1]
     # The history says what the saved model does: epoch 1's validation accuracy, exactly.
-    from catdog.evaluate import evaluate_run
+    from catdog.inference.evaluate import evaluate_run
 
     for which in ("last", "best"):
         check = evaluate_run(run.path, data / "validation", which=which, tta=False)

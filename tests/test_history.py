@@ -1,4 +1,4 @@
-"""catdog.history: overfitting onset, run tables and choices, figures, job progress in words."""
+"""catdog.train.history: overfitting onset, run tables, figures, job progress in words."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from catdog.history import (
+from catdog.train.history import (
     batch_progress,
     best_epoch,
     best_run,
@@ -18,8 +18,8 @@ from catdog.history import (
     short_id,
     story_runs,
 )
-from catdog.jobs import JobSnapshot
-from catdog.runs import RunInfo
+from catdog.train.jobs import JobSnapshot
+from catdog.train.runs import RunInfo
 
 # The seed's baseline in miniature: validation loss bottoms out at epoch 3, then rises.
 OVERFITTING = [

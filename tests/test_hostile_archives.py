@@ -28,11 +28,11 @@ from builders import RawEntry, deflated, raw_zip, tree_digest, zip_entries
 from conftest import make_dataset
 from hostile import ARCHIVES, GOOD_NAMES, PHOTO, Archive, P, good_entries, raw, with_comment
 
-from catdog import archive as archive_module
-from catdog.archive import ArchiveError, ExtractLimits, safe_extract
-from catdog.datasets import DatasetError
-from catdog.home import data_home, datasets_dir
-from catdog.importer import import_dataset
+from catdog.data import archive as archive_module
+from catdog.data.archive import ArchiveError, ExtractLimits, safe_extract
+from catdog.data.datasets import DatasetError
+from catdog.data.importer import import_dataset
+from catdog.data.paths import data_home, datasets_dir
 
 
 def check_text(text: str, expected: str | re.Pattern[str]) -> None:

@@ -19,13 +19,11 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as app_test_module
 from test_pages import _zip_of, png_bytes, small_demo, texts
 
-from catdog import hosting, jobs, runs
-from catdog.browse import import_named
-from catdog.config import TrainConfig
-from catdog.datasets import DatasetError, delete_dataset, list_datasets
-from catdog.evaluate import evaluate_run
-from catdog.history import short_id
-from catdog.home import (
+from catdog import hosting
+from catdog.data.browse import import_named
+from catdog.data.datasets import DatasetError, delete_dataset, list_datasets
+from catdog.data.importer import import_dataset
+from catdog.data.paths import (
     WorkspaceError,
     check_workspace_token,
     current_workspace,
@@ -39,8 +37,11 @@ from catdog.home import (
     workspaces_dir,
 )
 from catdog.hosting import HostedLimitError
-from catdog.importer import import_dataset
-from catdog.jobs import JobManager, manager
+from catdog.inference.evaluate import evaluate_run
+from catdog.train import jobs, runs
+from catdog.train.config import TrainConfig
+from catdog.train.history import short_id
+from catdog.train.jobs import JobManager, manager
 from pages.shared import SOMETHING_WENT_WRONG
 
 
@@ -224,7 +225,7 @@ def test_uploads_and_datasets_over_a_cap_are_refused(
 def test_prediction_takes_uploads_only_and_at_most_the_cap(
     trained: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from catdog.predict import Predictor
+    from catdog.inference.predict import Predictor
 
     data, run_path = trained
     model = Predictor.from_run(run_path)

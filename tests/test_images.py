@@ -33,8 +33,8 @@ from builders import (
 from hostile import BOMB_IMAGES, BROKEN_IMAGES
 from PIL import Image, ImageDraw, ImageFile, ImageFilter, ImageOps, UnidentifiedImageError
 
-from catdog import images
-from catdog.images import (
+from catdog.data import images
+from catdog.data.images import (
     MAX_PIXELS,
     ImageError,
     image_header,
@@ -384,7 +384,7 @@ def test_reduced_decode_matches_full_decode_then_resize(
 
 
 def test_training_and_prediction_share_the_decode(tmp_path: Path, twelve_megapixels: bytes) -> None:
-    from catdog.pipeline import load_images
+    from catdog.train.pipeline import load_images
 
     path = write(tmp_path / "big.jpg", twelve_megapixels)
     loaded = load_images([path], [0], ["cats", "dogs"], image_size=48)
@@ -447,7 +447,7 @@ def test_importer_holds_the_budget_while_writing(
 ) -> None:
     from builders import class_folders
 
-    from catdog import importer
+    from catdog.data import importer
 
     budget = images._PixelBudget(2_000)  # smaller than one 40×40 image: one at a time
     monkeypatch.setattr(images, "_BUDGET", budget)
@@ -471,7 +471,7 @@ def test_importer_holds_the_budget_while_writing(
 
 
 def test_pipeline_batch_loads_the_good_and_reports_the_bad(tmp_path: Path) -> None:
-    from catdog.pipeline import load_images
+    from catdog.train.pipeline import load_images
 
     good = [write(tmp_path / f"cat.{i}.jpg", image_bytes(0, seed=i)) for i in range(6)]
     bad = {
@@ -494,7 +494,7 @@ def test_pipeline_batch_loads_the_good_and_reports_the_bad(tmp_path: Path) -> No
 def test_import_skips_hostile_files_and_keeps_the_rest(tmp_path: Path) -> None:
     from builders import class_folders
 
-    from catdog.importer import import_dataset
+    from catdog.data.importer import import_dataset
 
     source = class_folders(tmp_path / "src", counts=(4, 2, 2))
     cats = source / "train" / "cats"
@@ -558,7 +558,7 @@ def test_a_path_that_is_no_photo_is_refused_without_reading_it(tmp_path: Path) -
 def test_dataset_sizes_skip_files_whose_header_breaks(
     dataset_factory: Callable[..., Path],
 ) -> None:
-    from catdog.datasets import image_sizes
+    from catdog.data.datasets import image_sizes
 
     root = dataset_factory(counts=(2, 1, 1), size=48)
     write(root / "train" / "cats" / "broken.tif", tiff_with(t259=999))
@@ -567,8 +567,8 @@ def test_dataset_sizes_skip_files_whose_header_breaks(
 
 
 def test_browsing_shrinks_through_the_same_hardened_path(tmp_path: Path) -> None:
-    from catdog.browse import image_details, preview_image, thumbnail
-    from catdog.explain import heatmap_jpeg
+    from catdog.data.browse import image_details, preview_image, thumbnail
+    from catdog.inference.explain import heatmap_jpeg
 
     big = write(tmp_path / "big.jpg", encode(photo(1600, 1200), "JPEG"))
     assert Image.open(io.BytesIO(thumbnail(big, size=100))).size == (100, 100)

@@ -30,15 +30,15 @@ from builders import (
 from conftest import make_dataset, require_shared_small
 from PIL import Image
 
-from catdog.datasets import MANIFEST_NAME, DatasetError, scan_dataset
-from catdog.home import datasets_dir
-from catdog.importer import (
+from catdog.data.datasets import MANIFEST_NAME, DatasetError, scan_dataset
+from catdog.data.importer import (
     ImportReport,
     check_split,
     import_dataset,
     parse_split,
     sweep_stale_imports,
 )
+from catdog.data.paths import datasets_dir
 
 
 def as_zip(source: Path, tmp_path: Path, prefix: str = "") -> Path:
@@ -249,7 +249,7 @@ def test_colliding_names_are_made_unique_deterministically(tmp_path: Path) -> No
 
 
 def test_fraction_counts_round_fairly() -> None:
-    from catdog.importer import _fraction_counts
+    from catdog.data.importer import _fraction_counts
 
     assert _fraction_counts(16, (0.5, 0.25, 0.25)) == (8, 4, 4)
     assert _fraction_counts(6, (0.5, 0.25, 0.25)) == (3, 2, 1)
@@ -565,7 +565,7 @@ def test_links_and_special_files_are_never_followed_or_opened(
 
 
 def test_a_file_swapped_for_a_fifo_after_the_walk_is_not_opened(tmp_path: Path) -> None:
-    from catdog.importer import _read_regular
+    from catdog.data.importer import _read_regular
 
     os.mkfifo(tmp_path / "pipe.jpg")
     answer: list[object] = []
@@ -590,9 +590,9 @@ def test_a_source_that_is_a_fifo_is_refused_without_blocking(tmp_path: Path) -> 
 
 
 def test_files_bigger_than_a_photo_are_skipped(tmp_path: Path, monkeypatch) -> None:
-    import catdog.importer
+    import catdog.data.importer
 
-    monkeypatch.setattr(catdog.importer, "MAX_ENTRY_BYTES", 10_000)
+    monkeypatch.setattr(catdog.data.importer, "MAX_ENTRY_BYTES", 10_000)
     source = class_folders(tmp_path / "src", counts=(2, 1, 1), split_names=None)
     huge = write(source / "cats" / "huge.bmp", image_bytes(0, size=100, fmt="BMP"))
     report = import_dataset(source, tmp_path / "out")
@@ -677,7 +677,7 @@ def test_a_killed_import_is_swept_and_the_next_import_cleans_up_after_it(tmp_pat
     source = class_folders(tmp_path / "src", counts=(2, 1, 1), split_names=None)
     out = datasets_dir() / "pets"
     crash = (
-        "import os, sys, catdog.importer as m\n"
+        "import os, sys, catdog.data.importer as m\n"
         "m._place = lambda *args: os._exit(9)  # killed half way, after staging the images\n"
         "m.import_dataset(sys.argv[1], sys.argv[2])\n"
     )

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from catdog import runs
-from catdog.backend import tf
-from catdog.config import TrainConfig, TrainingError
-from catdog.mixup import majority_accuracy, mix_batch
-from catdog.pipeline import make_dataset
-from catdog.training import train
+from catdog.model.backend import tf
+from catdog.train import runs
+from catdog.train.config import TrainConfig, TrainingError
+from catdog.train.mixup import majority_accuracy, mix_batch
+from catdog.train.pipeline import make_dataset
+from catdog.train.trainer import train
 from tests.test_pipeline import coded_split
 
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from catdog.models import REGISTRY, ModelError, build_model, compile_model, get_spec, summary_rows
+from catdog.model.registry import (
+    REGISTRY,
+    ModelError,
+    build_model,
+    compile_model,
+    get_spec,
+    summary_rows,
+)
 
 # The seed's summary table (Deep Learning with Python §5.2), layer by layer.
 SEED_TABLE = [
@@ -147,8 +154,8 @@ def test_weight_decay_shrinks_weights_by_rate_times_decay_per_step() -> None:
 def test_fused_batch_norm_matches_keras_batch_normalization(dtype: str) -> None:
     import numpy as np
 
-    from catdog.backend import keras
-    from catdog.catdognet import FusedBatchNorm
+    from catdog.model.backend import keras
+    from catdog.model.catdognet import FusedBatchNorm
 
     rng = np.random.default_rng(0)
     x = (rng.normal(3.0, 2.0, (8, 5, 5, 4)) * rng.uniform(0.5, 4, 4)).astype("float32")
@@ -176,7 +183,7 @@ def test_fused_batch_norm_matches_keras_batch_normalization(dtype: str) -> None:
 
 
 def test_recommended_model_is_catdog_net_except_on_the_demo() -> None:
-    from catdog.models import RECOMMENDED, recommended_model
+    from catdog.model.registry import RECOMMENDED, recommended_model
 
     assert recommended_model(demo=False) == RECOMMENDED == "catdog-net"
     assert recommended_model(demo=True) == "seed-baseline"
@@ -188,8 +195,8 @@ def test_fused_adamw_takes_the_same_steps_as_keras_adamw(tmp_path) -> None:
     (weight decay on), the same training within float rounding, and it saves and reloads."""
     import numpy as np
 
-    from catdog.backend import keras, tf
-    from catdog.optim import FusedAdamW
+    from catdog.model.backend import keras, tf
+    from catdog.model.optim import FusedAdamW
 
     rng = np.random.default_rng(0)
     start = rng.normal(size=(64, 16)).astype("float32")

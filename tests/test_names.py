@@ -7,7 +7,7 @@ import unicodedata
 
 import pytest
 
-from catdog.names import look_alike_letters, portable_name, shown
+from catdog.data.names import look_alike_letters, portable_name, shown
 
 
 @pytest.mark.parametrize(

@@ -26,12 +26,13 @@ from conftest import make_dataset
 from pagetest import APP, PAGES, ROOT, literal, navigation_only, open_page  # noqa: F401 - a fixture
 from streamlit.testing.v1 import AppTest
 
-from catdog import cartoon, demo, runs
-from catdog.augment import AugmentConfig
-from catdog.config import TrainConfig
-from catdog.history import short_id
-from catdog.home import datasets_dir, demo_dataset_dir, runs_dir
-from catdog.jobs import manager
+from catdog.data import cartoon, demo
+from catdog.data.paths import datasets_dir, demo_dataset_dir, runs_dir
+from catdog.train import runs
+from catdog.train.augment import AugmentConfig
+from catdog.train.config import TrainConfig
+from catdog.train.history import short_id
+from catdog.train.jobs import manager
 
 # Validation loss bottoms out at epoch 3 (the baseline overfits); the dropout run keeps learning.
 BASELINE = [(0.69, 0.52, 0.68, 0.55), (0.60, 0.66, 0.62, 0.65), (0.48, 0.77, 0.57, 0.71),
@@ -314,7 +315,7 @@ def test_train_page_recommends_catdog_net_for_real_data(
 def test_train_page_says_what_auto_chose_and_what_the_time_limit_buys(
     dataset_factory: Callable[..., Path],
 ) -> None:
-    from catdog.precision import choose_precision
+    from catdog.train.precision import choose_precision
 
     at = open_page("train", dataset=str(home_dataset((4, 2, 2))))
     assert at.selectbox(key="train_precision").value == "auto"  # catdog-net's preset
@@ -417,13 +418,13 @@ def test_train_page_stops_a_run_on_request(dataset_factory: Callable[..., Path])
 def test_train_page_shows_a_failed_run_as_an_error(
     dataset_factory: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from catdog import training
-    from catdog.config import TrainingError
+    from catdog.train import trainer
+    from catdog.train.config import TrainingError
 
     def fail(*args, **kwargs):
         raise TrainingError("the disk is full (pretend)")
 
-    monkeypatch.setattr(training, "train_created", fail)
+    monkeypatch.setattr(trainer, "train_created", fail)
     at = open_page("train", dataset=str(home_dataset((3, 2, 2))))
     _start_tiny_run(at)
     wait_for_job(at)
@@ -474,7 +475,7 @@ def test_history_and_predict_pages_without_runs_say_how_to_get_one() -> None:
 @pytest.fixture
 def trained_run(dataset_factory: Callable[..., Path]) -> str:
     """A real one-epoch run on 48-pixel images (a few seconds)."""
-    from catdog.training import train
+    from catdog.train.trainer import train
 
     data = dataset_factory(counts=(8, 4, 4))
     config = TrainConfig(data=str(data), epochs=1, batch_size=8, image_size=48, precision="float32")
@@ -608,7 +609,7 @@ def stopped_run(data: Path, epochs: int = 2) -> str:
     """A real run stopped (as by its Stop button) in its first of ``epochs`` epochs."""
     import threading
 
-    from catdog.training import train
+    from catdog.train.trainer import train
 
     stop = threading.Event()
     config = TrainConfig(data=str(data), epochs=epochs, batch_size=8, image_size=48,

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from catdog.augment import AugmentConfig
-from catdog.backend import tf
-from catdog.images import load_for_model
-from catdog.pipeline import (
+from catdog.data.images import load_for_model
+from catdog.model.backend import tf
+from catdog.train.augment import AugmentConfig
+from catdog.train.pipeline import (
     LoadedSplit,
     eval_dataset,
     load_images,

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from catdog import runs
-from catdog.precision import (
+from catdog.train import runs
+from catdog.train.precision import (
     CACHE_FILE,
     PrecisionError,
     cached_choice,
@@ -141,8 +141,8 @@ def test_a_kernel_failure_mid_run_is_one_line_and_the_traceback_is_kept(
 ) -> None:
     """A bfloat16 run moved to (resumed on) a CPU without bfloat16 kernels fails in its first
     step: the user reads one sentence; error.log keeps the traceback; --debug prints it."""
-    from catdog.config import TrainConfig
-    from catdog.training import train
+    from catdog.train.config import TrainConfig
+    from catdog.train.trainer import train
 
     stop = threading.Event()
     config = TrainConfig(data=str(tiny_dataset), epochs=5, image_size=48, batch_size=8,
@@ -174,7 +174,7 @@ def test_a_timing_process_that_dies_marks_each_arithmetic_not_available(tmp_path
     child, not an exception it could report): each arithmetic is tried alone, then reported."""
     script = (
         "import json, resource\n"
-        "from catdog.precision import measure\n"
+        "from catdog.train.precision import measure\n"
         "resource.setrlimit(resource.RLIMIT_AS, (600 * 2**20, 600 * 2**20))\n"
         "print(json.dumps(measure('seed-baseline', 48, 8, ('float32', 'bfloat16'))))\n"
     )

@@ -10,7 +10,7 @@ import pytest
 from conftest import striped_image
 from PIL import Image
 
-from catdog.predict import Prediction, Predictor, centre_zoom, class_probabilities
+from catdog.inference.predict import Prediction, Predictor, centre_zoom, class_probabilities
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,7 @@ def test_every_readable_format_is_predicted_and_bad_files_carry_errors(
 def test_prediction_matches_the_training_pipeline(
     trained: tuple[Path, Path], predictor: Predictor
 ) -> None:
-    from catdog.pipeline import load_split, scale_pixels
+    from catdog.train.pipeline import load_split, scale_pixels
 
     data, _ = trained
     split = load_split(data, "test", predictor.classes, predictor.image_size)
@@ -109,8 +109,8 @@ def test_prediction_matches_the_training_pipeline(
 def test_heatmaps_come_with_each_readable_prediction(
     trained: tuple[Path, Path], predictor: Predictor, tmp_path: Path
 ) -> None:
-    from catdog.explain import grad_cam
-    from catdog.pipeline import load_split, scale_pixels
+    from catdog.inference.explain import grad_cam
+    from catdog.train.pipeline import load_split, scale_pixels
 
     data, _ = trained
     split = load_split(data, "test", predictor.classes, predictor.image_size)
@@ -128,7 +128,7 @@ def test_heatmaps_come_with_each_readable_prediction(
 
 
 def test_test_time_views_are_averaged(predictor: Predictor) -> None:
-    from catdog.pipeline import scale_pixels
+    from catdog.train.pipeline import scale_pixels
 
     images = (np.random.default_rng(1).random((3, 48, 48, 3)) * 255).astype("uint8")
     x = scale_pixels(images)

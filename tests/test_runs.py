@@ -15,8 +15,8 @@ from pathlib import Path
 import damaged_runs
 import pytest
 
-from catdog import runs
-from catdog.home import runs_dir
+from catdog.data.paths import runs_dir
+from catdog.train import runs
 
 
 def make_run(run_id: str, state: str = "completed", **status) -> Path:
@@ -145,7 +145,7 @@ def test_model_file_prefers_the_choice_and_falls_back(tmp_path: Path) -> None:
 
 def test_a_model_file_with_python_code_is_refused_not_run(tmp_path: Path) -> None:
     """A .keras file can carry a Lambda layer's Python code; catdog's loader never runs it."""
-    from catdog.backend import keras
+    from catdog.model.backend import keras
 
     marker = tmp_path / "code-ran"
     inputs = keras.Input((4,))
@@ -189,7 +189,7 @@ def test_a_damaged_run_folder_is_listed_with_the_reason(variant: str) -> None:
 
 
 def test_resuming_a_damaged_run_is_refused_with_the_reason() -> None:
-    from catdog.jobs import TrainingJob
+    from catdog.train.jobs import TrainingJob
 
     path = damaged_runs.damaged_run("epochs-a-str")
     with pytest.raises(runs.RunError, match=r"'train\.epochs' must be an int or null, got str"):
@@ -243,7 +243,7 @@ def test_a_killed_lock_holder_leaves_no_stale_lock() -> None:
     code = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from catdog import runs\n"
+        "from catdog.train import runs\n"
         f"lock = runs.RunLock.acquire(Path({str(path)!r}))\n"
         f"runs.write_status(Path({str(path)!r}), 'running')\n"
         "print('locked', flush=True)\n"
@@ -265,7 +265,7 @@ def test_a_killed_lock_holder_leaves_no_stale_lock() -> None:
 
 
 def test_a_job_resume_is_refused_while_another_holds_the_run() -> None:
-    from catdog.jobs import manager
+    from catdog.train.jobs import manager
 
     path = make_run("busy-run", state="stopped")
     with (
@@ -280,7 +280,7 @@ def test_a_job_resume_is_refused_while_another_holds_the_run() -> None:
 
 
 def _tiny_model(seed: int):
-    from catdog.backend import keras
+    from catdog.model.backend import keras
 
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((3,))
@@ -288,7 +288,7 @@ def _tiny_model(seed: int):
 
 
 def _weights(path: Path) -> list:
-    from catdog.backend import keras
+    from catdog.model.backend import keras
 
     return [w.tolist() for w in keras.saving.load_model(path, safe_mode=True).get_weights()]
 

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from catdog import runs
-from catdog.backend import keras
-from catdog.config import TrainConfig, TrainingError
-from catdog.models import get_spec
-from catdog.training import ProgressEvent, resume, train, train_created
+from catdog.model.backend import keras
+from catdog.model.registry import get_spec
+from catdog.train import runs
+from catdog.train.config import TrainConfig, TrainingError
+from catdog.train.trainer import ProgressEvent, resume, train, train_created
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -214,7 +214,7 @@ def test_stop_before_the_first_batch_ends_stopped(tiny_dataset: Path) -> None:
 
 
 def test_catdog_net_trains_saves_reloads_and_predicts_the_same(tiny_dataset: Path) -> None:
-    from catdog.predict import Predictor
+    from catdog.inference.predict import Predictor
 
     result = train(
         tiny_config(tiny_dataset, model="catdog-net", epochs=2, image_size=32, precision=None)
@@ -239,7 +239,7 @@ def test_catdog_net_trains_saves_reloads_and_predicts_the_same(tiny_dataset: Pat
 
 
 def test_warmup_then_cosine_learning_rates(tiny_dataset: Path) -> None:
-    from catdog.training import epoch_learning_rate
+    from catdog.train.trainer import epoch_learning_rate
 
     cfg = tiny_config(
         tiny_dataset, epochs=6, learning_rate=1e-3, lr_schedule="cosine", warmup_epochs=2
@@ -258,7 +258,7 @@ def test_warmup_then_cosine_learning_rates(tiny_dataset: Path) -> None:
 
 
 def test_planned_epochs_fit_the_time_left(tiny_dataset: Path) -> None:
-    from catdog.training import planned_epochs
+    from catdog.train.trainer import planned_epochs
 
     cfg = tiny_config(tiny_dataset, epochs=100, time_limit_minutes=1.0).resolved()
     rows = [{"seconds": s} for s in (10.0, 5.0, 5.0, 6.0, 4.0)]  # the first one compiles
@@ -301,7 +301,7 @@ def test_a_catdog_net_run_loads_in_a_fresh_process(tiny_dataset: Path) -> None:
 
     result = train(tiny_config(tiny_dataset, model="catdog-net", epochs=1, image_size=32))
     code = (
-        "from catdog import runs; "
+        "from catdog.train import runs; "
         f"m = runs.load_model({str(result.path)!r}); "
         "print(type(m.get_layer('stem1_bn')).__name__)"
     )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from catdog.augment import AugmentConfig
-from catdog.models import STRONG_AUGMENTATION
+from catdog.model.registry import STRONG_AUGMENTATION
+from catdog.train.augment import AugmentConfig
 
 # --- fidelity to Keras 2 -----------------------------------------------------------------------
 
@@ -36,7 +36,7 @@ PARAMS = [
 
 
 def test_fused_matrix_matches_keras2() -> None:
-    from catdog.warp import affine_matrices
+    from catdog.train.warp import affine_matrices
 
     h, w = 30, 40
     theta, tx, ty, shear, zx, zy = (np.array(col) for col in zip(*PARAMS, strict=True))
@@ -56,7 +56,7 @@ def test_fused_matrix_matches_keras2() -> None:
 def test_warp_matches_keras2_scipy_pixels() -> None:
     """Keras 2 warped with scipy.ndimage (order=1, mode='nearest'); we must give the same."""
     ndimage = pytest.importorskip("scipy.ndimage")
-    from catdog.warp import affine_matrices, warp_images
+    from catdog.train.warp import affine_matrices, warp_images
 
     rng = np.random.default_rng(0)
     image = rng.uniform(0, 255, (24, 32, 3))
@@ -77,7 +77,7 @@ def test_warp_matches_keras2_scipy_pixels() -> None:
 
 @pytest.mark.parametrize("fill_mode", ["nearest", "reflect", "constant"])
 def test_xla_warp_agrees_with_the_stock_op(fill_mode: str) -> None:
-    from catdog.warp import affine_matrices, warp_images
+    from catdog.train.warp import affine_matrices, warp_images
 
     rng = np.random.default_rng(1)
     images = rng.uniform(0, 255, (6, 20, 28, 3)).astype(np.float32)
@@ -107,8 +107,8 @@ STRONG = STRONG_AUGMENTATION  # catdog-net's: every transform on, reflected bord
 )
 def test_compiled_pass_agrees_with_the_plain_one(config: AugmentConfig) -> None:
     """XLA (one or two compiled passes) and plain TensorFlow apply the same draws alike."""
-    from catdog.backend import tf
-    from catdog.warp import augment_images
+    from catdog.model.backend import tf
+    from catdog.train.warp import augment_images
 
     images = np.random.default_rng(2).integers(0, 256, (6, 20, 28, 3), dtype=np.uint8)
     seed = tf.constant([5, 6], tf.int64)
@@ -120,9 +120,9 @@ def test_compiled_pass_agrees_with_the_plain_one(config: AugmentConfig) -> None:
 
 
 def test_uint8_input_and_scale_are_the_same_as_float_then_divide() -> None:
-    from catdog.backend import tf
-    from catdog.pipeline import PIXEL_SCALE
-    from catdog.warp import augment_images
+    from catdog.model.backend import tf
+    from catdog.train.pipeline import PIXEL_SCALE
+    from catdog.train.warp import augment_images
 
     images = np.random.default_rng(3).integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
     seed = tf.constant([1, 2], tf.int64)
@@ -133,7 +133,7 @@ def test_uint8_input_and_scale_are_the_same_as_float_then_divide() -> None:
 
 
 def test_wrap_tiles_the_image() -> None:
-    from catdog.warp import warp_images
+    from catdog.train.warp import warp_images
 
     image = np.random.default_rng(2).uniform(0, 255, (1, 8, 10, 3)).astype(np.float32)
     shift = np.array([[1, 0, 3.5, 0, 1, 0, 0, 0]], np.float32)  # sample 3.5 px to the right
@@ -146,7 +146,7 @@ def test_wrap_tiles_the_image() -> None:
 
 
 def test_random_affine_layer() -> None:
-    from catdog.warp import RandomAffine
+    from catdog.train.warp import RandomAffine
 
     images = np.random.default_rng(7).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)
     layer = RandomAffine(AugmentConfig(), seed=3)

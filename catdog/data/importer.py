@@ -1,7 +1,7 @@
 """Importing photos into a dataset, from the layouts people have.
 
 :func:`import_dataset` turns any of these, given as a folder or a .zip, into the dataset shape
-that :mod:`catdog.datasets` reads (``DIR/{train,validation,test}/<class>/<images>``):
+that :mod:`catdog.data.datasets` reads (``DIR/{train,validation,test}/<class>/<images>``):
 
 * class folders (``cats/``, ``dogs/`` …), already split into train/validation/test or not
   (``val``/``valid`` are accepted for validation, and a single wrapping folder is looked into);
@@ -39,11 +39,11 @@ from pathlib import Path
 from PIL import Image
 
 from catdog import hosting
-from catdog.archive import MAX_ENTRY_BYTES, ArchiveError, ExtractLimits, safe_extract
-from catdog.datasets import MANIFEST_NAME, SPLITS, DatasetError, balance_warnings, natural_key
-from catdog.home import datasets_dir
-from catdog.images import IMAGE_SUFFIXES, ImageError, not_regular, opened_rgb
-from catdog.names import look_alike_letters, portable_name, shown
+from catdog.data.archive import MAX_ENTRY_BYTES, ArchiveError, ExtractLimits, safe_extract
+from catdog.data.datasets import MANIFEST_NAME, SPLITS, DatasetError, balance_warnings, natural_key
+from catdog.data.images import IMAGE_SUFFIXES, ImageError, not_regular, opened_rgb
+from catdog.data.names import look_alike_letters, portable_name, shown
+from catdog.data.paths import datasets_dir
 from catdog.progress import ProgressFn, report
 
 # The seed's split: per class, the first 1000 images for training, 500 for validation, 500 test.
@@ -459,7 +459,7 @@ def _ingest(item: _Item, staged: Path) -> tuple[str, str]:
         return "skipped", data
     try:
         # The decoded image counts against the decode budget until it is written (see
-        # catdog.images.DECODE_BUDGET_PIXELS), so the pool's threads cannot each hold a
+        # catdog.data.images.DECODE_BUDGET_PIXELS), so the pool's threads cannot each hold a
         # full-size photo at once.
         with opened_rgb(data, name=name) as image:
             if _is_plain_jpeg(data):
@@ -642,7 +642,7 @@ def _check_usable_split(items: list[_Item], assignment: dict, skipped: list[Skip
 
 def _place(assignment: dict, staged: dict[Path, Path], dataset: Path) -> dict:
     """Move staged images into ``dataset/split/class/``, keeping each source stem as a name
-    every disk stores (:func:`catdog.names.portable_name`; ``-2``, ``-3`` … added to repeated
+    every disk stores (:func:`catdog.data.names.portable_name`; ``-2``, ``-3`` … added to repeated
     names, in natural order of the source paths)."""
     counts: dict[str, dict[str, int]] = {}
     for s, per_class in assignment.items():

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from catdog.backend import keras, tf
+from catdog.model.backend import keras, tf
 
 
 def mix_batch(images: Any, labels: Any, alpha: float, seed: Any) -> tuple[Any, Any]:

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from catdog import runs
+from catdog.train import runs
 
 FORMATS = ("keras", "savedmodel", "tflite")
 # Largest difference in a probability allowed between the run's model and a float export
@@ -144,8 +144,8 @@ def _portable(model: Any) -> Any:
     weights: scale, offset, moving mean and variance), so an exported file loads with plain
     Keras, TensorFlow or TFLite, without catdog installed.
     """
-    from catdog.backend import keras
-    from catdog.catdognet import FusedBatchNorm
+    from catdog.model.backend import keras
+    from catdog.model.catdognet import FusedBatchNorm
 
     def rebuild(layer: Any) -> Any:
         config = layer.get_config() | {"dtype": "float32"}
@@ -164,7 +164,7 @@ def _portable(model: Any) -> Any:
 
 def _with_scaling(model: Any) -> Any:
     """``model`` behind a ×1/255 layer: raw 0–255 pixels in, probabilities out."""
-    from catdog.backend import keras
+    from catdog.model.backend import keras
 
     size = int(model.input_shape[1])
     pixels = keras.Input((size, size, 3), name="pixels")
@@ -174,8 +174,8 @@ def _with_scaling(model: Any) -> Any:
 
 def _check_images(info: runs.RunInfo) -> np.ndarray:
     """Up to CHECK_IMAGES of the run's validation images (every class), as float pixels."""
-    from catdog.datasets import list_images
-    from catdog.images import ImageError, load_for_model
+    from catdog.data.datasets import list_images
+    from catdog.data.images import ImageError, load_for_model
 
     size = int(info.config.get("train", {}).get("image_size") or 150)
     data = Path(str(info.data))
@@ -208,7 +208,7 @@ def _write_savedmodel(model: Any, target: Path, quantize: bool) -> None:
 def _write_tflite(model: Any, target: Path, quantize: bool) -> None:
     import tempfile
 
-    from catdog.backend import tf
+    from catdog.model.backend import tf
 
     with tempfile.TemporaryDirectory(prefix="catdog-export-") as folder:
         _write_savedmodel(model, Path(folder) / "model", False)
@@ -219,14 +219,14 @@ def _write_tflite(model: Any, target: Path, quantize: bool) -> None:
 
 
 def _run_keras(target: Path, images: np.ndarray) -> np.ndarray:
-    from catdog.backend import keras
+    from catdog.model.saving import load_keras_model
 
-    model = keras.models.load_model(target, safe_mode=True)
+    model = load_keras_model(target)
     return np.asarray(model.predict_on_batch(images), dtype=np.float64)
 
 
 def _run_savedmodel(target: Path, images: np.ndarray) -> np.ndarray:
-    from catdog.backend import tf
+    from catdog.model.backend import tf
 
     loaded = tf.saved_model.load(str(target))  # kept alive: serve() reads its variables
     return np.asarray(loaded.serve(images), dtype=np.float64)
@@ -235,7 +235,7 @@ def _run_savedmodel(target: Path, images: np.ndarray) -> np.ndarray:
 def _run_tflite(target: Path, images: np.ndarray) -> np.ndarray:
     import warnings
 
-    from catdog.backend import tf
+    from catdog.model.backend import tf
 
     with warnings.catch_warnings():  # TensorFlow's note that LiteRT will replace it
         warnings.simplefilter("ignore")

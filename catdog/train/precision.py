@@ -7,7 +7,7 @@ or slower; with AVX2 only, oneDNN has no bfloat16 convolution at all and the fir
 in each arithmetic the machine may have, picks the fastest that works, and remembers the answer
 per CPU, library version and model shape in the data home (``cache/precision.json``).
 
-The timing runs in a child process (``python -m catdog.precision``): a kernel that aborts the
+The timing runs in a child process (``python -m catdog.train.precision``): a kernel that aborts the
 process instead of raising can then only mark that arithmetic "not available", never take the
 dashboard or the CLI down with it. Importing this module is cheap (no TensorFlow).
 """
@@ -27,8 +27,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from catdog.data.paths import data_home
 from catdog.failures import one_line
-from catdog.home import data_home
 
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 # Keras dtype policy of the hidden layers for each arithmetic (weights stay float32 in all).
@@ -243,8 +243,8 @@ def measure(
 def _probe_process(
     model: str, image_size: int, batch_size: int, precisions: tuple[str, ...], seconds: float
 ) -> tuple[dict[str, float], dict[str, str]]:
-    command = [sys.executable, "-m", "catdog.precision", model, str(image_size), str(batch_size),
-               *precisions, "--seconds", str(seconds)]  # fmt: skip
+    command = [sys.executable, "-m", "catdog.train.precision", model, str(image_size),
+               str(batch_size), *precisions, "--seconds", str(seconds)]  # fmt: skip
     env = os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"}
     root = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
@@ -325,7 +325,7 @@ def choose_precision(
 
 def _time_steps(model: Any, data: Any, steps: int) -> list[float]:
     """Seconds of each of ``steps`` training steps (after the model has compiled)."""
-    from catdog.backend import keras
+    from catdog.model.backend import keras
 
     marks: list[float] = []
 
@@ -339,7 +339,7 @@ def _time_steps(model: Any, data: Any, steps: int) -> list[float]:
 
 
 def _build(model_name: str, image_size: int, precision: str) -> Any:
-    from catdog.models import build_model, compile_model, get_spec
+    from catdog.model.registry import build_model, compile_model, get_spec
 
     spec = get_spec(model_name)
     model = build_model(model_name, image_size=image_size, precision=precision)
@@ -353,7 +353,7 @@ def _build(model_name: str, image_size: int, precision: str) -> Any:
 
 
 def _probe_main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m catdog.precision")
+    parser = argparse.ArgumentParser(prog="python -m catdog.train.precision")
     parser.add_argument("model")
     parser.add_argument("image_size", type=int)
     parser.add_argument("batch_size", type=int)
@@ -363,7 +363,7 @@ def _probe_main(argv: list[str] | None = None) -> int:
 
     import numpy as np
 
-    from catdog.backend import tf
+    from catdog.model.backend import tf
 
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (args.batch_size, args.image_size, args.image_size, 3))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from catdog.backend import keras, tf
+from catdog.model.backend import keras, tf
 
 
 @keras.saving.register_keras_serializable(package="catdog")

@@ -10,10 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from catdog.augment import AugmentConfig
+from catdog.train.augment import AugmentConfig
 
 if TYPE_CHECKING:
-    from catdog.backend import keras
+    from catdog.model.backend import keras
 
 
 class ModelError(ValueError):
@@ -44,9 +44,9 @@ class ModelSpec:
         weight_decay: AdamW's decoupled weight decay: every step each weight shrinks by
             ``learning_rate × weight_decay`` of itself (0 = none; only AdamW takes it).
         mixup: train on blends of two images and their labels, the blend drawn from
-            ``Beta(mixup, mixup)`` (see :mod:`catdog.mixup`); 0 = off.
+            ``Beta(mixup, mixup)`` (see :mod:`catdog.train.mixup`); 0 = off.
         precision: the arithmetic of the hidden layers: ``auto`` (measured on the machine,
-            see :mod:`catdog.precision`), ``float32``, ``bfloat16`` or ``float16`` (weights
+            see :mod:`catdog.train.precision`), ``float32``, ``bfloat16`` or ``float16`` (weights
             stay float32; the output layer always computes in float32).
         tta: predict as the mean of the image and its mirror image (test-time augmentation).
         tta_zoom: with ``tta``, also average over a centred crop of side ``1/tta_zoom`` of each
@@ -125,7 +125,7 @@ def build_seed_convnet(
     Returns:
         An uncompiled ``keras.Sequential`` model.
     """
-    from catdog.backend import keras
+    from catdog.model.backend import keras
 
     units, activation = _head(num_classes)
     side = image_size
@@ -150,8 +150,8 @@ def build_seed_convnet(
 def build_catdog_net(
     image_size: int, num_classes: int, dropout: float = 0.3, dtype: str = "float32"
 ) -> keras.Model:
-    """catdog's own compact residual convnet (see :mod:`catdog.catdognet`)."""
-    from catdog.catdognet import build_catdog_net as build
+    """catdog's own compact residual convnet (see :mod:`catdog.model.catdognet`)."""
+    from catdog.model.catdognet import build_catdog_net as build
 
     return build(image_size, num_classes, dropout, dtype)
 
@@ -283,9 +283,9 @@ def build_model(
     """Build (uncompiled) the registry model ``name``; unset options take the spec's defaults.
 
     ``precision`` is the arithmetic of the hidden layers (float32, bfloat16 or float16; an
-    ``auto`` setting is resolved by :func:`catdog.precision.choose_precision` first).
+    ``auto`` setting is resolved by :func:`catdog.train.precision.choose_precision` first).
     """
-    from catdog.precision import policy
+    from catdog.train.precision import policy
 
     spec = get_spec(name)
     size = spec.image_size if image_size is None else image_size
@@ -311,9 +311,9 @@ def compile_model(
     ``categorical_crossentropy`` (softmax output, one-hot labels). ``weight_decay`` is AdamW's
     (decoupled: each step a weight shrinks by ``learning_rate × weight_decay`` of itself).
     ``mixed_labels``: the labels are blends (mixup), so binary accuracy is counted against the
-    rounded label (:func:`catdog.mixup.majority_accuracy`).
+    rounded label (:func:`catdog.train.mixup.majority_accuracy`).
     """
-    from catdog.backend import keras
+    from catdog.model.backend import keras
 
     if learning_rate <= 0:
         raise ModelError(f"learning rate must be positive, got {learning_rate}")
@@ -324,7 +324,7 @@ def compile_model(
     if optimizer == "rmsprop":
         opt = keras.optimizers.RMSprop(learning_rate=learning_rate)
     elif optimizer == "adamw":
-        from catdog.optim import FusedAdamW  # Keras' AdamW, one kernel per weight
+        from catdog.model.optim import FusedAdamW  # Keras' AdamW, one kernel per weight
 
         opt = FusedAdamW(learning_rate=learning_rate, weight_decay=weight_decay)
     elif optimizer == "adam":
@@ -341,7 +341,7 @@ def compile_model(
         loss = loss_class(label_smoothing=label_smoothing)
     metric: Any = "accuracy"
     if mixed_labels and num_classes == 2:  # categorical accuracy takes the argmax already
-        from catdog.mixup import majority_accuracy
+        from catdog.train.mixup import majority_accuracy
 
         metric = keras.metrics.MeanMetricWrapper(majority_accuracy, name="accuracy")
     model.compile(optimizer=opt, loss=loss, metrics=[metric])

@@ -6,7 +6,7 @@ would bury the CLI's output and the dashboard's logs, so the import and TensorFl
 operation run with file descriptor 2 pointed at /dev/null. Errors still surface: an import
 that fails raises its exception after the descriptor is restored.
 
-Library modules write ``from catdog.backend import keras, tf`` instead of importing them
+Library modules write ``from catdog.model.backend import keras, tf`` instead of importing them
 directly; importing this module is what loads TensorFlow.
 """
 

@@ -4,15 +4,15 @@ Keras 3 has no ``ImageDataGenerator``. :class:`AugmentConfig` keeps its settings
 (Keras 2 / keras-preprocessing semantics, checked against its ``get_random_transform`` and
 ``apply_affine_transform``); three things apply it:
 
-- :func:`catdog.warp.augment_images` — the training pipeline's path: rotation, shift, shear,
+- :func:`catdog.train.warp.augment_images` — the training pipeline's path: rotation, shift, shear,
   zoom and flip composed into ONE matrix per image (as Keras 2 did) and applied in a single
-  projective warp, then brightness and contrast (see :mod:`catdog.warp`).
+  projective warp, then brightness and contrast (see :mod:`catdog.train.warp`).
 - :func:`build_augmenter` — the same settings mapped onto Keras 3's stock preprocessing layers,
   for use inside a model; its docstring says where those layers differ from Keras 2.
 - :func:`preview` — N augmented variants of one image, for the dashboard's sliders.
 
 TensorFlow is imported only inside the functions that need it, so that
-``from catdog.augment import AugmentConfig`` never imports it.
+``from catdog.train.augment import AugmentConfig`` never imports it.
 """
 
 from __future__ import annotations
@@ -205,8 +205,9 @@ def build_augmenter(config: AugmentConfig, seed: int | None = None) -> Any:
       erased patch per image, but of the layer's own shape and placement, filled with mid-grey
       rather than the image's mean colour.
 
-    Each layer warps and fills on its own, where Keras 2 (and :class:`catdog.warp.RandomAffine`)
-    composes one matrix and samples once: chained layers blur more and are several times slower.
+    Each layer warps and fills on its own, where Keras 2 (and
+    :class:`catdog.train.warp.RandomAffine`) composes one matrix and samples once: chained layers
+    blur more and are several times slower.
 
     Args:
         config: the transforms to apply.
@@ -215,7 +216,7 @@ def build_augmenter(config: AugmentConfig, seed: int | None = None) -> Any:
     Returns:
         A ``keras.Sequential`` named ``"augmenter"`` (empty if the config is off).
     """
-    from catdog.backend import keras
+    from catdog.model.backend import keras
 
     config.validate()
     fill = {"fill_mode": config.fill_mode, "fill_value": 0.0, "interpolation": "bilinear"}
@@ -267,7 +268,7 @@ def preview(image: np.ndarray, config: AugmentConfig, n: int = 9, seed: int = 0)
     """Return ``n`` augmented variants of one image, the same ones for the same seed.
 
     Args:
-        image: ``uint8`` array ``(H, W, 3)``, e.g. from ``catdog.images.load_for_model``.
+        image: ``uint8`` array ``(H, W, 3)``, e.g. from ``catdog.data.images.load_for_model``.
         config: the transforms to apply.
         n: number of variants.
         seed: picks the variants; moving one setting keeps the others' draws.
@@ -284,8 +285,8 @@ def preview(image: np.ndarray, config: AugmentConfig, n: int = 9, seed: int = 0)
         )
     if n < 1:
         raise ValueError(f"preview() needs n ≥ 1 variants; got n={n}")
-    from catdog.backend import tf
-    from catdog.warp import augment_images
+    from catdog.model.backend import tf
+    from catdog.train.warp import augment_images
 
     batch = tf.repeat(tf.cast(image[None], tf.float32), n, axis=0)
     out = augment_images(batch, config, tf.constant([seed, 0], tf.int64))

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from PIL import Image, ImageOps
 
 from catdog import hosting
-from catdog.datasets import (
+from catdog.data.datasets import (
     MANIFEST_NAME,
     SPLITS,
     DatasetError,
@@ -32,7 +32,9 @@ from catdog.datasets import (
     image_sizes,
     list_datasets,
 )
-from catdog.home import (
+from catdog.data.images import image_header, open_rgb
+from catdog.data.importer import ImportReport, SplitSpec, import_dataset, upload_dir_prefix
+from catdog.data.paths import (
     DEMO_DATASET_NAME,
     dataset_roots,
     datasets_dir,
@@ -41,8 +43,6 @@ from catdog.home import (
     shared_datasets_dir,
 )
 from catdog.hosting import HostedLimitError
-from catdog.images import image_header, open_rgb
-from catdog.importer import ImportReport, SplitSpec, import_dataset, upload_dir_prefix
 from catdog.progress import ProgressFn
 
 T = TypeVar("T")
@@ -157,7 +157,7 @@ def thumbnail(source: str | Path | bytes, size: int = 160, name: str | None = No
         JPEG bytes.
 
     Raises:
-        catdog.images.ImageError: the file is not a usable image.
+        catdog.data.images.ImageError: the file is not a usable image.
     """
     image = open_rgb(source, name=name, min_side=size)  # a JPEG may decode at 1/2–1/8 scale
     image = ImageOps.fit(image, (size, size), Image.Resampling.BILINEAR)
@@ -181,7 +181,7 @@ def image_details(path: str | Path) -> dict[str, Any]:
     """File name, format, pixel size and file size of an image (header only).
 
     Raises:
-        catdog.images.ImageError: the file is not an image in a format catdog reads.
+        catdog.data.images.ImageError: the file is not an image in a format catdog reads.
     """
     path = Path(path)
     fmt, width, height = image_header(path)
@@ -227,7 +227,7 @@ def dataset_name_for(source: str) -> str:
 def check_new_dataset_name(name: str) -> Path:
     """Check a name for a new dataset and return its folder in the data home.
 
-    Whether the folder is free is left to :func:`catdog.importer.import_dataset`, which never
+    Whether the folder is free is left to :func:`catdog.data.importer.import_dataset`, which never
     overwrites a dataset (and says so).
 
     Raises:
@@ -262,7 +262,7 @@ def import_named(
     Args:
         source: a folder or .zip path, or ``(file name, bytes)`` of an uploaded .zip.
         name: the new dataset's name (see :func:`check_new_dataset_name`).
-        split, seed, progress: as for :func:`catdog.importer.import_dataset`.
+        split, seed, progress: as for :func:`catdog.data.importer.import_dataset`.
 
     Returns:
         The import report and its summary text.

@@ -1,10 +1,10 @@
 """The built-in demo dataset: procedurally drawn cartoon cats and dogs, made offline in seconds.
 
 A fresh install has no photos, so the dashboard's default dataset is drawn here: cartoon heads
-on cluttered backgrounds (:func:`catdog.cartoon.draw_animal`), in the standard layout
+on cluttered backgrounds (:func:`catdog.data.cartoon.draw_animal`), in the standard layout
 ``out/{train,validation,test}/{cats,dogs}/cat.N.jpg``. It is meant to tell the seed's story in
 miniature (a small convnet overfits it, augmentation helps), so it must be learnable but not
-trivial: the class shows only in the animals' face shapes (see :mod:`catdog.cartoon`), and
+trivial: the class shows only in the animals' face shapes (see :mod:`catdog.data.cartoon`), and
 everything else, image size included, is drawn the same way for both classes.
 
 Every image is drawn from its own generator seeded by ``(seed, split, class, index)``, so the
@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from catdog.cartoon import KINDS, draw_animal
-from catdog.datasets import MANIFEST_NAME, SPLITS
-from catdog.home import demo_dataset_dir
+from catdog.data.cartoon import KINDS, draw_animal
+from catdog.data.datasets import MANIFEST_NAME, SPLITS
+from catdog.data.paths import demo_dataset_dir
 from catdog.progress import ProgressFn, report
 
 CLASSES = ("cats", "dogs")  # class folders; KINDS gives each one's draw_animal() kind and prefix
@@ -58,7 +58,7 @@ SUGGESTED_EPOCHS = {"seed-baseline": 25, "seed-dropout": 60}
 # Stored image sides, in pixels (width and height drawn independently, so aspects vary too).
 MIN_SIDE, MAX_SIDE = 120, 260
 
-# Bump when the drawing (catdog.cartoon) changes, so a dataset on disk can tell which
+# Bump when the drawing (catdog.data.cartoon) changes, so a dataset on disk can tell which
 # generator made it.
 GENERATOR_VERSION = 1
 

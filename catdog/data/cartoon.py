@@ -1,6 +1,6 @@
 """One cartoon cat or dog on a cluttered background, drawn with Pillow.
 
-:func:`draw_animal` draws the pictures of the built-in demo dataset (:mod:`catdog.demo`). They
+:func:`draw_animal` draws the pictures of the built-in demo dataset (:mod:`catdog.data.demo`). They
 must be learnable but not trivial (a small convnet overfits them, augmentation helps):
 
 - Everything that is not the animal's shape — fur colour, background, clutter, head size,

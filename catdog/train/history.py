@@ -15,12 +15,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from catdog.runs import RunInfo
+from catdog.train.runs import RunInfo
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-    from catdog.jobs import JobSnapshot
+    from catdog.train.jobs import JobSnapshot
 
 # Run colours for overlaid curves: one hue per run, train dotted and validation solid.
 PALETTE = ("#1f77b4", "#e4572e", "#2ca02c", "#9467bd", "#8c564b", "#17becf", "#bcbd22")
@@ -32,7 +32,7 @@ def best_epoch(history: Sequence[Mapping[str, float]], metric: str = "val_loss")
     """The epoch (from 1) where ``metric`` is best: lowest for losses, highest otherwise.
 
     Args:
-        history: per-epoch rows as read by :func:`catdog.runs.read_history`.
+        history: per-epoch rows as read by :func:`catdog.train.runs.read_history`.
         metric: a column of those rows, e.g. ``"val_loss"`` or ``"val_accuracy"``.
 
     Returns:
@@ -141,7 +141,7 @@ def story_runs(infos: Sequence[RunInfo], limit: int = 2) -> list[str]:
     With a seed-baseline and a seed-dropout run this is the seed's story (72% → 82%).
 
     Args:
-        infos: runs, newest first (as :func:`catdog.runs.list_runs` returns them).
+        infos: runs, newest first (as :func:`catdog.train.runs.list_runs` returns them).
         limit: at most this many runs.
     """
     chosen: dict[str, str] = {}
@@ -237,7 +237,7 @@ def curves_figure(
 
 
 # ---------------------------------------------------------------------------------------------
-# A training job in progress (a catdog.jobs.JobSnapshot), in words
+# A training job in progress (a catdog.train.jobs.JobSnapshot), in words
 
 STATE_LABELS = {
     "queued": "Waiting in the training queue",

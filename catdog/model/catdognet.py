@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from catdog.backend import keras, tf
+from catdog.model.backend import keras, tf
 
 # (filters, residual blocks) per stage; each stage starts by halving the resolution.
 DEFAULT_STAGES: tuple[tuple[int, int], ...] = ((64, 1), (128, 2), (256, 2), (384, 1))
@@ -122,7 +122,7 @@ def build_catdog_net(
     Returns:
         A functional ``keras.Model``.
     """
-    from catdog.models import ModelError
+    from catdog.model.registry import ModelError
 
     if num_classes < 2:
         raise ModelError(f"a classifier needs at least 2 classes, got {num_classes}")

@@ -11,9 +11,9 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from catdog.augment import AugmentConfig
-from catdog.models import get_spec, mixup_error, tta_zoom_error
-from catdog.precision import precision_error
+from catdog.model.registry import get_spec, mixup_error, tta_zoom_error
+from catdog.train.augment import AugmentConfig
+from catdog.train.precision import precision_error
 
 LR_SCHEDULES = ("constant", "cosine", "plateau")
 

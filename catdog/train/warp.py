@@ -1,4 +1,5 @@
-"""The fused augmentation warp: an :class:`~catdog.augment.AugmentConfig` applied in TensorFlow.
+"""The fused augmentation warp: an :class:`~catdog.train.augment.AugmentConfig` applied in
+TensorFlow.
 
 As Keras 2's ``ImageDataGenerator`` did, rotation, shift, shear, zoom and flip are composed into
 ONE matrix per image (:func:`affine_matrices`) and applied in a single bilinear warp
@@ -18,7 +19,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
-from catdog.augment import AugmentConfig
+from catdog.train.augment import AugmentConfig
 
 
 def augment_images(
@@ -46,7 +47,7 @@ def augment_images(
     Returns:
         A float32 tensor of the same shape, pixel values 0–255 times ``scale``.
     """
-    from catdog.backend import tf
+    from catdog.model.backend import tf
 
     images = tf.convert_to_tensor(images)
     if images.dtype != tf.uint8:
@@ -132,7 +133,7 @@ def _apply(
     xla: bool,
 ) -> Any:
     """Apply drawn transforms: warp (or flip), brightness, contrast, cutout, then ``scale``."""
-    from catdog.backend import tf
+    from catdog.model.backend import tf
 
     images = tf.cast(images, tf.float32)
     if spec.geometric:
@@ -156,7 +157,7 @@ def _apply(
 @functools.cache
 def _xla_pass(spec: _PassSpec) -> Any:
     """:func:`_apply` compiled by XLA for one spec."""
-    from catdog.backend import tf
+    from catdog.model.backend import tf
 
     def run(images: Any, *draws: Any) -> Any:
         return _apply(images, *draws, spec=spec, xla=True)
@@ -170,7 +171,7 @@ def _cutout(images: Any, side: float, centres: Any) -> Any:
     ``centres`` are ``[B, 2]`` uniform draws in [0, 1): each square's centre as a fraction of
     the height and width.
     """
-    from catdog.backend import tf
+    from catdog.model.backend import tf
 
     shape = tf.shape(images)
     rows, cols = tf.cast(shape[1], tf.float32), tf.cast(shape[2], tf.float32)
@@ -207,7 +208,7 @@ def affine_matrices(
     Returns:
         float32 tensor ``[B, 8]``: each row maps an output (x, y) to the input point sampled.
     """
-    from catdog.backend import tf
+    from catdog.model.backend import tf
 
     def f32(v: Any) -> Any:
         return tf.cast(v, tf.float32)
@@ -255,7 +256,7 @@ def warp_images(
     Returns:
         float32 tensor of the same shape as ``images``.
     """
-    from catdog.backend import tf
+    from catdog.model.backend import tf
 
     if xla is None:
         xla = _xla_works()
@@ -274,7 +275,7 @@ def warp_images(
 
 def _source_indices(coord: Any, size: Any, fill_mode: str) -> tuple[Any, ...]:
     """Map source coordinates along one axis to (i0, i1, weight of i1, valid0, valid1)."""
-    from catdog.backend import tf
+    from catdog.model.backend import tf
 
     n = tf.cast(size, tf.float32)
     if fill_mode == "reflect":  # d c b a | a b c d | d c b a
@@ -300,7 +301,7 @@ def _source_indices(coord: Any, size: Any, fill_mode: str) -> tuple[Any, ...]:
 
 def _gather_warp(images: Any, transforms: Any, fill_mode: str) -> Any:
     """Bilinear resampling by explicit gathers (compiled by XLA into one loop)."""
-    from catdog.backend import tf
+    from catdog.model.backend import tf
 
     shape = tf.shape(images)
     batch, height, width, channels = shape[0], shape[1], shape[2], shape[3]
@@ -328,7 +329,7 @@ def _gather_warp(images: Any, transforms: Any, fill_mode: str) -> Any:
 @functools.cache
 def _xla_warp(fill_mode: str) -> Any:
     """The XLA-compiled :func:`_gather_warp` for one fill mode (one function each)."""
-    from catdog.backend import tf
+    from catdog.model.backend import tf
 
     def warp(images: Any, transforms: Any) -> Any:
         return _gather_warp(tf.cast(images, tf.float32), transforms, fill_mode)
@@ -339,7 +340,7 @@ def _xla_warp(fill_mode: str) -> Any:
 @functools.cache
 def _xla_works() -> bool:
     """Compile and run the XLA warp once on a tiny image; False if XLA is unusable here."""
-    from catdog.backend import tf
+    from catdog.model.backend import tf
 
     try:
         with tf.init_scope():  # run eagerly even when first asked while tracing a tf.data map
@@ -353,7 +354,7 @@ def _xla_works() -> bool:
 
 def _make_random_affine() -> type:
     """Define the ``RandomAffine`` layer (needs Keras, hence not at import time)."""
-    from catdog.backend import keras
+    from catdog.model.backend import keras
 
     class RandomAffine(keras.layers.Layer):
         """:func:`augment_images` as a Keras layer: the whole config, one warp per image.
@@ -361,7 +362,7 @@ def _make_random_affine() -> type:
         Active only in training (``training=True``, as in ``fit``); otherwise the identity.
         Random numbers come from a ``keras.random.SeedGenerator``. Needs the TensorFlow
         backend. In a tf.data pipeline prefer :func:`augment_images` with a per-batch seed
-        (see ``catdog.pipeline``), which stays reproducible under parallel map.
+        (see ``catdog.train.pipeline``), which stays reproducible under parallel map.
 
         Args:
             config: the transforms to apply.

@@ -3,8 +3,8 @@
 ``train(config, on_event=..., stop=...)`` is what the CLI and the dashboard both call. Progress
 goes out as :class:`ProgressEvent` objects through a plain callable (pass ``queue.put`` to get a
 queue); a ``threading.Event`` asks training to stop after the current batch. Everything the run
-learns is written into its folder (see :mod:`catdog.runs`) as it goes, so a stopped, crashed or
-killed run keeps its best and last model and can be resumed with :func:`resume`.
+learns is written into its folder (see :mod:`catdog.train.runs`) as it goes, so a stopped, crashed
+or killed run keeps its best and last model and can be resumed with :func:`resume`.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from catdog import runs
-from catdog.backend import keras
-from catdog.config import TrainConfig, TrainingError
 from catdog.failures import TrainingFailed, failure_message
-from catdog.models import build_model, compile_model, get_spec
-from catdog.pipeline import load_split, make_dataset
+from catdog.model.backend import keras
+from catdog.model.registry import build_model, compile_model, get_spec
+from catdog.train import runs
+from catdog.train.config import TrainConfig, TrainingError
+from catdog.train.pipeline import load_split, make_dataset
 
 
 @dataclass
@@ -95,13 +95,13 @@ def train_created(
     stop: threading.Event | None = None,
     lock: runs.RunLock | None = None,
 ) -> TrainResult:
-    """Train a run that :func:`catdog.runs.create_run` made and nothing has trained yet.
+    """Train a run that :func:`catdog.train.runs.create_run` made and nothing has trained yet.
 
     Args:
         run: the run's id, id prefix or folder.
         on_event: called with every :class:`ProgressEvent`.
         stop: when set, training ends after the current batch.
-        lock: the run's :class:`~catdog.runs.RunLock` if the caller holds it already (it
+        lock: the run's :class:`~catdog.train.runs.RunLock` if the caller holds it already (it
             stays the caller's to release); otherwise training takes it and gives it back.
 
     Raises:
@@ -127,14 +127,14 @@ def resume(
     """Continue a stopped, crashed or killed run from its last committed epoch.
 
     A kill in the middle of recording an epoch is first finished or undone (see
-    :func:`catdog.runs.commit_steps`), so no epoch is trained twice. A run that never finished
+    :func:`catdog.train.runs.commit_steps`), so no epoch is trained twice. A run that never finished
     an epoch starts again from the beginning, in its own folder.
 
     Args:
         run: the run's id, id prefix or folder.
         on_event: called with every :class:`ProgressEvent`.
         stop: when set, training ends after the current batch.
-        lock: the run's :class:`~catdog.runs.RunLock` if the caller holds it already (it
+        lock: the run's :class:`~catdog.train.runs.RunLock` if the caller holds it already (it
             stays the caller's to release); otherwise resuming takes it and gives it back.
 
     Raises:
@@ -371,7 +371,7 @@ def _run(
 ) -> TrainResult:
     """Train (a new run: ``history`` empty) or continue (its epochs so far) the run at ``path``.
 
-    The caller holds the run's lock. A :class:`~catdog.runs.Heartbeat` keeps ``status.json``
+    The caller holds the run's lock. A :class:`~catdog.train.runs.Heartbeat` keeps ``status.json``
     fresh, with the phase the run is in, from start to end, whatever the phase.
     """
     started = time.monotonic()
@@ -525,8 +525,9 @@ def _model(path: Path, cfg: TrainConfig, classes: list[str], resume: bool) -> ke
 
 def _settle_precision(path: Path, cfg: TrainConfig, emit: Callable[..., None]) -> TrainConfig:
     """Resolve the run's precision (``auto``: measured on this machine, see
-    :mod:`catdog.precision`), say what was chosen and why, and record it in ``config.json``."""
-    from catdog.precision import choose_precision
+    :mod:`catdog.train.precision`), say what was chosen and why, and record it in
+    ``config.json``."""
+    from catdog.train.precision import choose_precision
 
     saved = runs.read_json(path / runs.CONFIG_FILE, {}) or {}
     requested = (saved.get("precision") or {}).get("requested") or cfg.precision or "auto"
@@ -576,7 +577,7 @@ def _final_metrics(
     if history and (path / runs.BEST_MODEL).exists() and any((data / "test").glob("*/*")):
         # The same one-pass evaluation as `catdog evaluate` (mirror-averaged if the run's
         # config asks for it), so metrics.json and the History page always agree.
-        from catdog.evaluate import evaluate_run
+        from catdog.inference.evaluate import evaluate_run
 
         emit("evaluating", epoch=len(history), message="test split")
         evaluation = evaluate_run(path, which="best", batch_size=batch)

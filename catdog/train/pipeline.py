@@ -1,12 +1,12 @@
 """Fast tf.data input pipelines: decode every image once, then batch, augment and rescale.
 
-:func:`load_split` decodes and resizes a split's photos once (``catdog.images.load_for_model``,
+:func:`load_split` decodes and resizes a split's photos once (``catdog.data.images.load_for_model``,
 the same preprocessing prediction uses) in a thread pool — Pillow releases the GIL while it
 decodes — and keeps them as one ``uint8`` array: 4,000 images at 150 px take 270 MB.
 
 :func:`make_dataset` then builds, per epoch: shuffle the image *indices* (seeded, new order each
 epoch) → batch → gather the batch's pixels → augment the whole batch on the fly in parallel
-(:func:`catdog.warp.augment_images`, a stateless seed per batch so runs are reproducible and
+(:func:`catdog.train.warp.augment_images`, a stateless seed per batch so runs are reproducible and
 every batch and epoch differs) and rescale to [0, 1] like the seed's ``rescale=1./255``, in
 one compiled pass → prefetch. Shuffling indices instead of images, and reading each batch's
 rows straight from the NumPy array (``tf.numpy_function``), keeps ONE copy of the pixels in
@@ -25,12 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from catdog.augment import AugmentConfig
-from catdog.backend import tf
-from catdog.images import IMAGE_SUFFIXES, ImageError, load_for_model
-from catdog.models import mixup_error
+from catdog.data.images import IMAGE_SUFFIXES, ImageError, load_for_model
+from catdog.model.backend import tf
+from catdog.model.registry import mixup_error
 from catdog.progress import ProgressFn, report
-from catdog.warp import augment_images
+from catdog.train.augment import AugmentConfig
+from catdog.train.warp import augment_images
 
 LABEL_MODES = ("binary", "categorical")
 
@@ -235,7 +235,7 @@ def make_dataset(
         label_mode: "binary" (float32 ``[B, 1]`` of 0/1, needs 2 classes; for a sigmoid
             output) or "categorical" (one-hot float32 ``[B, K]``; for a softmax output).
         mixup: blend every image and its label with a partner's (after the augmentation),
-            shares drawn from ``Beta(mixup, mixup)`` (see :mod:`catdog.mixup`); 0 = off.
+            shares drawn from ``Beta(mixup, mixup)`` (see :mod:`catdog.train.mixup`); 0 = off.
 
     Returns:
         A ``tf.data.Dataset`` of ``(images, labels)``, images float32 ``[B, S, S, 3]`` in
@@ -298,7 +298,7 @@ def make_dataset(
                 batch = scale_pixels(gather_images(index))
             labels = tf.gather(targets, index)
             if mixup:
-                from catdog.mixup import mix_batch
+                from catdog.train.mixup import mix_batch
 
                 mix_seed = tf.random.experimental.stateless_fold_in(batch_seed, 1)
                 batch, labels = mix_batch(batch, labels, mixup, mix_seed)

@@ -2,7 +2,7 @@
 
 A dataset is a folder ``DIR/{train,validation,test}/<class>/<images>``; its classes are the
 sorted class folder names (two classes make a binary problem, more a multi-class one).
-Importing photos into that shape is :mod:`catdog.importer`'s job.
+Importing photos into that shape is :mod:`catdog.data.importer`'s job.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from catdog.home import (
+from catdog.data.images import IMAGE_SUFFIXES, ImageError, image_header
+from catdog.data.paths import (
     DEMO_DATASET_NAME,
     dataset_roots,
     datasets_dir,
     demo_dataset_dir,
     is_shared,
 )
-from catdog.images import IMAGE_SUFFIXES, ImageError, image_header
 
 SPLITS = ("train", "validation", "test")
 MANIFEST_NAME = "catdog-dataset.json"
@@ -234,7 +234,7 @@ def delete_dataset(root: str | Path) -> Path:
     """
     import shutil
 
-    from catdog.runs import list_runs
+    from catdog.train.runs import list_runs
 
     root = Path(root).expanduser()
     if root.resolve() == demo_dataset_dir().resolve():

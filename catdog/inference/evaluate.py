@@ -1,7 +1,7 @@
 """Evaluation: how a trained run does on a labelled folder of images, and where it goes wrong.
 
 :func:`evaluate_run` lists the folder's images once, in a fixed order, and classifies them with
-the run's :class:`~catdog.predict.Predictor` (the training preprocessing). Accuracy, the
+the run's :class:`~catdog.inference.predict.Predictor` (the training preprocessing). Accuracy, the
 confusion matrix, per-class precision/recall/F1 and the list of misclassified files are all
 computed from that one ordered list, so a file can never be paired with another file's
 prediction. The metric functions are plain NumPy and import no TensorFlow.
@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 
 from catdog import hosting
-from catdog.datasets import natural_key
-from catdog.home import in_dataset_roots
-from catdog.images import IMAGE_SUFFIXES
-from catdog.names import look_alike_letters, shown
+from catdog.data.datasets import natural_key
+from catdog.data.images import IMAGE_SUFFIXES
+from catdog.data.names import look_alike_letters, shown
+from catdog.data.paths import in_dataset_roots
 from catdog.progress import ProgressFn
-from catdog.runs import resolve_run, usable_run_info
+from catdog.train.runs import resolve_run, usable_run_info
 
 # Misclassified files listed by Evaluation.summary() (to_dict() keeps them all).
 SUMMARY_MISTAKES = 10
@@ -192,7 +192,7 @@ def _class_folders(folder: Path) -> list[str]:
 
 def _labelled_files(folder: Path, classes: list[str]) -> tuple[list[Path], list[int]]:
     """Image files of ``folder/<class>/`` in class order, then natural name order (as
-    :func:`catdog.datasets.list_images` lists a split), with their labels. Whatever is named
+    :func:`catdog.data.datasets.list_images` lists a split), with their labels. Whatever is named
     as an image but is no regular file (a pipe, a device, a broken link) is listed too: it is
     then reported as skipped, not silently left out."""
     paths: list[Path] = []
@@ -283,7 +283,7 @@ def evaluate_run(
         which: ``"best"`` or ``"last"`` model of the run.
         batch_size: images decoded and classified per model call.
         progress: called as ``progress(done, total, message)`` while images are classified.
-        tta, tta_zoom: test-time views (see :class:`~catdog.predict.Predictor`); ``None``
+        tta, tta_zoom: test-time views (see :class:`~catdog.inference.predict.Predictor`); ``None``
             takes the run's own setting.
 
     Returns:
@@ -292,9 +292,9 @@ def evaluate_run(
 
     Raises:
         EvaluationError: no such folder, class folders that do not match, or no images.
-        catdog.runs.RunError: the run does not exist, is damaged or has no saved model.
+        catdog.train.runs.RunError: the run does not exist, is damaged or has no saved model.
     """
-    from catdog.predict import Predictor
+    from catdog.inference.predict import Predictor
 
     path = resolve_run(run)
     info = usable_run_info(path)

@@ -2,7 +2,7 @@
 
 A run folder holds:
 
-- ``config.json``  — the full :class:`~catdog.training.TrainConfig` (enough to re-run it), the
+- ``config.json``  — the full :class:`~catdog.train.trainer.TrainConfig` (enough to re-run it), the
   class names and the run id;
 - ``status.json``  — state (``running``/``completed``/``stopped``/``failed``, or ``queued``/
   ``cancelled`` for a dashboard job waiting for its turn or cancelled meanwhile), process id,
@@ -53,11 +53,11 @@ except ImportError:  # not on Windows: the pid/heartbeat check is all there is t
     fcntl = None  # type: ignore[assignment]
 
 from catdog import hosting
-from catdog.home import current_workspace, in_dataset_roots, is_shared, run_roots, runs_dir
+from catdog.data.paths import current_workspace, in_dataset_roots, is_shared, run_roots, runs_dir
 
 if TYPE_CHECKING:
-    from catdog.backend import keras
-    from catdog.config import TrainConfig
+    from catdog.model.backend import keras
+    from catdog.train.config import TrainConfig
 
 CONFIG_FILE = "config.json"
 STATUS_FILE = "status.json"
@@ -149,7 +149,7 @@ def create_run(config: TrainConfig, run_id: str | None = None) -> Path:
     """Validate ``config`` and make its run folder (``config.json``, state ``running``).
 
     Cheap and without TensorFlow, so a caller can show the run (and a refresh can find it)
-    the moment training is asked for; :func:`catdog.training.train_created` then trains it.
+    the moment training is asked for; :func:`catdog.train.trainer.train_created` then trains it.
 
     Args:
         config: what to train; ``None`` fields take the model's defaults.
@@ -161,8 +161,8 @@ def create_run(config: TrainConfig, run_id: str | None = None) -> Path:
         catdog.hosting.HostedLimitError: in hosted mode, a setting over its cap, data that
             is not one of the visitor's or the shared datasets, or a workspace over its quota.
     """
-    from catdog.config import TrainingError
-    from catdog.datasets import scan_dataset
+    from catdog.data.datasets import scan_dataset
+    from catdog.train.config import TrainingError
 
     cfg = config.resolved()
     hosting.check_training(cfg)  # every new run passes here: the one place caps are enforced
@@ -686,7 +686,7 @@ def _type_ok(value: Any, kind: Any) -> bool:
 
 @functools.cache
 def _train_types() -> dict[str, Any]:
-    from catdog.config import TrainConfig
+    from catdog.train.config import TrainConfig
 
     return {**get_type_hints(TrainConfig), "mixed_precision": bool | None}
 
@@ -883,7 +883,7 @@ def _hosted_cap_problem(info: RunInfo) -> str | None:
     """In hosted mode, why the run's settings may not train here (a cap), else ``None``."""
     if not hosting.hosted():
         return None
-    from catdog.config import TrainConfig
+    from catdog.train.config import TrainConfig
 
     try:
         hosting.check_training(TrainConfig.from_dict(info.config["train"]))
@@ -945,18 +945,16 @@ def load_model(run: str | Path, which: str = "best") -> keras.Model:
         RunError: the run has no saved model at all, or its file cannot be loaded safely (it
             would run Python code, e.g. a Lambda layer, or it is not a Keras model).
     """
-    from catdog import catdognet, mixup, optim  # noqa: F401  (register custom objects)
-    from catdog.backend import keras
+    from catdog.model.saving import UnsafeModelError, load_keras_model
 
     path = resolve_run(run)
     found = model_file(path, which)
     if found is None:
         raise RunError(f"run {path.name} has no saved model yet (no {BEST_MODEL} or {LAST_MODEL})")
     try:
-        # safe_mode=True, explicitly: a .keras file must never run Python code when loaded.
-        return keras.saving.load_model(found, safe_mode=True)
+        return load_keras_model(found)
     except ValueError as exc:
-        if "safe_mode" in str(exc):
+        if isinstance(exc, UnsafeModelError):
             raise RunError(
                 f"{found} contains Python code (e.g. a Lambda layer) and catdog never runs code "
                 "from a model file; use models trained by catdog, or retrain this one"

@@ -1,13 +1,13 @@
 """Background training jobs: training in a worker thread, progress in a plain shared object.
 
 The dashboard starts a :class:`TrainingJob` and keeps it in its session state; the job's
-thread runs :func:`catdog.training.train`, and the training callbacks write every progress event
-into the job (under a lock). The UI only ever reads :meth:`TrainingJob.snapshot`. The worker
+thread runs :func:`catdog.train.trainer.train`, and the training callbacks write every progress
+event into the job (under a lock). The UI only ever reads :meth:`TrainingJob.snapshot`. The worker
 never touches any UI.
 
 Jobs are also registered in a process-wide :class:`JobManager`, so a page switch, a browser
 refresh or a second browser tab finds a running job again by its run id. A job holds its run's
-:class:`~catdog.runs.RunLock` from the moment it is created until its worker ends, so no other
+:class:`~catdog.train.runs.RunLock` from the moment it is created until its worker ends, so no other
 job, thread or process (e.g. ``train --resume`` on the command line) can train the same run
 folder at the same time: a second one is refused at once, with the reason. This module does
 not import TensorFlow; the worker thread does, when it starts.
@@ -31,9 +31,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from catdog import hosting, runs
-from catdog.config import TrainConfig
-from catdog.home import current_workspace, set_workspace
+from catdog import hosting
+from catdog.data.paths import current_workspace, set_workspace
+from catdog.train import runs
+from catdog.train.config import TrainConfig
 
 # How many recent batch points to keep for live curves (older ones are thinned out).
 MAX_BATCH_POINTS = 2000
@@ -93,10 +94,10 @@ class TrainingJob:
             next queued job from it.
 
     Raises:
-        catdog.runs.RunBusy: ``resume_run`` is being trained by another process or thread.
-        catdog.runs.RunError: ``resume_run`` does not exist or cannot be resumed (the message
+        catdog.train.runs.RunBusy: ``resume_run`` is being trained by another process or thread.
+        catdog.train.runs.RunError: ``resume_run`` does not exist or cannot be resumed (the message
             says why: damaged, already complete, lost its model).
-        ValueError: ``config`` cannot work (see :func:`catdog.runs.create_run`).
+        ValueError: ``config`` cannot work (see :func:`catdog.train.runs.create_run`).
     """
 
     def __init__(
@@ -281,7 +282,7 @@ class TrainingJob:
                     s.error = event.message
 
     def _work(self) -> None:
-        from catdog import training
+        from catdog.train import trainer
 
         set_workspace(self.workspace)  # a new thread starts without one
         self.began_at = time.monotonic()
@@ -289,7 +290,7 @@ class TrainingJob:
             minutes = hosting.settings().max_training_minutes
             self._hard_stop = time.monotonic() + minutes * 60 + HARD_STOP_GRACE_SECONDS
         try:
-            start = training.resume if self.resuming else training.train_created
+            start = trainer.resume if self.resuming else trainer.train_created
             result = start(
                 self.run_id, on_event=self._on_event, stop=self._stop, lock=self._run_lock
             )

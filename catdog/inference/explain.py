@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from catdog.images import open_rgb
+from catdog.data.images import open_rgb
 
 if TYPE_CHECKING:
-    from catdog.backend import keras
+    from catdog.model.backend import keras
 
 # Colour stops of the heatmap palette (dark blue → cyan → yellow → red), 0 = no evidence.
 PALETTE = np.array(
@@ -42,7 +42,7 @@ def feature_layer(model: keras.Model) -> str:
     Raises:
         ExplainError: the model has no such layer.
     """
-    from catdog.backend import keras
+    from catdog.model.backend import keras
 
     for layer in reversed(model.layers):
         shape = getattr(getattr(layer, "output", None), "shape", None)
@@ -52,7 +52,7 @@ def feature_layer(model: keras.Model) -> str:
 
 
 def _head(model: keras.Model) -> Any:
-    from catdog.backend import keras
+    from catdog.model.backend import keras
 
     head = model.layers[-1]
     if not isinstance(head, keras.layers.Dense):
@@ -65,7 +65,7 @@ def _head(model: keras.Model) -> Any:
 
 def _probe(model: keras.Model, feature: Any, head: Any) -> Any:
     """``forward(x, tape) -> (feature map, head input)``, the map watched by ``tape``."""
-    from catdog.backend import keras
+    from catdog.model.backend import keras
 
     if isinstance(model, keras.Sequential):
         # A reloaded Sequential model's layers keep more than one graph node, so their
@@ -101,7 +101,7 @@ def grad_cam(
     Args:
         model: a trained catdog model (one sigmoid unit for 2 classes, or a softmax head).
         images: float array ``[N, size, size, 3]``, already scaled as the model expects
-            (:func:`catdog.pipeline.scale_pixels`).
+            (:func:`catdog.train.pipeline.scale_pixels`).
         class_indices: the class to explain, one for all images or one per image (for a
             binary model, 1 is the sigmoid's class and 0 the other one).
         layer: the feature map to use; default :func:`feature_layer`.
@@ -113,7 +113,7 @@ def grad_cam(
     Raises:
         ExplainError: the model cannot be traced, or a class index is out of range.
     """
-    from catdog.backend import tf
+    from catdog.model.backend import tf
 
     head = _head(model)
     units = int(head.units)
@@ -188,7 +188,7 @@ def heatmap_jpeg(
     """An image shrunk to fit ``max_side`` (never enlarged) with ``heat`` over it, as JPEG.
 
     Raises:
-        catdog.images.ImageError: the file is not a usable image.
+        catdog.data.images.ImageError: the file is not a usable image.
     """
     image = open_rgb(source, name=name, min_side=max_side)
     image.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)

@@ -15,8 +15,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from catdog.home import data_home
-from catdog.importer import ImportReport, SplitSpec, import_dataset
+from catdog.data.importer import ImportReport, SplitSpec, import_dataset
+from catdog.data.paths import data_home
 from catdog.progress import ProgressFn, report
 
 # Microsoft's "Kaggle Cats and Dogs Dataset" (PetImages/Cat, PetImages/Dog; 12,500 each), the
@@ -205,7 +205,7 @@ def download_petimages(
     download resumes and a second import needs no download.
 
     Args:
-        out: the dataset folder to create (see :func:`catdog.importer.import_dataset`).
+        out: the dataset folder to create (see :func:`catdog.data.importer.import_dataset`).
         url: where to download from.
         sha256: the archive's expected SHA-256 (None skips the check).
         expected_size: the archive's expected size in bytes; None checks
@@ -215,7 +215,7 @@ def download_petimages(
         progress: called as ``progress(done, total, message)`` while downloading and importing.
 
     Returns:
-        The import's :class:`~catdog.importer.ImportReport`.
+        The import's :class:`~catdog.data.importer.ImportReport`.
     """
     if expected_size is None and sha256 == PETIMAGES_SHA256:
         expected_size = PETIMAGES_SIZE  # the size belongs to the known file, not to the URL

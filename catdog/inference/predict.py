@@ -1,8 +1,8 @@
 """Prediction: a trained run's model applied to any images the user has.
 
 :class:`Predictor` loads a run's model once and classifies paths or raw bytes. Every image goes
-through the same steps as in training (:func:`catdog.images.load_for_model` at the run's image
-size, then :func:`catdog.pipeline.scale_pixels`), so a photo gets the same score here as it
+through the same steps as in training (:func:`catdog.data.images.load_for_model` at the run's image
+size, then :func:`catdog.train.pipeline.scale_pixels`), so a photo gets the same score here as it
 would in the training pipeline. A file that cannot be read comes back as a :class:`Prediction`
 with an ``error`` instead of stopping the others.
 
@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from catdog import hosting
-from catdog.images import ImageError, load_for_model
-from catdog.models import tta_zoom_error
-from catdog.names import shown
+from catdog.data.images import ImageError, load_for_model
+from catdog.data.names import shown
+from catdog.model.registry import tta_zoom_error
 from catdog.progress import ProgressFn, report
-from catdog.runs import RunError, load_model, resolve_run, usable_run_info
+from catdog.train.runs import RunError, load_model, resolve_run, usable_run_info
 
 if TYPE_CHECKING:
-    from catdog.backend import keras
+    from catdog.model.backend import keras
 
 # What predict() accepts: a path, a file's bytes, or (name for messages, bytes).
 ImageSource = str | Path | bytes | tuple[str, bytes]
@@ -47,9 +47,9 @@ class Prediction:
         probabilities: ``{class: probability}`` in the run's class order, summing to 1
             (empty when the image could not be read).
         error: why the image could not be read (one line naming the file as
-            :func:`catdog.names.shown` shows it), else ``None``.
+            :func:`catdog.data.names.shown` shows it), else ``None``.
         heatmap: with ``predict(..., heatmaps=True)``, where the model saw evidence for
-            ``label``: a Grad-CAM map in [0, 1] (:func:`catdog.explain.grad_cam`), else
+            ``label``: a Grad-CAM map in [0, 1] (:func:`catdog.inference.explain.grad_cam`), else
             ``None``.
     """
 
@@ -92,7 +92,7 @@ def centre_zoom(images: np.ndarray, zoom: float) -> np.ndarray:
     margin = min(round((side - side / zoom) / 2), (side - 1) // 2)
     if margin <= 0:
         return np.asarray(images, dtype=np.float32)
-    from catdog.backend import tf
+    from catdog.model.backend import tf
 
     window = images[:, margin : side - margin, margin : side - margin]
     return tf.image.resize(window, (side, side), method="bilinear").numpy()
@@ -226,12 +226,12 @@ class Predictor:
 
         Args:
             images: array ``[N, image_size, image_size, 3]`` of 0–255 pixels, as produced by
-                :func:`catdog.images.load_for_model`.
+                :func:`catdog.data.images.load_for_model`.
 
         Returns:
             Float array ``[N, len(classes)]``; each row sums to 1.
         """
-        from catdog.pipeline import scale_pixels
+        from catdog.train.pipeline import scale_pixels
 
         if len(images) == 0:
             return np.zeros((0, len(self.classes)))
@@ -248,10 +248,10 @@ class Predictor:
     def heatmaps(self, images: np.ndarray, class_indices: Sequence[int] | np.ndarray) -> np.ndarray:
         """Grad-CAM maps of ``uint8`` images at the model's size for the given classes.
 
-        See :func:`catdog.explain.grad_cam` (values in [0, 1], at the feature map's size).
+        See :func:`catdog.inference.explain.grad_cam` (values in [0, 1], at the feature map's size).
         """
-        from catdog.explain import grad_cam
-        from catdog.pipeline import scale_pixels
+        from catdog.inference.explain import grad_cam
+        from catdog.train.pipeline import scale_pixels
 
         return grad_cam(self.model, scale_pixels(images), np.asarray(class_indices))
 
@@ -265,8 +265,8 @@ class Predictor:
     ) -> list[Prediction]:
         """Classify images; unreadable ones get an ``error`` and do not stop the rest.
 
-        Any image in one of :data:`catdog.images.ACCEPTED_FORMATS` is accepted (any size up
-        to :data:`catdog.images.MAX_PIXELS`, any mode).
+        Any image in one of :data:`catdog.data.images.ACCEPTED_FORMATS` is accepted (any size up
+        to :data:`catdog.data.images.MAX_PIXELS`, any mode).
 
         Args:
             sources: paths, file bytes, or ``(name, bytes)`` pairs (in hosted mode: no paths,
@@ -302,7 +302,8 @@ class Predictor:
         heatmaps: bool = False,
     ) -> list[Prediction]:
         """:meth:`predict` without hosted mode's checks: for the images of a dataset the caller
-        has already vetted (a run's own test split, in :func:`catdog.evaluate.evaluate_run`)."""
+        has already vetted (a run's own test split, in
+        :func:`catdog.inference.evaluate.evaluate_run`)."""
         named = [_name_and_data(source, i) for i, source in enumerate(sources)]
         return self._predict_named(named, batch_size, progress, heatmaps)
 

@@ -1,0 +1,1 @@
+"""Using a trained run: predictions, test-set evaluation, Grad-CAM explanations, exports."""
