@@ -9,6 +9,7 @@ Heavy modules (TensorFlow) are imported inside the commands that need them, so `
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import errno
 import json
 import os
@@ -204,6 +205,21 @@ def _check_dataset(data: Path, test: bool) -> None:
         print(f"warning: {warning}", file=sys.stderr)
 
 
+def _check_weights(config: Any) -> None:
+    """A pretrained model's weights: found, or downloaded now (saying so), before any run folder
+    is made; :class:`catdog.model.weights.WeightsMissing` says how to get them otherwise."""
+    from catdog.model.weights import find_weights
+
+    said = []
+
+    def downloading(done: int, total: int) -> None:
+        if not said:
+            print(f"downloading {config.model}'s weights ({total / 1e6:.1f} MB)…", file=sys.stderr)
+            said.append(True)
+
+    find_weights(config.model, config.weights, on_progress=downloading)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     stop = threading.Event()
 
@@ -242,8 +258,13 @@ def cmd_train(args: argparse.Namespace) -> int:
             time_limit_minutes=args.minutes,
             test=args.test,
             seed=args.seed,
+            weights=args.weights,
+            fine_tune_epochs=args.fine_tune_epochs,
+            fine_tune_lr=args.fine_tune_lr,
+            fine_tune_from=args.fine_tune_from,
         ).resolved()  # validates before TensorFlow is even imported
         _check_dataset(Path(config.data), test=args.test)
+        _check_weights(config)
 
     from catdog.train import trainer
 
@@ -511,6 +532,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="do not evaluate on the test split at the end (keep it unseen while tuning)",
     )
+    # Pretrained models: the help texts are TrainConfig's.
+    from catdog.train.config import TrainConfig
+
+    helps = {f.name: f.metadata.get("help") for f in dataclasses.fields(TrainConfig)}
+    p.add_argument("--weights", metavar="PATH", help=helps["weights"])
+    p.add_argument("--fine-tune-epochs", type=int, metavar="N", help=helps["fine_tune_epochs"])
+    p.add_argument("--fine-tune-lr", type=float, metavar="LR", help=helps["fine_tune_lr"])
+    p.add_argument("--fine-tune-from", metavar="LAYER", help=helps["fine_tune_from"])
     p.add_argument("--resume", metavar="RUN", help="continue an interrupted run")
     p.set_defaults(func=cmd_train)
 

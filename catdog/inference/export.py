@@ -148,7 +148,11 @@ def _portable(model: Any) -> Any:
     from catdog.model.catdognet import FusedBatchNorm
 
     def rebuild(layer: Any) -> Any:
-        config = layer.get_config() | {"dtype": "float32"}
+        config = layer.get_config()
+        if isinstance(
+            layer, keras.layers.Layer
+        ):  # not the bare operations (x + 3) some graphs hold
+            config |= {"dtype": "float32"}
         if isinstance(layer, FusedBatchNorm):
             return keras.layers.BatchNormalization(
                 momentum=layer.momentum, epsilon=layer.epsilon, name=layer.name, dtype="float32"

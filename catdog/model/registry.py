@@ -28,7 +28,8 @@ class ModelSpec:
         name: registry key, as typed on the command line.
         description: one line for listings and the dashboard.
         build: ``build(image_size, num_classes, dropout, dtype) -> keras.Model`` (uncompiled);
-            ``dtype`` is a Keras dtype policy name for the hidden layers.
+            ``dtype`` is a Keras dtype policy name for the hidden layers. A pretrained model's
+            builder also takes ``weights=`` (its backbone's weights file).
         image_size: default square input side in pixels.
         dropout: default dropout rate before the dense head (0 = no Dropout layer).
         augment: whether training uses data augmentation by default.
@@ -54,11 +55,18 @@ class ModelSpec:
         time_limit_minutes: train for at most this many minutes, fitting the schedule to the
             epochs that fit (``epochs`` is then the most); 0 = no limit.
         augmentation: default augmentation settings (None: the seed's).
+        backbone: the pretrained base (a key of :data:`catdog.model.weights.BACKBONES`), None
+            for a model that starts from random weights.
+        fine_tune_epochs: of the ``epochs``, how many at the end fine-tune the base's top
+            block (pretrained models only; 0 = feature extraction only).
+        fine_tune_lr: learning rate of the fine-tuning epochs.
+        fine_tune_from: the first base layer fine-tuning unfreezes (None: the backbone's top
+            block).
     """
 
     name: str
     description: str
-    build: Callable[[int, int, float, str], keras.Model]
+    build: Callable[..., keras.Model]
     image_size: int = 150
     dropout: float = 0.0
     augment: bool = False
@@ -78,6 +86,10 @@ class ModelSpec:
     tta_zoom: float = 0.0
     time_limit_minutes: float = 0.0
     augmentation: AugmentConfig | None = None
+    backbone: str | None = None
+    fine_tune_epochs: int = 0
+    fine_tune_lr: float = 1e-5
+    fine_tune_from: str | None = None
 
 
 def mixup_error(alpha: float | None) -> str | None:
@@ -95,7 +107,7 @@ def tta_zoom_error(zoom: float | None) -> str | None:
     return f"test-time zoom must be 0 (off) or between 1 and 2, got {zoom}"
 
 
-def _head(num_classes: int) -> tuple[int, str]:
+def head_units(num_classes: int) -> tuple[int, str]:
     """Units and activation of the output layer: 1 sigmoid unit for 2 classes, else softmax."""
     if num_classes < 2:
         raise ModelError(f"a classifier needs at least 2 classes, got {num_classes}")
@@ -127,7 +139,7 @@ def build_seed_convnet(
     """
     from catdog.model.backend import keras
 
-    units, activation = _head(num_classes)
+    units, activation = head_units(num_classes)
     side = image_size
     for _ in range(4):  # each block: 3×3 valid convolution, then 2×2 pooling
         side = (side - 2) // 2
@@ -219,6 +231,77 @@ CATDOG_NET_QUICK = replace(
     augmentation=replace(STRONG_AUGMENTATION, cutout=0.0),
 )
 
+
+def build_vgg16(
+    image_size: int,
+    num_classes: int,
+    dropout: float = 0.5,
+    dtype: str = "float32",
+    weights: str | None = None,
+) -> keras.Model:
+    """VGG16's convolutional base under the book's head (see :mod:`catdog.model.pretrained`)."""
+    from catdog.model.pretrained import build_pretrained
+
+    return build_pretrained("VGG16", image_size, num_classes, dropout, dtype, weights)
+
+
+def build_mobilenet_v3_small(
+    image_size: int,
+    num_classes: int,
+    dropout: float = 0.2,
+    dtype: str = "float32",
+    weights: str | None = None,
+) -> keras.Model:
+    """MobileNetV3Small's base under a pooled head (see :mod:`catdog.model.pretrained`)."""
+    from catdog.model.pretrained import build_pretrained
+
+    return build_pretrained("MobileNetV3Small", image_size, num_classes, dropout, dtype, weights)
+
+
+# Deep Learning with Python §5.3: VGG16's ImageNet-trained convolutional base, frozen, under a
+# new Flatten/Dense(256)/Dropout(0.5)/sigmoid head trained with augmentation by RMSprop at 2e-5;
+# then block 5 is unfrozen and fine-tuned at 1e-5. The book trains 30 + 100 epochs; VGG16 is
+# slow on a CPU, so the preset trains 20 + 10 (more with --epochs/--fine-tune-epochs).
+VGG16 = ModelSpec(
+    name="vgg16",
+    description="The book's transfer learning (§5.3): VGG16's convolutional base with its "
+    "ImageNet weights (a 58.9 MB download), frozen under a new dense head, then its top block "
+    "fine-tuned. Slow on a CPU (15 million parameters in the base).",
+    build=build_vgg16,
+    image_size=150,
+    dropout=0.5,
+    augment=True,
+    epochs=30,
+    batch_size=20,
+    learning_rate=2e-5,
+    optimizer="rmsprop",
+    min_image_size=32,
+    backbone="VGG16",
+    fine_tune_epochs=10,
+    fine_tune_lr=1e-5,
+)
+
+# The light backbone: MobileNetV3Small, the fastest of MobileNetV3Small/Large and EfficientNetB0
+# on a 2-core CPU (see benchmarks/README.md), 0.9 million parameters in the base.
+MOBILENET_V3_SMALL = ModelSpec(
+    name="mobilenet-v3-small",
+    description="Transfer learning that suits a CPU: MobileNetV3Small's base with its "
+    "ImageNet weights (a 4.3 MB download), frozen under a pooled head, then its last blocks "
+    "fine-tuned; tens of times VGG16's images per second on a CPU.",
+    build=build_mobilenet_v3_small,
+    image_size=160,
+    dropout=0.2,
+    augment=True,
+    epochs=15,
+    batch_size=32,
+    learning_rate=1e-3,
+    optimizer="adam",
+    min_image_size=32,
+    backbone="MobileNetV3Small",
+    fine_tune_epochs=5,
+    fine_tune_lr=1e-5,
+)
+
 REGISTRY: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
@@ -245,6 +328,8 @@ REGISTRY: dict[str, ModelSpec] = {
         ),
         CATDOG_NET,
         CATDOG_NET_QUICK,
+        VGG16,
+        MOBILENET_V3_SMALL,
     )
 }
 
@@ -279,11 +364,14 @@ def build_model(
     num_classes: int = 2,
     dropout: float | None = None,
     precision: str = "float32",
+    weights: str | None = None,
 ) -> keras.Model:
     """Build (uncompiled) the registry model ``name``; unset options take the spec's defaults.
 
     ``precision`` is the arithmetic of the hidden layers (float32, bfloat16 or float16; an
     ``auto`` setting is resolved by :func:`catdog.train.precision.choose_precision` first).
+    ``weights`` is a pretrained model's backbone weights file
+    (:func:`catdog.model.weights.find_weights`); without it the base has random weights.
     """
     from catdog.train.precision import policy
 
@@ -292,7 +380,11 @@ def build_model(
     rate = spec.dropout if dropout is None else dropout
     if not 0.0 <= rate < 1.0:
         raise ModelError(f"dropout must be in [0, 1), got {rate}")
-    return spec.build(size, num_classes, rate, policy(precision))
+    if weights is None:
+        return spec.build(size, num_classes, rate, policy(precision))
+    if spec.backbone is None:
+        raise ModelError(f"{name} has no pretrained base to load weights into")
+    return spec.build(size, num_classes, rate, policy(precision), weights=weights)
 
 
 def compile_model(

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from catdog.model import catdognet, optim
+from catdog.model import catdognet, optim, pretrained
 from catdog.model.backend import keras
 
-CUSTOM_OBJECT_MODULES = (catdognet, optim)  # each registers its classes with Keras when imported
+# Each registers its classes with Keras when imported.
+CUSTOM_OBJECT_MODULES = (catdognet, optim, pretrained)
 
 
 class UnsafeModelError(ValueError):

@@ -7,7 +7,7 @@ configs before paying for Keras.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,9 @@ SPEC_DEFAULTS = (
     "tta",
     "tta_zoom",
     "time_limit_minutes",
+    "fine_tune_epochs",
+    "fine_tune_lr",
+    "fine_tune_from",
 )
 
 
@@ -73,6 +76,34 @@ class TrainConfig:
     # Train for at most this many minutes (of epochs): the learning-rate schedule is fitted to
     # the epochs that fit, ``epochs`` being the most. 0: no limit.
     time_limit_minutes: float | None = None
+    # Pretrained models (transfer learning): the base's weights and the fine-tuning phase.
+    weights: str | None = field(
+        default=None,
+        metadata={
+            "help": "the pretrained base's weights file (the .h5 Keras downloads); default: "
+            "Keras' cache (~/.keras/models), downloading it on first use"
+        },
+    )
+    fine_tune_epochs: int | None = field(
+        default=None,
+        metadata={
+            "help": "of the epochs, how many at the end fine-tune the pretrained base's top "
+            "block after the head has trained on the frozen base (0 = feature extraction "
+            "only; model default)"
+        },
+    )
+    fine_tune_lr: float | None = field(
+        default=None,
+        metadata={"help": "learning rate of the fine-tuning epochs (model default: 1e-5)"},
+    )
+    fine_tune_from: str | None = field(
+        default=None,
+        metadata={
+            "help": "the first layer of the pretrained base that fine-tuning trains, it and "
+            "all after it, batch norm excepted (default: the base's top block, e.g. "
+            "block5_conv1 for VGG16)"
+        },
+    )
     seed: int = 0  # seeds weights, shuffling and augmentation
     test: bool = True  # evaluate the best model on the test split at the end (off while tuning)
 
@@ -90,6 +121,7 @@ class TrainConfig:
             **defaults,
         )
         cfg.validate()
+        cfg = cfg._resolved_pretraining(spec.backbone)
         if cfg.weight_decay and spec.optimizer != "adamw":
             raise TrainingError(
                 f"weight decay needs the adamw optimizer; {spec.name} trains with "
@@ -101,6 +133,27 @@ class TrainConfig:
                 f"got image size {cfg.image_size}"
             )
         return cfg
+
+    def _resolved_pretraining(self, backbone: str | None) -> TrainConfig:
+        """The pretrained-model settings made concrete (the weights file an absolute path, the
+        fine-tuning start a layer name), or refused for a model without a pretrained base."""
+        if backbone is None:
+            if self.weights or self.fine_tune_epochs:
+                raise TrainingError(
+                    f"{self.model} starts from random weights: weights and fine-tuning are "
+                    "for pretrained models (python -m catdog models)"
+                )
+            return self
+        from catdog.model.weights import BACKBONES
+
+        if self.fine_tune_epochs and self.fine_tune_epochs >= int(self.epochs or 0):
+            raise TrainingError(
+                f"fine-tuning epochs must be fewer than the epochs ({self.epochs}), so the "
+                f"head trains first; got {self.fine_tune_epochs}"
+            )
+        weights = str(Path(self.weights).expanduser().resolve()) if self.weights else None
+        start = self.fine_tune_from or BACKBONES[backbone].top_block
+        return replace(self, weights=weights, fine_tune_from=start)
 
     def validate(self) -> None:
         """Raise :class:`TrainingError` naming the first setting that cannot work."""
@@ -146,6 +199,14 @@ class TrainConfig:
                 self.time_limit_minutes is None or 0 <= self.time_limit_minutes < math.inf,
                 f"the time limit must be a number of minutes ≥ 0 (0 = none), "
                 f"got {self.time_limit_minutes}",
+            ),
+            (
+                self.fine_tune_epochs is None or self.fine_tune_epochs >= 0,
+                f"fine-tuning epochs must be ≥ 0, got {self.fine_tune_epochs}",
+            ),
+            (
+                self.fine_tune_lr is None or self.fine_tune_lr > 0,
+                f"the fine-tuning learning rate must be positive, got {self.fine_tune_lr}",
             ),
             (
                 self.lr_schedule is None or self.lr_schedule in LR_SCHEDULES,

@@ -287,8 +287,9 @@ HISTORY_COLUMNS = (
     "train_seconds",  # the training part alone (for images per second)
     "steps",  # batches trained in the epoch
     "images",  # training images seen in the epoch
+    "phase",  # pretrained models: 1 = feature extraction (frozen base), 2 = fine-tuning
 )
-_INT_COLUMNS = ("epoch", "steps", "images")
+_INT_COLUMNS = ("epoch", "steps", "images", "phase")
 
 
 def write_history(run_path: Path, rows: list[dict[str, Any]]) -> None:

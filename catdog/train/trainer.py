@@ -22,7 +22,7 @@ from typing import Any
 from catdog.failures import TrainingFailed, failure_message
 from catdog.model.backend import keras
 from catdog.model.registry import build_model, compile_model, get_spec
-from catdog.train import runs
+from catdog.train import phases, runs
 from catdog.train.config import TrainConfig, TrainingError
 from catdog.train.pipeline import load_split, make_dataset
 
@@ -249,6 +249,7 @@ class _RunRecorder(keras.callbacks.Callback):
             "val_loss": logs.get("val_loss"),
             "val_accuracy": logs.get("val_accuracy"),
             "learning_rate": self._lr(),
+            "phase": phases.phase_of(self.cfg, epoch),  # pretrained: 1 frozen base, 2 tuning
             "seconds": round(time.monotonic() - self.epoch_started, 3),
             "steps": self.steps_done,
             "images": self._images_seen(),
@@ -390,6 +391,7 @@ def _run(
         heartbeat.start()
         try:
             if not history:  # a new run (or one restarting from scratch) settles its arithmetic
+                _pretrained_weights(cfg, emit)  # before anything slow: missing weights say so
                 cfg = _settle_precision(path, cfg, emit)
             state, metrics = _train_and_test(
                 path, cfg, classes, history, emit=emit, stop=stop, plan=plan, heartbeat=heartbeat
@@ -438,11 +440,18 @@ def _train_and_test(
         steps=data.steps,
         message=f"{data.train_images} train / {data.val_images} validation images",
     )
-    if len(history) < plan[0] and not (stop is not None and stop.is_set()):
+    # One fit per phase left (a pretrained model: feature extraction, then fine-tuning).
+    for settings, end in phases.segments(cfg, len(history)):
+        stopping = recorder.early_stopped or (stop is not None and stop.is_set())
+        if stopping or len(history) >= plan[0]:
+            break
+        phases.enter(model, cfg, len(history), len(classes))
+        if settings is not cfg:
+            callbacks = [recorder, *_schedule(settings, lambda: plan[0])]
         model.fit(
             data.train,
             validation_data=data.val,
-            epochs=int(cfg.epochs or 0),
+            epochs=end,
             initial_epoch=len(history),
             steps_per_epoch=data.steps if data.steps != data.one_pass else None,
             callbacks=callbacks,
@@ -504,12 +513,14 @@ def _model(path: Path, cfg: TrainConfig, classes: list[str], resume: bool) -> ke
     """The run's ``last.keras`` when resuming, else a new compiled model."""
     if resume:
         return runs.load_model(path, which="last")
+    weights = _pretrained_weights(cfg, None)
     model = build_model(
         cfg.model,
         image_size=int(cfg.image_size or 150),
         num_classes=len(classes),
         dropout=cfg.dropout,
         precision=str(cfg.precision),
+        weights=None if weights is None else str(weights),
     )
     compile_model(
         model,
@@ -521,6 +532,23 @@ def _model(path: Path, cfg: TrainConfig, classes: list[str], resume: bool) -> ke
         mixed_labels=bool(cfg.mixup),
     )
     return model
+
+
+def _pretrained_weights(cfg: TrainConfig, emit: Callable[..., None] | None) -> Path | None:
+    """A pretrained model's weights file (downloaded into Keras' cache on first use, with
+    ``loading`` events); None for a model that starts from random weights.
+
+    Raises:
+        catdog.model.weights.WeightsMissing: no weights here and none to download.
+    """
+    from catdog.model.weights import find_weights
+
+    def downloading(done: int, total: int) -> None:
+        if emit is not None:
+            emit("loading", step=done >> 20, steps=total >> 20,
+                 message=f"downloading {cfg.model}'s pretrained weights (MB)")  # fmt: skip
+
+    return find_weights(cfg.model, cfg.weights, on_progress=downloading)
 
 
 def _settle_precision(path: Path, cfg: TrainConfig, emit: Callable[..., None]) -> TrainConfig:

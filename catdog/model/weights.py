@@ -1,0 +1,232 @@
+"""Where the ImageNet weights of a pretrained backbone come from: Keras' cache, a download, or a
+file the user gives.
+
+Keras keeps the weights files of its Applications in ``$KERAS_HOME/models`` (``~/.keras/models``
+by default) and downloads them there on first use. catdog looks in the same place under the same
+file names, so a file Keras downloaded (or one copied there by hand) serves both. The download
+checks the file's hash as Keras does and lands in one piece (temporary file, then rename). Where
+no weights can be had, :class:`WeightsMissing` says which file, how big, where it is looked for
+and how to get it: a pretrained model never silently trains from random weights.
+
+This module imports no TensorFlow, so pages can show whether the weights are present cheaply.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from catdog.model.registry import ModelError, get_spec
+
+# Set to a folder URL that serves the same file names (a mirror) to download from there instead.
+WEIGHTS_URL_ENV = "CATDOG_WEIGHTS_URL"
+DOWNLOAD_TIMEOUT_S = 60
+CHUNK = 1 << 20
+
+
+class WeightsMissing(ModelError):
+    """A pretrained model's weights are not on this machine and could not be downloaded."""
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """A Keras Applications convolutional base and its ImageNet weights file (without the top).
+
+    Args:
+        name: the Keras Applications class (``keras.applications.<name>``).
+        file_name: the weights file Keras downloads for ``include_top=False``.
+        url: the folder Keras downloads it from.
+        file_hash: the file's hash as Keras checks it (32 hex digits: MD5, 64: SHA-256).
+        size: the file's size in bytes.
+        top_block: the first layer fine-tuning unfreezes by default (it and every layer after).
+    """
+
+    name: str
+    file_name: str
+    url: str
+    file_hash: str
+    size: int
+    top_block: str
+
+    @property
+    def megabytes(self) -> float:
+        """The file's size in MB (10^6 bytes)."""
+        return self.size / 1e6
+
+
+BACKBONES: dict[str, Backbone] = {
+    backbone.name: backbone
+    for backbone in (
+        Backbone(
+            name="VGG16",
+            file_name="vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+            url="https://storage.googleapis.com/tensorflow/keras-applications/vgg16/",
+            file_hash="6d6bbae143d832006294945121d1f1fc",
+            size=58_889_256,
+            top_block="block5_conv1",  # the book fine-tunes block 5 (three 3×3 convolutions)
+        ),
+        Backbone(
+            name="MobileNetV3Small",
+            file_name="weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5",
+            url="https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v3/",
+            file_hash="d3e8ec802a04aa4fc771ee12a9a9b836",
+            size=4_334_752,
+            # The last two inverted-residual blocks (96 channels at 1/32 of the input side) and
+            # the final 1×1 convolution.
+            top_block="expanded_conv_9_expand",
+        ),
+    )
+}
+
+
+def backbone_of(model: str) -> Backbone | None:
+    """The pretrained base of the registry model ``model`` (None: it starts from random weights)."""
+    name = get_spec(model).backbone
+    return None if name is None else BACKBONES[name]
+
+
+def keras_models_dir() -> Path:
+    """The folder Keras keeps downloaded weights in: ``$KERAS_HOME/models``, else
+    ``~/.keras/models`` (``/tmp/.keras/models`` where the home folder cannot be written)."""
+    if "KERAS_HOME" in os.environ:
+        return Path(os.environ["KERAS_HOME"]).expanduser() / "models"
+    home = Path.home()
+    base = home if os.access(home, os.W_OK) else Path("/tmp")
+    return base / ".keras" / "models"
+
+
+def weights_url(backbone: Backbone) -> str:
+    """Where the file is downloaded from: ``$CATDOG_WEIGHTS_URL`` if set, else Keras' own URL."""
+    base = os.environ.get(WEIGHTS_URL_ENV) or backbone.url
+    return base.rstrip("/") + "/" + backbone.file_name
+
+
+def cached_weights(backbone: Backbone) -> Path | None:
+    """The weights file in Keras' cache, or None if it is not there."""
+    path = keras_models_dir() / backbone.file_name
+    return path if path.is_file() else None
+
+
+def weights_status(model: str) -> str:
+    """One sentence for the dashboard: what ``model`` downloads, and whether it is here already."""
+    backbone = backbone_of(model)
+    if backbone is None:
+        return "Starts from random weights: nothing to download."
+    what = f"{backbone.name}'s ImageNet weights ({backbone.file_name}, {backbone.megabytes:.1f} MB)"
+    found = cached_weights(backbone)
+    if found is not None:
+        return f"Uses {what}: present in {found.parent}."
+    return (
+        f"Uses {what}: not on this machine yet; downloaded into {keras_models_dir()} when "
+        f"training starts (or give the file with --weights)."
+    )
+
+
+def _hash_matches(path: Path, expected: str) -> bool:
+    digest = hashlib.sha256() if len(expected) == 64 else hashlib.md5()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest() == expected.lower()
+
+
+def _missing(backbone: Backbone, model: str, reason: str) -> WeightsMissing:
+    folder = keras_models_dir()
+    return WeightsMissing(
+        f"{model} starts from {backbone.name}'s ImageNet weights, {backbone.file_name} "
+        f"({backbone.megabytes:.1f} MB), which Keras keeps in {folder}; {reason}. Download "
+        f"{backbone.url}{backbone.file_name} on a machine with internet and copy it into "
+        f"{folder}, or give its path with --weights PATH (or set {WEIGHTS_URL_ENV} to a "
+        "folder URL that serves it)."
+    )
+
+
+def download_weights(
+    backbone: Backbone, model: str, on_progress: Callable[[int, int], None] | None = None
+) -> Path:
+    """Download the weights file into Keras' cache and check its hash.
+
+    Args:
+        backbone: which file.
+        model: the registry model that needs it (for the error message).
+        on_progress: called with (bytes so far, total bytes) as the download goes.
+
+    Returns:
+        The file's path in :func:`keras_models_dir`.
+
+    Raises:
+        WeightsMissing: the download failed or the file is not the expected one.
+    """
+    url, folder = weights_url(backbone), keras_models_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(prefix=f".{backbone.file_name}.", dir=folder)
+    except OSError as exc:
+        raise _missing(backbone, model, f"{folder} cannot be written ({exc})") from exc
+    try:
+        with os.fdopen(fd, "wb") as out:
+            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+                total, done = int(response.headers.get("Content-Length") or backbone.size), 0
+                for chunk in iter(lambda: response.read(CHUNK), b""):
+                    out.write(chunk)
+                    done += len(chunk)
+                    if on_progress is not None:
+                        on_progress(done, total)
+            out.flush()
+            os.fsync(out.fileno())
+        if not _hash_matches(Path(temp), backbone.file_hash):
+            raise _missing(backbone, model, f"the file downloaded from {url} is not that file "
+                           f"(its hash is not {backbone.file_hash})")  # fmt: skip
+        target = folder / backbone.file_name
+        os.replace(temp, target)
+        return target
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise _missing(backbone, model, f"it is not there and {url} cannot be reached "
+                       f"({reason})") from exc  # fmt: skip
+    finally:
+        Path(temp).unlink(missing_ok=True)
+
+
+def find_weights(
+    model: str,
+    weights: str | Path | None = None,
+    *,
+    download: bool = True,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> Path | None:
+    """The weights file a new run of ``model`` starts from (None for a model without a backbone).
+
+    Args:
+        model: registry name.
+        weights: a file the user gave (``--weights``); otherwise Keras' cache, then a download.
+        download: download into Keras' cache when the file is not there.
+        on_progress: as for :func:`download_weights`.
+
+    Raises:
+        WeightsMissing: the given file does not exist, or the weights are neither cached nor
+            downloadable; the message says which file Keras expects and how to get it.
+        ModelError: ``weights`` was given for a model that has no pretrained base.
+    """
+    backbone = backbone_of(model)
+    if backbone is None:
+        if weights:
+            raise ModelError(f"{model} has no pretrained base; --weights is for pretrained models")
+        return None
+    if weights:
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise _missing(backbone, model, f"the weights file given, {path}, does not exist")
+        return path
+    found = cached_weights(backbone)
+    if found is not None:
+        return found
+    if not download:
+        raise _missing(backbone, model, "it is not there")
+    return download_weights(backbone, model, on_progress)
