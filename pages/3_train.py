@@ -74,6 +74,10 @@ def settings_ui(info: DatasetInfo) -> TrainConfig:
     if any(f"train_{name}" not in st.session_state for name in SPEC_DEFAULTS):
         model_defaults()
     st.caption(get_spec(model).description)
+    if get_spec(model).backbone:  # a pretrained model: what it downloads, whether it is here
+        from catdog.model.weights import weights_status
+
+        st.caption(weights_status(model))
     caps = hosted_caps()
     # fmt: off
     a, b, c = st.columns(3)

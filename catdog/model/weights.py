@@ -124,7 +124,7 @@ def weights_status(model: str) -> str:
         return f"Uses {what}: present in {found.parent}."
     return (
         f"Uses {what}: not on this machine yet; downloaded into {keras_models_dir()} when "
-        f"training starts (or give the file with --weights)."
+        f"training starts (or copy the file there)."
     )
 
 

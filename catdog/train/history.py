@@ -150,6 +150,11 @@ def story_runs(infos: Sequence[RunInfo], limit: int = 2) -> list[str]:
     return list(chosen.values())[:limit]
 
 
+def fine_tuning_start(history: Sequence[Mapping[str, float]]) -> int | None:
+    """The first fine-tuning epoch of a pretrained model's run (``phase`` 2), or None."""
+    return next((int(r["epoch"]) for r in history if r.get("phase") == 2), None)
+
+
 def curves_figure(
     histories: Mapping[str, Sequence[Mapping[str, float]]],
     metric: str = "accuracy",
@@ -206,6 +211,13 @@ def curves_figure(
                 name=f"{name}{'validation' if key.startswith('val_') else 'training'}",
                 **style,
             )
+        tuning = fine_tuning_start(rows)
+        if tuning is not None:  # where a pretrained model's base starts to train too
+            fig.add_vline(x=tuning - 0.5, line={"color": colour, "dash": "dot", "width": 1.5})
+            fig.add_annotation(x=tuning - 0.5, y=0.02 + 0.08 * k, yref="paper", yanchor="bottom",
+                               showarrow=False, text=f"fine-tuning from epoch {tuning}",
+                               font={"color": colour, "size": 12}, xanchor="left", xshift=4,
+                               bgcolor="rgba(255,255,255,0.8)")  # fmt: skip
         onset = overfitting_onset(rows) if mark_onset else None
         if onset is not None:
             fig.add_vline(x=onset, line={"color": colour, "dash": "dash", "width": 1.5})
