@@ -66,21 +66,24 @@ def _pixels(n: int, size: int, seed: int = 0) -> np.ndarray:
 # ---------------------------------------------------------------- preprocessing inside the model
 
 
-def test_vgg16_preprocessing_equals_keras_preprocess_input() -> None:
-    from catdog.model.pretrained import CaffePreprocess
+def _preprocessed(model_name: str, pixels: np.ndarray) -> np.ndarray:
+    """What a built model's preprocessing layer makes of [0, 1] pixels."""
+    model = build_model(model_name, image_size=pixels.shape[1], precision="bfloat16")
+    probe = keras.Model(model.inputs, model.get_layer("preprocess").output)
+    return probe.predict(pixels, verbose=0)
 
-    pixels = _pixels(2, 8)
-    ours = keras.ops.convert_to_numpy(CaffePreprocess()(pixels / 255.0))
+
+def test_vgg16_preprocessing_equals_keras_preprocess_input() -> None:
+    pixels = _pixels(2, 32)
+    ours = _preprocessed("vgg16", pixels / 255.0)  # float32 even in a bfloat16 model
     theirs = keras.applications.vgg16.preprocess_input(pixels.copy())
     np.testing.assert_allclose(ours, theirs, atol=1e-3)
     assert ours[0, 0, 0, 0] == pytest.approx(pixels[0, 0, 0, 2] - 103.939, abs=1e-3)  # B first
 
 
 def test_mobilenet_preprocessing_equals_its_include_preprocessing() -> None:
-    from catdog.model.pretrained import preprocessing
-
     pixels = _pixels(2, 32)
-    ours = keras.ops.convert_to_numpy(preprocessing(SMALL)(pixels / 255.0))
+    ours = _preprocessed("mobilenet-v3-small", pixels / 255.0)
     reference = keras.applications.MobileNetV3Small(
         include_top=False, weights=None, include_preprocessing=True, input_shape=(32, 32, 3)
     )
@@ -104,6 +107,29 @@ def test_weights_load_into_the_inline_base_and_features_match(tmp_path: Path) ->
     probe = keras.Model(model.inputs, model.get_layer("block5_pool").output)
     got = probe.predict(pixels / 255.0, verbose=0)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.slow
+def test_a_saved_vgg16_loads_with_plain_keras_in_safe_mode(tmp_path: Path) -> None:
+    """The preprocessing is built-in layers only: no catdog code needed to load the model."""
+    import subprocess
+    import sys
+
+    model = build_model("vgg16", image_size=32)
+    model.save(tmp_path / "m.keras")
+    pixels = _pixels(2, 32) / 255.0
+    np.save(tmp_path / "x.npy", pixels)
+    probe = (
+        "import sys, keras, numpy as np\n"
+        "m = keras.saving.load_model('m.keras', safe_mode=True)\n"
+        "np.save('y.npy', m.predict(np.load('x.npy'), verbose=0))\n"
+        "assert 'catdog' not in sys.modules"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    expected = model.predict(pixels, verbose=0)
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), expected, atol=1e-6)
 
 
 def test_a_file_of_another_backbone_is_refused(tmp_path: Path, small_weights: Path) -> None:

@@ -7,10 +7,12 @@ model takes, pixels scaled to [0, 1] (``catdog.train.pipeline.scale_pixels``), a
 backbone's own input preprocessing inside, so prediction, evaluation, Grad-CAM and exports need
 nothing model-specific:
 
-- VGG16 expects Caffe-style input (BGR channels, ImageNet mean subtracted, 0–255):
-  :class:`CaffePreprocess`, equal to ``keras.applications.vgg16.preprocess_input``.
-- MobileNetV3 expects [-1, 1]: a ``keras.layers.Rescaling(2, offset=-1)``, equal to what
-  ``include_preprocessing=True`` does to 0–255 pixels.
+- VGG16 expects Caffe-style input (BGR channels, ImageNet mean subtracted, 0–255), as
+  ``keras.applications.vgg16.preprocess_input`` makes it;
+- MobileNetV3 expects [-1, 1], as its ``include_preprocessing=True`` makes it from 0–255.
+
+Both are done by one frozen built-in layer (:func:`preprocess`): no Lambda, no custom class, so
+models load in safe mode and exports load with plain Keras.
 
 Phase 1 (feature extraction) trains the head on the frozen base; phase 2 (fine-tuning) also
 unfreezes the base's top block (see :func:`set_phase`). Batch-norm layers stay frozen in both,
@@ -25,6 +27,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from catdog.model.backend import keras
 from catdog.model.registry import ModelError, head_units
 from catdog.model.weights import BACKBONES, Backbone
@@ -33,27 +37,6 @@ from catdog.model.weights import BACKBONES, Backbone
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 PREPROCESS = "preprocess"  # name of the preprocessing layer
 HEAD = "head_"  # prefix of the head's layer names
-
-
-@keras.saving.register_keras_serializable(package="catdog")
-class CaffePreprocess(keras.layers.Layer):
-    """VGG's input preprocessing from [0, 1] RGB pixels: ×255, RGB → BGR, ImageNet mean off.
-
-    Equal to ``keras.applications.vgg16.preprocess_input(pixels)`` on ``pixels / 255``. Computes
-    in float32 whatever the model's precision (the mean subtraction needs the bits).
-    """
-
-    def __init__(self, scale: float = 255.0, **kwargs: Any) -> None:
-        kwargs.setdefault("dtype", "float32")
-        super().__init__(**kwargs)
-        self.scale = float(scale)
-
-    def call(self, inputs: Any) -> Any:
-        x = keras.ops.flip(keras.ops.cast(inputs, "float32") * self.scale, axis=-1)
-        return x - keras.ops.convert_to_tensor(CAFFE_MEAN_BGR, dtype="float32")
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "scale": self.scale}
 
 
 @contextmanager
@@ -81,11 +64,23 @@ def _base(backbone: Backbone, inputs: Any, image_size: int | None) -> keras.Mode
     raise ModelError(f"no builder for backbone {backbone.name!r}")
 
 
-def preprocessing(backbone: Backbone) -> keras.layers.Layer:
-    """The layer that turns [0, 1] RGB pixels into what ``backbone`` was trained on."""
-    if backbone.name == "VGG16":
-        return CaffePreprocess(name=PREPROCESS)
-    return keras.layers.Rescaling(2.0, offset=-1.0, name=PREPROCESS, dtype="float32")
+def preprocess(backbone: Backbone, pixels: Any) -> Any:
+    """Turn [0, 1] RGB pixels (a tensor) into what ``backbone`` was trained on, with one frozen
+    built-in layer named ``preprocess`` (so an exported model needs no catdog code):
+
+    - VGG16 (Caffe style: ×255, RGB → BGR, ImageNet mean off): a Dense layer over the channels
+      whose kernel swaps R and B and multiplies by 255 and whose bias is minus the mean;
+    - MobileNetV3 ([-1, 1]): ``Rescaling(2, offset=-1)``.
+
+    Both compute in float32, whatever the model's precision (the mean subtraction needs it).
+    """
+    if backbone.name != "VGG16":
+        return keras.layers.Rescaling(2.0, offset=-1.0, name=PREPROCESS, dtype="float32")(pixels)
+    layer = keras.layers.Dense(3, name=PREPROCESS, dtype="float32", trainable=False)
+    out = layer(pixels)
+    swap = np.eye(3, dtype="float32")[::-1] * 255.0  # output channel c takes input 2 - c
+    layer.set_weights([swap, -np.asarray(CAFFE_MEAN_BGR, dtype="float32")])
+    return out
 
 
 def build_pretrained(
@@ -117,7 +112,7 @@ def build_pretrained(
     units, activation = head_units(num_classes)
     inputs = keras.Input(shape=(image_size, image_size, 3), name="image")
     with _global_policy(dtype):
-        base = _base(backbone, preprocessing(backbone)(inputs), None)
+        base = _base(backbone, preprocess(backbone, inputs), None)
     x = base.output
     if backbone.name == "VGG16":
         x = keras.layers.Flatten(name=f"{HEAD}flatten", dtype=dtype)(x)

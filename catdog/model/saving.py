@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from catdog.model import catdognet, optim, pretrained
+from catdog.model import catdognet, optim
 from catdog.model.backend import keras
 
-# Each registers its classes with Keras when imported.
-CUSTOM_OBJECT_MODULES = (catdognet, optim, pretrained)
+CUSTOM_OBJECT_MODULES = (catdognet, optim)  # each registers its classes with Keras when imported
 
 
 class UnsafeModelError(ValueError):
