@@ -280,6 +280,23 @@ def test_the_curves_mark_where_fine_tuning_starts() -> None:
     assert [s.x0 for s in fig.layout.shapes] == [3.5]
 
 
+def test_train_page_says_what_a_pretrained_preset_downloads(keras_home: Path) -> None:
+    from pagetest import open_page
+
+    from catdog.data import demo
+    from catdog.data.paths import demo_dataset_dir
+
+    demo.generate_demo_dataset(demo_dataset_dir(), counts=(4, 2, 2))
+    at = open_page("train")
+    at.selectbox(key="train_model").set_value("mobilenet-v3-small").run()
+    assert not at.exception, [e.value for e in at.exception]
+    captions = " ".join(c.value for c in at.caption)
+    assert SMALL.file_name in captions and "4.3 MB" in captions
+    assert "not on this machine yet" in captions
+    assert at.number_input(key="train_epochs").value == 15
+    assert at.select_slider(key="train_learning_rate").value == 1e-3
+
+
 def test_weights_status_words() -> None:
     assert "4.3 MB" in weights_status("mobilenet-v3-small")
     assert "58.9 MB" in weights_status("vgg16")
