@@ -150,9 +150,10 @@ def cmd_models(args: argparse.Namespace) -> int:
                 )
             )
     if not args.json:
-        print(f"{'model':16} {'input':9} {'parameters':>11}  description")
+        width = max(16, *(len(row[0]) for row in rows))
+        print(f"{'model':{width}} {'input':9} {'parameters':>11}  description")
         for name, size, params, desc in rows:
-            print(f"{name:16} {size:9} {params:>11}  {desc}")
+            print(f"{name:{width}} {size:9} {params:>11}  {desc}")
     return EXIT_OK
 
 

@@ -309,6 +309,11 @@ def test_config_checks_the_pretrained_settings(tiny_dataset: Path, small_weights
     assert cfg.weights == str(small_weights.resolve())
     with pytest.raises(TrainingError, match="starts from random weights"):
         TrainConfig(data=str(tiny_dataset), model="seed-baseline", fine_tune_epochs=2).resolved()
+    assert cfg.fine_tune_epochs == 10 and cfg.epochs == 30  # the book's order: head, then tuning
+    # Fewer epochs keep the preset's share of fine-tuning (a third), at least one head epoch.
+    for epochs, tuning in ((6, 2), (2, 1), (1, 0)):
+        short = TrainConfig(data=str(tiny_dataset), model="vgg16", epochs=epochs).resolved()
+        assert short.fine_tune_epochs == tuning
     with pytest.raises(TrainingError, match=r"fewer than the epochs \(3\).*got 3"):
         TrainConfig(data=str(tiny_dataset), model="vgg16", epochs=3, fine_tune_epochs=3).resolved()
 

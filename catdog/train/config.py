@@ -89,7 +89,7 @@ class TrainConfig:
         metadata={
             "help": "of the epochs, how many at the end fine-tune the pretrained base's top "
             "block after the head has trained on the frozen base (0 = feature extraction "
-            "only; model default)"
+            "only; default: the model's share of the epochs, e.g. the last third for vgg16)"
         },
     )
     fine_tune_lr: float | None = field(
@@ -120,6 +120,10 @@ class TrainConfig:
             augmentation=AugmentConfig.from_dict(augmentation.to_dict()),  # a copy of its own
             **defaults,
         )
+        if self.fine_tune_epochs is None and spec.fine_tune_epochs:
+            # The preset's share of the epochs, so that fewer epochs still fine-tune at the end.
+            share = round(int(cfg.epochs or 0) * spec.fine_tune_epochs / spec.epochs)
+            cfg = replace(cfg, fine_tune_epochs=max(0, min(share, int(cfg.epochs or 0) - 1)))
         cfg.validate()
         cfg = cfg._resolved_pretraining(spec.backbone)
         if cfg.weight_decay and spec.optimizer != "adamw":
