@@ -171,6 +171,14 @@ def test_freezing_trains_exactly_the_head_then_the_top_block() -> None:
         set_phase(small, 2, "nope")
 
 
+def test_bfloat16_builds_the_base_in_bfloat16_and_keeps_the_global_policy() -> None:
+    model = build_model("mobilenet-v3-small", image_size=32, precision="bfloat16")
+    assert keras.config.dtype_policy().name == "float32"  # restored after the build
+    assert model.get_layer("conv").dtype_policy.name == "mixed_bfloat16"
+    assert model.get_layer("preprocess").dtype_policy.name == "float32"
+    assert model.get_layer("head_output").dtype_policy.name == "float32"
+
+
 # ---------------------------------------------------------------- where the weights come from
 
 
@@ -384,6 +392,19 @@ def test_resume_across_the_phase_change(tiny_dataset: Path, small_weights: Path)
     assert [row["phase"] for row in history] == [1, 1, 2, 2, 2]
     assert [row["learning_rate"] for row in history] == pytest.approx([1e-3] * 2 + [1e-5] * 3)
     assert len(runs.load_model(first.path, which="last").trainable_weights) == 17
+
+
+@pytest.mark.slow
+def test_the_time_limit_holds_across_the_phases(tiny_dataset: Path, small_weights: Path) -> None:
+    # A limit far shorter than an epoch: the run ends after its first epoch, in phase 1,
+    # without starting the fine-tuning phase, and is complete (nothing to resume).
+    cfg = _config(tiny_dataset, small_weights, epochs=4, fine_tune_epochs=2,
+                  time_limit_minutes=0.0001)  # fmt: skip
+    result = train(cfg)
+    assert result.state == "completed"
+    assert [row["phase"] for row in runs.read_history(result.path)] == [1]
+    with pytest.raises(runs.RunError, match="time limit"):
+        resume(result.path)
 
 
 @pytest.mark.slow
