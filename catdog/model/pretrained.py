@@ -21,6 +21,7 @@ which in Keras 3 also keeps them in inference mode.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,15 +40,20 @@ PREPROCESS = "preprocess"  # name of the preprocessing layer
 HEAD = "head_"  # prefix of the head's layer names
 
 
+# Held while the global dtype policy is changed: the dashboard may build two models at once.
+_POLICY_LOCK = threading.Lock()
+
+
 @contextmanager
 def _global_policy(dtype: str) -> Iterator[None]:
     """Keras Applications take no dtype argument: build them under ``dtype`` as global policy."""
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(dtype)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
+    with _POLICY_LOCK:
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(dtype)
+        try:
+            yield
+        finally:
+            keras.config.set_dtype_policy(previous)
 
 
 def _base(backbone: Backbone, inputs: Any, image_size: int | None) -> keras.Model:
