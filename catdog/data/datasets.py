@@ -297,6 +297,16 @@ def delete_dataset(root: str | Path) -> Path:
     return root
 
 
+def dataset_version(root: str | Path) -> float:
+    """A number that changes when a dataset folder is replaced (for cache keys)."""
+    root = Path(root)
+    manifest = root / MANIFEST_NAME
+    try:
+        return (manifest if manifest.exists() else root).stat().st_mtime
+    except OSError:
+        return 0.0
+
+
 def image_sizes(root: str | Path) -> list[tuple[str, str, str, int, int]]:
     """Read every image's width and height from its header only (fast: no pixel decoding).
 
