@@ -10,7 +10,7 @@ import os
 import streamlit as st
 
 from catdog import hosting
-from catdog.data.browse import describe
+from catdog.data.choices import describe
 from catdog.data.importer import sweep_stale_imports
 from catdog.data.paths import ENV_VAR as HOME_VAR
 from catdog.data.paths import in_workspace

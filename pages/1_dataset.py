@@ -8,23 +8,20 @@ import plotly.express as px
 import streamlit as st
 
 from catdog import hosting
-from catdog.data.browse import (
-    count_rows,
-    dataset_choices,
-    dataset_name_for,
+from catdog.data.choices import dataset_choices, dataset_name_for, describe, import_named
+from catdog.data.datasets import (
+    SPLITS,
+    DatasetError,
+    DatasetInfo,
     dataset_version,
-    describe,
-    image_details,
-    import_named,
-    page_count,
-    page_items,
-    preview_image,
-    size_rows,
-    size_summary,
+    delete_dataset,
+    list_images,
 )
-from catdog.data.datasets import SPLITS, DatasetError, DatasetInfo, delete_dataset, list_images
 from catdog.data.paths import demo_dataset_dir
+from catdog.data.stats import count_rows, size_rows, size_summary
+from catdog.data.thumbnails import image_details, preview_image
 from catdog.hosting import HostedLimitError
+from catdog.paging import page_count, page_items
 from pages.shared import active_choice, confirmed, require_dataset, set_active_dataset, thumb
 
 GRID_COLUMNS, GRID_ROWS = 6, 3

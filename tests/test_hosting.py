@@ -20,7 +20,7 @@ from streamlit.testing.v1 import app_test as app_test_module
 from test_pages import _zip_of, png_bytes, small_demo, texts
 
 from catdog import hosting
-from catdog.data.browse import import_named
+from catdog.data.choices import import_named
 from catdog.data.datasets import DatasetError, delete_dataset, list_datasets
 from catdog.data.importer import import_dataset
 from catdog.data.paths import (

@@ -16,8 +16,7 @@ from typing import Any
 import numpy as np
 
 from catdog import hosting
-from catdog.data.datasets import natural_key
-from catdog.data.images import IMAGE_SUFFIXES
+from catdog.data.datasets import labelled_images, visible_folders
 from catdog.data.names import look_alike_letters, shown
 from catdog.data.paths import in_dataset_roots
 from catdog.progress import ProgressFn
@@ -182,35 +181,6 @@ def _relative(file: str, folder: str) -> str:
         return file
 
 
-def _visible(path: Path) -> bool:
-    return not path.name.startswith(".") and path.name != "__MACOSX"
-
-
-def _class_folders(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and _visible(p))
-
-
-def _labelled_files(folder: Path, classes: list[str]) -> tuple[list[Path], list[int]]:
-    """Image files of ``folder/<class>/`` in class order, then natural name order (as
-    :func:`catdog.data.datasets.list_images` lists a split), with their labels. Whatever is named
-    as an image but is no regular file (a pipe, a device, a broken link) is listed too: it is
-    then reported as skipped, not silently left out."""
-    paths: list[Path] = []
-    labels: list[int] = []
-    for label, name in enumerate(classes):
-        files = sorted(
-            (
-                p
-                for p in (folder / name).iterdir()
-                if not p.is_dir() and _visible(p) and p.suffix.lower() in IMAGE_SUFFIXES
-            ),
-            key=lambda p: natural_key(p.name),
-        )
-        paths += files
-        labels += [label] * len(files)
-    return paths, labels
-
-
 def resolve_eval_folder(run_config: dict[str, Any], data: str | Path | None) -> Path:
     """The folder of class folders to evaluate on (see :func:`evaluate_run`).
 
@@ -243,7 +213,7 @@ def _named_class(name: str) -> str:
 
 
 def _check_classes(folder: Path, classes: list[str]) -> None:
-    found = _class_folders(folder)
+    found = sorted(p.name for p in visible_folders(folder))
     if found == sorted(classes):
         return
     missing = [_named_class(c) for c in classes if c not in found]
@@ -300,7 +270,7 @@ def evaluate_run(
     info = usable_run_info(path)
     folder = resolve_eval_folder(info.config, data)
     _check_classes(folder, info.classes)
-    paths, labels = _labelled_files(folder, info.classes)
+    paths, labels = labelled_images(folder, info.classes)
     if not paths:
         raise EvaluationError(
             f"{folder} has no images in its class folders ({', '.join(info.classes)})"

@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from catdog.data.images import IMAGE_SUFFIXES, ImageError, load_for_model
+from catdog.data.datasets import labelled_images
+from catdog.data.images import ImageError, load_for_model
 from catdog.model.backend import tf
 from catdog.model.registry import mixup_error
 from catdog.progress import ProgressFn, report
@@ -90,15 +91,6 @@ def scale_pixels(images: Any) -> Any:
     return tf.cast(images, tf.float32) * PIXEL_SCALE
 
 
-def _image_files(folder: Path) -> list[Path]:
-    """Image files under ``folder`` (recursively, like flow_from_directory), sorted by path."""
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
-    )
-
-
 def load_split(
     root: str | Path,
     split: str,
@@ -146,11 +138,7 @@ def load_split(
             f"class folder(s) {', '.join(missing)} missing in {folder}; "
             f"it holds {sorted(p.name for p in folder.iterdir())}"
         )
-    paths, labels = [], []
-    for label, name in enumerate(classes):
-        files = _image_files(folder / name)
-        paths += files
-        labels += [label] * len(files)
+    paths, labels = labelled_images(folder, classes)
     return load_images(paths, labels, classes, image_size, progress=progress, workers=workers)
 
 
