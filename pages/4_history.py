@@ -17,15 +17,7 @@ from catdog.train.runs import (
     model_file,
     read_history,
 )
-from pages.shared import (
-    PAGES,
-    confirmed,
-    damaged_ui,
-    model_choice,
-    predictor,
-    start_resume,
-    thumb,
-)
+from pages.shared import PAGES, confirmed, damaged_ui, model_choice, predictor, start_resume, thumb
 
 
 def percent_column(label: str) -> st.column_config.NumberColumn:
