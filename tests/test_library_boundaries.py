@@ -26,6 +26,15 @@ def test_library_never_imports_streamlit() -> None:
     assert offenders == [], f"catdog/ must not import streamlit: {offenders}"
 
 
+def test_only_the_figures_module_imports_plotly() -> None:
+    offenders = [
+        str(p.relative_to(CATDOG))
+        for p in CATDOG.rglob("*.py")
+        if "plotly" in _imported_modules(p) and p != CATDOG / "figures.py"
+    ]
+    assert offenders == [], f"catdog/figures.py draws every figure: {offenders}"
+
+
 def _modules(package: str) -> list[str]:
     folder = CATDOG.parent.joinpath(*package.split("."))
     names = sorted(p.stem for p in folder.glob("*.py") if p.stem != "__init__")
@@ -52,6 +61,8 @@ def test_light_modules_do_not_import_tensorflow() -> None:
         "catdog.train.runs",
         "catdog.train.jobs",
         "catdog.train.history",
+        "catdog.train.job_status",
+        "catdog.figures",
         "catdog.model.registry",
         "catdog.inference.evaluate",
         "catdog.inference.predict",
