@@ -67,7 +67,8 @@ def idle(page, quiet: float = 1.5) -> None:
     """Wait until the app has stopped running for ``quiet`` seconds."""
     since = time.monotonic()
     while time.monotonic() - since < quiet:
-        if page.locator('[data-testid="stStatusWidgetRunningIcon"]').count():
+        busy = '[data-test-script-state="running"], [data-testid="stStatusWidgetRunningIcon"]'
+        if page.locator(busy).count():
             since = time.monotonic()
         page.wait_for_timeout(100)
 
@@ -90,6 +91,7 @@ def shoot(url: str) -> None:
         page = browser.new_page(viewport=VIEWPORT, device_scale_factor=1)
         page.goto(f"{url}/augmentation")
         page.get_by_text("Variant seed").wait_for(timeout=120_000)
+        page.locator('[data-testid="stMain"] img').nth(9).wait_for(timeout=120_000)  # 1 + 9
         idle(page)
         page.screenshot(path=str(OUT / "augmentation.png"))
         page.goto(f"{url}/history")
