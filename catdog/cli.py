@@ -235,7 +235,6 @@ def cmd_train(args: argparse.Namespace) -> int:
             warmup_epochs=args.warmup_epochs,
             label_smoothing=args.label_smoothing,
             weight_decay=args.weight_decay,
-            mixup=args.mixup,
             precision=args.precision,
             tta=args.tta,
             tta_zoom=args.tta_zoom,
@@ -485,7 +484,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--weight-decay", type=float, help="AdamW's decoupled weight decay (model default)"
     )
-    p.add_argument("--mixup", type=float, metavar="ALPHA", help="mixup strength, e.g. 0.2; 0 = off")
     p.add_argument(
         "--precision",
         choices=["auto", "float32", "bfloat16", "float16"],

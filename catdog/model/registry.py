@@ -43,8 +43,6 @@ class ModelSpec:
         label_smoothing: label smoothing of the cross-entropy loss (0 = plain, as the seed).
         weight_decay: AdamW's decoupled weight decay: every step each weight shrinks by
             ``learning_rate × weight_decay`` of itself (0 = none; only AdamW takes it).
-        mixup: train on blends of two images and their labels, the blend drawn from
-            ``Beta(mixup, mixup)`` (see :mod:`catdog.train.mixup`); 0 = off.
         precision: the arithmetic of the hidden layers: ``auto`` (measured on the machine,
             see :mod:`catdog.train.precision`), ``float32``, ``bfloat16`` or ``float16`` (weights
             stay float32; the output layer always computes in float32).
@@ -72,19 +70,11 @@ class ModelSpec:
     warmup_epochs: int = 0
     label_smoothing: float = 0.0
     weight_decay: float = 0.0
-    mixup: float = 0.0
     precision: str = "auto"
     tta: bool = False
     tta_zoom: float = 0.0
     time_limit_minutes: float = 0.0
     augmentation: AugmentConfig | None = None
-
-
-def mixup_error(alpha: float | None) -> str | None:
-    """Why ``alpha`` cannot be a mixup strength, or None if it can (0 = off)."""
-    if alpha is None or 0 <= alpha <= 10:
-        return None
-    return f"mixup alpha must be between 0 (off) and 10, got {alpha}"
 
 
 def tta_zoom_error(zoom: float | None) -> str | None:
@@ -303,15 +293,12 @@ def compile_model(
     optimizer: str = "rmsprop",
     label_smoothing: float = 0.0,
     weight_decay: float = 0.0,
-    mixed_labels: bool = False,
 ) -> keras.Model:
     """Compile as the seed does: cross-entropy, the given optimizer and learning rate, accuracy.
 
     Binary problems use ``binary_crossentropy`` (sigmoid output), others
     ``categorical_crossentropy`` (softmax output, one-hot labels). ``weight_decay`` is AdamW's
     (decoupled: each step a weight shrinks by ``learning_rate × weight_decay`` of itself).
-    ``mixed_labels``: the labels are blends (mixup), so binary accuracy is counted against the
-    rounded label (:func:`catdog.train.mixup.majority_accuracy`).
     """
     from catdog.model.backend import keras
 
@@ -339,12 +326,7 @@ def compile_model(
             else keras.losses.CategoricalCrossentropy
         )
         loss = loss_class(label_smoothing=label_smoothing)
-    metric: Any = "accuracy"
-    if mixed_labels and num_classes == 2:  # categorical accuracy takes the argmax already
-        from catdog.train.mixup import majority_accuracy
-
-        metric = keras.metrics.MeanMetricWrapper(majority_accuracy, name="accuracy")
-    model.compile(optimizer=opt, loss=loss, metrics=[metric])
+    model.compile(optimizer=opt, loss=loss, metrics=["accuracy"])
     return model
 
 

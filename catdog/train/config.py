@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from catdog.model.registry import get_spec, mixup_error, tta_zoom_error
+from catdog.model.registry import get_spec, tta_zoom_error
 from catdog.train.augment import AugmentConfig
 from catdog.train.precision import precision_error
 
@@ -30,12 +30,21 @@ SPEC_DEFAULTS = (
     "warmup_epochs",
     "label_smoothing",
     "weight_decay",
-    "mixup",
     "precision",
     "tta",
     "tta_zoom",
     "time_limit_minutes",
 )
+
+
+# Settings earlier versions saved in config.json that no field holds any more.
+RETIRED_SETTINGS = ("mixed_precision", "mixup")
+
+
+def retired_mixup(data: dict[str, Any]) -> bool:
+    """Whether saved training settings ask for mixup, which catdog no longer offers (such a run
+    still lists, loads and evaluates; resumed, it trains on without mixup)."""
+    return bool(data.get("mixup"))
 
 
 class TrainingError(ValueError):
@@ -64,7 +73,6 @@ class TrainConfig:
     warmup_epochs: int | None = None  # linear learning-rate warm-up before the schedule
     label_smoothing: float | None = None  # soften the 0/1 targets; the seed: 0
     weight_decay: float | None = None  # AdamW's decoupled weight decay (0 = none)
-    mixup: float | None = None  # train on blends of image pairs, Beta(a, a) shares; 0 = off
     # auto (measure float32 and bfloat16 on this machine, take the faster) | float32 |
     # bfloat16 | float16 (GPU only); a run's saved config holds what auto chose
     precision: str | None = None
@@ -157,7 +165,7 @@ class TrainConfig:
             if not ok:
                 raise TrainingError(message)
         problems = (
-            tta_zoom_error(self.tta_zoom), mixup_error(self.mixup), precision_error(self.precision)
+            tta_zoom_error(self.tta_zoom), precision_error(self.precision)
         )  # fmt: skip
         for problem in problems:
             if problem:
@@ -173,12 +181,16 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are an error that names them."""
-        known = {f.name for f in fields(cls)} | {"mixed_precision"}
+        """Inverse of :meth:`to_dict`; unknown keys are an error that names them.
+
+        Settings of earlier versions still load: ``mixed_precision`` becomes ``precision``, and
+        ``mixup`` (a setting catdog no longer offers) is dropped.
+        """
+        known = {f.name for f in fields(cls)} | set(RETIRED_SETTINGS)
         unknown = sorted(set(data) - known)
         if unknown:
             raise TrainingError(f"unknown training settings: {', '.join(unknown)}")
-        values = dict(data)
+        values = {k: v for k, v in data.items() if k != "mixup"}
         if "mixed_precision" in values:  # runs saved before the precision setting
             mixed = values.pop("mixed_precision")
             values.setdefault("precision", None if mixed is None else

@@ -27,7 +27,6 @@ import numpy as np
 
 from catdog.data.images import IMAGE_SUFFIXES, ImageError, load_for_model
 from catdog.model.backend import tf
-from catdog.model.registry import mixup_error
 from catdog.progress import ProgressFn, report
 from catdog.train.augment import AugmentConfig
 from catdog.train.warp import augment_images
@@ -218,7 +217,6 @@ def make_dataset(
     augment: AugmentConfig | None,
     seed: int = 0,
     label_mode: str = "binary",
-    mixup: float = 0.0,
 ) -> tf.data.Dataset:
     """Build the batches a model trains or evaluates on.
 
@@ -234,8 +232,6 @@ def make_dataset(
         seed: fixes the shuffling and the augmentation: the same seed replays the same epochs.
         label_mode: "binary" (float32 ``[B, 1]`` of 0/1, needs 2 classes; for a sigmoid
             output) or "categorical" (one-hot float32 ``[B, K]``; for a softmax output).
-        mixup: blend every image and its label with a partner's (after the augmentation),
-            shares drawn from ``Beta(mixup, mixup)`` (see :mod:`catdog.train.mixup`); 0 = off.
 
     Returns:
         A ``tf.data.Dataset`` of ``(images, labels)``, images float32 ``[B, S, S, 3]`` in
@@ -264,8 +260,6 @@ def make_dataset(
         )
     if augment is not None:
         augment.validate()
-    if problem := mixup_error(mixup):
-        raise ValueError(problem)
     size = loaded.image_size
     pixels = loaded.images
 
@@ -285,24 +279,16 @@ def make_dataset(
     batches = indices.batch(batch_size)
 
     augmenting = augment is not None and augment.enabled
-    if augmenting or mixup:
+    if augmenting:
         # One stateless seed per batch from a seeded stream that changes every epoch: batches
         # and epochs differ, and the same seed replays them even under a parallel map (Keras'
         # stock random layers update a shared state there, in a non-reproducible order).
         seeds = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True).batch(2)
 
         def load(index: tf.Tensor, batch_seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            if augmenting:  # uint8 in, [0, 1] float32 out: scaling is part of the one pass
-                batch = augment_images(gather_images(index), augment, batch_seed, scale=PIXEL_SCALE)
-            else:
-                batch = scale_pixels(gather_images(index))
-            labels = tf.gather(targets, index)
-            if mixup:
-                from catdog.train.mixup import mix_batch
-
-                mix_seed = tf.random.experimental.stateless_fold_in(batch_seed, 1)
-                batch, labels = mix_batch(batch, labels, mixup, mix_seed)
-            return batch, labels
+            # uint8 in, [0, 1] float32 out: scaling is part of the one pass
+            batch = augment_images(gather_images(index), augment, batch_seed, scale=PIXEL_SCALE)
+            return batch, tf.gather(targets, index)
 
         dataset = tf.data.Dataset.zip(batches, seeds)
     else:
