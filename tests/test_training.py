@@ -201,6 +201,12 @@ def test_bad_configs_fail_before_any_work(tiny_dataset: Path, tmp_path: Path) ->
         train(tiny_config(tiny_dataset, weight_decay=-0.1))
     with pytest.raises(TrainingError, match="weight decay needs the adamw optimizer"):
         train(tiny_config(tiny_dataset, model="seed-baseline", weight_decay=0.01))
+    with pytest.raises(TrainingError, match=r"dropout must be in \[0, 1\), got 1\.5"):
+        train(tiny_config(tiny_dataset, dropout=1.5))
+    with pytest.raises(TrainingError, match="learning rate must be positive, got 0"):
+        train(tiny_config(tiny_dataset, learning_rate=0))
+    with pytest.raises(TrainingError, match="seed-baseline needs images of at least 46 px, got 40"):
+        train(tiny_config(tiny_dataset, image_size=40))
     with pytest.raises(ValueError, match=str(tmp_path / "nowhere")):
         train(tiny_config(tmp_path / "nowhere"))
     assert runs.list_runs() == []  # no half-made run folders left behind

@@ -20,6 +20,11 @@ class ModelError(ValueError):
     """An unknown model name or an impossible model setting."""
 
 
+# Keras dtype policy of the hidden layers for each arithmetic (weights stay float32 in all);
+# :mod:`catdog.train.precision` chooses between them.
+POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """A registry entry: how to build a model and how the seed (or we) train it by default.
@@ -77,22 +82,31 @@ class ModelSpec:
     augmentation: AugmentConfig | None = None
 
 
-def tta_zoom_error(zoom: float | None) -> str | None:
-    """Why ``zoom`` cannot be a test-time zoom (``ModelSpec.tta_zoom``), or None if it can:
-    0 (or None) is off, else it must lie in [1, 2]."""
-    if not zoom or 1 <= zoom <= 2:
+def image_size_error(spec: ModelSpec, image_size: int | None) -> str | None:
+    """Why ``spec``'s architecture cannot take ``image_size`` px, or None if it can (or None)."""
+    if image_size is None or image_size >= spec.min_image_size:
         return None
-    return f"test-time zoom must be 0 (off) or between 1 and 2, got {zoom}"
+    return f"{spec.name} needs images of at least {spec.min_image_size} px, got {image_size}"
+
+
+OPTIMIZERS = ("rmsprop", "adam", "adamw")
+
+
+def weight_decay_error(optimizer: str, weight_decay: float | None) -> str | None:
+    """Why ``optimizer`` cannot take ``weight_decay``, or None if it can: only AdamW decays
+    weights (the others would ignore it)."""
+    if not weight_decay or optimizer == "adamw":
+        return None
+    return f"weight decay needs the adamw optimizer, not {optimizer} (leave weight decay at 0)"
 
 
 def _head(num_classes: int) -> tuple[int, str]:
     """Units and activation of the output layer: 1 sigmoid unit for 2 classes, else softmax."""
-    if num_classes < 2:
-        raise ModelError(f"a classifier needs at least 2 classes, got {num_classes}")
     return (1, "sigmoid") if num_classes == 2 else (num_classes, "softmax")
 
 
-# Smallest input the four conv/pool blocks can shrink to a 1×1 map.
+# Smallest input the four conv/pool blocks (each: 3×3 valid convolution, 2×2 pooling) can
+# shrink to a 1×1 map.
 SEED_MIN_SIZE = 46
 
 
@@ -118,13 +132,6 @@ def build_seed_convnet(
     from catdog.model.backend import keras
 
     units, activation = _head(num_classes)
-    side = image_size
-    for _ in range(4):  # each block: 3×3 valid convolution, then 2×2 pooling
-        side = (side - 2) // 2
-    if side < 1:
-        raise ModelError(
-            f"the seed convnet needs images of at least {SEED_MIN_SIZE} px, got {image_size}"
-        )
     layers: list[Any] = [keras.Input(shape=(image_size, image_size, 3), name="image")]
     for filters in (32, 64, 128, 128):
         layers.append(keras.layers.Conv2D(filters, (3, 3), activation="relu", dtype=dtype))
@@ -274,15 +281,23 @@ def build_model(
 
     ``precision`` is the arithmetic of the hidden layers (float32, bfloat16 or float16; an
     ``auto`` setting is resolved by :func:`catdog.train.precision.choose_precision` first).
-    """
-    from catdog.train.precision import policy
+    The training settings (``dropout``) are taken as given: :class:`catdog.train.config.TrainConfig`
+    checks them.
 
+    Raises:
+        ModelError: an unknown model or precision, fewer than 2 classes, or images too small
+            for the model.
+    """
     spec = get_spec(name)
     size = spec.image_size if image_size is None else image_size
     rate = spec.dropout if dropout is None else dropout
-    if not 0.0 <= rate < 1.0:
-        raise ModelError(f"dropout must be in [0, 1), got {rate}")
-    return spec.build(size, num_classes, rate, policy(precision))
+    if num_classes < 2:
+        raise ModelError(f"a classifier needs at least 2 classes, got {num_classes}")
+    if problem := image_size_error(spec, size):
+        raise ModelError(problem)
+    if precision not in POLICIES:
+        raise ModelError(f"unknown precision {precision!r}; choose one of {', '.join(POLICIES)}")
+    return spec.build(size, num_classes, rate, POLICIES[precision])
 
 
 def compile_model(
@@ -299,15 +314,16 @@ def compile_model(
     Binary problems use ``binary_crossentropy`` (sigmoid output), others
     ``categorical_crossentropy`` (softmax output, one-hot labels). ``weight_decay`` is AdamW's
     (decoupled: each step a weight shrinks by ``learning_rate × weight_decay`` of itself).
+    The training settings are taken as given: :class:`catdog.train.config.TrainConfig` checks
+    them.
+
+    Raises:
+        ModelError: an unknown optimizer, or weight decay for one that would ignore it.
     """
     from catdog.model.backend import keras
 
-    if learning_rate <= 0:
-        raise ModelError(f"learning rate must be positive, got {learning_rate}")
-    if weight_decay < 0:
-        raise ModelError(f"weight decay must be ≥ 0, got {weight_decay}")
-    if weight_decay and optimizer != "adamw":
-        raise ModelError(f"weight decay needs the adamw optimizer, not {optimizer}")
+    if problem := weight_decay_error(optimizer, weight_decay):
+        raise ModelError(problem)
     if optimizer == "rmsprop":
         opt = keras.optimizers.RMSprop(learning_rate=learning_rate)
     elif optimizer == "adamw":
@@ -317,7 +333,7 @@ def compile_model(
     elif optimizer == "adam":
         opt = keras.optimizers.Adam(learning_rate=learning_rate)
     else:
-        raise ModelError(f"unknown optimizer {optimizer!r}; choose rmsprop, adam or adamw")
+        raise ModelError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
     loss: Any = "binary_crossentropy" if num_classes == 2 else "categorical_crossentropy"
     if label_smoothing > 0:
         loss_class = (
