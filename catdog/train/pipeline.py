@@ -221,7 +221,7 @@ def make_dataset(
     """Build the batches a model trains or evaluates on.
 
     Training: ``shuffle=True, augment=AugmentConfig()``. Validation and test:
-    ``shuffle=False, augment=None`` (or :func:`eval_dataset`), so they are seen unchanged, in
+    ``shuffle=False, augment=None``, so they are seen unchanged, in
     file order. The last batch may be smaller.
 
     Args:
@@ -299,12 +299,3 @@ def make_dataset(
         dataset = batches
     dataset = dataset.map(load, num_parallel_calls=PARALLEL_BATCHES, deterministic=True)
     return dataset.prefetch(PREFETCH_BATCHES).with_options(pipeline_options())
-
-
-def eval_dataset(
-    loaded: LoadedSplit, batch_size: int = 32, label_mode: str = "binary"
-) -> tf.data.Dataset:
-    """Validation/test batches: never shuffled, never augmented (see :func:`make_dataset`)."""
-    return make_dataset(
-        loaded, batch_size=batch_size, shuffle=False, augment=None, label_mode=label_mode
-    )
