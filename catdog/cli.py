@@ -213,7 +213,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CLIError("train needs --data DIR (or --resume RUN)")
     config = None
     if args.resume is None:
-        config = _config_from_args(args).resolved()  # validated before TensorFlow is imported
+        config = train_config(args).resolved()  # validated before TensorFlow is imported
         _check_dataset(Path(config.data), test=config.test)
 
     from catdog.train import trainer
@@ -237,7 +237,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK if result.state in ("completed", "stopped") else EXIT_FAILED
 
 
-def _config_from_args(args: argparse.Namespace) -> TrainConfig:
+def train_config(args: argparse.Namespace) -> TrainConfig:
     """The training settings given on the command line (unset ones ``None``: the model's)."""
     values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
     return TrainConfig(**values | {"data": str(resolve_dataset(args.data))})

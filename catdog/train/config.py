@@ -171,11 +171,10 @@ class TrainConfig:
             **defaults,
         )
         cfg.validate()
-        problem = weight_decay_error(spec.optimizer, cfg.weight_decay) or image_size_error(
-            spec, cfg.image_size
-        )
-        if problem:
+        if problem := weight_decay_error(spec.optimizer, cfg.weight_decay):
             raise TrainingError(f"{spec.name}: {problem}")
+        if problem := image_size_error(spec, cfg.image_size):
+            raise TrainingError(problem)
         return cfg
 
     def validate(self) -> None:
