@@ -12,7 +12,6 @@ from catdog.data.datasets import (
     DatasetError,
     DatasetInfo,
     dataset_version,
-    delete_dataset,
     list_images,
 )
 from catdog.data.paths import demo_dataset_dir
@@ -21,6 +20,7 @@ from catdog.data.thumbnails import image_details, preview_image
 from catdog.figures import image_sizes_figure, split_counts_figure
 from catdog.hosting import HostedLimitError
 from catdog.paging import page_count, page_items
+from catdog.train.runs import delete_dataset
 from pages.shared import active_choice, confirmed, require_dataset, set_active_dataset, thumb
 
 GRID_COLUMNS, GRID_ROWS = 6, 3

@@ -15,10 +15,7 @@ from pathlib import Path
 
 from catdog.data.images import IMAGE_SUFFIXES, ImageError, image_header
 from catdog.data.paths import (
-    DEMO_DATASET_NAME,
     dataset_roots,
-    datasets_dir,
-    demo_dataset_dir,
     is_shared,
 )
 
@@ -264,37 +261,6 @@ def list_datasets() -> list[DatasetInfo]:
             except DatasetError:
                 continue  # half-made or foreign folders are simply not datasets
     return found
-
-
-def delete_dataset(root: str | Path) -> Path:
-    """Delete one of the caller's datasets (its whole folder); returns the folder deleted.
-
-    Never the built-in demo, a shared example (hosted mode), a folder outside the caller's
-    datasets folder, or a dataset a run is training on (or waiting in the queue to).
-
-    Raises:
-        DatasetError: any of those; the message says which and what to do.
-    """
-    import shutil
-
-    from catdog.train.runs import list_runs
-
-    root = Path(root).expanduser()
-    if root.resolve() == demo_dataset_dir().resolve():
-        raise DatasetError(f"{DEMO_DATASET_NAME!r} is the built-in demo dataset; it stays")
-    if is_shared(root):
-        raise DatasetError(f"{root.name!r} is a shared example; only your own datasets can go")
-    if root.resolve().parent != datasets_dir().resolve() or not root.is_dir():
-        raise DatasetError(f"no dataset {root.name!r} among your datasets; nothing was deleted")
-    for run in list_runs():
-        if run.state in ("running", "queued") and Path(run.data).resolve() == root.resolve():
-            verb = "stop" if run.state == "running" else "cancel"
-            raise DatasetError(
-                f"dataset {root.name!r} is what run {run.id} trains on ({run.state}); "
-                f"{verb} it first, then delete the dataset"
-            )
-    shutil.rmtree(root)
-    return root
 
 
 def dataset_version(root: str | Path) -> float:
