@@ -10,11 +10,12 @@ import os
 import streamlit as st
 
 from catdog import hosting
-from catdog.data.browse import describe
+from catdog.data.choices import describe
 from catdog.data.importer import sweep_stale_imports
 from catdog.data.paths import ENV_VAR as HOME_VAR
 from catdog.data.paths import in_workspace
-from catdog.train.history import best_run, job_line
+from catdog.train.history import best_run, best_run_line
+from catdog.train.job_status import job_line
 from catdog.train.jobs import manager
 from catdog.train.runs import list_runs
 from pages.shared import PAGES, active_choice, damaged_ui, enter_workspace, guarded
@@ -41,6 +42,18 @@ def swept_at_start() -> int:
         return len(sweep_stale_imports())
 
 
+# The five steps on the landing page: (key in PAGES, link, icon, what it is for).
+STEPS = (
+    ("dataset", "1. Dataset", ":material/photo_library:",
+     "Use the built-in demo data or import your photos."),
+    ("augmentation", "2. Augmentation", ":material/tune:", "See the seed's random transforms."),
+    ("train", "3. Train", ":material/model_training:", "Train a model and watch it learn."),
+    ("history", "4. History", ":material/monitoring:",
+     "Compare runs; see where overfitting starts."),
+    ("predict", "5. Predict", ":material/online_prediction:", "Classify your own photos."),
+)  # fmt: skip
+
+
 def home() -> None:
     """The landing page: what catdog does, how to start, and the current state."""
     st.title(":material/pets: catdog")
@@ -52,62 +65,50 @@ def home() -> None:
         "the same 2000 real photos in under 30 minutes on 2 CPU cores."
     )
     st.subheader("How to start")
-    steps = st.columns(5)
-    links = [
-        (
-            "dataset",
-            "1. Dataset",
-            ":material/photo_library:",
-            "Use the built-in demo data or import your photos.",
-        ),
-        ("augmentation", "2. Augmentation", ":material/tune:", "See the seed's random transforms."),
-        ("train", "3. Train", ":material/model_training:", "Train a model and watch it learn."),
-        (
-            "history",
-            "4. History",
-            ":material/monitoring:",
-            "Compare runs; see where overfitting starts.",
-        ),
-        ("predict", "5. Predict", ":material/online_prediction:", "Classify your own photos."),
-    ]
-    for column, (page, label, icon, text) in zip(steps, links, strict=True):
+    for column, (page, label, icon, text) in zip(st.columns(len(STEPS)), STEPS, strict=True):
         with column.container(border=True, height="stretch"):
             st.page_link(PAGES[page], label=label, icon=icon)
             st.caption(text)
     hosted_ui()
-
     st.subheader("Where things stand")
     dataset_col, runs_col = st.columns(2)
-    choice = active_choice()
     with dataset_col.container(border=True, height="stretch"):
-        st.markdown(f"**Active dataset: {choice.name}**")
-        if choice.info is None:
-            st.caption("The built-in cartoon cats and dogs, drawn on first use (a few seconds).")
-        else:
-            st.caption(f"Classes: {', '.join(choice.info.classes)}")
-            cells = st.columns(3)
-            for cell, (split, count) in zip(cells, choice.info.totals.items(), strict=True):
-                cell.metric(split.capitalize(), f"{count:,}")
+        dataset_status_ui()
     with runs_col.container(border=True, height="stretch"):
-        runs = list_runs()
-        best = best_run(runs)
-        st.markdown(f"**Training runs: {len(runs)}**")
-        damaged_ui(runs)
-        if best is None:
-            st.caption("No run yet: train one on the Train page.")
-        else:
-            test = f", test {best.test_accuracy:.1%}" if best.test_accuracy is not None else ""
-            st.caption(
-                f"Best: {best.id} ({best.model}) — validation {best.best_val_accuracy:.1%}{test}"
-            )
-        active = manager().active()
-        for job in active:
-            snap = job.snapshot()
-            st.info(f"`{snap.run_id}`: {job_line(snap)}", icon=":material/model_training:")
-        if active:
-            st.page_link(
-                PAGES["train"], label="Watch it on the Train page", icon=":material/model_training:"
-            )
+        runs_status_ui()
+
+
+def dataset_status_ui() -> None:
+    """The active dataset: its name, classes and images per split."""
+    choice = active_choice()
+    st.markdown(f"**Active dataset: {choice.name}**")
+    if choice.info is None:
+        st.caption("The built-in cartoon cats and dogs, drawn on first use (a few seconds).")
+        return
+    st.caption(f"Classes: {', '.join(choice.info.classes)}")
+    cells = st.columns(3)
+    for cell, (split, count) in zip(cells, choice.info.totals.items(), strict=True):
+        cell.metric(split.capitalize(), f"{count:,}")
+
+
+def runs_status_ui() -> None:
+    """How many runs there are, the best one, and the runs training now."""
+    runs = list_runs()
+    best = best_run(runs)
+    st.markdown(f"**Training runs: {len(runs)}**")
+    damaged_ui(runs)
+    if best is None:
+        st.caption("No run yet: train one on the Train page.")
+    else:
+        st.caption(f"Best: {best_run_line(best)}")
+    active = manager().active()
+    for job in active:
+        snap = job.snapshot()
+        st.info(f"`{snap.run_id}`: {job_line(snap)}", icon=":material/model_training:")
+    if active:
+        st.page_link(
+            PAGES["train"], label="Watch it on the Train page", icon=":material/model_training:"
+        )
 
 
 def hosted_ui() -> None:

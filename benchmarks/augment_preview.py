@@ -2,7 +2,7 @@
 
 Run: python benchmarks/augment_preview.py [--repeats 40]
 
-Times ``catdog.train.augment.preview`` (9 variants of one 150×150 image) the way a slider drives it:
+Times ``catdog.train.warp.preview`` (9 variants of one 150×150 image) the way a slider drives it:
 every call gets a different config. Prints the cold first call (which compiles the XLA warp)
 and the median/90th percentile of warm calls. Target: well under a second on CPU.
 """
@@ -23,7 +23,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from catdog.data.images import load_for_model  # noqa: E402
-from catdog.train.augment import AugmentConfig, preview  # noqa: E402
+from catdog.train.augment import AugmentConfig  # noqa: E402
+from catdog.train.warp import preview  # noqa: E402
 
 PHOTO = ROOT.parent / "shared" / "data" / "cats_vs_dogs_small" / "train" / "cats" / "cat.0.jpg"
 

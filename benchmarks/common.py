@@ -1,7 +1,8 @@
 """Shared helpers of the benchmark scripts: where the photos and results are, the machine a
 number came from, a training run that prints its epochs, results files that keep the rows of
-earlier invocations, and one results row per finished run (computed from its folder, so any
-run can be summarised again)."""
+earlier invocations, one results row per finished run (computed from its folder, so any
+run can be summarised again), and the augmentation settings mapped onto Keras' stock layers
+(what catdog's fused warp is measured against)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ import platform
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from catdog.train.augment import AugmentConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "cats_vs_dogs_small"
@@ -151,3 +156,83 @@ def write_results(name: str, payload: dict, lines: list[str]) -> None:
     (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
     (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def build_augmenter(config: AugmentConfig, seed: int | None = None) -> Any:
+    """Map the config onto Keras 3's stock preprocessing layers, one layer per enabled transform.
+
+    The layers take float pixels 0–255 and are active only when called with ``training=True``
+    (as inside ``model.fit``). Mapping, and where it departs from Keras 2:
+
+    - rotation_range r → ``RandomRotation(r / 360)`` (the factor is a fraction of a full turn).
+    - width/height_shift_range → ``RandomTranslation(height_factor, width_factor)``.
+    - shear_range s (degrees) → ``RandomShear(y_factor=sin s)``: Keras 2's shear moves rows in
+      proportion to the column; the layer shears about the top-left corner, not the centre,
+      and leaves out Keras 2's tiny cos s squeeze.
+    - zoom_range z → ``RandomZoom((-z, z), (-z, z))``: independent height and width factors.
+    - horizontal_flip → ``RandomFlip("horizontal")``.
+    - brightness_range b → ``RandomBrightness(b)``, which ADDS ±b × 255 (Keras 2 multiplied).
+    - contrast_range c → ``RandomContrast(c)``.
+    - cutout c → ``RandomErasing(factor=(1, 1), scale=(c², c²), fill_value=127.5)``: one
+      erased patch per image, but of the layer's own shape and placement, filled with mid-grey
+      rather than the image's mean colour.
+
+    Each layer warps and fills on its own, where Keras 2 (and
+    :func:`catdog.train.warp.augment_images`) composes one matrix and samples once: chained layers
+    blur more and are several times slower.
+
+    Args:
+        config: the transforms to apply.
+        seed: seed for the layers' random generators (None: random).
+
+    Returns:
+        A ``keras.Sequential`` named ``"augmenter"`` (empty if the config is off).
+    """
+    import math
+
+    from catdog.model.backend import keras
+
+    config.validate()
+    fill = {"fill_mode": config.fill_mode, "fill_value": 0.0, "interpolation": "bilinear"}
+    layers = []
+    if config.rotation_range:
+        layers.append(keras.layers.RandomRotation(config.rotation_range / 360.0, seed=seed, **fill))
+    if config.width_shift_range or config.height_shift_range:
+        layers.append(
+            keras.layers.RandomTranslation(
+                config.height_shift_range, config.width_shift_range, seed=seed, **fill
+            )
+        )
+    if config.shear_range:
+        layers.append(
+            keras.layers.RandomShear(
+                x_factor=0.0, y_factor=math.sin(math.radians(config.shear_range)), seed=seed, **fill
+            )
+        )
+    if config.zoom_range:
+        z = config.zoom_range
+        layers.append(keras.layers.RandomZoom((-z, z), (-z, z), seed=seed, **fill))
+    if config.horizontal_flip:
+        layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
+    if config.brightness_range:
+        layers.append(
+            keras.layers.RandomBrightness(
+                config.brightness_range, value_range=(0.0, 255.0), seed=seed
+            )
+        )
+    if config.contrast_range:
+        layers.append(
+            keras.layers.RandomContrast(config.contrast_range, value_range=(0.0, 255.0), seed=seed)
+        )
+    if config.cutout:
+        area = config.cutout**2
+        layers.append(
+            keras.layers.RandomErasing(
+                factor=(1.0, 1.0),
+                scale=(area, area),
+                fill_value=127.5,
+                value_range=(0.0, 255.0),
+                seed=seed,
+            )
+        )
+    return keras.Sequential(layers, name="augmenter")

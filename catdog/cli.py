@@ -9,18 +9,21 @@ Heavy modules (TensorFlow) are imported inside the commands that need them, so `
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import errno
 import json
 import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import MISSING, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 from catdog.failures import TrainingFailed
 from catdog.progress import TextProgress
+from catdog.train.config import TrainConfig
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -206,7 +209,7 @@ def _check_dataset(data: Path, test: bool) -> None:
         print(f"warning: {warning}", file=sys.stderr)
 
 
-def _check_weights(config: Any) -> None:
+def _check_weights(config: TrainConfig) -> None:
     """A pretrained model's weights: found, or downloaded now (saying so), before any run folder
     is made; :class:`catdog.model.weights.WeightsMissing` says how to get them otherwise."""
     from catdog.model.weights import find_weights
@@ -222,62 +225,22 @@ def _check_weights(config: Any) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    stop = threading.Event()
-
-    def on_sigint(signum: int, frame: Any) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        print("\nstopping after this batch (Ctrl-C again to abort)…", file=sys.stderr)
-        stop.set()
-
-    from catdog.train.config import TrainConfig
-
     if args.resume is None and args.data is None:
         raise CLIError("train needs --data DIR (or --resume RUN)")
     config = None
     if args.resume is None:
-        config = TrainConfig(
-            data=str(resolve_dataset(args.data)),
-            model=args.model,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            learning_rate=args.learning_rate,
-            image_size=args.image_size,
-            augment=args.augment,
-            augmentation=None,  # the model's preset (the seed's for seed-*)
-            dropout=args.dropout,
-            steps_per_epoch=args.steps_per_epoch,
-            early_stopping=args.early_stopping,
-            lr_schedule=args.lr_schedule,
-            warmup_epochs=args.warmup_epochs,
-            label_smoothing=args.label_smoothing,
-            weight_decay=args.weight_decay,
-            mixup=args.mixup,
-            precision=args.precision,
-            tta=args.tta,
-            tta_zoom=args.tta_zoom,
-            time_limit_minutes=args.minutes,
-            test=args.test,
-            seed=args.seed,
-            weights=args.weights,
-            fine_tune_epochs=args.fine_tune_epochs,
-            fine_tune_lr=args.fine_tune_lr,
-            fine_tune_from=args.fine_tune_from,
-        ).resolved()  # validates before TensorFlow is even imported
-        _check_dataset(Path(config.data), test=args.test)
-        _check_weights(config)
+        config = train_config(args).resolved()  # validated before TensorFlow is imported
+        _check_dataset(Path(config.data), test=config.test)
+        _check_weights(config)  # before any run folder is made
 
     from catdog.train import trainer
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        on_event = _print_event(TextProgress())
+    on_event = _print_event(TextProgress())
+    with _stop_on_ctrl_c() as stop:
         if args.resume is not None:
             result = trainer.resume(args.resume, on_event=on_event, stop=stop)
         else:
             result = trainer.train(config, on_event=on_event, stop=stop)
-    finally:
-        signal.signal(signal.SIGINT, previous)
     metrics = result.metrics
     best = metrics.get("best_val_accuracy")
     test = metrics.get("test_accuracy")
@@ -289,6 +252,30 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     print(result.run_id)
     return EXIT_OK if result.state in ("completed", "stopped") else EXIT_FAILED
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The training settings given on the command line (unset ones ``None``: the model's)."""
+    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
+    return TrainConfig(**values | {"data": str(resolve_dataset(args.data))})
+
+
+@contextmanager
+def _stop_on_ctrl_c() -> Iterator[threading.Event]:
+    """An event the first Ctrl-C sets (training stops after the batch); a second one aborts."""
+    stop = threading.Event()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        print("\nstopping after this batch (Ctrl-C again to abort)…", file=sys.stderr)
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _fmt(value: float | None) -> str:
@@ -393,46 +380,39 @@ def _write_heatmap(folder: Path, image: Path, heat: Any) -> Path:
 # ---------------------------------------------------------------- parser
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be ≥ 1, got {text}")
-    return value
+def _add_settings(
+    p: argparse.ArgumentParser, names: tuple[str, ...] | None = None, unset: str = "model default"
+) -> None:
+    """One flag per :class:`~catdog.train.config.TrainConfig` setting (every one with a flag,
+    or those in ``names``), spelled, typed and explained as the field says; ``unset`` says what
+    leaving out a setting whose default is ``None`` means."""
+    types = get_type_hints(TrainConfig)
+    for f in fields(TrainConfig):
+        cli = f.metadata["cli"]
+        if (names is not None and f.name not in names) or cli.get("flag", "") is None:
+            continue
+        flag = cli.get("flag") or "--" + f.name.replace("_", "-")
+        kinds = getattr(types[f.name], "__args__", (types[f.name],))  # int | None: (int, None)
+        kind = next(k for k in kinds if k is not type(None))
+        default = None if f.default is MISSING else f.default
+        help_text = f.metadata["help"]
+        if f.default is None or default is not None:
+            help_text += f" ({unset})" if default is None else f" (default {default})"
+        if kind is bool and default is True:  # on unless switched off: --no-test
+            p.add_argument(flag, dest=f.name, action="store_false", help=f.metadata["help"])
+        elif kind is bool:
+            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
+                           default=None, help=help_text)  # fmt: skip
+        else:
+            p.add_argument(flag, dest=f.name, type=kind, default=default, help=help_text,
+                           choices=cli.get("choices"), metavar=cli.get("metavar"))  # fmt: skip
+        for alias, value in cli.get("aliases", {}).items():  # older spellings, not shown
+            p.add_argument(alias, dest=f.name, action="store_const", const=value,
+                           help=argparse.SUPPRESS)  # fmt: skip
 
 
-def _add_view_arguments(p: argparse.ArgumentParser, default: str) -> None:
-    """--tta and --tta-zoom (test-time views); ``default`` says what leaving them out means."""
-    p.add_argument(
-        "--tta",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help=f"average predictions over each image and its mirror ({default})",
-    )
-    p.add_argument(
-        "--tta-zoom",
-        type=float,
-        help=f"with --tta, also a centred 1/ZOOM crop of both, e.g. 1.1; 0 = off ({default})",
-    )
-
-
-class _MixedPrecisionAction(argparse.Action):
-    """``--mixed-precision`` means ``--precision bfloat16``, ``--no-mixed-precision`` float32."""
-
-    def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
-        setattr(namespace, self.dest, "float32" if str(option).startswith("--no") else "bfloat16")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """Return the argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(
-        prog="python -m catdog",
-        description="Train a cat-vs-dog (or any folder-per-class) image classifier.",
-    )
-    parser.add_argument(
-        "--debug", action="store_true", help="show Python tracebacks instead of one-line errors"
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_dataset_commands(sub: Any) -> None:
+    """``import``, ``download-petimages``, ``demo-data`` and ``datasets``."""
     p = sub.add_parser("import", help="import a folder or .zip of images as a dataset")
     p.add_argument("source", help="folder or .zip: folder-per-class, Kaggle flat, or PetImages")
     p.add_argument("--out", help="dataset folder to create (default: <data home>/datasets/NAME)")
@@ -464,83 +444,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_datasets)
 
+
+def _add_training_commands(sub: Any) -> None:
+    """``models``, ``train`` (one flag per training setting, plus ``--resume``) and ``runs``."""
     p = sub.add_parser("models", help="list model architectures")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("train", help="train a model; prints the run id on the last line")
-    p.add_argument("--data", help="dataset folder, dataset name, or 'demo'")
-    p.add_argument("--model", default="seed-baseline", help="see `models` (default seed-baseline)")
-    p.add_argument("--epochs", type=_positive_int)
-    p.add_argument("--batch-size", type=_positive_int)
-    p.add_argument("--learning-rate", type=float)
-    p.add_argument("--image-size", type=_positive_int)
-    p.add_argument(
-        "--augment",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="augment training images with the seed's settings (model default)",
-    )
-    p.add_argument("--dropout", type=float)
-    p.add_argument("--steps-per-epoch", type=int, help="batches per epoch (default: one pass)")
-    p.add_argument(
-        "--early-stopping",
-        type=int,
-        default=0,
-        metavar="PATIENCE",
-        help="stop after PATIENCE epochs without val_loss improving (0 = off)",
-    )
-    p.add_argument(
-        "--lr-schedule",
-        choices=["constant", "cosine", "plateau"],
-        help="learning-rate schedule (model default)",
-    )
-    p.add_argument("--warmup-epochs", type=int, help="linear warm-up epochs (model default)")
-    p.add_argument(
-        "--minutes",
-        type=float,
-        metavar="M",
-        help="train for at most M minutes, the schedule fitted to the epochs that fit "
-        "(--epochs is then the most; 0 = no limit; model default)",
-    )
-    p.add_argument("--label-smoothing", type=float, help="0 = plain cross-entropy")
-    p.add_argument(
-        "--weight-decay", type=float, help="AdamW's decoupled weight decay (model default)"
-    )
-    p.add_argument("--mixup", type=float, metavar="ALPHA", help="mixup strength, e.g. 0.2; 0 = off")
-    p.add_argument(
-        "--precision",
-        choices=["auto", "float32", "bfloat16", "float16"],
-        help="arithmetic of the hidden layers: auto times float32 and bfloat16 on this machine "
-        "once and takes the faster; float16 needs a GPU (model default: auto)",
-    )
-    p.add_argument(  # the flag's name before --precision: bfloat16 or float32
-        "--mixed-precision",
-        dest="precision",
-        action=_MixedPrecisionAction,
-        nargs=0,
-        help=argparse.SUPPRESS,
-    )
-    p.add_argument(
-        "--no-mixed-precision", dest="precision", action=_MixedPrecisionAction, nargs=0,
-        help=argparse.SUPPRESS,
-    )  # fmt: skip
-    _add_view_arguments(p, "model default")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--no-test",
-        dest="test",
-        action="store_false",
-        help="do not evaluate on the test split at the end (keep it unseen while tuning)",
-    )
-    # Pretrained models: the help texts are TrainConfig's.
-    from catdog.train.config import TrainConfig
-
-    helps = {f.name: f.metadata.get("help") for f in dataclasses.fields(TrainConfig)}
-    p.add_argument("--weights", metavar="PATH", help=helps["weights"])
-    p.add_argument("--fine-tune-epochs", type=int, metavar="N", help=helps["fine_tune_epochs"])
-    p.add_argument("--fine-tune-lr", type=float, metavar="LR", help=helps["fine_tune_lr"])
-    p.add_argument("--fine-tune-from", metavar="LAYER", help=helps["fine_tune_from"])
+    _add_settings(p)
     p.add_argument("--resume", metavar="RUN", help="continue an interrupted run")
     p.set_defaults(func=cmd_train)
 
@@ -548,11 +460,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_runs)
 
+
+def _add_model_commands(sub: Any) -> None:
+    """``evaluate``, ``predict`` and ``export``: what a trained run's model does."""
     p = sub.add_parser("evaluate", help="evaluate a run on its test split or another folder")
     p.add_argument("run", help="run id (or a unique prefix)")
     p.add_argument("--data", help="folder-per-class DIR (with or without test/) to evaluate on")
     p.add_argument("--which", default="best", choices=["best", "last"])
-    _add_view_arguments(p, "default: as the run was trained")
+    _add_settings(p, ("tta", "tta_zoom"), unset="default: as the run was trained")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 
@@ -585,6 +500,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="file or folder to write (default: RUN/exports/...)")
     p.add_argument("--which", default="best", choices=["best", "last"])
     p.set_defaults(func=cmd_export)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="python -m catdog",
+        description="Train a cat-vs-dog (or any folder-per-class) image classifier.",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show Python tracebacks instead of one-line errors"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_dataset_commands(sub)
+    _add_training_commands(sub)
+    _add_model_commands(sub)
     return parser
 
 

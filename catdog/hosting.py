@@ -218,6 +218,44 @@ def capped_settings(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def training_bounds() -> dict[str, float]:
+    """The bounds a training form offers: the most ``epochs``, ``batch_size``, ``image_size``
+    and ``minutes`` of time limit, and the least time limit ``min_minutes`` (hosted mode needs
+    one). Hosted mode's caps, or generous ones locally."""
+    if not hosted():
+        return {"epochs": 1000, "batch_size": 512, "image_size": 512, "minutes": 10_000.0,
+                "min_minutes": 0.0}  # fmt: skip
+    limits = settings()
+    return {"epochs": limits.max_epochs, "batch_size": limits.max_batch_size,
+            "image_size": limits.max_image_size, "minutes": float(limits.max_training_minutes),
+            "min_minutes": min(1.0, float(limits.max_training_minutes))}  # fmt: skip
+
+
+def training_caps_line() -> str | None:
+    """Hosted mode's caps on one training run, in a sentence; None locally."""
+    if not hosted():
+        return None
+    limits = settings()
+    return (
+        f"Hosted demo: at most {limits.max_epochs} epochs, {limits.max_image_size} px, "
+        f"batch {limits.max_batch_size} and {limits.max_training_minutes:g} minutes per run."
+    )
+
+
+def upload_limits_line() -> str | None:
+    """Hosted mode's caps on an uploaded dataset and how full the visitor's workspace is, in a
+    sentence; None locally."""
+    if not hosted():
+        return None
+    limits = settings()
+    return (
+        f"Hosted demo: a .zip of at most {limits.max_upload_mb:g} MB, making a dataset "
+        f"of at most {limits.max_dataset_images:,} images and {limits.max_dataset_mb:g} "
+        f"MB. Your workspace holds {workspace_usage() / MB:,.1f} of "
+        f"{limits.workspace_quota_mb:g} MB."
+    )
+
+
 def check_upload(nbytes: int, name: str) -> None:
     """Refuse an upload bigger than the cap (nothing locally).
 
@@ -356,7 +394,7 @@ def last_activity(folder: str | os.PathLike[str]) -> float:
 
 def _training_there(folder: Path) -> bool:
     """Whether some process trains one of the workspace's runs now (holds its lock)."""
-    from catdog.train.runs import lock_taken
+    from catdog.train.lock import lock_taken
 
     runs_folder = folder / "runs"
     return runs_folder.is_dir() and any(

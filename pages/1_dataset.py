@@ -3,28 +3,24 @@
 from functools import partial
 from pathlib import Path
 
-import pandas as pd
-import plotly.express as px
 import streamlit as st
 
 from catdog import hosting
-from catdog.data.browse import (
-    count_rows,
-    dataset_choices,
-    dataset_name_for,
+from catdog.data.choices import dataset_choices, dataset_name_for, describe, import_named
+from catdog.data.datasets import (
+    SPLITS,
+    DatasetError,
+    DatasetInfo,
     dataset_version,
-    describe,
-    image_details,
-    import_named,
-    page_count,
-    page_items,
-    preview_image,
-    size_rows,
-    size_summary,
+    list_images,
 )
-from catdog.data.datasets import SPLITS, DatasetError, DatasetInfo, delete_dataset, list_images
 from catdog.data.paths import demo_dataset_dir
+from catdog.data.stats import count_rows, size_rows, size_summary
+from catdog.data.thumbnails import image_details, preview_image
+from catdog.figures import image_sizes_figure, split_counts_figure
 from catdog.hosting import HostedLimitError
+from catdog.paging import page_count, page_items
+from catdog.train.runs import delete_dataset
 from pages.shared import active_choice, confirmed, require_dataset, set_active_dataset, thumb
 
 GRID_COLUMNS, GRID_ROWS = 6, 3
@@ -75,34 +71,45 @@ def delete_ui() -> None:
         st.rerun()
 
 
+def source_ui() -> tuple[object, Path | None, str]:
+    """Where the dataset comes from: an uploaded .zip, or (locally) a folder on this computer.
+    Returns (the upload, the folder, a name suggested by it); one of the first two is None."""
+    sources = ["Upload a .zip"] + ([] if hosting.hosted() else ["A folder on this computer"])
+    if st.radio("Source", sources, horizontal=True) == "Upload a .zip":
+        cap = hosting.settings().max_upload_mb if hosting.hosted() else None
+        upload = st.file_uploader("Dataset archive (.zip)", type=["zip"],
+                                  max_upload_size=max(1, int(cap)) if cap else None)  # fmt: skip
+        if limits := hosting.upload_limits_line():
+            st.caption(limits)
+        return upload, None, dataset_name_for(upload.name) if upload else ""
+    text = st.text_input(
+        "Folder path",
+        placeholder="/home/me/Pictures/PetImages",
+        help="A folder on the computer that runs catdog (when you run it locally).",
+    )
+    folder = Path(text).expanduser() if text.strip() else None
+    return None, folder, dataset_name_for(text) if folder else ""
+
+
+def split_ui() -> tuple[object, int]:
+    """How to split the images: (``None`` to keep the source's, ``"seed"``, or train,
+    validation and test fractions; the seed of a random split)."""
+    how = st.radio("Split", list(SPLIT_CHOICES), format_func=SPLIT_CHOICES.get, horizontal=True)
+    if how != "fractions":
+        return {"keep": None, "seed": "seed"}[how], 0
+    cols = st.columns(4)
+    parts = [
+        cols[k].number_input(f"{s.capitalize()} %", 1, 98, v, key=f"import_{s}")
+        for k, (s, v) in enumerate(zip(SPLITS, (50, 25, 25), strict=True))
+    ]
+    seed = cols[3].number_input("Seed", 0, 10**6, 0, help="Same seed, same split.")
+    return tuple(p / 100 for p in parts), int(seed)
+
+
 def import_ui() -> tuple[Path | tuple[str, bytes], str, object, int] | None:
     """The import form; when submitted, returns (folder or (file name, bytes) of an uploaded
     .zip, dataset name, split, seed)."""
-    hosted = hosting.hosted()
-    sources = ["Upload a .zip"] if hosted else ["Upload a .zip", "A folder on this computer"]
-    kind = st.radio("Source", sources, horizontal=True)
-    upload, folder = None, None
-    if kind == "Upload a .zip":
-        limits = hosting.settings()
-        upload = st.file_uploader("Dataset archive (.zip)", type=["zip"],
-                                  max_upload_size=max(1, int(limits.max_upload_mb)) if hosted
-                                  else None)  # fmt: skip
-        if hosted:
-            st.caption(
-                f"Hosted demo: a .zip of at most {limits.max_upload_mb:g} MB, making a dataset "
-                f"of at most {limits.max_dataset_images:,} images and {limits.max_dataset_mb:g} "
-                f"MB. Your workspace holds {hosting.workspace_usage() / hosting.MB:,.1f} of "
-                f"{limits.workspace_quota_mb:g} MB."
-            )
-        suggested = dataset_name_for(upload.name) if upload else ""
-    else:
-        text = st.text_input(
-            "Folder path",
-            placeholder="/home/me/Pictures/PetImages",
-            help="A folder on the computer that runs catdog (when you run it locally).",
-        )
-        folder = Path(text).expanduser() if text.strip() else None
-        suggested = dataset_name_for(text) if folder else ""
+    upload, folder, suggested = source_ui()
     st.caption(
         "Layouts: class folders (`cats/`, `dogs/` …, split into train/validation/test or not), "
         "Kaggle's flat `cat.N.jpg`/`dog.N.jpg`, or Microsoft's `PetImages/Cat`, `PetImages/Dog`."
@@ -111,22 +118,13 @@ def import_ui() -> tuple[Path | tuple[str, bytes], str, object, int] | None:
         st.text_input("Dataset name", placeholder=suggested or "my-pets", key="import_name")
         or suggested
     )
-    how = st.radio("Split", list(SPLIT_CHOICES), format_func=SPLIT_CHOICES.get, horizontal=True)
-    split, seed = {"keep": None, "seed": "seed"}.get(how), 0
-    if how == "fractions":
-        cols = st.columns(4)
-        parts = [
-            cols[k].number_input(f"{s.capitalize()} %", 1, 98, v, key=f"import_{s}")
-            for k, (s, v) in enumerate(zip(SPLITS, (50, 25, 25), strict=True))
-        ]
-        seed = cols[3].number_input("Seed", 0, 10**6, 0, help="Same seed, same split.")
-        split = tuple(p / 100 for p in parts)
+    split, seed = split_ui()
     ready = (upload is not None or folder is not None) and bool(name)
     clear = partial(st.session_state.pop, "import_report", None)  # a new import, a new report
     if not st.button("Import", type="primary", disabled=not ready, on_click=clear):
         return None
     source = (upload.name, upload.getvalue()) if upload is not None else folder
-    return source, name, split, int(seed)
+    return source, name, split, seed
 
 
 def run_import(source: Path | tuple[str, bytes], name: str, split, seed: int) -> None:
@@ -158,44 +156,21 @@ def show_report() -> None:
 
 
 @st.cache_data(max_entries=16, show_spinner="Reading image sizes…")
-def cached_sizes(root: str, version: float) -> pd.DataFrame:
-    return pd.DataFrame(size_rows(root))
+def cached_sizes(root: str, version: float) -> list[dict]:
+    """Every image's split, class, file and size; ``version`` keys the cache."""
+    return size_rows(root)
 
 
 def overview(info: DatasetInfo) -> None:
     """Counts per split and class, and the image size distribution."""
-    counts = pd.DataFrame(count_rows(info))
     left, right = st.columns(2)
-    fig = px.bar(
-        counts,
-        x="split",
-        y="images",
-        color="class",
-        barmode="group",
-        text_auto=True,
-        title="Images per split and class",
-    )
-    fig.update_layout(xaxis_title="Split", yaxis_title="Images", legend_title="Class")
-    left.plotly_chart(fig)
+    left.plotly_chart(split_counts_figure(count_rows(info)))
     sizes = cached_sizes(str(info.root), dataset_version(info.root))
-    if sizes.empty:
+    if not sizes:
         right.info("No readable images.")
         return
-    fig = px.scatter(
-        sizes,
-        x="width",
-        y="height",
-        color="class",
-        opacity=0.5,
-        marginal_x="histogram",
-        marginal_y="histogram",
-        render_mode="webgl",
-        hover_data=["split", "file"],
-        title="Image sizes (pixels)",
-    )
-    fig.update_layout(xaxis_title="Width (px)", yaxis_title="Height (px)", legend_title="Class")
-    right.plotly_chart(fig)
-    size = size_summary(sizes.to_dict("records"))
+    right.plotly_chart(image_sizes_figure(sizes))
+    size = size_summary(sizes)
     right.caption(
         f"Widths {size['min_width']}–{size['max_width']} px (median {size['median_width']}), "
         f"heights {size['min_height']}–{size['max_height']} px (median {size['median_height']}); "

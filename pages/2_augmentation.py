@@ -9,7 +9,8 @@ import streamlit as st
 
 from catdog.data.datasets import DatasetInfo, list_images
 from catdog.data.images import load_for_model
-from catdog.train.augment import FILL_MODES, AugmentConfig, preview
+from catdog.train.augment import FILL_MODES, AugmentConfig
+from catdog.train.warp import preview
 from pages.shared import AUGMENTATION, augmentation, require_dataset
 
 PREVIEW_SIZE = 150  # the seed's input size: what the model sees

@@ -7,22 +7,16 @@ from catdog.data.datasets import DatasetInfo
 from catdog.data.paths import demo_dataset_dir
 from catdog.hosting import HostedLimitError, capped_settings
 from catdog.model.registry import RECOMMENDED, REGISTRY, ModelError, get_spec, recommended_model
+from catdog.train import job_status
+from catdog.train.augment import AugmentConfig
 from catdog.train.config import LR_SCHEDULES, SPEC_DEFAULTS, TrainConfig, TrainingError
-from catdog.train.history import batch_progress, curves_figure, epoch_progress, job_line
-from catdog.train.jobs import JobSnapshot, TrainingJob, manager
+from catdog.train.jobs import TrainingJob, manager
 from catdog.train.precision import PRECISIONS, cached_choice, epochs_in_budget, gpu_visible
-from catdog.train.runs import can_resume, list_runs
-from pages.shared import (
-    PAGES,
-    WATCHED_RUN,
-    augmentation,
-    enter_workspace,
-    guarded,
-    require_dataset,
-    start_resume,
-)
+from pages.job_view import resume_ui, watched_ui
+from pages.shared import WATCHED_RUN, augmentation, require_dataset
 
 LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
+KEEP = {"persist_state": "session"}  # a setting outlives a visit to another page
 
 
 def model_defaults() -> None:
@@ -62,13 +56,12 @@ def demo_hint_ui(info: DatasetInfo) -> None:
     st.button("Use the demo settings", icon=":material/tune:", on_click=use_demo_settings)
 
 
-def settings_ui(info: DatasetInfo) -> TrainConfig:
-    """Model and training settings; defaults come from the model's ModelSpec."""
-    keep = {"persist_state": "session"}
+def model_ui(info: DatasetInfo) -> str:
+    """The model to train, with its description; choosing one loads its default settings."""
     if "train_model" not in st.session_state:  # first visit: the seed's story on the demo
         st.session_state["train_model"] = recommended_model(is_demo(info))
     model = st.selectbox(
-        "Model", list(REGISTRY), key="train_model", on_change=model_defaults, **keep,
+        "Model", list(REGISTRY), key="train_model", on_change=model_defaults, **KEEP,
         format_func=lambda name: f"{name} (recommended)" if name == RECOMMENDED else name,
     )  # fmt: skip
     if any(f"train_{name}" not in st.session_state for name in SPEC_DEFAULTS):
@@ -78,87 +71,104 @@ def settings_ui(info: DatasetInfo) -> TrainConfig:
         from catdog.model.weights import weights_status
 
         st.caption(weights_status(model))
-    caps = hosted_caps()
+    return model
+
+
+def basics_ui(caps: dict[str, float]) -> dict[str, int | float]:
+    """Epochs, batch size, image size, learning rate, dropout and steps per epoch."""
     # fmt: off
     a, b, c = st.columns(3)
-    epochs = a.number_input("Epochs", 1, caps["epochs"], key="train_epochs", **keep)
-    batch = b.number_input("Batch size", 1, caps["batch_size"], key="train_batch_size", **keep)
+    epochs = a.number_input("Epochs", 1, caps["epochs"], key="train_epochs", **KEEP)
+    batch = b.number_input("Batch size", 1, caps["batch_size"], key="train_batch_size", **KEEP)
     size = c.number_input("Image size (px)", 32, caps["image_size"], step=2,
-                          key="train_image_size", **keep,
+                          key="train_image_size", **KEEP,
                           help="Square input side; the seed uses 150, its convnet needs ≥ 46.")
     rates = sorted({*LEARNING_RATES, st.session_state["train_learning_rate"]})
     rate = st.select_slider("Learning rate", rates, key="train_learning_rate",
-                            format_func=lambda v: f"{v:g}", **keep)
+                            format_func=lambda v: f"{v:g}", **KEEP)
     a, b = st.columns(2)
     dropout = a.slider("Dropout before the output layer", 0.0, 0.9, step=0.05,
-                       key="train_dropout", **keep)
-    steps = b.number_input("Steps per epoch", 0, 10_000, key="train_steps_per_epoch", **keep,
+                       key="train_dropout", **KEEP)
+    steps = b.number_input("Steps per epoch", 0, 10_000, key="train_steps_per_epoch", **KEEP,
                            help="Batches per epoch; 0 = one pass over the training images. The "
                            "seed's augmented run used 100 steps of 32 images.")
+    return {"epochs": int(epochs), "batch_size": int(batch), "image_size": int(size),
+            "learning_rate": float(rate), "dropout": float(dropout),
+            "steps_per_epoch": int(steps)}
+    # fmt: on
+
+
+def schedule_ui(caps: dict[str, float]) -> dict[str, int | float | str]:
+    """Early stopping, the time limit, the learning-rate schedule and the seed."""
+    # fmt: off
     a, b = st.columns(2)  # two to a row: the settings column is narrow beside the model table
-    patience = a.number_input("Early stopping", 0, 100, 0, key="train_patience", **keep,
+    patience = a.number_input("Early stopping", 0, 100, 0, key="train_patience", **KEEP,
                               help="Patience: stop after this many epochs without a better "
                               "validation loss; 0 = off.")
     limit = b.number_input("Time limit (min)", caps["min_minutes"], caps["minutes"], step=5.0,
                            format="%g",
-                           key="train_time_limit_minutes", **keep,
+                           key="train_time_limit_minutes", **KEEP,
                            help="Train for at most this long: the learning-rate schedule is "
                            "fitted to the epochs that fit, Epochs being the most. 0 = none.")
-    if hosting.hosted():
-        st.caption(f"Hosted demo: at most {caps['epochs']} epochs, {caps['image_size']} px, "
-                   f"batch {caps['batch_size']} and {caps['minutes']:g} minutes per run.")
+    if caps_line := hosting.training_caps_line():
+        st.caption(caps_line)
     a, b = st.columns(2)
-    schedule = a.selectbox("LR schedule", LR_SCHEDULES, key="train_lr_schedule", **keep)
-    seed = b.number_input("Seed", 0, 10**6, 0, key="train_seed", **keep)
-    precision = precision_ui(model, int(size), int(batch))
-    budget_ui(model, int(size), int(batch), precision, float(limit), int(epochs), info)
-    with st.expander("Regularisation: label smoothing, weight decay, mixup"):
+    schedule = a.selectbox("LR schedule", LR_SCHEDULES, key="train_lr_schedule", **KEEP)
+    seed = b.number_input("Seed", 0, 10**6, 0, key="train_seed", **KEEP)
+    return {"early_stopping": int(patience), "time_limit_minutes": float(limit),
+            "lr_schedule": schedule, "seed": int(seed)}
+    # fmt: on
+
+
+def regularisation_ui(model: str) -> dict[str, float]:
+    """Label smoothing and (for AdamW models) weight decay, in an expander."""
+    optimizer = get_spec(model).optimizer
+    adamw = optimizer == "adamw"
+    # fmt: off
+    with st.expander("Regularisation: label smoothing, weight decay"):
         a, b = st.columns(2)
         smoothing = a.number_input("Label smoothing", 0.0, 0.5, step=0.05, format="%g",
-                                   key="train_label_smoothing", **keep,
+                                   key="train_label_smoothing", **KEEP,
                                    help="Train towards 0.05/0.95 instead of 0/1 (at 0.1): "
                                    "less over-confident. The seed: 0.")
-        adamw = get_spec(model).optimizer == "adamw"
         decay = b.number_input("Weight decay", 0.0, 0.5, step=0.01, format="%g",
-                               key="train_weight_decay", disabled=not adamw, **keep,
+                               key="train_weight_decay", disabled=not adamw, **KEEP,
                                help="AdamW's decoupled weight decay: each step every weight "
                                "shrinks by learning rate × this." if adamw else
-                               f"Only AdamW takes it; {model} trains with "
-                               f"{get_spec(model).optimizer}.")
-        c, _ = st.columns(2)
-        mixup = c.number_input("Mixup α", 0.0, 10.0, step=0.1, format="%g", key="train_mixup",
-                               **keep, help="Train on blends of two images, labelled with the "
-                               "same blend (shares from Beta(α, α)); 0 = off, 0.2 is light.")
+                               f"Only AdamW takes it; {model} trains with {optimizer}.")
     # fmt: on
-    augment = st.toggle("Data augmentation", key="train_augment", **keep)
+    return {"label_smoothing": float(smoothing), "weight_decay": float(decay) if adamw else 0.0}
+
+
+def augment_ui(model: str) -> dict[str, bool | AugmentConfig]:
+    """Whether to augment, and with the model's preset or the Augmentation page's settings."""
+    augment = st.toggle("Data augmentation", key="train_augment", **KEEP)
     aug = augmentation()
     preset = get_spec(model).augmentation
     if augment and preset is not None:
         choices = ["the model's preset", "the Augmentation page's"]
         source = st.radio("Augmentation settings", choices, horizontal=True,
-                          key="train_aug_source", **keep)  # fmt: skip
+                          key="train_aug_source", **KEEP)  # fmt: skip
         aug = preset if source == choices[0] else aug
     if augment:
         st.caption(aug.describe().capitalize())
-    return TrainConfig(
-        data=str(info.root), model=model, epochs=int(epochs), batch_size=int(batch),
-        learning_rate=float(rate), image_size=int(size), augment=bool(augment),
-        augmentation=aug, dropout=float(dropout), steps_per_epoch=int(steps),
-        early_stopping=int(patience), lr_schedule=schedule, seed=int(seed),
-        time_limit_minutes=float(limit), label_smoothing=float(smoothing),
-        weight_decay=float(decay) if adamw else 0.0, mixup=float(mixup), precision=precision,
-    )  # fmt: skip
+    return {"augment": bool(augment), "augmentation": aug}
 
 
-def hosted_caps() -> dict[str, float]:
-    """The settings widgets' bounds: hosted mode's caps, or the local ones."""
-    if not hosting.hosted():
-        return {"epochs": 1000, "batch_size": 512, "image_size": 512, "minutes": 10_000.0,
-                "min_minutes": 0.0}  # fmt: skip
-    limits = hosting.settings()
-    return {"epochs": limits.max_epochs, "batch_size": limits.max_batch_size,
-            "image_size": limits.max_image_size, "minutes": float(limits.max_training_minutes),
-            "min_minutes": min(1.0, float(limits.max_training_minutes))}  # fmt: skip
+def settings_ui(info: DatasetInfo) -> TrainConfig:
+    """Model and training settings; defaults come from the model's ModelSpec."""
+    model = model_ui(info)
+    caps = hosting.training_bounds()
+    basics = basics_ui(caps)
+    schedule = schedule_ui(caps)
+    size, batch = basics["image_size"], basics["batch_size"]
+    precision = precision_ui(model, size, batch)
+    budget_ui(model, size, batch, precision, schedule["time_limit_minutes"], basics["epochs"],
+              info)  # fmt: skip
+    regularisation = regularisation_ui(model)
+    augment = augment_ui(model)
+    return TrainConfig(data=str(info.root), model=model, precision=precision, **basics,
+                       **schedule, **regularisation, **augment)  # fmt: skip
 
 
 def precision_ui(model: str, size: int, batch: int) -> str:
@@ -234,123 +244,32 @@ def summary_ui(config: TrainConfig, num_classes: int) -> bool:
     return True
 
 
-def queued_ui(snap: JobSnapshot) -> None:
-    """A job waiting for a free training slot: its place, when it should start, a Cancel."""
-    place = manager().position(snap.run_id)
-    wait = manager().estimated_start(snap.run_id)
-    when = f", so it should start in about {max(1, round(wait / 60))} min" if wait else ""
-    st.info(
-        f"Run `{snap.run_id}` is waiting for its turn: number {place} in the queue{when}. It "
-        "starts by itself; you may leave this page or close the browser meanwhile.",
-        icon=":material/hourglass_top:",
-    )
-    if st.button("Cancel", icon=":material/cancel:", key="cancel_queued"):
-        manager().cancel(snap.run_id)
-        st.rerun()
-
-
-def draw(snap: JobSnapshot, job: TrainingJob) -> None:
-    """Progress bars, metrics and live curves of one job."""
-    if snap.state == "queued":
-        queued_ui(snap)
-        return
-    finished = snap.finished and not job.running
-    st.markdown(f"**Run `{snap.run_id}`** — {job_line(snap)}")
-    if snap.precision:
-        st.caption(snap.precision.capitalize())
-    if snap.state == "loading" and snap.loading_total:
-        done, total = snap.loading_done, snap.loading_total
-        st.progress(done / total, text=f"Loading images: {done:,}/{total:,}")
-    st.progress(*epoch_progress(snap))
-    if (batches := batch_progress(snap)) is not None:
-        st.progress(*batches)
-    cols = st.columns(4)
-    val = [r["val_accuracy"] for r in snap.history if "val_accuracy" in r]
-    test = snap.metrics.get("test_accuracy")
-    cols[0].metric("Elapsed", f"{snap.seconds:,.0f} s")
-    cols[1].metric("Best validation accuracy", f"{max(val):.1%}" if val else "–")
-    cols[2].metric("Last validation loss", f"{snap.history[-1]['val_loss']:.3f}" if val else "–")
-    cols[3].metric("Test accuracy", f"{test:.1%}" if test is not None else "–")
-    for col, metric in zip(st.columns(2), ("loss", "accuracy"), strict=True):
-        points = None if finished else snap.batch_points
-        col.plotly_chart(curves_figure({snap.run_id: snap.history}, metric, batch_points=points),
-                         key=f"live_{metric}")  # fmt: skip
-    if not finished:
-        if st.button("Stop training", icon=":material/stop_circle:", disabled=job.stop_requested):
-            job.stop()
-        if job.stop_requested:
-            st.info("Stopping after the current batch…")
-    elif snap.state == "failed":
-        st.error(f"Training failed: {snap.error}")
-    else:
-        message = f"Run {snap.run_id} {snap.state} after {len(snap.history)} epoch(s)."
-        (st.success if snap.state == "completed" else st.warning)(message)
-        a, b, _ = st.columns([1, 1, 3])
-        a.page_link(PAGES["history"], label="See it in History", icon=":material/monitoring:")
-        b.page_link(PAGES["predict"], label="Predict with it", icon=":material/photo_camera:")
-
-
-@st.fragment(run_every=1.0)
-def live(run_id: str) -> None:
-    """Redraw the watched job every second; one full rerun when it ends."""
-    job = None
-    with guarded("the Train page's live view"):
-        enter_workspace(update_url=False)  # a fragment's rerun does not pass through app.py
-        job = manager().get(run_id)
-        if job is None:
-            return
-        draw(job.snapshot(), job)
-    if job is not None and not job.running:
-        st.rerun()
-
-
-def watch_ui() -> TrainingJob | None:
-    """The job this session watches, or buttons to watch jobs found in this process."""
-    job = manager().get(st.session_state.get(WATCHED_RUN, ""))
-    if job is not None:
-        return job
-    jobs = manager().all()
-    offer = [j for j in jobs if j.running] + [j for j in reversed(jobs) if not j.running][:3]
-    others = [r for r in list_runs() if r.state == "running" and manager().get(r.id) is None]
-    for j in offer:
-        snap = j.snapshot()
-        text, button = st.columns([4, 1], vertical_alignment="center")
-        text.markdown(f"`{snap.run_id}` — {job_line(snap)}")
-        if button.button("Watch", key=f"watch_{snap.run_id}", width="stretch"):
-            st.session_state[WATCHED_RUN] = snap.run_id
+def start_ui(config: TrainConfig, job: TrainingJob | None, buildable: bool) -> None:
+    """The Start button, with what the server does with a second run; starting one watches it."""
+    busy = job is not None and job.running
+    if (limit := manager().limit()) is not None:
+        st.caption(job_status.capacity_line(limit, *manager().load()))
+    elif manager().active() and not busy:
+        st.caption("Another run is training; a second one shares the CPU and both go slower.")
+    if st.button(
+        "Start training",
+        type="primary",
+        icon=":material/play_arrow:",
+        disabled=busy or not buildable,
+        help="Stop (or cancel) the current run first." if busy else None,
+    ):
+        try:
+            started = manager().start(config)
+        except (TrainingError, ModelError, HostedLimitError, ValueError) as exc:
+            st.error(f"Cannot start training: {exc}")
+        else:
+            st.session_state[WATCHED_RUN] = started.run_id
             st.rerun()
-    for run in others:
-        st.info(
-            f"Run {run.id} is training in another process (e.g. the command line); "
-            "its curves are on the History page."
-        )
-    return None
-
-
-def resume_ui() -> None:
-    """Resume buttons for the runs that were interrupted, stopped or failed and can go on."""
-    unfinished = [run for run in list_runs() if can_resume(run)][:5]
-    if not unfinished:
-        return
-    st.subheader("Unfinished runs")
-    for run in unfinished:
-        text, button = st.columns([4, 1], vertical_alignment="center")
-        text.markdown(f"`{run.id}` — {run.state} after {run.epochs_done} of {run.epochs} epochs")
-        if button.button("Resume", key=f"resume_{run.id}", icon=":material/play_arrow:",
-                         width="stretch") and start_resume(run.id):  # fmt: skip
-            st.rerun()  # the page now watches it
-    st.divider()
 
 
 st.title("Train")
 info = require_dataset()
-job = watch_ui()
-if job is not None:
-    if job.running:
-        live(job.run_id)
-    else:
-        draw(job.snapshot(), job)
-    st.divider()
+job = watched_ui()
 resume_ui()
 st.subheader("New run")
 st.caption(
@@ -363,26 +282,4 @@ with settings_col:
     config = settings_ui(info)
 with summary_col:
     buildable = summary_ui(config, len(info.classes))
-busy = job is not None and job.running
-if (limit := manager().limit()) is not None:
-    training, waiting = manager().load()
-    st.caption(
-        f"This server trains {limit} run(s) at a time (now {training} training, {waiting} "
-        "waiting); a new run waits for its turn in the queue."
-    )
-elif manager().active() and not busy:
-    st.caption("Another run is training; a second one shares the CPU and both go slower.")
-if st.button(
-    "Start training",
-    type="primary",
-    icon=":material/play_arrow:",
-    disabled=busy or not buildable,
-    help="Stop (or cancel) the current run first." if busy else None,
-):
-    try:
-        started = manager().start(config)
-    except (TrainingError, ModelError, HostedLimitError, ValueError) as exc:
-        st.error(f"Cannot start training: {exc}")
-    else:
-        st.session_state[WATCHED_RUN] = started.run_id
-        st.rerun()
+start_ui(config, job, buildable)

@@ -2,10 +2,10 @@
 
 import numpy as np
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
-from catdog.train.history import curves_figure, overfitting_onset, runs_table, short_id, story_runs
+from catdog.figures import confusion_figure, curves_figure
+from catdog.train.history import run_label, run_note, runs_table, short_id, stopped_line, story_runs
 from catdog.train.jobs import manager
 from catdog.train.runs import (
     HISTORY_FILE,
@@ -17,15 +17,7 @@ from catdog.train.runs import (
     model_file,
     read_history,
 )
-from pages.shared import (
-    PAGES,
-    confirmed,
-    damaged_ui,
-    model_choice,
-    predictor,
-    start_resume,
-    thumb,
-)
+from pages.shared import PAGES, confirmed, damaged_ui, model_choice, predictor, start_resume, thumb
 
 
 def percent_column(label: str) -> st.column_config.NumberColumn:
@@ -44,19 +36,13 @@ RUN_COLUMNS = {
 GALLERY_COLUMNS, GALLERY_SIZE = 6, 12
 
 
-def label(run: RunInfo) -> str:
-    best = f", best val {run.best_val_accuracy:.1%}" if run.best_val_accuracy is not None else ""
-    example = "shared example, " if run.example else ""
-    return f"{short_id(run.id)} ({example}{run.state}{best})"
-
-
 def compare_ui(runs: list[RunInfo]) -> list[RunInfo]:
     by_id = {r.id: r for r in runs}
     chosen = st.multiselect(
         "Runs to compare",
         list(by_id),
         default=story_runs(runs),
-        format_func=lambda i: label(by_id[i]),
+        format_func=lambda i: run_label(by_id[i]),
         key="history_runs",
     )
     return [by_id[i] for i in chosen]
@@ -68,20 +54,7 @@ def curves(chosen: list[RunInfo]) -> None:
     left, right = st.columns(2)
     for col, metric in ((left, "accuracy"), (right, "loss")):
         col.plotly_chart(curves_figure(histories, metric, height=400))
-    notes = []
-    for run in chosen:
-        onset = overfitting_onset(histories[short_id(run.id)])
-        best = (
-            f"best validation accuracy {run.best_val_accuracy:.1%}"
-            if run.best_val_accuracy is not None
-            else "no validation yet"
-        )
-        where = (
-            f"validation loss bottoms out at epoch {onset}"
-            if onset
-            else "validation loss still falling (no overfitting yet)"
-        )
-        notes.append(f"- **{short_id(run.id)}**: {best}; {where}.")
+    notes = [f"- **{short_id(r.id)}**: {run_note(r, histories[short_id(r.id)])}." for r in chosen]
     st.markdown("\n".join(notes))
 
 
@@ -98,8 +71,8 @@ def mistake_heatmaps(
 ) -> list[bytes]:
     """Square thumbnails of the ``(file, predicted class)`` mistakes, tinted where the model
     saw the class it (wrongly) predicted in the evaluation."""
-    from catdog.data.browse import thumbnail
     from catdog.data.images import load_for_model
+    from catdog.data.thumbnails import thumbnail
     from catdog.inference.explain import heatmap_jpeg
 
     model = predictor(run_id, which, version)
@@ -112,6 +85,7 @@ def mistake_heatmaps(
 
 
 def evaluation_ui(run: RunInfo) -> None:
+    """An Evaluate button; once pressed, the run's scores on the test split and its mistakes."""
     which = model_choice(key="history_which")
     model = model_file(run.path, which)
     if model is None:
@@ -121,12 +95,18 @@ def evaluation_ui(run: RunInfo) -> None:
         st.session_state.setdefault("evaluated", set()).add(key)
     if key not in st.session_state.get("evaluated", set()):
         return
+    version = model.stat().st_mtime
     try:
-        result = evaluation(run.id, which, model.stat().st_mtime)
+        result = evaluation(run.id, which, version)
     except (ValueError, OSError) as exc:
         st.error(f"Evaluation failed: {exc}")
         return
-    classes = result["classes"]
+    scores_ui(result)
+    mistakes_ui(run.id, which, version, result["misclassified"])
+
+
+def scores_ui(result: dict) -> None:
+    """Test accuracy, per-class precision/recall/F1 and the confusion matrix."""
     left, right = st.columns(2, gap="large")
     left.metric(
         "Test accuracy",
@@ -141,14 +121,11 @@ def evaluation_ui(run: RunInfo) -> None:
         "f1": st.column_config.NumberColumn("F1", format="%.3f"),
         "support": st.column_config.NumberColumn("Images", format="%d"),
     })  # fmt: skip
-    fig = px.imshow(
-        result["confusion_matrix"], x=classes, y=classes, text_auto=True,
-        color_continuous_scale="Blues", title="Confusion matrix",
-        labels={"x": "Predicted class", "y": "True class", "color": "Images"},
-    )  # fmt: skip
-    fig.update_layout(height=360, margin={"l": 10, "r": 10, "t": 60, "b": 10})
-    right.plotly_chart(fig)
-    wrong = result["misclassified"]
+    right.plotly_chart(confusion_figure(result["confusion_matrix"], result["classes"]))
+
+
+def mistakes_ui(run_id: str, which: str, version: float, wrong: list[dict]) -> None:
+    """The most confident mistakes as a gallery, optionally tinted where the model looked."""
     text, toggle = st.columns([3, 1], vertical_alignment="center")
     text.markdown(f"**Misclassified: {len(wrong)}** (most confident mistakes first)")
     shown = wrong[:GALLERY_SIZE]
@@ -159,10 +136,8 @@ def evaluation_ui(run: RunInfo) -> None:
         "the model predicted, from blue (a little) to red (most).",
     ):  # fmt: skip
         try:
-            pictures = mistake_heatmaps(
-                run.id, which, model.stat().st_mtime,
-                tuple((i["file"], i["predicted"]) for i in shown),
-            )  # fmt: skip
+            mistakes = tuple((item["file"], item["predicted"]) for item in shown)
+            pictures = mistake_heatmaps(run_id, which, version, mistakes)
         except (ValueError, OSError) as exc:
             st.warning(f"No heatmaps for this model: {exc}")
     cells = st.columns(GALLERY_COLUMNS)
@@ -179,7 +154,7 @@ def resume_ui(run: RunInfo) -> None:
     if not can_resume(run):
         return
     text, button = st.columns([3, 1], vertical_alignment="center")
-    text.caption(f"This run {run.state} after {run.epochs_done} of {run.epochs} epochs.")
+    text.caption(f"This run {stopped_line(run)}.")
     if button.button("Resume training", icon=":material/play_arrow:", key="history_resume",
                      width="stretch") and start_resume(run.id):  # fmt: skip
         queued = (job := manager().get(run.id)) is not None and job.queued
@@ -189,23 +164,15 @@ def resume_ui(run: RunInfo) -> None:
                      icon=":material/model_training:")  # fmt: skip
 
 
-EXPORTS = {  # label → (format, quantize)
-    "Keras (.keras)": ("keras", False),
-    "TensorFlow SavedModel (.zip)": ("savedmodel", False),
-    "TFLite": ("tflite", False),
-    "TFLite, quantized (~4× smaller)": ("tflite", True),
-}
-
-
 def export_ui(run: RunInfo, has_model: bool) -> None:
     """Export the run's model for use without catdog, checked, then offered as a download."""
-    from catdog.inference.export import ExportError, download, export_run
+    from catdog.inference.export import EXPORT_CHOICES, ExportError, download, export_run
 
     with st.expander("Export for use without catdog (raw RGB pixels in, probabilities out)"):
         kind, go = st.columns([3, 1], vertical_alignment="bottom")
-        choice = kind.selectbox("Format", list(EXPORTS), key="history_export_format")
+        choice = kind.selectbox("Format", list(EXPORT_CHOICES), key="history_export_format")
         if go.button("Export", disabled=not has_model, width="stretch", key="history_export"):
-            fmt, quantize = EXPORTS[choice]
+            fmt, quantize = EXPORT_CHOICES[choice]
             try:
                 with st.spinner("Exporting and checking it against the run's model…"):
                     result = export_run(run.id, fmt, quantize=quantize, replace=True)
@@ -226,7 +193,9 @@ def run_ui(runs: list[RunInfo]) -> None:
     """Downloads and evaluation of one run."""
     by_id = {r.id: r for r in runs}
     run = by_id[
-        st.selectbox("Run", list(by_id), format_func=lambda i: label(by_id[i]), key="history_run")
+        st.selectbox(
+            "Run", list(by_id), format_func=lambda i: run_label(by_id[i]), key="history_run"
+        )
     ]
     model = model_file(run.path)
     a, b, _ = st.columns([1, 1, 2])
@@ -267,7 +236,7 @@ def delete_ui(runs: list[RunInfo]) -> None:
     st.subheader("Delete a run")
     left, right = st.columns([3, 1], vertical_alignment="bottom")
     run_id = left.selectbox("Run to delete", list(own), key="history_delete_run",
-                            format_func=lambda i: label(own[i]))  # fmt: skip
+                            format_func=lambda i: run_label(own[i]))  # fmt: skip
     if st.session_state.get("history_delete_pending") != run_id:
         if right.button("Delete…", icon=":material/delete:", key="history_delete",
                         width="stretch"):  # fmt: skip

@@ -3,9 +3,9 @@
 import streamlit as st
 
 from catdog import hosting
-from catdog.data.browse import preview_image
 from catdog.data.images import IMAGE_SUFFIXES, ImageError
 from catdog.data.names import shown
+from catdog.data.thumbnails import preview_image
 from catdog.hosting import HostedLimitError
 from catdog.inference.explain import ExplainError, heatmap_jpeg
 from catdog.inference.predict import Prediction

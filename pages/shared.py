@@ -16,7 +16,7 @@ from typing import Any
 import streamlit as st
 
 from catdog import hosting
-from catdog.data.browse import DatasetChoice, dataset_choices, demo_ready, thumbnail
+from catdog.data.choices import DatasetChoice, dataset_choices, demo_ready
 from catdog.data.datasets import DatasetError, DatasetInfo, scan_dataset
 from catdog.data.paths import (
     demo_dataset_dir,
@@ -24,6 +24,7 @@ from catdog.data.paths import (
     set_workspace,
     valid_workspace_token,
 )
+from catdog.data.thumbnails import thumbnail
 from catdog.inference.predict import Predictor
 from catdog.train.augment import AugmentConfig
 from catdog.train.jobs import manager

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import pytest
 from builders import lying_zip, symlink_info, zip_entries
 
-from catdog.data.archive import ArchiveError, ExtractLimits, is_zip, safe_extract
+from catdog.data.archive import ArchiveError, ExtractLimits, safe_extract
+
+
+def is_zip(path: Path) -> bool:
+    """Whether ``path`` is a file that looks like a zip archive."""
+    return path.is_file() and zipfile.is_zipfile(path)
 
 
 def test_extracts_files_and_skips_macos_junk_and_dotfiles(tmp_path: Path) -> None:

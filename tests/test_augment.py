@@ -112,7 +112,7 @@ def centroids(batch: np.ndarray) -> np.ndarray:
 
 
 def test_preview_is_deterministic_and_varied() -> None:
-    from catdog.train.augment import preview
+    from catdog.train.warp import preview
 
     image = np.random.default_rng(3).integers(0, 256, (48, 48, 3), dtype=np.uint8)
     a = preview(image, AugmentConfig(), n=6, seed=7)
@@ -124,14 +124,14 @@ def test_preview_is_deterministic_and_varied() -> None:
 
 
 def test_preview_rejects_what_is_not_an_rgb_uint8_image() -> None:
-    from catdog.train.augment import preview
+    from catdog.train.warp import preview
 
     with pytest.raises(ValueError, match=r"uint8 array of shape \(H, W, 3\).*float64.*\(4, 4\)"):
         preview(np.zeros((4, 4)), AugmentConfig())
 
 
 def test_shifts_stay_in_range_and_on_their_axis() -> None:
-    from catdog.train.augment import preview
+    from catdog.train.warp import preview
 
     centre = centroids(preview(dot_image(20, 20), only(width_shift_range=0.2), n=40, seed=1))
     np.testing.assert_allclose(centre[:, 0], 20, atol=0.05)  # rows untouched
@@ -140,7 +140,7 @@ def test_shifts_stay_in_range_and_on_their_axis() -> None:
 
 
 def test_rotation_stays_within_its_range() -> None:
-    from catdog.train.augment import preview
+    from catdog.train.warp import preview
 
     centre = centroids(preview(dot_image(20, 30), only(rotation_range=40), n=40, seed=2)) - 20
     radius = np.hypot(*centre.T)
@@ -150,7 +150,7 @@ def test_rotation_stays_within_its_range() -> None:
 
 
 def test_zoom_factors_are_independent_and_in_range() -> None:
-    from catdog.train.augment import preview
+    from catdog.train.warp import preview
 
     config = only(zoom_range=0.2)
     across = centroids(preview(dot_image(20, 30), config, n=40, seed=3))[:, 1] - 20  # 10 / zy
@@ -161,7 +161,7 @@ def test_zoom_factors_are_independent_and_in_range() -> None:
 
 
 def test_nearest_fill_leaves_no_black_corners() -> None:
-    from catdog.train.augment import preview
+    from catdog.train.warp import preview
 
     image = np.random.default_rng(4).integers(100, 256, (40, 40, 3), dtype=np.uint8)
     nearest = preview(image, only(rotation_range=40), n=12, seed=5)
@@ -171,7 +171,7 @@ def test_nearest_fill_leaves_no_black_corners() -> None:
 
 
 def test_flip_really_mirrors() -> None:
-    from catdog.train.augment import preview
+    from catdog.train.warp import preview
 
     image = np.random.default_rng(5).integers(0, 256, (16, 20, 3), dtype=np.uint8)
     out = preview(image, only(horizontal_flip=True), n=16, seed=0)
@@ -182,7 +182,7 @@ def test_flip_really_mirrors() -> None:
 
 
 def test_brightness_and_contrast_stay_in_their_ranges() -> None:
-    from catdog.train.augment import preview
+    from catdog.train.warp import preview
 
     grey = np.full((8, 8, 3), 100, np.uint8)
     levels = preview(grey, only(brightness_range=0.3), n=30, seed=6)[:, 0, 0, 0].astype(float)
@@ -197,7 +197,7 @@ def test_brightness_and_contrast_stay_in_their_ranges() -> None:
 
 
 def test_cutout_erases_one_square_with_the_mean_colour() -> None:
-    from catdog.train.augment import preview
+    from catdog.train.warp import preview
 
     image = np.zeros((40, 40, 3), np.uint8)
     image[:, 20:] = 200  # mean colour 100
@@ -214,7 +214,7 @@ def test_cutout_erases_one_square_with_the_mean_colour() -> None:
 
 
 def test_switching_cutout_on_keeps_the_other_transforms() -> None:
-    from catdog.train.augment import preview
+    from catdog.train.warp import preview
 
     image = np.random.default_rng(4).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     strong = {"rotation_range": 20.0, "zoom_range": 0.2, "horizontal_flip": True}
@@ -228,7 +228,7 @@ def test_switching_cutout_on_keeps_the_other_transforms() -> None:
 
 
 def test_build_augmenter_maps_each_enabled_setting_to_a_keras_layer() -> None:
-    from catdog.train.augment import build_augmenter
+    from benchmarks.common import build_augmenter
 
     augmenter = build_augmenter(AugmentConfig(), seed=1)
     assert [type(layer).__name__ for layer in augmenter.layers] == [

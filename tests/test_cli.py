@@ -163,3 +163,37 @@ def test_runs_lists_damaged_folders_with_the_reason(
         assert main(command) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: run damaged-epochs-a-str is damaged: config.json: "), err
+
+
+def test_train_flags_are_the_training_settings(tmp_path: Path) -> None:
+    """Every setting of TrainConfig (but the dashboard's augmentation sliders) has its flag,
+    and the parsed flags build the config they spell."""
+    from catdog.cli import build_parser, train_config
+    from catdog.train.config import TrainConfig
+
+    parser = build_parser()
+    argv = ["train", "--data", str(tmp_path), "--model", "catdog-net", "--epochs", "3",
+            "--batch-size", "4", "--learning-rate", "0.01", "--image-size", "64", "--no-augment",
+            "--dropout", "0.2", "--steps-per-epoch", "5", "--early-stopping", "2",
+            "--lr-schedule", "cosine", "--warmup-epochs", "1", "--label-smoothing", "0.1",
+            "--weight-decay", "0.01", "--precision", "bfloat16", "--tta", "--tta-zoom", "1.1",
+            "--minutes", "2.5", "--seed", "7", "--no-test"]  # fmt: skip
+    assert train_config(parser.parse_args(argv)) == TrainConfig(
+        data=str(tmp_path), model="catdog-net", epochs=3, batch_size=4, learning_rate=0.01,
+        image_size=64, augment=False, dropout=0.2, steps_per_epoch=5, early_stopping=2,
+        lr_schedule="cosine", warmup_epochs=1, label_smoothing=0.1, weight_decay=0.01,
+        precision="bfloat16", tta=True, tta_zoom=1.1, time_limit_minutes=2.5, seed=7, test=False,
+    )  # fmt: skip
+    pretrained = ["train", "--data", str(tmp_path), "--model", "vgg16", "--weights", "w.h5",
+                  "--fine-tune-epochs", "4", "--fine-tune-lr", "1e-6",
+                  "--fine-tune-from", "block4_conv1"]  # fmt: skip
+    assert train_config(parser.parse_args(pretrained)) == TrainConfig(
+        data=str(tmp_path), model="vgg16", weights="w.h5", fine_tune_epochs=4, fine_tune_lr=1e-6,
+        fine_tune_from="block4_conv1",
+    )  # fmt: skip
+    assert train_config(parser.parse_args(["train", "--data", str(tmp_path)])) == TrainConfig(
+        data=str(tmp_path)
+    )
+    for flag, precision in (("--mixed-precision", "bfloat16"), ("--no-mixed-precision", "float32")):
+        args = parser.parse_args(["train", "--data", str(tmp_path), flag])  # the older spelling
+        assert train_config(args).precision == precision

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +12,9 @@ from builders import class_folders
 
 from catdog.data.datasets import (
     DatasetError,
+    class_images,
     image_sizes,
+    labelled_images,
     list_datasets,
     list_images,
     scan_dataset,
@@ -53,6 +56,31 @@ def test_list_images_is_in_natural_order(dataset_factory: Callable[..., Path]) -
         list_images(root, "train", "birds")
     with pytest.raises(DatasetError, match="unknown split 'val'"):
         list_images(root, "val")
+
+
+def test_special_files_named_as_images_are_listed_so_reading_them_can_say_why(
+    dataset_factory: Callable[..., Path],
+) -> None:
+    root = dataset_factory(counts=(2, 1, 1))
+    cats = root / "train" / "cats"
+    os.mkfifo(cats / "cat.5.jpg")  # a pipe: reading it must not wait for a writer
+    (cats / "cat.6.jpg").symlink_to(cats / "gone.jpg")  # a broken link
+    (cats / "__MACOSX").mkdir()
+    assert [p.name for p in class_images(cats)] == [
+        "cat.0.jpg",
+        "cat.1.jpg",
+        "cat.5.jpg",
+        "cat.6.jpg",
+    ]
+    assert scan_dataset(root).counts["train"] == {"cats": 4, "dogs": 2}
+    paths, labels = labelled_images(root / "train", ["dogs", "cats"])
+    assert [p.name for p in paths] == [
+        "dog.0.jpg",
+        "dog.1.jpg",
+        *(p.name for p in class_images(cats)),
+    ]
+    assert labels == [0, 0, 1, 1, 1, 1]
+    assert len(image_sizes(root)) == 8  # the two that are no images are left out of the sizes
 
 
 def test_list_datasets_finds_valid_datasets_in_the_home(tmp_path: Path) -> None:

@@ -209,3 +209,29 @@ def test_multi_class_softmax_run(dataset_factory, catdog_home: Path) -> None:
     assert result.misclassified  # an untrained model gets some wrong
     for m in result.misclassified:
         assert m.probability > m.true_probability  # the predicted class is the arg-max
+
+
+def test_counting_training_and_evaluation_see_the_same_images(
+    trained: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A nested folder, a hidden file and a photo not named as an image are left out by the
+    Dataset page's counts, the training pipeline and evaluation alike."""
+    from catdog.data.datasets import list_images, scan_dataset
+    from catdog.train.pipeline import load_split
+
+    _, run = trained
+    root = make_dataset(tmp_path / "odd", counts=(1, 1, 3))
+    photo = (root / "test" / "cats" / "cat.0.jpg").read_bytes()
+    (root / "test" / "cats" / "more").mkdir()
+    (root / "test" / "cats" / "more" / "cat.9.jpg").write_bytes(photo)
+    (root / "test" / "cats" / ".cat.8.jpg").write_bytes(photo)
+    (root / "test" / "cats" / "cat.7.txt").write_bytes(photo)
+    (root / "test" / "cats" / "cat.10.JPG").write_bytes(photo)  # counted: the case is no matter
+
+    info = scan_dataset(root)
+    assert info.counts["test"] == {"cats": 4, "dogs": 3}
+    files = list_images(root, "test")
+    assert [p.name for p in files[:4]] == ["cat.0.jpg", "cat.1.jpg", "cat.2.jpg", "cat.10.JPG"]
+    loaded = load_split(root, "test", info.classes, image_size=48)
+    assert loaded.paths == files and loaded.labels.tolist() == [0] * 4 + [1] * 3
+    assert evaluate_run(run, root).count == info.totals["test"] == 7

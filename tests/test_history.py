@@ -1,4 +1,5 @@
-"""catdog.train.history: overfitting onset, run tables, figures, job progress in words."""
+"""catdog.train.history: overfitting onset, the start of fine-tuning, run tables and choices,
+runs in words."""
 
 from __future__ import annotations
 
@@ -7,19 +8,20 @@ from pathlib import Path
 import pytest
 
 from catdog.train.history import (
-    batch_progress,
     best_epoch,
     best_run,
-    curves_figure,
-    epoch_progress,
-    job_line,
+    best_run_line,
+    fine_tuning_start,
     overfitting_onset,
+    resumable_runs,
+    run_label,
+    run_note,
     runs_table,
     short_id,
+    stopped_line,
     story_runs,
 )
-from catdog.train.jobs import JobSnapshot
-from catdog.train.runs import RunInfo
+from catdog.train.runs import LAST_MODEL, RunInfo
 
 # The seed's baseline in miniature: validation loss bottoms out at epoch 3, then rises.
 OVERFITTING = [
@@ -32,6 +34,10 @@ OVERFITTING = [
 STILL_LEARNING = [
     {"epoch": 1, "loss": 0.69, "accuracy": 0.50, "val_loss": 0.68, "val_accuracy": 0.56},
     {"epoch": 2, "loss": 0.63, "accuracy": 0.63, "val_loss": 0.61, "val_accuracy": 0.66},
+]
+# A pretrained model's run: the head alone on the frozen base, then fine-tuning from epoch 4.
+TWO_PHASES = [
+    {"epoch": e, "accuracy": 0.5, "val_accuracy": 0.5, "phase": 1 + (e > 3)} for e in range(1, 6)
 ]
 
 
@@ -88,6 +94,12 @@ def test_onset_ties_go_to_the_earliest_epoch() -> None:
     assert overfitting_onset(rows) == 2
 
 
+def test_fine_tuning_starts_at_the_first_epoch_of_phase_2() -> None:
+    assert fine_tuning_start(TWO_PHASES) == 4
+    without = [{k: v for k, v in r.items() if k != "phase"} for r in TWO_PHASES]
+    assert fine_tuning_start(without) is None  # a model that starts from random weights
+
+
 def test_runs_table_rows_hold_settings_and_results() -> None:
     (row,) = runs_table([_run("r1", "seed-dropout", best=0.82)])
     assert row["run"] == "r1"
@@ -120,56 +132,41 @@ def test_best_run_has_the_highest_validation_accuracy() -> None:
     assert best_run([_run("c", "seed-dropout", best=None)]) is None
 
 
-def test_curves_figure_draws_the_seeds_figure_with_the_onset_marked() -> None:
-    fig = curves_figure({"baseline": OVERFITTING}, "loss")
-    names = [trace.name for trace in fig.data]
-    assert names == ["training", "validation"]
-    assert list(fig.data[1].y) == [r["val_loss"] for r in OVERFITTING]
-    assert fig.layout.xaxis.title.text == "Epoch"
-    assert fig.layout.yaxis.title.text == "Loss"
-    assert [shape.x0 for shape in fig.layout.shapes] == [3]
-    assert "overfitting starts" in fig.layout.annotations[0].text
-
-
-def test_curves_figure_overlays_runs_and_batch_points() -> None:
-    points = [{"x": 0.5, "loss": 0.7, "accuracy": 0.5}, {"x": 1.0, "loss": 0.6, "accuracy": 0.6}]
-    fig = curves_figure({"a": OVERFITTING, "b": STILL_LEARNING}, "accuracy", batch_points=points)
-    names = [trace.name for trace in fig.data]
-    assert names == [
-        "a: training (per batch)",
-        "a: training",
-        "a: validation",
-        "b: training",
-        "b: validation",
-    ]
-    assert fig.layout.yaxis.tickformat == ".0%"
-    assert len(fig.layout.shapes) == 1  # only run a shows overfitting
-
-
-def test_job_progress_in_words() -> None:
-    snap = JobSnapshot(
-        run_id="r",
-        state="running",
-        epoch=2,
-        epochs=4,
-        step=5,
-        steps=10,
-        batch_logs={"loss": 0.5, "accuracy": 0.75},
-        history=OVERFITTING[:1],
-    )
-    assert job_line(snap) == "Training — epoch 2 of 4"
-    fraction, text = epoch_progress(snap)
-    assert fraction == pytest.approx(1.5 / 4)
-    assert text == "Epoch 2 of 4 (1 done)"
-    assert batch_progress(snap) == (0.5, "Batch 5 of 10 · loss 0.500 · accuracy 75.0%")
-
-    done = JobSnapshot(run_id="r", state="completed", epoch=5, epochs=4, history=OVERFITTING[:4])
-    assert job_line(done) == "Completed — 4 of 4 epochs"
-    assert epoch_progress(done) == (1.0, "4 of 4 epochs done")
-    assert batch_progress(done) is None
-    assert job_line(JobSnapshot(run_id="r", state="loading")) == "Loading images"
-
-
 def test_short_id_drops_the_time_stamp() -> None:
     assert short_id("20261128-071502-seed-baseline-3fa2") == "seed-baseline-3fa2"
     assert short_id("my-run") == "my-run"
+
+
+def test_runs_in_words() -> None:
+    run = _run("20261128-071502-seed-dropout-3fa2", "seed-dropout", best=0.82)
+    assert run_label(run) == "seed-dropout-3fa2 (completed, best val 82.0%)"
+    run.example = True
+    assert run_label(run) == "seed-dropout-3fa2 (shared example, completed, best val 82.0%)"
+    assert run_label(_run("r", "seed-baseline", state="failed", best=None)) == "r (failed)"
+    assert run_note(run, OVERFITTING) == (
+        "best validation accuracy 82.0%; validation loss bottoms out at epoch 3"
+    )
+    assert run_note(_run("r", "seed-baseline", best=None), STILL_LEARNING) == (
+        "no validation yet; validation loss still falling (no overfitting yet)"
+    )
+    assert stopped_line(_run("r", "seed-baseline", state="stopped")) == (
+        "stopped after 5 of 30 epochs"
+    )
+    best = _run("r1", "seed-dropout", best=0.82)
+    assert best_run_line(best) == "r1 (seed-dropout) — validation 82.0%"
+    best.test_accuracy = 0.801
+    assert best_run_line(best) == "r1 (seed-dropout) — validation 82.0%, test 80.1%"
+
+
+def test_resumable_runs_are_the_unfinished_ones_that_can_go_on(tmp_path: Path) -> None:
+    def saved(run: RunInfo) -> RunInfo:
+        run.path = tmp_path / run.id
+        run.path.mkdir()
+        (run.path / LAST_MODEL).touch()
+        return run
+
+    lost = _run("r1", "seed-baseline", state="stopped")  # its folder holds no model
+    finished = saved(_run("r2", "seed-baseline"))
+    stopped = [saved(_run(f"s{k}", "seed-baseline", state="stopped")) for k in range(3)]
+    assert resumable_runs([lost, finished, *stopped]) == stopped
+    assert resumable_runs(stopped, limit=2) == stopped[:2]

@@ -20,8 +20,8 @@ from streamlit.testing.v1 import app_test as app_test_module
 from test_pages import _zip_of, png_bytes, small_demo, texts
 
 from catdog import hosting
-from catdog.data.browse import import_named
-from catdog.data.datasets import DatasetError, delete_dataset, list_datasets
+from catdog.data.choices import import_named
+from catdog.data.datasets import DatasetError, list_datasets
 from catdog.data.importer import import_dataset
 from catdog.data.paths import (
     WorkspaceError,
@@ -42,6 +42,7 @@ from catdog.train import jobs, runs
 from catdog.train.config import TrainConfig
 from catdog.train.history import short_id
 from catdog.train.jobs import JobManager, manager
+from catdog.train.runs import delete_dataset
 from pages.shared import SOMETHING_WENT_WRONG
 
 

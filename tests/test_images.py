@@ -567,7 +567,7 @@ def test_dataset_sizes_skip_files_whose_header_breaks(
 
 
 def test_browsing_shrinks_through_the_same_hardened_path(tmp_path: Path) -> None:
-    from catdog.data.browse import image_details, preview_image, thumbnail
+    from catdog.data.thumbnails import image_details, preview_image, thumbnail
     from catdog.inference.explain import heatmap_jpeg
 
     big = write(tmp_path / "big.jpg", encode(photo(1600, 1200), "JPEG"))

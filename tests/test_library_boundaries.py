@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 CATDOG = Path(__file__).resolve().parents[1] / "catdog"
 
 
@@ -24,6 +26,15 @@ def _imported_modules(path: Path) -> set[str]:
 def test_library_never_imports_streamlit() -> None:
     offenders = [p.name for p in CATDOG.rglob("*.py") if "streamlit" in _imported_modules(p)]
     assert offenders == [], f"catdog/ must not import streamlit: {offenders}"
+
+
+def test_only_the_figures_module_imports_plotly() -> None:
+    offenders = [
+        str(p.relative_to(CATDOG))
+        for p in CATDOG.rglob("*.py")
+        if "plotly" in _imported_modules(p) and p != CATDOG / "figures.py"
+    ]
+    assert offenders == [], f"catdog/figures.py draws every figure: {offenders}"
 
 
 def _modules(package: str) -> list[str]:
@@ -52,7 +63,11 @@ def test_light_modules_do_not_import_tensorflow() -> None:
         "catdog.train.runs",
         "catdog.train.jobs",
         "catdog.train.history",
+        "catdog.train.job_status",
+        "catdog.figures",
         "catdog.model.registry",
+        "catdog.model.backbones",
+        "catdog.model.weights",
         "catdog.inference.evaluate",
         "catdog.inference.predict",
         "catdog.inference.explain",
@@ -84,3 +99,73 @@ def test_a_run_is_on_disk_before_tensorflow_loads(tiny_dataset: Path) -> None:
 
     (left,) = runs.list_runs()  # its process exited before training: listed as interrupted
     assert (left.model, left.state) == ("seed-baseline", "interrupted")
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(CATDOG.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _catdog_imports(path: Path, modules: set[str]) -> set[str]:
+    """The catdog modules ``path`` imports, at module level or inside functions alike."""
+    name = _module_name(path)
+    package = name if path.stem == "__init__" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: from . import x, from ..a import b
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)  # submodules
+    return {m for m in found if m in modules and m != name}
+
+
+def _import_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of ``graph`` as a path that ends where it starts, or None if there is none."""
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> list[str] | None:
+        if module in path:
+            return [*path[path.index(module) :], module]
+        if module in done:
+            return None
+        for imported in sorted(graph[module]):
+            if cycle := visit(imported, [*path, module]):
+                return cycle
+        done.add(module)
+        return None
+
+    return next(filter(None, (visit(m, []) for m in sorted(graph))), None)
+
+
+def _import_graph() -> dict[str, set[str]]:
+    paths = sorted(CATDOG.rglob("*.py"))
+    modules = {_module_name(p) for p in paths}
+    return {_module_name(p): _catdog_imports(p, modules) for p in paths}
+
+
+def test_catdog_modules_import_each_other_without_cycles() -> None:
+    """Each module builds on the ones below it: no two import each other, even inside a
+    function (where a cycle hides until the function runs)."""
+    graph = _import_graph()
+    assert "catdog.model.registry" in graph["catdog.train.config"]  # the graph sees imports
+    cycle = _import_cycle(graph)
+    assert cycle is None, f"catdog modules import each other in a cycle: {' → '.join(cycle)}"
+
+
+@pytest.mark.parametrize(
+    ("graph", "cycle"),
+    [
+        ({"a": {"b"}, "b": {"c"}, "c": set()}, None),
+        ({"a": {"b"}, "b": {"c"}, "c": {"a"}}, ["a", "b", "c", "a"]),
+        ({"a": {"b"}, "b": {"b"}}, ["b", "b"]),
+    ],
+)
+def test_the_cycle_finder_names_the_modules_of_a_cycle(
+    graph: dict[str, set[str]], cycle: list[str] | None
+) -> None:
+    assert _import_cycle(graph) == cycle

@@ -369,12 +369,11 @@ def test_train_page_trains_in_the_background_and_keeps_the_job(
     at.number_input(key="train_time_limit_minutes").set_value(30.0)  # ample for 2 epochs
     assert at.number_input(key="train_label_smoothing").value == 0.1  # catdog-net's preset
     at.number_input(key="train_weight_decay").set_value(0.01)
-    at.number_input(key="train_mixup").set_value(0.2)
     _start_tiny_run(at)
     run_id = at.session_state["watched_run"]
     saved = runs.run_info(runs.resolve_run(run_id)).config["train"]
     assert saved["time_limit_minutes"] == 30.0
-    assert (saved["weight_decay"], saved["mixup"], saved["label_smoothing"]) == (0.01, 0.2, 0.1)
+    assert (saved["weight_decay"], saved["label_smoothing"]) == (0.01, 0.1)
     assert f"Run `{run_id}`" in texts(at)
 
     at.switch_page(PAGES["history"]).run()  # leaving the page does not stop or lose the job

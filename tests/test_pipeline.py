@@ -12,12 +12,20 @@ from catdog.model.backend import tf
 from catdog.train.augment import AugmentConfig
 from catdog.train.pipeline import (
     LoadedSplit,
-    eval_dataset,
     load_images,
     load_split,
     make_dataset,
     scale_pixels,
 )
+
+
+def eval_dataset(
+    loaded: LoadedSplit, batch_size: int = 32, label_mode: str = "binary"
+) -> tf.data.Dataset:
+    """Validation/test batches, as training makes them: never shuffled, never augmented."""
+    return make_dataset(
+        loaded, batch_size=batch_size, shuffle=False, augment=None, label_mode=label_mode
+    )
 
 
 def batches(dataset: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from catdog.cli import main
+from catdog.model.backbones import BACKBONES
 from catdog.model.backend import keras
 from catdog.model.registry import build_model
 from catdog.model.saving import load_keras_model
 from catdog.model.weights import (
-    BACKBONES,
     WEIGHTS_URL_ENV,
     WeightsMissing,
     find_weights,
@@ -274,18 +274,6 @@ def test_download_from_a_mirror_lands_in_keras_cache_and_loads(
             model.get_layer(name).weights, base.get_layer(name).weights, strict=True
         ):
             np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
-
-
-def test_the_curves_mark_where_fine_tuning_starts() -> None:
-    from catdog.train.history import curves_figure, fine_tuning_start
-
-    rows = [{"epoch": e, "accuracy": 0.5, "val_accuracy": 0.5, "phase": 1 + (e > 3)}
-            for e in range(1, 6)]  # fmt: skip
-    assert fine_tuning_start(rows) == 4
-    assert fine_tuning_start([{k: v for k, v in r.items() if k != "phase"} for r in rows]) is None
-    fig = curves_figure({"run": rows}, "accuracy", mark_onset=False)
-    assert [a.text for a in fig.layout.annotations] == ["fine-tuning from epoch 4"]
-    assert [s.x0 for s in fig.layout.shapes] == [3.5]
 
 
 def test_train_page_says_what_a_pretrained_preset_downloads(keras_home: Path) -> None:

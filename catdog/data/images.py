@@ -455,7 +455,12 @@ def image_header(source: str | Path | bytes, name: str | None = None) -> tuple[s
         return _header_of(io.BytesIO(source), name or "image")
     name = name or Path(source).name
     try:
-        with open(source, "rb") as stream:  # only the header is read, not the whole file
+        # Never blocking on a pipe; only the header is read, not the whole file.
+        fd = os.open(source, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as stream:
+            mode = os.fstat(stream.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                raise ImageError(f"{name} {not_regular(mode)}")
             return _header_of(stream, name)
     except OSError as exc:
         raise ImageError(f"{name} could not be read ({exc.strerror or exc})") from exc

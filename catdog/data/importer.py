@@ -40,7 +40,14 @@ from PIL import Image
 
 from catdog import hosting
 from catdog.data.archive import MAX_ENTRY_BYTES, ArchiveError, ExtractLimits, safe_extract
-from catdog.data.datasets import MANIFEST_NAME, SPLITS, DatasetError, balance_warnings, natural_key
+from catdog.data.datasets import (
+    MANIFEST_NAME,
+    SPLITS,
+    DatasetError,
+    balance_warnings,
+    is_visible,
+    natural_key,
+)
 from catdog.data.images import IMAGE_SUFFIXES, ImageError, not_regular, opened_rgb
 from catdog.data.names import look_alike_letters, portable_name, shown
 from catdog.data.paths import datasets_dir
@@ -248,11 +255,6 @@ class _Item:
         return (number is None, number or 0, natural_key(self.rel))
 
 
-def _visible_name(name: str) -> bool:
-    """Dotfiles (``.DS_Store``) and macOS's ``__MACOSX`` are not user content."""
-    return not name.startswith(".") and name != "__MACOSX"
-
-
 def _what_it_is(entry: os.DirEntry) -> str:
     """Say what a directory entry that is neither a real folder nor a regular file is."""
     if entry.is_symlink():
@@ -270,7 +272,7 @@ def _scan(folder: Path) -> tuple[list[Path], list[Path], list[tuple[Path, str]]]
     dirs, files, others = [], [], []
     with os.scandir(folder) as entries:
         for entry in entries:
-            if not _visible_name(entry.name):
+            if not is_visible(entry.name):
                 continue
             if entry.is_dir(follow_symlinks=False):
                 dirs.append(Path(entry.path))
@@ -773,21 +775,10 @@ def import_dataset(
             is over its quota.
     """
     source, out = Path(source).expanduser(), Path(out).expanduser()
-    split = check_split(split)
-    if split == "seed" and (len(seed_counts) != 3 or min(seed_counts) < 1):
-        raise DatasetError(
-            f"seed_counts must be three positive numbers (train, validation, test), "
-            f"got {seed_counts!r}"
-        )
+    split = _check_request(split, seed_counts)
     _check_hosted_source(source)  # before anything tells what the server has
     src, dst = _check_paths(source, out)
-    options = {
-        "source": str(src),
-        "fingerprint": _fingerprint(src),
-        "split": list(split) if isinstance(split, tuple) else split,
-        "seed": seed,
-        "seed_counts": list(seed_counts) if split == "seed" else None,
-    }
+    options = _options(src, split, seed, seed_counts)
     earlier = _existing_import(dst, options)
     if earlier is not None:
         return earlier
@@ -797,46 +788,105 @@ def import_dataset(
     with _disk_space(dst.parent):  # a full disk: one clear error, once the work is gone
         work = Path(tempfile.mkdtemp(prefix=work_dir_prefix(dst.name), dir=dst.parent))
         try:
-            root, layout, items, passed = _gather(src, source, work, progress)
-            if split is None and layout == "split folders":
-                _check_kept_split(items, source)
-            staging = work / "staging"
-            staging.mkdir()
-            with (
-                ThreadPoolExecutor(workers or min(8, os.cpu_count() or 2)) as pool,
-                warnings.catch_warnings(),
-            ):
-                # PetImages is full of "Possibly corrupt EXIF data" warnings; the pixels are fine.
-                warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
-                checker = _Checker(pool, staging, len(items), progress)
-                assignment, unused = _assign(items, checker, layout, split, seed, seed_counts)
-            dataset = work / "dataset"
-            placed = [
-                i.path for per_class in assignment.values() for v in per_class.values() for i in v
-            ]
-            outcomes = Counter(checker.outcome[path] for path in placed)
-            result = ImportReport(
-                out=dst,
-                source=str(src),
-                layout=layout,
-                split="kept"
-                if split is None and layout == "split folders"
-                else ("seed" if split == "seed" else list(split or DEFAULT_FRACTIONS)),
-                seed=seed,
-                classes=sorted({item.cls for item in items}),
-                counts=_place(assignment, checker.staged, dataset),
-                skipped=passed + checker.skipped + _stray_files(root, layout, items),
-                unused=unused,
-                created=datetime.now(UTC).isoformat(timespec="seconds"),
-                copied=outcomes["copied"],
-                converted=outcomes["converted"],
-            )
-            result.warnings = _name_warnings(result.classes) + balance_warnings(result.counts)
-            hosting.check_dataset_bytes(hosting.folder_size(dataset), str(source))
-            _publish(result, options, dataset, dst)
+            result = _build(src, source, dst, work, split, seed, seed_counts, workers, progress)
+            _publish(result, options, work / "dataset", dst)
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return result
+
+
+def _check_request(split: SplitSpec, seed_counts: tuple[int, int, int]) -> SplitSpec:
+    """Validate the split (:func:`check_split`) and, for the seed split, its counts."""
+    split = check_split(split)
+    if split == "seed" and (len(seed_counts) != 3 or min(seed_counts) < 1):
+        raise DatasetError(
+            f"seed_counts must be three positive numbers (train, validation, test), "
+            f"got {seed_counts!r}"
+        )
+    return split
+
+
+def _options(src: Path, split: SplitSpec, seed: int, seed_counts: tuple[int, int, int]) -> dict:
+    """What makes an import this import: the source, its fingerprint and the split asked for
+    (kept in the manifest; an import with the same options is not done twice)."""
+    return {
+        "source": str(src),
+        "fingerprint": _fingerprint(src),
+        "split": list(split) if isinstance(split, tuple) else split,
+        "seed": seed,
+        "seed_counts": list(seed_counts) if split == "seed" else None,
+    }
+
+
+def _build(
+    src: Path,
+    source: Path,
+    dst: Path,
+    work: Path,
+    split: SplitSpec,
+    seed: int,
+    seed_counts: tuple[int, int, int],
+    workers: int | None,
+    progress: ProgressFn | None,
+) -> ImportReport:
+    """Find the source's images, check them, and place the chosen ones in ``work/dataset``;
+    returns the report of the import into ``dst`` (see :func:`import_dataset`).
+
+    Raises:
+        DatasetError: as for :func:`import_dataset`.
+        catdog.hosting.HostedLimitError: in hosted mode, a source or dataset over a cap.
+    """
+    root, layout, items, passed = _gather(src, source, work, progress)
+    kept = split is None and layout == "split folders"
+    if kept:
+        _check_kept_split(items, source)
+    checker, assignment, unused = _check_images(
+        items, work / "staging", layout, split, seed, seed_counts, workers, progress
+    )
+    dataset = work / "dataset"
+    placed = [i.path for per_class in assignment.values() for v in per_class.values() for i in v]
+    outcomes = Counter(checker.outcome[path] for path in placed)
+    result = ImportReport(
+        out=dst,
+        source=str(src),
+        layout=layout,
+        split="kept" if kept else ("seed" if split == "seed" else list(split or DEFAULT_FRACTIONS)),
+        seed=seed,
+        classes=sorted({item.cls for item in items}),
+        counts=_place(assignment, checker.staged, dataset),
+        skipped=passed + checker.skipped + _stray_files(root, layout, items),
+        unused=unused,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        copied=outcomes["copied"],
+        converted=outcomes["converted"],
+    )
+    result.warnings = _name_warnings(result.classes) + balance_warnings(result.counts)
+    hosting.check_dataset_bytes(hosting.folder_size(dataset), str(source))
+    return result
+
+
+def _check_images(
+    items: list[_Item],
+    staging: Path,
+    layout: str,
+    split: SplitSpec,
+    seed: int,
+    seed_counts: tuple[int, int, int],
+    workers: int | None,
+    progress: ProgressFn | None,
+) -> tuple[_Checker, dict, int]:
+    """Decode the images on a thread pool, staging the usable ones in ``staging``, and decide
+    each one's split (:func:`_assign`); returns (checker, assignment, unused)."""
+    staging.mkdir()
+    with (
+        ThreadPoolExecutor(workers or min(8, os.cpu_count() or 2)) as pool,
+        warnings.catch_warnings(),
+    ):
+        # PetImages is full of "Possibly corrupt EXIF data" warnings; the pixels are fine.
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+        checker = _Checker(pool, staging, len(items), progress)
+        assignment, unused = _assign(items, checker, layout, split, seed, seed_counts)
+    return checker, assignment, unused
 
 
 def _disk_is_full(exc: BaseException | None) -> bool:

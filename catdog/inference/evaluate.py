@@ -11,17 +11,19 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from catdog import hosting
-from catdog.data.datasets import natural_key
-from catdog.data.images import IMAGE_SUFFIXES
+from catdog.data.datasets import labelled_images, visible_folders
 from catdog.data.names import look_alike_letters, shown
 from catdog.data.paths import in_dataset_roots
 from catdog.progress import ProgressFn
 from catdog.train.runs import resolve_run, usable_run_info
+
+if TYPE_CHECKING:
+    from catdog.inference.predict import Prediction
 
 # Misclassified files listed by Evaluation.summary() (to_dict() keeps them all).
 SUMMARY_MISTAKES = 10
@@ -182,35 +184,6 @@ def _relative(file: str, folder: str) -> str:
         return file
 
 
-def _visible(path: Path) -> bool:
-    return not path.name.startswith(".") and path.name != "__MACOSX"
-
-
-def _class_folders(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and _visible(p))
-
-
-def _labelled_files(folder: Path, classes: list[str]) -> tuple[list[Path], list[int]]:
-    """Image files of ``folder/<class>/`` in class order, then natural name order (as
-    :func:`catdog.data.datasets.list_images` lists a split), with their labels. Whatever is named
-    as an image but is no regular file (a pipe, a device, a broken link) is listed too: it is
-    then reported as skipped, not silently left out."""
-    paths: list[Path] = []
-    labels: list[int] = []
-    for label, name in enumerate(classes):
-        files = sorted(
-            (
-                p
-                for p in (folder / name).iterdir()
-                if not p.is_dir() and _visible(p) and p.suffix.lower() in IMAGE_SUFFIXES
-            ),
-            key=lambda p: natural_key(p.name),
-        )
-        paths += files
-        labels += [label] * len(files)
-    return paths, labels
-
-
 def resolve_eval_folder(run_config: dict[str, Any], data: str | Path | None) -> Path:
     """The folder of class folders to evaluate on (see :func:`evaluate_run`).
 
@@ -243,7 +216,7 @@ def _named_class(name: str) -> str:
 
 
 def _check_classes(folder: Path, classes: list[str]) -> None:
-    found = _class_folders(folder)
+    found = sorted(p.name for p in visible_folders(folder))
     if found == sorted(classes):
         return
     missing = [_named_class(c) for c in classes if c not in found]
@@ -299,38 +272,12 @@ def evaluate_run(
     path = resolve_run(run)
     info = usable_run_info(path)
     folder = resolve_eval_folder(info.config, data)
-    _check_classes(folder, info.classes)
-    paths, labels = _labelled_files(folder, info.classes)
-    if not paths:
-        raise EvaluationError(
-            f"{folder} has no images in its class folders ({', '.join(info.classes)})"
-        )
-
+    paths, labels = _images_to_evaluate(folder, info.classes)
     predictor = Predictor.from_run(path, which=which, tta=tta, tta_zoom=tta_zoom)
     predictions = predictor.predict_files(paths, batch_size=batch_size, progress=progress)
-
-    index = {name: k for k, name in enumerate(info.classes)}
-    true, pred, mistakes, skipped = [], [], [], []
-    for file, label, prediction in zip(paths, labels, predictions, strict=True):
-        if prediction.error is not None or prediction.label is None:
-            skipped.append({"file": str(file), "error": prediction.error or "no prediction"})
-            continue
-        guess = index[prediction.label]
-        true.append(label)
-        pred.append(guess)
-        if guess != label:
-            mistakes.append(
-                Misclassified(
-                    file=str(file),
-                    true=info.classes[label],
-                    predicted=prediction.label,
-                    probability=prediction.probabilities[prediction.label],
-                    true_probability=prediction.probabilities[info.classes[label]],
-                )
-            )
+    true, pred, mistakes, skipped = _sort_predictions(paths, labels, predictions, info.classes)
     if not true:
         raise EvaluationError(f"none of the {len(paths)} files in {folder} could be read as images")
-    mistakes.sort(key=lambda m: (-m.probability, m.file))
     cm = confusion_matrix(true, pred, len(info.classes))
     return Evaluation(
         run_id=info.id,
@@ -344,3 +291,45 @@ def evaluate_run(
         misclassified=mistakes,
         skipped=skipped,
     )
+
+
+def _images_to_evaluate(folder: Path, classes: list[str]) -> tuple[list[Path], list[int]]:
+    """The images of ``folder``'s class folders, in a fixed order, with their labels.
+
+    Raises:
+        EvaluationError: the class folders are not the run's classes, or hold no images.
+    """
+    _check_classes(folder, classes)
+    paths, labels = labelled_images(folder, classes)
+    if not paths:
+        raise EvaluationError(f"{folder} has no images in its class folders ({', '.join(classes)})")
+    return paths, labels
+
+
+def _sort_predictions(
+    paths: list[Path], labels: list[int], predictions: list[Prediction], classes: list[str]
+) -> tuple[list[int], list[int], list[Misclassified], list[dict[str, str]]]:
+    """Pair every file with its own prediction: the true and predicted class indices of the
+    files read, the mistakes (most confidently wrong first) and the files skipped as
+    unreadable (``{file, error}``)."""
+    index = {name: k for k, name in enumerate(classes)}
+    true, pred, mistakes, skipped = [], [], [], []
+    for file, label, prediction in zip(paths, labels, predictions, strict=True):
+        if prediction.error is not None or prediction.label is None:
+            skipped.append({"file": str(file), "error": prediction.error or "no prediction"})
+            continue
+        guess = index[prediction.label]
+        true.append(label)
+        pred.append(guess)
+        if guess != label:
+            mistakes.append(
+                Misclassified(
+                    file=str(file),
+                    true=classes[label],
+                    predicted=prediction.label,
+                    probability=prediction.probabilities[prediction.label],
+                    true_probability=prediction.probabilities[classes[label]],
+                )
+            )
+    mistakes.sort(key=lambda m: (-m.probability, m.file))
+    return true, pred, mistakes, skipped

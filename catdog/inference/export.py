@@ -25,6 +25,13 @@ import numpy as np
 from catdog.train import runs
 
 FORMATS = ("keras", "savedmodel", "tflite")
+# The exports offered by name: label → (format, quantize).
+EXPORT_CHOICES = {
+    "Keras (.keras)": ("keras", False),
+    "TensorFlow SavedModel (.zip)": ("savedmodel", False),
+    "TFLite": ("tflite", False),
+    "TFLite, quantized (~4× smaller)": ("tflite", True),
+}
 # Largest difference in a probability allowed between the run's model and a float export
 # (float32 throughout: only the order of operations differs; bfloat16 runs differ more).
 TOLERANCE = {"float32": 1e-4, "bfloat16": 3e-2, "float16": 1e-2}

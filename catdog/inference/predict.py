@@ -22,8 +22,8 @@ import numpy as np
 from catdog import hosting
 from catdog.data.images import ImageError, load_for_model
 from catdog.data.names import shown
-from catdog.model.registry import tta_zoom_error
 from catdog.progress import ProgressFn, report
+from catdog.train.config import tta_zoom_error
 from catdog.train.runs import RunError, load_model, resolve_run, usable_run_info
 
 if TYPE_CHECKING:

@@ -113,7 +113,8 @@ def build_catdog_net(
 
     Args:
         image_size: side of the square RGB input (pixels scaled to [0, 1] by the pipeline).
-        num_classes: 2 → one sigmoid unit; more → softmax.
+        num_classes: 2 → one sigmoid unit; more → softmax (at least 2: the registry's
+            :func:`~catdog.model.registry.build_model` checks).
         dropout: rate of the Dropout before the output layer.
         dtype: Keras dtype policy of the hidden layers (``"mixed_bfloat16"`` for speed); the
             output layer always computes in float32.
@@ -122,10 +123,6 @@ def build_catdog_net(
     Returns:
         A functional ``keras.Model``.
     """
-    from catdog.model.registry import ModelError
-
-    if num_classes < 2:
-        raise ModelError(f"a classifier needs at least 2 classes, got {num_classes}")
     units, activation = (1, "sigmoid") if num_classes == 2 else (num_classes, "softmax")
     inputs = keras.Input(shape=(image_size, image_size, 3), name="image")
     x = _conv_bn(inputs, STEM_FILTERS, 3, 2, dtype, name="stem1")

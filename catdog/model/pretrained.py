@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
+from catdog.model.backbones import BACKBONES, Backbone
 from catdog.model.backend import keras
-from catdog.model.registry import ModelError, head_units
-from catdog.model.weights import BACKBONES, Backbone
+from catdog.model.errors import ModelError
 
 # The ImageNet channel means (B, G, R) that Caffe-style preprocessing subtracts.
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -103,9 +103,10 @@ def build_pretrained(
     global average pooling, Dropout, output.
 
     Args:
-        backbone_name: a key of :data:`catdog.model.weights.BACKBONES`.
+        backbone_name: a key of :data:`catdog.model.backbones.BACKBONES`.
         image_size: side of the square RGB input (pixels scaled to [0, 1]).
-        num_classes: number of classes (2 → one sigmoid unit, more → softmax).
+        num_classes: 2 → one sigmoid unit; more → softmax (at least 2: the registry's
+            :func:`~catdog.model.registry.build_model` checks).
         dropout: rate of the head's Dropout layer (0 leaves it out).
         dtype: Keras dtype policy of the hidden layers (the output layer is float32).
         weights: the backbone's weights file (Keras' ``.h5`` or a ``.weights.h5``); None
@@ -115,7 +116,7 @@ def build_pretrained(
         ModelError: the weights file does not fit the backbone.
     """
     backbone = BACKBONES[backbone_name]
-    units, activation = head_units(num_classes)
+    units, activation = (1, "sigmoid") if num_classes == 2 else (num_classes, "softmax")
     inputs = keras.Input(shape=(image_size, image_size, 3), name="image")
     with _global_policy(dtype):
         base = _base(backbone, preprocess(backbone, inputs), None)

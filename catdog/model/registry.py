@@ -10,14 +10,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from catdog.model.errors import ModelError
 from catdog.train.augment import AugmentConfig
 
 if TYPE_CHECKING:
     from catdog.model.backend import keras
 
 
-class ModelError(ValueError):
-    """An unknown model name or an impossible model setting."""
+# Keras dtype policy of the hidden layers for each arithmetic (weights stay float32 in all);
+# :mod:`catdog.train.precision` chooses between them.
+POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 
 
 @dataclass(frozen=True)
@@ -44,8 +46,6 @@ class ModelSpec:
         label_smoothing: label smoothing of the cross-entropy loss (0 = plain, as the seed).
         weight_decay: AdamW's decoupled weight decay: every step each weight shrinks by
             ``learning_rate × weight_decay`` of itself (0 = none; only AdamW takes it).
-        mixup: train on blends of two images and their labels, the blend drawn from
-            ``Beta(mixup, mixup)`` (see :mod:`catdog.train.mixup`); 0 = off.
         precision: the arithmetic of the hidden layers: ``auto`` (measured on the machine,
             see :mod:`catdog.train.precision`), ``float32``, ``bfloat16`` or ``float16`` (weights
             stay float32; the output layer always computes in float32).
@@ -55,7 +55,7 @@ class ModelSpec:
         time_limit_minutes: train for at most this many minutes, fitting the schedule to the
             epochs that fit (``epochs`` is then the most); 0 = no limit.
         augmentation: default augmentation settings (None: the seed's).
-        backbone: the pretrained base (a key of :data:`catdog.model.weights.BACKBONES`), None
+        backbone: the pretrained base (a key of :data:`catdog.model.backbones.BACKBONES`), None
             for a model that starts from random weights.
         fine_tune_epochs: of the ``epochs``, how many at the end fine-tune the base's top
             block (pretrained models only; 0 = feature extraction only).
@@ -80,7 +80,6 @@ class ModelSpec:
     warmup_epochs: int = 0
     label_smoothing: float = 0.0
     weight_decay: float = 0.0
-    mixup: float = 0.0
     precision: str = "auto"
     tta: bool = False
     tta_zoom: float = 0.0
@@ -92,29 +91,31 @@ class ModelSpec:
     fine_tune_from: str | None = None
 
 
-def mixup_error(alpha: float | None) -> str | None:
-    """Why ``alpha`` cannot be a mixup strength, or None if it can (0 = off)."""
-    if alpha is None or 0 <= alpha <= 10:
+def image_size_error(spec: ModelSpec, image_size: int | None) -> str | None:
+    """Why ``spec``'s architecture cannot take ``image_size`` px, or None if it can (or None)."""
+    if image_size is None or image_size >= spec.min_image_size:
         return None
-    return f"mixup alpha must be between 0 (off) and 10, got {alpha}"
+    return f"{spec.name} needs images of at least {spec.min_image_size} px, got {image_size}"
 
 
-def tta_zoom_error(zoom: float | None) -> str | None:
-    """Why ``zoom`` cannot be a test-time zoom (``ModelSpec.tta_zoom``), or None if it can:
-    0 (or None) is off, else it must lie in [1, 2]."""
-    if not zoom or 1 <= zoom <= 2:
+OPTIMIZERS = ("rmsprop", "adam", "adamw")
+
+
+def weight_decay_error(optimizer: str, weight_decay: float | None) -> str | None:
+    """Why ``optimizer`` cannot take ``weight_decay``, or None if it can: only AdamW decays
+    weights (the others would ignore it)."""
+    if not weight_decay or optimizer == "adamw":
         return None
-    return f"test-time zoom must be 0 (off) or between 1 and 2, got {zoom}"
+    return f"weight decay needs the adamw optimizer, not {optimizer} (leave weight decay at 0)"
 
 
-def head_units(num_classes: int) -> tuple[int, str]:
+def _head(num_classes: int) -> tuple[int, str]:
     """Units and activation of the output layer: 1 sigmoid unit for 2 classes, else softmax."""
-    if num_classes < 2:
-        raise ModelError(f"a classifier needs at least 2 classes, got {num_classes}")
     return (1, "sigmoid") if num_classes == 2 else (num_classes, "softmax")
 
 
-# Smallest input the four conv/pool blocks can shrink to a 1×1 map.
+# Smallest input the four conv/pool blocks (each: 3×3 valid convolution, 2×2 pooling) can
+# shrink to a 1×1 map.
 SEED_MIN_SIZE = 46
 
 
@@ -139,14 +140,7 @@ def build_seed_convnet(
     """
     from catdog.model.backend import keras
 
-    units, activation = head_units(num_classes)
-    side = image_size
-    for _ in range(4):  # each block: 3×3 valid convolution, then 2×2 pooling
-        side = (side - 2) // 2
-    if side < 1:
-        raise ModelError(
-            f"the seed convnet needs images of at least {SEED_MIN_SIZE} px, got {image_size}"
-        )
+    units, activation = _head(num_classes)
     layers: list[Any] = [keras.Input(shape=(image_size, image_size, 3), name="image")]
     for filters in (32, 64, 128, 128):
         layers.append(keras.layers.Conv2D(filters, (3, 3), activation="relu", dtype=dtype))
@@ -372,19 +366,27 @@ def build_model(
     ``auto`` setting is resolved by :func:`catdog.train.precision.choose_precision` first).
     ``weights`` is a pretrained model's backbone weights file
     (:func:`catdog.model.weights.find_weights`); without it the base has random weights.
-    """
-    from catdog.train.precision import policy
+    The training settings (``dropout``) are taken as given: :class:`catdog.train.config.TrainConfig`
+    checks them.
 
+    Raises:
+        ModelError: an unknown model or precision, fewer than 2 classes, or images too small
+            for the model.
+    """
     spec = get_spec(name)
     size = spec.image_size if image_size is None else image_size
     rate = spec.dropout if dropout is None else dropout
-    if not 0.0 <= rate < 1.0:
-        raise ModelError(f"dropout must be in [0, 1), got {rate}")
+    if num_classes < 2:
+        raise ModelError(f"a classifier needs at least 2 classes, got {num_classes}")
+    if problem := image_size_error(spec, size):
+        raise ModelError(problem)
+    if precision not in POLICIES:
+        raise ModelError(f"unknown precision {precision!r}; choose one of {', '.join(POLICIES)}")
     if weights is None:
-        return spec.build(size, num_classes, rate, policy(precision))
+        return spec.build(size, num_classes, rate, POLICIES[precision])
     if spec.backbone is None:
         raise ModelError(f"{name} has no pretrained base to load weights into")
-    return spec.build(size, num_classes, rate, policy(precision), weights=weights)
+    return spec.build(size, num_classes, rate, POLICIES[precision], weights=weights)
 
 
 def compile_model(
@@ -395,24 +397,22 @@ def compile_model(
     optimizer: str = "rmsprop",
     label_smoothing: float = 0.0,
     weight_decay: float = 0.0,
-    mixed_labels: bool = False,
 ) -> keras.Model:
     """Compile as the seed does: cross-entropy, the given optimizer and learning rate, accuracy.
 
     Binary problems use ``binary_crossentropy`` (sigmoid output), others
     ``categorical_crossentropy`` (softmax output, one-hot labels). ``weight_decay`` is AdamW's
     (decoupled: each step a weight shrinks by ``learning_rate × weight_decay`` of itself).
-    ``mixed_labels``: the labels are blends (mixup), so binary accuracy is counted against the
-    rounded label (:func:`catdog.train.mixup.majority_accuracy`).
+    The training settings are taken as given: :class:`catdog.train.config.TrainConfig` checks
+    them.
+
+    Raises:
+        ModelError: an unknown optimizer, or weight decay for one that would ignore it.
     """
     from catdog.model.backend import keras
 
-    if learning_rate <= 0:
-        raise ModelError(f"learning rate must be positive, got {learning_rate}")
-    if weight_decay < 0:
-        raise ModelError(f"weight decay must be ≥ 0, got {weight_decay}")
-    if weight_decay and optimizer != "adamw":
-        raise ModelError(f"weight decay needs the adamw optimizer, not {optimizer}")
+    if problem := weight_decay_error(optimizer, weight_decay):
+        raise ModelError(problem)
     if optimizer == "rmsprop":
         opt = keras.optimizers.RMSprop(learning_rate=learning_rate)
     elif optimizer == "adamw":
@@ -422,7 +422,7 @@ def compile_model(
     elif optimizer == "adam":
         opt = keras.optimizers.Adam(learning_rate=learning_rate)
     else:
-        raise ModelError(f"unknown optimizer {optimizer!r}; choose rmsprop, adam or adamw")
+        raise ModelError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
     loss: Any = "binary_crossentropy" if num_classes == 2 else "categorical_crossentropy"
     if label_smoothing > 0:
         loss_class = (
@@ -431,12 +431,7 @@ def compile_model(
             else keras.losses.CategoricalCrossentropy
         )
         loss = loss_class(label_smoothing=label_smoothing)
-    metric: Any = "accuracy"
-    if mixed_labels and num_classes == 2:  # categorical accuracy takes the argmax already
-        from catdog.train.mixup import majority_accuracy
-
-        metric = keras.metrics.MeanMetricWrapper(majority_accuracy, name="accuracy")
-    model.compile(optimizer=opt, loss=loss, metrics=[metric])
+    model.compile(optimizer=opt, loss=loss, metrics=["accuracy"])
     return model
 
 

@@ -4,11 +4,21 @@ Keras objects (they must be imported, hence registered, before a model using the
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from catdog.model import catdognet, optim
 from catdog.model.backend import keras
 
 CUSTOM_OBJECT_MODULES = (catdognet, optim)  # each registers its classes with Keras when imported
+
+
+@keras.saving.register_keras_serializable(package="catdog")
+def majority_accuracy(y_true: Any, y_pred: Any) -> Any:
+    """Binary accuracy against the rounded label: the metric of models saved by runs trained
+    with mixup, a setting catdog no longer offers. Registered so that those files still load,
+    with their optimizer state, to evaluate, predict or resume; on 0/1 labels it equals plain
+    accuracy."""
+    return keras.metrics.binary_accuracy(keras.ops.round(y_true), y_pred)
 
 
 class UnsafeModelError(ValueError):

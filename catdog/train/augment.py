@@ -2,23 +2,18 @@
 
 Keras 3 has no ``ImageDataGenerator``. :class:`AugmentConfig` keeps its settings and meaning
 (Keras 2 / keras-preprocessing semantics, checked against its ``get_random_transform`` and
-``apply_affine_transform``); three things apply it:
+``apply_affine_transform``); :mod:`catdog.train.warp` applies it, in TensorFlow: to training
+batches (:func:`~catdog.train.warp.augment_images`: rotation, shift, shear, zoom and flip
+composed into ONE matrix per image, as Keras 2 did, and applied in a single warp, then
+brightness, contrast and cutout) and to one image for the dashboard's sliders
+(:func:`~catdog.train.warp.preview`).
 
-- :func:`catdog.train.warp.augment_images` — the training pipeline's path: rotation, shift, shear,
-  zoom and flip composed into ONE matrix per image (as Keras 2 did) and applied in a single
-  projective warp, then brightness and contrast (see :mod:`catdog.train.warp`).
-- :func:`build_augmenter` — the same settings mapped onto Keras 3's stock preprocessing layers,
-  for use inside a model; its docstring says where those layers differ from Keras 2.
-- :func:`preview` — N augmented variants of one image, for the dashboard's sliders.
-
-TensorFlow is imported only inside the functions that need it, so that
-``from catdog.train.augment import AugmentConfig`` never imports it.
+This module holds settings only: it never imports TensorFlow.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -184,110 +179,3 @@ class AugmentConfig:
                 f"expected some of {', '.join(sorted(known))}"
             )
         return cls(**data).validate()
-
-
-def build_augmenter(config: AugmentConfig, seed: int | None = None) -> Any:
-    """Map the config onto Keras 3's stock preprocessing layers, one layer per enabled transform.
-
-    The layers take float pixels 0–255 and are active only when called with ``training=True``
-    (as inside ``model.fit``). Mapping, and where it departs from Keras 2:
-
-    - rotation_range r → ``RandomRotation(r / 360)`` (the factor is a fraction of a full turn).
-    - width/height_shift_range → ``RandomTranslation(height_factor, width_factor)``.
-    - shear_range s (degrees) → ``RandomShear(y_factor=sin s)``: Keras 2's shear moves rows in
-      proportion to the column; the layer shears about the top-left corner, not the centre,
-      and leaves out Keras 2's tiny cos s squeeze.
-    - zoom_range z → ``RandomZoom((-z, z), (-z, z))``: independent height and width factors.
-    - horizontal_flip → ``RandomFlip("horizontal")``.
-    - brightness_range b → ``RandomBrightness(b)``, which ADDS ±b × 255 (Keras 2 multiplied).
-    - contrast_range c → ``RandomContrast(c)``.
-    - cutout c → ``RandomErasing(factor=(1, 1), scale=(c², c²), fill_value=127.5)``: one
-      erased patch per image, but of the layer's own shape and placement, filled with mid-grey
-      rather than the image's mean colour.
-
-    Each layer warps and fills on its own, where Keras 2 (and
-    :class:`catdog.train.warp.RandomAffine`) composes one matrix and samples once: chained layers
-    blur more and are several times slower.
-
-    Args:
-        config: the transforms to apply.
-        seed: seed for the layers' random generators (None: random).
-
-    Returns:
-        A ``keras.Sequential`` named ``"augmenter"`` (empty if the config is off).
-    """
-    from catdog.model.backend import keras
-
-    config.validate()
-    fill = {"fill_mode": config.fill_mode, "fill_value": 0.0, "interpolation": "bilinear"}
-    layers = []
-    if config.rotation_range:
-        layers.append(keras.layers.RandomRotation(config.rotation_range / 360.0, seed=seed, **fill))
-    if config.width_shift_range or config.height_shift_range:
-        layers.append(
-            keras.layers.RandomTranslation(
-                config.height_shift_range, config.width_shift_range, seed=seed, **fill
-            )
-        )
-    if config.shear_range:
-        layers.append(
-            keras.layers.RandomShear(
-                x_factor=0.0, y_factor=math.sin(math.radians(config.shear_range)), seed=seed, **fill
-            )
-        )
-    if config.zoom_range:
-        z = config.zoom_range
-        layers.append(keras.layers.RandomZoom((-z, z), (-z, z), seed=seed, **fill))
-    if config.horizontal_flip:
-        layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
-    if config.brightness_range:
-        layers.append(
-            keras.layers.RandomBrightness(
-                config.brightness_range, value_range=(0.0, 255.0), seed=seed
-            )
-        )
-    if config.contrast_range:
-        layers.append(
-            keras.layers.RandomContrast(config.contrast_range, value_range=(0.0, 255.0), seed=seed)
-        )
-    if config.cutout:
-        area = config.cutout**2
-        layers.append(
-            keras.layers.RandomErasing(
-                factor=(1.0, 1.0),
-                scale=(area, area),
-                fill_value=127.5,
-                value_range=(0.0, 255.0),
-                seed=seed,
-            )
-        )
-    return keras.Sequential(layers, name="augmenter")
-
-
-def preview(image: np.ndarray, config: AugmentConfig, n: int = 9, seed: int = 0) -> np.ndarray:
-    """Return ``n`` augmented variants of one image, the same ones for the same seed.
-
-    Args:
-        image: ``uint8`` array ``(H, W, 3)``, e.g. from ``catdog.data.images.load_for_model``.
-        config: the transforms to apply.
-        n: number of variants.
-        seed: picks the variants; moving one setting keeps the others' draws.
-
-    Returns:
-        ``uint8`` array ``(n, H, W, 3)``.
-    """
-    config.validate()
-    image = np.asarray(image)
-    if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
-        raise ValueError(
-            "preview() needs one RGB image as a uint8 array of shape (H, W, 3); "
-            f"got dtype {image.dtype} and shape {image.shape}"
-        )
-    if n < 1:
-        raise ValueError(f"preview() needs n ≥ 1 variants; got n={n}")
-    from catdog.model.backend import tf
-    from catdog.train.warp import augment_images
-
-    batch = tf.repeat(tf.cast(image[None], tf.float32), n, axis=0)
-    out = augment_images(batch, config, tf.constant([seed, 0], tf.int64))
-    return tf.cast(tf.round(out), tf.uint8).numpy()

@@ -7,105 +7,177 @@ configs before paying for Keras.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from collections.abc import Callable
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from catdog.model.registry import get_spec, mixup_error, tta_zoom_error
+from catdog.model.registry import ModelSpec, get_spec, image_size_error, weight_decay_error
 from catdog.train.augment import AugmentConfig
-from catdog.train.precision import precision_error
+from catdog.train.precision import PRECISIONS, precision_error
 
 LR_SCHEDULES = ("constant", "cosine", "plateau")
 
-# TrainConfig fields whose ``None`` means "the model's default" (ModelSpec has the same names).
-SPEC_DEFAULTS = (
-    "epochs",
-    "batch_size",
-    "learning_rate",
-    "image_size",
-    "augment",
-    "dropout",
-    "steps_per_epoch",
-    "lr_schedule",
-    "warmup_epochs",
-    "label_smoothing",
-    "weight_decay",
-    "mixup",
-    "precision",
-    "tta",
-    "tta_zoom",
-    "time_limit_minutes",
-    "fine_tune_epochs",
-    "fine_tune_lr",
-    "fine_tune_from",
-)
+# Settings earlier versions saved in config.json that no field holds any more.
+RETIRED_SETTINGS = ("mixed_precision", "mixup")
+
+Check = Callable[[Any], str | None]
+
+
+def _rule(ok: Callable[[Any], bool], message: str) -> Check:
+    """A setting's check: ``message`` (``{value}`` filled in) when ``ok(value)`` is false.
+    None ("the model's default") always passes."""
+    return lambda value: None if value is None or ok(value) else message.format(value=value)
+
+
+def setting(default: Any = MISSING, *, help: str, check: Check | None = None, **cli: Any) -> Any:
+    """A :class:`TrainConfig` field with what people and programs need to know about it.
+
+    Args:
+        default: the field's default (leave out for a required setting).
+        help: one line for people: what the setting does (the command line's help).
+        check: ``check(value)`` says why a value cannot work, or returns None if it can.
+        **cli: how the command line spells it, when not ``--field-name``: ``flag``,
+            ``metavar``, ``choices``, hidden older ``aliases`` ({flag: value it sets}), or
+            ``flag=None`` for a setting without a flag.
+    """
+    return field(default=default, metadata={"help": help, "check": check, "cli": cli})
+
+
+def tta_zoom_error(zoom: float | None) -> str | None:
+    """Why ``zoom`` cannot be a test-time zoom (``TrainConfig.tta_zoom``), or None if it can:
+    0 (or None) is off, else it must lie in [1, 2]."""
+    if not zoom or 1 <= zoom <= 2:
+        return None
+    return f"test-time zoom must be 0 (off) or between 1 and 2, got {zoom}"
 
 
 class TrainingError(ValueError):
     """A training configuration that cannot work; the message says which setting and why."""
 
 
+def retired_mixup(data: dict[str, Any]) -> bool:
+    """Whether saved training settings ask for mixup, which catdog no longer offers (such a run
+    still lists, loads and evaluates; resumed, it trains on without mixup)."""
+    return bool(data.get("mixup"))
+
+
 @dataclass
 class TrainConfig:
     """Everything needed to (re-)run a training run. ``None`` means "the model's default".
 
-    The CLI, the dashboard and the saved ``config.json`` all use this one object.
+    The CLI, the dashboard and the saved ``config.json`` all use this one object; each field
+    carries its help text, its check and its command-line spelling (see :func:`setting`), so a
+    new setting is one field here (plus its default in ``ModelSpec`` if the model sets it).
     """
 
-    data: str  # dataset folder: DATA/{train,validation,test}/<class>/<images>
-    model: str = "seed-baseline"  # registry name (python -m catdog models)
-    epochs: int | None = None  # seed: 30 without augmentation, 100 with
-    batch_size: int | None = None  # seed: 20, and 32 with augmentation
-    learning_rate: float | None = None  # seed: RMSprop at 1e-4
-    image_size: int | None = None  # square input side; seed: 150
-    augment: bool | None = None  # augment training images on the fly; seed-dropout: yes
-    augmentation: AugmentConfig | None = None  # the transforms; None: the model's preset
-    dropout: float | None = None  # Dropout before the dense head; seed-dropout: 0.5
-    steps_per_epoch: int | None = None  # None: one pass; the seed's augmented run used 100
-    early_stopping: int = 0  # stop after this many epochs without val_loss improving; 0 = off
-    lr_schedule: str | None = None  # constant | cosine (decay to 0 over the epochs) | plateau
-    warmup_epochs: int | None = None  # linear learning-rate warm-up before the schedule
-    label_smoothing: float | None = None  # soften the 0/1 targets; the seed: 0
-    weight_decay: float | None = None  # AdamW's decoupled weight decay (0 = none)
-    mixup: float | None = None  # train on blends of image pairs, Beta(a, a) shares; 0 = off
-    # auto (measure float32 and bfloat16 on this machine, take the faster) | float32 |
-    # bfloat16 | float16 (GPU only); a run's saved config holds what auto chose
-    precision: str | None = None
-    tta: bool | None = None  # predict as the mean over the image and its mirror image
-    tta_zoom: float | None = None  # with tta, also a centred 1/zoom crop of both (0: none)
-    # Train for at most this many minutes (of epochs): the learning-rate schedule is fitted to
-    # the epochs that fit, ``epochs`` being the most. 0: no limit.
-    time_limit_minutes: float | None = None
-    # Pretrained models (transfer learning): the base's weights and the fine-tuning phase.
-    weights: str | None = field(
-        default=None,
-        metadata={
-            "help": "the pretrained base's weights file (the .h5 Keras downloads); default: "
-            "Keras' cache (~/.keras/models), downloading it on first use"
-        },
+    # DATA/{train,validation,test}/<class>/<images>
+    data: str = setting(help="dataset folder, dataset name, or 'demo'", metavar="DIR")
+    model: str = setting("seed-baseline", help="the model, which sets every default below; see "
+                         "`python -m catdog models`", metavar="NAME")  # fmt: skip
+    epochs: int | None = setting(
+        None, help="epochs to train, the most with a time limit; the seed: 30, 100 augmented",
+        metavar="N",
+        check=_rule(lambda v: v >= 1, "epochs must be ≥ 1, got {value}"),
+    )  # fmt: skip
+    batch_size: int | None = setting(
+        None, help="images per batch; the seed: 20, 32 augmented", metavar="B",
+        check=_rule(lambda v: v >= 1, "batch size must be ≥ 1, got {value}"),
+    )  # fmt: skip
+    learning_rate: float | None = setting(
+        None, help="the optimizer's learning rate; the seed: 1e-4 with RMSprop", metavar="LR",
+        check=_rule(lambda v: v > 0, "learning rate must be positive, got {value}"),
+    )  # fmt: skip
+    image_size: int | None = setting(
+        None, help="side of the square input in pixels; the seed: 150", metavar="S",
+        check=_rule(lambda v: 32 <= v <= 512,
+                    "image size must be between 32 and 512 pixels, got {value}"),
+    )  # fmt: skip
+    augment: bool | None = setting(
+        None, help="augment training images on the fly with the model's preset transforms"
     )
-    fine_tune_epochs: int | None = field(
-        default=None,
-        metadata={
-            "help": "of the epochs, how many at the end fine-tune the pretrained base's top "
-            "block after the head has trained on the frozen base (0 = feature extraction "
-            "only; default: the model's share of the epochs, e.g. the last third for vgg16)"
-        },
+    # The transforms (None: the model's preset); the dashboard's sliders set them.
+    augmentation: AugmentConfig | None = setting(None, help="augmentation settings", flag=None)
+    dropout: float | None = setting(
+        None, help="rate of the Dropout before the output layer; seed-dropout: 0.5", metavar="P",
+        check=_rule(lambda v: 0 <= v < 1, "dropout must be in [0, 1), got {value}"),
+    )  # fmt: skip
+    steps_per_epoch: int | None = setting(
+        None, help="batches per epoch; 0: one pass over the training images", metavar="N",
+        check=_rule(lambda v: v >= 0, "steps per epoch must be ≥ 0 (0 = one pass), got {value}"),
+    )  # fmt: skip
+    early_stopping: int = setting(
+        0, help="stop after PATIENCE epochs without val_loss improving; 0 = off",
+        metavar="PATIENCE",
+        check=_rule(lambda v: v >= 0, "early stopping patience must be ≥ 0, got {value}"),
+    )  # fmt: skip
+    lr_schedule: str | None = setting(
+        None, help="learning-rate schedule: constant, cosine (decay to 0 over the epochs) or "
+        "plateau (halve it when val_loss stalls)", choices=LR_SCHEDULES,
+        check=_rule(lambda v: v in LR_SCHEDULES, "unknown learning-rate schedule {value!r}; "
+                    f"choose one of {', '.join(LR_SCHEDULES)}"),
+    )  # fmt: skip
+    warmup_epochs: int | None = setting(
+        None, help="epochs of linear learning-rate warm-up before the schedule", metavar="N",
+        check=_rule(lambda v: v >= 0, "warm-up epochs must be ≥ 0, got {value}"),
+    )  # fmt: skip
+    label_smoothing: float | None = setting(
+        None, help="soften the 0/1 targets by this much; 0 = plain cross-entropy", metavar="E",
+        check=_rule(lambda v: 0 <= v < 1, "label smoothing must be in [0, 1), got {value}"),
+    )  # fmt: skip
+    weight_decay: float | None = setting(
+        None, help="AdamW's decoupled weight decay; 0 = none", metavar="W",
+        check=_rule(lambda v: 0 <= v < 1, "weight decay must be in [0, 1), got {value}"),
+    )  # fmt: skip
+    # A run's saved config holds what auto chose.
+    precision: str | None = setting(
+        None, help="arithmetic of the hidden layers: auto times float32 and bfloat16 on this "
+        "machine once and takes the faster; float16 needs a GPU", choices=PRECISIONS,
+        aliases={"--mixed-precision": "bfloat16", "--no-mixed-precision": "float32"},
+        check=precision_error,
+    )  # fmt: skip
+    tta: bool | None = setting(
+        None, help="average predictions over each image and its mirror image"
     )
-    fine_tune_lr: float | None = field(
-        default=None,
-        metadata={"help": "learning rate of the fine-tuning epochs (model default: 1e-5)"},
-    )
-    fine_tune_from: str | None = field(
-        default=None,
-        metadata={
-            "help": "the first layer of the pretrained base that fine-tuning trains, it and "
-            "all after it, batch norm excepted (default: the base's top block, e.g. "
-            "block5_conv1 for VGG16)"
-        },
-    )
-    seed: int = 0  # seeds weights, shuffling and augmentation
-    test: bool = True  # evaluate the best model on the test split at the end (off while tuning)
+    tta_zoom: float | None = setting(
+        None, help="with --tta, also a centred 1/ZOOM crop of both, e.g. 1.1; 0 = off",
+        metavar="ZOOM", check=tta_zoom_error,
+    )  # fmt: skip
+    # The learning-rate schedule is fitted to the epochs that fit in the time.
+    time_limit_minutes: float | None = setting(
+        None, help="train for at most M minutes, the schedule fitted to the epochs that fit and "
+        "--epochs the most; 0 = no limit", flag="--minutes", metavar="M",
+        check=_rule(lambda v: 0 <= v < math.inf, "the time limit must be a number of minutes "
+                    "≥ 0 (0 = none), got {value}"),
+    )  # fmt: skip
+    # Pretrained models (transfer learning): where the base's weights come from, and the
+    # fine-tuning phase that follows feature extraction on the frozen base.
+    weights: str | None = setting(
+        None, help="the pretrained base's weights file (the .h5 Keras downloads) instead of "
+        "Keras' cache (~/.keras/models), where it is downloaded on first use", metavar="PATH",
+    )  # fmt: skip
+    fine_tune_epochs: int | None = setting(
+        None, help="of the epochs, how many at the end fine-tune the pretrained base's top block "
+        "after the head has trained on the frozen base; 0 = feature extraction only; the "
+        "presets: their share of the epochs, e.g. the last third for vgg16", metavar="N",
+        check=_rule(lambda v: v >= 0, "fine-tuning epochs must be ≥ 0, got {value}"),
+    )  # fmt: skip
+    fine_tune_lr: float | None = setting(
+        None, help="learning rate of the fine-tuning epochs; the presets: 1e-5", metavar="LR",
+        check=_rule(lambda v: v > 0,
+                    "the fine-tuning learning rate must be positive, got {value}"),
+    )  # fmt: skip
+    fine_tune_from: str | None = setting(
+        None, help="the first layer of the pretrained base that fine-tuning trains, it and all "
+        "after it, batch norm excepted; the presets: the base's top block, e.g. block5_conv1 "
+        "for VGG16", metavar="LAYER",
+    )  # fmt: skip
+    seed: int = setting(0, help="seeds the weights, the shuffling and the augmentation",
+                        metavar="K")  # fmt: skip
+    test: bool = setting(
+        True, help="do not evaluate on the test split at the end (keep it unseen while tuning)",
+        flag="--no-test",
+    )  # fmt: skip
 
     def resolved(self) -> TrainConfig:
         """A copy with every ``None`` replaced by the model's default, validated."""
@@ -126,16 +198,10 @@ class TrainConfig:
             cfg = replace(cfg, fine_tune_epochs=max(0, min(share, int(cfg.epochs or 0) - 1)))
         cfg.validate()
         cfg = cfg._resolved_pretraining(spec.backbone)
-        if cfg.weight_decay and spec.optimizer != "adamw":
-            raise TrainingError(
-                f"weight decay needs the adamw optimizer; {spec.name} trains with "
-                f"{spec.optimizer} (leave weight decay at 0)"
-            )
-        if cfg.image_size is not None and cfg.image_size < spec.min_image_size:
-            raise TrainingError(
-                f"{spec.name} needs images of at least {spec.min_image_size} px, "
-                f"got image size {cfg.image_size}"
-            )
+        if problem := weight_decay_error(spec.optimizer, cfg.weight_decay):
+            raise TrainingError(f"{spec.name}: {problem}")
+        if problem := image_size_error(spec, cfg.image_size):
+            raise TrainingError(problem)
         return cfg
 
     def _resolved_pretraining(self, backbone: str | None) -> TrainConfig:
@@ -148,7 +214,7 @@ class TrainConfig:
                     "for pretrained models (python -m catdog models)"
                 )
             return self
-        from catdog.model.weights import BACKBONES
+        from catdog.model.backbones import BACKBONES
 
         if self.fine_tune_epochs and self.fine_tune_epochs >= int(self.epochs or 0):
             raise TrainingError(
@@ -161,71 +227,9 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise :class:`TrainingError` naming the first setting that cannot work."""
-        checks = [
-            (self.epochs is None or self.epochs >= 1, f"epochs must be ≥ 1, got {self.epochs}"),
-            (
-                self.batch_size is None or self.batch_size >= 1,
-                f"batch size must be ≥ 1, got {self.batch_size}",
-            ),
-            (
-                self.learning_rate is None or self.learning_rate > 0,
-                f"learning rate must be positive, got {self.learning_rate}",
-            ),
-            (
-                self.image_size is None or 32 <= self.image_size <= 512,
-                f"image size must be between 32 and 512 pixels, got {self.image_size}",
-            ),
-            (
-                self.dropout is None or 0 <= self.dropout < 1,
-                f"dropout must be in [0, 1), got {self.dropout}",
-            ),
-            (
-                self.steps_per_epoch is None or self.steps_per_epoch >= 0,
-                f"steps per epoch must be ≥ 0 (0 = one pass), got {self.steps_per_epoch}",
-            ),
-            (
-                self.early_stopping >= 0,
-                f"early stopping patience must be ≥ 0, got {self.early_stopping}",
-            ),
-            (
-                self.warmup_epochs is None or self.warmup_epochs >= 0,
-                f"warm-up epochs must be ≥ 0, got {self.warmup_epochs}",
-            ),
-            (
-                self.label_smoothing is None or 0 <= self.label_smoothing < 1,
-                f"label smoothing must be in [0, 1), got {self.label_smoothing}",
-            ),
-            (
-                self.weight_decay is None or 0 <= self.weight_decay < 1,
-                f"weight decay must be in [0, 1), got {self.weight_decay}",
-            ),
-            (
-                self.time_limit_minutes is None or 0 <= self.time_limit_minutes < math.inf,
-                f"the time limit must be a number of minutes ≥ 0 (0 = none), "
-                f"got {self.time_limit_minutes}",
-            ),
-            (
-                self.fine_tune_epochs is None or self.fine_tune_epochs >= 0,
-                f"fine-tuning epochs must be ≥ 0, got {self.fine_tune_epochs}",
-            ),
-            (
-                self.fine_tune_lr is None or self.fine_tune_lr > 0,
-                f"the fine-tuning learning rate must be positive, got {self.fine_tune_lr}",
-            ),
-            (
-                self.lr_schedule is None or self.lr_schedule in LR_SCHEDULES,
-                f"unknown learning-rate schedule {self.lr_schedule!r}; "
-                f"choose one of {', '.join(LR_SCHEDULES)}",
-            ),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise TrainingError(message)
-        problems = (
-            tta_zoom_error(self.tta_zoom), mixup_error(self.mixup), precision_error(self.precision)
-        )  # fmt: skip
-        for problem in problems:
-            if problem:
+        for f in fields(self):
+            check = f.metadata.get("check")
+            if check is not None and (problem := check(getattr(self, f.name))):
                 raise TrainingError(problem)
         if self.augmentation is not None:
             self.augmentation.validate()
@@ -238,12 +242,16 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are an error that names them."""
-        known = {f.name for f in fields(cls)} | {"mixed_precision"}
+        """Inverse of :meth:`to_dict`; unknown keys are an error that names them.
+
+        Settings of earlier versions still load: ``mixed_precision`` becomes ``precision``, and
+        ``mixup`` (a setting catdog no longer offers) is dropped.
+        """
+        known = {f.name for f in fields(cls)} | set(RETIRED_SETTINGS)
         unknown = sorted(set(data) - known)
         if unknown:
             raise TrainingError(f"unknown training settings: {', '.join(unknown)}")
-        values = dict(data)
+        values = {k: v for k, v in data.items() if k != "mixup"}
         if "mixed_precision" in values:  # runs saved before the precision setting
             mixed = values.pop("mixed_precision")
             values.setdefault("precision", None if mixed is None else
@@ -251,3 +259,12 @@ class TrainConfig:
         if isinstance(values.get("augmentation"), dict):
             values["augmentation"] = AugmentConfig.from_dict(values["augmentation"])
         return cls(**values)
+
+
+# TrainConfig fields whose ``None`` means "the model's default" (ModelSpec has the same names);
+# the augmentation settings fall back to the model's preset in :meth:`TrainConfig.resolved`, and
+# a pretrained model's weights file to Keras' cache (:func:`catdog.model.weights.find_weights`).
+_SPEC_FIELDS = {f.name for f in fields(ModelSpec)} - {"augmentation"}
+SPEC_DEFAULTS = tuple(
+    f.name for f in fields(TrainConfig) if f.default is None and f.name in _SPEC_FIELDS
+)

@@ -1,31 +1,21 @@
-"""Reading training histories: where overfitting starts, tables of runs, and the seed's curves.
+"""Reading training histories: where overfitting starts, which runs to show, and in what words.
 
 The seed judges a run by two figures, training vs validation accuracy and loss per epoch, and
 reads overfitting off them: validation loss bottoms out while training loss keeps falling.
-:func:`overfitting_onset` finds that epoch; :func:`curves_figure` draws the figures (one run,
-or several overlaid to compare them); :func:`runs_table` and :func:`story_runs` pick and
-summarise runs. Plain Python: no TensorFlow, no Streamlit (Plotly is imported when drawing).
+:func:`overfitting_onset` finds that epoch (:mod:`catdog.figures` marks it on the curves);
+:func:`runs_table`, :func:`story_runs` and :func:`best_run` pick and summarise runs, and
+:func:`run_label`, :func:`run_note` and :func:`best_run_line` say it in words. Plain Python:
+no TensorFlow, no Streamlit, no Plotly.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from catdog.train.runs import RunInfo
-
-if TYPE_CHECKING:
-    import plotly.graph_objects as go
-
-    from catdog.train.jobs import JobSnapshot
-
-# Run colours for overlaid curves: one hue per run, train dotted and validation solid.
-PALETTE = ("#1f77b4", "#e4572e", "#2ca02c", "#9467bd", "#8c564b", "#17becf", "#bcbd22")
-
-METRIC_TITLES = {"accuracy": "Accuracy", "loss": "Loss"}
+from catdog.train.runs import RunInfo, can_resume
 
 
 def best_epoch(history: Sequence[Mapping[str, float]], metric: str = "val_loss") -> int | None:
@@ -81,6 +71,11 @@ def overfitting_onset(history: Sequence[Mapping[str, float]]) -> int | None:
     if not after or sum(after) / len(after) < lowest * (1 + OVERFITTING_RISE):
         return None
     return epoch
+
+
+def fine_tuning_start(history: Sequence[Mapping[str, float]]) -> int | None:
+    """The first fine-tuning epoch of a pretrained model's run (``phase`` 2), or None."""
+    return next((int(r["epoch"]) for r in history if r.get("phase") == 2), None)
 
 
 def short_id(run_id: str) -> str:
@@ -150,148 +145,43 @@ def story_runs(infos: Sequence[RunInfo], limit: int = 2) -> list[str]:
     return list(chosen.values())[:limit]
 
 
-def fine_tuning_start(history: Sequence[Mapping[str, float]]) -> int | None:
-    """The first fine-tuning epoch of a pretrained model's run (``phase`` 2), or None."""
-    return next((int(r["epoch"]) for r in history if r.get("phase") == 2), None)
+def resumable_runs(infos: Sequence[RunInfo], limit: int = 5) -> list[RunInfo]:
+    """Runs that were interrupted, stopped or failed and can go on, at most ``limit`` of them
+    (in the order given: newest first from :func:`catdog.train.runs.list_runs`)."""
+    return [info for info in infos if can_resume(info)][:limit]
 
 
-def curves_figure(
-    histories: Mapping[str, Sequence[Mapping[str, float]]],
-    metric: str = "accuracy",
-    *,
-    batch_points: Sequence[Mapping[str, float]] | None = None,
-    mark_onset: bool = True,
-    height: int = 360,
-) -> go.Figure:
-    """The seed's figure for ``metric``: training (dots) vs validation (line) per epoch.
+def run_label(info: RunInfo) -> str:
+    """A run as a run picker names it: ``seed-baseline-3fa2 (completed, best val 72.0%)``,
+    with ``shared example`` first when it is one."""
+    best = f", best val {info.best_val_accuracy:.1%}" if info.best_val_accuracy is not None else ""
+    example = "shared example, " if info.example else ""
+    return f"{short_id(info.id)} ({example}{info.state}{best})"
 
-    Args:
-        histories: ``{label: per-epoch rows}``; several labels overlay runs, one colour each.
-        metric: ``"accuracy"`` or ``"loss"``.
-        batch_points: running per-batch values (``x`` = fractional epoch) to draw as a thin
-            line under the first run's curves, as during training.
-        mark_onset: draw a vertical line where each run's validation loss bottoms out,
-            annotated "overfitting starts".
-        height: figure height in pixels.
 
-    Returns:
-        A Plotly figure with labelled axes.
-    """
-    import plotly.graph_objects as go
-
-    title = METRIC_TITLES.get(metric, metric)
-    fig = go.Figure()
-    single = len(histories) == 1
-    last = max((int(r["epoch"]) for rows in histories.values() for r in rows), default=1)
-    for k, (label, rows) in enumerate(histories.items()):
-        colour = PALETTE[k % len(PALETTE)]
-        name = "" if single else f"{label}: "
-        if batch_points and k == 0:
-            fig.add_scatter(
-                x=[p["x"] for p in batch_points if metric in p],
-                y=[p[metric] for p in batch_points if metric in p],
-                mode="lines",
-                name=f"{name}training (per batch)",
-                line={"color": colour, "width": 1},
-                opacity=0.35,
-            )
-        for key, mode, style in (
-            (metric, "markers", {"marker": {"color": colour, "size": 7}}),
-            (
-                f"val_{metric}",
-                "lines+markers",
-                {"line": {"color": colour, "width": 2.5}, "marker": {"size": 5}},
-            ),
-        ):
-            points = [(r["epoch"], r[key]) for r in rows if r.get(key) is not None]
-            fig.add_scatter(
-                x=[p[0] for p in points],
-                y=[p[1] for p in points],
-                mode=mode,
-                name=f"{name}{'validation' if key.startswith('val_') else 'training'}",
-                **style,
-            )
-        tuning = fine_tuning_start(rows)
-        if tuning is not None:  # where a pretrained model's base starts to train too
-            fig.add_vline(x=tuning - 0.5, line={"color": colour, "dash": "dot", "width": 1.5})
-            fig.add_annotation(x=tuning - 0.5, y=0.02 + 0.08 * k, yref="paper", yanchor="bottom",
-                               showarrow=False, text=f"fine-tuning from epoch {tuning}",
-                               font={"color": colour, "size": 12}, xanchor="left", xshift=4,
-                               bgcolor="rgba(255,255,255,0.8)")  # fmt: skip
-        onset = overfitting_onset(rows) if mark_onset else None
-        if onset is not None:
-            fig.add_vline(x=onset, line={"color": colour, "dash": "dash", "width": 1.5})
-            late = onset > (1 + last) / 2  # write towards the middle, never off the plot
-            fig.add_annotation(
-                x=onset,
-                y=1 - 0.08 * k,
-                yref="paper",
-                yanchor="top",
-                showarrow=False,
-                text=f"overfitting starts (epoch {onset})",
-                font={"color": colour, "size": 12},
-                bgcolor="rgba(255,255,255,0.8)",
-                xanchor="right" if late else "left",
-                xshift=-4 if late else 4,
-            )
-    fig.update_layout(
-        title={"text": f"Training and validation {title.lower()}", "x": 0, "xanchor": "left"},
-        height=height,
-        margin={"l": 10, "r": 10, "t": 60, "b": 10},
-        legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0},
-        hovermode="x unified",
+def run_note(info: RunInfo, history: Sequence[Mapping[str, float]]) -> str:
+    """One sentence under a run's curves: its best validation accuracy and where overfitting
+    starts (``history`` is the run's per-epoch rows)."""
+    onset = overfitting_onset(history)
+    best = (
+        f"best validation accuracy {info.best_val_accuracy:.1%}"
+        if info.best_val_accuracy is not None
+        else "no validation yet"
     )
-    fig.update_xaxes(
-        title_text="Epoch", tick0=0 if batch_points else 1, dtick=max(1, math.ceil(last / 10))
+    where = (
+        f"validation loss bottoms out at epoch {onset}"
+        if onset
+        else "validation loss still falling (no overfitting yet)"
     )
-    fig.update_yaxes(title_text=title, tickformat=".0%" if metric == "accuracy" else None)
-    return fig
+    return f"{best}; {where}"
 
 
-# ---------------------------------------------------------------------------------------------
-# A training job in progress (a catdog.train.jobs.JobSnapshot), in words
-
-STATE_LABELS = {
-    "queued": "Waiting in the training queue",
-    "cancelled": "Cancelled in the queue",
-    "starting": "Starting",
-    "timing": "Timing float32 and bfloat16 on this machine (once)",
-    "loading": "Loading images",
-    "running": "Training",
-    "evaluating": "Evaluating on the test split",
-    "completed": "Completed",
-    "stopped": "Stopped",
-    "failed": "Failed",
-}
+def stopped_line(info: RunInfo) -> str:
+    """How far an unfinished run got: ``stopped after 4 of 30 epochs``."""
+    return f"{info.state} after {info.epochs_done} of {info.epochs} epochs"
 
 
-def job_line(snap: JobSnapshot) -> str:
-    """One line about a job: ``Training — epoch 3 of 30`` or ``Completed — 30 of 30 epochs``."""
-    state = STATE_LABELS.get(snap.state, snap.state)
-    total = snap.epochs or "?"
-    if snap.finished:
-        return f"{state} — {len(snap.history)} of {total} epochs"
-    if snap.state in ("running", "evaluating"):
-        return f"{state} — epoch {min(max(snap.epoch, 1), snap.epochs or snap.epoch)} of {total}"
-    return state
-
-
-def epoch_progress(snap: JobSnapshot) -> tuple[float, str]:
-    """Fraction of the run done (epochs and batches) and a label for a progress bar."""
-    done = len(snap.history)
-    if snap.finished:
-        return done / max(snap.epochs, 1), f"{done} of {snap.epochs or '?'} epochs done"
-    current = min(max(snap.epoch, 1), snap.epochs or 1)
-    return snap.fraction, f"Epoch {current} of {snap.epochs or '?'} ({done} done)"
-
-
-def batch_progress(snap: JobSnapshot) -> tuple[float, str] | None:
-    """Fraction of the current epoch's batches done and a label with the running loss and
-    accuracy; None when no epoch is under way."""
-    if snap.finished or not snap.steps or snap.state != "running":
-        return None
-    logs = snap.batch_logs
-    detail = ""
-    if "loss" in logs and "accuracy" in logs:
-        detail = f" · loss {logs['loss']:.3f} · accuracy {logs['accuracy']:.1%}"
-    return min(snap.step / snap.steps, 1.0), f"Batch {snap.step} of {snap.steps}{detail}"
+def best_run_line(info: RunInfo) -> str:
+    """The best run in one line: ``r1 (seed-dropout) — validation 82.0%, test 80.1%``."""
+    test = f", test {info.test_accuracy:.1%}" if info.test_accuracy is not None else ""
+    return f"{info.id} ({info.model}) — validation {info.best_val_accuracy:.1%}{test}"

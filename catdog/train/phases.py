@@ -67,6 +67,5 @@ def enter(model: keras.Model, cfg: TrainConfig, epoch: int, num_classes: int) ->
             optimizer=get_spec(cfg.model).optimizer,
             label_smoothing=float(cfg.label_smoothing or 0),
             weight_decay=float(cfg.weight_decay or 0),
-            mixed_labels=bool(cfg.mixup),
         )
     return model

@@ -17,7 +17,7 @@ no graph constant and no 2 GB limit; the fancy-indexing costs ~0.5 ms of CPU per
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from catdog.data.images import IMAGE_SUFFIXES, ImageError, load_for_model
+from catdog.data.datasets import labelled_images
+from catdog.data.images import ImageError, load_for_model
 from catdog.model.backend import tf
-from catdog.model.registry import mixup_error
 from catdog.progress import ProgressFn, report
 from catdog.train.augment import AugmentConfig
 from catdog.train.warp import augment_images
@@ -90,15 +90,6 @@ def scale_pixels(images: Any) -> Any:
     return tf.cast(images, tf.float32) * PIXEL_SCALE
 
 
-def _image_files(folder: Path) -> list[Path]:
-    """Image files under ``folder`` (recursively, like flow_from_directory), sorted by path."""
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
-    )
-
-
 def load_split(
     root: str | Path,
     split: str,
@@ -146,11 +137,7 @@ def load_split(
             f"class folder(s) {', '.join(missing)} missing in {folder}; "
             f"it holds {sorted(p.name for p in folder.iterdir())}"
         )
-    paths, labels = [], []
-    for label, name in enumerate(classes):
-        files = _image_files(folder / name)
-        paths += files
-        labels += [label] * len(files)
+    paths, labels = labelled_images(folder, classes)
     return load_images(paths, labels, classes, image_size, progress=progress, workers=workers)
 
 
@@ -218,13 +205,12 @@ def make_dataset(
     augment: AugmentConfig | None,
     seed: int = 0,
     label_mode: str = "binary",
-    mixup: float = 0.0,
 ) -> tf.data.Dataset:
     """Build the batches a model trains or evaluates on.
 
     Training: ``shuffle=True, augment=AugmentConfig()``. Validation and test:
-    ``shuffle=False, augment=None`` (or :func:`eval_dataset`), so they are seen unchanged, in
-    file order. The last batch may be smaller.
+    ``shuffle=False, augment=None``, so they are seen unchanged, in file order. The last batch
+    may be smaller.
 
     Args:
         loaded: images from :func:`load_split`.
@@ -234,13 +220,46 @@ def make_dataset(
         seed: fixes the shuffling and the augmentation: the same seed replays the same epochs.
         label_mode: "binary" (float32 ``[B, 1]`` of 0/1, needs 2 classes; for a sigmoid
             output) or "categorical" (one-hot float32 ``[B, K]``; for a softmax output).
-        mixup: blend every image and its label with a partner's (after the augmentation),
-            shares drawn from ``Beta(mixup, mixup)`` (see :mod:`catdog.train.mixup`); 0 = off.
 
     Returns:
         A ``tf.data.Dataset`` of ``(images, labels)``, images float32 ``[B, S, S, 3]`` in
         [0, 1].
     """
+    _check_split(loaded, batch_size, label_mode)
+    if augment is not None:
+        augment.validate()
+    gather = _batch_reader(loaded)
+    targets = _targets(loaded, label_mode)
+    indices = tf.data.Dataset.range(len(loaded))
+    if shuffle:
+        indices = indices.shuffle(len(loaded), seed=seed, reshuffle_each_iteration=True)
+    batches = indices.batch(batch_size)
+
+    if augment is not None and augment.enabled:
+        # One stateless seed per batch from a seeded stream that changes every epoch: batches
+        # and epochs differ, and the same seed replays them even under a parallel map (Keras'
+        # stock random layers update a shared state there, in a non-reproducible order).
+        seeds = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True).batch(2)
+
+        def load(index: tf.Tensor, batch_seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            # uint8 in, [0, 1] float32 out: scaling is part of the one pass
+            batch = augment_images(gather(index), augment, batch_seed, scale=PIXEL_SCALE)
+            return batch, tf.gather(targets, index)
+
+        dataset = tf.data.Dataset.zip(batches, seeds)
+    else:
+
+        def load(index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            return scale_pixels(gather(index)), tf.gather(targets, index)
+
+        dataset = batches
+    dataset = dataset.map(load, num_parallel_calls=PARALLEL_BATCHES, deterministic=True)
+    return dataset.prefetch(PREFETCH_BATCHES).with_options(pipeline_options())
+
+
+def _check_split(loaded: LoadedSplit, batch_size: int, label_mode: str) -> None:
+    """Raise ValueError, naming what was received, if :func:`make_dataset` cannot batch
+    ``loaded`` this way."""
     if label_mode not in LABEL_MODES:
         raise ValueError(f"label_mode must be one of {', '.join(LABEL_MODES)}; got {label_mode!r}")
     if label_mode == "binary" and len(loaded.classes) != 2:
@@ -262,63 +281,23 @@ def make_dataset(
             "LoadedSplit.images must be uint8 [N, S, S, 3] (as load_split makes them); "
             f"got {loaded.images.dtype} {shape}"
         )
-    if augment is not None:
-        augment.validate()
-    if problem := mixup_error(mixup):
-        raise ValueError(problem)
-    size = loaded.image_size
-    pixels = loaded.images
 
-    def gather_images(index: tf.Tensor) -> tf.Tensor:  # uint8 [B, S, S, 3], read from NumPy
+
+def _batch_reader(loaded: LoadedSplit) -> Callable[[tf.Tensor], tf.Tensor]:
+    """A function from a batch's indices to its pixels, uint8 ``[B, S, S, 3]``, read straight
+    from the NumPy array (no copy of it in TensorFlow)."""
+    pixels, size = loaded.images, loaded.image_size
+
+    def gather(index: tf.Tensor) -> tf.Tensor:
         batch = tf.numpy_function(lambda rows: pixels[rows], [index], tf.uint8, stateful=False)
         batch.set_shape([None, size, size, 3])
         return batch
 
+    return gather
+
+
+def _targets(loaded: LoadedSplit, label_mode: str) -> tf.Tensor:
+    """Every image's label as the model's target: ``[N, 1]`` 0/1 (binary) or one-hot ``[N, K]``."""
     if label_mode == "binary":
-        targets = tf.convert_to_tensor(loaded.labels.astype(np.float32)[:, None])
-    else:
-        targets = tf.one_hot(loaded.labels, len(loaded.classes), dtype=tf.float32)
-
-    indices = tf.data.Dataset.range(len(loaded))
-    if shuffle:
-        indices = indices.shuffle(len(loaded), seed=seed, reshuffle_each_iteration=True)
-    batches = indices.batch(batch_size)
-
-    augmenting = augment is not None and augment.enabled
-    if augmenting or mixup:
-        # One stateless seed per batch from a seeded stream that changes every epoch: batches
-        # and epochs differ, and the same seed replays them even under a parallel map (Keras'
-        # stock random layers update a shared state there, in a non-reproducible order).
-        seeds = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True).batch(2)
-
-        def load(index: tf.Tensor, batch_seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            if augmenting:  # uint8 in, [0, 1] float32 out: scaling is part of the one pass
-                batch = augment_images(gather_images(index), augment, batch_seed, scale=PIXEL_SCALE)
-            else:
-                batch = scale_pixels(gather_images(index))
-            labels = tf.gather(targets, index)
-            if mixup:
-                from catdog.train.mixup import mix_batch
-
-                mix_seed = tf.random.experimental.stateless_fold_in(batch_seed, 1)
-                batch, labels = mix_batch(batch, labels, mixup, mix_seed)
-            return batch, labels
-
-        dataset = tf.data.Dataset.zip(batches, seeds)
-    else:
-
-        def load(index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            return scale_pixels(gather_images(index)), tf.gather(targets, index)
-
-        dataset = batches
-    dataset = dataset.map(load, num_parallel_calls=PARALLEL_BATCHES, deterministic=True)
-    return dataset.prefetch(PREFETCH_BATCHES).with_options(pipeline_options())
-
-
-def eval_dataset(
-    loaded: LoadedSplit, batch_size: int = 32, label_mode: str = "binary"
-) -> tf.data.Dataset:
-    """Validation/test batches: never shuffled, never augmented (see :func:`make_dataset`)."""
-    return make_dataset(
-        loaded, batch_size=batch_size, shuffle=False, augment=None, label_mode=label_mode
-    )
+        return tf.convert_to_tensor(loaded.labels.astype(np.float32)[:, None])
+    return tf.one_hot(loaded.labels, len(loaded.classes), dtype=tf.float32)

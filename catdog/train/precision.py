@@ -29,10 +29,9 @@ from typing import Any
 
 from catdog.data.paths import data_home
 from catdog.failures import one_line
+from catdog.model.registry import POLICIES
 
-PRECISIONS = ("auto", "float32", "bfloat16", "float16")
-# Keras dtype policy of the hidden layers for each arithmetic (weights stay float32 in all).
-POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+PRECISIONS = ("auto", *POLICIES)
 # auto takes a 16-bit arithmetic only when it is clearly faster: float32 is the reference
 # arithmetic, and a smaller gain is within what one probe's timing can tell apart.
 MIN_GAIN = 1.10
@@ -65,16 +64,6 @@ class PrecisionChoice:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data."""
         return asdict(self)
-
-
-def policy(precision: str) -> str:
-    """The Keras dtype policy name for ``precision`` (float32, bfloat16 or float16)."""
-    try:
-        return POLICIES[precision]
-    except KeyError:
-        raise PrecisionError(
-            f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}"
-        ) from None
 
 
 def precision_error(value: str | None) -> str | None:

@@ -47,13 +47,19 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_type_hints
 
-try:
-    import fcntl
-except ImportError:  # not on Windows: the pid/heartbeat check is all there is there
-    fcntl = None  # type: ignore[assignment]
-
 from catdog import hosting
-from catdog.data.paths import current_workspace, in_dataset_roots, is_shared, run_roots, runs_dir
+from catdog.data.datasets import DatasetError
+from catdog.data.paths import (
+    DEMO_DATASET_NAME,
+    current_workspace,
+    datasets_dir,
+    demo_dataset_dir,
+    in_dataset_roots,
+    is_shared,
+    run_roots,
+    runs_dir,
+)
+from catdog.train.lock import LOCK_FILE, fcntl, lock_taken
 
 if TYPE_CHECKING:
     from catdog.model.backend import keras
@@ -67,7 +73,6 @@ BEST_MODEL = "best.keras"
 LAST_MODEL = "last.keras"
 ERROR_LOG = "error.log"  # the full traceback of a failed run (the user is shown one line)
 CHECKPOINT_FILE = "checkpoint.json"
-LOCK_FILE = "train.lock"
 
 # Where a run's lock cannot be checked (no flock, another host), a "running" run whose heartbeat
 # is older than this, or whose process is gone, was interrupted.
@@ -435,26 +440,6 @@ def _lock_holder(run_path: Path) -> str:
     where = "" if host == socket.gethostname() else f" on {host}"
     this = " (this one)" if int(pid) == os.getpid() and not where else ""
     return f"process {pid}{where}{this}"
-
-
-def lock_taken(run_path: Path) -> bool | None:
-    """Whether someone trains the run now: True (its lock is held), False (it is free, so
-    whoever trained it has exited), None (cannot tell: no flock, or no lock file yet)."""
-    if fcntl is None:
-        return None
-    try:
-        fd = os.open(run_path / LOCK_FILE, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return None
-    finally:
-        os.close(fd)  # also drops the shared lock just taken, at once
-    return False
 
 
 class Heartbeat:
@@ -969,3 +954,30 @@ def model_file(run_path: Path, which: str = "best") -> Path | None:
         raise ValueError(f"which model: 'best' or 'last', got {which!r}")
     order = [BEST_MODEL, LAST_MODEL] if which == "best" else [LAST_MODEL, BEST_MODEL]
     return next((run_path / n for n in order if (run_path / n).exists()), None)
+
+
+def delete_dataset(root: str | Path) -> Path:
+    """Delete one of the caller's datasets (its whole folder); returns the folder deleted.
+
+    Never the built-in demo, a shared example (hosted mode), a folder outside the caller's
+    datasets folder, or a dataset a run is training on (or waiting in the queue to).
+
+    Raises:
+        DatasetError: any of those; the message says which and what to do.
+    """
+    root = Path(root).expanduser()
+    if root.resolve() == demo_dataset_dir().resolve():
+        raise DatasetError(f"{DEMO_DATASET_NAME!r} is the built-in demo dataset; it stays")
+    if is_shared(root):
+        raise DatasetError(f"{root.name!r} is a shared example; only your own datasets can go")
+    if root.resolve().parent != datasets_dir().resolve() or not root.is_dir():
+        raise DatasetError(f"no dataset {root.name!r} among your datasets; nothing was deleted")
+    for run in list_runs():
+        if run.state in ("running", "queued") and Path(run.data).resolve() == root.resolve():
+            verb = "stop" if run.state == "running" else "cancel"
+            raise DatasetError(
+                f"dataset {root.name!r} is what run {run.id} trains on ({run.state}); "
+                f"{verb} it first, then delete the dataset"
+            )
+    shutil.rmtree(root)
+    return root

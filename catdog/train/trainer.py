@@ -23,7 +23,7 @@ from catdog.failures import TrainingFailed, failure_message
 from catdog.model.backend import keras
 from catdog.model.registry import build_model, compile_model, get_spec
 from catdog.train import phases, runs
-from catdog.train.config import TrainConfig, TrainingError
+from catdog.train.config import TrainConfig, TrainingError, retired_mixup
 from catdog.train.pipeline import load_split, make_dataset
 
 
@@ -53,6 +53,10 @@ class ProgressEvent:
 
 
 EventFn = Callable[[ProgressEvent], None]
+
+# Said when a run trained with mixup (a setting catdog no longer offers) is resumed.
+RESUMED_WITHOUT_MIXUP = "this run was trained with mixup, which catdog no longer offers: " \
+    "its remaining epochs train without it"  # fmt: skip
 
 
 @dataclass
@@ -156,7 +160,9 @@ def resume(
             raise runs.RunError(problem)
         history = runs.recover_epochs(path)
         runs.write_status(path, "running", error=None)
-        return _run(path, cfg, info.classes, on_event=on_event, stop=stop, history=history)
+        note = RESUMED_WITHOUT_MIXUP if retired_mixup(info.config["train"]) else ""
+        return _run(path, cfg, info.classes, on_event=on_event, stop=stop, history=history,
+                    note=note)  # fmt: skip
 
 
 @contextmanager
@@ -176,31 +182,19 @@ EARLY_STOPPING_MIN_DELTA = 1e-4
 class _RunRecorder(keras.callbacks.Callback):
     """Keras callback: progress events, stop requests, history/model files, early stopping."""
 
-    def __init__(
-        self,
-        path: Path,
-        cfg: TrainConfig,
-        history: list[dict[str, float]],
-        emit: Callable[..., None],
-        stop: threading.Event | None,
-        steps: int,
-        image_cap: int | None,
-        plan: list[int],
-        heartbeat: runs.Heartbeat,
-    ) -> None:
+    def __init__(self, run: _RunState, steps: int, image_cap: int | None) -> None:
         super().__init__()
-        self.heartbeat = heartbeat  # says which phase the run is in (status.json)
-        self.plan = plan  # [planned epochs], shared with the run's progress events
-        self.path, self.cfg, self.history, self.emit = path, cfg, history, emit
-        self.stop_event, self.steps = stop, steps
+        self.run = run  # the run's settings, history, plan and heartbeat, shared with it
+        self.path, self.cfg, self.history, self.emit = run.path, run.cfg, run.history, run.emit
+        self.steps = steps
         self.image_cap = image_cap  # one-pass epochs: the last batch may be short
         self.steps_done = 0
         self.train_seconds: float | None = None
         self.stopped_by_user = False
         self.early_stopped = False
-        val = [r["val_accuracy"] for r in history if "val_accuracy" in r]
+        val = [r["val_accuracy"] for r in self.history if "val_accuracy" in r]
         self.best_val_accuracy = max(val) if val else -1.0
-        losses = [r["val_loss"] for r in history if "val_loss" in r]
+        losses = [r["val_loss"] for r in self.history if "val_loss" in r]
         self.best_val_loss = min(losses) if losses else math.inf
         self.since_best_loss = 0
         if losses:
@@ -219,7 +213,7 @@ class _RunRecorder(keras.callbacks.Callback):
         # Validation starts: the epoch's training part is over (for images/second).
         if self.train_seconds is None:
             self.train_seconds = time.monotonic() - self.epoch_started
-        self.heartbeat.beat("validating")
+        self.run.heartbeat.beat("validating")
 
     def _images_seen(self) -> int:
         seen = self.steps_done * int(self.cfg.batch_size or 0)
@@ -236,7 +230,7 @@ class _RunRecorder(keras.callbacks.Callback):
             logs=logs,
             learning_rate=self._lr(),
         )
-        if self.stop_event is not None and self.stop_event.is_set():
+        if self.run.stop_requested():
             self.stopped_by_user = True
             self.model.stop_training = True
 
@@ -267,9 +261,9 @@ class _RunRecorder(keras.callbacks.Callback):
         best = val_acc > self.best_val_accuracy or not (self.path / runs.BEST_MODEL).exists()
         self.best_val_accuracy = max(val_acc, self.best_val_accuracy)
         runs.commit_epoch(self.path, self.model, row, self.history, best=best)
-        self.heartbeat.beat("training")
-        self.plan[0] = planned_epochs(self.cfg, self.history)
-        if len(self.history) >= self.plan[0]:  # the time limit is used up
+        self.run.heartbeat.beat("training")
+        self.run.planned = planned_epochs(self.cfg, self.history)
+        if len(self.history) >= self.run.planned:  # the time limit is used up
             self.model.stop_training = True
         self.emit(
             "epoch",
@@ -361,6 +355,37 @@ _PHASES = {
 }
 
 
+@dataclass
+class _RunState:
+    """What a training run shares with its callbacks while it trains."""
+
+    path: Path  # the run's folder
+    cfg: TrainConfig  # its settings (precision settled once training starts)
+    history: list[dict[str, float]]  # one row per epoch done; the recorder appends to it
+    heartbeat: runs.Heartbeat  # keeps status.json fresh with the phase the run is in
+    on_event: EventFn | None
+    stop: threading.Event | None  # set: end after the current batch
+    planned: int = 0  # epochs the run will train; a time limit revises it after each epoch
+    started: float = field(default_factory=time.monotonic)
+
+    def emit(self, kind: str, **kwargs: Any) -> None:
+        """Send a :class:`ProgressEvent`; an event that starts a phase names it in status.json."""
+        phase = _PHASES.get(kind)
+        if phase is not None and phase != self.heartbeat.phase:
+            self.heartbeat.beat(phase)
+        if self.on_event is not None:
+            self.on_event(ProgressEvent(kind=kind, run_id=self.path.name, epochs=self.planned,
+                                        seconds=self.seconds(), **kwargs))  # fmt: skip
+
+    def seconds(self) -> float:
+        """Seconds since the run (or resumed run) started."""
+        return time.monotonic() - self.started
+
+    def stop_requested(self) -> bool:
+        """Whether the caller asked training to stop."""
+        return self.stop is not None and self.stop.is_set()
+
+
 def _run(
     path: Path,
     cfg: TrainConfig,
@@ -369,85 +394,58 @@ def _run(
     on_event: EventFn | None,
     stop: threading.Event | None,
     history: list[dict[str, float]],
+    note: str = "",
 ) -> TrainResult:
     """Train (a new run: ``history`` empty) or continue (its epochs so far) the run at ``path``.
 
     The caller holds the run's lock. A :class:`~catdog.train.runs.Heartbeat` keeps ``status.json``
-    fresh, with the phase the run is in, from start to end, whatever the phase.
+    fresh, with the phase the run is in, from start to end, whatever the phase. ``note`` is
+    added to the start event's message.
     """
-    started = time.monotonic()
-    plan = [planned_epochs(cfg, history)]  # epochs the run will train; a time limit revises it
     heartbeat = runs.Heartbeat(path, lambda: len(history))
-
-    def emit(kind: str, **kwargs: Any) -> None:
-        phase = _PHASES.get(kind)
-        if phase is not None and phase != heartbeat.phase:
-            heartbeat.beat(phase)
-        if on_event is not None:
-            on_event(ProgressEvent(kind=kind, run_id=path.name, epochs=plan[0],
-                                   seconds=time.monotonic() - started, **kwargs))  # fmt: skip
-
+    run = _RunState(path, cfg, history, heartbeat, on_event, stop, planned_epochs(cfg, history))
     try:
         heartbeat.start()
         try:
             if not history:  # a new run (or one restarting from scratch) settles its arithmetic
-                _pretrained_weights(cfg, emit)  # before anything slow: missing weights say so
-                cfg = _settle_precision(path, cfg, emit)
-            state, metrics = _train_and_test(
-                path, cfg, classes, history, emit=emit, stop=stop, plan=plan, heartbeat=heartbeat
-            )
-            metrics = _final_metrics(path, history, Path(cfg.data) if cfg.test else None,
-                                     int(cfg.batch_size or 32), emit,
-                                     wall=time.monotonic() - started) | metrics  # fmt: skip
+                _pretrained_weights(run.cfg, run.emit)  # first: missing weights say so
+                run.cfg = _settle_precision(path, run.cfg, run.emit)
+            state, metrics = _train_and_test(run, classes, note)
+            metrics = _final_metrics(run) | metrics
             runs.atomic_write_json(path / runs.METRICS_FILE, metrics)
         finally:
             heartbeat.stop()  # before the final state, which a last beat would overwrite
         runs.write_status(path, state, epochs_done=len(history), phase=None)
-        emit("end", epoch=len(history), state=state)
+        run.emit("end", epoch=len(history), state=state)
         return TrainResult(path.name, path, state, history, metrics)
     except BaseException as exc:
-        message = failure_message(exc, cfg.precision)
+        message = failure_message(exc, run.cfg.precision)
         _write_error_log(path, exc)
         runs.write_status(path, "failed", epochs_done=len(history), error=message, phase=None)
-        emit("end", epoch=len(history), state="failed", message=message)
+        run.emit("end", epoch=len(history), state="failed", message=message)
         if isinstance(exc, ValueError | KeyboardInterrupt | SystemExit):
             raise  # catdog's own errors already say what to do; interrupts stay interrupts
         raise TrainingFailed(message) from exc
 
 
-def _train_and_test(
-    path: Path,
-    cfg: TrainConfig,
-    classes: list[str],
-    history: list[dict[str, float]],
-    *,
-    emit: Callable[..., None],
-    stop: threading.Event | None,
-    plan: list[int],
-    heartbeat: runs.Heartbeat,
-) -> tuple[str, dict[str, Any]]:
+def _train_and_test(run: _RunState, classes: list[str], note: str) -> tuple[str, dict[str, Any]]:
     """Load the images and the model, train the epochs left; returns the final state and
     ``{"early_stopped": ...}``."""
+    cfg, history = run.cfg, run.history
     keras.utils.set_random_seed(cfg.seed + len(history))
-    data = _datasets(cfg, classes, emit)
-    model = _model(path, cfg, classes, resume=bool(history))
+    data = _datasets(cfg, classes, run.emit)
+    model = _model(run.path, cfg, classes, resume=bool(history))
     cap = data.train_images if data.steps == data.one_pass else None
-    recorder = _RunRecorder(path, cfg, history, emit, stop, data.steps, cap, plan, heartbeat)
-    callbacks = [recorder, *_schedule(cfg, lambda: plan[0])]
-    emit(
-        "start",
-        epoch=len(history) + 1,
-        steps=data.steps,
-        message=f"{data.train_images} train / {data.val_images} validation images",
-    )
+    recorder = _RunRecorder(run, data.steps, cap)
+    sizes = f"{data.train_images} train / {data.val_images} validation images"
+    run.emit("start", epoch=len(history) + 1, steps=data.steps,
+             message=f"{sizes}; {note}" if note else sizes)  # fmt: skip
     # One fit per phase left (a pretrained model: feature extraction, then fine-tuning).
     for settings, end in phases.segments(cfg, len(history)):
-        stopping = recorder.early_stopped or (stop is not None and stop.is_set())
-        if stopping or len(history) >= plan[0]:
+        if recorder.early_stopped or run.stop_requested() or len(history) >= run.planned:
             break
         phases.enter(model, cfg, len(history), len(classes))
-        if settings is not cfg:
-            callbacks = [recorder, *_schedule(settings, lambda: plan[0])]
+        callbacks = [recorder, *_schedule(settings, lambda: run.planned)]
         model.fit(
             data.train,
             validation_data=data.val,
@@ -458,8 +456,8 @@ def _train_and_test(
             verbose=0,
             shuffle=False,  # the tf.data pipeline shuffles (and Keras would ignore this)
         )
-    stopped = recorder.stopped_by_user or (stop is not None and stop.is_set())
-    state = "stopped" if stopped and len(history) < plan[0] else "completed"
+    stopped = recorder.stopped_by_user or run.stop_requested()
+    state = "stopped" if stopped and len(history) < run.planned else "completed"
     return state, {"early_stopped": recorder.early_stopped}
 
 
@@ -495,7 +493,6 @@ def _datasets(cfg: TrainConfig, classes: list[str], emit: Callable[..., None]) -
         augment=cfg.augmentation if cfg.augment else None,
         seed=cfg.seed,
         label_mode=label_mode,
-        mixup=float(cfg.mixup or 0),
     )
     one_pass = math.ceil(len(train_split.labels) / batch)
     steps = int(cfg.steps_per_epoch or 0) or one_pass
@@ -529,7 +526,6 @@ def _model(path: Path, cfg: TrainConfig, classes: list[str], resume: bool) -> ke
         optimizer=get_spec(cfg.model).optimizer,
         label_smoothing=float(cfg.label_smoothing or 0),
         weight_decay=float(cfg.weight_decay or 0),
-        mixed_labels=bool(cfg.mixup),
     )
     return model
 
@@ -581,15 +577,11 @@ def _write_error_log(path: Path, exc: BaseException) -> None:
         pass  # a full disk must not hide the original failure
 
 
-def _final_metrics(
-    path: Path,
-    history: list[dict[str, float]],
-    data: Path | None,
-    batch: int,
-    emit: Callable[..., None],
-    wall: float,
-) -> dict[str, Any]:
-    """Best/final validation accuracy from the history, and test accuracy of the best model."""
+def _final_metrics(run: _RunState) -> dict[str, Any]:
+    """Best/final validation accuracy from the history, and test accuracy of the best model
+    (unless the run leaves the test split unseen)."""
+    path, history, cfg = run.path, run.history, run.cfg
+    data, batch = Path(cfg.data) if cfg.test else None, int(cfg.batch_size or 32)
     previous = runs.read_json(path / runs.METRICS_FILE, {}) or {}
     val = [r["val_accuracy"] for r in history if "val_accuracy" in r]
     metrics: dict[str, Any] = {
@@ -598,7 +590,7 @@ def _final_metrics(
         "best_epoch": (val.index(max(val)) + 1) if val else None,
         "final_val_accuracy": val[-1] if val else None,
         "final_train_accuracy": history[-1].get("accuracy") if history else None,
-        "train_seconds": round(previous.get("train_seconds", 0.0) + wall, 1),
+        "train_seconds": round(previous.get("train_seconds", 0.0) + run.seconds(), 1),
     }
     if data is None:  # tuning: the test split stays unseen
         return metrics
@@ -607,7 +599,7 @@ def _final_metrics(
         # config asks for it), so metrics.json and the History page always agree.
         from catdog.inference.evaluate import evaluate_run
 
-        emit("evaluating", epoch=len(history), message="test split")
+        run.emit("evaluating", epoch=len(history), message="test split")
         evaluation = evaluate_run(path, which="best", batch_size=batch)
         metrics["test_accuracy"] = float(evaluation.accuracy)
         metrics["test_images"] = int(evaluation.count)

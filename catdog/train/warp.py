@@ -8,8 +8,8 @@ ONE matrix per image (:func:`affine_matrices`) and applied in a single bilinear 
 pass over the pixels. Random numbers are stateless, drawn from an explicit seed, so a tf.data
 pipeline gets reproducible, per-batch and per-epoch different augmentation.
 
-TensorFlow is imported inside the functions, and ``RandomAffine``, a Keras layer wrapping
-:func:`augment_images`, is created on first access, so importing this module stays light.
+:func:`preview` shows the dashboard N augmented variants of one image, as training would
+draw them. TensorFlow is imported inside the functions, so importing this module stays light.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import functools
 import math
 from dataclasses import dataclass, replace
 from typing import Any
+
+import numpy as np
 
 from catdog.train.augment import AugmentConfig
 
@@ -52,7 +54,25 @@ def augment_images(
     images = tf.convert_to_tensor(images)
     if images.dtype != tf.uint8:
         images = tf.cast(images, tf.float32)
-    shape = tf.shape(images)
+    draws = _draws(tf.shape(images), config, seed, scale)
+    if xla is None:
+        xla = _xla_works()
+    spec = _PassSpec.of(config)
+    if not xla:
+        return _apply(images, *draws, spec=spec, xla=False)
+    if spec.geometric and (spec.brightness or spec.contrast):
+        # Warp compiled on its own: fused into brightness/contrast, XLA repeats its gathers
+        # (measured: 44 → 28 CPU-ms per batch of 32 at 150 px; cutout and scaling fuse well).
+        images = _xla_warp(spec.fill_mode)(images, draws[0])
+        spec = replace(spec, geometric=False, flip=False)
+    return _xla_pass(spec)(images, *draws)
+
+
+def _draws(shape: Any, config: AugmentConfig, seed: Any, scale: float) -> tuple[Any, ...]:
+    """A batch's random draws, all from ``seed``, in :func:`_apply`'s order: the warp matrices,
+    the flips, the brightness and contrast factors, the cutout centres, and ``scale``."""
+    from catdog.model.backend import tf
+
     batch, height, width = shape[0], shape[1], shape[2]
     # One uniform [0, 1) column per setting: theta, tx, ty, shear, zx, zy, flip, brightness,
     # contrast. u → ±range is 2u - 1 scaled.
@@ -76,7 +96,7 @@ def augment_images(
     centres = tf.random.stateless_uniform(
         [batch, 2], seed=tf.random.experimental.stateless_fold_in(seed, 1), dtype=tf.float32
     )
-    draws = (
+    return (
         transforms,
         flip,
         1.0 + sym[:, 7] * config.brightness_range,
@@ -84,17 +104,6 @@ def augment_images(
         centres,
         tf.constant(scale, tf.float32),
     )
-    if xla is None:
-        xla = _xla_works()
-    spec = _PassSpec.of(config)
-    if not xla:
-        return _apply(images, *draws, spec=spec, xla=False)
-    if spec.geometric and (spec.brightness or spec.contrast):
-        # Warp compiled on its own: fused into brightness/contrast, XLA repeats its gathers
-        # (measured: 44 → 28 CPU-ms per batch of 32 at 150 px; cutout and scaling fuse well).
-        images = _xla_warp(spec.fill_mode)(images, transforms)
-        spec = replace(spec, geometric=False, flip=False)
-    return _xla_pass(spec)(images, *draws)
 
 
 @dataclass(frozen=True)
@@ -352,54 +361,29 @@ def _xla_works() -> bool:
         return False
 
 
-def _make_random_affine() -> type:
-    """Define the ``RandomAffine`` layer (needs Keras, hence not at import time)."""
-    from catdog.model.backend import keras
+def preview(image: np.ndarray, config: AugmentConfig, n: int = 9, seed: int = 0) -> np.ndarray:
+    """Return ``n`` augmented variants of one image, the same ones for the same seed.
 
-    class RandomAffine(keras.layers.Layer):
-        """:func:`augment_images` as a Keras layer: the whole config, one warp per image.
+    Args:
+        image: ``uint8`` array ``(H, W, 3)``, e.g. from ``catdog.data.images.load_for_model``.
+        config: the transforms to apply.
+        n: number of variants.
+        seed: picks the variants; moving one setting keeps the others' draws.
 
-        Active only in training (``training=True``, as in ``fit``); otherwise the identity.
-        Random numbers come from a ``keras.random.SeedGenerator``. Needs the TensorFlow
-        backend. In a tf.data pipeline prefer :func:`augment_images` with a per-batch seed
-        (see ``catdog.train.pipeline``), which stays reproducible under parallel map.
+    Returns:
+        ``uint8`` array ``(n, H, W, 3)``.
+    """
+    config.validate()
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
+        raise ValueError(
+            "preview() needs one RGB image as a uint8 array of shape (H, W, 3); "
+            f"got dtype {image.dtype} and shape {image.shape}"
+        )
+    if n < 1:
+        raise ValueError(f"preview() needs n ≥ 1 variants; got n={n}")
+    from catdog.model.backend import tf
 
-        Args:
-            config: the transforms to apply.
-            seed: seed of the layer's random generator (None: random).
-        """
-
-        def __init__(
-            self, config: AugmentConfig | dict | None = None, seed: int | None = None, **kwargs: Any
-        ) -> None:
-            super().__init__(**kwargs)
-            if isinstance(config, dict):
-                config = AugmentConfig.from_dict(config)
-            self.config = (config or AugmentConfig()).validate()
-            self.seed = seed
-            self.seed_generator = keras.random.SeedGenerator(seed)
-
-        def call(self, images: Any, training: bool | None = None) -> Any:
-            if not training or not self.config.enabled:
-                return images
-            return augment_images(images, self.config, self.seed_generator.next())
-
-        def compute_output_shape(self, input_shape: Any) -> Any:
-            return input_shape
-
-        def get_config(self) -> dict[str, Any]:
-            return {**super().get_config(), "config": self.config.to_dict(), "seed": self.seed}
-
-    return keras.saving.register_keras_serializable("catdog")(RandomAffine)
-
-
-_LAZY: dict[str, type] = {}
-
-
-def __getattr__(name: str) -> Any:
-    # PEP 562: build RandomAffine (a keras.layers.Layer subclass) on first use only.
-    if name == "RandomAffine":
-        if name not in _LAZY:
-            _LAZY[name] = _make_random_affine()
-        return _LAZY[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    batch = tf.repeat(tf.cast(image[None], tf.float32), n, axis=0)
+    out = augment_images(batch, config, tf.constant([seed, 0], tf.int64))
+    return tf.cast(tf.round(out), tf.uint8).numpy()

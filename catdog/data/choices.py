@@ -1,38 +1,23 @@
-"""Looking at datasets: which ones there are, their counts and image sizes, and thumbnails.
+"""Which datasets there are to choose from, and naming and importing a new one.
 
-What the dashboard's Dataset page draws, as plain data: :func:`dataset_choices` (the demo
-dataset first, even before it is generated, then every imported one), :func:`count_rows` and
-:func:`size_rows` for charts, :func:`thumbnail` for the image grid, :func:`page_items` for
-paging, and :func:`dataset_name_for`, :func:`check_new_dataset_name` and :func:`import_named` for
-importing a folder or an uploaded .zip under a name.
+:func:`dataset_choices` lists the demo dataset first (even before it is generated), then every
+imported one, each as a :class:`DatasetChoice` that :func:`describe` says in one line.
+:func:`dataset_name_for` suggests a name for a folder or an uploaded .zip,
+:func:`check_new_dataset_name` checks one, and :func:`import_named` imports under it.
 Plain Python: no Streamlit, no TensorFlow.
 """
 
 from __future__ import annotations
 
-import io
-import math
 import os
 import re
 import tempfile
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
-
-from PIL import Image, ImageOps
 
 from catdog import hosting
-from catdog.data.datasets import (
-    MANIFEST_NAME,
-    SPLITS,
-    DatasetError,
-    DatasetInfo,
-    image_sizes,
-    list_datasets,
-)
-from catdog.data.images import image_header, open_rgb
+from catdog.data.datasets import MANIFEST_NAME, SPLITS, DatasetError, DatasetInfo, list_datasets
 from catdog.data.importer import ImportReport, SplitSpec, import_dataset, upload_dir_prefix
 from catdog.data.paths import (
     DEMO_DATASET_NAME,
@@ -45,10 +30,6 @@ from catdog.data.paths import (
 from catdog.hosting import HostedLimitError
 from catdog.progress import ProgressFn
 
-T = TypeVar("T")
-
-# Thumbnails are JPEGs at this quality: small to send, no visible loss at grid size.
-THUMBNAIL_QUALITY = 85
 _NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -65,11 +46,6 @@ class DatasetChoice:
     name: str
     path: Path
     info: DatasetInfo | None
-
-    @property
-    def ready(self) -> bool:
-        """True if the dataset exists on disk."""
-        return self.info is not None
 
     @property
     def is_demo(self) -> bool:
@@ -105,105 +81,6 @@ def describe(choice: DatasetChoice) -> str:
     totals = " · ".join(f"{choice.info.totals[s]:,} {s}" for s in SPLITS)
     shared = " (shared example)" if choice.example and not choice.is_demo else ""
     return f"{choice.name}{shared} — {', '.join(choice.info.classes)} — {totals}"
-
-
-def count_rows(info: DatasetInfo) -> list[dict[str, Any]]:
-    """Images per split and class: ``[{"split", "class", "images"}]`` in split, class order."""
-    return [
-        {"split": split, "class": cls, "images": info.counts[split][cls]}
-        for split in SPLITS
-        for cls in info.classes
-    ]
-
-
-def size_rows(root: str | Path) -> list[dict[str, Any]]:
-    """Every image's split, class, file name, width and height (headers only: fast)."""
-    keys = ("split", "class", "file", "width", "height")
-    return [dict(zip(keys, row, strict=True)) for row in image_sizes(root)]
-
-
-def size_summary(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
-    """Smallest, median and largest width and height of :func:`size_rows` output."""
-    if not rows:
-        return {}
-    summary = {}
-    for side in ("width", "height"):
-        values = sorted(int(r[side]) for r in rows)
-        summary[f"min_{side}"] = values[0]
-        summary[f"median_{side}"] = values[len(values) // 2]
-        summary[f"max_{side}"] = values[-1]
-    return summary
-
-
-def dataset_version(root: str | Path) -> float:
-    """A number that changes when a dataset folder is replaced (for cache keys)."""
-    root = Path(root)
-    manifest = root / MANIFEST_NAME
-    try:
-        return (manifest if manifest.exists() else root).stat().st_mtime
-    except OSError:
-        return 0.0
-
-
-def thumbnail(source: str | Path | bytes, size: int = 160, name: str | None = None) -> bytes:
-    """A square JPEG thumbnail (centre crop) of an image file or its bytes.
-
-    Args:
-        source: a path or the file's bytes.
-        size: side of the thumbnail in pixels.
-        name: the name used in error messages for bytes.
-
-    Returns:
-        JPEG bytes.
-
-    Raises:
-        catdog.data.images.ImageError: the file is not a usable image.
-    """
-    image = open_rgb(source, name=name, min_side=size)  # a JPEG may decode at 1/2–1/8 scale
-    image = ImageOps.fit(image, (size, size), Image.Resampling.BILINEAR)
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=THUMBNAIL_QUALITY)
-    return buffer.getvalue()
-
-
-def preview_image(
-    source: str | Path | bytes, max_side: int = 640, name: str | None = None
-) -> bytes:
-    """The whole image shrunk to fit ``max_side`` (never enlarged), as JPEG bytes."""
-    image = open_rgb(source, name=name, min_side=max_side)
-    image.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=90)
-    return buffer.getvalue()
-
-
-def image_details(path: str | Path) -> dict[str, Any]:
-    """File name, format, pixel size and file size of an image (header only).
-
-    Raises:
-        catdog.data.images.ImageError: the file is not an image in a format catdog reads.
-    """
-    path = Path(path)
-    fmt, width, height = image_header(path)
-    return {
-        "file": path.name,
-        "format": fmt,
-        "width": width,
-        "height": height,
-        "bytes": path.stat().st_size,
-    }
-
-
-def page_count(total: int, per_page: int) -> int:
-    """Number of pages needed for ``total`` items (at least 1)."""
-    return max(1, math.ceil(total / per_page))
-
-
-def page_items(items: Sequence[T], page: int, per_page: int) -> list[T]:
-    """The items on 1-based page ``page`` (clamped to the valid range)."""
-    page = min(max(page, 1), page_count(len(items), per_page))
-    start = (page - 1) * per_page
-    return list(items[start : start + per_page])
 
 
 def _name_taken(name: str) -> bool:

@@ -1,0 +1,199 @@
+"""The dashboard's figures: training curves, the confusion matrix, a dataset's counts and sizes.
+
+Each function takes plain values (history rows, a confusion matrix, table rows) and returns a
+Plotly figure with titled, labelled axes; the dashboard only draws them. This is the one
+catdog module that imports Plotly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import plotly.express as px
+import plotly.graph_objects as go
+
+from catdog.train.history import fine_tuning_start, overfitting_onset
+
+# Run colours for overlaid curves: one hue per run, train dotted and validation solid.
+PALETTE = ("#1f77b4", "#e4572e", "#2ca02c", "#9467bd", "#8c564b", "#17becf", "#bcbd22")
+
+METRIC_TITLES = {"accuracy": "Accuracy", "loss": "Loss"}
+
+
+def curves_figure(
+    histories: Mapping[str, Sequence[Mapping[str, float]]],
+    metric: str = "accuracy",
+    *,
+    batch_points: Sequence[Mapping[str, float]] | None = None,
+    mark_onset: bool = True,
+    height: int = 360,
+) -> go.Figure:
+    """The seed's figure for ``metric``: training (dots) vs validation (line) per epoch.
+
+    Args:
+        histories: ``{label: per-epoch rows}``; several labels overlay runs, one colour each.
+        metric: ``"accuracy"`` or ``"loss"``.
+        batch_points: running per-batch values (``x`` = fractional epoch) to draw as a thin
+            line under the first run's curves, as during training.
+        mark_onset: draw a vertical line where each run's validation loss bottoms out,
+            annotated "overfitting starts".
+        height: figure height in pixels.
+
+    Returns:
+        A Plotly figure with labelled axes.
+    """
+    fig = go.Figure()
+    single = len(histories) == 1
+    last = max((int(r["epoch"]) for rows in histories.values() for r in rows), default=1)
+    for k, (label, rows) in enumerate(histories.items()):
+        colour = PALETTE[k % len(PALETTE)]
+        name = "" if single else f"{label}: "
+        if batch_points and k == 0:
+            _add_batch_curve(fig, batch_points, metric, colour, name)
+        _add_epoch_curves(fig, rows, metric, colour, name)
+        tuning = fine_tuning_start(rows)
+        if tuning is not None:
+            _mark_fine_tuning(fig, tuning, colour, row=k)
+        onset = overfitting_onset(rows) if mark_onset else None
+        if onset is not None:
+            _mark_onset(fig, onset, colour, row=k, last=last)
+    _lay_out_curves(fig, metric, last=last, from_zero=bool(batch_points), height=height)
+    return fig
+
+
+def _add_batch_curve(
+    fig: go.Figure, points: Sequence[Mapping[str, float]], metric: str, colour: str, name: str
+) -> None:
+    """The running per-batch training value, a thin pale line."""
+    fig.add_scatter(
+        x=[p["x"] for p in points if metric in p],
+        y=[p[metric] for p in points if metric in p],
+        mode="lines",
+        name=f"{name}training (per batch)",
+        line={"color": colour, "width": 1},
+        opacity=0.35,
+    )
+
+
+def _add_epoch_curves(
+    fig: go.Figure, rows: Sequence[Mapping[str, float]], metric: str, colour: str, name: str
+) -> None:
+    """One run's training values (dots) and validation values (a line), per epoch."""
+    for key, mode, style in (
+        (metric, "markers", {"marker": {"color": colour, "size": 7}}),
+        (
+            f"val_{metric}",
+            "lines+markers",
+            {"line": {"color": colour, "width": 2.5}, "marker": {"size": 5}},
+        ),
+    ):
+        points = [(r["epoch"], r[key]) for r in rows if r.get(key) is not None]
+        fig.add_scatter(
+            x=[p[0] for p in points],
+            y=[p[1] for p in points],
+            mode=mode,
+            name=f"{name}{'validation' if key.startswith('val_') else 'training'}",
+            **style,
+        )
+
+
+def _mark_onset(fig: go.Figure, onset: int, colour: str, *, row: int, last: int) -> None:
+    """A dashed line at the epoch where overfitting starts, labelled (one label row per run)."""
+    fig.add_vline(x=onset, line={"color": colour, "dash": "dash", "width": 1.5})
+    late = onset > (1 + last) / 2  # write towards the middle, never off the plot
+    fig.add_annotation(
+        x=onset,
+        y=1 - 0.08 * row,
+        yref="paper",
+        yanchor="top",
+        showarrow=False,
+        text=f"overfitting starts (epoch {onset})",
+        font={"color": colour, "size": 12},
+        bgcolor="rgba(255,255,255,0.8)",
+        xanchor="right" if late else "left",
+        xshift=-4 if late else 4,
+    )
+
+
+def _mark_fine_tuning(fig: go.Figure, start: int, colour: str, *, row: int) -> None:
+    """A dotted line before the first fine-tuning epoch of a pretrained model's run, where its
+    base starts to train too, labelled at the bottom (one label row per run)."""
+    fig.add_vline(x=start - 0.5, line={"color": colour, "dash": "dot", "width": 1.5})
+    fig.add_annotation(
+        x=start - 0.5,
+        y=0.02 + 0.08 * row,
+        yref="paper",
+        yanchor="bottom",
+        showarrow=False,
+        text=f"fine-tuning from epoch {start}",
+        font={"color": colour, "size": 12},
+        bgcolor="rgba(255,255,255,0.8)",
+        xanchor="left",
+        xshift=4,
+    )
+
+
+def _lay_out_curves(
+    fig: go.Figure, metric: str, *, last: int, from_zero: bool, height: int
+) -> None:
+    """Title, legend below, about ten epoch ticks, and percentages for accuracy."""
+    title = METRIC_TITLES.get(metric, metric)
+    fig.update_layout(
+        title={"text": f"Training and validation {title.lower()}", "x": 0, "xanchor": "left"},
+        height=height,
+        margin={"l": 10, "r": 10, "t": 60, "b": 10},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0},
+        hovermode="x unified",
+    )
+    fig.update_xaxes(
+        title_text="Epoch", tick0=0 if from_zero else 1, dtick=max(1, math.ceil(last / 10))
+    )
+    fig.update_yaxes(title_text=title, tickformat=".0%" if metric == "accuracy" else None)
+
+
+def confusion_figure(matrix: Sequence[Sequence[int]], classes: Sequence[str]) -> go.Figure:
+    """A confusion matrix as a blue heatmap with the counts written in: rows are the true
+    class, columns the predicted one."""
+    fig = px.imshow(
+        matrix, x=list(classes), y=list(classes), text_auto=True,
+        color_continuous_scale="Blues", title="Confusion matrix",
+        labels={"x": "Predicted class", "y": "True class", "color": "Images"},
+    )  # fmt: skip
+    fig.update_layout(height=360, margin={"l": 10, "r": 10, "t": 60, "b": 10})
+    return fig
+
+
+def split_counts_figure(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
+    """Grouped bars of images per split and class, from rows ``{split, class, images}``."""
+    fig = px.bar(
+        list(rows),
+        x="split",
+        y="images",
+        color="class",
+        barmode="group",
+        text_auto=True,
+        title="Images per split and class",
+    )
+    fig.update_layout(xaxis_title="Split", yaxis_title="Images", legend_title="Class")
+    return fig
+
+
+def image_sizes_figure(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
+    """Every image's width against its height, coloured by class, with histograms on the
+    margins, from rows ``{split, class, file, width, height}``."""
+    fig = px.scatter(
+        list(rows),
+        x="width",
+        y="height",
+        color="class",
+        opacity=0.5,
+        marginal_x="histogram",
+        marginal_y="histogram",
+        render_mode="webgl",
+        hover_data=["split", "file"],
+        title="Image sizes (pixels)",
+    )
+    fig.update_layout(xaxis_title="Width (px)", yaxis_title="Height (px)", legend_title="Class")
+    return fig

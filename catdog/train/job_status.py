@@ -1,0 +1,117 @@
+"""A training job's status in words: its state, its progress bars, its numbers, its queue place.
+
+Everything here reads a :class:`~catdog.train.jobs.JobSnapshot` (or the queue's counts) and
+returns text or ``(fraction, label)`` pairs for progress bars, so the dashboard and any other
+front end say the same thing. Plain Python: no TensorFlow, no Streamlit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from catdog.train.jobs import JobSnapshot, TrainingJob
+
+STATE_LABELS = {
+    "queued": "Waiting in the training queue",
+    "cancelled": "Cancelled in the queue",
+    "starting": "Starting",
+    "timing": "Timing float32 and bfloat16 on this machine (once)",
+    "loading": "Loading images",
+    "running": "Training",
+    "evaluating": "Evaluating on the test split",
+    "completed": "Completed",
+    "stopped": "Stopped",
+    "failed": "Failed",
+}
+
+
+def job_line(snap: JobSnapshot) -> str:
+    """One line about a job: ``Training — epoch 3 of 30`` or ``Completed — 30 of 30 epochs``."""
+    state = STATE_LABELS.get(snap.state, snap.state)
+    total = snap.epochs or "?"
+    if snap.finished:
+        return f"{state} — {len(snap.history)} of {total} epochs"
+    if snap.state in ("running", "evaluating"):
+        return f"{state} — epoch {min(max(snap.epoch, 1), snap.epochs or snap.epoch)} of {total}"
+    return state
+
+
+def epoch_progress(snap: JobSnapshot) -> tuple[float, str]:
+    """Fraction of the run done (epochs and batches) and a label for a progress bar."""
+    done = len(snap.history)
+    if snap.finished:
+        return done / max(snap.epochs, 1), f"{done} of {snap.epochs or '?'} epochs done"
+    current = min(max(snap.epoch, 1), snap.epochs or 1)
+    return snap.fraction, f"Epoch {current} of {snap.epochs or '?'} ({done} done)"
+
+
+def batch_progress(snap: JobSnapshot) -> tuple[float, str] | None:
+    """Fraction of the current epoch's batches done and a label with the running loss and
+    accuracy; None when no epoch is under way."""
+    if snap.finished or not snap.steps or snap.state != "running":
+        return None
+    logs = snap.batch_logs
+    detail = ""
+    if "loss" in logs and "accuracy" in logs:
+        detail = f" · loss {logs['loss']:.3f} · accuracy {logs['accuracy']:.1%}"
+    return min(snap.step / snap.steps, 1.0), f"Batch {snap.step} of {snap.steps}{detail}"
+
+
+def loading_progress(snap: JobSnapshot) -> tuple[float, str] | None:
+    """Fraction of the images loaded and a label, while the job loads them; else None."""
+    if snap.state != "loading" or not snap.loading_total:
+        return None
+    done, total = snap.loading_done, snap.loading_total
+    return done / total, f"Loading images: {done:,}/{total:,}"
+
+
+def progress_bars(snap: JobSnapshot) -> list[tuple[float, str]]:
+    """The progress bars a job shows now, as ``(fraction, label)``: loading the images (while
+    it does), the run's epochs, and the current epoch's batches (while one is under way)."""
+    bars = (loading_progress(snap), epoch_progress(snap), batch_progress(snap))
+    return [bar for bar in bars if bar is not None]
+
+
+def job_metrics(snap: JobSnapshot) -> list[tuple[str, str]]:
+    """The four numbers to show for a job, as ``(label, value)``: time elapsed, best
+    validation accuracy, last validation loss and test accuracy (``–`` while unknown)."""
+    val = [row["val_accuracy"] for row in snap.history if "val_accuracy" in row]
+    test = snap.metrics.get("test_accuracy")
+    return [
+        ("Elapsed", f"{snap.seconds:,.0f} s"),
+        ("Best validation accuracy", f"{max(val):.1%}" if val else "–"),
+        ("Last validation loss", f"{snap.history[-1]['val_loss']:.3f}" if val else "–"),
+        ("Test accuracy", f"{test:.1%}" if test is not None else "–"),
+    ]
+
+
+def outcome_line(snap: JobSnapshot) -> str:
+    """How a finished job ended: ``Run r1 completed after 30 epoch(s).``"""
+    return f"Run {snap.run_id} {snap.state} after {len(snap.history)} epoch(s)."
+
+
+def queue_place(place: int | None, wait_seconds: float | None) -> str:
+    """A queued job's place and expected wait: ``number 2 in the queue, so it should start in
+    about 3 min`` (the wait left out when unknown)."""
+    when = ""
+    if wait_seconds:
+        when = f", so it should start in about {max(1, round(wait_seconds / 60))} min"
+    return f"number {place} in the queue{when}"
+
+
+def capacity_line(limit: int, training: int, waiting: int) -> str:
+    """What a server with a training queue does with a new run."""
+    return (
+        f"This server trains {limit} run(s) at a time (now {training} training, {waiting} "
+        "waiting); a new run waits for its turn in the queue."
+    )
+
+
+def jobs_to_offer(jobs: Sequence[TrainingJob], finished: int = 3) -> list[TrainingJob]:
+    """The jobs worth offering to watch: every running one, then the ``finished`` most recent
+    that have ended (``jobs`` oldest first, as the job manager lists them)."""
+    running = [job for job in jobs if job.running]
+    ended = [job for job in reversed(jobs) if not job.running]
+    return running + ended[:finished]

@@ -1,0 +1,87 @@
+"""catdog.train.job_status: a training job's progress, numbers and queue place in words."""
+
+from __future__ import annotations
+
+import pytest
+from test_history import OVERFITTING
+
+from catdog.train.job_status import (
+    batch_progress,
+    capacity_line,
+    epoch_progress,
+    job_line,
+    job_metrics,
+    loading_progress,
+    outcome_line,
+    progress_bars,
+    queue_place,
+)
+from catdog.train.jobs import JobSnapshot
+
+
+def test_job_progress_in_words() -> None:
+    snap = JobSnapshot(
+        run_id="r",
+        state="running",
+        epoch=2,
+        epochs=4,
+        step=5,
+        steps=10,
+        batch_logs={"loss": 0.5, "accuracy": 0.75},
+        history=OVERFITTING[:1],
+    )
+    assert job_line(snap) == "Training — epoch 2 of 4"
+    fraction, text = epoch_progress(snap)
+    assert fraction == pytest.approx(1.5 / 4)
+    assert text == "Epoch 2 of 4 (1 done)"
+    assert batch_progress(snap) == (0.5, "Batch 5 of 10 · loss 0.500 · accuracy 75.0%")
+
+    done = JobSnapshot(run_id="r", state="completed", epoch=5, epochs=4, history=OVERFITTING[:4])
+    assert job_line(done) == "Completed — 4 of 4 epochs"
+    assert epoch_progress(done) == (1.0, "4 of 4 epochs done")
+    assert batch_progress(done) is None
+    assert job_line(JobSnapshot(run_id="r", state="loading")) == "Loading images"
+
+    assert progress_bars(snap) == [epoch_progress(snap), batch_progress(snap)]
+    assert progress_bars(done) == [(1.0, "4 of 4 epochs done")]
+
+
+def test_loading_progress_only_while_loading() -> None:
+    loading = JobSnapshot(run_id="r", state="loading", loading_done=1500, loading_total=2000)
+    assert loading_progress(loading) == (0.75, "Loading images: 1,500/2,000")
+    assert loading_progress(JobSnapshot(run_id="r", state="loading")) is None
+    assert loading_progress(JobSnapshot(run_id="r", state="running", loading_total=9)) is None
+    assert progress_bars(loading) == [
+        (0.75, "Loading images: 1,500/2,000"),
+        (0.0, "Epoch 1 of ? (0 done)"),
+    ]
+
+
+def test_job_metrics_and_outcome() -> None:
+    snap = JobSnapshot(
+        run_id="r1",
+        state="completed",
+        epochs=4,
+        seconds=1234.4,
+        history=OVERFITTING[:4],
+        metrics={"test_accuracy": 0.705},
+    )
+    assert job_metrics(snap) == [
+        ("Elapsed", "1,234 s"),
+        ("Best validation accuracy", "72.0%"),
+        ("Last validation loss", "0.600"),
+        ("Test accuracy", "70.5%"),
+    ]
+    assert outcome_line(snap) == "Run r1 completed after 4 epoch(s)."
+    starting = JobSnapshot(run_id="r2", state="starting")
+    assert [value for _, value in job_metrics(starting)] == ["0 s", "–", "–", "–"]
+
+
+def test_queue_in_words() -> None:
+    assert queue_place(2, 150.0) == "number 2 in the queue, so it should start in about 2 min"
+    assert queue_place(1, 5.0) == "number 1 in the queue, so it should start in about 1 min"
+    assert queue_place(3, None) == "number 3 in the queue"
+    assert capacity_line(1, 1, 2) == (
+        "This server trains 1 run(s) at a time (now 1 training, 2 waiting); a new run waits "
+        "for its turn in the queue."
+    )
