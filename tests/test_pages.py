@@ -27,6 +27,7 @@ from pagetest import APP, PAGES, ROOT, literal, navigation_only, open_page  # no
 from streamlit.testing.v1 import AppTest
 
 from catdog.data import cartoon, demo
+from catdog.data.datasets import list_images
 from catdog.data.paths import datasets_dir, demo_dataset_dir, runs_dir
 from catdog.train import runs
 from catdog.train.augment import AugmentConfig
@@ -676,3 +677,21 @@ def test_history_page_resumes_the_selected_run(dataset_factory: Callable[..., Pa
     at.run()
     assert runs.run_info(path).state == "completed"
     assert not [b for b in at.button if b.key == "history_resume"]
+
+
+def test_dataset_page_shows_a_damaged_file_as_a_grey_cross_not_an_error() -> None:
+    """One damaged photo (or a link to nowhere) in a dataset never breaks its grid or dialog."""
+    root = home_dataset((3, 1, 1))
+    cats = root / "train" / "cats"
+    damaged = sorted(cats.iterdir())[0]
+    damaged.write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
+    (cats / "gone.jpg").symlink_to(cats / "missing.jpg")
+    at = open_page("dataset", dataset=str(root))
+    assert not at.exception
+    listed = list_images(root, "train")
+    assert len(listed) == 7 and len(at.image) == 7  # 3 cats, the dangling link, 3 dogs
+    at.button(key=f"enlarge_{damaged}").click().run()
+    assert not at.exception
+    assert [literal(w.value) for w in at.warning] == [
+        f"{damaged.name} has a damaged image header (Truncated File Read)"
+    ]
