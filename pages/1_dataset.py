@@ -14,6 +14,7 @@ from catdog.data.datasets import (
     dataset_version,
     list_images,
 )
+from catdog.data.images import ImageError
 from catdog.data.paths import demo_dataset_dir
 from catdog.data.stats import count_rows, size_rows, size_summary
 from catdog.data.thumbnails import image_details, preview_image
@@ -21,7 +22,14 @@ from catdog.figures import image_sizes_figure, split_counts_figure
 from catdog.hosting import HostedLimitError
 from catdog.paging import page_count, page_items
 from catdog.train.runs import delete_dataset
-from pages.shared import active_choice, confirmed, require_dataset, set_active_dataset, thumb
+from pages.shared import (
+    active_choice,
+    confirmed,
+    literal,
+    require_dataset,
+    set_active_dataset,
+    thumb,
+)
 
 GRID_COLUMNS, GRID_ROWS = 6, 3
 SPLIT_CHOICES = {
@@ -180,8 +188,16 @@ def overview(info: DatasetInfo) -> None:
 
 def enlarge(path: Path) -> None:
     """The image, 480 px wide, with its pixel size, format and folder."""
-    details = image_details(path)
-    st.image(preview_image(path), width=480)  # small images enlarged, big ones shrunk
+    try:
+        details = image_details(path)
+        preview = preview_image(path)
+    except ImageError as exc:  # its message names the file and what is wrong with it
+        st.warning(literal(str(exc)))
+        return
+    except OSError as exc:  # e.g. removed meanwhile
+        st.warning(f"{literal(path.name)} cannot be read: {exc.strerror or exc}")
+        return
+    st.image(preview, width=480)  # small images enlarged, big ones shrunk
     st.caption(
         f"{details['file']} — {details['width']}×{details['height']} px, {details['format']}, "
         f"{details['bytes'] / 1024:,.0f} KB — {path.parent.parent.name}/{path.parent.name}"

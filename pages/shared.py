@@ -18,13 +18,14 @@ import streamlit as st
 from catdog import hosting
 from catdog.data.choices import DatasetChoice, dataset_choices, demo_ready
 from catdog.data.datasets import DatasetError, DatasetInfo, scan_dataset
+from catdog.data.images import ImageError
 from catdog.data.paths import (
     demo_dataset_dir,
     new_workspace_token,
     set_workspace,
     valid_workspace_token,
 )
-from catdog.data.thumbnails import thumbnail
+from catdog.data.thumbnails import thumbnail, unreadable_thumbnail
 from catdog.inference.predict import Predictor
 from catdog.train.augment import AugmentConfig
 from catdog.train.jobs import manager
@@ -179,9 +180,12 @@ def cached_thumbnail(path: str, version: float, size: int = 160) -> bytes:
 
 
 def thumb(path: str | Path, size: int = 160) -> bytes:
-    """A cached thumbnail of ``path``."""
+    """A cached thumbnail of ``path``; a grey cross for a file that cannot be read."""
     path = Path(path)
-    return cached_thumbnail(str(path), path.stat().st_mtime, size)
+    try:
+        return cached_thumbnail(str(path), path.stat().st_mtime, size)
+    except (ImageError, OSError):
+        return unreadable_thumbnail(size)
 
 
 # ASCII punctuation Markdown (or Streamlit's :colour[] and :emoji: and $LaTeX$) may act on.

@@ -58,6 +58,8 @@ from catdog.data.importer import ImportReport, import_dataset
 from catdog.data.names import portable_name, shown
 from catdog.data.paths import datasets_dir
 
+pytestmark = pytest.mark.slow  # the hostile corpus through every entry point: minutes
+
 GOOD_FILES = 2 * GOOD_PER_CLASS  # good photos in a case's source
 BOMB_SECONDS = 20  # a bomb is refused within this (model loading included)
 BOMB_MEGABYTES = 150  # and the process grows by less than this (a bomb needs gigabytes)

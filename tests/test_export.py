@@ -81,6 +81,7 @@ def test_savedmodel_and_tflite_exports_round_trip(run: Path, tmp_path: Path) -> 
     assert "(quantized)" in quantized.summary() and "same class for" in quantized.summary()
 
 
+@pytest.mark.slow
 def test_bad_requests_are_refused_before_anything_is_written(run: Path, tmp_path: Path) -> None:
     with pytest.raises(ExportError, match="unknown export format 'onnx'; choose one of keras"):
         export_run(run, "onnx")

@@ -244,6 +244,7 @@ def test_prediction_takes_uploads_only_and_at_most_the_cap(
         evaluate_run(run_path, data=data)
 
 
+@pytest.mark.slow
 def test_train_page_widgets_stop_at_the_caps(hosted_mode) -> None:
     make_dataset(datasets_dir() / "photos", counts=(2, 1, 1))
     at = visit("train", dataset=str(datasets_dir() / "photos"))
@@ -257,6 +258,7 @@ def test_train_page_widgets_stop_at_the_caps(hosted_mode) -> None:
     assert "Hosted demo: at most 30 epochs, 128 px, batch 64 and 10 minutes per run." in texts(at)
 
 
+@pytest.mark.slow
 def test_dataset_page_offers_no_server_folder_in_hosted_mode(
     hosted_mode, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -349,6 +351,7 @@ def test_a_job_trains_in_its_workspace_and_only_that_workspace_sees_it() -> None
     assert (workspaces_dir() / A / "runs" / job.run_id / runs.BEST_MODEL).is_file()
 
 
+@pytest.mark.slow
 def test_two_visitors_pages_show_only_their_own_runs(hosted_mode) -> None:
     shared = make_dataset(shared_datasets_dir() / "pets", counts=(2, 1, 1))
     example = example_run(shared)
@@ -386,6 +389,7 @@ def test_locally_there_are_no_workspaces() -> None:
 # -------------------------------------------------------------- 4. a refresh keeps one's place
 
 
+@pytest.mark.slow
 def test_a_refresh_keeps_the_workspace_and_the_active_dataset(hosted_mode) -> None:
     at = visit("dataset")
     token = at.query_params["ws"]
@@ -403,6 +407,7 @@ def test_a_refresh_keeps_the_workspace_and_the_active_dataset(hosted_mode) -> No
     assert refreshed.query_params == {"ws": token, "data": "mine"}
 
 
+@pytest.mark.slow
 def test_a_refresh_keeps_the_active_dataset_locally_too() -> None:
     make_dataset(datasets_dir() / "mine", counts=(2, 1, 1))
     refreshed = visit("train", query={"data": "mine"})
@@ -454,6 +459,7 @@ def test_delete_dataset_takes_only_ones_own(hosted_mode) -> None:
     assert shared.is_dir() and demo_dataset_dir().is_dir()
 
 
+@pytest.mark.slow
 def test_history_page_deletes_a_run_after_confirming(hosted_mode) -> None:
     example_run(make_dataset(shared_datasets_dir() / "pets", counts=(2, 1, 1)))
     with in_workspace(A):
@@ -479,6 +485,7 @@ def test_history_page_deletes_a_run_after_confirming(hosted_mode) -> None:
     assert len(at.selectbox(key="history_delete_run").options) == 1
 
 
+@pytest.mark.slow
 def test_dataset_page_deletes_the_active_dataset_after_confirming() -> None:
     mine = make_dataset(datasets_dir() / "mine", counts=(2, 1, 1))
     small_demo()

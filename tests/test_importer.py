@@ -473,6 +473,7 @@ def test_progress_is_reported(tmp_path: Path) -> None:
 # --- the real photos ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_import_the_real_small_dataset(tmp_path: Path) -> None:
     small = require_shared_small()
@@ -485,6 +486,7 @@ def test_import_the_real_small_dataset(tmp_path: Path) -> None:
     assert [s.file for s in result.skipped] == ["SOURCE.md"]
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_seed_split_of_the_real_photos_reproduces_the_seed(tmp_path: Path) -> None:
     small = require_shared_small()

@@ -184,6 +184,7 @@ def test_recommended_model_is_catdog_net_except_on_the_demo() -> None:
     assert RECOMMENDED in REGISTRY
 
 
+@pytest.mark.slow
 def test_fused_adamw_takes_the_same_steps_as_keras_adamw(tmp_path) -> None:
     """catdog's one-kernel AdamW against Keras' own: the same update for the same gradients
     (weight decay on), the same training within float rounding, and it saves and reloads."""

@@ -27,6 +27,7 @@ from pagetest import APP, PAGES, ROOT, literal, navigation_only, open_page  # no
 from streamlit.testing.v1 import AppTest
 
 from catdog.data import cartoon, demo
+from catdog.data.datasets import list_images
 from catdog.data.paths import datasets_dir, demo_dataset_dir, runs_dir
 from catdog.train import runs
 from catdog.train.augment import AugmentConfig
@@ -167,6 +168,7 @@ def test_landing_page_before_the_demo_is_drawn() -> None:
 # --------------------------------------------------------------------------------- Dataset
 
 
+@pytest.mark.slow
 def test_dataset_page_draws_the_demo_and_browses_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(demo, "ensure_demo_dataset", partial(demo.ensure_demo_dataset,
                                                              counts=(4, 2, 2)))  # fmt: skip
@@ -199,6 +201,7 @@ def _zip_of(folder: Path) -> bytes:
     return buffer.getvalue()
 
 
+@pytest.mark.slow
 def test_dataset_page_imports_a_zip_and_never_overwrites(
     dataset_factory: Callable[..., Path],
 ) -> None:
@@ -232,6 +235,7 @@ def test_dataset_page_imports_a_zip_and_never_overwrites(
 # ---------------------------------------------------------------------------- Augmentation
 
 
+@pytest.mark.slow
 def test_augmentation_sliders_reset_and_reseed() -> None:
     small_demo()
     at = open_page("augmentation")
@@ -261,6 +265,7 @@ def test_augmentation_sliders_reset_and_reseed() -> None:
     assert any("Rotation ±40°" in c.value for c in at.caption)
 
 
+@pytest.mark.slow
 def test_augmentation_all_off_shows_the_image_unchanged() -> None:
     small_demo()
     at = open_page("augmentation")
@@ -277,6 +282,7 @@ def test_augmentation_all_off_shows_the_image_unchanged() -> None:
 # ----------------------------------------------------------------------------------- Train
 
 
+@pytest.mark.slow
 def test_train_page_takes_the_models_defaults_and_shows_its_summary() -> None:
     small_demo()
     at = open_page("train")
@@ -299,6 +305,7 @@ def test_train_page_takes_the_models_defaults_and_shows_its_summary() -> None:
     assert next(b for b in at.button if b.label == "Start training").disabled
 
 
+@pytest.mark.slow
 def test_train_page_recommends_catdog_net_for_real_data(
     dataset_factory: Callable[..., Path],
 ) -> None:
@@ -334,6 +341,7 @@ def test_train_page_says_what_auto_chose_and_what_the_time_limit_buys(
     assert f"At {choice.speeds['float32']:.0f} training images/s" in texts(at)
 
 
+@pytest.mark.slow
 def test_train_page_offers_the_demo_settings_and_model_presets() -> None:
     small_demo()
     at = open_page("train")
@@ -360,6 +368,7 @@ def _start_tiny_run(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
 
+@pytest.mark.slow
 def test_train_page_trains_in_the_background_and_keeps_the_job(
     dataset_factory: Callable[..., Path],
 ) -> None:
@@ -395,6 +404,7 @@ def test_train_page_trains_in_the_background_and_keeps_the_job(
     assert f"Run {run_id} completed after 2 epoch(s)." in [s.value for s in fresh.success]
 
 
+@pytest.mark.slow
 def test_train_page_stops_a_run_on_request(dataset_factory: Callable[..., Path]) -> None:
     at = open_page("train", dataset=str(home_dataset((4, 2, 2))))
     at.number_input(key="train_steps_per_epoch").set_value(5000)  # long enough to stop it
@@ -414,6 +424,7 @@ def test_train_page_stops_a_run_on_request(dataset_factory: Callable[..., Path])
     assert runs.run_info(runs.resolve_run(at.session_state["watched_run"])).state == "stopped"
 
 
+@pytest.mark.slow
 def test_train_page_shows_a_failed_run_as_an_error(
     dataset_factory: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -460,6 +471,7 @@ def test_history_page_compares_runs_and_marks_overfitting() -> None:
     assert at.download_button[1].disabled is True  # no model saved
 
 
+@pytest.mark.slow
 def test_history_and_predict_pages_without_runs_say_how_to_get_one() -> None:
     small_demo()
     for page in ("history", "predict"):
@@ -496,6 +508,7 @@ def test_history_page_exports_a_checked_model_to_download(trained_run: str) -> N
     assert not at.error and exported.is_file()
 
 
+@pytest.mark.slow
 def test_history_page_evaluates_a_run(trained_run: str) -> None:
     at = open_page("history")
     next(b for b in at.button if b.label == "Evaluate on the test split").click().run()
@@ -517,6 +530,7 @@ def test_history_page_evaluates_a_run(trained_run: str) -> None:
     assert len(tinted) == len(plain) and set(tinted).isdisjoint(plain)
 
 
+@pytest.mark.slow
 def test_predict_page_classifies_uploads_and_warns_about_bad_ones(trained_run: str) -> None:
     at = open_page("predict")
     assert at.selectbox(key="predict_run").value.id == trained_run
@@ -557,6 +571,7 @@ def test_predict_page_classifies_uploads_and_warns_about_bad_ones(trained_run: s
 # ------------------------------------------------------------ damaged runs, resuming
 
 
+@pytest.mark.slow
 def test_damaged_run_folders_break_no_page(trained_run: str) -> None:
     damaged = damaged_runs.all_damaged()  # {run id: the reason it must show}
     lines = {run_id: f"`{run_id}` — damaged: " for run_id in damaged}
@@ -593,6 +608,7 @@ def test_damaged_run_folders_break_no_page(trained_run: str) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
 
+@pytest.mark.slow
 def test_pages_with_only_damaged_runs_say_so() -> None:
     small_demo()
     damaged = damaged_runs.damaged_run("train-an-int").name
@@ -618,6 +634,7 @@ def stopped_run(data: Path, epochs: int = 2) -> str:
     return result.run_id
 
 
+@pytest.mark.slow
 def test_train_page_resumes_an_unfinished_run_and_says_why_not_when_refused() -> None:
     run_id = stopped_run(home_dataset((8, 4, 4)))
     at = open_page("train", dataset=str(datasets_dir() / "photos"))
@@ -643,6 +660,7 @@ def test_train_page_resumes_an_unfinished_run_and_says_why_not_when_refused() ->
     assert runs.run_info(path).state == "completed"
 
 
+@pytest.mark.slow
 def test_history_page_resumes_the_selected_run(dataset_factory: Callable[..., Path]) -> None:
     small_demo()
     run_id = stopped_run(dataset_factory(counts=(8, 4, 4)))
@@ -659,3 +677,21 @@ def test_history_page_resumes_the_selected_run(dataset_factory: Callable[..., Pa
     at.run()
     assert runs.run_info(path).state == "completed"
     assert not [b for b in at.button if b.key == "history_resume"]
+
+
+def test_dataset_page_shows_a_damaged_file_as_a_grey_cross_not_an_error() -> None:
+    """One damaged photo (or a link to nowhere) in a dataset never breaks its grid or dialog."""
+    root = home_dataset((3, 1, 1))
+    cats = root / "train" / "cats"
+    damaged = sorted(cats.iterdir())[0]
+    damaged.write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
+    (cats / "gone.jpg").symlink_to(cats / "missing.jpg")
+    at = open_page("dataset", dataset=str(root))
+    assert not at.exception
+    listed = list_images(root, "train")
+    assert len(listed) == 7 and len(at.image) == 7  # 3 cats, the dangling link, 3 dogs
+    at.button(key=f"enlarge_{damaged}").click().run()
+    assert not at.exception
+    assert [literal(w.value) for w in at.warning] == [
+        f"{damaged.name} has a damaged image header (Truncated File Read)"
+    ]

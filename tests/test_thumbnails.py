@@ -5,11 +5,12 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from catdog.data.images import ImageError
-from catdog.data.thumbnails import image_details, preview_image, thumbnail
+from catdog.data.thumbnails import image_details, preview_image, thumbnail, unreadable_thumbnail
 
 
 def test_thumbnail_is_a_square_jpeg(tmp_path: Path) -> None:
@@ -28,3 +29,10 @@ def test_thumbnail_is_a_square_jpeg(tmp_path: Path) -> None:
     }
     with pytest.raises(ImageError, match=r"notes\.txt is not an image"):
         thumbnail(b"just some text", name="notes.txt")
+
+
+def test_an_unreadable_file_gets_a_grey_cross_of_the_same_size() -> None:
+    image = Image.open(io.BytesIO(unreadable_thumbnail(96)))
+    assert (image.format, image.size) == ("JPEG", (96, 96))
+    pixels = np.asarray(image.convert("L"), dtype=int)
+    assert abs(pixels[5, 90] - 200) < 12 and pixels[48, 48] < 120  # grey corner, dark cross

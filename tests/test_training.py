@@ -35,6 +35,7 @@ def tiny_config(data: Path, **overrides) -> TrainConfig:
     return TrainConfig(**values)
 
 
+@pytest.mark.slow
 def test_binary_run_writes_every_file(tiny_dataset: Path) -> None:
     result = train(tiny_config(tiny_dataset))
     assert result.state == "completed"
@@ -65,6 +66,7 @@ def test_binary_run_writes_every_file(tiny_dataset: Path) -> None:
     assert [r.id for r in runs.list_runs()] == [result.run_id]
 
 
+@pytest.mark.slow
 def test_three_classes_train_a_softmax_model(dataset_factory) -> None:
     data = dataset_factory(classes=("birds", "cats", "dogs"), counts=(8, 4, 4))
     result = train(tiny_config(data, epochs=1))
@@ -79,6 +81,7 @@ def test_three_classes_train_a_softmax_model(dataset_factory) -> None:
     ]
 
 
+@pytest.mark.slow
 def test_progress_events_cover_batches_and_epochs(tiny_dataset: Path) -> None:
     events: list[ProgressEvent] = []
     train(tiny_config(tiny_dataset), on_event=events.append)
@@ -100,6 +103,7 @@ def test_progress_events_cover_batches_and_epochs(tiny_dataset: Path) -> None:
     assert seconds == sorted(seconds)
 
 
+@pytest.mark.slow
 def test_stop_mid_epoch_keeps_a_loadable_model(tiny_dataset: Path) -> None:
     stop = threading.Event()
     events: list[ProgressEvent] = []
@@ -119,6 +123,7 @@ def test_stop_mid_epoch_keeps_a_loadable_model(tiny_dataset: Path) -> None:
     assert runs.run_info(result.path).state == "stopped"
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_from_its_last_epoch(tiny_dataset: Path, catdog_home: Path) -> None:
     env = {**os.environ, "CATDOG_HOME": str(catdog_home), "TF_CPP_MIN_LOG_LEVEL": "3"}
     cmd = [
@@ -171,6 +176,7 @@ def test_killed_run_resumes_from_its_last_epoch(tiny_dataset: Path, catdog_home:
         resume(path.name)
 
 
+@pytest.mark.slow
 def test_early_stopping_and_cosine_schedule(tiny_dataset: Path) -> None:
     # A learning rate this small cannot move val_loss by min_delta: patience 1 stops at epoch 2.
     result = train(tiny_config(tiny_dataset, epochs=6, learning_rate=1e-12, early_stopping=1))
@@ -182,6 +188,7 @@ def test_early_stopping_and_cosine_schedule(tiny_dataset: Path) -> None:
     np.testing.assert_allclose(rates, expected, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_same_seed_same_result(tiny_dataset: Path) -> None:
     a = train(tiny_config(tiny_dataset, epochs=1, augment=True, seed=3)).history
     b = train(tiny_config(tiny_dataset, epochs=1, augment=True, seed=3)).history
@@ -220,6 +227,7 @@ def test_stop_before_the_first_batch_ends_stopped(tiny_dataset: Path) -> None:
     assert runs.run_info(result.path).state == "stopped"
 
 
+@pytest.mark.slow
 def test_catdog_net_trains_saves_reloads_and_predicts_the_same(tiny_dataset: Path) -> None:
     from catdog.inference.predict import Predictor
 
@@ -245,6 +253,7 @@ def test_catdog_net_trains_saves_reloads_and_predicts_the_same(tiny_dataset: Pat
     assert 0 <= result.metrics["test_accuracy"] <= 1
 
 
+@pytest.mark.slow
 def test_warmup_then_cosine_learning_rates(tiny_dataset: Path) -> None:
     from catdog.train.trainer import epoch_learning_rate
 
@@ -276,6 +285,7 @@ def test_planned_epochs_fit_the_time_left(tiny_dataset: Path) -> None:
     assert planned_epochs(replace(cfg, time_limit_minutes=0.0), rows) == 100  # no limit
 
 
+@pytest.mark.slow
 def test_a_time_limited_run_fits_its_cosine_to_the_epochs_that_fit(tiny_dataset: Path) -> None:
     limit = 0.1  # minutes: a few dozen tiny epochs, far fewer than the 500 allowed
     events: list[ProgressEvent] = []
@@ -295,12 +305,14 @@ def test_a_time_limited_run_fits_its_cosine_to_the_epochs_that_fit(tiny_dataset:
         resume(result.run_id)
 
 
+@pytest.mark.slow
 def test_tuning_runs_can_leave_the_test_split_unseen(tiny_dataset: Path) -> None:
     result = train(tiny_config(tiny_dataset, epochs=1, test=False))
     assert "test_accuracy" not in result.metrics
     assert result.metrics["best_val_accuracy"] is not None
 
 
+@pytest.mark.slow
 def test_a_catdog_net_run_loads_in_a_fresh_process(tiny_dataset: Path) -> None:
     """Its custom layer must be registered by whoever loads it (CLI, dashboard), not by luck."""
     import subprocess
@@ -318,6 +330,7 @@ def test_a_catdog_net_run_loads_in_a_fresh_process(tiny_dataset: Path) -> None:
     assert out.stdout.strip().splitlines()[-1] == "FusedBatchNorm"
 
 
+@pytest.mark.slow
 def test_a_created_run_trains_once(tiny_dataset: Path) -> None:
     path = runs.create_run(tiny_config(tiny_dataset, epochs=1))
     assert [r.id for r in runs.list_runs()] == [path.name]  # listed before it trains
@@ -328,6 +341,7 @@ def test_a_created_run_trains_once(tiny_dataset: Path) -> None:
         train_created(path)
 
 
+@pytest.mark.slow
 def test_a_run_that_never_finished_an_epoch_resumes_from_the_start(tiny_dataset: Path) -> None:
     path = runs.create_run(tiny_config(tiny_dataset, epochs=2))
     runs.write_status(path, "failed", error="the server went away before training started")
@@ -336,6 +350,7 @@ def test_a_run_that_never_finished_an_epoch_resumes_from_the_start(tiny_dataset:
     assert runs.run_info(path).error is None
 
 
+@pytest.mark.slow
 def test_the_heartbeat_goes_on_through_long_phases(
     tiny_dataset: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -492,6 +507,7 @@ def _as_saved_by_a_mixup_run(model_file: Path) -> None:
     model.save(model_file)
 
 
+@pytest.mark.slow
 def test_a_run_trained_with_mixup_still_loads_evaluates_and_resumes_without_it(
     tiny_dataset: Path,
 ) -> None:

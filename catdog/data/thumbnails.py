@@ -11,7 +11,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageOps
 
 from catdog.data.images import image_header, open_rgb
 
@@ -35,6 +35,19 @@ def thumbnail(source: str | Path | bytes, size: int = 160, name: str | None = No
     """
     image = open_rgb(source, name=name, min_side=size)  # a JPEG may decode at 1/2–1/8 scale
     image = ImageOps.fit(image, (size, size), Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=THUMBNAIL_QUALITY)
+    return buffer.getvalue()
+
+
+def unreadable_thumbnail(size: int = 160) -> bytes:
+    """A mid-grey square with a dark cross: the thumbnail shown for a file that cannot be read
+    (damaged, not an image, or gone), so one bad file never breaks a grid of good ones."""
+    image = Image.new("RGB", (size, size), (200, 200, 200))
+    draw = ImageDraw.Draw(image)
+    margin, width = size // 4, max(2, size // 24)
+    draw.line((margin, margin, size - margin, size - margin), fill=(90, 90, 90), width=width)
+    draw.line((margin, size - margin, size - margin, margin), fill=(90, 90, 90), width=width)
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=THUMBNAIL_QUALITY)
     return buffer.getvalue()
