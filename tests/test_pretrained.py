@@ -276,6 +276,7 @@ def test_download_from_a_mirror_lands_in_keras_cache_and_loads(
             np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
 
 
+@pytest.mark.slow
 def test_train_page_says_what_a_pretrained_preset_downloads(keras_home: Path) -> None:
     from pagetest import open_page
 
