@@ -37,9 +37,10 @@ from catdog.train.precision import cpu_description, decide_auto, measure
 
 
 def speeds() -> dict[str, dict]:
-    """Training images/s of every preset in float32 and bfloat16, and auto's pick."""
+    """Training images/s of every from-scratch preset in float32 and bfloat16, and auto's pick
+    (pretrained presets need their ImageNet weights: ``benchmarks/pretrained.py``)."""
     table = {}
-    for spec in REGISTRY.values():
+    for spec in (s for s in REGISTRY.values() if s.backbone is None):
         rates, errors = measure(
             spec.name, spec.image_size, spec.batch_size, ("float32", "bfloat16")
         )
@@ -72,12 +73,6 @@ def markdown(rows: list[dict]) -> list[str]:
         "(no variable: the CPU as it is). 2 cores; TensorFlow 2.21, Keras 3.15.1.",
     ]
     return lines
-
-
-def _speed_cell(entry: dict) -> str:
-    f32, b16 = entry["speeds"].get("float32"), entry["speeds"].get("bfloat16")
-    bf = f"{b16:.0f}" if b16 else "fails"
-    return f"{f32:.0f} / {bf} → {entry['auto']}" if f32 else "fails"
 
 
 def _speed_cell(entry: dict) -> str:
