@@ -49,7 +49,9 @@ from hostile import (
     source,
     zipped,
 )
-from pagetest import ROOT, literal, navigation_only, open_page  # noqa: F401 - a fixture
+from pagetest import ROOT, NavigationOnly, literal, navigation_only, open_page  # noqa: F401 - a fixture
+from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1 import app_test as app_test_module
 
 from catdog.cli import main
 from catdog.data import archive as archive_module
@@ -286,10 +288,20 @@ def uploaded(case: Case) -> list[tuple[str, bytes, str]]:
     return [(n, d, "application/octet-stream") for n, d in [("whiskers.jpg", photo(5)), *files]]
 
 
+@pytest.fixture(scope="module")
+def predict_page(shared_home: Home) -> Iterator[AppTest]:
+    """One browser session on the Predict page, kept for every case (each case uploads anew,
+    as a visitor replacing their photos would): opening the app per case costs seconds."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CATDOG_HOME", str(shared_home.path))
+        mp.setattr(app_test_module, "PagesManager", NavigationOnly)  # as navigation_only does
+        yield open_page("predict")
+
+
 @pytest.mark.parametrize("case", cases_for(PAGE), ids=ids(cases_for(PAGE)))
-def test_predict_page(case: Case, home: Home) -> None:
+def test_predict_page(case: Case, home: Home, predict_page: AppTest) -> None:
     before = home_digest(home)
-    at = open_page("predict")
+    at = predict_page
     with bounded(case):
         at.file_uploader[0].set_value(uploaded(case)).run()
     assert not at.exception, [e.value for e in at.exception]
