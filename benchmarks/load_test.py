@@ -52,6 +52,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
@@ -421,6 +422,51 @@ def stop_server(proc: subprocess.Popen) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+def cpu_jiffies(pid: int) -> int:
+    """User + system CPU time of a process so far, in clock ticks; 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])
+
+
+def machine_busy() -> int:
+    """Clock ticks all CPUs of the machine spent busy so far (``/proc/stat``)."""
+    ticks = [int(t) for t in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(ticks) - ticks[3] - ticks[4]  # not idle, not waiting for I/O
+
+
+class CpuMeter(threading.Thread):
+    """The CPU time the whole machine used, and how much of it this benchmark's own processes
+    (itself, the server, Chromium) took, sampled every second: the rest is other work."""
+
+    def __init__(self, every: float = 1.0) -> None:
+        super().__init__(daemon=True)
+        self.every, self.ours, self._done = every, 0, threading.Event()
+        self._start, self._last = machine_busy(), self._ours_now()
+
+    @staticmethod
+    def _ours_now() -> dict[int, int]:
+        me = os.getpid()
+        return {pid: cpu_jiffies(pid) for pid in [me, *descendants(me)]}
+
+    def run(self) -> None:
+        while not self._done.wait(self.every):
+            now = self._ours_now()
+            self.ours += sum(max(t - self._last.get(pid, 0), 0) for pid, t in now.items())
+            self._last = now
+
+    def stop(self) -> dict[str, float]:
+        """Stop; the machine's busy CPU seconds and this benchmark's share of them."""
+        self._done.set()
+        self.join()
+        tick = os.sysconf("SC_CLK_TCK")
+        total = (machine_busy() - self._start) / tick
+        return {"machine_busy_cpu_s": total, "ours_cpu_s": self.ours / tick,
+                "other_work_cpu_s": max(total - self.ours / tick, 0.0)}  # fmt: skip
+
+
 def tracebacks(log: Path) -> list[str]:
     """The first line of each error the server logged (tracebacks, "unexpected error")."""
     text = log.read_text(errors="replace") if log.exists() else ""
@@ -436,20 +482,22 @@ def run(settings: dict) -> dict:
     example, settings["photo"] = prepare_home(home)
     print(f"data home {home}: demo dataset and example run {example}", flush=True)
     proc, url = start_server(home, settings["port"])
-    sampler = Sampler(proc.pid)
+    sampler, meter = Sampler(proc.pid), CpuMeter()
     sampler.start()
+    meter.start()
     started = time.monotonic()
     try:
         visitors = asyncio.run(visit_all(url, settings))
         wall = time.monotonic() - started
         server_peak = status_kb(proc.pid, "VmHWM")
+        server_cpu = cpu_jiffies(proc.pid) / os.sysconf("SC_CLK_TCK")
         alive = proc.poll() is None
     finally:
-        tree_peak = sampler.stop()
+        tree_peak, cpu = sampler.stop(), meter.stop()
         stop_server(proc)
     return {"example_run": example, "visitors": visitors, "wall_s": wall,
             "server_alive_at_end": alive, "server_vmhwm_mb": server_peak / 1024,
-            "tree_peak_mb": tree_peak / 1024,
+            "tree_peak_mb": tree_peak / 1024, "server_cpu_s": server_cpu, **cpu,
             "server_errors": tracebacks(home / "streamlit.log")}  # fmt: skip
 
 
@@ -491,10 +539,10 @@ def training_row(visitor: dict) -> str:
     t = visitor["training"]
     told = "not queued"
     if t["queue_told"]:
-        places = sorted({m["place"] for m in t["queue_told"]}, reverse=True)
-        estimates = [f"{m['estimate_min'] or '?'} min" for m in t["queue_told"]]
-        told = (f"number {' → '.join(map(str, places))}; about "
-                f"{' → '.join(dict.fromkeys(estimates))}")  # fmt: skip
+        places = " → ".join(str(p) for p in dict.fromkeys(m["place"] for m in t["queue_told"]))
+        minutes = [m["estimate_min"] for m in t["queue_told"]]
+        told = f"number {places}; start in about {' → '.join(map(str, filter(None, minutes)))} min"
+        told += ", then no estimate" if minutes[-1] is None else ""
     return (f"| visitor {visitor['number']} (`{t['run_id']}`) | {told} | "
             f"{t['queue_wait_s']:.1f} s | {t['browser_s']:.1f} s | "
             f"{t['server_elapsed_s']:.0f} s |")  # fmt: skip
@@ -532,6 +580,10 @@ def markdown(payload: dict) -> list[str]:
               f"| peak RSS (VmHWM) | {payload['server_vmhwm_mb']:,.0f} MB |",
               f"| server + children, sampled peak | {payload['tree_peak_mb']:,.0f} MB |",
               f"| wall time (visitors) | {payload['wall_s']:.0f} s |",
+              f"| CPU time of the server (since it started) | {payload['server_cpu_s']:.0f} s |",
+              f"| the machine's busy CPU time during the visits: this test's / other work's | "
+              f"{payload['ours_cpu_s']:.0f} s / {payload['other_work_cpu_s']:.0f} s (of "
+              f"{payload['wall_s'] * int(m['cores']):.0f} s on {m['cores']} cores) |",
               f"| errors in its log | {len(errors)} |"]  # fmt: skip
     return lines + [f"- `{line}`" for line in errors[:10]]
 
