@@ -1,8 +1,11 @@
 """Load test of a hosted catdog server: several visitors at once, what each of them waits for.
 
-    python benchmarks/load_test.py                       # 4 visitors, 2 epochs (about 2 min)
+    python benchmarks/load_test.py                       # 4 visitors, 2 epochs (3–4 min)
     python benchmarks/load_test.py --visitors 2 --epochs 1   # a quick check
     python benchmarks/load_test.py --port 8600           # the server on a given port
+
+The server inherits the environment, so Streamlit's own settings can be compared, e.g.
+``STREAMLIT_RUNNER_POST_SCRIPT_GC=false python benchmarks/load_test.py``.
 
 Prepares a fresh data home with catdog's own command line (the built-in demo dataset, and one
 1-epoch run on it that every visitor sees as a shared example), starts one real ``streamlit
@@ -27,10 +30,13 @@ Measured:
 - the queue: from the click on Start training until the page shows the run under way (the
   Train page redraws every second), and what the queued visitor was told (its place, the
   estimated start);
-- each training's duration: from under way to "completed" in the browser, and the server's own
-  "Elapsed";
+- each training's duration: from under way to "completed" in the browser (and when each of
+  its phases, each epoch, was first shown), and the server's own "Elapsed";
 - the server's memory: its peak RSS (``VmHWM``) and the peak of server + children sampled every
-  0.2 s (``hosted_memory.Sampler``); the server log's tracebacks.
+  0.2 s (``hosted_memory.Sampler``); the server log's tracebacks;
+- CPU time: the server's, and how the machine's busy time during the visits split between the
+  server, the browser side (Chromium, Playwright, this script) and other work on the machine
+  (sampled from ``/proc`` every second): on a shared 2-core machine the last one matters.
 
 Writes ``results/load_test.json`` and ``results/load_test.md`` and prints the Markdown. Exits 1
 if a visitor's flow failed (each failure names the visitor and the step; a screenshot and the
@@ -99,6 +105,7 @@ IDLE_JS = """() => {
 QUEUED = re.compile(r"is waiting for its turn: number (\d+) in the queue(?:, so it should "
                     r"start in about (\d+) min)?")  # fmt: skip
 UNDER_WAY = re.compile(r"Run (\S+) — (Starting|Timing|Loading images|Training|Evaluating)")
+PHASE = re.compile(r"Run \S+ — (Starting|Timing|Loading images|Training — epoch \d+|Evaluating)")
 ENDED = re.compile(r"Run (\S+) (completed|stopped|cancelled) after (\d+) epoch|Training failed: "
                    r"(.+)|Cannot start training: (.+)")  # fmt: skip
 # What a page shows instead of its content when something broke: hosted mode's one sentence,
@@ -249,14 +256,19 @@ async def classify(page: Any, photo: Path) -> float:
     return seconds
 
 
-async def watch(page: Any, pattern: re.Pattern[str], until: float, what: str) -> re.Match[str]:
-    """Poll the page's main text (4 times a second) until ``pattern`` is found."""
-    while time.monotonic() < until:
-        found = pattern.search(await main_text(page))
-        if found:
-            return found
+async def watch_run(page: Any, started: float) -> tuple[re.Match[str], dict[str, float]]:
+    """Poll the Train page (4 times a second) until the run ends; how it ended, and when each
+    of its phases (loading, each epoch, evaluating) was first shown, in seconds from
+    ``started``."""
+    phases: dict[str, float] = {}
+    while (now := time.monotonic()) < started + TRAIN_TIMEOUT:
+        text = await main_text(page)
+        if found := ENDED.search(text):
+            return found, phases
+        if (phase := PHASE.search(text)) and phase.group(1) not in phases:
+            phases[phase.group(1)] = round(now - started, 1)
         await asyncio.sleep(0.25)
-    raise StepFailed(f"timed out waiting for {what}")
+    raise StepFailed(f"the run had not ended {TRAIN_TIMEOUT:.0f} s after it started")
 
 
 async def set_number(page: Any, label: str, value: int) -> None:
@@ -299,7 +311,7 @@ async def train(page: Any, visitor: Visitor, epochs: int, gate: Gate, alone: boo
     started, told = await under_way(page, clicked)
     if visitor.number == 1:
         gate.first_started.set()
-    ended = await watch(page, ENDED, started + TRAIN_TIMEOUT, "the run to end")
+    ended, phases = await watch_run(page, started)
     completed = time.monotonic()
     if ended.group(2) != "completed":
         raise StepFailed(f"the run did not complete: {ended.group(0)}")
@@ -309,6 +321,7 @@ async def train(page: Any, visitor: Visitor, epochs: int, gate: Gate, alone: boo
     return {"run_id": ended.group(1), "epochs": int(ended.group(3)),
             "queued": bool(told), "queue_told": told,
             "queue_wait_s": started - clicked, "browser_s": completed - started,
+            "phases_s": phases,
             "server_elapsed_s": float(value.split()[0].replace(",", ""))}  # fmt: skip
 
 
@@ -438,33 +451,39 @@ def machine_busy() -> int:
 
 
 class CpuMeter(threading.Thread):
-    """The CPU time the whole machine used, and how much of it this benchmark's own processes
-    (itself, the server, Chromium) took, sampled every second: the rest is other work."""
+    """The CPU time the whole machine used while it ran, and how it split between the server
+    (with its children), this benchmark's other processes (itself, Playwright's driver and
+    Chromium) and other work, sampled every second."""
 
-    def __init__(self, every: float = 1.0) -> None:
+    def __init__(self, server_pid: int, every: float = 1.0) -> None:
         super().__init__(daemon=True)
-        self.every, self.ours, self._done = every, 0, threading.Event()
+        self.server_pid, self.every, self._done = server_pid, every, threading.Event()
+        self.ticks = {"server": 0, "browser": 0}
         self._start, self._last = machine_busy(), self._ours_now()
 
-    @staticmethod
-    def _ours_now() -> dict[int, int]:
+    def _ours_now(self) -> dict[int, int]:
         me = os.getpid()
         return {pid: cpu_jiffies(pid) for pid in [me, *descendants(me)]}
 
     def run(self) -> None:
         while not self._done.wait(self.every):
-            now = self._ours_now()
-            self.ours += sum(max(t - self._last.get(pid, 0), 0) for pid, t in now.items())
+            now, server = self._ours_now(), {self.server_pid, *descendants(self.server_pid)}
+            for pid, ticks in now.items():
+                used = max(ticks - self._last.get(pid, 0), 0)
+                self.ticks["server" if pid in server else "browser"] += used
             self._last = now
 
     def stop(self) -> dict[str, float]:
-        """Stop; the machine's busy CPU seconds and this benchmark's share of them."""
+        """Stop; CPU seconds: the machine's busy time, and the server's, the browser side's
+        and other work's shares of it."""
         self._done.set()
         self.join()
         tick = os.sysconf("SC_CLK_TCK")
         total = (machine_busy() - self._start) / tick
-        return {"machine_busy_cpu_s": total, "ours_cpu_s": self.ours / tick,
-                "other_work_cpu_s": max(total - self.ours / tick, 0.0)}  # fmt: skip
+        server, browser = self.ticks["server"] / tick, self.ticks["browser"] / tick
+        return {"machine_busy_cpu_s": total, "server_share_cpu_s": server,
+                "browser_share_cpu_s": browser,
+                "other_work_cpu_s": max(total - server - browser, 0.0)}  # fmt: skip
 
 
 def tracebacks(log: Path) -> list[str]:
@@ -482,7 +501,7 @@ def run(settings: dict) -> dict:
     example, settings["photo"] = prepare_home(home)
     print(f"data home {home}: demo dataset and example run {example}", flush=True)
     proc, url = start_server(home, settings["port"])
-    sampler, meter = Sampler(proc.pid), CpuMeter()
+    sampler, meter = Sampler(proc.pid), CpuMeter(proc.pid)
     sampler.start()
     meter.start()
     started = time.monotonic()
@@ -581,8 +600,9 @@ def markdown(payload: dict) -> list[str]:
               f"| server + children, sampled peak | {payload['tree_peak_mb']:,.0f} MB |",
               f"| wall time (visitors) | {payload['wall_s']:.0f} s |",
               f"| CPU time of the server (since it started) | {payload['server_cpu_s']:.0f} s |",
-              f"| the machine's busy CPU time during the visits: this test's / other work's | "
-              f"{payload['ours_cpu_s']:.0f} s / {payload['other_work_cpu_s']:.0f} s (of "
+              f"| CPU time during the visits: server / Chromium and this script / other work "
+              f"| {payload['server_share_cpu_s']:.0f} s / {payload['browser_share_cpu_s']:.0f} "
+              f"s / {payload['other_work_cpu_s']:.0f} s (of "
               f"{payload['wall_s'] * int(m['cores']):.0f} s on {m['cores']} cores) |",
               f"| errors in its log | {len(errors)} |"]  # fmt: skip
     return lines + [f"- `{line}`" for line in errors[:10]]
