@@ -617,9 +617,9 @@ def main() -> None:
     if args.visitors < 1 or args.epochs < 1:
         parser.error("--visitors and --epochs must be at least 1")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still stop the server
+    port = free_port(args.port) if args.port else None
     home = Path(tempfile.mkdtemp(prefix="catdog-load-test-"))
-    settings = {"visitors": args.visitors, "epochs": args.epochs, "home": home,
-                "port": free_port(args.port) if args.port else None}  # fmt: skip
+    settings = {"visitors": args.visitors, "epochs": args.epochs, "home": home, "port": port}
     info = machine()
     result = run(settings)
     visitors = [asdict(v) for v in result.pop("visitors")]
