@@ -85,11 +85,13 @@ class Sampler(threading.Thread):
         return self.peak_kb
 
 
-def start_server(home: Path) -> tuple[subprocess.Popen, str]:
-    """``streamlit run app.py`` in hosted mode on a free port; returns it and its URL."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+def start_server(home: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
+    """``streamlit run app.py`` in hosted mode on ``port`` (default: a free one); returns it
+    and its URL."""
+    if port is None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
     env = {**os.environ, "CATDOG_HOME": str(home), "CATDOG_HOSTED": "1",
            "TF_CPP_MIN_LOG_LEVEL": "2"}  # fmt: skip
     proc = subprocess.Popen(

@@ -75,8 +75,6 @@ def _leave_legacy_pages_mode() -> None:
         st.rerun()
 
 
-_leave_legacy_pages_mode()
-
 PAGES = {
     "dataset": "pages/1_dataset.py",
     "augmentation": "pages/2_augmentation.py",
@@ -255,3 +253,9 @@ def start_resume(run_id: str) -> bool:
         return False
     st.session_state[WATCHED_RUN] = job.run_id
     return True
+
+
+# Last, once every name above exists: the rerun ends this import early, and a session that
+# imported this module at the same moment (a server's first visitors) is handed the very same
+# half-run module object by Python; stopping at its top left it without PAGES and the rest.
+_leave_legacy_pages_mode()

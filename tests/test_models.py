@@ -239,3 +239,11 @@ def test_fused_adamw_takes_the_same_steps_as_keras_adamw(tmp_path) -> None:
     assert again.optimizer.weight_decay == pytest.approx(0.05)
     x = tf.zeros((2, 32, 32, 3))
     np.testing.assert_allclose(again(x).numpy(), ours(x).numpy(), rtol=1e-5)
+
+
+def test_the_seed_convnet_is_named_the_same_however_many_were_built_before() -> None:
+    """Names never come from Keras' per-thread counter, which a long-lived training thread
+    (the dashboard's) would carry from one model to the next."""
+    first = [layer.name for layer in build_model("seed-dropout", image_size=48).layers]
+    again = [layer.name for layer in build_model("seed-dropout", image_size=48).layers]
+    assert first == again and first[:2] == ["conv2d", "max_pooling2d"] and len(set(first)) == 12

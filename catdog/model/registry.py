@@ -141,15 +141,20 @@ def build_seed_convnet(
     from catdog.model.backend import keras
 
     units, activation = _head(num_classes)
+    # Every layer named as Keras names them in a fresh process (conv2d, conv2d_1, ...): never
+    # left to Keras' per-thread name counter, so a model built in a long-lived thread (the
+    # dashboard's trainings) is named the same way every time.
     layers: list[Any] = [keras.Input(shape=(image_size, image_size, 3), name="image")]
-    for filters in (32, 64, 128, 128):
-        layers.append(keras.layers.Conv2D(filters, (3, 3), activation="relu", dtype=dtype))
-        layers.append(keras.layers.MaxPooling2D((2, 2), dtype=dtype))
-    layers.append(keras.layers.Flatten(dtype=dtype))
+    for k, filters in enumerate((32, 64, 128, 128)):
+        suffix = f"_{k}" if k else ""
+        layers.append(keras.layers.Conv2D(filters, (3, 3), activation="relu", dtype=dtype,
+                                          name=f"conv2d{suffix}"))  # fmt: skip
+        layers.append(keras.layers.MaxPooling2D((2, 2), dtype=dtype, name=f"max_pooling2d{suffix}"))
+    layers.append(keras.layers.Flatten(dtype=dtype, name="flatten"))
     if dropout > 0:
-        layers.append(keras.layers.Dropout(dropout, dtype=dtype))
-    layers.append(keras.layers.Dense(512, activation="relu", dtype=dtype))
-    layers.append(keras.layers.Dense(units, activation=activation, dtype="float32"))
+        layers.append(keras.layers.Dropout(dropout, dtype=dtype, name="dropout"))
+    layers.append(keras.layers.Dense(512, activation="relu", dtype=dtype, name="dense"))
+    layers.append(keras.layers.Dense(units, activation=activation, dtype="float32", name="dense_1"))
     return keras.Sequential(layers, name="seed_convnet")
 
 
