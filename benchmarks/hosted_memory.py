@@ -85,15 +85,18 @@ class Sampler(threading.Thread):
         return self.peak_kb
 
 
-def start_server(home: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
-    """``streamlit run app.py`` in hosted mode on ``port`` (default: a free one); returns it
-    and its URL."""
+def start_server(
+    home: Path, port: int | None = None, *, hosted: bool = True
+) -> tuple[subprocess.Popen, str]:
+    """``streamlit run app.py`` on the data home ``home``, in hosted mode unless ``hosted`` is
+    False, on ``port`` (default: a free one); returns the process and its URL once it answers."""
     if port is None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
-    env = {**os.environ, "CATDOG_HOME": str(home), "CATDOG_HOSTED": "1",
-           "TF_CPP_MIN_LOG_LEVEL": "2"}  # fmt: skip
+    env = {**os.environ, "CATDOG_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    if hosted:
+        env["CATDOG_HOSTED"] = "1"
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true"],
@@ -111,10 +114,11 @@ def start_server(home: Path, port: int | None = None) -> tuple[subprocess.Popen,
 
 
 def idle(page, timeout: float = 120.0) -> None:
-    """Wait until the app has stopped running for a whole second."""
+    """Wait until the app has stopped running (script state and status icon) for a second."""
+    busy = '[data-test-script-state="running"], [data-testid="stStatusWidgetRunningIcon"]'
     deadline, quiet = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
-        if page.locator('[data-testid="stStatusWidgetRunningIcon"]').count():
+        if page.locator(busy).count():
             quiet = None
         elif quiet is None:
             quiet = time.monotonic()

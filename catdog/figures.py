@@ -101,37 +101,36 @@ def _add_epoch_curves(
 
 def _mark_onset(fig: go.Figure, onset: int, colour: str, *, row: int, last: int) -> None:
     """A dashed line at the epoch where overfitting starts, labelled (one label row per run)."""
-    fig.add_vline(x=onset, line={"color": colour, "dash": "dash", "width": 1.5})
     late = onset > (1 + last) / 2  # write towards the middle, never off the plot
-    fig.add_annotation(
-        x=onset,
-        y=1 - 0.08 * row,
-        yref="paper",
-        yanchor="top",
-        showarrow=False,
-        text=f"overfitting starts (epoch {onset})",
-        font={"color": colour, "size": 12},
-        bgcolor="rgba(255,255,255,0.8)",
-        xanchor="right" if late else "left",
-        xshift=-4 if late else 4,
-    )
+    _mark_epoch(fig, onset, f"overfitting starts (epoch {onset})", colour, dash="dash",
+                y=1 - 0.08 * row, top=True, left=not late)  # fmt: skip
 
 
 def _mark_fine_tuning(fig: go.Figure, start: int, colour: str, *, row: int) -> None:
     """A dotted line before the first fine-tuning epoch of a pretrained model's run, where its
     base starts to train too, labelled at the bottom (one label row per run)."""
-    fig.add_vline(x=start - 0.5, line={"color": colour, "dash": "dot", "width": 1.5})
+    _mark_epoch(fig, start - 0.5, f"fine-tuning from epoch {start}", colour, dash="dot",
+                y=0.02 + 0.08 * row, top=False, left=True)  # fmt: skip
+
+
+def _mark_epoch(
+    fig: go.Figure, x: float, text: str, colour: str, *, dash: str, y: float, top: bool, left: bool
+) -> None:
+    """A vertical line at ``x`` with ``text`` beside it (right of the line if ``left``, else
+    left of it), hanging from height ``y`` (a fraction of the plot) if ``top``, else standing
+    on it."""
+    fig.add_vline(x=x, line={"color": colour, "dash": dash, "width": 1.5})
     fig.add_annotation(
-        x=start - 0.5,
-        y=0.02 + 0.08 * row,
+        x=x,
+        y=y,
         yref="paper",
-        yanchor="bottom",
+        yanchor="top" if top else "bottom",
         showarrow=False,
-        text=f"fine-tuning from epoch {start}",
+        text=text,
         font={"color": colour, "size": 12},
         bgcolor="rgba(255,255,255,0.8)",
-        xanchor="left",
-        xshift=4,
+        xanchor="left" if left else "right",
+        xshift=4 if left else -4,
     )
 
 

@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import io
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +23,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 OUT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from hosted_memory import idle, start_server  # noqa: E402  (the benchmarks' server helpers)
+
 CHROMIUM = "/usr/bin/chromium"
 VIEWPORT = {"width": 1280, "height": 800}
 # The demo story's settings (benchmarks/README.md, "The demo data tells the same story").
@@ -39,38 +40,6 @@ def catdog(home: Path, *args: str) -> str:
     done = subprocess.run([sys.executable, "-m", "catdog", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, check=True)  # fmt: skip
     return done.stdout
-
-
-def serve(home: Path) -> tuple[subprocess.Popen, str]:
-    """``streamlit run app.py`` on a free port; the process and its URL once it answers."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "CATDOG_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.headless", "true", "--server.address", "127.0.0.1"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1):
-                return proc, url
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise SystemExit("streamlit did not start")
-
-
-def idle(page, quiet: float = 1.5) -> None:
-    """Wait until the app has stopped running for ``quiet`` seconds."""
-    since = time.monotonic()
-    while time.monotonic() - since < quiet:
-        busy = '[data-test-script-state="running"], [data-testid="stStatusWidgetRunningIcon"]'
-        if page.locator(busy).count():
-            since = time.monotonic()
-        page.wait_for_timeout(100)
 
 
 def cat_png() -> bytes:
@@ -104,7 +73,8 @@ def shoot(url: str) -> None:
             files=[{"name": "a-cat.png", "mimeType": "image/png", "buffer": cat_png()}]
         )
         page.locator('[data-testid="stProgress"]').nth(1).wait_for(timeout=120_000)
-        idle(page, quiet=3)
+        idle(page)
+        page.wait_for_timeout(2000)  # the heatmap's image decodes
         page.screenshot(path=str(OUT / "predict.png"))
         browser.close()
 
@@ -116,7 +86,7 @@ def main() -> None:
         catdog(home, "train", "--model", "seed-baseline", "--epochs", "25", *TRAIN)
         catdog(home, "train", "--model", "seed-dropout", "--epochs", "60", *TRAIN,
                "--steps-per-epoch", "0")  # fmt: skip
-        proc, url = serve(home)
+        proc, url = start_server(home, hosted=False)
         try:
             shoot(url)
         finally:
