@@ -43,6 +43,8 @@ LAST_USED = "last-used"  # touched at each use: the least recently used entry is
 # most MAX_CACHE_BYTES; clean-up after each new entry brings it back under that.
 CACHE_SHARE = 0.5
 MAX_CACHE_BYTES = 64 * 1024**3
+# Disk space a new entry must leave free (beyond 5% over its size): other files need room too.
+SPARE_BYTES = 64 * 1024 * 1024
 _KEY = re.compile(r"^[0-9a-f]{32}$")
 _LEFTOVER = re.compile(r"^\.(?P<key>[0-9a-f]{32})\.(?P<what>writing|removing)-\d+-[a-z0-9_]+$")
 
@@ -157,7 +159,7 @@ def check_space(root: Path, need: int, images: int) -> None:
     Raises:
         CacheError: saying how much is needed and free.
     """
-    if shutil.disk_usage(root).free < need * 1.05 + 64 * 1024 * 1024:
+    if shutil.disk_usage(root).free < need * 1.05 + SPARE_BYTES:
         raise CacheError(space_message(root, need, images))
 
 
