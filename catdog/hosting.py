@@ -38,6 +38,10 @@ ENV_PREFIX = "CATDOG_HOSTED_"
 _ON = ("1", "true", "yes", "on")
 _OFF = ("", "0", "false", "no", "off")
 MB = 1024 * 1024
+# Decoded training images a hosted run may keep in memory (see catdog.train.budget): the demo's
+# 900 training and validation cartoons at 96 px (25 MB) stay in memory; a 3,000-photo upload at
+# 128 px (110 MB of training and validation images) is streamed from disk.
+HOSTED_MEMORY_BUDGET_MB = 64.0
 
 
 class HostingError(ValueError):

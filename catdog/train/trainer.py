@@ -24,7 +24,7 @@ from catdog.model.backend import keras
 from catdog.model.registry import build_model, compile_model, get_spec
 from catdog.train import phases, runs
 from catdog.train.config import TrainConfig, TrainingError, retired_mixup
-from catdog.train.pipeline import load_split, make_dataset
+from catdog.train.pipeline import make_dataset, open_splits
 
 
 @dataclass
@@ -434,10 +434,12 @@ def _train_and_test(run: _RunState, classes: list[str], note: str) -> tuple[str,
     cfg, history = run.cfg, run.history
     keras.utils.set_random_seed(cfg.seed + len(history))
     data = _datasets(cfg, classes, run.emit)
+    runs.update_config(run.path, input=data.input)  # in memory or streamed, and why
     model = _model(run.path, cfg, classes, resume=bool(history))
     cap = data.train_images if data.steps == data.one_pass else None
     recorder = _RunRecorder(run, data.steps, cap)
     sizes = f"{data.train_images} train / {data.val_images} validation images"
+    sizes += f"; {data.input['summary']}"
     run.emit("start", epoch=len(history) + 1, steps=data.steps,
              message=f"{sizes}; {note}" if note else sizes)  # fmt: skip
     # One fit per phase left (a pretrained model: feature extraction, then fine-tuning).
@@ -471,6 +473,7 @@ class _Data:
     one_pass: int  # batches in one pass over the training images
     train_images: int
     val_images: int
+    input: dict[str, Any]  # how the images are held (in memory or streamed) and why
 
 
 def _datasets(cfg: TrainConfig, classes: list[str], emit: Callable[..., None]) -> _Data:
@@ -481,8 +484,8 @@ def _datasets(cfg: TrainConfig, classes: list[str], emit: Callable[..., None]) -
     def loading(done: int, total: int, message: str = "") -> None:
         emit("loading", step=done, steps=total, message=message)
 
-    train_split = load_split(data, "train", classes, size, progress=loading)
-    val_split = load_split(data, "validation", classes, size, progress=loading)
+    opened = open_splits(data, ("train", "validation"), classes, size, progress=loading)
+    train_split, val_split = opened.splits
     if len(train_split.labels) == 0:
         raise TrainingError(f"{data}/train has no usable images")
     batch = int(cfg.batch_size or 32)
@@ -503,7 +506,8 @@ def _datasets(cfg: TrainConfig, classes: list[str], emit: Callable[..., None]) -
         val_ds = make_dataset(
             val_split, batch_size=batch, shuffle=False, augment=None, label_mode=label_mode
         )
-    return _Data(train_ds, val_ds, steps, one_pass, len(train_split.labels), len(val_split.labels))
+    return _Data(train_ds, val_ds, steps, one_pass, len(train_split.labels), len(val_split.labels),
+                 opened.to_dict())  # fmt: skip
 
 
 def _model(path: Path, cfg: TrainConfig, classes: list[str], resume: bool) -> keras.Model:
