@@ -166,8 +166,9 @@ def _print_event(bar: TextProgress):
     def on_event(event: Any) -> None:
         if event.kind == "precision":
             print(event.message, file=sys.stderr)
-        elif event.kind == "loading" and event.steps:
-            bar(event.step, event.steps, "loading images")
+        elif event.kind in ("loading", "features") and event.steps:
+            bar(event.step, event.steps,
+                "loading images" if event.kind == "loading" else "computing features")  # fmt: skip
         elif event.kind == "start":
             print(f"run {event.run_id}: {event.message}", file=sys.stderr)
         elif event.kind == "batch" and event.steps:

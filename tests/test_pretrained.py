@@ -333,6 +333,8 @@ def test_both_phases_in_one_run(tiny_dataset: Path, small_weights: Path) -> None
     history = runs.read_history(result.path)
     assert [row["phase"] for row in history] == [1, 1, 2]
     assert [row["learning_rate"] for row in history] == pytest.approx([1e-3, 1e-3, 1e-5])
+    # No augmentation: the head trained on cached features, fine-tuning on the images.
+    assert [row.get("cached_features") for row in history] == [1, 1, None]
     last = runs.load_model(result.path, which="last")
     assert len(last.trainable_weights) == 17  # the head and the top block, as in phase 2
     # What stayed frozen kept the file's values, batch-norm statistics included (inference mode).

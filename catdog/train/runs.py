@@ -293,8 +293,9 @@ HISTORY_COLUMNS = (
     "steps",  # batches trained in the epoch
     "images",  # training images seen in the epoch
     "phase",  # pretrained models: 1 = feature extraction (frozen base), 2 = fine-tuning
+    "cached_features",  # 1: the head trained on features the frozen base computed once
 )
-_INT_COLUMNS = ("epoch", "steps", "images", "phase")
+_INT_COLUMNS = ("epoch", "steps", "images", "phase", "cached_features")
 
 
 def write_history(run_path: Path, rows: list[dict[str, Any]]) -> None:
