@@ -303,11 +303,12 @@ def check_photos(count: int) -> None:
                       f"give at most {cap} at a time")  # fmt: skip
 
 
-def refuse_server_files(what: str) -> None:
+def refuse_server_files(what: str, instead: str = "upload your photos instead") -> None:
     """In hosted mode, refuse reading the server's own files (nothing locally).
 
     Args:
         what: what was asked for, e.g. ``"importing the folder /srv/photos"``.
+        instead: what the visitor can do instead, for the message.
 
     Raises:
         HostedLimitError: always, in hosted mode.
@@ -315,7 +316,7 @@ def refuse_server_files(what: str) -> None:
     if hosted():
         raise HostedLimitError(
             f"{what} is refused in hosted mode: the server's own files are not visitors' to "
-            "read; upload your photos instead"
+            f"read; {instead}"
         )
 
 

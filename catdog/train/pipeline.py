@@ -350,14 +350,12 @@ def make_dataset(
         return _streamed_dataset(loaded, batch_size, shuffle, augment, seed, label_mode)
     gather = _batch_reader(loaded)
     targets = _targets(loaded, label_mode)
-    indices = tf.data.Dataset.range(len(loaded))
-    if shuffle:
-        indices = indices.shuffle(len(loaded), seed=seed, reshuffle_each_iteration=True)
+    batches = _index_batches(len(loaded), batch_size, shuffle, seed)
 
     def read(index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return gather(index), tf.gather(targets, index)
 
-    return _prepared(indices.batch(batch_size), read, augment, seed)
+    return _prepared(batches, read, augment, seed)
 
 
 def _prepared(
@@ -434,6 +432,56 @@ def shuffle_buffer(split: StreamedSplit) -> int:
     low, high = SHUFFLE_BUFFER_IMAGES
     fit = int(memory_budget()[0] * SHUFFLE_BUFFER_SHARE) // (3 * split.image_size**2)
     return max(1, min(len(split), high, max(low, fit)))
+
+
+def make_feature_dataset(
+    features: np.ndarray,
+    loaded: LoadedSplit,
+    *,
+    batch_size: int,
+    shuffle: bool,
+    seed: int = 0,
+    label_mode: str = "binary",
+) -> tf.data.Dataset:
+    """Batches of features computed from a split's images, with the images' labels, drawn as
+    :func:`make_dataset` draws the images themselves without augmentation: the same seed gives
+    the same batches in the same order (see :mod:`catdog.train.features`).
+
+    Args:
+        features: float32 ``[N, ...]``; row ``i`` computed from ``loaded.images[i]``. Batches
+            are read straight from this array (no copy of it in TensorFlow).
+        loaded: the split the features were computed from (for its labels).
+        batch_size, shuffle, seed, label_mode: as for :func:`make_dataset`.
+
+    Returns:
+        A ``tf.data.Dataset`` of ``(features, labels)``.
+    """
+    _check_split(loaded, batch_size, label_mode)
+    if features.dtype != np.float32 or len(features) != len(loaded):
+        raise ValueError(
+            f"features must be float32 with one row per image ({len(loaded)}); "
+            f"got {features.dtype} {features.shape}"
+        )
+    targets, shape = _targets(loaded, label_mode), features.shape[1:]
+
+    def load(index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        batch = tf.numpy_function(lambda rows: features[rows], [index], tf.float32,
+                                  stateful=False)  # fmt: skip
+        batch.set_shape([None, *shape])
+        return batch, tf.gather(targets, index)
+
+    dataset = _index_batches(len(loaded), batch_size, shuffle, seed)
+    dataset = dataset.map(load, num_parallel_calls=PARALLEL_BATCHES, deterministic=True)
+    return dataset.prefetch(PREFETCH_BATCHES).with_options(pipeline_options())
+
+
+def _index_batches(count: int, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
+    """Batches of the indices ``0 .. count - 1``: in order, or in a new seeded order each
+    epoch (shuffling indices, not pixels: one copy of the data in memory)."""
+    indices = tf.data.Dataset.range(count)
+    if shuffle:
+        indices = indices.shuffle(count, seed=seed, reshuffle_each_iteration=True)
+    return indices.batch(batch_size)
 
 
 def _check_split(loaded: LoadedSplit | StreamedSplit, batch_size: int, label_mode: str) -> None:

@@ -22,9 +22,9 @@ from typing import Any
 from catdog.failures import TrainingFailed, failure_message
 from catdog.model.backend import keras
 from catdog.model.registry import build_model, compile_model, get_spec
-from catdog.train import phases, runs
+from catdog.train import features, phases, runs
 from catdog.train.config import TrainConfig, TrainingError, retired_mixup
-from catdog.train.pipeline import make_dataset, open_splits
+from catdog.train.pipeline import LoadedSplit, StreamedSplit, make_dataset, open_splits
 
 
 @dataclass
@@ -32,7 +32,8 @@ class ProgressEvent:
     """One progress report from a training run.
 
     ``kind`` is ``"precision"`` (choosing the arithmetic: ``message`` says what and why),
-    ``"loading"`` (reading images: ``step`` of ``steps``), ``"start"``,
+    ``"loading"`` (reading images: ``step`` of ``steps``), ``"features"`` (a pretrained
+    model's frozen base computing its features once: ``step`` of ``steps`` images), ``"start"``,
     ``"batch"`` (after each training batch; ``logs`` hold the running epoch loss/accuracy),
     ``"epoch"`` (after each epoch; ``logs`` hold the epoch's metrics including ``val_*``),
     ``"evaluating"`` (test split) or ``"end"`` (``state`` says completed/stopped/failed).
@@ -182,9 +183,13 @@ EARLY_STOPPING_MIN_DELTA = 1e-4
 class _RunRecorder(keras.callbacks.Callback):
     """Keras callback: progress events, stop requests, history/model files, early stopping."""
 
-    def __init__(self, run: _RunState, steps: int, image_cap: int | None) -> None:
+    def __init__(
+        self, run: _RunState, model: keras.Model, steps: int, image_cap: int | None
+    ) -> None:
         super().__init__()
         self.run = run  # the run's settings, history, plan and heartbeat, shared with it
+        self.saved = model  # the full model, saved each epoch (the fit may train its head alone)
+        self.cached = False  # whether the epochs train on cached features (see features.py)
         self.path, self.cfg, self.history, self.emit = run.path, run.cfg, run.history, run.emit
         self.steps = steps
         self.image_cap = image_cap  # one-pass epochs: the last batch may be short
@@ -244,6 +249,7 @@ class _RunRecorder(keras.callbacks.Callback):
             "val_accuracy": logs.get("val_accuracy"),
             "learning_rate": self._lr(),
             "phase": phases.phase_of(self.cfg, epoch),  # pretrained: 1 frozen base, 2 tuning
+            "cached_features": 1 if self.cached else None,
             "seconds": round(time.monotonic() - self.epoch_started, 3),
             "steps": self.steps_done,
             "images": self._images_seen(),
@@ -260,7 +266,7 @@ class _RunRecorder(keras.callbacks.Callback):
         val_acc = row.get("val_accuracy", -1.0)
         best = val_acc > self.best_val_accuracy or not (self.path / runs.BEST_MODEL).exists()
         self.best_val_accuracy = max(val_acc, self.best_val_accuracy)
-        runs.commit_epoch(self.path, self.model, row, self.history, best=best)
+        runs.commit_epoch(self.path, self.saved, row, self.history, best=best)
         self.run.heartbeat.beat("training")
         self.run.planned = planned_epochs(self.cfg, self.history)
         if len(self.history) >= self.run.planned:  # the time limit is used up
@@ -350,6 +356,7 @@ def _schedule(cfg: TrainConfig, plan: Callable[[], int]) -> list[Any]:
 _PHASES = {
     "precision": "timing",
     "loading": "loading",
+    "features": "features",
     "start": "training",
     "evaluating": "testing",
 }
@@ -436,21 +443,26 @@ def _train_and_test(run: _RunState, classes: list[str], note: str) -> tuple[str,
     data = _datasets(cfg, classes, run.emit)
     runs.update_config(run.path, input=data.input)  # in memory or streamed, and why
     model = _model(run.path, cfg, classes, resume=bool(history))
+    cache, fast = _feature_cache(run, model, data)
     cap = data.train_images if data.steps == data.one_pass else None
-    recorder = _RunRecorder(run, data.steps, cap)
+    recorder = _RunRecorder(run, model, data.steps, cap)
     sizes = f"{data.train_images} train / {data.val_images} validation images"
     sizes += f"; {data.input['summary']}"
     run.emit("start", epoch=len(history) + 1, steps=data.steps,
-             message=f"{sizes}; {note}" if note else sizes)  # fmt: skip
+             message="; ".join(part for part in (sizes, fast, note) if part))  # fmt: skip
     # One fit per phase left (a pretrained model: feature extraction, then fine-tuning).
     for settings, end in phases.segments(cfg, len(history)):
         if recorder.early_stopped or run.stop_requested() or len(history) >= run.planned:
             break
         phases.enter(model, cfg, len(history), len(classes))
+        recorder.cached = cache is not None and features.applies(cfg, len(history))
+        fitted, train, val = model, data.train, data.val
+        if cache is not None and recorder.cached:  # the head alone, on the base's features
+            fitted, train, val = features.compile_head(cache, model), cache.train, cache.val
         callbacks = [recorder, *_schedule(settings, lambda: run.planned)]
-        model.fit(
-            data.train,
-            validation_data=data.val,
+        fitted.fit(
+            train,
+            validation_data=val,
             epochs=end,
             initial_epoch=len(history),
             steps_per_epoch=data.steps if data.steps != data.one_pass else None,
@@ -461,6 +473,39 @@ def _train_and_test(run: _RunState, classes: list[str], note: str) -> tuple[str,
     stopped = recorder.stopped_by_user or run.stop_requested()
     state = "stopped" if stopped and len(history) < run.planned else "completed"
     return state, {"early_stopped": recorder.early_stopped}
+
+
+def _feature_cache(
+    run: _RunState, model: keras.Model, data: _Data
+) -> tuple[features.FeatureCache | None, str]:
+    """When the run's next epochs train a pretrained model's head on its frozen base without
+    augmentation, the base's features of every image, computed once (with ``features``
+    events) and recorded in ``config.json``; with what to say of it in the progress text."""
+    if not features.applies(run.cfg, len(run.history)):
+        return None, ""
+    if problem := features.too_big(model, data.train_images + data.val_images):
+        return None, problem
+    if not isinstance(data.train_split, LoadedSplit) or not isinstance(data.val_split, LoadedSplit):
+        return None, "the base runs every epoch: the images are streamed from disk"
+
+    def progress(done: int, total: int, message: str) -> None:
+        run.emit("features", step=done, steps=total, message=message)
+
+    cache = features.cache_features(
+        model,
+        data.train_split,
+        data.val_split,
+        batch_size=int(run.cfg.batch_size or 32),
+        seed=run.cfg.seed,
+        label_mode=data.label_mode,
+        repeat=data.steps > data.one_pass,
+        progress=progress,
+        stop=run.stop_requested,
+    )
+    if cache is None:  # stopped meanwhile
+        return None, ""
+    runs.update_config(run.path, feature_cache=cache.to_dict())
+    return cache, cache.describe()
 
 
 @dataclass
@@ -474,6 +519,9 @@ class _Data:
     train_images: int
     val_images: int
     input: dict[str, Any]  # how the images are held (in memory or streamed) and why
+    train_split: LoadedSplit | StreamedSplit  # a pretrained run may cache their features
+    val_split: LoadedSplit | StreamedSplit
+    label_mode: str
 
 
 def _datasets(cfg: TrainConfig, classes: list[str], emit: Callable[..., None]) -> _Data:
@@ -506,8 +554,9 @@ def _datasets(cfg: TrainConfig, classes: list[str], emit: Callable[..., None]) -
         val_ds = make_dataset(
             val_split, batch_size=batch, shuffle=False, augment=None, label_mode=label_mode
         )
-    return _Data(train_ds, val_ds, steps, one_pass, len(train_split.labels), len(val_split.labels),
-                 opened.to_dict())  # fmt: skip
+    return _Data(train_ds, val_ds, steps, one_pass, len(train_split.labels),
+                 len(val_split.labels), opened.to_dict(), train_split, val_split,
+                 label_mode)  # fmt: skip
 
 
 def _model(path: Path, cfg: TrainConfig, classes: list[str], resume: bool) -> keras.Model:
