@@ -506,3 +506,12 @@ def load_for_model(
     """
     with opened_rgb(source, name, min_side=image_size) as image:
         return to_model_input(image, image_size)
+
+
+def load_or_reason(path: Path, image_size: int) -> np.ndarray | str:
+    """:func:`load_for_model` for a file of a split: its array, or why it cannot be used (the
+    one sentence a skipped file is reported with)."""
+    try:
+        return load_for_model(path, image_size)
+    except ImageError as exc:
+        return str(exc)

@@ -49,7 +49,10 @@ def available_memory_bytes() -> int | None:
                     return int(line.split()[1]) * 1024  # the line says kB
     except (OSError, ValueError, IndexError):
         pass
-    return None
+    try:  # other Unixes: the free pages
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def memory_budget() -> tuple[int, str]:

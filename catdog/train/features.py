@@ -34,6 +34,7 @@ from catdog.model.backend import keras
 from catdog.model.pretrained import HEAD
 from catdog.progress import ProgressFn, report
 from catdog.train import phases
+from catdog.train.budget import available_memory_bytes
 from catdog.train.config import TrainConfig, TrainingError
 from catdog.train.pipeline import LoadedSplit, make_feature_dataset, scale_pixels
 
@@ -50,21 +51,6 @@ def applies(cfg: TrainConfig, epoch: int) -> bool:
     feature-extraction epoch, without augmentation."""
     augmenting = bool(cfg.augment) and cfg.augmentation is not None and cfg.augmentation.enabled
     return phases.phase_of(cfg, epoch) == phases.FEATURE_EXTRACTION and not augmenting
-
-
-def _available_memory() -> int | None:
-    """Bytes of memory available to new allocations (Linux's MemAvailable), None if unknown."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def cache_budget() -> int:
@@ -86,7 +72,7 @@ def cache_budget() -> int:
                 f"got {raw!r}; fix or unset it"
             )
         return int(megabytes * MB)
-    available = _available_memory()
+    available = available_memory_bytes()
     return int(available * AVAILABLE_SHARE) if available is not None else 1 << 62
 
 

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from catdog.data.datasets import labelled_images
-from catdog.data.images import ImageError, load_for_model
+from catdog.data.images import load_or_reason
 from catdog.model.backend import tf
 from catdog.progress import ProgressFn, report
 from catdog.train import shards
@@ -202,10 +202,7 @@ def load_images(
     skipped: list[tuple[Path, str]] = []
 
     def decode(path: Path) -> np.ndarray | str:
-        try:
-            return load_for_model(path, image_size)
-        except ImageError as exc:
-            return str(exc)
+        return load_or_reason(path, image_size)
 
     workers = workers or min(16, 2 * (os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:

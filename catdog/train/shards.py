@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from catdog.data.images import ImageError, load_for_model
+from catdog.data.images import load_or_reason
 from catdog.model.backend import tf
 from catdog.progress import ProgressFn, TimeLeft, report
 from catdog.train import cache
@@ -306,10 +306,7 @@ def _decoded_in_order(
     a thread pool (Pillow releases the GIL) but never holding more than a window of them."""
 
     def decode(path: Path) -> np.ndarray | str:
-        try:
-            return load_for_model(path, image_size)
-        except ImageError as exc:
-            return str(exc)
+        return load_or_reason(path, image_size)
 
     workers = workers or min(16, 2 * (os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
