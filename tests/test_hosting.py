@@ -144,6 +144,7 @@ def tiny_config(data: Path, **changes) -> TrainConfig:
         ({"batch_size": 65}, "batch size 65 is over hosted mode's cap of 64; choose at most 64"),
         ({"time_limit_minutes": 0.0}, "time limit 0 (none) is over hosted mode's cap of 10 min"),
         ({"time_limit_minutes": 11.0}, "time limit 11 minutes is over hosted mode's cap of 10"),
+        ({"strategy": "mirrored"}, "strategy mirrored is not offered in hosted mode; choose auto"),
     ],
 )
 def test_a_run_over_a_cap_is_refused_by_create_run(hosted_mode, changes, message) -> None:

@@ -1,0 +1,149 @@
+"""Training on a cluster of machines: what its workers agree on, and how a lost worker is recovered.
+
+Every machine runs the same ``python -m catdog train --strategy multiworker`` command (see
+:mod:`catdog.train.distribute`). The chief (the first worker) trains in the run's folder; the
+others train the same steps in a temporary folder they delete at the end. They stay in step:
+
+- **Decisions**: the chief's time limit and early stopping decide for all, and a stop request
+  on any worker stops every worker after the same batch (:func:`agree`, one small all-reduce).
+- **Backups**: at each epoch's end every worker backs up its state with Keras'
+  ``BackupAndRestore`` (the chief into the run folder's ``backup/``). When a worker is killed,
+  the others fail too (their collective operations lose it); run the same command again on
+  every machine (a cluster manager does) and the chief restores its backup, broadcasts it to
+  every worker (:class:`ClusterBackup`), and training continues after the backed-up epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from catdog.model.backend import keras, tf
+from catdog.train import runs
+from catdog.train.distribute import Distribution
+
+BACKUP_DIR = "backup"  # in a run folder: the chief's BackupAndRestore files
+_METADATA = "training_metadata.json"  # what BackupAndRestore writes beside the weights
+
+
+def _chief_sum(dist: Distribution, values: Callable[[], list[Any]]) -> list[Any]:
+    """Every worker's copy of ``values()`` as the chief's first replica has them: an all-reduce
+    to which that replica contributes its values and every other replica zeros."""
+
+    def contribute() -> list[Any]:
+        context = tf.distribute.get_replica_context()
+        first = tf.equal(context.replica_id_in_sync_group, 0)
+        mine = [tf.where(first, v, tf.zeros_like(v)) for v in values()]
+        return context.all_reduce(tf.distribute.ReduceOp.SUM, mine)
+
+    summed = dist.strategy.run(contribute)
+    return [dist.strategy.experimental_local_results(v)[0] for v in summed]
+
+
+def agree(
+    dist: Distribution, chief_values: Sequence[float], flags: Sequence[bool]
+) -> tuple[list[float], list[bool]]:
+    """What every worker of the cluster does next: the chief's ``chief_values`` and, for each
+    of ``flags``, whether any worker raised it. Every worker must call it at the same point."""
+    n = len(chief_values)
+    local = [float(v) for v in chief_values] + [float(bool(f)) for f in flags]
+    if dist.workers <= 1 or not local:
+        return local[:n], [v > 0 for v in local[n:]]
+
+    def contribute() -> Any:
+        context = tf.distribute.get_replica_context()
+        first = tf.cast(tf.equal(context.replica_id_in_sync_group, 0), tf.float64)
+        mask = tf.concat([tf.fill([n], first), tf.ones([len(local) - n], tf.float64)], 0)
+        return context.all_reduce(tf.distribute.ReduceOp.SUM, tf.constant(local, tf.float64) * mask)
+
+    summed = dist.strategy.experimental_local_results(dist.strategy.run(contribute))[0]
+    values = [float(v) for v in summed.numpy()]
+    return values[:n], [v > 0 for v in values[n:]]
+
+
+def broadcast_from_chief(dist: Distribution, variables: Sequence[Any]) -> None:
+    """Give every replica the chief's values of ``variables`` (Keras variables)."""
+    if dist.workers <= 1 or not variables:
+        return
+
+    def read() -> list[Any]:
+        # Integers (the optimizer's step count) travel as float64, exactly.
+        return [tf.cast(v.value, tf.float64) if not v.dtype.startswith("float") else
+                tf.identity(v.value) for v in variables]  # fmt: skip
+
+    for variable, value in zip(variables, _chief_sum(dist, read), strict=True):
+        variable.assign(tf.cast(value, variable.dtype))
+
+
+class ClusterBackup(keras.callbacks.BackupAndRestore):
+    """Keras' ``BackupAndRestore`` for a cluster: each worker backs up at the end of every
+    epoch, and at the start of every fit every worker takes the chief's restored state.
+
+    A worker restarted from nothing thus trains on in step with the others. The backup stays
+    after a fit (a pretrained model fits twice); :func:`discard_backup` removes it when the
+    run completes.
+    """
+
+    def __init__(self, backup_dir: Path, dist: Distribution) -> None:
+        # Two generations: a kill while one is written leaves the previous one readable.
+        super().__init__(str(backup_dir), double_checkpoint=True, delete_checkpoint=False)
+        self.dist = dist
+
+    def on_train_begin(self, logs: Any = None) -> None:
+        """Restore this worker's backup (the chief's is the one that counts) and broadcast the
+        chief's weights and optimizer state to every worker."""
+        super().on_train_begin(logs)
+        optimizer = self.model.optimizer
+        if not optimizer.built:
+            optimizer.build(self.model.trainable_variables)
+        broadcast_from_chief(self.dist, [*self.model.weights, *optimizer.variables])
+
+    def on_train_end(self, logs: Any = None) -> None:
+        super().on_train_end(logs)
+        # BackupAndRestore tells fit where to start through the model; the next fit (the
+        # fine-tuning phase) starts where the trainer says.
+        self.model._initial_epoch = None
+
+
+def backup_epoch(run_path: Path) -> int:
+    """The epochs the run folder's backup holds (0: none yet)."""
+    try:
+        metadata = json.loads((run_path / BACKUP_DIR / _METADATA).read_text(encoding="utf-8"))
+        return max(0, int(metadata["epoch"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
+def continue_from_backup(dist: Distribution, run_path: Path, history: list[dict]) -> int:
+    """Agree with the other workers on the epoch training continues after: the chief's
+    backup's (0 for a new run). The chief's ``history`` (and its run folder) forget any epoch
+    after it, which training redoes; another worker's ``history`` is made as long.
+
+    Returns:
+        The epochs restored from the backup (0: none).
+    """
+    mine = backup_epoch(run_path) if dist.chief and history else 0
+    epoch = int(agree(dist, [mine], [])[0][0])
+    if dist.chief:
+        history[:] = runs.truncate_epochs(run_path, epoch)
+    else:  # its own folder is temporary: only the count matters
+        history[:] = [{"epoch": n + 1} for n in range(epoch)]
+    return epoch
+
+
+def discard_backup(run_path: Path) -> None:
+    """Remove a completed run's backup."""
+    shutil.rmtree(run_path / BACKUP_DIR, ignore_errors=True)
+
+
+def shared_by_workers(dataset: Any) -> Any:
+    """``dataset`` with its batches shared out among the workers (each worker reads every
+    image, in the same seeded order, and trains on its share of each global batch)."""
+    if dataset is None:
+        return None
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
