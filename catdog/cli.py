@@ -232,6 +232,13 @@ def _check_run_id(run_id: str | None) -> None:
         )
 
 
+def _check_new_run_id(run_id: str) -> None:
+    from catdog.data.paths import runs_dir
+
+    if (runs_dir() / run_id).exists():
+        raise CLIError(f"a run {run_id} exists already; choose another --run-id")
+
+
 def _join_cluster(args: argparse.Namespace, config: TrainConfig) -> bool:
     """For ``--strategy multiworker``: describe this process' place in the cluster
     (``TF_CONFIG``, built from ``--workers``/``--task-index`` if given) before TensorFlow
@@ -283,6 +290,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         _check_dataset(Path(config.data), test=config.test)
         _check_weights(config)  # before any run folder is made
         clustered = _join_cluster(args, config)
+        if args.run_id and not clustered:
+            _check_new_run_id(args.run_id)
 
     trainer = _trainer(clustered)
     on_event = _print_event(TextProgress())

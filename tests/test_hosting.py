@@ -256,6 +256,8 @@ def test_train_page_widgets_stop_at_the_caps(hosted_mode) -> None:
     assert at.number_input(key="train_batch_size").max == 64
     assert at.number_input(key="train_time_limit_minutes").value == 10  # its 28, capped
     assert at.selectbox(key="train_precision").value == "float32"  # auto: a 2nd TF process
+    strategies = [o.split(":")[0] for o in at.selectbox(key="train_strategy").options]
+    assert strategies == ["auto", "one"]  # one device (locally also mirrored)
     assert "Hosted demo: at most 30 epochs, 128 px, batch 64 and 10 minutes per run." in texts(at)
 
 

@@ -171,7 +171,8 @@ class Distribution:
                 "replicas": self.replicas, "workers": self.workers}  # fmt: skip
 
     def describe(self, batch_size: int) -> str:
-        """One line: ``mirrored: 2 replicas (/CPU:0, /CPU:1), global batch 64``."""
+        """One line: ``mirrored: 2 replicas (on /GPU:0, /GPU:1), global batch 64, learning
+        rate ×2`` (``batch_size`` is per replica)."""
         return describe(self.to_dict(), batch_size)
 
 
@@ -221,10 +222,11 @@ def distribution(requested: str) -> Distribution:
             "catdog train --strategy multiworker --workers HOST:PORT,... --task-index K "
             "--run-id NAME"
         )
-    devices = [d.rsplit("/", 2)[-1] for d in strategy.extended.worker_devices]
+    # "/job:worker/replica:0/task:1/device:CPU:0" → "/CPU:0"
+    devices = ["/" + d.rsplit("device:", 1)[-1] for d in strategy.extended.worker_devices]
     cluster = cluster_from_env()
     return Distribution(
-        strategy, name, requested, ["/" + d.replace("device:", "") for d in devices],
-        strategy.num_replicas_in_sync, workers=cluster["workers"], task=cluster["place"],
+        strategy, name, requested, devices, strategy.num_replicas_in_sync,
+        workers=cluster["workers"], task=cluster["place"],
         chief=bool(strategy.extended.should_checkpoint),
     )  # fmt: skip
