@@ -34,6 +34,7 @@ Keras loads.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -189,6 +190,16 @@ def describe(record: dict[str, Any], batch_size: int | None = None) -> str:
     return line
 
 
+@functools.cache
+def _mirrored(devices: tuple[str, ...]) -> Any:
+    """The process' one MirroredStrategy over ``devices``: every strategy numbers its collective
+    operations from the same start, so a second one over the same devices (the next run in
+    the dashboard) would collide with the first one's."""
+    from catdog.model.backend import tf
+
+    return tf.distribute.MirroredStrategy(devices=list(devices))
+
+
 def _device_names(kind: str) -> list[str]:
     from catdog.model.backend import tf
 
@@ -213,7 +224,7 @@ def distribution(requested: str) -> Distribution:
         return Distribution(tf.distribute.get_strategy(), name, requested, device, 1)
     if name == "mirrored":
         devices = gpus or _device_names("CPU")
-        strategy = tf.distribute.MirroredStrategy(devices=devices)
+        strategy = _mirrored(tuple(devices))
         return Distribution(strategy, name, requested, devices, strategy.num_replicas_in_sync)
     strategy = backend.cluster_strategy
     if strategy is None:
