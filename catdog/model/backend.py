@@ -29,8 +29,25 @@ cluster_strategy = None  # this process' MultiWorkerMirroredStrategy, if it is a
 
 def _join_cluster(tensorflow: Any) -> None:
     global cluster_strategy
-    if os.environ.get("CATDOG_MULTIWORKER") == "1" and cluster_strategy is None:
-        cluster_strategy = tensorflow.distribute.MultiWorkerMirroredStrategy()
+    if os.environ.get("CATDOG_MULTIWORKER") != "1" or cluster_strategy is not None:
+        return
+
+    class ClusterStrategy(tensorflow.distribute.MultiWorkerMirroredStrategy):
+        """MultiWorkerMirroredStrategy whose ``reduce`` takes what Keras' fit gives it: a
+        nested (images, labels) batch before training, and scalar metrics with ``axis=0``
+        (MirroredStrategy accepts both; on a cluster, TensorFlow 2.21 refuses them, and Keras
+        3's fit fails: keras-team/keras#20585). A scalar is reduced across the replicas."""
+
+        def reduce(self, reduce_op: Any, value: Any, axis: Any) -> Any:
+            each = super().reduce
+
+            def one(v: Any) -> Any:
+                local = self.experimental_local_results(v)[0]
+                return each(reduce_op, v, None if local.shape.rank == 0 else axis)
+
+            return tensorflow.nest.map_structure(one, value)
+
+    cluster_strategy = ClusterStrategy()
 
 
 def _quiet_import() -> None:

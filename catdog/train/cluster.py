@@ -15,6 +15,7 @@ others train the same steps in a temporary folder they delete at the end. They s
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 from collections.abc import Callable, Sequence
@@ -39,7 +40,7 @@ def _chief_sum(dist: Distribution, values: Callable[[], list[Any]]) -> list[Any]
         mine = [tf.where(first, v, tf.zeros_like(v)) for v in values()]
         return context.all_reduce(tf.distribute.ReduceOp.SUM, mine)
 
-    summed = dist.strategy.run(contribute)
+    summed = tf.function(lambda: dist.strategy.run(contribute))()  # once a fit: traced anew
     return [dist.strategy.experimental_local_results(v)[0] for v in summed]
 
 
@@ -52,16 +53,23 @@ def agree(
     local = [float(v) for v in chief_values] + [float(bool(f)) for f in flags]
     if dist.workers <= 1 or not local:
         return local[:n], [v > 0 for v in local[n:]]
+    summed = _agreement(dist.strategy, n)(tf.constant(local, tf.float64))
+    values = [float(v) for v in dist.strategy.experimental_local_results(summed)[0].numpy()]
+    return values[:n], [v > 0 for v in values[n:]]
 
-    def contribute() -> Any:
+
+@functools.cache
+def _agreement(strategy: Any, n: int) -> Callable[[Any], Any]:
+    """A compiled all-reduce of a float64 vector whose first ``n`` entries only the chief's
+    first replica contributes (once per batch: compiled, not eager)."""
+
+    def contribute(vector: Any) -> Any:
         context = tf.distribute.get_replica_context()
         first = tf.cast(tf.equal(context.replica_id_in_sync_group, 0), tf.float64)
-        mask = tf.concat([tf.fill([n], first), tf.ones([len(local) - n], tf.float64)], 0)
-        return context.all_reduce(tf.distribute.ReduceOp.SUM, tf.constant(local, tf.float64) * mask)
+        mask = tf.concat([tf.fill([n], first), tf.ones_like(vector[n:])], 0)
+        return context.all_reduce(tf.distribute.ReduceOp.SUM, vector * mask)
 
-    summed = dist.strategy.experimental_local_results(dist.strategy.run(contribute))[0]
-    values = [float(v) for v in summed.numpy()]
-    return values[:n], [v > 0 for v in values[n:]]
+    return tf.function(lambda vector: strategy.run(contribute, args=(vector,)))
 
 
 def broadcast_from_chief(dist: Distribution, variables: Sequence[Any]) -> None:
@@ -70,9 +78,9 @@ def broadcast_from_chief(dist: Distribution, variables: Sequence[Any]) -> None:
         return
 
     def read() -> list[Any]:
-        # Integers (the optimizer's step count) travel as float64, exactly.
-        return [tf.cast(v.value, tf.float64) if not v.dtype.startswith("float") else
-                tf.identity(v.value) for v in variables]  # fmt: skip
+        # All as float64 (one all-reduce packs them together): exact for float32 weights and
+        # for the optimizer's step count.
+        return [tf.cast(v.value, tf.float64) for v in variables]
 
     for variable, value in zip(variables, _chief_sum(dist, read), strict=True):
         variable.assign(tf.cast(value, variable.dtype))
