@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import shutil
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -87,26 +88,42 @@ def broadcast_from_chief(dist: Distribution, variables: Sequence[Any]) -> None:
 
 
 class ClusterBackup(keras.callbacks.BackupAndRestore):
-    """Keras' ``BackupAndRestore`` for a cluster: each worker backs up at the end of every
-    epoch, and at the start of every fit every worker takes the chief's restored state.
+    """Keras' ``BackupAndRestore`` for a cluster: every worker backs up its state at the end of
+    every epoch; when a fit starts after a restart, the chief restores its backup and every
+    worker takes the chief's weights and optimizer state, so a worker restarted from nothing
+    trains on in step with the others.
 
-    A worker restarted from nothing thus trains on in step with the others. The backup stays
-    after a fit (a pretrained model fits twice); :func:`discard_backup` removes it when the
-    run completes.
+    The backup stays after a fit (a pretrained model fits twice); :func:`discard_backup`
+    removes it when the run completes.
     """
 
-    def __init__(self, backup_dir: Path, dist: Distribution) -> None:
+    def __init__(self, backup_dir: Path, dist: Distribution, restore: bool) -> None:
+        """``restore``: the chief restores its backup as this fit starts (the first fit after
+        the cluster continued a run: :func:`continue_from_backup`)."""
         # Two generations: a kill while one is written leaves the previous one readable.
         super().__init__(str(backup_dir), double_checkpoint=True, delete_checkpoint=False)
-        self.dist = dist
+        self.dist, self.restore = dist, restore
 
     def on_train_begin(self, logs: Any = None) -> None:
-        """Restore this worker's backup (the chief's is the one that counts) and broadcast the
-        chief's weights and optimizer state to every worker."""
-        super().on_train_begin(logs)
+        """Restore the chief's backup (if ``restore``) and give every worker the chief's state.
+
+        Keras creates variables while it saves or loads a model (a throwaway optimizer: 3.15
+        never reuses the one it makes), and inside a cluster's strategy scope creating one is
+        a collective operation that every worker must run at the same point. So every worker
+        runs the same Keras operations: it saves its state and loads a file back, the chief its
+        backup, the others what they saved; the broadcast then gives all the chief's state.
+        """
         optimizer = self.model.optimizer
         if not optimizer.built:
             optimizer.build(self.model.trainable_variables)
+        if self.restore:
+            with tempfile.TemporaryDirectory(prefix="catdog-") as scratch:
+                own = Path(scratch) / "own.weights.h5"
+                self.model.save_weights(own)
+                if self.dist.chief:
+                    super().on_train_begin(logs)  # BackupAndRestore restores the backup
+                else:
+                    self.model.load_weights(own)
         broadcast_from_chief(self.dist, [*self.model.weights, *optimizer.variables])
 
     def on_train_end(self, logs: Any = None) -> None:
@@ -137,6 +154,8 @@ def continue_from_backup(dist: Distribution, run_path: Path, history: list[dict]
     epoch = int(agree(dist, [mine], [])[0][0])
     if dist.chief:
         history[:] = runs.truncate_epochs(run_path, epoch)
+        if not epoch:  # what a kill during the first backup left
+            discard_backup(run_path)
     else:  # its own folder is temporary: only the count matters
         history[:] = [{"epoch": n + 1} for n in range(epoch)]
     return epoch

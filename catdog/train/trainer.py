@@ -594,7 +594,9 @@ def _fit_phases(
         phases.enter(model, cfg, len(history), num_classes)
         callbacks = [recorder, *_schedule(settings, lambda: run.planned)]
         if run.workers > 1:
-            callbacks.insert(1, cluster.ClusterBackup(run.path / cluster.BACKUP_DIR, run.dist))
+            restore = 0 < run.restored == len(history)  # the first fit after a restart
+            backup = cluster.ClusterBackup(run.path / cluster.BACKUP_DIR, run.dist, restore)
+            callbacks.insert(1, backup)
         model.fit(
             data.train,
             validation_data=data.val,
