@@ -167,8 +167,9 @@ def _print_event(bar: TextProgress):
     def on_event(event: Any) -> None:
         if event.kind == "precision":
             print(event.message, file=sys.stderr)
-        elif event.kind == "loading" and event.steps:
-            bar(event.step, event.steps, "loading images")
+        elif event.kind in ("loading", "features") and event.steps:
+            bar(event.step, event.steps,
+                "loading images" if event.kind == "loading" else "computing features")  # fmt: skip
         elif event.kind == "start":
             print(f"run {event.run_id}: {event.message}", file=sys.stderr)
         elif event.kind == "batch" and event.steps:
@@ -212,8 +213,9 @@ def _check_dataset(data: Path, test: bool) -> None:
 
 def _check_weights(config: TrainConfig) -> None:
     """A pretrained model's weights: found, or downloaded now (saying so), before any run folder
-    is made; :class:`catdog.model.weights.WeightsMissing` says how to get them otherwise."""
-    from catdog.model.weights import find_weights
+    is made; :class:`catdog.model.weights.WeightsMissing` says how to get them otherwise, and a
+    file given with ``--weights`` that is not the base's weights is refused in one sentence."""
+    from catdog.model.weights import check_weights_file, find_weights
 
     said = []
 
@@ -222,7 +224,9 @@ def _check_weights(config: TrainConfig) -> None:
             print(f"downloading {config.model}'s weights ({total / 1e6:.1f} MB)…", file=sys.stderr)
             said.append(True)
 
-    find_weights(config.model, config.weights, on_progress=downloading)
+    path = find_weights(config.model, config.weights, on_progress=downloading)
+    if config.weights and path is not None:
+        check_weights_file(config.model, path)
 
 
 def _check_run_id(run_id: str | None) -> None:

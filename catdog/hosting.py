@@ -41,6 +41,10 @@ MB = 1024 * 1024
 # The training strategies hosted mode offers: a shared server trains each visitor's run on one
 # device (auto is one there: hosting tiers have no GPUs).
 HOSTED_STRATEGIES = ("auto", "one")
+# Decoded training images a hosted run may keep in memory (see catdog.train.budget): the demo's
+# 900 training and validation cartoons at 96 px (25 MB) stay in memory; a 3,000-photo upload at
+# 128 px (110 MB of training and validation images) is streamed from disk.
+HOSTED_MEMORY_BUDGET_MB = 64.0
 
 
 class HostingError(ValueError):
@@ -312,11 +316,12 @@ def check_photos(count: int) -> None:
                       f"give at most {cap} at a time")  # fmt: skip
 
 
-def refuse_server_files(what: str) -> None:
+def refuse_server_files(what: str, instead: str = "upload your photos instead") -> None:
     """In hosted mode, refuse reading the server's own files (nothing locally).
 
     Args:
         what: what was asked for, e.g. ``"importing the folder /srv/photos"``.
+        instead: what the visitor can do instead, for the message.
 
     Raises:
         HostedLimitError: always, in hosted mode.
@@ -324,7 +329,7 @@ def refuse_server_files(what: str) -> None:
     if hosted():
         raise HostedLimitError(
             f"{what} is refused in hosted mode: the server's own files are not visitors' to "
-            "read; upload your photos instead"
+            f"read; {instead}"
         )
 
 

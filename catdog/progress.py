@@ -1,4 +1,5 @@
-"""Progress reporting without any UI: a plain callable, and a text bar for the command line.
+"""Progress reporting without any UI: a plain callable, a time-left estimate, and a text bar
+for the command line.
 
 Long library functions take ``progress: ProgressFn | None`` and call it as
 ``progress(done, total, message)``. The CLI passes a :class:`TextProgress`; the dashboard
@@ -19,6 +20,49 @@ def report(progress: ProgressFn | None, done: int, total: int, message: str = ""
     """Call ``progress`` if one was given (saves an ``if`` at every call site)."""
     if progress is not None:
         progress(done, total, message)
+
+
+# A time left is estimated only after this long (the first seconds' pace misleads: pools start,
+# caches warm).
+ESTIMATE_AFTER_SECONDS = 3.0
+
+
+class TimeLeft:
+    """Estimates the time a long task has left from its pace so far.
+
+    Args:
+        clock: the time in seconds (``time.monotonic``; a test passes its own).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.started = clock()
+
+    def seconds(self, done: int, total: int) -> float | None:
+        """Seconds left at the average pace so far; None before :data:`ESTIMATE_AFTER_SECONDS`,
+        before anything is done, or once everything is."""
+        elapsed = self.clock() - self.started
+        if done <= 0 or done >= total or elapsed < ESTIMATE_AFTER_SECONDS:
+            return None
+        return elapsed / done * (total - done)
+
+    def message(self, text: str, done: int, total: int) -> str:
+        """``text`` with the time left added when there is an estimate:
+        ``"Checking images, about 3 min left"``."""
+        left = self.seconds(done, total)
+        return text if left is None else f"{text}, about {duration(left)} left"
+
+
+def duration(seconds: float) -> str:
+    """A rounded duration for people: ``40 s``, ``3 min``, ``1 h 20 min``."""
+    if seconds < 10:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 57.5:
+        return f"{round(seconds / 5) * 5} s"
+    minutes = max(1, round(seconds / 60))
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min" if minutes % 60 else f"{minutes // 60} h"
 
 
 class TextProgress:

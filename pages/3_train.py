@@ -6,6 +6,7 @@ from catdog import hosting
 from catdog.data.datasets import DatasetInfo
 from catdog.data.paths import demo_dataset_dir
 from catdog.hosting import HostedLimitError, capped_settings
+from catdog.model.backbones import BACKBONES
 from catdog.model.registry import RECOMMENDED, REGISTRY, ModelError, get_spec, recommended_model
 from catdog.train import job_status
 from catdog.train.augment import AugmentConfig
@@ -14,6 +15,7 @@ from catdog.train.distribute import LOCAL_STRATEGIES, STRATEGY_HELP
 from catdog.train.jobs import TrainingJob, manager
 from catdog.train.precision import PRECISIONS, cached_choice, epochs_in_budget, gpu_visible
 from pages.job_view import resume_ui, watched_ui
+from pages.pretrained_view import pretrained_ui
 from pages.shared import WATCHED_RUN, augmentation, require_dataset
 
 LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
@@ -28,6 +30,9 @@ def model_defaults() -> None:
     for name, value in values.items():  # settings without a widget simply go unused
         st.session_state[f"train_{name}"] = value
     st.session_state["train_steps_per_epoch"] = spec.steps_per_epoch or 0
+    if spec.backbone:  # fine-tuning starts from the preset's layer, else the base's top block
+        top = BACKBONES[spec.backbone].top_block
+        st.session_state["train_fine_tune_from"] = spec.fine_tune_from or top
 
 
 def use_demo_settings() -> None:
@@ -68,10 +73,6 @@ def model_ui(info: DatasetInfo) -> str:
     if any(f"train_{name}" not in st.session_state for name in SPEC_DEFAULTS):
         model_defaults()
     st.caption(get_spec(model).description)
-    if get_spec(model).backbone:  # a pretrained model: what it downloads, whether it is here
-        from catdog.model.weights import weights_status
-
-        st.caption(weights_status(model))
     return model
 
 
@@ -156,8 +157,9 @@ def augment_ui(model: str) -> dict[str, bool | AugmentConfig]:
     return {"augment": bool(augment), "augmentation": aug}
 
 
-def settings_ui(info: DatasetInfo) -> TrainConfig:
-    """Model and training settings; defaults come from the model's ModelSpec."""
+def settings_ui(info: DatasetInfo) -> tuple[TrainConfig, bool]:
+    """Model and training settings (defaults from the model's ModelSpec), and whether training
+    can start with them (a pretrained model's weights file may be wrong)."""
     model = model_ui(info)
     caps = hosting.training_bounds()
     basics = basics_ui(caps)
@@ -168,9 +170,12 @@ def settings_ui(info: DatasetInfo) -> TrainConfig:
               info)  # fmt: skip
     regularisation = regularisation_ui(model)
     augment = augment_ui(model)
+    pretrained, usable = pretrained_ui(model, basics["epochs"], bool(augment["augment"]))
     strategy = strategy_ui()
-    return TrainConfig(data=str(info.root), model=model, precision=precision, **basics,
-                       **schedule, **regularisation, **augment, strategy=strategy)  # fmt: skip
+    config = TrainConfig(data=str(info.root), model=model, precision=precision, **basics,
+                         **schedule, **regularisation, **augment, **pretrained,
+                         strategy=strategy)  # fmt: skip
+    return config, usable
 
 
 def strategy_ui() -> str:
@@ -297,7 +302,7 @@ st.caption(
 demo_hint_ui(info)
 settings_col, summary_col = st.columns([5, 6], gap="large")
 with settings_col:
-    config = settings_ui(info)
+    config, usable = settings_ui(info)
 with summary_col:
     buildable = summary_ui(config, len(info.classes))
-start_ui(config, job, buildable)
+start_ui(config, job, buildable and usable)

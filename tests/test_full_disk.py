@@ -148,3 +148,27 @@ def test_saving_a_model_onto_a_full_disk(
     for which in ("last", "best"):
         check = evaluate_run(run.path, data / "validation", which=which, tta=False)
         assert check.accuracy == pytest.approx(history[0]["val_accuracy"]), which
+
+
+def test_streaming_onto_a_full_disk(
+    tmp_path: Path, small_disk: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Decoding into the disk cache: refused up front when the disk has no room, and one line,
+    with nothing left behind, when it fills while writing."""
+    from catdog.train import cache
+    from catdog.train.pipeline import open_splits
+
+    mount_tmpfs(small_disk, "1m")
+    monkeypatch.setenv("CATDOG_HOME", str(small_disk / "home"))
+    monkeypatch.setenv("CATDOG_MEMORY_BUDGET_MB", "0.01")  # stream
+    data = make_dataset(tmp_path / "data", counts=(16, 8, 8), size=40)
+    expected = (
+        r"^streaming 32 images needs 1\.1 MB of disk in .*/cache/decoded for their decoded "
+        r"pixels, but only .* is free; free some disk space, or train at a smaller image size$"
+    )
+    with pytest.raises(cache.CacheError, match=expected):  # before decoding anything
+        open_splits(data, ("train",), image_size=112)
+    monkeypatch.setattr(cache, "SPARE_BYTES", -(1 << 30))  # as if another program filled it
+    with pytest.raises(cache.CacheError, match=expected):  # while writing
+        open_splits(data, ("train",), image_size=112)
+    assert os.listdir(cache.cache_root()) == ["locks"]  # no half entry, no work folder

@@ -274,6 +274,43 @@ def test_dataset_page_offers_no_server_folder_in_hosted_mode(
     assert local.radio[1].options == ["Upload a .zip", "A folder on this computer"]
 
 
+def test_hosted_runs_read_only_weights_files_visitors_uploaded(
+    hosted_mode, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from catdog.data.paths import weights_dir
+    from catdog.model.weights import HDF5_SIGNATURE, save_uploaded_weights
+
+    data = make_dataset(datasets_dir() / "photos", counts=(2, 1, 1))
+    server_file = tmp_path / "secret.weights.h5"  # never opened: refused by where it is
+    pretrained = {"model": "mobilenet-v3-small", "image_size": 32, "epochs": 2}
+    with pytest.raises(HostedLimitError, match=f"reading the weights file {server_file} is "
+                       "refused in hosted mode.*; upload the weights file instead"):  # fmt: skip
+        runs.create_run(tiny_config(data, weights=str(server_file), **pretrained))
+    uploaded = weights_dir() / "mine-0123456789ab.weights.h5"  # where an upload is kept
+    assert runs.create_run(tiny_config(data, weights=str(uploaded), **pretrained)).is_dir()
+
+    monkeypatch.setenv("CATDOG_HOSTED_MAX_UPLOAD_MB", "0.001")
+    with pytest.raises(HostedLimitError, match=r"upload big\.h5 of 0\.0 MB is over hosted mode's"):
+        save_uploaded_weights("mobilenet-v3-small", "big.h5", HDF5_SIGNATURE + bytes(4000))
+    assert not list(weights_dir().iterdir())
+
+
+@pytest.mark.slow
+def test_train_page_offers_no_weights_path_in_hosted_mode(hosted_mode) -> None:
+    make_dataset(datasets_dir() / "photos", counts=(2, 1, 1))
+    # Even a session that asks for the path field does not get one.
+    at = visit("train", dataset=str(datasets_dir() / "photos"), train_weights_source="path")
+    at.selectbox(key="train_model").set_value("mobilenet-v3-small").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.radio(key="train_weights_source").options == ["ImageNet (Keras' cache)",
+                                                             "Upload a file"]  # fmt: skip
+    assert at.radio(key="train_weights_source").value == "imagenet"
+    at.radio(key="train_weights_source").set_value("upload").run()
+    assert not at.text_input and len(at.file_uploader) == 1
+    assert "Hosted demo: a weights file of at most 50 MB (MobileNetV3Small's ImageNet file is " \
+        "4.1 MB)." in texts(at)  # fmt: skip
+
+
 # ------------------------------------------------------------------- 3. private workspaces
 
 A, B = "A" * 21 + "a", "B" * 21 + "b"  # two visitors' tokens (the shape token_urlsafe makes)

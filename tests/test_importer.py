@@ -39,6 +39,7 @@ from catdog.data.importer import (
     sweep_stale_imports,
 )
 from catdog.data.paths import datasets_dir
+from catdog.progress import TimeLeft, duration
 
 
 def as_zip(source: Path, tmp_path: Path, prefix: str = "") -> Path:
@@ -468,6 +469,20 @@ def test_progress_is_reported(tmp_path: Path) -> None:
     import_dataset(source, tmp_path / "out", progress=lambda d, t, m: calls.append((d, t, m)))
     assert calls[-1] == (16, 16, "Checking images")
     assert [d for d, _, _ in calls] == list(range(1, 17))
+
+
+def test_the_time_left_is_estimated_from_the_pace_so_far() -> None:
+    now = [100.0]
+    time_left = TimeLeft(clock=lambda: now[0])
+    now[0] += 1.0
+    assert time_left.message("Checking images", 10, 1000) == "Checking images"  # too early
+    now[0] += 5.0  # 6 s for 100 of 25,000 images
+    assert time_left.seconds(100, 25_000) == pytest.approx(1494.0)
+    assert time_left.message("Checking images", 100, 25_000) == "Checking images, about 25 min left"
+    assert time_left.message("Checking images", 25_000, 25_000) == "Checking images"  # done
+    assert [duration(s) for s in (0.2, 7.4, 42, 58, 3599, 3600, 4850)] == [
+        "1 s", "7 s", "40 s", "1 min", "1 h", "1 h", "1 h 21 min"
+    ]  # fmt: skip
 
 
 # --- the real photos ------------------------------------------------------------------------

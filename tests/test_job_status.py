@@ -51,6 +51,9 @@ def test_loading_progress_only_while_loading() -> None:
     assert loading_progress(loading) == (0.75, "Loading images: 1,500/2,000")
     assert loading_progress(JobSnapshot(run_id="r", state="loading")) is None
     assert loading_progress(JobSnapshot(run_id="r", state="running", loading_total=9)) is None
+    computing = JobSnapshot(run_id="r", state="features", loading_done=30, loading_total=120)
+    assert loading_progress(computing) == (0.25, "Computing features: 30/120")
+    assert job_line(computing) == "Computing the frozen base's features (once: no augmentation)"
     assert progress_bars(loading) == [
         (0.75, "Loading images: 1,500/2,000"),
         (0.0, "Epoch 1 of ? (0 done)"),

@@ -58,6 +58,7 @@ def test_light_modules_do_not_import_tensorflow() -> None:
         *_modules("catdog.data"),
         "catdog.train.augment",
         "catdog.train.warp",
+        "catdog.train.budget",
         "catdog.train.config",
         "catdog.train.distribute",
         "catdog.train.precision",

@@ -450,6 +450,132 @@ def test_train_page_shows_a_failed_run_as_an_error(
     )
 
 
+PRETRAINED_KEYS = {"train_weights_source", "train_fine_tune_epochs", "train_fine_tune_lr",
+                   "train_fine_tune_from"}  # fmt: skip
+
+
+def widget_keys(at: AppTest) -> set[str]:
+    """The keys of the page's input widgets."""
+    kinds = ("radio", "number_input", "selectbox", "select_slider", "text_input", "toggle",
+             "file_uploader")  # fmt: skip
+    return {w.key for kind in kinds for w in getattr(at, kind)}
+
+
+def start_button(at: AppTest):
+    return next(b for b in at.button if b.label == "Start training")
+
+
+def small_weights_file(folder: Path) -> Path:
+    """A MobileNetV3Small weights file (Keras' .weights.h5) from a fresh base at 32 px."""
+    from catdog.model.backend import keras
+
+    path = folder / "mobilenet.weights.h5"
+    keras.applications.MobileNetV3Small(
+        include_top=False, weights=None, include_preprocessing=False, input_shape=(32, 32, 3)
+    ).save_weights(path)
+    return path
+
+
+@pytest.mark.slow
+def test_train_page_offers_weights_and_fine_tuning_for_pretrained_models_only() -> None:
+    small_demo()
+    at = open_page("train")
+    assert at.selectbox(key="train_model").value == "seed-baseline"
+    assert not PRETRAINED_KEYS & widget_keys(at)
+    at.selectbox(key="train_model").set_value("mobilenet-v3-small").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert widget_keys(at) >= PRETRAINED_KEYS
+    assert at.radio(key="train_weights_source").value == "imagenet"
+    assert at.radio(key="train_weights_source").options == [
+        "ImageNet (Keras' cache)", "A file on this machine", "Upload a file"
+    ]  # fmt: skip
+    assert "MobileNetV3Small's ImageNet weights" in texts(at)  # what it downloads, if needed
+    assert at.number_input(key="train_fine_tune_epochs").value == 5  # the preset: 5 of 15
+    assert at.select_slider(key="train_fine_tune_lr").value == 1e-5
+    assert at.selectbox(key="train_fine_tune_from").value == "expanded_conv_9_expand"
+    at.number_input(key="train_epochs").set_value(3).run()  # the head trains 1 epoch at least
+    assert at.number_input(key="train_fine_tune_epochs").value == 2
+    assert at.number_input(key="train_fine_tune_epochs").max == 2
+    assert not start_button(at).disabled
+    at.selectbox(key="train_model").set_value("seed-dropout").run()
+    assert not PRETRAINED_KEYS & widget_keys(at)
+
+
+@pytest.mark.slow
+def test_train_page_refuses_a_wrong_weights_file_in_one_sentence(tmp_path: Path) -> None:
+    from catdog.data.paths import weights_dir
+    from catdog.model.backend import keras
+
+    small_demo()
+    at = open_page("train")
+    at.selectbox(key="train_model").set_value("mobilenet-v3-small").run()
+    at.radio(key="train_weights_source").set_value("upload").run()
+    assert start_button(at).disabled  # no file yet
+    at.file_uploader(key="train_weights_upload").set_value(
+        ("notes.h5", b"these are not weights", "application/octet-stream")
+    ).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [e.value for e in at.error] == [
+        "notes.h5 is not a weights file: it is not in the HDF5 format of Keras' .h5 files"
+    ]
+    assert start_button(at).disabled
+    assert not list(weights_dir().iterdir())  # a refused upload is not kept
+
+    other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])  # HDF5, another model
+    other.save_weights(tmp_path / "dense.weights.h5")
+    at.radio(key="train_weights_source").set_value("path").run()
+    at.text_input(key="train_weights_path").set_value(str(tmp_path / "dense.weights.h5")).run()
+    (error,) = [e.value for e in at.error]
+    assert error.startswith(f"{tmp_path / 'dense.weights.h5'} is not a weights file of "
+                            "MobileNetV3Small (")  # fmt: skip
+    assert "\n" not in error and len(error) < 300
+    assert start_button(at).disabled
+    at.text_input(key="train_weights_path").set_value("/no/such/file.h5").run()
+    assert [e.value for e in at.error] == [
+        "/no/such/file.h5 does not exist; give the path of a weights file (.h5)"
+    ]
+
+
+@pytest.mark.slow
+def test_train_page_trains_from_an_uploaded_weights_file(tmp_path: Path) -> None:
+    from catdog.data.paths import weights_dir
+
+    data = home_dataset((4, 2, 2))
+    at = open_page("train", dataset=str(data))
+    at.selectbox(key="train_model").set_value("mobilenet-v3-small").run()
+    at.radio(key="train_weights_source").set_value("upload").run()
+    weights = small_weights_file(tmp_path)
+    upload = ("mobilenet.weights.h5", weights.read_bytes(), "application/octet-stream")
+    at.file_uploader(key="train_weights_upload").set_value(upload).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    said = next(c.value for c in at.caption if c.value.startswith("Uses mobilenet.weights.h5"))
+    assert "of MobileNetV3Small's base (not the ImageNet file Keras downloads)" in said
+    (kept,) = weights_dir().iterdir()
+    assert kept.read_bytes() == weights.read_bytes() and kept.name.endswith(".weights.h5")
+
+    at.number_input(key="train_epochs").set_value(2)
+    at.number_input(key="train_batch_size").set_value(8)
+    at.number_input(key="train_image_size").set_value(32)
+    at.selectbox(key="train_precision").set_value("float32")
+    at.toggle(key="train_augment").set_value(False).run()
+    assert "the frozen base computes each image's features once" in texts(at)
+    at.number_input(key="train_fine_tune_epochs").set_value(1)
+    at.select_slider(key="train_fine_tune_lr").set_value(3e-5)
+    at.selectbox(key="train_fine_tune_from").set_value("expanded_conv_10_expand").run()
+    start_button(at).click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    path = runs.resolve_run(at.session_state["watched_run"])
+    saved = runs.run_info(path).config["train"]
+    assert saved["weights"] == str(kept.resolve())
+    assert (saved["fine_tune_epochs"], saved["fine_tune_lr"], saved["fine_tune_from"]) == (
+        1, 3e-5, "expanded_conv_10_expand"
+    )  # fmt: skip
+    wait_for_job(at)
+    history = runs.read_history(path)
+    assert runs.run_info(path).state == "completed"
+    assert [(r["phase"], r.get("cached_features")) for r in history] == [(1, 1), (2, None)]
+
+
 # --------------------------------------------------------------------------------- History
 
 

@@ -7,6 +7,7 @@ import dataclasses
 import functools
 import hashlib
 import http.server
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 from catdog.cli import main
 from catdog.model.backbones import BACKBONES
 from catdog.model.backend import keras
-from catdog.model.registry import build_model
+from catdog.model.registry import build_model, get_spec
 from catdog.model.saving import load_keras_model
 from catdog.model.weights import (
     WEIGHTS_URL_ENV,
@@ -294,6 +295,74 @@ def test_train_page_says_what_a_pretrained_preset_downloads(keras_home: Path) ->
     assert at.select_slider(key="train_learning_rate").value == 1e-3
 
 
+def test_a_weights_file_is_checked_as_training_loads_it(
+    small_weights: Path, tmp_path: Path, tiny_dataset: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from catdog.model.weights import check_weights_file
+
+    said = check_weights_file("mobilenet-v3-small", small_weights)
+    assert said.startswith(f"Uses {small_weights} (")
+    assert said.endswith("): weights for all 86 weighted layers of MobileNetV3Small's base (not "
+                         "the ImageNet file Keras downloads).")  # fmt: skip
+    wrong = f"{small_weights} is not a weights file of VGG16 (13 of the base's layers found no " \
+        "weights in it, block1_conv1 first)"  # fmt: skip
+    with pytest.raises(ValueError, match=f"^{re.escape(wrong)}$"):
+        check_weights_file("vgg16", small_weights)
+    zipped = tmp_path / "model.h5"
+    zipped.write_bytes(b"PK\x03\x04" + bytes(100))
+    problems = {
+        zipped: "is not a weights file: it is a zip archive (a saved .keras model?)",
+        small_weights.with_suffix(".txt"): "does not exist; give the path of a weights file",
+        tmp_path: "is a folder; give the path of a weights file (.h5)",
+    }
+    for path, problem in problems.items():
+        with pytest.raises(ValueError, match=re.escape(f"{path} {problem}")):
+            check_weights_file("mobilenet-v3-small", path)
+    with pytest.raises(ValueError, match="seed-baseline has no pretrained base"):
+        check_weights_file("seed-baseline", small_weights)
+    # The command line refuses a wrong file before making a run folder.
+    code = main(["train", "--data", str(tiny_dataset), "--model", "mobilenet-v3-small",
+                 "--image-size", "32", "--weights", str(zipped)])  # fmt: skip
+    assert code != 0 and "it is a zip archive" in capsys.readouterr().err
+    assert runs.list_runs() == []
+
+
+@pytest.mark.slow
+def test_uploaded_weights_are_kept_once_checked(small_weights: Path) -> None:
+    from catdog.data.paths import weights_dir
+    from catdog.model.weights import save_uploaded_weights
+
+    data = small_weights.read_bytes()
+    path, said = save_uploaded_weights("mobilenet-v3-small", "../up/my weights.weights.h5", data)
+    assert path.parent == weights_dir() and path.read_bytes() == data
+    assert re.fullmatch(r"my_weights-[0-9a-f]{12}\.weights\.h5", path.name)
+    assert said.startswith("Uses my weights.weights.h5 (")  # named as uploaded
+    assert save_uploaded_weights("mobilenet-v3-small", "my weights.weights.h5", data)[0] == path
+    with pytest.raises(ValueError, match=r"^other\.weights\.h5 is not a weights file of VGG16"):
+        save_uploaded_weights("vgg16", "other.weights.h5", data)  # checked for each model
+    with pytest.raises(ValueError, match=r"^w\.bin is not a weights file: its name does not"):
+        save_uploaded_weights("mobilenet-v3-small", "w.bin", data)
+    with pytest.raises(ValueError, match=r"^empty\.h5 is not a weights file: it is empty"):
+        save_uploaded_weights("mobilenet-v3-small", "empty.h5", b"")
+    assert list(weights_dir().iterdir()) == [path]  # nothing refused was kept
+
+
+def test_fine_tuning_can_start_from_each_listed_block() -> None:
+    """Each block a backbone lists is a layer of its base, bottom to top: starting lower
+    trains more weights."""
+    from catdog.model.pretrained import set_phase
+
+    for model in ("vgg16", "mobilenet-v3-small"):
+        built = build_model(model, image_size=32)
+        backbone = BACKBONES[str(get_spec(model).backbone)]
+        assert backbone.top_block in backbone.blocks
+        trained = []
+        for block in backbone.blocks:
+            set_phase(built, 2, block)
+            trained.append(len(built.trainable_weights))
+        assert trained == sorted(trained, reverse=True) and len(set(trained)) == len(trained)
+
+
 def test_weights_status_words() -> None:
     assert "4.3 MB" in weights_status("mobilenet-v3-small")
     assert "58.9 MB" in weights_status("vgg16")
@@ -333,6 +402,8 @@ def test_both_phases_in_one_run(tiny_dataset: Path, small_weights: Path) -> None
     history = runs.read_history(result.path)
     assert [row["phase"] for row in history] == [1, 1, 2]
     assert [row["learning_rate"] for row in history] == pytest.approx([1e-3, 1e-3, 1e-5])
+    # No augmentation: the head trained on cached features, fine-tuning on the images.
+    assert [row.get("cached_features") for row in history] == [1, 1, None]
     last = runs.load_model(result.path, which="last")
     assert len(last.trainable_weights) == 17  # the head and the top block, as in phase 2
     # What stayed frozen kept the file's values, batch-norm statistics included (inference mode).

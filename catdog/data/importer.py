@@ -51,7 +51,7 @@ from catdog.data.datasets import (
 from catdog.data.images import IMAGE_SUFFIXES, ImageError, not_regular, opened_rgb
 from catdog.data.names import look_alike_letters, portable_name, shown
 from catdog.data.paths import datasets_dir
-from catdog.progress import ProgressFn, report
+from catdog.progress import ProgressFn, TimeLeft, report
 
 # The seed's split: per class, the first 1000 images for training, 500 for validation, 500 test.
 SEED_COUNTS = (1000, 500, 500)
@@ -484,6 +484,7 @@ class _Checker:
         self.skipped: list[SkippedFile] = []
         self.outcome: dict[Path, str] = {}  # "copied" or "converted", per usable file
         self.done = 0
+        self.time_left = TimeLeft()
 
     def usable(self, items: list[_Item]) -> list[_Item]:
         """Check ``items``; return the usable ones in the same order."""
@@ -495,7 +496,8 @@ class _Checker:
         ):
             self.done += 1
             self.total = max(self.total, self.done)
-            report(self.progress, self.done, self.total, "Checking images")
+            message = self.time_left.message("Checking images", self.done, self.total)
+            report(self.progress, self.done, self.total, message)
             if outcome == "skipped":
                 self.skipped.append(SkippedFile(item.rel, reason))
                 continue

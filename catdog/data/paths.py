@@ -2,10 +2,12 @@
 
 One folder, the *data home*, holds everything: ``$CATDOG_HOME`` if set, else ``~/.catdog``.
 Inside it, ``datasets/<name>/`` are datasets (``train``/``validation``/``test`` folders of
-class folders) and ``runs/<run id>/`` are training runs.
+class folders), ``runs/<run id>/`` are training runs and ``weights/`` holds the weights files of
+pretrained bases uploaded in the dashboard.
 
 Workspaces (hosted mode): each visitor of a hosted demo has a private workspace, named by a
-random token, with datasets and runs of its own in ``workspaces/<token>/{datasets,runs}/``.
+random token, with datasets, runs and uploaded weights of its own in
+``workspaces/<token>/{datasets,runs,weights}/``.
 The *current* workspace is a :class:`contextvars.ContextVar`, so each thread (a Streamlit
 session's script thread, a training job's worker) has its own: the dashboard sets it at the
 top of every script run, a job sets it in its worker thread. While one is set,
@@ -137,6 +139,13 @@ def runs_dir() -> Path:
     (created if missing)."""
     workspace = workspace_dir()
     return shared_runs_dir() if workspace is None else _made(workspace / "runs")
+
+
+def weights_dir() -> Path:
+    """Return the folder where uploaded weights files of pretrained bases are kept: the current
+    workspace's, else the data home's (created if missing)."""
+    workspace = workspace_dir()
+    return _made((data_home() if workspace is None else workspace) / "weights")
 
 
 def demo_dataset_dir() -> Path:

@@ -22,6 +22,8 @@ class Backbone:
         file_hash: the file's hash as Keras checks it (32 hex digits: MD5, 64: SHA-256).
         size: the file's size in bytes.
         top_block: the first layer fine-tuning unfreezes by default (it and every layer after).
+        blocks: the layers fine-tuning may start from, bottom to top: the first layer of each
+            block (``top_block`` among them).
     """
 
     name: str
@@ -30,6 +32,7 @@ class Backbone:
     file_hash: str
     size: int
     top_block: str
+    blocks: tuple[str, ...]
 
     @property
     def megabytes(self) -> float:
@@ -47,6 +50,7 @@ BACKBONES: dict[str, Backbone] = {
             file_hash="6d6bbae143d832006294945121d1f1fc",
             size=58_889_256,
             top_block="block5_conv1",  # the book fine-tunes block 5 (three 3×3 convolutions)
+            blocks=tuple(f"block{k}_conv1" for k in range(1, 6)),
         ),
         Backbone(
             name="MobileNetV3Small",
@@ -57,6 +61,14 @@ BACKBONES: dict[str, Backbone] = {
             # The last two inverted-residual blocks (96 channels at 1/32 of the input side) and
             # the final 1×1 convolution.
             top_block="expanded_conv_9_expand",
+            # The stem, the first inverted-residual block (no expansion), blocks 1 to 10, and
+            # the final 1×1 convolution alone.
+            blocks=(
+                "conv",
+                "expanded_conv_depthwise",
+                *(f"expanded_conv_{k}_expand" for k in range(1, 11)),
+                "conv_1",
+            ),
         ),
     )
 }

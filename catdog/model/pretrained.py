@@ -21,6 +21,7 @@ which in Keras 3 also keeps them in inference mode.
 
 from __future__ import annotations
 
+import re
 import threading
 import warnings
 from collections.abc import Iterator
@@ -149,6 +150,54 @@ def base_layers(model: keras.Model) -> list[keras.layers.Layer]:
     ]
 
 
+def _loaded_standalone(
+    backbone: Backbone, weights: str | Path, image_size: int, shown: str
+) -> keras.Model:
+    """A standalone base of ``image_size`` with ``weights`` loaded, as Keras loads them (its
+    ``.h5`` files and ``.weights.h5`` files alike); ``shown`` names the file in errors."""
+    standalone = _base(backbone, None, image_size)
+    problem = f"{shown} is not a weights file of {backbone.name}"
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            standalone.load_weights(str(weights))
+    except (ValueError, OSError, KeyError) as exc:
+        raise ModelError(f"{problem} ({_first_line(exc)})") from exc
+    # Keras only warns when parts of a file do not fit: here that would leave random weights.
+    skipped = [str(w.message) for w in caught if "freshly-initialized" in str(w.message)]
+    if skipped:
+        raise ModelError(f"{problem} ({_first_line(skipped[0])})")
+    return standalone
+
+
+def _first_line(problem: object, limit: int = 160) -> str:
+    """What a Keras loading error says, in one line of at most ``limit`` characters (Keras'
+    run to pages)."""
+    text = str(problem)
+    if found := re.search(r"A total of (\d+) objects could not be loaded.*?name=(\w+)", text, re.S):
+        return f"{found[1]} of the base's layers found no weights in it, {found[2]} first"
+    line = (text.strip().splitlines() or [""])[0].rstrip(".:")
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def check_base_weights(backbone: Backbone, weights: str | Path, shown: str | None = None) -> int:
+    """Check that ``weights`` loads into ``backbone``'s base as training loads it.
+
+    Args:
+        backbone: the base.
+        weights: the file.
+        shown: the file's name in the message (default: its path).
+
+    Returns:
+        The number of weighted layers it holds.
+
+    Raises:
+        ModelError: it is not a weights file of ``backbone``.
+    """
+    standalone = _loaded_standalone(backbone, weights, 32, shown or str(weights))
+    return sum(1 for layer in standalone.layers if layer.weights)
+
+
 def load_base_weights(
     model: keras.Model, backbone: Backbone, weights: str | Path, image_size: int
 ) -> int:
@@ -163,17 +212,7 @@ def load_base_weights(
     Raises:
         ModelError: the file cannot be read as this backbone's weights.
     """
-    standalone = _base(backbone, None, image_size)
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            standalone.load_weights(str(weights))
-    except (ValueError, OSError, KeyError) as exc:
-        raise ModelError(f"{weights} is not a weights file of {backbone.name} ({exc})") from exc
-    # Keras only warns when parts of a file do not fit: here that would leave random weights.
-    skipped = [str(w.message) for w in caught if "freshly-initialized" in str(w.message)]
-    if skipped:
-        raise ModelError(f"{weights} is not a weights file of {backbone.name} ({skipped[0]})")
+    standalone = _loaded_standalone(backbone, weights, image_size, str(weights))
     source = {layer.name: layer for layer in standalone.layers if layer.weights}
     loaded = 0
     for layer in base_layers(model):

@@ -8,19 +8,26 @@ checks the file's hash as Keras does and lands in one piece (temporary file, the
 no weights can be had, :class:`WeightsMissing` says which file, how big, where it is looked for
 and how to get it: a pretrained model never silently trains from random weights.
 
-This module imports no TensorFlow, so pages can show whether the weights are present cheaply.
+A file the user gives (``--weights PATH``, or an upload in the dashboard, kept in the data
+home's ``weights/`` folder by :func:`save_uploaded_weights`) is checked by
+:func:`check_weights_file` the way training loads it, so a wrong file is refused in one sentence
+before a run starts. This module imports no TensorFlow (those two functions do, when called), so
+pages can show whether the weights are present cheaply.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from catdog import hosting
+from catdog.data.paths import weights_dir
 from catdog.model.backbones import BACKBONES, Backbone
 from catdog.model.errors import ModelError
 from catdog.model.registry import get_spec
@@ -29,6 +36,8 @@ from catdog.model.registry import get_spec
 WEIGHTS_URL_ENV = "CATDOG_WEIGHTS_URL"
 DOWNLOAD_TIMEOUT_S = 60
 CHUNK = 1 << 20
+# Every HDF5 file (Keras' .h5 and .weights.h5 files are HDF5) starts with these 8 bytes.
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
 class WeightsMissing(ModelError):
@@ -180,3 +189,116 @@ def find_weights(
     if not download:
         raise _missing(backbone, model, "it is not there")
     return download_weights(backbone, model, on_progress)
+
+
+def _weights_suffix(name: str) -> str | None:
+    """``.weights.h5`` or ``.h5`` (Keras reads the two formats by that ending), else None."""
+    lower = name.lower()
+    if lower.endswith(".weights.h5"):
+        return ".weights.h5"
+    return ".h5" if lower.endswith(".h5") else None
+
+
+def _form_problem(name: str, head: bytes, shown: str, backbone: Backbone) -> str | None:
+    """Why a file called ``name`` that starts with ``head`` cannot be a Keras weights file, in
+    one sentence naming it as ``shown``; None if it may be one."""
+    if _weights_suffix(name) is None:
+        return f"{shown} is not a weights file: its name does not end in .h5, as " \
+            f"{backbone.file_name} does"  # fmt: skip
+    if head.startswith(HDF5_SIGNATURE):
+        return None
+    if head.startswith(b"PK"):
+        what = "a zip archive (a saved .keras model?), not an HDF5 file"
+    else:
+        what = "empty" if not head else "not in the HDF5 format of Keras' .h5 files"
+    return f"{shown} is not a weights file: it is {what}"
+
+
+def _pretrained_base(model: str) -> Backbone:
+    backbone = backbone_of(model)
+    if backbone is None:
+        raise ModelError(f"{model} has no pretrained base; weights files are for pretrained models")
+    return backbone
+
+
+def check_weights_file(model: str, path: str | Path, shown: str | None = None) -> str:
+    """Check that ``path`` holds the weights of ``model``'s pretrained base, loading them as
+    training will (this imports TensorFlow and builds the base: about a second).
+
+    Args:
+        model: registry name of a pretrained model.
+        path: the weights file.
+        shown: the file's name in messages (an upload's own name rather than where it is kept).
+
+    Returns:
+        One sentence for people: what the file is and what training makes of it.
+
+    Raises:
+        ModelError: one sentence naming the problem: no pretrained base, no such file, not a
+            ``.h5`` file, not HDF5, or not this base's weights.
+    """
+    backbone, path = _pretrained_base(model), Path(path).expanduser()
+    shown = shown or str(path)
+    if not path.is_file():
+        where = "is a folder" if path.is_dir() else "does not exist"
+        raise ModelError(f"{shown} {where}; give the path of a weights file (.h5)")
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(len(HDF5_SIGNATURE))
+    except OSError as exc:
+        raise ModelError(f"{shown} cannot be read ({exc.strerror or exc})") from exc
+    if problem := _form_problem(path.name, head, shown, backbone):
+        raise ModelError(problem)
+    from catdog.model.pretrained import check_base_weights
+
+    layers = check_base_weights(backbone, path, shown)
+    size = path.stat().st_size
+    said = f"Uses {shown} ({size / 1e6:.1f} MB): "
+    if size == backbone.size and _hash_matches(path, backbone.file_hash):
+        return said + f"{backbone.name}'s ImageNet weights, the file Keras downloads."
+    return said + f"weights for all {layers} weighted layers of {backbone.name}'s base (not " \
+        "the ImageNet file Keras downloads)."  # fmt: skip
+
+
+def save_uploaded_weights(model: str, name: str, data: bytes) -> tuple[Path, str]:
+    """Keep an uploaded weights file of ``model``'s base in the data home's ``weights/`` folder
+    (the visitor's own in hosted mode), checked first (see :func:`check_weights_file`).
+
+    It is kept as ``<name>-<12 hex digits of its SHA-256>.h5`` (or ``.weights.h5``): the same
+    file uploaded again is the same file, and a different one never replaces a file a run's
+    configuration names. A file that fails the check is not kept.
+
+    Args:
+        model: registry name of a pretrained model.
+        name: the uploaded file's name.
+        data: its bytes.
+
+    Returns:
+        Where it is kept, and :func:`check_weights_file`'s sentence about it.
+
+    Raises:
+        ModelError: it is not a weights file of ``model``'s base (one sentence, naming it).
+        catdog.hosting.HostedLimitError: in hosted mode, over the upload cap or the quota.
+    """
+    backbone = _pretrained_base(model)
+    shown = Path(name.replace("\\", "/")).name or "the uploaded file"
+    hosting.check_upload(len(data), shown)  # before writing it anywhere
+    if problem := _form_problem(shown, data[: len(HDF5_SIGNATURE)], shown, backbone):
+        raise ModelError(problem)
+    suffix = str(_weights_suffix(shown))
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", shown[: -len(suffix)]).strip("._")[:80] or "weights"
+    target = weights_dir() / f"{stem}-{hashlib.sha256(data).hexdigest()[:12]}{suffix}"
+    if target.is_file():  # uploaded before (perhaps for another model): checked for this one
+        return target, check_weights_file(model, target, shown)
+    hosting.check_quota(len(data), shown)
+    fd, temp = tempfile.mkstemp(prefix=".upload-", suffix=suffix, dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        said = check_weights_file(model, temp, shown)
+        os.replace(temp, target)
+        return target, said
+    finally:
+        Path(temp).unlink(missing_ok=True)

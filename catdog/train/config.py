@@ -96,8 +96,10 @@ class TrainConfig:
                     "image size must be between 32 and 512 pixels, got {value}"),
     )  # fmt: skip
     augment: bool | None = setting(
-        None, help="augment training images on the fly with the model's preset transforms"
-    )
+        None, help="augment training images on the fly with the model's preset transforms; "
+        "without, a pretrained model's frozen base computes each image's features once and its "
+        "head trains on them (fast feature extraction)",
+    )  # fmt: skip
     # The transforms (None: the model's preset); the dashboard's sliders set them.
     augmentation: AugmentConfig | None = setting(None, help="augmentation settings", flag=None)
     dropout: float | None = setting(

@@ -19,6 +19,7 @@ STATE_LABELS = {
     "starting": "Starting",
     "timing": "Timing float32 and bfloat16 on this machine (once)",
     "loading": "Loading images",
+    "features": "Computing the frozen base's features (once: no augmentation)",
     "running": "Training",
     "evaluating": "Evaluating on the test split",
     "completed": "Completed",
@@ -60,11 +61,13 @@ def batch_progress(snap: JobSnapshot) -> tuple[float, str] | None:
 
 
 def loading_progress(snap: JobSnapshot) -> tuple[float, str] | None:
-    """Fraction of the images loaded and a label, while the job loads them; else None."""
-    if snap.state != "loading" or not snap.loading_total:
+    """Fraction of the images loaded (or, for a pretrained model trained without
+    augmentation, of their features computed) and a label, while the job does it; else None."""
+    if snap.state not in ("loading", "features") or not snap.loading_total:
         return None
     done, total = snap.loading_done, snap.loading_total
-    return done / total, f"Loading images: {done:,}/{total:,}"
+    what = "Loading images" if snap.state == "loading" else "Computing features"
+    return done / total, f"{what}: {done:,}/{total:,}"
 
 
 def progress_bars(snap: JobSnapshot) -> list[tuple[float, str]]:

@@ -50,8 +50,8 @@ class JobSnapshot:
     """A consistent copy of a job's progress, safe to read while training goes on."""
 
     run_id: str
-    # queued | starting | timing | loading | running | evaluating | completed | stopped |
-    # failed | cancelled
+    # queued | starting | timing | loading | features | running | evaluating | completed |
+    # stopped | failed | cancelled
     state: str
     epoch: int = 0  # current epoch, from 1
     epochs: int = 0
@@ -256,8 +256,8 @@ class TrainingJob:
                     s.precision = event.message
                 else:
                     s.state = "timing"
-            elif event.kind == "loading":
-                s.state = "loading"
+            elif event.kind in ("loading", "features"):
+                s.state = event.kind
                 s.loading_done, s.loading_total = event.step, event.steps
             elif event.kind == "start":
                 s.state, s.epoch, s.steps, s.step = "running", event.epoch, event.steps, 0

@@ -12,11 +12,20 @@ one compiled pass → prefetch. Shuffling indices instead of images, and reading
 rows straight from the NumPy array (``tf.numpy_function``), keeps ONE copy of the pixels in
 memory: no copy into TensorFlow (``tf.constant`` would hold two more, a ``tf.Variable`` one),
 no graph constant and no 2 GB limit; the fancy-indexing costs ~0.5 ms of CPU per batch of 32.
+
+Datasets of any size: :func:`open_splits` (what training calls) measures the decoded size of the
+splits (N images × size² × 3 bytes) against the memory budget (:mod:`catdog.train.budget`).
+Within it, the splits are decoded into memory as above; over it, each split is decoded once into
+a disk cache of sharded TFRecord files (:mod:`catdog.train.shards`, reused by later runs) and
+:func:`make_dataset` streams it: the training shards in a seeded random order, a few read in
+parallel (interleaved), through a shuffle buffer, into the same batching, augmentation and
+rescaling as the in-memory path. See :func:`make_dataset` for what is and is not identical.
 """
 
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,7 +38,10 @@ from catdog.data.datasets import labelled_images
 from catdog.data.images import ImageError, load_for_model
 from catdog.model.backend import tf
 from catdog.progress import ProgressFn, report
+from catdog.train import shards
 from catdog.train.augment import AugmentConfig
+from catdog.train.budget import InputChoice, choose_input, human_bytes, memory_budget
+from catdog.train.shards import StreamedSplit
 from catdog.train.warp import augment_images
 
 LABEL_MODES = ("binary", "categorical")
@@ -37,6 +49,11 @@ LABEL_MODES = ("binary", "categorical")
 # Batches prepared in parallel and kept ready ahead of the model: fixed, not autotuned.
 PARALLEL_BATCHES = max(2, min(os.cpu_count() or 2, 8))
 PREFETCH_BATCHES = 2
+# Streaming: shard files read at once (interleaved, each in its own thread), and the shuffle
+# buffer's share of the memory budget (in images: at least 128, at most 10,000).
+READ_SHARDS = 4
+SHUFFLE_BUFFER_SHARE = 0.25
+SHUFFLE_BUFFER_IMAGES = (128, 10_000)
 
 
 def pipeline_options() -> tf.data.Options:
@@ -116,6 +133,18 @@ def load_split(
     Raises:
         FileNotFoundError: ``root/split`` or one of the class folders does not exist.
     """
+    _, classes, paths, labels = _listed(root, split, classes)
+    return load_images(paths, labels, classes, image_size, progress=progress, workers=workers)
+
+
+def _listed(
+    root: str | Path, split: str, classes: Sequence[str] | None
+) -> tuple[Path, list[str], list[Path], list[int]]:
+    """The split folder, its classes (as :func:`load_split` takes them) and its labelled files.
+
+    Raises:
+        FileNotFoundError: ``root/split`` or one of the class folders does not exist.
+    """
     folder = Path(root) / split
     if not folder.is_dir():
         present = (
@@ -138,7 +167,7 @@ def load_split(
             f"it holds {sorted(p.name for p in folder.iterdir())}"
         )
     paths, labels = labelled_images(folder, classes)
-    return load_images(paths, labels, classes, image_size, progress=progress, workers=workers)
+    return folder, list(classes), paths, labels
 
 
 def load_images(
@@ -197,8 +226,89 @@ def load_images(
     )
 
 
+@dataclass
+class OpenedSplits:
+    """The splits a run trains and validates on, and how they are held (see :func:`open_splits`)."""
+
+    splits: list[LoadedSplit | StreamedSplit]  # in the order asked for
+    choice: InputChoice  # in memory or streamed, and why
+
+    @property
+    def summary(self) -> str:
+        """One line for people: the choice, whether the disk cache was reused, skipped files."""
+        parts = [self.choice.reason]
+        streamed = [s for s in self.splits if isinstance(s, StreamedSplit)]
+        if streamed:
+            reused = sum(s.reused for s in streamed)
+            parts.append(
+                "decoded images reused from the disk cache"
+                if reused == len(streamed)
+                else f"decoded into the disk cache ({human_bytes(self.choice.decoded_bytes)})"
+            )
+        skipped = sum(len(s.skipped) for s in self.splits)
+        if skipped:
+            parts.append(f"{skipped} unreadable file{'s' if skipped != 1 else ''} skipped")
+        return "; ".join(parts)
+
+    def to_dict(self) -> dict[str, object]:
+        """What a run's ``config.json`` records of it (plain JSON values)."""
+        streamed = [s for s in self.splits if isinstance(s, StreamedSplit)]
+        return self.choice.to_dict() | {
+            "summary": self.summary,
+            "cache": [{"key": s.key, "reused": s.reused} for s in streamed],
+            "skipped": sum(len(s.skipped) for s in self.splits),
+        }
+
+
+def open_splits(
+    root: str | Path,
+    splits: Sequence[str],
+    classes: Sequence[str] | None = None,
+    image_size: int = 150,
+    progress: ProgressFn | None = None,
+) -> OpenedSplits:
+    """Open splits for training: decoded into memory if they fit the memory budget, else
+    decoded once into the disk cache and streamed from it.
+
+    The decision is made once for all of ``splits`` together (they are held at the same time),
+    from their decoded size: files × ``image_size``² × 3 bytes, against
+    :func:`catdog.train.budget.memory_budget`. A streamed ``train`` split is written in a
+    shuffled order; any other in file order.
+
+    Args:
+        root: dataset folder holding the split folders.
+        splits: which splits, e.g. ``("train", "validation")``.
+        classes: class folder names in label order; None takes ``root/splits[0]``'s sorted.
+        image_size: side of the square model input, in pixels.
+        progress: called as ``progress(done, total, message)`` while decoding.
+
+    Returns:
+        :class:`OpenedSplits`: a :class:`LoadedSplit` or a
+        :class:`~catdog.train.shards.StreamedSplit` per split, and the choice made.
+
+    Raises:
+        FileNotFoundError: a split folder or a class folder does not exist.
+        catdog.train.budget.BudgetError: ``CATDOG_MEMORY_BUDGET_MB`` is not a number.
+        catdog.train.cache.CacheError: streaming, and the disk has no room for the cache.
+    """
+    listed = []
+    for split in splits:
+        listed.append(_listed(root, split, classes))
+        classes = listed[-1][1]
+    choice = choose_input(sum(len(paths) for _, _, paths, _ in listed), image_size)
+    opened: list[LoadedSplit | StreamedSplit] = []
+    for split, (folder, names, paths, labels) in zip(splits, listed, strict=True):
+        if choice.streaming:
+            shuffled = split == "train"
+            opened.append(shards.open_streamed(folder, paths, labels, names, image_size,
+                                               shuffled=shuffled, progress=progress))  # fmt: skip
+        else:
+            opened.append(load_images(paths, labels, names, image_size, progress=progress))
+    return OpenedSplits(opened, choice)
+
+
 def make_dataset(
-    loaded: LoadedSplit,
+    loaded: LoadedSplit | StreamedSplit,
     *,
     batch_size: int,
     shuffle: bool,
@@ -212,8 +322,16 @@ def make_dataset(
     ``shuffle=False, augment=None``, so they are seen unchanged, in file order. The last batch
     may be smaller.
 
+    A streamed split (:class:`~catdog.train.shards.StreamedSplit`) goes through the same
+    batching, augmentation and rescaling. Unshuffled, it yields exactly the batches the
+    in-memory path does (a validation split is cached in file order). Shuffled, every epoch
+    still holds every image exactly once, and the same seed replays the same epochs, batch for
+    batch, with the same augmentation seed per batch as in memory; but the order is not the
+    in-memory path's full permutation: each epoch reads the shards (written in one fixed
+    random permutation) in a seeded random order, a few interleaved, through a shuffle buffer.
+
     Args:
-        loaded: images from :func:`load_split`.
+        loaded: images from :func:`load_split` or :func:`open_splits`.
         batch_size: images per batch.
         shuffle: reshuffle the order every epoch (seeded).
         augment: transforms applied on the fly to every batch; None or an off config for none.
@@ -228,36 +346,145 @@ def make_dataset(
     _check_split(loaded, batch_size, label_mode)
     if augment is not None:
         augment.validate()
+    if isinstance(loaded, StreamedSplit):
+        return _streamed_dataset(loaded, batch_size, shuffle, augment, seed, label_mode)
     gather = _batch_reader(loaded)
     targets = _targets(loaded, label_mode)
-    indices = tf.data.Dataset.range(len(loaded))
-    if shuffle:
-        indices = indices.shuffle(len(loaded), seed=seed, reshuffle_each_iteration=True)
-    batches = indices.batch(batch_size)
+    batches = _index_batches(len(loaded), batch_size, shuffle, seed)
 
+    def read(index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return gather(index), tf.gather(targets, index)
+
+    return _prepared(batches, read, augment, seed)
+
+
+def _prepared(
+    batches: tf.data.Dataset,
+    read: Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]],
+    augment: AugmentConfig | None,
+    seed: int,
+) -> tf.data.Dataset:
+    """Batches (of whatever ``read`` turns into uint8 pixels and targets) augmented and
+    rescaled in parallel, in order, and prefetched: the part both paths share."""
     if augment is not None and augment.enabled:
         # One stateless seed per batch from a seeded stream that changes every epoch: batches
         # and epochs differ, and the same seed replays them even under a parallel map (Keras'
         # stock random layers update a shared state there, in a non-reproducible order).
         seeds = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True).batch(2)
 
-        def load(index: tf.Tensor, batch_seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        def load(item: tf.Tensor, batch_seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            pixels, targets = read(item)
             # uint8 in, [0, 1] float32 out: scaling is part of the one pass
-            batch = augment_images(gather(index), augment, batch_seed, scale=PIXEL_SCALE)
-            return batch, tf.gather(targets, index)
+            return augment_images(pixels, augment, batch_seed, scale=PIXEL_SCALE), targets
 
         dataset = tf.data.Dataset.zip(batches, seeds)
     else:
 
-        def load(index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            return scale_pixels(gather(index)), tf.gather(targets, index)
+        def load(item: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            pixels, targets = read(item)
+            return scale_pixels(pixels), targets
 
         dataset = batches
     dataset = dataset.map(load, num_parallel_calls=PARALLEL_BATCHES, deterministic=True)
     return dataset.prefetch(PREFETCH_BATCHES).with_options(pipeline_options())
 
 
-def _check_split(loaded: LoadedSplit, batch_size: int, label_mode: str) -> None:
+def _streamed_dataset(
+    split: StreamedSplit,
+    batch_size: int,
+    shuffle: bool,
+    augment: AugmentConfig | None,
+    seed: int,
+    label_mode: str,
+) -> tf.data.Dataset:
+    """:func:`make_dataset` for a split in the disk cache."""
+    files = tf.data.Dataset.from_tensor_slices([str(path) for path in split.shards])
+    if shuffle:
+        # A new seeded shard order each epoch; a few shards read at once, each in its own
+        # thread, one record from each in turn; then a seeded shuffle buffer.
+        files = files.shuffle(len(split.shards), seed=seed, reshuffle_each_iteration=True)
+        cycle = min(READ_SHARDS, len(split.shards))
+        records = files.interleave(tf.data.TFRecordDataset, cycle_length=cycle, block_length=1,
+                                   num_parallel_calls=cycle, deterministic=True)  # fmt: skip
+        records = records.shuffle(shuffle_buffer(split), seed=seed + 2,
+                                  reshuffle_each_iteration=True)  # fmt: skip
+    else:
+        records = tf.data.TFRecordDataset(files)  # the shards one after the other
+    # The count is known (Keras then sizes epochs as in memory), and checked while reading.
+    records = records.apply(tf.data.experimental.assert_cardinality(len(split)))
+    size, classes = split.image_size, len(split.classes)
+
+    def read(serialized: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        pixels, labels = shards.decode_records(serialized, size)
+        if label_mode == "binary":
+            return pixels, tf.cast(labels, tf.float32)[:, None]
+        return pixels, tf.one_hot(labels, classes, dtype=tf.float32)
+
+    dataset = _prepared(records.batch(batch_size), read, augment, seed)
+    # The cache entry stays (clean-up leaves it alone) as long as the dataset lives.
+    weakref.finalize(dataset, shards.lease(split).release)
+    return dataset
+
+
+def shuffle_buffer(split: StreamedSplit) -> int:
+    """Images the shuffle buffer of a streamed training split holds: a quarter of the memory
+    budget's worth, within :data:`SHUFFLE_BUFFER_IMAGES` and at most the split."""
+    low, high = SHUFFLE_BUFFER_IMAGES
+    fit = int(memory_budget()[0] * SHUFFLE_BUFFER_SHARE) // (3 * split.image_size**2)
+    return max(1, min(len(split), high, max(low, fit)))
+
+
+def make_feature_dataset(
+    features: np.ndarray,
+    loaded: LoadedSplit,
+    *,
+    batch_size: int,
+    shuffle: bool,
+    seed: int = 0,
+    label_mode: str = "binary",
+) -> tf.data.Dataset:
+    """Batches of features computed from a split's images, with the images' labels, drawn as
+    :func:`make_dataset` draws the images themselves without augmentation: the same seed gives
+    the same batches in the same order (see :mod:`catdog.train.features`).
+
+    Args:
+        features: float32 ``[N, ...]``; row ``i`` computed from ``loaded.images[i]``. Batches
+            are read straight from this array (no copy of it in TensorFlow).
+        loaded: the split the features were computed from (for its labels).
+        batch_size, shuffle, seed, label_mode: as for :func:`make_dataset`.
+
+    Returns:
+        A ``tf.data.Dataset`` of ``(features, labels)``.
+    """
+    _check_split(loaded, batch_size, label_mode)
+    if features.dtype != np.float32 or len(features) != len(loaded):
+        raise ValueError(
+            f"features must be float32 with one row per image ({len(loaded)}); "
+            f"got {features.dtype} {features.shape}"
+        )
+    targets, shape = _targets(loaded, label_mode), features.shape[1:]
+
+    def load(index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        batch = tf.numpy_function(lambda rows: features[rows], [index], tf.float32,
+                                  stateful=False)  # fmt: skip
+        batch.set_shape([None, *shape])
+        return batch, tf.gather(targets, index)
+
+    dataset = _index_batches(len(loaded), batch_size, shuffle, seed)
+    dataset = dataset.map(load, num_parallel_calls=PARALLEL_BATCHES, deterministic=True)
+    return dataset.prefetch(PREFETCH_BATCHES).with_options(pipeline_options())
+
+
+def _index_batches(count: int, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
+    """Batches of the indices ``0 .. count - 1``: in order, or in a new seeded order each
+    epoch (shuffling indices, not pixels: one copy of the data in memory)."""
+    indices = tf.data.Dataset.range(count)
+    if shuffle:
+        indices = indices.shuffle(count, seed=seed, reshuffle_each_iteration=True)
+    return indices.batch(batch_size)
+
+
+def _check_split(loaded: LoadedSplit | StreamedSplit, batch_size: int, label_mode: str) -> None:
     """Raise ValueError, naming what was received, if :func:`make_dataset` cannot batch
     ``loaded`` this way."""
     if label_mode not in LABEL_MODES:
@@ -275,6 +502,8 @@ def _check_split(loaded: LoadedSplit, batch_size: int, label_mode: str) -> None:
             + (f"; {len(loaded.skipped)} skipped" if loaded.skipped else "")
             + ")"
         )
+    if isinstance(loaded, StreamedSplit):
+        return
     shape = loaded.images.shape
     if loaded.images.dtype != np.uint8 or len(shape) != 4 or shape[3] != 3 or shape[1] != shape[2]:
         raise ValueError(

@@ -58,6 +58,7 @@ from catdog.data.paths import (
     is_shared,
     run_roots,
     runs_dir,
+    weights_dir,
 )
 from catdog.train.lock import LOCK_FILE, fcntl, lock_taken
 
@@ -166,7 +167,8 @@ def create_run(config: TrainConfig, run_id: str | None = None, *, root: Path | N
         TrainingError: a setting cannot work, or the dataset has fewer than 2 classes.
         DatasetError: ``config.data`` is not a dataset.
         catdog.hosting.HostedLimitError: in hosted mode, a setting over its cap, data that
-            is not one of the visitor's or the shared datasets, or a workspace over its quota.
+            is not one of the visitor's or the shared datasets, a weights file that is not one
+            the visitor uploaded, or a workspace over its quota.
     """
     from catdog.data.datasets import scan_dataset
     from catdog.train.config import TrainingError
@@ -176,6 +178,9 @@ def create_run(config: TrainConfig, run_id: str | None = None, *, root: Path | N
     hosting.check_quota()
     if hosting.hosted() and not in_dataset_roots(cfg.data):
         hosting.refuse_server_files(f"training on {cfg.data}")
+    if hosting.hosted() and cfg.weights and Path(cfg.weights).parent != weights_dir().resolve():
+        hosting.refuse_server_files(f"reading the weights file {cfg.weights}",
+                                    "upload the weights file instead")  # fmt: skip
     info = scan_dataset(Path(cfg.data))
     if len(info.classes) < 2:
         raise TrainingError(f"{cfg.data} has {len(info.classes)} class folder(s); need at least 2")
@@ -295,8 +300,9 @@ HISTORY_COLUMNS = (
     "steps",  # batches trained in the epoch
     "images",  # training images seen in the epoch
     "phase",  # pretrained models: 1 = feature extraction (frozen base), 2 = fine-tuning
+    "cached_features",  # 1: the head trained on features the frozen base computed once
 )
-_INT_COLUMNS = ("epoch", "steps", "images", "phase")
+_INT_COLUMNS = ("epoch", "steps", "images", "phase", "cached_features")
 
 
 def write_history(run_path: Path, rows: list[dict[str, Any]]) -> None:

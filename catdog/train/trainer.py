@@ -24,10 +24,10 @@ from typing import Any
 from catdog.failures import TrainingFailed, failure_message
 from catdog.model.backend import keras
 from catdog.model.registry import build_model, compile_model, get_spec
-from catdog.train import cluster, phases, runs
+from catdog.train import cluster, features, phases, runs
 from catdog.train.config import TrainConfig, TrainingError, retired_mixup
 from catdog.train.distribute import Distribution, distribution, replica_rule
-from catdog.train.pipeline import load_split, make_dataset
+from catdog.train.pipeline import LoadedSplit, StreamedSplit, make_dataset, open_splits
 
 
 @dataclass
@@ -35,7 +35,8 @@ class ProgressEvent:
     """One progress report from a training run.
 
     ``kind`` is ``"precision"`` (choosing the arithmetic: ``message`` says what and why),
-    ``"loading"`` (reading images: ``step`` of ``steps``), ``"start"``,
+    ``"loading"`` (reading images: ``step`` of ``steps``), ``"features"`` (a pretrained
+    model's frozen base computing its features once: ``step`` of ``steps`` images), ``"start"``,
     ``"batch"`` (after each training batch; ``logs`` hold the running epoch loss/accuracy),
     ``"epoch"`` (after each epoch; ``logs`` hold the epoch's metrics including ``val_*``),
     ``"evaluating"`` (test split) or ``"end"`` (``state`` says completed/stopped/failed).
@@ -241,9 +242,13 @@ EARLY_STOPPING_MIN_DELTA = 1e-4
 class _RunRecorder(keras.callbacks.Callback):
     """Keras callback: progress events, stop requests, history/model files, early stopping."""
 
-    def __init__(self, run: _RunState, steps: int, image_cap: int | None, batch: int) -> None:
+    def __init__(
+        self, run: _RunState, model: keras.Model, steps: int, image_cap: int | None, batch: int
+    ) -> None:
         super().__init__()
         self.run = run  # the run's settings, history, plan and heartbeat, shared with it
+        self.saved = model  # the full model, saved each epoch (the fit may train its head alone)
+        self.cached = False  # whether the epochs train on cached features (see features.py)
         self.path, self.cfg, self.history, self.emit = run.path, run.cfg, run.history, run.emit
         self.steps = steps
         self.image_cap = image_cap  # one-pass epochs: the last batch may be short
@@ -307,6 +312,7 @@ class _RunRecorder(keras.callbacks.Callback):
             "val_accuracy": logs.get("val_accuracy"),
             "learning_rate": self._lr(),
             "phase": phases.phase_of(self.cfg, epoch),  # pretrained: 1 frozen base, 2 tuning
+            "cached_features": 1 if self.cached else None,
             "seconds": round(time.monotonic() - self.epoch_started, 3),
             "steps": self.steps_done,
             "images": self._images_seen(),
@@ -323,7 +329,7 @@ class _RunRecorder(keras.callbacks.Callback):
         val_acc = row.get("val_accuracy", -1.0)
         best = val_acc > self.best_val_accuracy or not (self.path / runs.BEST_MODEL).exists()
         self.best_val_accuracy = max(val_acc, self.best_val_accuracy)
-        runs.commit_epoch(self.path, self.model, row, self.history, best=best)
+        runs.commit_epoch(self.path, self.saved, row, self.history, best=best)
         self.run.heartbeat.beat("training")
         self.run.planned = planned_epochs(self.cfg, self.history)
         if len(self.history) >= self.run.planned:  # the time limit is used up
@@ -434,6 +440,7 @@ def _schedule(cfg: TrainConfig, plan: Callable[[], int]) -> list[Any]:
 _PHASES = {
     "precision": "timing",
     "loading": "loading",
+    "features": "features",
     "start": "training",
     "evaluating": "testing",
 }
@@ -562,16 +569,19 @@ def _train_and_test(run: _RunState, classes: list[str], note: str) -> tuple[str,
     scaled = replica_rule(cfg, dist.replicas)
     keras.utils.set_random_seed(cfg.seed + len(history))
     data = _datasets(scaled, classes, run.emit, dist)
+    runs.update_config(run.path, input=data.input)  # in memory or streamed, and why
     with dist.strategy.scope():
         # A cluster restores the chief's backup instead of the chief's last.keras.
         model = _model(run.path, scaled, classes, resume=bool(history) and run.workers == 1)
+        cache, fast = _feature_cache(run, model, data)
         cap = data.train_images if data.steps == data.one_pass else None
-        recorder = _RunRecorder(run, data.steps, cap, data.batch)
+        recorder = _RunRecorder(run, model, data.steps, cap, data.batch)
         sizes = f"{data.train_images} train / {data.val_images} validation images"
+        sizes += f"; {data.input['summary']}"
         where = dist.describe(int(cfg.batch_size or 32))
-        run.emit("start", epoch=len(history) + 1, steps=data.steps,
-                 message="; ".join(filter(None, [sizes, where, note])))  # fmt: skip
-        _fit_phases(run, model, data, recorder, scaled, len(classes))
+        message = "; ".join(part for part in (sizes, where, fast, note) if part)
+        run.emit("start", epoch=len(history) + 1, steps=data.steps, message=message)
+        _fit_phases(run, model, data, recorder, scaled, len(classes), cache)
     stopped = recorder.stopped_by_user or (run.workers == 1 and run.stop_requested())
     state = "stopped" if stopped and len(history) < run.planned else "completed"
     if state == "completed":
@@ -581,25 +591,30 @@ def _train_and_test(run: _RunState, classes: list[str], note: str) -> tuple[str,
 
 def _fit_phases(
     run: _RunState, model: keras.Model, data: _Data, recorder: _RunRecorder, cfg: TrainConfig,
-    num_classes: int,
+    num_classes: int, cache: features.FeatureCache | None,
 ) -> None:  # fmt: skip
     """One ``model.fit`` per phase left (a pretrained model: feature extraction, then
-    fine-tuning), until the run ends; ``cfg`` has the replicas' learning rates. On a cluster,
-    every worker backs up its state at each epoch's end and restores the chief's at each
-    fit's start (:class:`~catdog.train.cluster.ClusterBackup`)."""
+    fine-tuning), until the run ends; ``cfg`` has the replicas' learning rates, and ``cache``
+    the frozen base's features if the head trains on them. On a cluster, every worker backs up
+    its state at each epoch's end and restores the chief's at each fit's start
+    (:class:`~catdog.train.cluster.ClusterBackup`)."""
     history = run.history
     for settings, end in phases.segments(cfg, len(history)):
         if recorder.ended():
             break
         phases.enter(model, cfg, len(history), num_classes)
+        recorder.cached = cache is not None and features.applies(cfg, len(history))
+        fitted, train, val = model, data.train, data.val
+        if cache is not None and recorder.cached:  # the head alone, on the base's features
+            fitted, train, val = features.compile_head(cache, model), cache.train, cache.val
         callbacks = [recorder, *_schedule(settings, lambda: run.planned)]
         if run.workers > 1:
             restore = 0 < run.restored == len(history)  # the first fit after a restart
             backup = cluster.ClusterBackup(run.path / cluster.BACKUP_DIR, run.dist, restore)
             callbacks.insert(1, backup)
-        model.fit(
-            data.train,
-            validation_data=data.val,
+        fitted.fit(
+            train,
+            validation_data=val,
             epochs=end,
             initial_epoch=len(history),
             steps_per_epoch=data.steps if data.steps != data.one_pass else None,
@@ -607,6 +622,41 @@ def _fit_phases(
             verbose=0,
             shuffle=False,  # the tf.data pipeline shuffles (and Keras would ignore this)
         )
+
+
+def _feature_cache(
+    run: _RunState, model: keras.Model, data: _Data
+) -> tuple[features.FeatureCache | None, str]:
+    """When the run's next epochs train a pretrained model's head on its frozen base without
+    augmentation, the base's features of every image, computed once (with ``features``
+    events) and recorded in ``config.json``; with what to say of it in the progress text."""
+    if not features.applies(run.cfg, len(run.history)):
+        return None, ""
+    if run.dist is not None and run.dist.replicas > 1:
+        return None, "the frozen base runs every epoch: its features are cached on one device only"
+    if problem := features.too_big(model, data.train_images + data.val_images):
+        return None, problem
+    if not isinstance(data.train_split, LoadedSplit) or not isinstance(data.val_split, LoadedSplit):
+        return None, "the base runs every epoch: the images are streamed from disk"
+
+    def progress(done: int, total: int, message: str) -> None:
+        run.emit("features", step=done, steps=total, message=message)
+
+    cache = features.cache_features(
+        model,
+        data.train_split,
+        data.val_split,
+        batch_size=int(run.cfg.batch_size or 32),
+        seed=run.cfg.seed,
+        label_mode=data.label_mode,
+        repeat=data.steps > data.one_pass,
+        progress=progress,
+        stop=run.stop_requested,
+    )
+    if cache is None:  # stopped meanwhile
+        return None, ""
+    runs.update_config(run.path, feature_cache=cache.to_dict())
+    return cache, cache.describe()
 
 
 @dataclass
@@ -619,6 +669,10 @@ class _Data:
     one_pass: int  # batches in one pass over the training images
     train_images: int
     val_images: int
+    input: dict[str, Any]  # how the images are held (in memory or streamed) and why
+    train_split: LoadedSplit | StreamedSplit  # a pretrained run may cache their features
+    val_split: LoadedSplit | StreamedSplit
+    label_mode: str
     batch: int  # images per step, over all replicas
 
 
@@ -633,8 +687,8 @@ def _datasets(
     def loading(done: int, total: int, message: str = "") -> None:
         emit("loading", step=done, steps=total, message=message)
 
-    train_split = load_split(data, "train", classes, size, progress=loading)
-    val_split = load_split(data, "validation", classes, size, progress=loading)
+    opened = open_splits(data, ("train", "validation"), classes, size, progress=loading)
+    train_split, val_split = opened.splits
     if len(train_split.labels) == 0:
         raise TrainingError(f"{data}/train has no usable images")
     batch = int(cfg.batch_size or 32) * dist.replicas
@@ -658,7 +712,8 @@ def _datasets(
     if dist.workers > 1:  # each worker reads every image; tf.distribute gives it its share
         train_ds, val_ds = (cluster.shared_by_workers(d) for d in (train_ds, val_ds))
     return _Data(train_ds, val_ds, steps, one_pass, len(train_split.labels),
-                 len(val_split.labels), batch)  # fmt: skip
+                 len(val_split.labels), opened.to_dict(), train_split, val_split,
+                 label_mode, batch)  # fmt: skip
 
 
 def _model(path: Path, cfg: TrainConfig, classes: list[str], resume: bool) -> keras.Model:
