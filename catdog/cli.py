@@ -12,6 +12,7 @@ import argparse
 import errno
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -228,30 +229,91 @@ def _check_weights(config: TrainConfig) -> None:
         check_weights_file(config.model, path)
 
 
+def _check_run_id(run_id: str | None) -> None:
+    if run_id is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", run_id):
+        raise CLIError(
+            f"--run-id must be a name of letters, digits, '.', '_' and '-', got {run_id!r}"
+        )
+
+
+def _check_new_run_id(run_id: str) -> None:
+    from catdog.data.paths import runs_dir
+
+    if (runs_dir() / run_id).exists():
+        raise CLIError(f"a run {run_id} exists already; choose another --run-id")
+
+
+def _join_cluster(args: argparse.Namespace, config: TrainConfig) -> bool:
+    """For ``--strategy multiworker``: describe this process' place in the cluster
+    (``TF_CONFIG``, built from ``--workers``/``--task-index`` if given) before TensorFlow
+    starts; returns whether this process is a cluster worker."""
+    from catdog.train.distribute import CLUSTER_ENV, cluster_from_env, workers_tf_config
+
+    given = args.workers is not None or args.task_index is not None
+    if given and config.strategy != "multiworker":
+        raise CLIError("--workers and --task-index describe a cluster: add --strategy multiworker")
+    if config.strategy != "multiworker":
+        return False
+    if given:
+        if args.workers is None or args.task_index is None:
+            raise CLIError("--workers and --task-index go together: the list of every worker's "
+                           "HOST:PORT, and this machine's place in it (from 0)")  # fmt: skip
+        os.environ["TF_CONFIG"] = workers_tf_config(args.workers, args.task_index)
+    cluster = cluster_from_env()
+    if args.run_id is None:
+        raise CLIError("--strategy multiworker needs --run-id NAME, the same on every machine, "
+                       "so that a restarted cluster finds its run again")  # fmt: skip
+    os.environ[CLUSTER_ENV] = "1"
+    print(f"worker {cluster['place']} of {cluster['workers']}: waiting for the others…",
+          file=sys.stderr)  # fmt: skip
+    return True
+
+
+def _trainer(clustered: bool) -> Any:
+    """The trainer module; in a cluster worker, importing it joins the cluster."""
+    if not clustered:
+        from catdog.train import trainer
+
+        return trainer
+    try:
+        from catdog.train import trainer
+    except Exception as exc:  # TensorFlow's own errors, e.g. a port that is taken
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CLIError(f"could not join the cluster ({first}); check TF_CONFIG or --workers") \
+            from exc  # fmt: skip
+    return trainer
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     if args.resume is None and args.data is None:
         raise CLIError("train needs --data DIR (or --resume RUN)")
-    config = None
+    _check_run_id(args.run_id)
+    config, clustered = None, False
     if args.resume is None:
         config = train_config(args).resolved()  # validated before TensorFlow is imported
         _check_dataset(Path(config.data), test=config.test)
         _check_weights(config)  # before any run folder is made
+        clustered = _join_cluster(args, config)
+        if args.run_id and not clustered:
+            _check_new_run_id(args.run_id)
 
-    from catdog.train import trainer
-
+    trainer = _trainer(clustered)
     on_event = _print_event(TextProgress())
     with _stop_on_ctrl_c() as stop:
         if args.resume is not None:
             result = trainer.resume(args.resume, on_event=on_event, stop=stop)
+        elif clustered:
+            result = trainer.train_on_cluster(config, args.run_id, on_event=on_event, stop=stop)
         else:
-            result = trainer.train(config, on_event=on_event, stop=stop)
+            result = trainer.train(config, on_event=on_event, stop=stop, run_id=args.run_id)
     metrics = result.metrics
     best = metrics.get("best_val_accuracy")
     test = metrics.get("test_accuracy")
     print(
         f"{result.state}: {metrics.get('epochs_done')} epochs, best val_acc "
         f"{best if best is None else round(best, 4)}, test acc "
-        f"{test if test is None else round(test, 4)}; files in {result.path}",
+        f"{test if test is None else round(test, 4)}; files in "
+        f"{result.path if result.path.exists() else 'the cluster chief’s run folder'}",
         file=sys.stderr,
     )
     print(result.run_id)
@@ -458,6 +520,14 @@ def _add_training_commands(sub: Any) -> None:
     p = sub.add_parser("train", help="train a model; prints the run id on the last line")
     _add_settings(p)
     p.add_argument("--resume", metavar="RUN", help="continue an interrupted run")
+    p.add_argument("--run-id", metavar="NAME", help="the new run's id instead of a fresh one; "
+                   "with --strategy multiworker (needed there), the same on every machine: "
+                   "run again, the command continues that run from its backup")  # fmt: skip
+    p.add_argument("--workers", metavar="HOST:PORT,...", help="with --strategy multiworker: "
+                   "every worker's address, the same list on every machine, the chief (which "
+                   "writes the run folder) first; instead of TF_CONFIG")  # fmt: skip
+    p.add_argument("--task-index", metavar="K", type=int,
+                   help="with --workers: this machine's place in the list, from 0")  # fmt: skip
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("runs", help="list training runs")

@@ -38,6 +38,9 @@ ENV_PREFIX = "CATDOG_HOSTED_"
 _ON = ("1", "true", "yes", "on")
 _OFF = ("", "0", "false", "no", "off")
 MB = 1024 * 1024
+# The training strategies hosted mode offers: a shared server trains each visitor's run on one
+# device (auto is one there: hosting tiers have no GPUs).
+HOSTED_STRATEGIES = ("auto", "one")
 # Decoded training images a hosted run may keep in memory (see catdog.train.budget): the demo's
 # 900 training and validation cartoons at 96 px (25 MB) stay in memory; a 3,000-photo upload at
 # 128 px (110 MB of training and validation images) is streamed from disk.
@@ -173,11 +176,18 @@ def check_training(cfg: Any) -> None:
         cfg: a :class:`~catdog.train.config.TrainConfig` with its defaults filled in.
 
     Raises:
-        HostedLimitError: epochs, image size or batch size over its cap, or a time limit that
-            is none (0) or over the cap; the message names the setting, the value and the cap.
+        HostedLimitError: epochs, image size or batch size over its cap, a time limit that
+            is none (0) or over the cap, or a strategy hosted mode does not offer; the message
+            names the setting, the value and the cap.
     """
     if not hosted():
         return
+    strategy = getattr(cfg, "strategy", "auto")
+    if strategy not in HOSTED_STRATEGIES:
+        raise HostedLimitError(
+            f"strategy {strategy} is not offered in hosted mode; choose "
+            f"{' or '.join(HOSTED_STRATEGIES)}"
+        )
     limits = settings()
     capped = (
         ("epochs", cfg.epochs, limits.max_epochs, ""),
@@ -200,7 +210,8 @@ def check_training(cfg: Any) -> None:
 
 def capped_settings(values: dict[str, Any]) -> dict[str, Any]:
     """Training settings (``epochs``, ``image_size``, ``batch_size``, ``time_limit_minutes``)
-    brought within hosted mode's caps, and precision ``auto`` made ``float32``; other keys,
+    brought within hosted mode's caps, precision ``auto`` made ``float32`` and a strategy it
+    does not offer made ``auto``; other keys,
     and everything locally, unchanged. What a form pre-fills, so its first Start is never
     refused. (``auto`` times the training step in a second TensorFlow process: measured on
     the demo, the server peaked at 0.8 GB and the two processes at 1.5 GB, over a 1 GB tier.)"""
@@ -214,6 +225,8 @@ def capped_settings(values: dict[str, Any]) -> dict[str, Any]:
             out[key] = min(out[key], cap)
     if out.get("precision") == "auto":
         out["precision"] = "float32"
+    if out.get("strategy") not in (None, *HOSTED_STRATEGIES):
+        out["strategy"] = "auto"
     if "time_limit_minutes" in out:
         minutes = float(out["time_limit_minutes"] or 0)
         out["time_limit_minutes"] = min(minutes, limits.max_training_minutes) or float(

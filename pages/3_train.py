@@ -11,6 +11,7 @@ from catdog.model.registry import RECOMMENDED, REGISTRY, ModelError, get_spec, r
 from catdog.train import job_status
 from catdog.train.augment import AugmentConfig
 from catdog.train.config import LR_SCHEDULES, SPEC_DEFAULTS, TrainConfig, TrainingError
+from catdog.train.distribute import LOCAL_STRATEGIES, STRATEGY_HELP
 from catdog.train.jobs import TrainingJob, manager
 from catdog.train.precision import PRECISIONS, cached_choice, epochs_in_budget, gpu_visible
 from pages.job_view import resume_ui, watched_ui
@@ -170,9 +171,27 @@ def settings_ui(info: DatasetInfo) -> tuple[TrainConfig, bool]:
     regularisation = regularisation_ui(model)
     augment = augment_ui(model)
     pretrained, usable = pretrained_ui(model, basics["epochs"], bool(augment["augment"]))
+    strategy = strategy_ui()
     config = TrainConfig(data=str(info.root), model=model, precision=precision, **basics,
-                         **schedule, **regularisation, **augment, **pretrained)  # fmt: skip
+                         **schedule, **regularisation, **augment, **pretrained,
+                         strategy=strategy)  # fmt: skip
     return config, usable
+
+
+def strategy_ui() -> str:
+    """Where to train (an advanced setting): one device, or a replica on every GPU."""
+    choices = hosting.HOSTED_STRATEGIES if hosting.hosted() else LOCAL_STRATEGIES
+    with st.expander("Advanced: devices"):
+        choice = st.selectbox("Strategy", choices, key="train_strategy", **KEEP,
+                              format_func=lambda s: f"{s}: {STRATEGY_HELP[s]}",
+                              help="With R replicas the batch size is per replica (a step "
+                              "takes R × batch images) and the learning rate is R × the "
+                              "setting, after at least R − 1 epochs of warm-up.")  # fmt: skip
+        if not hosting.hosted():
+            st.caption("Several machines: run `python -m catdog train --strategy "
+                       "multiworker --workers HOST:PORT,... --task-index K --run-id NAME` "
+                       "on each.")  # fmt: skip
+    return str(choice)
 
 
 def precision_ui(model: str, size: int, batch: int) -> str:

@@ -5,7 +5,15 @@ import pandas as pd
 import streamlit as st
 
 from catdog.figures import confusion_figure, curves_figure
-from catdog.train.history import run_label, run_note, runs_table, short_id, stopped_line, story_runs
+from catdog.train.history import (
+    distribution_line,
+    run_label,
+    run_note,
+    runs_table,
+    short_id,
+    stopped_line,
+    story_runs,
+)
 from catdog.train.jobs import manager
 from catdog.train.runs import (
     HISTORY_FILE,
@@ -197,6 +205,8 @@ def run_ui(runs: list[RunInfo]) -> None:
             "Run", list(by_id), format_func=lambda i: run_label(by_id[i]), key="history_run"
         )
     ]
+    if line := distribution_line(run):
+        st.caption(line)
     model = model_file(run.path)
     a, b, _ = st.columns([1, 1, 2])
     history = run.path / HISTORY_FILE

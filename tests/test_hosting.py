@@ -144,6 +144,7 @@ def tiny_config(data: Path, **changes) -> TrainConfig:
         ({"batch_size": 65}, "batch size 65 is over hosted mode's cap of 64; choose at most 64"),
         ({"time_limit_minutes": 0.0}, "time limit 0 (none) is over hosted mode's cap of 10 min"),
         ({"time_limit_minutes": 11.0}, "time limit 11 minutes is over hosted mode's cap of 10"),
+        ({"strategy": "mirrored"}, "strategy mirrored is not offered in hosted mode; choose auto"),
     ],
 )
 def test_a_run_over_a_cap_is_refused_by_create_run(hosted_mode, changes, message) -> None:
@@ -255,6 +256,8 @@ def test_train_page_widgets_stop_at_the_caps(hosted_mode) -> None:
     assert at.number_input(key="train_batch_size").max == 64
     assert at.number_input(key="train_time_limit_minutes").value == 10  # its 28, capped
     assert at.selectbox(key="train_precision").value == "float32"  # auto: a 2nd TF process
+    strategies = [o.split(":")[0] for o in at.selectbox(key="train_strategy").options]
+    assert strategies == ["auto", "one"]  # one device (locally also mirrored)
     assert "Hosted demo: at most 30 epochs, 128 px, batch 64 and 10 minutes per run." in texts(at)
 
 

@@ -60,6 +60,7 @@ def test_light_modules_do_not_import_tensorflow() -> None:
         "catdog.train.warp",
         "catdog.train.budget",
         "catdog.train.config",
+        "catdog.train.distribute",
         "catdog.train.precision",
         "catdog.train.runs",
         "catdog.train.jobs",

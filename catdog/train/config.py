@@ -17,6 +17,8 @@ from catdog.train.augment import AugmentConfig
 from catdog.train.precision import PRECISIONS, precision_error
 
 LR_SCHEDULES = ("constant", "cosine", "plateau")
+# Where a run trains: see catdog.train.distribute.
+STRATEGIES = ("auto", "one", "mirrored", "multiworker")
 
 # Settings earlier versions saved in config.json that no field holds any more.
 RETIRED_SETTINGS = ("mixed_precision", "mixup")
@@ -137,6 +139,16 @@ class TrainConfig:
         "machine once and takes the faster; float16 needs a GPU", choices=PRECISIONS,
         aliases={"--mixed-precision": "bfloat16", "--no-mixed-precision": "float32"},
         check=precision_error,
+    )  # fmt: skip
+    # Per-replica batch, scaled learning rate: see catdog.train.distribute. A run's saved config
+    # keeps the setting; what it resolved to is recorded beside it ("distribution").
+    strategy: str = setting(
+        "auto", help="where to train: one device, mirrored (a replica on every GPU of this "
+        "machine) or multiworker (every machine of a cluster, see --workers); auto: mirrored "
+        "when several GPUs are visible, else one; the batch size is per replica and the "
+        "learning rate is scaled by the replicas", metavar="{" + ",".join(STRATEGIES) + "}",
+        check=_rule(lambda v: v in STRATEGIES, "unknown strategy {value!r}; choose one of "
+                    f"{', '.join(STRATEGIES)}"),
     )  # fmt: skip
     tta: bool | None = setting(
         None, help="average predictions over each image and its mirror image"

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from catdog.train.distribute import describe
 from catdog.train.runs import RunInfo, can_resume
 
 
@@ -174,6 +175,22 @@ def run_note(info: RunInfo, history: Sequence[Mapping[str, float]]) -> str:
         else "validation loss still falling (no overfitting yet)"
     )
     return f"{best}; {where}"
+
+
+def distribution_line(info: RunInfo) -> str | None:
+    """Where a run trained, in a sentence: ``Trained with mirrored: 2 replicas (on /GPU:0,
+    /GPU:1), global batch 64, learning rate ×2.``, and the epochs after which a cluster
+    continued from its backup; None for a run recorded before catdog recorded it."""
+    record = info.config.get("distribution")
+    if not isinstance(record, dict):
+        return None
+    batch = (info.config.get("train") or {}).get("batch_size")
+    line = f"Trained with {describe(record, batch if isinstance(batch, int) else None)}"
+    restored = [e for e in record.get("restored_after_epochs") or [] if isinstance(e, int)]
+    if restored:
+        epochs = ", ".join(str(e) for e in restored)
+        line += f"; a worker was lost and the run continued from its backup after epoch {epochs}"
+    return line + "."
 
 
 def stopped_line(info: RunInfo) -> str:

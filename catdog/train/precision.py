@@ -235,6 +235,8 @@ def _probe_process(
     command = [sys.executable, "-m", "catdog.train.precision", model, str(image_size),
                str(batch_size), *precisions, "--seconds", str(seconds)]  # fmt: skip
     env = os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"}
+    for name in ("CATDOG_MULTIWORKER", "TF_CONFIG"):  # the timing never joins a cluster
+        env.pop(name, None)
     root = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
     try:

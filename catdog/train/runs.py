@@ -151,7 +151,7 @@ def _installed_version(*distributions: str) -> str | None:
     return None
 
 
-def create_run(config: TrainConfig, run_id: str | None = None) -> Path:
+def create_run(config: TrainConfig, run_id: str | None = None, *, root: Path | None = None) -> Path:
     """Validate ``config`` and make its run folder (``config.json``, state ``running``).
 
     Cheap and without TensorFlow, so a caller can show the run (and a refresh can find it)
@@ -160,6 +160,8 @@ def create_run(config: TrainConfig, run_id: str | None = None) -> Path:
     Args:
         config: what to train; ``None`` fields take the model's defaults.
         run_id: use this id instead of a fresh one (the folder must not exist yet).
+        root: make the folder here instead of the runs folder (a cluster's other workers
+            train in a temporary one).
 
     Raises:
         TrainingError: a setting cannot work, or the dataset has fewer than 2 classes.
@@ -183,7 +185,7 @@ def create_run(config: TrainConfig, run_id: str | None = None) -> Path:
     if len(info.classes) < 2:
         raise TrainingError(f"{cfg.data} has {len(info.classes)} class folder(s); need at least 2")
     run_id = run_id or new_run_id(cfg.model)
-    path = runs_dir() / run_id
+    path = (root or runs_dir()) / run_id
     path.mkdir(parents=True, exist_ok=False)
     atomic_write_json(
         path / CONFIG_FILE,
@@ -642,6 +644,27 @@ def recover_epochs(run_path: Path) -> list[dict[str, float]]:
             atomic_copy(run_path / LAST_MODEL, run_path / BEST_MODEL)  # step 4
         if history != read_history(run_path):
             write_history(run_path, history)  # step 5
+    return history
+
+
+def truncate_epochs(run_path: Path, epochs: int) -> list[dict[str, float]]:
+    """Forget the run's epochs after its first ``epochs`` (a cluster redoes them from its
+    backup) and return its history, of at most ``epochs`` rows. Only the holder of the run's
+    :class:`RunLock` may call it.
+
+    Raises:
+        RunDamaged: a file cannot be read, or the history lacks committed epochs.
+    """
+    history = recover_epochs(run_path)
+    if len(history) <= epochs:
+        return history
+    history = history[:epochs]
+    if history:  # the commit record names the last epoch kept (best.keras stays as it is)
+        checkpoint = {"epoch": epochs, "row": history[-1], "best": False}
+        atomic_write_json(run_path / CHECKPOINT_FILE, checkpoint)
+    else:
+        (run_path / CHECKPOINT_FILE).unlink(missing_ok=True)
+    write_history(run_path, history)
     return history
 
 

@@ -10,6 +10,8 @@ or killed run keeps its best and last model and can be resumed with :func:`resum
 from __future__ import annotations
 
 import math
+import shutil
+import tempfile
 import threading
 import time
 import traceback
@@ -22,8 +24,9 @@ from typing import Any
 from catdog.failures import TrainingFailed, failure_message
 from catdog.model.backend import keras
 from catdog.model.registry import build_model, compile_model, get_spec
-from catdog.train import features, phases, runs
+from catdog.train import cluster, features, phases, runs
 from catdog.train.config import TrainConfig, TrainingError, retired_mixup
+from catdog.train.distribute import Distribution, distribution, replica_rule
 from catdog.train.pipeline import LoadedSplit, StreamedSplit, make_dataset, open_splits
 
 
@@ -166,6 +169,62 @@ def resume(
                     note=note)  # fmt: skip
 
 
+def train_on_cluster(
+    config: TrainConfig,
+    run_id: str,
+    *,
+    on_event: EventFn | None = None,
+    stop: threading.Event | None = None,
+) -> TrainResult:
+    """Train ``config`` as this machine's worker of a cluster (``strategy`` multiworker, in a
+    process started as a cluster worker: see :mod:`catdog.train.distribute`).
+
+    Every worker calls it with the same ``config`` and ``run_id``. The chief trains in the run
+    folder ``run_id``: a new one, or, when it exists (the same command run again after a
+    worker was lost), the same run continued from its backup. The other workers train in a
+    temporary folder they delete at the end (or, killed, when run again); their result's
+    ``path`` is that deleted folder.
+
+    Raises:
+        runs.RunError: the run ``run_id`` exists but has completed or has other settings.
+    """
+    dist = distribution(config.strategy)
+    if dist.chief:
+        path = runs.runs_dir() / run_id
+        if not (path / runs.CONFIG_FILE).exists():
+            return train(config, on_event=on_event, stop=stop, run_id=run_id)
+        return _continue_on_cluster(path, config, on_event, stop)
+    # A fixed name: a worker run again after a kill first removes what the killed one left.
+    folder = Path(tempfile.gettempdir()) / f"catdog-{run_id}-worker{dist.task}"
+    shutil.rmtree(folder, ignore_errors=True)
+    try:  # the test split is the chief's to evaluate
+        path = runs.create_run(replace(config, test=False), run_id, root=folder)
+        return train_created(path, on_event=on_event, stop=stop)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _continue_on_cluster(
+    path: Path, config: TrainConfig, on_event: EventFn | None, stop: threading.Event | None
+) -> TrainResult:
+    """The chief's part of a cluster run started before: on from its backup."""
+    with runs.RunLock.acquire(path) as held:
+        info = runs.usable_run_info(path)
+        saved = TrainConfig.from_dict(info.config["train"])
+        settings = [cfg.resolved().to_dict() | {"precision": None} for cfg in (saved, config)]
+        if settings[0] != settings[1]:
+            raise runs.RunError(
+                f"run {info.id} was started with other settings; give this command "
+                "another --run-id, or run that run's own command again"
+            )
+        problem = runs.resume_problem(info, holding_lock=held.exclusive)
+        if info.state == "completed" or problem:
+            raise runs.RunError(problem or f"run {info.id} has completed; choose another --run-id")
+        history = runs.recover_epochs(path)
+        runs.write_status(path, "running", error=None)
+        return _run(path, saved, info.classes, on_event=on_event, stop=stop, history=history)
+
+
 @contextmanager
 def _claimed(path: Path, lock: runs.RunLock | None) -> Iterator[runs.RunLock]:
     """The caller's lock on the run if it passed one, else the run's lock for the duration."""
@@ -184,7 +243,7 @@ class _RunRecorder(keras.callbacks.Callback):
     """Keras callback: progress events, stop requests, history/model files, early stopping."""
 
     def __init__(
-        self, run: _RunState, model: keras.Model, steps: int, image_cap: int | None
+        self, run: _RunState, model: keras.Model, steps: int, image_cap: int | None, batch: int
     ) -> None:
         super().__init__()
         self.run = run  # the run's settings, history, plan and heartbeat, shared with it
@@ -193,6 +252,7 @@ class _RunRecorder(keras.callbacks.Callback):
         self.path, self.cfg, self.history, self.emit = run.path, run.cfg, run.history, run.emit
         self.steps = steps
         self.image_cap = image_cap  # one-pass epochs: the last batch may be short
+        self.batch = batch  # images per step, over all replicas
         self.steps_done = 0
         self.train_seconds: float | None = None
         self.stopped_by_user = False
@@ -221,7 +281,7 @@ class _RunRecorder(keras.callbacks.Callback):
         self.run.heartbeat.beat("validating")
 
     def _images_seen(self) -> int:
-        seen = self.steps_done * int(self.cfg.batch_size or 0)
+        seen = self.steps_done * self.batch
         return seen if self.image_cap is None else min(seen, self.image_cap)
 
     def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
@@ -235,7 +295,10 @@ class _RunRecorder(keras.callbacks.Callback):
             logs=logs,
             learning_rate=self._lr(),
         )
-        if self.run.stop_requested():
+        stop = self.run.stop_requested()
+        if self.run.workers > 1:  # every worker stops after the same batch
+            stop = cluster.agree(self.run.dist, [], [stop])[1][0]
+        if stop:
             self.stopped_by_user = True
             self.model.stop_training = True
 
@@ -288,6 +351,27 @@ class _RunRecorder(keras.callbacks.Callback):
             if self.since_best_loss >= self.cfg.early_stopping:
                 self.early_stopped = True
                 self.model.stop_training = True
+        if self.run.workers > 1:
+            self._agree_on_epoch_end()
+
+    def _agree_on_epoch_end(self) -> None:
+        """On a cluster, take the chief's plan and decisions (its time limit and early stopping
+        judge its own history) and any worker's stop request, so every worker trains alike."""
+        stop = self.run.stop_requested()
+        (planned, early), (stop,) = cluster.agree(
+            self.run.dist, [self.run.planned, self.early_stopped], [stop]
+        )
+        self.run.planned, self.early_stopped = int(planned), bool(early)
+        self.stopped_by_user = self.stopped_by_user or stop
+        self.model.stop_training = (
+            self.early_stopped or self.stopped_by_user or len(self.history) >= self.run.planned
+        )
+
+    def ended(self) -> bool:
+        """Whether the run ends before the next phase: early stopping, a stop request or the
+        time limit (on a cluster, as all its workers agreed)."""
+        stop = self.stopped_by_user or (self.run.workers == 1 and self.run.stop_requested())
+        return self.early_stopped or stop or len(self.history) >= self.run.planned
 
 
 def planned_epochs(cfg: TrainConfig, history: list[dict[str, float]]) -> int:
@@ -374,6 +458,13 @@ class _RunState:
     stop: threading.Event | None  # set: end after the current batch
     planned: int = 0  # epochs the run will train; a time limit revises it after each epoch
     started: float = field(default_factory=time.monotonic)
+    dist: Distribution | None = None  # where it trains (settled once training starts)
+    restored: int = 0  # on a cluster: the epochs restored from its backup, 0 for none
+
+    @property
+    def workers(self) -> int:
+        """Machines training the run together (1 unless it trains on a cluster)."""
+        return self.dist.workers if self.dist is not None else 1
 
     def emit(self, kind: str, **kwargs: Any) -> None:
         """Send a :class:`ProgressEvent`; an event that starts a phase names it in status.json."""
@@ -407,16 +498,24 @@ def _run(
 
     The caller holds the run's lock. A :class:`~catdog.train.runs.Heartbeat` keeps ``status.json``
     fresh, with the phase the run is in, from start to end, whatever the phase. ``note`` is
-    added to the start event's message.
+    added to the start event's message. On a cluster, every worker calls it at once (each
+    with its own folder: the chief's is the run's).
     """
     heartbeat = runs.Heartbeat(path, lambda: len(history))
     run = _RunState(path, cfg, history, heartbeat, on_event, stop, planned_epochs(cfg, history))
     try:
         heartbeat.start()
         try:
-            if not history:  # a new run (or one restarting from scratch) settles its arithmetic
+            run.dist = distribution(cfg.strategy)
+            if run.workers > 1:
+                _join_cluster(run)
+            if run.restored:
+                note = f"continued from its backup after epoch {run.restored} (a worker stopped)"
+            if not history or run.cfg.precision == "auto":
+                # A new run (or one restarting from scratch) settles its arithmetic.
                 _pretrained_weights(run.cfg, run.emit)  # first: missing weights say so
-                run.cfg = _settle_precision(path, run.cfg, run.emit)
+                run.cfg = _settle_precision(path, run.cfg, run.emit, run.workers)
+            _record_distribution(run)
             state, metrics = _train_and_test(run, classes, note)
             metrics = _final_metrics(run) | metrics
             runs.atomic_write_json(path / runs.METRICS_FILE, metrics)
@@ -435,31 +534,84 @@ def _run(
         raise TrainingFailed(message) from exc
 
 
+def _join_cluster(run: _RunState) -> None:
+    """Agree with the cluster's other workers on where training continues (the chief's
+    backup, see :func:`catdog.train.cluster.continue_from_backup`) and on the epochs planned."""
+    run.restored = cluster.continue_from_backup(run.dist, run.path, run.history)
+    chief_plan = planned_epochs(run.cfg, run.history)
+    run.planned = int(cluster.agree(run.dist, [chief_plan], [])[0][0])
+
+
+def _record_distribution(run: _RunState) -> None:
+    """Record in ``config.json`` where the run trains (``distribution``: strategy, devices,
+    replicas, workers, global batch, scaled learning rate, and the epochs a cluster continued
+    from its backup)."""
+    dist, cfg = run.dist, run.cfg
+    saved = (runs.read_json(run.path / runs.CONFIG_FILE, {}) or {}).get("distribution") or {}
+    restored = list(saved.get("restored_after_epochs") or [])
+    if run.restored:
+        restored.append(run.restored)
+    scaled = replica_rule(cfg, dist.replicas)
+    record = dist.to_dict() | {
+        "global_batch_size": int(cfg.batch_size or 32) * dist.replicas,
+        "learning_rate": scaled.learning_rate,
+        "warmup_epochs": scaled.warmup_epochs,
+        "restored_after_epochs": restored,
+    }
+    runs.update_config(run.path, distribution=record)
+
+
 def _train_and_test(run: _RunState, classes: list[str], note: str) -> tuple[str, dict[str, Any]]:
     """Load the images and the model, train the epochs left; returns the final state and
-    ``{"early_stopped": ...}``."""
-    cfg, history = run.cfg, run.history
+    ``{"early_stopped": ...}``. The model, its optimizer and metrics live in the strategy's
+    scope, with the batch and learning rate of :func:`~catdog.train.distribute.replica_rule`."""
+    cfg, history, dist = run.cfg, run.history, run.dist
+    scaled = replica_rule(cfg, dist.replicas)
     keras.utils.set_random_seed(cfg.seed + len(history))
-    data = _datasets(cfg, classes, run.emit)
+    data = _datasets(scaled, classes, run.emit, dist)
     runs.update_config(run.path, input=data.input)  # in memory or streamed, and why
-    model = _model(run.path, cfg, classes, resume=bool(history))
-    cache, fast = _feature_cache(run, model, data)
-    cap = data.train_images if data.steps == data.one_pass else None
-    recorder = _RunRecorder(run, model, data.steps, cap)
-    sizes = f"{data.train_images} train / {data.val_images} validation images"
-    sizes += f"; {data.input['summary']}"
-    run.emit("start", epoch=len(history) + 1, steps=data.steps,
-             message="; ".join(part for part in (sizes, fast, note) if part))  # fmt: skip
-    # One fit per phase left (a pretrained model: feature extraction, then fine-tuning).
+    with dist.strategy.scope():
+        # A cluster restores the chief's backup instead of the chief's last.keras.
+        model = _model(run.path, scaled, classes, resume=bool(history) and run.workers == 1)
+        cache, fast = _feature_cache(run, model, data)
+        cap = data.train_images if data.steps == data.one_pass else None
+        recorder = _RunRecorder(run, model, data.steps, cap, data.batch)
+        sizes = f"{data.train_images} train / {data.val_images} validation images"
+        sizes += f"; {data.input['summary']}"
+        where = dist.describe(int(cfg.batch_size or 32))
+        message = "; ".join(part for part in (sizes, where, fast, note) if part)
+        run.emit("start", epoch=len(history) + 1, steps=data.steps, message=message)
+        _fit_phases(run, model, data, recorder, scaled, len(classes), cache)
+    stopped = recorder.stopped_by_user or (run.workers == 1 and run.stop_requested())
+    state = "stopped" if stopped and len(history) < run.planned else "completed"
+    if state == "completed":
+        cluster.discard_backup(run.path)
+    return state, {"early_stopped": recorder.early_stopped}
+
+
+def _fit_phases(
+    run: _RunState, model: keras.Model, data: _Data, recorder: _RunRecorder, cfg: TrainConfig,
+    num_classes: int, cache: features.FeatureCache | None,
+) -> None:  # fmt: skip
+    """One ``model.fit`` per phase left (a pretrained model: feature extraction, then
+    fine-tuning), until the run ends; ``cfg`` has the replicas' learning rates, and ``cache``
+    the frozen base's features if the head trains on them. On a cluster, every worker backs up
+    its state at each epoch's end and restores the chief's at each fit's start
+    (:class:`~catdog.train.cluster.ClusterBackup`)."""
+    history = run.history
     for settings, end in phases.segments(cfg, len(history)):
-        if recorder.early_stopped or run.stop_requested() or len(history) >= run.planned:
+        if recorder.ended():
             break
-        phases.enter(model, cfg, len(history), len(classes))
+        phases.enter(model, cfg, len(history), num_classes)
         recorder.cached = cache is not None and features.applies(cfg, len(history))
         fitted, train, val = model, data.train, data.val
         if cache is not None and recorder.cached:  # the head alone, on the base's features
             fitted, train, val = features.compile_head(cache, model), cache.train, cache.val
         callbacks = [recorder, *_schedule(settings, lambda: run.planned)]
+        if run.workers > 1:
+            restore = 0 < run.restored == len(history)  # the first fit after a restart
+            backup = cluster.ClusterBackup(run.path / cluster.BACKUP_DIR, run.dist, restore)
+            callbacks.insert(1, backup)
         fitted.fit(
             train,
             validation_data=val,
@@ -470,9 +622,6 @@ def _train_and_test(run: _RunState, classes: list[str], note: str) -> tuple[str,
             verbose=0,
             shuffle=False,  # the tf.data pipeline shuffles (and Keras would ignore this)
         )
-    stopped = recorder.stopped_by_user or run.stop_requested()
-    state = "stopped" if stopped and len(history) < run.planned else "completed"
-    return state, {"early_stopped": recorder.early_stopped}
 
 
 def _feature_cache(
@@ -483,6 +632,8 @@ def _feature_cache(
     events) and recorded in ``config.json``; with what to say of it in the progress text."""
     if not features.applies(run.cfg, len(run.history)):
         return None, ""
+    if run.dist is not None and run.dist.replicas > 1:
+        return None, "the frozen base runs every epoch: its features are cached on one device only"
     if problem := features.too_big(model, data.train_images + data.val_images):
         return None, problem
     if not isinstance(data.train_split, LoadedSplit) or not isinstance(data.val_split, LoadedSplit):
@@ -522,10 +673,14 @@ class _Data:
     train_split: LoadedSplit | StreamedSplit  # a pretrained run may cache their features
     val_split: LoadedSplit | StreamedSplit
     label_mode: str
+    batch: int  # images per step, over all replicas
 
 
-def _datasets(cfg: TrainConfig, classes: list[str], emit: Callable[..., None]) -> _Data:
-    """Read the training and validation images (with ``loading`` events) into datasets."""
+def _datasets(
+    cfg: TrainConfig, classes: list[str], emit: Callable[..., None], dist: Distribution
+) -> _Data:
+    """Read the training and validation images (with ``loading`` events) into datasets of
+    global batches (``cfg.batch_size`` per replica)."""
     size, data = int(cfg.image_size or 150), Path(cfg.data)
     label_mode = "binary" if len(classes) == 2 else "categorical"
 
@@ -536,7 +691,7 @@ def _datasets(cfg: TrainConfig, classes: list[str], emit: Callable[..., None]) -
     train_split, val_split = opened.splits
     if len(train_split.labels) == 0:
         raise TrainingError(f"{data}/train has no usable images")
-    batch = int(cfg.batch_size or 32)
+    batch = int(cfg.batch_size or 32) * dist.replicas
     train_ds = make_dataset(
         train_split,
         batch_size=batch,
@@ -554,9 +709,11 @@ def _datasets(cfg: TrainConfig, classes: list[str], emit: Callable[..., None]) -
         val_ds = make_dataset(
             val_split, batch_size=batch, shuffle=False, augment=None, label_mode=label_mode
         )
+    if dist.workers > 1:  # each worker reads every image; tf.distribute gives it its share
+        train_ds, val_ds = (cluster.shared_by_workers(d) for d in (train_ds, val_ds))
     return _Data(train_ds, val_ds, steps, one_pass, len(train_split.labels),
                  len(val_split.labels), opened.to_dict(), train_split, val_split,
-                 label_mode)  # fmt: skip
+                 label_mode, batch)  # fmt: skip
 
 
 def _model(path: Path, cfg: TrainConfig, classes: list[str], resume: bool) -> keras.Model:
@@ -600,21 +757,27 @@ def _pretrained_weights(cfg: TrainConfig, emit: Callable[..., None] | None) -> P
     return find_weights(cfg.model, cfg.weights, on_progress=downloading)
 
 
-def _settle_precision(path: Path, cfg: TrainConfig, emit: Callable[..., None]) -> TrainConfig:
+def _settle_precision(
+    path: Path, cfg: TrainConfig, emit: Callable[..., None], workers: int = 1
+) -> TrainConfig:
     """Resolve the run's precision (``auto``: measured on this machine, see
-    :mod:`catdog.train.precision`), say what was chosen and why, and record it in
-    ``config.json``."""
-    from catdog.train.precision import choose_precision
+    :mod:`catdog.train.precision`; float32 on a cluster of ``workers`` machines, which must
+    compute alike), say what was chosen and why, and record it in ``config.json``."""
+    from catdog.train.precision import PrecisionChoice, choose_precision
 
     saved = runs.read_json(path / runs.CONFIG_FILE, {}) or {}
     requested = (saved.get("precision") or {}).get("requested") or cfg.precision or "auto"
-    choice = choose_precision(
-        cfg.model,
-        int(cfg.image_size or 150),
-        int(cfg.batch_size or 32),
-        requested,
-        on_progress=lambda message: emit("precision", message=message),
-    )
+    if workers > 1 and requested == "auto":
+        reason = "float32: the workers of a cluster compute alike (auto would time each alone)"
+        choice = PrecisionChoice("float32", "auto", reason)
+    else:
+        choice = choose_precision(
+            cfg.model,
+            int(cfg.image_size or 150),
+            int(cfg.batch_size or 32),
+            requested,
+            on_progress=lambda message: emit("precision", message=message),
+        )
     emit("precision", message=f"precision {choice.reason}")
     cfg = replace(cfg, precision=choice.precision)
     runs.update_config(path, train=cfg.to_dict(), precision=choice.to_dict())
@@ -645,6 +808,8 @@ def _final_metrics(run: _RunState) -> dict[str, Any]:
         "final_train_accuracy": history[-1].get("accuracy") if history else None,
         "train_seconds": round(previous.get("train_seconds", 0.0) + run.seconds(), 1),
     }
+    if run.dist is not None:  # where it trained (config.json's "distribution" has the details)
+        metrics |= {"strategy": run.dist.name, "replicas": run.dist.replicas}
     if data is None:  # tuning: the test split stays unseen
         return metrics
     if history and (path / runs.BEST_MODEL).exists() and any((data / "test").glob("*/*")):
