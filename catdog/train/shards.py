@@ -24,6 +24,7 @@ followed by the ``size × size × 3`` pixels; :func:`decode_records` reads a bat
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -290,20 +291,29 @@ def _write_shards(
     skipped: list[list[Any]] = []
     writer, count, time_left = None, 0, TimeLeft()
     decoded = _decoded_in_order([job.paths[i] for i in order], job.image_size, workers)
-    for done, (index, result) in enumerate(zip(order, decoded, strict=True), start=1):
-        if isinstance(result, str):
-            skipped.append([int(index), result])
-        else:
-            if writer is None or count == per_shard:
-                _finish_shard(writer, work, shards, count)
-                shards.append({"file": f"shard-{len(shards):05d}.tfrecord"})
-                writer, count = tf.io.TFRecordWriter(str(work / shards[-1]["file"])), 0
-            header = np.array([index, job.labels[index]], "<i4").tobytes()
-            writer.write(header + result.tobytes())
-            count += 1
-        message = f"decoding {job.paths[index].name} into the disk cache"
-        report(progress, done, len(order), time_left.message(message, done, len(order)))
-    _finish_shard(writer, work, shards, count)
+    try:
+        for done, (index, result) in enumerate(zip(order, decoded, strict=True), start=1):
+            if isinstance(result, str):
+                skipped.append([int(index), result])
+            else:
+                if writer is None or count == per_shard:
+                    _finish_shard(writer, work, shards, count)
+                    shards.append({"file": f"shard-{len(shards):05d}.tfrecord"})
+                    writer, count = tf.io.TFRecordWriter(str(work / shards[-1]["file"])), 0
+                header = np.array([index, job.labels[index]], "<i4").tobytes()
+                writer.write(header + result.tobytes())
+                count += 1
+            message = f"decoding {job.paths[index].name} into the disk cache"
+            report(progress, done, len(order), time_left.message(message, done, len(order)))
+        _finish_shard(writer, work, shards, count)
+    except BaseException:
+        # A failed write (a full disk, say) lets its file go at once: an open file, even one
+        # deleted, keeps its disk space taken for as long as the error is kept.
+        with contextlib.suppress(Exception):
+            if writer is not None:
+                writer.close()
+        decoded.close()  # stops the decoding threads
+        raise
     skipped.sort()
     return shards, skipped
 
