@@ -132,7 +132,8 @@ def open_streamed(
         with the reason, as :func:`catdog.train.pipeline.load_images` does.
 
     Raises:
-        catdog.train.cache.CacheError: the disk has no room for the decoded images.
+        catdog.train.cache.CacheError: the disk has no room for the decoded images, or
+            something removed them as soon as they were written.
     """
     folder, paths = Path(folder), [Path(p) for p in paths]
     labels = np.asarray(labels, np.int32).reshape(-1)
@@ -246,9 +247,9 @@ class _Job:
 
 def _write_entry(
     root: Path, key: str, job: _Job, progress: ProgressFn | None, workers: int | None
-) -> dict[str, Any]:
-    """Decode ``job`` into a hidden folder, then rename it into place as entry ``key``;
-    returns its manifest. The caller holds the entry's exclusive lock."""
+) -> None:
+    """Decode ``job`` into a hidden folder, then rename it into place as entry ``key``. The
+    caller holds the entry's exclusive lock."""
     need = decoded_bytes(len(job.paths), job.image_size)
     cache.check_space(root, need, len(job.paths))
     work = cache.work_folder(root, key)
@@ -276,7 +277,6 @@ def _write_entry(
         if cache.disk_full(exc):
             raise cache.CacheError(cache.space_message(root, need, len(job.paths))) from exc
         raise
-    return manifest
 
 
 def _write_shards(
