@@ -8,6 +8,7 @@ refuses such a path anyway.
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +75,10 @@ def kept_upload(model: str, name: str, data: bytes) -> tuple[str | None, str | N
         except (ModelError, HostedLimitError) as exc:
             return None, None, str(exc)
         except OSError as exc:  # a full disk, say
-            return None, None, f"{name} could not be kept ({exc.strerror or exc}); free some " \
-                "space and try again"  # fmt: skip
+            full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+            todo = "free some disk space" if full else "check that the data home can be written"
+            return None, None, f"{name} could not be kept ({exc.strerror or exc}); {todo}, " \
+                "then upload it again"  # fmt: skip
     return str(path), sentence, None
 
 
@@ -159,7 +162,9 @@ def pretrained_ui(model: str, epochs: int, augment: bool) -> tuple[dict[str, Any
         if not augment:
             st.caption(
                 "Without augmentation the frozen base computes each image's features once, "
-                "and the head trains on them alone: the feature-extraction epochs take seconds "
-                "(the book's fast feature extraction). Fine-tuning trains on the images."
+                "and the head trains on them alone, so the feature-extraction epochs skip the "
+                "base's arithmetic (the book's fast feature extraction) unless the images are "
+                "streamed from disk or train on several devices. Fine-tuning trains on the "
+                "images."
             )
     return {"weights": weights, **tuning}, usable

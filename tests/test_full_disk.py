@@ -10,6 +10,7 @@ Mounting needs root (as here and in CI); elsewhere the tests are skipped, saying
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import subprocess
@@ -169,6 +170,19 @@ def test_streaming_onto_a_full_disk(
     with pytest.raises(cache.CacheError, match=expected):  # before decoding anything
         open_splits(data, ("train",), image_size=112)
     monkeypatch.setattr(cache, "SPARE_BYTES", -(1 << 30))  # as if another program filled it
-    with pytest.raises(cache.CacheError, match=expected):  # while writing
+    with pytest.raises(cache.CacheError, match=expected) as caught:  # while writing
         open_splits(data, ("train",), image_size=112)
     assert os.listdir(cache.cache_root()) == ["locks"]  # no half entry, no work folder
+    # Nor a file kept open while the error lives (it would hold on to the full disk's space).
+    assert caught.value is not None and open_files_under(small_disk) == []
+
+
+def open_files_under(folder: Path) -> list[str]:
+    """The files under ``folder`` this process has open (locks aside)."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith(str(folder)) and not target.endswith(".lock"):
+                found.append(target)
+    return found

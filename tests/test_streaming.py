@@ -209,6 +209,17 @@ def test_the_cache_is_reused_and_invalidated_when_a_file_changes(
     assert not any(cache.cache_root().glob("*/manifest.json"))
 
 
+def test_the_summary_counts_only_what_was_decoded_now(tiny_dataset: Path, streaming: None) -> None:
+    """Training images found in the cache, validation images decoded: the size said is the
+    validation split's (16 images of 32 × 32 × 3 bytes), not both splits'."""
+    open_splits(tiny_dataset, ("train",), image_size=SIZE)
+    both = open_splits(tiny_dataset, ("train", "validation"), image_size=SIZE)
+    assert [s.reused for s in both.splits] == [True, False]
+    assert both.summary.endswith("; decoded into the disk cache (48 kB); the rest reused from it")
+    again = open_splits(tiny_dataset, ("train", "validation"), image_size=SIZE)
+    assert again.summary.endswith("; decoded images reused from the disk cache")
+
+
 def test_an_entry_whose_dataset_is_gone_is_cleaned(tiny_dataset: Path) -> None:
     import shutil
 

@@ -40,7 +40,13 @@ from catdog.model.backend import tf
 from catdog.progress import ProgressFn, report
 from catdog.train import shards
 from catdog.train.augment import AugmentConfig
-from catdog.train.budget import InputChoice, choose_input, human_bytes, memory_budget
+from catdog.train.budget import (
+    InputChoice,
+    choose_input,
+    decoded_bytes,
+    human_bytes,
+    memory_budget,
+)
 from catdog.train.shards import StreamedSplit
 from catdog.train.warp import augment_images
 
@@ -235,13 +241,13 @@ class OpenedSplits:
         """One line for people: the choice, whether the disk cache was reused, skipped files."""
         parts = [self.choice.reason]
         streamed = [s for s in self.splits if isinstance(s, StreamedSplit)]
-        if streamed:
-            reused = sum(s.reused for s in streamed)
-            parts.append(
-                "decoded images reused from the disk cache"
-                if reused == len(streamed)
-                else f"decoded into the disk cache ({human_bytes(self.choice.decoded_bytes)})"
-            )
+        decoded = [s for s in streamed if not s.reused]
+        if decoded:  # the size of what was decoded now, not of what was found
+            size = human_bytes(sum(decoded_bytes(len(s), s.image_size) for s in decoded))
+            found = "; the rest reused from it" if len(decoded) < len(streamed) else ""
+            parts.append(f"decoded into the disk cache ({size}){found}")
+        elif streamed:
+            parts.append("decoded images reused from the disk cache")
         skipped = sum(len(s.skipped) for s in self.splits)
         if skipped:
             parts.append(f"{skipped} unreadable file{'s' if skipped != 1 else ''} skipped")

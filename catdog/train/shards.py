@@ -24,6 +24,7 @@ followed by the ``size × size × 3`` pixels; :func:`decode_records` reads a bat
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -49,6 +50,7 @@ FORMAT = 1  # of the records and the manifest; a new format makes new entries
 HEADER_BYTES = 8  # int32 index in file order, int32 label
 SHARD_BYTES = 32 * 1024 * 1024  # images are grouped into files of about this size
 WRITE_ORDER_SEED = 1729  # the fixed permutation a training split is written in
+WRITE_ATTEMPTS = 3  # writes of an entry before giving up, if something removes it at once
 
 
 def lease(split: StreamedSplit) -> CacheLease:
@@ -130,36 +132,56 @@ def open_streamed(
         with the reason, as :func:`catdog.train.pipeline.load_images` does.
 
     Raises:
-        catdog.train.cache.CacheError: the disk has no room for the decoded images.
+        catdog.train.cache.CacheError: the disk has no room for the decoded images, or
+            something removed them as soon as they were written.
     """
     folder, paths = Path(folder), [Path(p) for p in paths]
     labels = np.asarray(labels, np.int32).reshape(-1)
     key = cache_key(folder, paths, classes, image_size, shuffled)
     root = cache.cache_root()
-    lock = EntryLock(root, key)
-    try:
-        lock.take(exclusive=False)  # waits while another process writes this entry
-        manifest = _read_manifest(root / key, key)
-        reused = manifest is not None
-        if manifest is None:
-            lock.take(exclusive=True)  # one writer per entry; its readers wait
-            manifest = _read_manifest(root / key, key)  # written meanwhile?
-            reused = manifest is not None
-            if manifest is None:
-                cache.remove_leftovers(root, key)
-                job = _Job(folder, paths, labels, tuple(classes), int(image_size), shuffled)
-                manifest = _write_entry(root, key, job, progress, workers)
-            lock.take(exclusive=False)
-    except BaseException:
-        lock.close()
-        raise
-    hold = lock.lease()
+    job = _Job(folder, paths, labels, tuple(classes), int(image_size), shuffled)
+    manifest, reused, hold = _held_entry(root, key, job, progress, workers)
     cache.touch(root / key)
     if reused:
         report(progress, len(paths), len(paths), "decoded images found in the disk cache")
     else:
         cache.clean_cache(keep={key})
     return _split_from(root / key, manifest, paths, labels, tuple(classes), reused, hold)
+
+
+def _held_entry(
+    root: Path, key: str, job: _Job, progress: ProgressFn | None, workers: int | None
+) -> tuple[dict[str, Any], bool, CacheLease]:
+    """Entry ``key``'s manifest (the entry written from ``job`` first if the cache lacks it),
+    whether it was found in the cache, and a lease on it.
+
+    Readers share the entry's lock and its one writer holds it alone. Turning one kind of
+    ``flock`` into the other is not atomic (the lock is let go, then taken anew), so the
+    manifest is read again whenever the shared lock is taken: clean-up in another process may
+    have removed the entry in between.
+
+    Raises:
+        catdog.train.cache.CacheError: the disk has no room, or the entry keeps vanishing.
+    """
+    lock, reused = EntryLock(root, key), True
+    try:
+        for _ in range(WRITE_ATTEMPTS):
+            lock.take(exclusive=False)  # waits while another process writes or removes it
+            if (manifest := _read_manifest(root / key, key)) is not None:
+                return manifest, reused, lock.lease()
+            lock.take(exclusive=True)  # one writer per entry; its readers wait
+            if _read_manifest(root / key, key) is None:  # not written meanwhile
+                cache.remove_leftovers(root, key)
+                _write_entry(root, key, job, progress, workers)
+                reused = False
+    except BaseException:
+        lock.close()
+        raise
+    lock.close()
+    raise cache.CacheError(
+        f"the decoded images written to {root / key} were removed at once, {WRITE_ATTEMPTS} "
+        f"times; make sure no other program deletes files in {root}, then try again"
+    )
 
 
 def _split_from(
@@ -225,9 +247,9 @@ class _Job:
 
 def _write_entry(
     root: Path, key: str, job: _Job, progress: ProgressFn | None, workers: int | None
-) -> dict[str, Any]:
-    """Decode ``job`` into a hidden folder, then rename it into place as entry ``key``;
-    returns its manifest. The caller holds the entry's exclusive lock."""
+) -> None:
+    """Decode ``job`` into a hidden folder, then rename it into place as entry ``key``. The
+    caller holds the entry's exclusive lock."""
     need = decoded_bytes(len(job.paths), job.image_size)
     cache.check_space(root, need, len(job.paths))
     work = cache.work_folder(root, key)
@@ -255,7 +277,6 @@ def _write_entry(
         if cache.disk_full(exc):
             raise cache.CacheError(cache.space_message(root, need, len(job.paths))) from exc
         raise
-    return manifest
 
 
 def _write_shards(
@@ -270,20 +291,29 @@ def _write_shards(
     skipped: list[list[Any]] = []
     writer, count, time_left = None, 0, TimeLeft()
     decoded = _decoded_in_order([job.paths[i] for i in order], job.image_size, workers)
-    for done, (index, result) in enumerate(zip(order, decoded, strict=True), start=1):
-        if isinstance(result, str):
-            skipped.append([int(index), result])
-        else:
-            if writer is None or count == per_shard:
-                _finish_shard(writer, work, shards, count)
-                shards.append({"file": f"shard-{len(shards):05d}.tfrecord"})
-                writer, count = tf.io.TFRecordWriter(str(work / shards[-1]["file"])), 0
-            header = np.array([index, job.labels[index]], "<i4").tobytes()
-            writer.write(header + result.tobytes())
-            count += 1
-        message = f"decoding {job.paths[index].name} into the disk cache"
-        report(progress, done, len(order), time_left.message(message, done, len(order)))
-    _finish_shard(writer, work, shards, count)
+    try:
+        for done, (index, result) in enumerate(zip(order, decoded, strict=True), start=1):
+            if isinstance(result, str):
+                skipped.append([int(index), result])
+            else:
+                if writer is None or count == per_shard:
+                    _finish_shard(writer, work, shards, count)
+                    shards.append({"file": f"shard-{len(shards):05d}.tfrecord"})
+                    writer, count = tf.io.TFRecordWriter(str(work / shards[-1]["file"])), 0
+                header = np.array([index, job.labels[index]], "<i4").tobytes()
+                writer.write(header + result.tobytes())
+                count += 1
+            message = f"decoding {job.paths[index].name} into the disk cache"
+            report(progress, done, len(order), time_left.message(message, done, len(order)))
+        _finish_shard(writer, work, shards, count)
+    except BaseException:
+        # A failed write (a full disk, say) lets its file go at once: an open file, even one
+        # deleted, keeps its disk space taken for as long as the error is kept.
+        with contextlib.suppress(Exception):
+            if writer is not None:
+                writer.close()
+        decoded.close()  # stops the decoding threads
+        raise
     skipped.sort()
     return shards, skipped
 
