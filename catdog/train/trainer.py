@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import shutil
-import tempfile
 import threading
 import time
 import traceback
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from catdog.data.paths import data_home
 from catdog.failures import TrainingFailed, failure_message
 from catdog.model.backend import keras
 from catdog.model.registry import build_model, compile_model, get_spec
@@ -194,8 +194,9 @@ def train_on_cluster(
         if not (path / runs.CONFIG_FILE).exists():
             return train(config, on_event=on_event, stop=stop, run_id=run_id)
         return _continue_on_cluster(path, config, on_event, stop)
-    # A fixed name: a worker run again after a kill first removes what the killed one left.
-    folder = Path(tempfile.gettempdir()) / f"catdog-{run_id}-worker{dist.task}"
+    # A fixed name in the data home (the user's own, not a shared /tmp another user could plant
+    # a link in): a worker run again after a kill first removes what the killed one left.
+    folder = data_home() / "workers" / f"{run_id}-worker{dist.task}"
     shutil.rmtree(folder, ignore_errors=True)
     try:  # the test split is the chief's to evaluate
         path = runs.create_run(replace(config, test=False), run_id, root=folder)
