@@ -14,6 +14,7 @@ from catdog.train.config import LR_SCHEDULES, SPEC_DEFAULTS, TrainConfig, Traini
 from catdog.train.distribute import LOCAL_STRATEGIES, STRATEGY_HELP
 from catdog.train.jobs import TrainingJob, manager
 from catdog.train.precision import PRECISIONS, cached_choice, epochs_in_budget, gpu_visible
+from catdog.train.recipe import choose_image_size
 from pages.job_view import resume_ui, watched_ui
 from pages.pretrained_view import pretrained_ui
 from pages.shared import WATCHED_RUN, augmentation, require_dataset
@@ -172,9 +173,11 @@ def settings_ui(info: DatasetInfo) -> tuple[TrainConfig, bool]:
     augment = augment_ui(model)
     pretrained, usable = pretrained_ui(model, basics["epochs"], bool(augment["augment"]))
     strategy = strategy_ui()
+    # The preset's own size may be fitted to the machine's speed (see budget_ui); another is kept.
+    fit = size == get_spec(model).image_size
     config = TrainConfig(data=str(info.root), model=model, precision=precision, **basics,
                          **schedule, **regularisation, **augment, **pretrained,
-                         strategy=strategy)  # fmt: skip
+                         strategy=strategy, fit_image_size=fit)  # fmt: skip
     return config, usable
 
 
@@ -221,12 +224,19 @@ def budget_ui(model: str, size: int, batch: int, precision: str, limit: float, e
     speed = known.speeds.get(known.precision if precision == "auto" else precision) if known else 0
     if not limit or not speed:
         return
-    fit = epochs_in_budget(limit, speed, info.totals["train"], info.totals["validation"], epochs)
-    st.caption(
+    counts = info.totals["train"], info.totals["validation"]
+    fit = epochs_in_budget(limit, speed, *counts, epochs)
+    text = (
         f"At {speed:.0f} training images/s, about **{fit} of {epochs} epochs at {size} px** "
         f"fit the {limit:g}-minute limit on this machine"
-        + ("; the learning-rate schedule is fitted to them." if fit < epochs else ".")
     )
+    if smaller := choose_image_size(model, size, epochs, limit, speed, *counts):
+        text += (
+            f": too few for {size} px, so it trains at **{smaller.image_size} px, about "
+            f"{smaller.epochs_at_chosen_size} epochs** (measured more accurate on a machine "
+            "this slow)"
+        )
+    st.caption(text + ("; the learning-rate schedule is fitted to them." if fit < epochs else "."))
 
 
 @st.cache_data(max_entries=32, show_spinner="Building the model…")

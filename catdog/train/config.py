@@ -158,6 +158,11 @@ class TrainConfig:
         metavar="ZOOM", check=tta_zoom_error,
     )  # fmt: skip
     # The learning-rate schedule is fitted to the epochs that fit in the time.
+    fit_image_size: bool | None = setting(
+        None, help="with a time limit, train at the preset's smaller input where its own size "
+        "fits few epochs on this machine (catdog-net: 96 px where at most 70 epochs of 112 px "
+        "fit; measured); on unless --image-size is given",
+    )  # fmt: skip
     time_limit_minutes: float | None = setting(
         None, help="train for at most M minutes, the schedule fitted to the epochs that fit and "
         "--epochs the most; 0 = no limit", flag="--minutes", metavar="M",
@@ -200,9 +205,13 @@ class TrainConfig:
             name: getattr(spec, name) for name in SPEC_DEFAULTS if getattr(self, name) is None
         }
         augmentation = self.augmentation or spec.augmentation or AugmentConfig()
+        fit = self.fit_image_size
         cfg = replace(
             self,
             data=str(Path(self.data).expanduser().resolve()),
+            # An input size given by hand is kept, unless fitting is asked for as well.
+            fit_image_size=bool(spec.slow_image_size)
+            and (fit or (fit is None and self.image_size is None)),
             augmentation=AugmentConfig.from_dict(augmentation.to_dict()),  # a copy of its own
             **defaults,
         )

@@ -516,6 +516,7 @@ def _run(
                 # A new run (or one restarting from scratch) settles its arithmetic.
                 _pretrained_weights(run.cfg, run.emit)  # first: missing weights say so
                 run.cfg = _settle_precision(path, run.cfg, run.emit, run.workers)
+                run.cfg = _settle_image_size(path, run.cfg, classes, run.emit)
             _record_distribution(run)
             state, metrics = _train_and_test(run, classes, note)
             metrics = _final_metrics(run) | metrics
@@ -782,6 +783,39 @@ def _settle_precision(
     emit("precision", message=f"precision {choice.reason}")
     cfg = replace(cfg, precision=choice.precision)
     runs.update_config(path, train=cfg.to_dict(), precision=choice.to_dict())
+    return cfg
+
+
+def _settle_image_size(
+    path: Path, cfg: TrainConfig, classes: list[str], emit: Callable[..., None]
+) -> TrainConfig:
+    """Where the run's preset has a smaller input for machines its time limit buys few epochs
+    of its own size on (:mod:`catdog.train.recipe`), decide from the training speed just
+    measured, say so and record it in ``config.json``."""
+    from catdog.data.datasets import labelled_images
+    from catdog.train.precision import cached_choice
+    from catdog.train.recipe import choose_image_size
+
+    if not cfg.fit_image_size:
+        return cfg
+    precision = (runs.read_json(path / runs.CONFIG_FILE, {}) or {}).get("precision") or {}
+    speed = (precision.get("speeds") or {}).get(cfg.precision)
+    if not speed:  # float32 chosen by hand is not timed: what auto measured before, if it did
+        known = cached_choice(cfg.model, int(cfg.image_size or 0), int(cfg.batch_size or 32))
+        speed = known.speeds.get(cfg.precision) if known else None
+    if not speed:
+        return cfg
+    data = Path(cfg.data)
+    counts = [len(labelled_images(data / split, classes)[0]) for split in ("train", "validation")]
+    minutes = float(cfg.time_limit_minutes or 0)
+    choice = choose_image_size(
+        cfg.model, int(cfg.image_size or 0), int(cfg.epochs or 1), minutes, float(speed), *counts
+    )
+    if choice is None:
+        return cfg
+    emit("precision", message=f"input size {choice.reason}")
+    cfg = replace(cfg, image_size=choice.image_size)
+    runs.update_config(path, train=cfg.to_dict(), image_size=choice.to_dict())
     return cfg
 
 
