@@ -14,6 +14,9 @@ SHARED_SMALL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / 
 
 # Keep TensorFlow quiet and single-process friendly in tests.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# auto's timing of each arithmetic, shorter than a user's 4 s (still the real step, in a child
+# process): the decision is not what these tests check, and many of them make one.
+os.environ.setdefault("CATDOG_PROBE_SECONDS", "1")
 
 
 @pytest.fixture(autouse=True)

@@ -361,6 +361,8 @@ def test_train_page_offers_the_demo_settings_and_model_presets() -> None:
 
 
 def _start_tiny_run(at: AppTest) -> None:
+    # float32 by hand: auto's timing is tested in test_train_page_says_what_auto_chose_…
+    at.selectbox(key="train_precision").set_value("float32")
     at.number_input(key="train_epochs").set_value(2)
     at.number_input(key="train_batch_size").set_value(8)
     at.number_input(key="train_image_size").set_value(48).run()

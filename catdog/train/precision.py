@@ -39,6 +39,16 @@ MIN_GAIN = 1.10
 ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "avx512_fp16")
 CACHE_FILE = "precision.json"
 PROBE_TIMEOUT_S = 600
+# Seconds of training steps timed per arithmetic (after compiling): longer is steadier.
+PROBE_SECONDS_ENV = "CATDOG_PROBE_SECONDS"
+
+
+def probe_seconds() -> float:
+    """How long ``auto`` times each arithmetic: ``$CATDOG_PROBE_SECONDS``, else 4 s."""
+    try:
+        return min(max(float(os.environ.get(PROBE_SECONDS_ENV, "") or 4.0), 0.5), 60.0)
+    except ValueError:
+        return 4.0
 
 
 class PrecisionError(ValueError):
@@ -207,13 +217,15 @@ def measure(
     batch_size: int,
     precisions: tuple[str, ...],
     *,
-    seconds: float = 4.0,
+    seconds: float | None = None,
 ) -> tuple[dict[str, float], dict[str, str]]:
-    """Time ``model``'s training step in each arithmetic, in a child process.
+    """Time ``model``'s training step in each arithmetic, in a child process, for ``seconds``
+    each (default :func:`probe_seconds`).
 
     Returns:
         (images per second by arithmetic that ran, one-line reason by arithmetic that did not).
     """
+    seconds = seconds or probe_seconds()
     speeds, errors = _probe_process(model, image_size, batch_size, precisions, seconds)
     if "__process__" not in errors:
         return speeds, errors
