@@ -55,19 +55,25 @@ def available_memory_bytes() -> int | None:
         return None
 
 
+def env_megabytes(name: str) -> tuple[str, float]:
+    """The environment variable ``name`` as it is set ("" when unset) and its number of
+    megabytes (-1 when it is not a number), for the caller to check its range."""
+    raw = os.environ.get(name, "").strip()
+    try:
+        return raw, float(raw) if raw else -1.0
+    except ValueError:
+        return raw, -1.0
+
+
 def memory_budget() -> tuple[int, str]:
     """The bytes decoded images may take, and where that number comes from (for people).
 
     Raises:
         BudgetError: ``CATDOG_MEMORY_BUDGET_MB`` is set but is not a positive number.
     """
-    raw = os.environ.get(ENV_VAR, "").strip()
+    raw, megabytes = env_megabytes(ENV_VAR)
     if raw:
-        try:
-            megabytes = float(raw)
-        except ValueError:
-            megabytes = -1.0
-        if not megabytes > 0 or megabytes == float("inf"):
+        if not 0 < megabytes < float("inf"):
             raise BudgetError(
                 f"{ENV_VAR} must be a positive number of megabytes, got {raw!r}; "
                 "set it to e.g. 800, or unset it to size the budget from the machine's memory"

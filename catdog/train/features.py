@@ -22,7 +22,6 @@ float rounding.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from catdog.model.backend import keras
 from catdog.model.pretrained import HEAD
 from catdog.progress import ProgressFn, report
 from catdog.train import phases
-from catdog.train.budget import available_memory_bytes
+from catdog.train.budget import available_memory_bytes, env_megabytes
 from catdog.train.config import TrainConfig, TrainingError
 from catdog.train.pipeline import LoadedSplit, make_feature_dataset, scale_pixels
 
@@ -60,12 +59,8 @@ def cache_budget() -> int:
     Raises:
         TrainingError: the variable is not a number of MB ≥ 0.
     """
-    raw = os.environ.get(CACHE_MB_ENV, "").strip()
+    raw, megabytes = env_megabytes(CACHE_MB_ENV)
     if raw:
-        try:
-            megabytes = float(raw)
-        except ValueError:
-            megabytes = -1.0
         if not 0 <= megabytes < float("inf"):
             raise TrainingError(
                 f"{CACHE_MB_ENV} must be a number of MB ≥ 0 (0: never cache features), "

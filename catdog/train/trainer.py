@@ -515,8 +515,8 @@ def _run(
             if not history or run.cfg.precision == "auto":
                 # A new run (or one restarting from scratch) settles its arithmetic.
                 _pretrained_weights(run.cfg, run.emit)  # first: missing weights say so
-                run.cfg = _settle_precision(path, run.cfg, run.emit, run.workers)
-                run.cfg = _settle_image_size(path, run.cfg, classes, run.emit)
+                run.cfg, speed = _settle_precision(path, run.cfg, run.emit, run.workers)
+                run.cfg = _settle_image_size(path, run.cfg, classes, speed, run.emit)
             _record_distribution(run)
             state, metrics = _train_and_test(run, classes, note)
             metrics = _final_metrics(run) | metrics
@@ -761,10 +761,11 @@ def _pretrained_weights(cfg: TrainConfig, emit: Callable[..., None] | None) -> P
 
 def _settle_precision(
     path: Path, cfg: TrainConfig, emit: Callable[..., None], workers: int = 1
-) -> TrainConfig:
+) -> tuple[TrainConfig, float | None]:
     """Resolve the run's precision (``auto``: measured on this machine, see
     :mod:`catdog.train.precision`; float32 on a cluster of ``workers`` machines, which must
-    compute alike), say what was chosen and why, and record it in ``config.json``."""
+    compute alike), say what was chosen and why, and record it in ``config.json``; with the
+    training images/s measured in it (None if not timed: float32 chosen by hand)."""
     from catdog.train.precision import PrecisionChoice, choose_precision
 
     saved = runs.read_json(path / runs.CONFIG_FILE, {}) or {}
@@ -783,23 +784,25 @@ def _settle_precision(
     emit("precision", message=f"precision {choice.reason}")
     cfg = replace(cfg, precision=choice.precision)
     runs.update_config(path, train=cfg.to_dict(), precision=choice.to_dict())
-    return cfg
+    return cfg, (choice.speeds or {}).get(choice.precision)
 
 
 def _settle_image_size(
-    path: Path, cfg: TrainConfig, classes: list[str], emit: Callable[..., None]
+    path: Path,
+    cfg: TrainConfig,
+    classes: list[str],
+    speed: float | None,
+    emit: Callable[..., None],
 ) -> TrainConfig:
     """Where the run's preset has a smaller input for machines its time limit buys few epochs
-    of its own size on (:mod:`catdog.train.recipe`), decide from the training speed just
-    measured, say so and record it in ``config.json``."""
+    of its own size on (:mod:`catdog.train.recipe`), decide from the training ``speed`` just
+    measured (images/s), say so and record it in ``config.json``."""
     from catdog.data.datasets import labelled_images
     from catdog.train.precision import cached_choice
     from catdog.train.recipe import choose_image_size
 
     if not cfg.fit_image_size:
         return cfg
-    precision = (runs.read_json(path / runs.CONFIG_FILE, {}) or {}).get("precision") or {}
-    speed = (precision.get("speeds") or {}).get(cfg.precision)
     if not speed:  # float32 chosen by hand is not timed: what auto measured before, if it did
         known = cached_choice(cfg.model, int(cfg.image_size or 0), int(cfg.batch_size or 32))
         speed = known.speeds.get(cfg.precision) if known else None
