@@ -18,7 +18,8 @@ from catdog.train.history import best_run, best_run_line
 from catdog.train.job_status import job_line
 from catdog.train.jobs import manager
 from catdog.train.runs import list_runs
-from pages.shared import PAGES, active_choice, damaged_ui, enter_workspace, guarded
+from ui.frame import PAGES, enter_workspace, framed, guarded
+from ui.shared import active_choice, damaged_ui
 
 
 def copy_secrets_to_environment() -> None:
@@ -170,7 +171,7 @@ def main() -> None:
         sidebar()
     if page is None:  # the frame failed (and said so): no page to run
         return
-    with guarded(f"page {page.title}"):
+    with guarded(f"page {page.title}"), framed():
         page.run()
 
 

@@ -77,6 +77,12 @@ class HostedSettings:
     max_upload_mb: float = 50.0
     # Photos classified in one request.
     max_predict_photos: int = 20
+    # Pixels one photo to classify may decode to (from its header, before decoding: a JPEG is
+    # decoded at 1/2-1/8 scale, other formats in full), and all the photos of one request.
+    max_photo_megapixels: float = 4.0
+    max_predict_megapixels: float = 24.0
+    # New workspaces the server makes in an hour (first visits without a link).
+    new_workspaces_per_hour: int = 100
     # A visitor's workspace untouched this long is deleted by the server.
     workspace_idle_hours: float = 24.0
     # Disk a visitor's workspace may fill (datasets and runs); over it, no more imports or runs.
@@ -121,7 +127,8 @@ class HostedSettings:
             f"batch {self.max_batch_size} and {self.max_training_minutes:g} minutes",
             f"datasets of at most {self.max_dataset_images:,} images and "
             f"{self.max_dataset_mb:g} MB, uploaded as a .zip of at most {self.max_upload_mb:g} MB",
-            f"at most {self.max_predict_photos} photos classified at once",
+            f"at most {self.max_predict_photos} photos classified at once, each of at most "
+            f"{self.max_photo_megapixels:g} megapixels decoded",
             "no access to the server's own files: datasets come as uploads",
             f"a private workspace of at most {self.workspace_quota_mb:g} MB, deleted after "
             f"{self.workspace_idle_hours:g} hours unused",

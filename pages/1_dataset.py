@@ -22,7 +22,8 @@ from catdog.figures import image_sizes_figure, split_counts_figure
 from catdog.hosting import HostedLimitError
 from catdog.paging import page_count, page_items
 from catdog.train.runs import delete_dataset
-from pages.shared import (
+from ui.frame import enter_page
+from ui.shared import (
     active_choice,
     confirmed,
     literal,
@@ -30,6 +31,8 @@ from pages.shared import (
     set_active_dataset,
     thumb,
 )
+
+enter_page()  # the workspace and the error guard first (ui/frame.py)
 
 GRID_COLUMNS, GRID_ROWS = 6, 3
 SPLIT_CHOICES = {

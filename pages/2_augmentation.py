@@ -11,7 +11,10 @@ from catdog.data.datasets import DatasetInfo, list_images
 from catdog.data.images import load_for_model
 from catdog.train.augment import FILL_MODES, AugmentConfig
 from catdog.train.warp import preview
-from pages.shared import AUGMENTATION, augmentation, require_dataset
+from ui.frame import enter_page
+from ui.shared import AUGMENTATION, augmentation, require_dataset
+
+enter_page()  # the workspace and the error guard first (ui/frame.py)
 
 PREVIEW_SIZE = 150  # the seed's input size: what the model sees
 # field: (label, max, step, help); every range starts at 0 (= off)

@@ -25,7 +25,10 @@ from catdog.train.runs import (
     model_file,
     read_history,
 )
-from pages.shared import PAGES, confirmed, damaged_ui, model_choice, predictor, start_resume, thumb
+from ui.frame import PAGES, enter_page
+from ui.shared import confirmed, damaged_ui, model_choice, predictor, start_resume, thumb
+
+enter_page()  # the workspace and the error guard first (ui/frame.py)
 
 
 def percent_column(label: str) -> st.column_config.NumberColumn:

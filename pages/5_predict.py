@@ -10,7 +10,10 @@ from catdog.hosting import HostedLimitError
 from catdog.inference.explain import ExplainError, heatmap_jpeg
 from catdog.inference.predict import Prediction
 from catdog.train.runs import RunInfo, list_runs, model_file
-from pages.shared import PAGES, damaged_ui, literal, model_choice, predictor
+from ui.frame import PAGES, enter_page
+from ui.shared import damaged_ui, literal, model_choice, predictor
+
+enter_page()  # the workspace and the error guard first (ui/frame.py)
 
 MAX_UPLOAD_MB = 50  # per photo; a phone photo is a few MB
 CARD_COLUMNS = 3

@@ -27,8 +27,14 @@ PAGES = {
 
 
 class NavigationOnly(PagesManager):
-    """AppTest re-detects the legacy ``pages/`` folder mode on every run, which would run a page
-    without app.py; a real server leaves that mode after its first run (pages/shared.py)."""
+    """Keep AppTest out of Streamlit's legacy ``pages/`` folder mode.
+
+    Still needed with Streamlit 1.67: AppTest resets ``PagesManager.uses_pages_directory`` at
+    every run (``app_test.py``), so each run would run the page file alone; the page then
+    reruns through app.py (ui/frame.py), and a button clicked in that run is dropped with the
+    rerun. A real server decides the mode once and the first page run ends it for good, so
+    the app itself needs no patch (tests/test_frame.py opens pages without this one).
+    """
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

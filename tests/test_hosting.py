@@ -36,6 +36,7 @@ from catdog.data.paths import (
     shared_runs_dir,
     workspaces_dir,
 )
+from catdog.data.workspace_links import link_for, open_link
 from catdog.hosting import HostedLimitError
 from catdog.inference.evaluate import evaluate_run
 from catdog.train import jobs, runs
@@ -43,7 +44,7 @@ from catdog.train.config import TrainConfig
 from catdog.train.history import short_id
 from catdog.train.jobs import JobManager, manager
 from catdog.train.runs import delete_dataset
-from pages.shared import SOMETHING_WENT_WRONG
+from ui.frame import SOMETHING_WENT_WRONG
 
 
 @pytest.fixture(autouse=True)
@@ -120,7 +121,7 @@ def test_hosted_mode_can_come_from_streamlit_secrets(
         at.run()
         assert not at.exception, [e.value for e in at.exception]
         assert "runs of at most 12 epochs" in texts(at)
-        assert (tmp_path / "from-secrets" / "workspaces" / at.query_params["ws"]).is_dir()
+        assert (tmp_path / "from-secrets" / "workspaces" / at.query_params["ws"][:22]).is_dir()
     finally:
         os.environ.pop(hosting.ENV_VAR, None)
         os.environ.pop("CATDOG_HOSTED_MAX_EPOCHS", None)
@@ -398,9 +399,10 @@ def test_two_visitors_pages_show_only_their_own_runs(hosted_mode) -> None:
     with in_workspace(A):
         mine = runs.create_run(tiny_config(make_dataset(datasets_dir() / "mine", counts=(2, 1, 1))))
         runs.write_status(mine, "stopped")
-    visitor_a = visit("history", query={"ws": A})
-    visitor_b = visit("history", query={"ws": B})
-    assert visitor_a.query_params["ws"] == A and visitor_b.query_params["ws"] == B
+    visitor_a = visit("history", query={"ws": link_for(A)})
+    visitor_b = visit("history", query={"ws": link_for(B)})
+    assert visitor_a.query_params["ws"] == link_for(A)
+    assert visitor_b.query_params["ws"] == link_for(B)
     options_a = visitor_a.selectbox(key="history_run").options
     options_b = visitor_b.selectbox(key="history_run").options
     assert any(o.startswith(short_id(mine.name)) for o in options_a) and len(options_a) == 2
@@ -415,9 +417,9 @@ def test_two_visitors_pages_show_only_their_own_runs(hosted_mode) -> None:
 
 def test_a_url_token_of_the_wrong_shape_gets_a_new_workspace(hosted_mode) -> None:
     at = visit(query={"ws": "../../etc"})
-    token = at.query_params["ws"]
-    assert token != "../../etc" and check_workspace_token(token) == token
-    assert at.session_state["workspace"] == token
+    link = at.query_params["ws"]
+    assert link != "../../etc" and check_workspace_token(open_link(link).token)
+    assert at.session_state["workspace"] == link
 
 
 def test_locally_there_are_no_workspaces() -> None:
@@ -432,19 +434,20 @@ def test_locally_there_are_no_workspaces() -> None:
 @pytest.mark.slow
 def test_a_refresh_keeps_the_workspace_and_the_active_dataset(hosted_mode) -> None:
     at = visit("dataset")
-    token = at.query_params["ws"]
+    link = at.query_params["ws"]
+    token = open_link(link).token
     with in_workspace(token):
         make_dataset(datasets_dir() / "mine", counts=(2, 1, 1))
     at.run()
     picked = next(o for o in at.radio[0].options if o.startswith("mine — "))
     at.radio[0].set_value(next(p for p in at.radio[0].options if p == picked)).run()
-    assert at.query_params == {"ws": token, "data": "mine"}
+    assert at.query_params == {"ws": link, "data": "mine"}
 
     refreshed = visit("train", query=dict(at.query_params))  # a new session, the same URL
-    assert refreshed.session_state["workspace"] == token
+    assert refreshed.session_state["workspace"] == link
     assert refreshed.session_state["dataset"] == str(workspaces_dir() / token / "datasets" / "mine")
     assert "On **mine**" in texts(refreshed)
-    assert refreshed.query_params == {"ws": token, "data": "mine"}
+    assert refreshed.query_params == {"ws": link, "data": "mine"}
 
 
 @pytest.mark.slow
@@ -507,7 +510,7 @@ def test_history_page_deletes_a_run_after_confirming(hosted_mode) -> None:
         keep, drop = runs.create_run(tiny_config(data)), runs.create_run(tiny_config(data))
         for path in (keep, drop):
             runs.write_status(path, "stopped")
-    at = visit("history", query={"ws": A})
+    at = visit("history", query={"ws": link_for(A)})
     offered = at.selectbox(key="history_delete_run")
     assert len(offered.options) == 2 and not any("example" in o for o in offered.options)
     offered.set_value(drop.name).run()
@@ -592,7 +595,7 @@ def test_train_page_queues_a_second_visitors_run_and_cancels_it(hosted_mode) -> 
     data = make_dataset(shared_datasets_dir() / "pets", counts=(4, 2, 2))
 
     def start(token: str) -> AppTest:
-        at = visit("train", query={"ws": token}, dataset=str(data))
+        at = visit("train", query={"ws": link_for(token)}, dataset=str(data))
         at.number_input(key="train_steps_per_epoch").set_value(5000)  # long: stopped below
         at.number_input(key="train_epochs").set_value(2)
         at.number_input(key="train_batch_size").set_value(8)
@@ -666,7 +669,7 @@ def test_expiry_removes_an_idle_workspace_and_nothing_else() -> None:
 
 def test_a_visit_keeps_a_workspace_from_expiring(hosted_mode) -> None:
     at = visit()
-    marker = workspaces_dir() / at.query_params["ws"] / hosting.LAST_SEEN
+    marker = workspaces_dir() / open_link(at.query_params["ws"]).token / hosting.LAST_SEEN
     assert marker.is_file() and time.time() - marker.stat().st_mtime < 60
 
 

@@ -10,7 +10,8 @@ from catdog.train import job_status
 from catdog.train.history import resumable_runs, stopped_line
 from catdog.train.jobs import JobSnapshot, TrainingJob, manager
 from catdog.train.runs import list_runs
-from pages.shared import PAGES, WATCHED_RUN, enter_workspace, guarded, start_resume
+from ui.frame import PAGES, enter_workspace, guarded
+from ui.shared import WATCHED_RUN, start_resume
 
 
 def queued_ui(snap: JobSnapshot) -> None:

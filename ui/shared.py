@@ -1,111 +1,32 @@
 """What every page shares: the session's active dataset and augmentation, and cached thumbnails.
 
-Not a page (app.py does not list it). Pages keep their choices in ``st.session_state`` under
-the keys below; catdog itself never sees session state, only the plain values read here.
+Pages keep their choices in ``st.session_state`` under the keys below; catdog itself never sees
+session state, only the plain values read here.
 """
 
 from __future__ import annotations
 
-import logging
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
-from catdog import hosting
 from catdog.data.choices import DatasetChoice, dataset_choices, demo_ready
 from catdog.data.datasets import DatasetError, DatasetInfo, scan_dataset
 from catdog.data.images import ImageError
-from catdog.data.paths import (
-    demo_dataset_dir,
-    new_workspace_token,
-    set_workspace,
-    valid_workspace_token,
-)
+from catdog.data.paths import demo_dataset_dir
 from catdog.data.thumbnails import thumbnail, unreadable_thumbnail
 from catdog.inference.predict import Predictor
 from catdog.train.augment import AugmentConfig
 from catdog.train.jobs import manager
 from catdog.train.runs import RunInfo
+from ui.frame import PAGES
 
 DATASET = "dataset"  # path (str) of the active dataset
 DATASET_PARAM = "data"  # ... and its name in the page URL's query, so a refresh keeps it
 AUGMENTATION = "augmentation"  # the AugmentConfig the Train page uses
 WATCHED_RUN = "watched_run"  # run id of the training job this session watches
-WORKSPACE = "workspace"  # the session's workspace token (hosted mode)
-WORKSPACE_PARAM = "ws"  # ... kept in the page URL's query, so a refresh keeps it
-
-
-SOMETHING_WENT_WRONG = (
-    "Something went wrong; please try again, or reload the page. (The details are in the "
-    "server's log.)"
-)
-_log = logging.getLogger("catdog.dashboard")
-
-
-@contextmanager
-def guarded(where: str) -> Iterator[None]:
-    """Run a page's body (or a fragment's) so that, in hosted mode, an unexpected exception
-    shows visitors one sentence and its detail goes to the server's log. Locally it is raised
-    as ever, and Streamlit shows it. ``st.stop()`` and ``st.rerun()`` pass through."""
-    try:
-        yield
-    except Exception:
-        if not hosting.hosted():
-            raise
-        _log.exception("unexpected error in %s", where)
-        st.error(SOMETHING_WENT_WRONG, icon=":material/error:")
-
-
-def _leave_legacy_pages_mode() -> None:
-    """Rerun through app.py if Streamlit started this session in its legacy ``pages/`` mode.
-
-    The first session after the server starts, when it opens a page by its own URL (a bookmark,
-    or a refresh after a restart), runs that page file alone, as Streamlit did before
-    ``st.navigation``: no app.py, so no navigation titles, wide layout or sidebar. Every page
-    imports this module first, so its first import switches that mode off and reruns.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-
-
-PAGES = {
-    "dataset": "pages/1_dataset.py",
-    "augmentation": "pages/2_augmentation.py",
-    "train": "pages/3_train.py",
-    "history": "pages/4_history.py",
-    "predict": "pages/5_predict.py",
-}
-
-
-def enter_workspace(update_url: bool = True) -> str | None:
-    """Make the session's workspace the current one for this script run (hosted mode).
-
-    The token is the session's, else the URL's ``?ws=`` (a refresh or a bookmark), else a new
-    one; a token that is not exactly the shape catdog makes is never used. It is put back in
-    the URL (a page switch drops the query). Locally there are no workspaces: ``None``.
-    Fragments, which rerun without app.py, call it with ``update_url=False``.
-    """
-    if not hosting.hosted():
-        set_workspace(None)
-        return None
-    token = st.session_state.get(WORKSPACE)
-    if not valid_workspace_token(token):
-        given = st.query_params.get(WORKSPACE_PARAM)
-        token = given if valid_workspace_token(given) else new_workspace_token()
-        st.session_state[WORKSPACE] = token
-    if update_url and st.query_params.get(WORKSPACE_PARAM) != token:
-        st.query_params[WORKSPACE_PARAM] = token
-    set_workspace(token)
-    if update_url:
-        hosting.touch_workspace(token)  # in use: the idle sweep keeps it
-    return token
 
 
 def active_choice() -> DatasetChoice:
@@ -253,9 +174,3 @@ def start_resume(run_id: str) -> bool:
         return False
     st.session_state[WATCHED_RUN] = job.run_id
     return True
-
-
-# Last, once every name above exists: the rerun ends this import early, and a session that
-# imported this module at the same moment (a server's first visitors) is handed the very same
-# half-run module object by Python; stopping at its top left it without PAGES and the rest.
-_leave_legacy_pages_mode()
