@@ -13,12 +13,20 @@ from catdog import hosting
 from catdog.data.choices import describe
 from catdog.data.importer import sweep_stale_imports
 from catdog.data.paths import ENV_VAR as HOME_VAR
-from catdog.data.paths import in_workspace
+from catdog.data.paths import current_workspace, in_workspace
 from catdog.train.history import best_run, best_run_line
 from catdog.train.job_status import job_line
 from catdog.train.jobs import manager
 from catdog.train.runs import list_runs
-from ui.frame import PAGES, enter_workspace, framed, guarded
+from ui.frame import (
+    PAGES,
+    READ_ONLY_NOTE,
+    enter_workspace,
+    framed,
+    guarded,
+    read_only,
+    share_links,
+)
 from ui.shared import active_choice, damaged_ui
 
 
@@ -113,16 +121,29 @@ def runs_status_ui() -> None:
 
 
 def hosted_ui() -> None:
-    """In hosted mode, say so and list what it limits (nothing locally)."""
+    """In hosted mode, say so, what the workspace's link gives, and what it limits; offer the
+    read-only share link (nothing locally)."""
     if not hosting.hosted():
         return
     limits = "\n".join(f"- {line}" for line in hosting.settings().describe())
+    if read_only():
+        access = READ_ONLY_NOTE
+    else:
+        access = (
+            "Your datasets and runs are private to this workspace. Its link (this page's "
+            "address; keep it to come back) gives **full control** of it: whoever has it can "
+            "import, train, delete and export here. To show your work, share the read-only "
+            "link below instead."
+        )
     st.info(
-        "**This is a shared demo server (hosted mode).** Your datasets and runs are private to "
-        "this browser link (keep the link to come back; anyone with it sees your workspace). "
-        f"To keep the server usable for everyone it limits:\n{limits}",
+        f"**This is a shared demo server (hosted mode).** {access} To keep the server usable "
+        f"for everyone it limits:\n{limits}",
         icon=":material/public:",
     )
+    if not read_only() and (token := current_workspace()) is not None:
+        _, viewing = share_links(token)
+        st.caption("Read-only link to this workspace (sees everything, changes nothing):")
+        st.code(f"{st.context.url or ''}?ws={viewing}", language=None)
 
 
 def sidebar() -> None:
@@ -135,8 +156,12 @@ def sidebar() -> None:
             st.caption(f"{', '.join(choice.info.classes)} · {choice.info.total:,} images")
         else:
             st.caption(describe(choice).split(" — ", 1)[1])
-        if hosting.hosted():
-            st.caption("Your private workspace: keep this page's link to come back to it.")
+        if hosting.hosted() and read_only():
+            st.caption("A workspace opened read-only.")
+        elif hosting.hosted():
+            st.caption(
+                "Your private workspace: this page's link brings you back, with full control."
+            )
         if active := manager().active():
             st.divider()
             st.page_link(PAGES["train"], label=f"Training: {len(active)} run(s) in progress",

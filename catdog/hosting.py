@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from catdog.data.paths import (
+    check_writable,
     current_workspace,
     valid_workspace_token,
     workspace_dir,
@@ -383,6 +384,7 @@ def check_quota(adding: int = 0, what: str = "") -> None:
     """
     if not hosted() or current_workspace() is None:
         return
+    check_writable(f"adding {what} to the workspace" if what else "adding to the workspace")
     used, quota = workspace_usage(), settings().workspace_quota_bytes
     if used + adding <= quota and (adding or used < quota):
         return

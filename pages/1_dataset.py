@@ -22,7 +22,7 @@ from catdog.figures import image_sizes_figure, split_counts_figure
 from catdog.hosting import HostedLimitError
 from catdog.paging import page_count, page_items
 from catdog.train.runs import delete_dataset
-from ui.frame import enter_page
+from ui.frame import enter_page, read_only
 from ui.shared import (
     active_choice,
     confirmed,
@@ -234,13 +234,16 @@ st.title("Dataset")
 if deleted := st.session_state.pop("dataset_deleted", None):
     st.success(f"Dataset {deleted} was deleted.")
 choose_ui()
-delete_ui()
-show_report()
-browse_tab, import_tab = st.tabs(["Browse", "Import a dataset"])
-with import_tab:
-    request = import_ui()
-    if request is not None:
-        run_import(*request)
+if read_only():
+    browse_tab = st.container()
+else:
+    delete_ui()
+    show_report()
+    browse_tab, import_tab = st.tabs(["Browse", "Import a dataset"])
+    with import_tab:
+        request = import_ui()
+        if request is not None:
+            run_import(*request)
 with browse_tab:
     info = require_dataset()
     overview(info)

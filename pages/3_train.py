@@ -15,7 +15,7 @@ from catdog.train.distribute import LOCAL_STRATEGIES, STRATEGY_HELP
 from catdog.train.jobs import TrainingJob, manager
 from catdog.train.precision import PRECISIONS, cached_choice, epochs_in_budget, gpu_visible
 from catdog.train.recipe import choose_image_size
-from ui.frame import enter_page
+from ui.frame import READ_ONLY_NOTE, enter_page, read_only
 from ui.job_view import resume_ui, watched_ui
 from ui.pretrained_view import pretrained_ui
 from ui.shared import WATCHED_RUN, augmentation, require_dataset
@@ -304,6 +304,9 @@ def start_ui(config: TrainConfig, job: TrainingJob | None, buildable: bool) -> N
 
 
 st.title("Train")
+if read_only():
+    st.info(READ_ONLY_NOTE, icon=":material/visibility:")
+    st.stop()
 info = require_dataset()
 job = watched_ui()
 resume_ui()

@@ -25,7 +25,7 @@ from catdog.train.runs import (
     model_file,
     read_history,
 )
-from ui.frame import PAGES, enter_page
+from ui.frame import PAGES, enter_page, read_only
 from ui.shared import confirmed, damaged_ui, model_choice, predictor, start_resume, thumb
 
 enter_page()  # the workspace and the error guard first (ui/frame.py)
@@ -231,10 +231,12 @@ def run_ui(runs: list[RunInfo]) -> None:
         disabled=model is None,
         width="stretch",
     )
-    export_ui(run, model is not None)
+    if not read_only():
+        export_ui(run, model is not None)
     if run.error:
         st.error(f"This run failed: {run.error}")
-    resume_ui(run)
+    if not read_only():
+        resume_ui(run)
     if model is None:
         st.info("This run saved no model yet, so it cannot be evaluated.")
         return
@@ -289,4 +291,5 @@ if intact:
     run_ui(intact)
 else:
     st.info("Every run folder is damaged: there is no run to open.")
-delete_ui(runs)
+if not read_only():
+    delete_ui(runs)

@@ -44,6 +44,10 @@ SOMETHING_WENT_WRONG = (
     "Something went wrong; please try again, or reload the page. (The details are in the "
     "server's log.)"
 )
+READ_ONLY_NOTE = (
+    "This is a read-only link: you can look at this workspace's datasets and runs and classify "
+    "photos, but not import, train, delete or export."
+)
 FORGED_LINK = (
     "That link does not open a workspace of this server (it was changed, or made elsewhere), "
     "so you are in a new, empty workspace; keep this page's link to come back to it."

@@ -14,6 +14,7 @@ fresh visits cannot fill the disk with folders. Plain Python: no Streamlit.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import os
@@ -89,10 +90,8 @@ def _make_secret(path: Path) -> None:
             out.write(secrets.token_bytes(SECRET_BYTES))
             out.flush()
             os.fsync(out.fileno())
-        try:
-            os.link(temporary, path)  # fails if another process made it first: theirs stays
-        except FileExistsError:
-            pass
+        with contextlib.suppress(FileExistsError):  # another process made it first: theirs
+            os.link(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
 
@@ -156,13 +155,17 @@ class IssueLimiter:
         return link_for(new_workspace_token())
 
 
-_LIMITER = IssueLimiter()
+_LIMITERS: dict[str, IssueLimiter] = {}  # one per data home: a server serves one
+_LIMITERS_LOCK = threading.Lock()
 
 
 def issue_link(per_hour: int) -> str:
-    """A new workspace's full-control link, within the server's cap (see :class:`IssueLimiter`).
+    """A new workspace's full-control link, within the server's cap of ``per_hour`` new
+    workspaces in any hour (see :class:`IssueLimiter`).
 
     Raises:
         TooManyWorkspacesError: the cap for this hour is reached.
     """
-    return _LIMITER.issue(per_hour)
+    with _LIMITERS_LOCK:
+        limiter = _LIMITERS.setdefault(str(data_home()), IssueLimiter())
+    return limiter.issue(per_hour)

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from catdog.data.paths import check_writable
 from catdog.train import runs
 
 FORMATS = ("keras", "savedmodel", "tflite")
@@ -90,6 +91,7 @@ def export_run(
         ExportError: an unknown format, ``quantize`` without TFLite, an existing target, or
             an export that failed its check (the file is then deleted).
     """
+    check_writable("exporting a model")
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if quantize and fmt != "tflite":

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from catdog import hosting
-from catdog.data.paths import current_workspace, set_workspace
+from catdog.data.paths import check_writable, current_workspace, set_workspace
 from catdog.train import runs
 from catdog.train.config import TrainConfig
 
@@ -357,6 +357,7 @@ class JobManager:
         Raises:
             As :class:`TrainingJob` (nothing is queued then).
         """
+        check_writable("training")
         job = TrainingJob(config, resume_run=resume_run, on_end=self._job_ended)
         with self._lock:
             self._jobs[job.run_id] = job
@@ -394,6 +395,7 @@ class JobManager:
         job = self.get(run_id)
         if job is None:
             return False
+        check_writable(f"stopping run {run_id}")
         with self._lock:
             if job in self._queue:
                 self._queue.remove(job)

@@ -51,6 +51,7 @@ from catdog import hosting
 from catdog.data.datasets import DatasetError
 from catdog.data.paths import (
     DEMO_DATASET_NAME,
+    check_writable,
     current_workspace,
     datasets_dir,
     demo_dataset_dir,
@@ -173,6 +174,7 @@ def create_run(config: TrainConfig, run_id: str | None = None, *, root: Path | N
     from catdog.data.datasets import scan_dataset
     from catdog.train.config import TrainingError
 
+    check_writable("starting a training run")
     cfg = config.resolved()
     hosting.check_training(cfg)  # every new run passes here: the one place caps are enforced
     hosting.check_quota()
@@ -919,6 +921,7 @@ def delete_run(run: str | Path) -> Path:
             trained or waiting in the queue (the message says to stop or cancel it first).
     """
     path = resolve_run(run)
+    check_writable(f"deleting run {path.name}")
     if is_shared(path):
         raise RunError(f"run {path.name} is a shared example; only your own runs can be deleted")
     try:
@@ -995,6 +998,7 @@ def delete_dataset(root: str | Path) -> Path:
         DatasetError: any of those; the message says which and what to do.
     """
     root = Path(root).expanduser()
+    check_writable(f"deleting dataset {root.name}")
     if root.resolve() == demo_dataset_dir().resolve():
         raise DatasetError(f"{DEMO_DATASET_NAME!r} is the built-in demo dataset; it stays")
     if is_shared(root):
