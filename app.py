@@ -5,6 +5,7 @@ training status); the landing page says what the app does and where things stand
 here imports TensorFlow, so the first page appears in a moment.
 """
 
+import logging
 import os
 
 import streamlit as st
@@ -28,6 +29,7 @@ from ui.frame import (
     share_links,
 )
 from ui.shared import active_choice, damaged_ui
+from ui.uploads import bound_held_uploads, transport_problem
 
 
 def copy_secrets_to_environment() -> None:
@@ -45,10 +47,25 @@ def copy_secrets_to_environment() -> None:
 
 
 @st.cache_resource(show_spinner=False)
+def libraries_loaded() -> None:
+    """Import the libraries several pages use, once, from one session at a time: when sessions
+    import them together (a fresh server's first visitors), Python may hand one of them a
+    module still half made by another (seen: plotly finding pandas without ``Series``)."""
+    import pandas  # noqa: F401
+    import plotly.express  # noqa: F401
+
+
+@st.cache_resource(show_spinner=False)
 def swept_at_start() -> int:
     """Remove what killed imports left behind, once per server process (one folder listing)."""
     with in_workspace(None):  # the data home's own datasets folder
         return len(sweep_stale_imports())
+
+
+@st.cache_resource(show_spinner=False)
+def logged_once(problem: str) -> None:
+    """Log a problem of the server's configuration once per process (not per page view)."""
+    logging.getLogger("catdog.dashboard").error(problem)
 
 
 # The five steps on the landing page: (key in PAGES, link, icon, what it is for).
@@ -183,8 +200,14 @@ def main() -> None:
     copy_secrets_to_environment()
     if hosting.hosted():
         st.set_option("client.showErrorDetails", "none")  # a safety net below guarded()
+        if problem := transport_problem():  # uploads would reach memory over the cap
+            logged_once(problem)
+            st.error(problem, icon=":material/block:")
+            st.stop()
+        bound_held_uploads()
     page = None
     with guarded("app.py"):
+        libraries_loaded()
         swept_at_start()
         if hosting.hosted():
             hosting.start_sweeper(manager().busy_workspaces)  # idle workspaces go (once)

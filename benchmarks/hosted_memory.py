@@ -131,7 +131,7 @@ def start_training(page, url: str, epochs: int, size: int, batch: int) -> None:
     """Open the Train page in the visitor's own workspace and start a short run."""
     page.goto(url)
     page.wait_for_url(re.compile(r"[?&]ws="), timeout=60_000)
-    token = re.search(r"[?&]ws=([A-Za-z0-9_-]{22})", page.url).group(1)
+    token = re.search(r"[?&]ws=([A-Za-z0-9_-]{44})", page.url).group(1)
     page.goto(f"{url}/train?ws={token}")
     page.get_by_text("Total parameters").wait_for(timeout=120_000)
     idle(page)
@@ -146,7 +146,7 @@ def start_training(page, url: str, epochs: int, size: int, batch: int) -> None:
 
 def predict(page, url: str, photo: bytes) -> None:
     """Classify one photo on the Predict page, in the visitor's workspace."""
-    token = re.search(r"[?&]ws=([A-Za-z0-9_-]{22})", page.url).group(1)
+    token = re.search(r"[?&]ws=([A-Za-z0-9_-]{44})", page.url).group(1)
     page.goto(f"{url}/predict?ws={token}")
     page.get_by_text("Upload photos to classify them").wait_for(timeout=60_000)
     page.locator('input[type="file"]').first.set_input_files(

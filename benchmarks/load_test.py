@@ -218,8 +218,8 @@ async def open_home(page: Any, url: str, visitor: Visitor) -> float:
     """Open the landing page as a new visitor; keeps the workspace token the app gives it."""
     started = time.monotonic()
     await page.goto(url, timeout=PAGE_TIMEOUT * 1000)
-    await page.wait_for_url(re.compile(r"[?&]ws=[A-Za-z0-9_-]{22}"), timeout=PAGE_TIMEOUT * 1000)
-    visitor.token = re.search(r"[?&]ws=([A-Za-z0-9_-]{22})", page.url).group(1)
+    await page.wait_for_url(re.compile(r"[?&]ws=[A-Za-z0-9_-]{44}"), timeout=PAGE_TIMEOUT * 1000)
+    visitor.token = re.search(r"[?&]ws=([A-Za-z0-9_-]{44})", page.url).group(1)
     return await shown(page, "home", started)
 
 

@@ -1,5 +1,9 @@
 """Dataset: pick the active dataset, import a new one, and browse its images."""
 
+from ui.frame import enter_page
+
+enter_page()  # first: the workspace and the error guard, or a rerun through app.py
+
 from functools import partial
 from pathlib import Path
 
@@ -22,7 +26,7 @@ from catdog.figures import image_sizes_figure, split_counts_figure
 from catdog.hosting import HostedLimitError
 from catdog.paging import page_count, page_items
 from catdog.train.runs import delete_dataset
-from ui.frame import enter_page, read_only
+from ui.frame import read_only
 from ui.shared import (
     active_choice,
     confirmed,
@@ -31,8 +35,7 @@ from ui.shared import (
     set_active_dataset,
     thumb,
 )
-
-enter_page()  # the workspace and the error guard first (ui/frame.py)
+from ui.uploads import upload_limit_mb
 
 GRID_COLUMNS, GRID_ROWS = 6, 3
 SPLIT_CHOICES = {
@@ -87,9 +90,8 @@ def source_ui() -> tuple[object, Path | None, str]:
     Returns (the upload, the folder, a name suggested by it); one of the first two is None."""
     sources = ["Upload a .zip"] + ([] if hosting.hosted() else ["A folder on this computer"])
     if st.radio("Source", sources, horizontal=True) == "Upload a .zip":
-        cap = hosting.settings().max_upload_mb if hosting.hosted() else None
         upload = st.file_uploader("Dataset archive (.zip)", type=["zip"],
-                                  max_upload_size=max(1, int(cap)) if cap else None)  # fmt: skip
+                                  max_upload_size=upload_limit_mb())  # fmt: skip
         if limits := hosting.upload_limits_line():
             st.caption(limits)
         return upload, None, dataset_name_for(upload.name) if upload else ""

@@ -1,5 +1,9 @@
 """Augmentation: tune the seed's random transforms and see them on a training image."""
 
+from ui.frame import enter_page
+
+enter_page()  # first: the workspace and the error guard, or a rerun through app.py
+
 import random
 from dataclasses import fields
 from pathlib import Path
@@ -11,10 +15,7 @@ from catdog.data.datasets import DatasetInfo, list_images
 from catdog.data.images import load_for_model
 from catdog.train.augment import FILL_MODES, AugmentConfig
 from catdog.train.warp import preview
-from ui.frame import enter_page
 from ui.shared import AUGMENTATION, augmentation, require_dataset
-
-enter_page()  # the workspace and the error guard first (ui/frame.py)
 
 PREVIEW_SIZE = 150  # the seed's input size: what the model sees
 # field: (label, max, step, help); every range starts at 0 (= off)

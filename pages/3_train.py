@@ -1,5 +1,9 @@
 """Train: choose a model and its settings, train in the background, watch it learn."""
 
+from ui.frame import enter_page
+
+enter_page()  # first: the workspace and the error guard, or a rerun through app.py
+
 import streamlit as st
 
 from catdog import hosting
@@ -15,12 +19,10 @@ from catdog.train.distribute import LOCAL_STRATEGIES, STRATEGY_HELP
 from catdog.train.jobs import TrainingJob, manager
 from catdog.train.precision import PRECISIONS, cached_choice, epochs_in_budget, gpu_visible
 from catdog.train.recipe import choose_image_size
-from ui.frame import READ_ONLY_NOTE, enter_page, read_only
+from ui.frame import READ_ONLY_NOTE, read_only
 from ui.job_view import resume_ui, watched_ui
 from ui.pretrained_view import pretrained_ui
 from ui.shared import WATCHED_RUN, augmentation, require_dataset
-
-enter_page()  # the workspace and the error guard first (ui/frame.py)
 
 LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 KEEP = {"persist_state": "session"}  # a setting outlives a visit to another page

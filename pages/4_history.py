@@ -1,5 +1,9 @@
 """History: training curves of runs, compared; a table of runs; evaluation on the test split."""
 
+from ui.frame import enter_page
+
+enter_page()  # first: the workspace and the error guard, or a rerun through app.py
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -25,10 +29,8 @@ from catdog.train.runs import (
     model_file,
     read_history,
 )
-from ui.frame import PAGES, enter_page, read_only
+from ui.frame import PAGES, read_only
 from ui.shared import confirmed, damaged_ui, model_choice, predictor, start_resume, thumb
-
-enter_page()  # the workspace and the error guard first (ui/frame.py)
 
 
 def percent_column(label: str) -> st.column_config.NumberColumn:

@@ -1,5 +1,9 @@
 """Predict: classify your own photos with a trained run."""
 
+from ui.frame import enter_page
+
+enter_page()  # first: the workspace and the error guard, or a rerun through app.py
+
 import streamlit as st
 
 from catdog import hosting
@@ -10,10 +14,9 @@ from catdog.hosting import HostedLimitError
 from catdog.inference.explain import ExplainError, heatmap_jpeg
 from catdog.inference.predict import Prediction
 from catdog.train.runs import RunInfo, list_runs, model_file
-from ui.frame import PAGES, enter_page
+from ui.frame import PAGES
 from ui.shared import damaged_ui, literal, model_choice, predictor
-
-enter_page()  # the workspace and the error guard first (ui/frame.py)
+from ui.uploads import upload_limit_mb
 
 MAX_UPLOAD_MB = 50  # per photo; a phone photo is a few MB
 CARD_COLUMNS = 3
@@ -44,9 +47,7 @@ def photos_ui() -> list[tuple[str, bytes]]:
         "Photos",
         type=sorted(s.lstrip(".") for s in IMAGE_SUFFIXES),
         accept_multiple_files=True,
-        max_upload_size=min(MAX_UPLOAD_MB, max(1, int(limits.max_upload_mb)))
-        if hosting.hosted()
-        else MAX_UPLOAD_MB,
+        max_upload_size=upload_limit_mb(MAX_UPLOAD_MB),
         key="predict_uploads",
     )
     if hosting.hosted():

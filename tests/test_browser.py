@@ -39,6 +39,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 VIEWPORT = {"width": 1366, "height": 768}  # a laptop screen
+SERVERS: dict[str, subprocess.Popen] = {}  # the process serving each URL _serve yields
 
 
 def _free_port() -> int:
@@ -63,6 +64,7 @@ def _serve(home: Path, **env_extra: str) -> Iterator[str]:
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
+    SERVERS[url] = proc
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -250,8 +252,8 @@ def test_every_page_in_a_browser(server: str) -> None:
 
 def _token(page) -> str:
     """The workspace token in the page's URL (waiting for the app to put it there)."""
-    page.wait_for_url(re.compile(r"[?&]ws=[A-Za-z0-9_-]{22}"), timeout=30_000)
-    return re.search(r"[?&]ws=([A-Za-z0-9_-]{22})", page.url).group(1)
+    page.wait_for_url(re.compile(r"[?&]ws=[A-Za-z0-9_-]{44}"), timeout=30_000)
+    return re.search(r"[?&]ws=([A-Za-z0-9_-]{44})", page.url).group(1)
 
 
 def _main_text(page) -> str:

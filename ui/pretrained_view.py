@@ -24,6 +24,7 @@ from catdog.model.weights import (
     save_uploaded_weights,
     weights_status,
 )
+from ui.uploads import upload_limit_mb
 
 KEEP = {"persist_state": "session"}  # a setting outlives a visit to another page
 LEARNING_RATES = (1e-6, 3e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3)
@@ -86,6 +87,7 @@ def upload_ui(model: str, backbone: Backbone) -> tuple[str | None, bool]:
     """A file upload, kept in the data home once checked; returns its path and whether it
     holds usable weights."""
     upload = st.file_uploader(f"Weights file of {backbone.name} (.h5)", type=["h5"],
+                              max_upload_size=upload_limit_mb(),
                               key="train_weights_upload")  # fmt: skip
     if hosting.hosted():
         cap = hosting.settings().max_upload_mb
