@@ -9,12 +9,11 @@ import streamlit as st
 from catdog import hosting
 from catdog.data.images import IMAGE_SUFFIXES, ImageError
 from catdog.data.names import shown
-from catdog.data.thumbnails import preview_image
 from catdog.hosting import HostedLimitError
-from catdog.inference.explain import ExplainError, heatmap_jpeg
 from catdog.inference.predict import Prediction
 from catdog.train.runs import RunInfo, list_runs, model_file
 from ui.frame import PAGES
+from ui.predictions import card_images, classify
 from ui.shared import damaged_ui, literal, model_choice, predictor
 from ui.uploads import upload_limit_mb
 
@@ -60,15 +59,13 @@ def photos_ui() -> list[tuple[str, bytes]]:
     return photos
 
 
-def card(prediction: Prediction, data: bytes) -> None:
-    """One photo (with its heatmap if there is one), its class and a bar per class."""
+def card(prediction: Prediction, data: bytes, digest: str, heat: bool) -> None:
+    """One photo (with its heatmap if asked and there is one), its class and a bar per class."""
     name = shown(prediction.file)  # one line, whatever the file's name holds
+    heatmap = prediction.heatmap
     with st.container(border=True):
-        if prediction.heatmap is not None:
-            photo = heatmap_jpeg(data, prediction.heatmap, max_side=400, name=name)
-        else:
-            photo = preview_image(data, max_side=400, name=name)
-        st.image(photo, width="stretch")
+        plain, tinted = card_images(model_key, digest, name, heatmap is not None, data, heatmap)
+        st.image(tinted if heat and tinted else plain, width="stretch")
         st.markdown(f"**{literal(str(prediction.label))}** — {literal(name)}")
         for cls, p in sorted(prediction.probabilities.items(), key=lambda kv: -kv[1]):
             st.progress(p, text=f"{literal(cls)}: {p:.1%}")
@@ -107,23 +104,24 @@ show_heat = st.toggle(
 )
 if show_heat:
     st.caption("Tinted where the model found evidence for its answer: red most, blue a little.")
-try:
-    predictions = model.predict(photos, heatmaps=show_heat)
-except HostedLimitError as exc:  # a photo over the upload cap (the camera's, say)
+model_key = (str(run.path), which, path.stat().st_mtime)
+try:  # only photos this session has not had classified by this model are decoded
+    predictions, digests, no_heat = classify(model, model_key, photos, show_heat)
+except HostedLimitError as exc:  # over the upload or pixel caps (the camera's photo, say)
     st.error(str(exc))
     st.stop()
-except ExplainError as exc:
-    st.warning(f"No heatmaps for this model: {exc}")
-    predictions = model.predict(photos)
+if no_heat and show_heat:
+    st.warning(f"No heatmaps for this model: {no_heat}")
 for bad in (p for p in predictions if not p.ok):
     st.warning(f"{literal(str(bad.error))} — skipped.", icon=":material/broken_image:")
-good = [(p, data) for p, (_, data) in zip(predictions, photos, strict=True) if p.ok]
+good = [(p, data, digest) for p, (_, data), digest in zip(predictions, photos, digests,
+                                                           strict=True) if p.ok]  # fmt: skip
 for row in range(0, len(good), CARD_COLUMNS):
-    for col, (prediction, data) in zip(
+    for col, (prediction, data, digest) in zip(
         st.columns(CARD_COLUMNS), good[row : row + CARD_COLUMNS], strict=False
     ):
         with col:
             try:
-                card(prediction, data)
+                card(prediction, data, digest, show_heat)
             except ImageError as exc:
                 st.warning(literal(str(exc)))

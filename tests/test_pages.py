@@ -29,6 +29,7 @@ from streamlit.testing.v1 import AppTest
 from catdog.data import cartoon, demo
 from catdog.data.datasets import list_images
 from catdog.data.paths import datasets_dir, demo_dataset_dir, runs_dir
+from catdog.inference.predict import Predictor
 from catdog.train import runs
 from catdog.train.augment import AugmentConfig
 from catdog.train.config import TrainConfig
@@ -659,7 +660,17 @@ def test_history_page_evaluates_a_run(trained_run: str) -> None:
 
 
 @pytest.mark.slow
-def test_predict_page_classifies_uploads_and_warns_about_bad_ones(trained_run: str) -> None:
+def test_predict_page_classifies_uploads_and_warns_about_bad_ones(
+    trained_run: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    classified: list[str] = []  # every photo the model was given, in order
+    predict = Predictor.predict
+
+    def counted(self, sources, **options):
+        classified.extend(name for name, _ in sources)
+        return predict(self, sources, **options)
+
+    monkeypatch.setattr(Predictor, "predict", counted)
     at = open_page("predict")
     assert at.selectbox(key="predict_run").value.id == trained_run
     truncated = png_bytes(3)[:200]
@@ -686,6 +697,7 @@ def test_predict_page_classifies_uploads_and_warns_about_bad_ones(trained_run: s
     assert len(plain) == len(tinted) == 2 and set(plain).isdisjoint(tinted)
     at.toggle(key="predict_heatmaps").set_value(True).run()
     assert [tuple(img.value) for img in at.image] == tinted  # the same maps again
+    assert classified == ["whiskers.png", "notes.jpg", "half.png", "rex.png"]  # once each
 
     at.toggle(key="predict_camera").set_value(True).run()
     jpeg = io.BytesIO()
@@ -694,6 +706,7 @@ def test_predict_page_classifies_uploads_and_warns_about_bad_ones(trained_run: s
     assert not at.exception, [e.value for e in at.exception]
     assert len(at.progress) == 6
     assert any(m.value.endswith("— camera photo") for m in at.markdown)
+    assert classified[4:] == ["camera photo"]  # only the new one
 
 
 # ------------------------------------------------------------ damaged runs, resuming

@@ -22,6 +22,7 @@ import numpy as np
 from catdog import hosting
 from catdog.data.images import ImageError, load_for_model
 from catdog.data.names import shown
+from catdog.inference.photo_limits import check_photo_pixels
 from catdog.progress import ProgressFn, report
 from catdog.train.config import tta_zoom_error
 from catdog.train.runs import RunError, load_model, resolve_run, usable_run_info
@@ -281,8 +282,8 @@ class Predictor:
             One :class:`Prediction` per source, in the same order.
 
         Raises:
-            catdog.hosting.HostedLimitError: in hosted mode, too many photos, one too big, or
-                a path of the server.
+            catdog.hosting.HostedLimitError: in hosted mode, too many photos, one too big (in
+                bytes or in pixels to decode), too many pixels together, or a path of the server.
         """
         named = [_name_and_data(source, i) for i, source in enumerate(sources)]
         hosting.check_photos(len(named))
@@ -291,6 +292,7 @@ class Predictor:
                 hosting.check_upload(len(data), name)
             else:
                 hosting.refuse_server_files(f"classifying the file {name}")
+        check_photo_pixels(named, self.image_size)  # from the headers, before any decoding
         return self._predict_named(named, batch_size, progress, heatmaps)
 
     def predict_files(
