@@ -535,12 +535,13 @@ def markdown(payload: dict) -> list[str]:
     """The results as Markdown: one row per attack, then the honest visitor and the server."""
     verdict = {True: "bounded", False: "**not bounded**", None: "see outcome"}
     lines = [
-        "| attack | what | outcome | verdict | disk MB | peak RSS MB | server CPU s | s |",
+        "| attack | what | outcome | verdict | disk MB | RSS MB before → peak | server CPU s | s |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in payload["attacks"]:
+        memory = f"{r['rss_before_mb']} → {r['peak_rss_mb']}"
         lines.append(f"| {r['attack']} | {r['what']} | {r['outcome'].replace('|', '/')} | "
-                     f"{verdict[r['bounded']]} | {r['disk_mb']} | {r['peak_rss_mb']} | "
+                     f"{verdict[r['bounded']]} | {r['disk_mb']} | {memory} | "
                      f"{r['server_cpu_s']} | {r['seconds']} |")  # fmt: skip
     h = payload["honest"]
     lines += ["", f"Honest visitor meanwhile: {h['completed']} of {len(h['rounds'])} rounds "
