@@ -53,6 +53,7 @@ def photos_ui() -> list[tuple[str, bytes]]:
         st.caption(f"Hosted demo: at most {limits.max_predict_photos} photos at once.")
     photos = [(u.name, u.getvalue()) for u in uploads or []]
     if st.toggle("Take a photo with the camera", key="predict_camera"):
+        # No max_upload_size on st.camera_input (Streamlit 1.67): server.maxUploadSize holds.
         shot = st.camera_input("Camera", label_visibility="collapsed")
         if shot is not None:
             photos.append(("camera photo", shot.getvalue()))
