@@ -9,7 +9,6 @@ Heavy modules (TensorFlow) are imported inside the commands that need them, so `
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import os
 import re
@@ -24,6 +23,7 @@ from typing import Any, get_type_hints
 
 from catdog.failures import TrainingFailed
 from catdog.progress import TextProgress
+from catdog.system import disk_full
 from catdog.train.config import TrainConfig
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -633,6 +633,6 @@ def main(argv: list[str] | None = None) -> int:
 def _os_error(exc: OSError) -> str:
     """One line for an operating-system error no command turned into its own message."""
     where = f" ({exc.filename})" if exc.filename else ""
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+    if disk_full(exc):
         return f"the disk is full{where}: free some space and try again"
     return f"{exc.strerror or exc}{where}"

@@ -412,7 +412,7 @@ def last_activity(folder: str | os.PathLike[str]) -> float:
 
 def _training_there(folder: Path) -> bool:
     """Whether some process trains one of the workspace's runs now (holds its lock)."""
-    from catdog.train.lock import lock_taken
+    from catdog.train.runs.lock import lock_taken
 
     runs_folder = folder / "runs"
     return runs_folder.is_dir() and any(

@@ -21,7 +21,7 @@ from test_pages import _zip_of, png_bytes, small_demo, texts
 
 from catdog import hosting
 from catdog.data.choices import import_named
-from catdog.data.datasets import DatasetError, list_datasets
+from catdog.data.datasets import DatasetError, delete_dataset, list_datasets
 from catdog.data.importer import import_dataset
 from catdog.data.paths import (
     WorkspaceError,
@@ -42,7 +42,7 @@ from catdog.train import jobs, runs
 from catdog.train.config import TrainConfig
 from catdog.train.history import short_id
 from catdog.train.jobs import JobManager, manager
-from catdog.train.runs import delete_dataset
+from catdog.train.runs import runs_training_on
 from pages.shared import SOMETHING_WENT_WRONG
 
 
@@ -476,7 +476,7 @@ def test_delete_run_takes_only_ones_own_idle_runs(hosted_mode) -> None:
                 runs.delete_run(busy.name)
             with pytest.raises(DatasetError, match=f"dataset 'mine' is what run {busy.name} "
                                "trains on \\(running\\); stop it first"):  # fmt: skip
-                delete_dataset(data)
+                delete_dataset(data, runs_training_on)
         assert runs.delete_run(idle.name) == idle and not idle.exists()
         assert [r.id for r in runs.list_runs()] == [busy.name, example.name]
     assert example.is_dir()
@@ -489,13 +489,13 @@ def test_delete_dataset_takes_only_ones_own(hosted_mode) -> None:
         mine = make_dataset(datasets_dir() / "mine", counts=(2, 1, 1))
     with in_workspace(B):
         with pytest.raises(DatasetError, match="no dataset 'mine' among your datasets"):
-            delete_dataset(mine)
+            delete_dataset(mine, runs_training_on)
         with pytest.raises(DatasetError, match="'pets' is a shared example; only your own"):
-            delete_dataset(shared)
+            delete_dataset(shared, runs_training_on)
         with pytest.raises(DatasetError, match="'demo' is the built-in demo dataset; it stays"):
-            delete_dataset(demo_dataset_dir())
+            delete_dataset(demo_dataset_dir(), runs_training_on)
     with in_workspace(A):
-        assert delete_dataset(mine) == mine and not mine.exists()
+        assert delete_dataset(mine, runs_training_on) == mine and not mine.exists()
     assert shared.is_dir() and demo_dataset_dir().is_dir()
 
 

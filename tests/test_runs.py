@@ -44,7 +44,7 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path: Path) -> N
 
     with pytest.raises(TypeError):
         runs.atomic_write_json(target, {"state": Boom()})  # json cannot serialise it
-    with pytest.raises(RuntimeError), runs._atomic_path(target) as tmp:
+    with pytest.raises(RuntimeError), runs.atomic_path(target) as tmp:
         tmp.write_text('{"state": "ha')  # half a file...
         raise RuntimeError("killed")  # ...and the writer dies before the rename
     assert json.loads(target.read_text()) == {"state": "old"}

@@ -356,7 +356,7 @@ def test_the_heartbeat_goes_on_through_long_phases(
 ) -> None:
     """A slow listener holds training inside a phase, as a long image load or test evaluation
     would; the status must stay fresh (and name the phase) meanwhile."""
-    monkeypatch.setattr(runs, "HEARTBEAT_SECONDS", 0.1)  # instead of 10 s, to wait less
+    monkeypatch.setattr(runs.lock, "HEARTBEAT_SECONDS", 0.1)  # instead of 10 s, to wait less
     seen: dict[str, list[dict]] = {}
 
     def on_event(event: ProgressEvent) -> None:

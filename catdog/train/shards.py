@@ -42,6 +42,7 @@ import numpy as np
 from catdog.data.images import load_or_reason
 from catdog.model.backend import tf
 from catdog.progress import ProgressFn, TimeLeft, report
+from catdog.system import disk_full
 from catdog.train import cache
 from catdog.train.budget import decoded_bytes
 from catdog.train.cache import CacheLease, EntryLock
@@ -274,7 +275,7 @@ def _write_entry(
         cache.sync_folder(root)
     except BaseException as exc:
         shutil.rmtree(work, ignore_errors=True)
-        if cache.disk_full(exc):
+        if disk_full(exc):
             raise cache.CacheError(cache.space_message(root, need, len(job.paths))) from exc
         raise
 
