@@ -31,6 +31,7 @@ from catdog.data.paths import (
     demo_dataset_dir,
     in_workspace,
     new_workspace_token,
+    runs_dir,
     set_workspace,
     shared_datasets_dir,
     shared_runs_dir,
@@ -152,7 +153,7 @@ def test_a_run_over_a_cap_is_refused_by_create_run(hosted_mode, changes, message
     with pytest.raises(HostedLimitError) as refused:
         runs.create_run(tiny_config(data, **changes))
     assert str(refused.value).startswith(message)
-    assert list(runs.runs_dir().iterdir()) == []  # nothing made
+    assert list(runs_dir().iterdir()) == []  # nothing made
     runs.create_run(tiny_config(data))  # within the caps: made
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from catdog.data.paths import data_home
+from catdog.data.paths import data_home, runs_dir
 from catdog.failures import TrainingFailed, failure_message
 from catdog.model.backend import keras
 from catdog.model.registry import build_model, compile_model, get_spec
@@ -190,7 +190,7 @@ def train_on_cluster(
     """
     dist = distribution(config.strategy)
     if dist.chief:
-        path = runs.runs_dir() / run_id
+        path = runs_dir() / run_id
         if not (path / runs.CONFIG_FILE).exists():
             return train(config, on_event=on_event, stop=stop, run_id=run_id)
         return _continue_on_cluster(path, config, on_event, stop)
