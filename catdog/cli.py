@@ -23,7 +23,7 @@ from typing import Any, get_type_hints
 
 from catdog.failures import TrainingFailed
 from catdog.progress import TextProgress
-from catdog.system import disk_full
+from catdog.system import disk_full, megabytes
 from catdog.train.config import TrainConfig
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -221,7 +221,7 @@ def _check_weights(config: TrainConfig) -> None:
 
     def downloading(done: int, total: int) -> None:
         if not said:
-            print(f"downloading {config.model}'s weights ({total / 1e6:.1f} MB)…", file=sys.stderr)
+            print(f"downloading {config.model}'s weights ({megabytes(total)})…", file=sys.stderr)
             said.append(True)
 
     path = find_weights(config.model, config.weights, on_progress=downloading)

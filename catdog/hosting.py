@@ -32,12 +32,12 @@ from catdog.data.paths import (
     workspace_dir,
     workspaces_dir,
 )
+from catdog.system import MB
 
 ENV_VAR = "CATDOG_HOSTED"
 ENV_PREFIX = "CATDOG_HOSTED_"
 _ON = ("1", "true", "yes", "on")
 _OFF = ("", "0", "false", "no", "off")
-MB = 1024 * 1024
 # The training strategies hosted mode offers: a shared server trains each visitor's run on one
 # device (auto is one there: hosting tiers have no GPUs).
 HOSTED_STRATEGIES = ("auto", "one")

@@ -9,13 +9,13 @@ import pytest
 
 from catdog.data.images import load_for_model
 from catdog.model.backend import tf
+from catdog.model.pixels import scale_pixels
 from catdog.train.augment import AugmentConfig
 from catdog.train.pipeline import (
     LoadedSplit,
     load_images,
     load_split,
     make_dataset,
-    scale_pixels,
 )
 
 

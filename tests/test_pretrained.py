@@ -196,7 +196,7 @@ def test_missing_weights_say_which_file_where_and_how(
         find_weights("vgg16")
     message = str(caught.value)
     assert "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5" in message
-    assert "58.9 MB" in message
+    assert "56.2 MB" in message
     assert str(keras_home / "models") in message
     assert "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/" in message
     assert "--weights PATH" in message
@@ -289,7 +289,7 @@ def test_train_page_says_what_a_pretrained_preset_downloads(keras_home: Path) ->
     at.selectbox(key="train_model").set_value("mobilenet-v3-small").run()
     assert not at.exception, [e.value for e in at.exception]
     captions = " ".join(c.value for c in at.caption)
-    assert SMALL.file_name in captions and "4.3 MB" in captions
+    assert SMALL.file_name in captions and "4.1 MB" in captions
     assert "not on this machine yet" in captions
     assert at.number_input(key="train_epochs").value == 15
     assert at.select_slider(key="train_learning_rate").value == 1e-3
@@ -364,8 +364,8 @@ def test_fine_tuning_can_start_from_each_listed_block() -> None:
 
 
 def test_weights_status_words() -> None:
-    assert "4.3 MB" in weights_status("mobilenet-v3-small")
-    assert "58.9 MB" in weights_status("vgg16")
+    assert "4.1 MB" in weights_status("mobilenet-v3-small")
+    assert "56.2 MB" in weights_status("vgg16")
     assert "nothing to download" in weights_status("catdog-net")
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from catdog.data.datasets import labelled_images
+from catdog.model.pixels import scale_pixels
 from catdog.train import budget, cache, shards
 from catdog.train.budget import BudgetError, choose_input, decoded_bytes
 from catdog.train.pipeline import (
@@ -25,7 +26,6 @@ from catdog.train.pipeline import (
     load_split,
     make_dataset,
     open_splits,
-    scale_pixels,
 )
 from catdog.train.shards import StreamedSplit
 

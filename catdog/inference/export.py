@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from catdog.system import megabytes
 from catdog.train import runs
 
 FORMATS = ("keras", "savedmodel", "tflite")
@@ -61,7 +62,7 @@ class ExportResult:
         """One line for the command line and the History page."""
         kind = f"{self.format}{' (quantized)' if self.quantized else ''}"
         return (
-            f"{kind}: {self.path} ({self.bytes / 1e6:.1f} MB); on {self.images} validation "
+            f"{kind}: {self.path} ({megabytes(self.bytes)}); on {self.images} validation "
             f"images the same class for {self.agreement:.0%}, probabilities within "
             f"{self.max_difference:.2g} of the run's model"
         )

@@ -2,7 +2,7 @@
 
 :class:`Predictor` loads a run's model once and classifies paths or raw bytes. Every image goes
 through the same steps as in training (:func:`catdog.data.images.load_for_model` at the run's image
-size, then :func:`catdog.train.pipeline.scale_pixels`), so a photo gets the same score here as it
+size, then :func:`catdog.model.pixels.scale_pixels`), so a photo gets the same score here as it
 would in the training pipeline. A file that cannot be read comes back as a :class:`Prediction`
 with an ``error`` instead of stopping the others.
 
@@ -231,7 +231,7 @@ class Predictor:
         Returns:
             Float array ``[N, len(classes)]``; each row sums to 1.
         """
-        from catdog.train.pipeline import scale_pixels
+        from catdog.model.pixels import scale_pixels
 
         if len(images) == 0:
             return np.zeros((0, len(self.classes)))
@@ -251,7 +251,7 @@ class Predictor:
         See :func:`catdog.inference.explain.grad_cam` (values in [0, 1], at the feature map's size).
         """
         from catdog.inference.explain import grad_cam
-        from catdog.train.pipeline import scale_pixels
+        from catdog.model.pixels import scale_pixels
 
         return grad_cam(self.model, scale_pixels(images), np.asarray(class_indices))
 

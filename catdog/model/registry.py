@@ -275,7 +275,7 @@ def build_mobilenet_v3_small(
 VGG16 = ModelSpec(
     name="vgg16",
     description="The book's transfer learning (§5.3): VGG16's convolutional base with its "
-    "ImageNet weights (a 58.9 MB download), frozen under a new dense head, then its top block "
+    "ImageNet weights (a 56.2 MB download), frozen under a new dense head, then its top block "
     "fine-tuned. Slow on a CPU (15 million parameters in the base).",
     build=build_vgg16,
     image_size=150,
@@ -296,7 +296,7 @@ VGG16 = ModelSpec(
 MOBILENET_V3_SMALL = ModelSpec(
     name="mobilenet-v3-small",
     description="Transfer learning that suits a CPU: MobileNetV3Small's base with its "
-    "ImageNet weights (a 4.3 MB download), frozen under a pooled head, then its last blocks "
+    "ImageNet weights (a 4.1 MB download), frozen under a pooled head, then its last blocks "
     "fine-tuned; tens of times VGG16's images per second on a CPU.",
     build=build_mobilenet_v3_small,
     image_size=160,

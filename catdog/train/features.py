@@ -30,18 +30,19 @@ from typing import Any
 import numpy as np
 
 from catdog.model.backend import keras
+from catdog.model.pixels import scale_pixels
 from catdog.model.pretrained import HEAD
 from catdog.progress import ProgressFn, report
+from catdog.system import MB
 from catdog.train import phases
 from catdog.train.budget import available_memory_bytes, env_megabytes
 from catdog.train.config import TrainConfig, TrainingError
-from catdog.train.pipeline import LoadedSplit, make_feature_dataset, scale_pixels
+from catdog.train.pipeline import LoadedSplit, make_feature_dataset
 
 # The most memory the features may take, in MB (0: never compute them, the base runs every
 # epoch); unset, half the memory available when training starts.
 CACHE_MB_ENV = "CATDOG_FEATURE_CACHE_MB"
 AVAILABLE_SHARE = 0.5
-MB = 1024 * 1024
 EXTRACTING = "computing the frozen base's features (once: no augmentation)"
 
 

@@ -30,13 +30,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from catdog.data.datasets import labelled_images
 from catdog.data.images import load_or_reason
 from catdog.model.backend import tf
+from catdog.model.pixels import PIXEL_SCALE, scale_pixels
 from catdog.progress import ProgressFn, report
 from catdog.train import shards
 from catdog.train.augment import AugmentConfig
@@ -93,24 +93,6 @@ class LoadedSplit:
     def image_size(self) -> int:
         """Side of the square images, in pixels."""
         return int(self.images.shape[1])
-
-
-# The seed's rescale=1./255, as a float32 factor (the same number in NumPy and TensorFlow).
-PIXEL_SCALE = np.float32(1.0 / 255.0)
-
-
-def scale_pixels(images: Any) -> Any:
-    """Rescale 0–255 pixels to float32 in [0, 1], exactly as training does (× 1/255).
-
-    Args:
-        images: a NumPy array or a tensor of pixel values 0–255 (any numeric dtype).
-
-    Returns:
-        float32 values in [0, 1], a NumPy array for NumPy input, else a tensor.
-    """
-    if isinstance(images, np.ndarray):
-        return images.astype(np.float32) * PIXEL_SCALE
-    return tf.cast(images, tf.float32) * PIXEL_SCALE
 
 
 def load_split(
