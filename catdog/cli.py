@@ -134,11 +134,13 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from catdog.model.registry import REGISTRY, build_model
+    from catdog.model.registry import build_model
+    from catdog.train.presets import PRESETS
 
     rows = []
-    for spec in REGISTRY.values():
-        params = build_model(spec.name).count_params()
+    for spec in PRESETS.values():
+        params = build_model(spec.network, image_size=spec.image_size, dropout=spec.dropout)
+        params = params.count_params()
         rows.append(
             (spec.name, f"{spec.image_size}×{spec.image_size}", f"{params:,}", spec.description)
         )
@@ -224,9 +226,12 @@ def _check_weights(config: TrainConfig) -> None:
             print(f"downloading {config.model}'s weights ({megabytes(total)})…", file=sys.stderr)
             said.append(True)
 
-    path = find_weights(config.model, config.weights, on_progress=downloading)
+    from catdog.train.presets import get_preset
+
+    network = get_preset(config.model).network
+    path = find_weights(network, config.weights, on_progress=downloading)
     if config.weights and path is not None:
-        check_weights_file(config.model, path)
+        check_weights_file(network, path)
 
 
 def _check_run_id(run_id: str | None) -> None:

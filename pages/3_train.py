@@ -7,14 +7,15 @@ from catdog.data.datasets import DatasetInfo
 from catdog.data.paths import demo_dataset_dir
 from catdog.hosting import HostedLimitError, capped_settings
 from catdog.model.backbones import BACKBONES
-from catdog.model.registry import RECOMMENDED, REGISTRY, ModelError, get_spec, recommended_model
+from catdog.model.errors import ModelError
 from catdog.train import job_status
 from catdog.train.augment import AugmentConfig
 from catdog.train.config import LR_SCHEDULES, SPEC_DEFAULTS, TrainConfig, TrainingError
 from catdog.train.distribute import LOCAL_STRATEGIES, STRATEGY_HELP
+from catdog.train.input_size import choose_image_size
 from catdog.train.jobs import TrainingJob, manager
 from catdog.train.precision import PRECISIONS, cached_choice, epochs_in_budget, gpu_visible
-from catdog.train.recipe import choose_image_size
+from catdog.train.presets import PRESETS, RECOMMENDED, get_preset, recommended_model
 from pages.job_view import resume_ui, watched_ui
 from pages.pretrained_view import pretrained_ui
 from pages.shared import WATCHED_RUN, augmentation, require_dataset
@@ -24,9 +25,9 @@ KEEP = {"persist_state": "session"}  # a setting outlives a visit to another pag
 
 
 def model_defaults() -> None:
-    """Load the chosen model's ModelSpec defaults into the settings widgets (within hosted
+    """Load the chosen model's Preset defaults into the settings widgets (within hosted
     mode's caps, if it is on)."""
-    spec = get_spec(st.session_state["train_model"])
+    spec = get_preset(st.session_state["train_model"])
     values = capped_settings({name: getattr(spec, name) for name in SPEC_DEFAULTS})
     for name, value in values.items():  # settings without a widget simply go unused
         st.session_state[f"train_{name}"] = value
@@ -68,12 +69,12 @@ def model_ui(info: DatasetInfo) -> str:
     if "train_model" not in st.session_state:  # first visit: the seed's story on the demo
         st.session_state["train_model"] = recommended_model(is_demo(info))
     model = st.selectbox(
-        "Model", list(REGISTRY), key="train_model", on_change=model_defaults, **KEEP,
+        "Model", list(PRESETS), key="train_model", on_change=model_defaults, **KEEP,
         format_func=lambda name: f"{name} (recommended)" if name == RECOMMENDED else name,
     )  # fmt: skip
     if any(f"train_{name}" not in st.session_state for name in SPEC_DEFAULTS):
         model_defaults()
-    st.caption(get_spec(model).description)
+    st.caption(get_preset(model).description)
     return model
 
 
@@ -125,7 +126,7 @@ def schedule_ui(caps: dict[str, float]) -> dict[str, int | float | str]:
 
 def regularisation_ui(model: str) -> dict[str, float]:
     """Label smoothing and (for AdamW models) weight decay, in an expander."""
-    optimizer = get_spec(model).optimizer
+    optimizer = get_preset(model).optimizer
     adamw = optimizer == "adamw"
     # fmt: off
     with st.expander("Regularisation: label smoothing, weight decay"):
@@ -147,7 +148,7 @@ def augment_ui(model: str) -> dict[str, bool | AugmentConfig]:
     """Whether to augment, and with the model's preset or the Augmentation page's settings."""
     augment = st.toggle("Data augmentation", key="train_augment", **KEEP)
     aug = augmentation()
-    preset = get_spec(model).augmentation
+    preset = get_preset(model).augmentation
     if augment and preset is not None:
         choices = ["the model's preset", "the Augmentation page's"]
         source = st.radio("Augmentation settings", choices, horizontal=True,
@@ -159,7 +160,7 @@ def augment_ui(model: str) -> dict[str, bool | AugmentConfig]:
 
 
 def settings_ui(info: DatasetInfo) -> tuple[TrainConfig, bool]:
-    """Model and training settings (defaults from the model's ModelSpec), and whether training
+    """Model and training settings (defaults from the model's Preset), and whether training
     can start with them (a pretrained model's weights file may be wrong)."""
     model = model_ui(info)
     caps = hosting.training_bounds()
@@ -174,7 +175,7 @@ def settings_ui(info: DatasetInfo) -> tuple[TrainConfig, bool]:
     pretrained, usable = pretrained_ui(model, basics["epochs"], bool(augment["augment"]))
     strategy = strategy_ui()
     # The preset's own size may be fitted to the machine's speed (see budget_ui); another is kept.
-    fit = size == get_spec(model).image_size
+    fit = size == get_preset(model).image_size
     config = TrainConfig(data=str(info.root), model=model, precision=precision, **basics,
                          **schedule, **regularisation, **augment, **pretrained,
                          strategy=strategy, fit_image_size=fit)  # fmt: skip
@@ -243,7 +244,9 @@ def budget_ui(model: str, size: int, batch: int, precision: str, limit: float, e
 def model_summary(model: str, image_size: int, num_classes: int, dropout: float) -> list[dict]:
     from catdog.model.registry import build_model, summary_rows
 
-    built = build_model(model, image_size=image_size, num_classes=num_classes, dropout=dropout)
+    built = build_model(
+        get_preset(model).network, image_size=image_size, num_classes=num_classes, dropout=dropout
+    )
     return summary_rows(built)
 
 

@@ -24,6 +24,7 @@ from catdog.model.weights import (
     weights_status,
 )
 from catdog.system import disk_full
+from catdog.train.presets import get_preset
 
 KEEP = {"persist_state": "session"}  # a setting outlives a visit to another page
 LEARNING_RATES = (1e-6, 3e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3)
@@ -153,6 +154,7 @@ def fine_tune_ui(backbone: Backbone, epochs: int) -> dict[str, Any]:
 def pretrained_ui(model: str, epochs: int, augment: bool) -> tuple[dict[str, Any], bool]:
     """For a pretrained model, its weights and fine-tuning settings (as TrainConfig fields) and
     whether training can start with them; ``({}, True)`` for a model trained from scratch."""
+    model = get_preset(model).network  # the weights belong to the network
     backbone = backbone_of(model)
     if backbone is None:
         return {}, True

@@ -194,7 +194,7 @@ def test_multi_class_softmax_run(dataset_factory, catdog_home: Path) -> None:
     data = dataset_factory(classes=("ants", "bees", "cats"), counts=(0, 0, 3), size=48)
     run = runs_dir() / "hand-made"
     run.mkdir()
-    build_model("seed-baseline", image_size=48, num_classes=3).save(run / "best.keras")
+    build_model("seed-convnet", image_size=48, num_classes=3).save(run / "best.keras")
     config = {
         "run_id": run.name,
         "classes": ["ants", "bees", "cats"],

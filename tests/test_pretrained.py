@@ -18,7 +18,7 @@ import pytest
 from catdog.cli import main
 from catdog.model.backbones import BACKBONES
 from catdog.model.backend import keras
-from catdog.model.registry import build_model, get_spec
+from catdog.model.registry import build_model, get_network
 from catdog.model.saving import load_keras_model
 from catdog.model.weights import (
     WEIGHTS_URL_ENV,
@@ -203,9 +203,9 @@ def test_missing_weights_say_which_file_where_and_how(
     assert not list((keras_home / "models").glob("*"))  # no half-downloaded file left
     with pytest.raises(WeightsMissing, match=r"given, /no/such\.h5, does not exist"):
         find_weights("vgg16", "/no/such.h5")
-    assert find_weights("seed-baseline") is None
+    assert find_weights("seed-convnet") is None
     with pytest.raises(ValueError, match="no pretrained base"):
-        find_weights("seed-baseline", "/some/file.h5")
+        find_weights("seed-convnet", "/some/file.h5")
 
 
 def test_training_without_weights_fails_before_any_run_folder(
@@ -318,8 +318,8 @@ def test_a_weights_file_is_checked_as_training_loads_it(
     for path, problem in problems.items():
         with pytest.raises(ValueError, match=re.escape(f"{path} {problem}")):
             check_weights_file("mobilenet-v3-small", path)
-    with pytest.raises(ValueError, match="seed-baseline has no pretrained base"):
-        check_weights_file("seed-baseline", small_weights)
+    with pytest.raises(ValueError, match="seed-convnet has no pretrained base"):
+        check_weights_file("seed-convnet", small_weights)
     # The command line refuses a wrong file before making a run folder.
     code = main(["train", "--data", str(tiny_dataset), "--model", "mobilenet-v3-small",
                  "--image-size", "32", "--weights", str(zipped)])  # fmt: skip
@@ -354,7 +354,7 @@ def test_fine_tuning_can_start_from_each_listed_block() -> None:
 
     for model in ("vgg16", "mobilenet-v3-small"):
         built = build_model(model, image_size=32)
-        backbone = BACKBONES[str(get_spec(model).backbone)]
+        backbone = BACKBONES[str(get_network(model).backbone)]
         assert backbone.top_block in backbone.blocks
         trained = []
         for block in backbone.blocks:

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 from catdog.model.backend import keras
-from catdog.model.registry import get_spec
 from catdog.train import runs
 from catdog.train.config import TrainConfig, TrainingError
+from catdog.train.presets import get_preset
 from catdog.train.trainer import ProgressEvent, resume, train, train_created
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -236,7 +236,7 @@ def test_catdog_net_trains_saves_reloads_and_predicts_the_same(tiny_dataset: Pat
     )
     saved = json.loads((result.path / "config.json").read_text())
     config = saved["train"]
-    assert get_spec("catdog-net").precision == "auto"  # measured: see test_precision.py
+    assert get_preset("catdog-net").precision == "auto"  # measured: see test_precision.py
     assert config["precision"] in ("float32", "bfloat16") and config["tta"] is True
     assert saved["precision"]["requested"] == "auto"
     assert saved["precision"]["precision"] == config["precision"]

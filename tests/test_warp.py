@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from catdog.model.registry import STRONG_AUGMENTATION
 from catdog.train.augment import AugmentConfig
+from catdog.train.presets import STRONG_AUGMENTATION
 
 # --- fidelity to Keras 2 -----------------------------------------------------------------------
 

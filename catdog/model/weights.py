@@ -30,7 +30,7 @@ from catdog import hosting
 from catdog.data.paths import weights_dir
 from catdog.model.backbones import BACKBONES, Backbone
 from catdog.model.errors import ModelError
-from catdog.model.registry import get_spec
+from catdog.model.registry import get_network
 from catdog.system import megabytes
 
 # Set to a folder URL that serves the same file names (a mirror) to download from there instead.
@@ -46,8 +46,8 @@ class WeightsMissing(ModelError):
 
 
 def backbone_of(model: str) -> Backbone | None:
-    """The pretrained base of the registry model ``model`` (None: it starts from random weights)."""
-    name = get_spec(model).backbone
+    """The pretrained base of the network ``model`` (None: it starts from random weights)."""
+    name = get_network(model).backbone
     return None if name is None else BACKBONES[name]
 
 

@@ -12,9 +12,10 @@ from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from catdog.model.registry import ModelSpec, get_spec, image_size_error, weight_decay_error
+from catdog.model.registry import weight_decay_error
 from catdog.train.augment import AugmentConfig
 from catdog.train.precision import PRECISIONS, precision_error
+from catdog.train.presets import Preset, get_preset
 
 LR_SCHEDULES = ("constant", "cosine", "plateau")
 # Where a run trains: see catdog.train.distribute.
@@ -70,7 +71,7 @@ class TrainConfig:
 
     The CLI, the dashboard and the saved ``config.json`` all use this one object; each field
     carries its help text, its check and its command-line spelling (see :func:`setting`), so a
-    new setting is one field here (plus its default in ``ModelSpec`` if the model sets it).
+    new setting is one field here (plus its default in ``Preset`` if the model sets it).
     """
 
     # DATA/{train,validation,test}/<class>/<images>
@@ -200,7 +201,7 @@ class TrainConfig:
 
     def resolved(self) -> TrainConfig:
         """A copy with every ``None`` replaced by the model's default, validated."""
-        spec = get_spec(self.model)
+        spec = get_preset(self.model)
         defaults = {
             name: getattr(spec, name) for name in SPEC_DEFAULTS if getattr(self, name) is None
         }
@@ -223,7 +224,7 @@ class TrainConfig:
         cfg = cfg._resolved_pretraining(spec.backbone)
         if problem := weight_decay_error(spec.optimizer, cfg.weight_decay):
             raise TrainingError(f"{spec.name}: {problem}")
-        if problem := image_size_error(spec, cfg.image_size):
+        if problem := spec.image_size_error(cfg.image_size):
             raise TrainingError(problem)
         return cfg
 
@@ -284,10 +285,10 @@ class TrainConfig:
         return cls(**values)
 
 
-# TrainConfig fields whose ``None`` means "the model's default" (ModelSpec has the same names);
+# TrainConfig fields whose ``None`` means "the model's default" (Preset has the same names);
 # the augmentation settings fall back to the model's preset in :meth:`TrainConfig.resolved`, and
 # a pretrained model's weights file to Keras' cache (:func:`catdog.model.weights.find_weights`).
-_SPEC_FIELDS = {f.name for f in fields(ModelSpec)} - {"augmentation"}
+_SPEC_FIELDS = {f.name for f in fields(Preset)} - {"augmentation"}
 SPEC_DEFAULTS = tuple(
     f.name for f in fields(TrainConfig) if f.default is None and f.name in _SPEC_FIELDS
 )

@@ -23,11 +23,12 @@ from typing import Any
 from catdog.data.paths import data_home, runs_dir
 from catdog.failures import TrainingFailed, failure_message
 from catdog.model.backend import keras
-from catdog.model.registry import build_model, compile_model, get_spec
+from catdog.model.registry import build_model, compile_model
 from catdog.train import cluster, features, phases, runs
 from catdog.train.config import TrainConfig, TrainingError, retired_mixup
 from catdog.train.distribute import Distribution, distribution, replica_rule
 from catdog.train.pipeline import LoadedSplit, StreamedSplit, make_dataset, open_splits
+from catdog.train.presets import get_preset
 
 
 @dataclass
@@ -724,7 +725,7 @@ def _model(path: Path, cfg: TrainConfig, classes: list[str], resume: bool) -> ke
         return runs.load_model(path, which="last")
     weights = _pretrained_weights(cfg, None)
     model = build_model(
-        cfg.model,
+        get_preset(cfg.model).network,
         image_size=int(cfg.image_size or 150),
         num_classes=len(classes),
         dropout=cfg.dropout,
@@ -735,7 +736,7 @@ def _model(path: Path, cfg: TrainConfig, classes: list[str], resume: bool) -> ke
         model,
         num_classes=len(classes),
         learning_rate=float(cfg.learning_rate),
-        optimizer=get_spec(cfg.model).optimizer,
+        optimizer=get_preset(cfg.model).optimizer,
         label_smoothing=float(cfg.label_smoothing or 0),
         weight_decay=float(cfg.weight_decay or 0),
     )
@@ -756,7 +757,7 @@ def _pretrained_weights(cfg: TrainConfig, emit: Callable[..., None] | None) -> P
             emit("loading", step=done >> 20, steps=total >> 20,
                  message=f"downloading {cfg.model}'s pretrained weights (MB)")  # fmt: skip
 
-    return find_weights(cfg.model, cfg.weights, on_progress=downloading)
+    return find_weights(get_preset(cfg.model).network, cfg.weights, on_progress=downloading)
 
 
 def _settle_precision(
@@ -795,11 +796,11 @@ def _settle_image_size(
     emit: Callable[..., None],
 ) -> TrainConfig:
     """Where the run's preset has a smaller input for machines its time limit buys few epochs
-    of its own size on (:mod:`catdog.train.recipe`), decide from the training ``speed`` just
+    of its own size on (:mod:`catdog.train.input_size`), decide from the training ``speed`` just
     measured (images/s), say so and record it in ``config.json``."""
     from catdog.data.datasets import labelled_images
+    from catdog.train.input_size import choose_image_size
     from catdog.train.precision import cached_choice
-    from catdog.train.recipe import choose_image_size
 
     if not cfg.fit_image_size:
         return cfg
