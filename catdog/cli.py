@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import signal
 import sys
 import threading
@@ -202,14 +201,12 @@ def _print_event(bar: TextProgress):
 
 
 def _check_dataset(data: Path, test: bool) -> None:
-    """Refuse a dataset a run cannot learn from; warn, with the counts, when its results would
-    mislead (see :func:`catdog.data.datasets.training_problems`)."""
-    from catdog.data.datasets import scan_dataset, training_problems
+    """Refuse a dataset a run cannot learn from before anything is downloaded (as
+    :func:`catdog.train.runs.create_run` does again); warn, with the counts, when its results
+    would mislead (see :func:`catdog.data.datasets.check_trainable`)."""
+    from catdog.data.datasets import check_trainable, scan_dataset
 
-    errors, warnings = training_problems(scan_dataset(data), test=test)
-    if errors:
-        raise CLIError(f"{data}: {errors[0]}")
-    for warning in warnings:
+    for warning in check_trainable(scan_dataset(data), test=test):
         print(f"warning: {warning}", file=sys.stderr)
 
 
@@ -235,10 +232,10 @@ def _check_weights(config: TrainConfig) -> None:
 
 
 def _check_run_id(run_id: str | None) -> None:
-    if run_id is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", run_id):
-        raise CLIError(
-            f"--run-id must be a name of letters, digits, '.', '_' and '-', got {run_id!r}"
-        )
+    if run_id is not None:
+        from catdog.train.runs import check_run_id
+
+        check_run_id(run_id)
 
 
 def _check_new_run_id(run_id: str) -> None:

@@ -370,6 +370,26 @@ def _start_tiny_run(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
 
+@pytest.mark.slow  # 28 s on a loaded 2-core machine: TensorFlow's import and the page
+def test_both_faces_refuse_a_dataset_without_training_images_in_one_sentence(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from catdog.cli import main
+
+    data = home_dataset((3, 2, 2))
+    for image in (data / "train" / "dogs").iterdir():
+        image.unlink()  # dogs left with no training images: nothing to learn them from
+    assert main(["train", "--data", str(data), "--model", "seed-baseline", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    sentence = err.removeprefix("error: ").strip()
+    assert "train/ has no images of dogs" in sentence
+    at = open_page("train", dataset=str(data))
+    _start_tiny_run(at)
+    assert [e.value for e in at.error] == [f"Cannot start training: {sentence}"]
+    assert runs.list_runs() == []  # neither face made a run
+
+
 @pytest.mark.slow
 def test_train_page_trains_in_the_background_and_keeps_the_job(
     dataset_factory: Callable[..., Path],

@@ -234,6 +234,19 @@ def training_problems(info: DatasetInfo, test: bool = True) -> tuple[list[str], 
     return errors, warnings + balance_warnings(info.counts)
 
 
+def check_trainable(info: DatasetInfo, test: bool = True) -> list[str]:
+    """Refuse a dataset a run cannot learn from; return the warnings about one whose results
+    would mislead (:func:`training_problems`). Every face checks here before a run starts.
+
+    Raises:
+        DatasetError: a class has no training images (the sentence names the dataset, counts).
+    """
+    errors, warnings = training_problems(info, test=test)
+    if errors:
+        raise DatasetError(f"{info.root}: {errors[0]}")
+    return warnings
+
+
 def list_images(root: str | Path, split: str, cls: str | None = None) -> list[Path]:
     """List a split's images in natural order (``cat.2`` before ``cat.10``).
 

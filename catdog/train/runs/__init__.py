@@ -87,6 +87,7 @@ from catdog.train.runs.models import (
 from catdog.train.runs.store import (
     RunInfo,
     can_resume,
+    check_run_id,
     create_run,
     delete_run,
     list_runs,
@@ -126,6 +127,7 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_text",
     "can_resume",
+    "check_run_id",
     "commit_epoch",
     "commit_steps",
     "committed_history",

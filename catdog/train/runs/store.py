@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import re
 import secrets
 import shutil
 from dataclasses import dataclass, field
@@ -54,6 +55,19 @@ def _installed_version(*distributions: str) -> str | None:
     return None
 
 
+def check_run_id(run_id: str) -> None:
+    """Refuse a run id that is not a plain folder name.
+
+    Raises:
+        RunError: the id is not 1-100 letters, digits, '.', '_' and '-' (not starting with
+            '.', '_' or '-').
+    """
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", run_id):
+        raise RunError(
+            f"a run id must be a name of letters, digits, '.', '_' and '-', got {run_id!r}"
+        )
+
+
 def create_run(config: TrainConfig, run_id: str | None = None, *, root: Path | None = None) -> Path:
     """Validate ``config`` and make its run folder (``config.json``, state ``running``).
 
@@ -73,7 +87,7 @@ def create_run(config: TrainConfig, run_id: str | None = None, *, root: Path | N
             is not one of the visitor's or the shared datasets, a weights file that is not one
             the visitor uploaded, or a workspace over its quota.
     """
-    from catdog.data.datasets import scan_dataset
+    from catdog.data.datasets import check_trainable, scan_dataset
     from catdog.train.config import TrainingError
 
     cfg = config.resolved()
@@ -87,6 +101,9 @@ def create_run(config: TrainConfig, run_id: str | None = None, *, root: Path | N
     info = scan_dataset(Path(cfg.data))
     if len(info.classes) < 2:
         raise TrainingError(f"{cfg.data} has {len(info.classes)} class folder(s); need at least 2")
+    check_trainable(info, test=cfg.test)
+    if run_id is not None:
+        check_run_id(run_id)
     run_id = run_id or new_run_id(cfg.model)
     path = (root or runs_dir()) / run_id
     path.mkdir(parents=True, exist_ok=False)
