@@ -300,14 +300,20 @@ def cmd_train(args: argparse.Namespace) -> int:
             _check_new_run_id(args.run_id)
 
     trainer = _trainer(clustered)
+    from catdog.inference.evaluate import final_test  # the test split, once training ends
+
     on_event = _print_event(TextProgress())
     with _stop_on_ctrl_c() as stop:
         if args.resume is not None:
-            result = trainer.resume(args.resume, on_event=on_event, stop=stop)
+            result = trainer.resume(args.resume, on_event=on_event, stop=stop, test_with=final_test)
         elif clustered:
-            result = trainer.train_on_cluster(config, args.run_id, on_event=on_event, stop=stop)
+            result = trainer.train_on_cluster(
+                config, args.run_id, on_event=on_event, stop=stop, test_with=final_test
+            )
         else:
-            result = trainer.train(config, on_event=on_event, stop=stop, run_id=args.run_id)
+            result = trainer.train(
+                config, on_event=on_event, stop=stop, run_id=args.run_id, test_with=final_test
+            )
     metrics = result.metrics
     best = metrics.get("best_val_accuracy")
     test = metrics.get("test_accuracy")

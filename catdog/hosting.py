@@ -433,7 +433,7 @@ def sweep_idle_workspaces(
     token are considered;
     the shared data and anything else are never touched. A workspace is kept if its token is
     in ``busy`` (a job training or queued, see
-    :meth:`catdog.train.jobs.JobManager.busy_workspaces`),
+    :meth:`catdog.jobs.JobManager.busy_workspaces`),
     if any process holds the lock of one of its runs, or if anything in it changed since the
     cutoff (a visit touches :data:`LAST_SEEN`).
 

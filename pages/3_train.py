@@ -2,18 +2,17 @@
 
 import streamlit as st
 
-from catdog import hosting
+from catdog import hosting, job_status
 from catdog.data.datasets import DatasetInfo
 from catdog.data.paths import demo_dataset_dir
 from catdog.hosting import HostedLimitError, capped_settings
+from catdog.jobs import TrainingJob, manager
 from catdog.model.backbones import BACKBONES
 from catdog.model.errors import ModelError
-from catdog.train import job_status
 from catdog.train.augment import AugmentConfig
 from catdog.train.config import LR_SCHEDULES, SPEC_DEFAULTS, TrainConfig, TrainingError
 from catdog.train.distribute import LOCAL_STRATEGIES, STRATEGY_HELP
 from catdog.train.input_size import choose_image_size
-from catdog.train.jobs import TrainingJob, manager
 from catdog.train.precision import PRECISIONS, cached_choice, epochs_in_budget, gpu_visible
 from catdog.train.presets import PRESETS, RECOMMENDED, get_preset, recommended_model
 from pages.job_view import resume_ui, watched_ui

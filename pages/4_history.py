@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from catdog.figures import confusion_figure, curves_figure
+from catdog.jobs import manager
 from catdog.train.history import (
     distribution_line,
     run_label,
@@ -14,7 +15,6 @@ from catdog.train.history import (
     stopped_line,
     story_runs,
 )
-from catdog.train.jobs import manager
 from catdog.train.runs import (
     HISTORY_FILE,
     RunError,

@@ -5,10 +5,10 @@ Not a page (app.py does not list it): the Train page draws the job it watches wi
 
 import streamlit as st
 
+from catdog import job_status
 from catdog.figures import curves_figure
-from catdog.train import job_status
+from catdog.jobs import JobSnapshot, TrainingJob, manager
 from catdog.train.history import resumable_runs, stopped_line
-from catdog.train.jobs import JobSnapshot, TrainingJob, manager
 from catdog.train.runs import list_runs
 from pages.shared import PAGES, WATCHED_RUN, enter_workspace, guarded, start_resume
 

@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as app_test_module
 from test_pages import _zip_of, png_bytes, small_demo, texts
 
-from catdog import hosting
+from catdog import hosting, jobs
 from catdog.data.choices import import_named
 from catdog.data.datasets import DatasetError, delete_dataset, list_datasets
 from catdog.data.importer import import_dataset
@@ -39,10 +39,10 @@ from catdog.data.paths import (
 )
 from catdog.hosting import HostedLimitError
 from catdog.inference.evaluate import evaluate_run
-from catdog.train import jobs, runs
+from catdog.jobs import JobManager, manager
+from catdog.train import runs
 from catdog.train.config import TrainConfig
 from catdog.train.history import short_id
-from catdog.train.jobs import JobManager, manager
 from catdog.train.runs import runs_training_on
 from pages.shared import SOMETHING_WENT_WRONG
 

@@ -1,11 +1,11 @@
-"""catdog.train.job_status: a training job's progress, numbers and queue place in words."""
+"""catdog.job_status: a training job's progress, numbers and queue place in words."""
 
 from __future__ import annotations
 
 import pytest
 from test_history import OVERFITTING
 
-from catdog.train.job_status import (
+from catdog.job_status import (
     batch_progress,
     capacity_line,
     epoch_progress,
@@ -16,7 +16,7 @@ from catdog.train.job_status import (
     progress_bars,
     queue_place,
 )
-from catdog.train.jobs import JobSnapshot
+from catdog.jobs import JobSnapshot
 
 
 def test_job_progress_in_words() -> None:

@@ -29,11 +29,11 @@ from streamlit.testing.v1 import AppTest
 from catdog.data import cartoon, demo
 from catdog.data.datasets import list_images
 from catdog.data.paths import datasets_dir, demo_dataset_dir, runs_dir
+from catdog.jobs import manager
 from catdog.train import runs
 from catdog.train.augment import AugmentConfig
 from catdog.train.config import TrainConfig
 from catdog.train.history import short_id
-from catdog.train.jobs import manager
 
 # Validation loss bottoms out at epoch 3 (the baseline overfits); the dropout run keeps learning.
 BASELINE = [(0.69, 0.52, 0.68, 0.55), (0.60, 0.66, 0.62, 0.65), (0.48, 0.77, 0.57, 0.71),

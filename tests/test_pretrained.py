@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from catdog.cli import main
+from catdog.inference.evaluate import final_test
 from catdog.model.backbones import BACKBONES
 from catdog.model.backend import keras
 from catdog.model.registry import build_model, get_network
@@ -397,7 +398,7 @@ def _config(data: Path, weights: Path, **changes: object) -> TrainConfig:
 
 @pytest.mark.slow
 def test_both_phases_in_one_run(tiny_dataset: Path, small_weights: Path) -> None:
-    result = train(_config(tiny_dataset, small_weights, test=True))
+    result = train(_config(tiny_dataset, small_weights, test=True), test_with=final_test)
     assert result.state == "completed"
     history = runs.read_history(result.path)
     assert [row["phase"] for row in history] == [1, 1, 2]

@@ -281,7 +281,8 @@ print("finished", flush=True)
 @pytest.mark.slow
 def test_a_short_training_streams_and_says_so(tiny_dataset: Path, streaming: None) -> None:
     from catdog.train.config import TrainConfig
-    from catdog.train.trainer import ProgressEvent, train
+    from catdog.train.events import ProgressEvent
+    from catdog.train.trainer import train
 
     events: list[ProgressEvent] = []
     config = TrainConfig(data=str(tiny_dataset), epochs=1, image_size=48, batch_size=8,

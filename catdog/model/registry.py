@@ -49,11 +49,15 @@ class Network:
     backbone: str | None = None
 
 
-def image_size_error(network: Network, image_size: int | None) -> str | None:
-    """Why ``network`` cannot take ``image_size`` px, or None if it can (or None)."""
+def image_size_error(
+    network: Network, image_size: int | None, name: str | None = None
+) -> str | None:
+    """Why ``network`` cannot take ``image_size`` px, or None if it can (or None); the sentence
+    names the model ``name`` (a training preset) if given, else the network."""
     if image_size is None or image_size >= network.min_image_size:
         return None
-    return f"{network.name} needs images of at least {network.min_image_size} px, got {image_size}"
+    who = name or network.name
+    return f"{who} needs images of at least {network.min_image_size} px, got {image_size}"
 
 
 OPTIMIZERS = ("rmsprop", "adam", "adamw")

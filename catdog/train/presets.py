@@ -94,7 +94,7 @@ class Preset:
 
     def image_size_error(self, image_size: int | None) -> str | None:
         """Why the network cannot take ``image_size`` px, or None if it can."""
-        return image_size_error(get_network(self.network), image_size)
+        return image_size_error(get_network(self.network), image_size, self.name)
 
 
 # Stronger than the seed's: bigger zoom and real shear (the seed's 0.2 is in degrees), colour,

@@ -1,6 +1,6 @@
 """A training job's status in words: its state, its progress bars, its numbers, its queue place.
 
-Everything here reads a :class:`~catdog.train.jobs.JobSnapshot` (or the queue's counts) and
+Everything here reads a :class:`~catdog.jobs.JobSnapshot` (or the queue's counts) and
 returns text or ``(fraction, label)`` pairs for progress bars, so the dashboard and any other
 front end say the same thing. Plain Python: no TensorFlow, no Streamlit.
 """
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from catdog.train.jobs import JobSnapshot, TrainingJob
+    from catdog.jobs import JobSnapshot, TrainingJob
 
 STATE_LABELS = {
     "queued": "Waiting in the training queue",

@@ -282,6 +282,7 @@ class TrainingJob:
                     s.error = event.message
 
     def _work(self) -> None:
+        from catdog.inference.evaluate import final_test
         from catdog.train import trainer
 
         set_workspace(self.workspace)  # a new thread starts without one
@@ -291,9 +292,8 @@ class TrainingJob:
             self._hard_stop = time.monotonic() + minutes * 60 + HARD_STOP_GRACE_SECONDS
         try:
             start = trainer.resume if self.resuming else trainer.train_created
-            result = start(
-                self.run_id, on_event=self._on_event, stop=self._stop, lock=self._run_lock
-            )
+            result = start(self.run_id, on_event=self._on_event, stop=self._stop,
+                           lock=self._run_lock, test_with=final_test)  # fmt: skip
             with self._lock:
                 self._state.metrics = dict(result.metrics)
                 self._state.state = result.state
