@@ -1,10 +1,4 @@
-"""The command line: ``python -m catdog COMMAND ...`` — every headless task of catdog.
-
-Human-readable progress and tables go to standard error or standard output as noted per
-command; results that scripts read (a run id, ``--json`` output) go to standard output alone.
-Heavy modules (TensorFlow) are imported inside the commands that need them, so ``--help``,
-``runs`` and dataset commands start instantly.
-"""
+"""The training commands: models, train (its flags generated from TrainConfig's fields), runs."""
 
 from __future__ import annotations
 
@@ -20,116 +14,10 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from catdog.failures import TrainingFailed
+from catdog.cli.common import EXIT_FAILED, EXIT_OK, CLIError, fmt_accuracy, resolve_dataset
 from catdog.progress import TextProgress
-from catdog.system import disk_full, megabytes
+from catdog.system import megabytes
 from catdog.train.config import TrainConfig
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class CLIError(Exception):
-    """A user-facing error: printed as one line, exit code 2."""
-
-
-def resolve_dataset(value: str) -> Path:
-    """Turn ``--data`` into a dataset folder: a path, a name under the data home, or ``demo``.
-
-    ``demo`` (the built-in dataset) is generated on first use.
-    """
-    from catdog.data.paths import DEMO_DATASET_NAME, datasets_dir
-
-    if value == DEMO_DATASET_NAME:
-        from catdog.data.demo import ensure_demo_dataset
-
-        return ensure_demo_dataset()
-    path = Path(value).expanduser()
-    if path.is_dir():
-        return path
-    named = datasets_dir() / value
-    if named.is_dir():
-        return named
-    raise CLIError(
-        f"dataset {value!r} not found: it is neither a folder nor a dataset name in "
-        f"{datasets_dir()} (see `python -m catdog datasets`)"
-    )
-
-
-def _default_out(source: Path) -> Path:
-    from catdog.data.paths import datasets_dir
-
-    stem = source.name.removesuffix(".zip") or "dataset"
-    return datasets_dir() / stem
-
-
-# ---------------------------------------------------------------- datasets
-
-
-def cmd_import(args: argparse.Namespace) -> int:
-    from catdog.data.importer import import_dataset, parse_split
-
-    source = Path(args.source).expanduser()
-    out = Path(args.out).expanduser() if args.out else _default_out(source)
-    split = parse_split(args.split) if args.split else None
-    bar = TextProgress()
-    try:
-        report = import_dataset(source, out, split=split, seed=args.seed, progress=bar)
-    finally:
-        bar.close()  # an error starts on a line of its own
-    print(report.summary())
-    return EXIT_OK
-
-
-def cmd_download_petimages(args: argparse.Namespace) -> int:
-    from catdog.data.download import download_petimages
-    from catdog.data.importer import parse_split
-    from catdog.data.paths import datasets_dir
-
-    out = Path(args.out).expanduser() if args.out else datasets_dir() / "petimages"
-    kwargs: dict[str, Any] = {"split": parse_split(args.split), "progress": TextProgress()}
-    if args.url:
-        kwargs["url"] = args.url
-    if args.sha256:
-        kwargs["sha256"] = args.sha256
-    report = download_petimages(out, **kwargs)
-    print(report.summary())
-    return EXIT_OK
-
-
-def cmd_demo_data(args: argparse.Namespace) -> int:
-    from catdog.data.demo import generate_demo_dataset
-    from catdog.data.paths import demo_dataset_dir
-
-    out = Path(args.out).expanduser() if args.out else demo_dataset_dir()
-    counts = tuple(int(x) for x in args.counts.split(",")) if args.counts else None
-    kwargs: dict[str, Any] = {"seed": args.seed, "progress": TextProgress()}
-    if counts:
-        if len(counts) != 3:
-            raise CLIError(f"--counts needs TRAIN,VAL,TEST per class, got {args.counts!r}")
-        kwargs["counts"] = counts
-    path = generate_demo_dataset(out, **kwargs)
-    print(path)
-    return EXIT_OK
-
-
-def cmd_datasets(args: argparse.Namespace) -> int:
-    from catdog.data.datasets import list_datasets
-
-    infos = list_datasets()
-    if args.json:
-        fields = ("name", "classes", "counts")
-        for info in infos:
-            print(json.dumps({"path": str(info.root)} | {f: getattr(info, f) for f in fields}))
-        return EXIT_OK
-    if not infos:
-        print("no datasets yet: try `python -m catdog demo-data` or `python -m catdog import`")
-    for info in infos:
-        totals = ", ".join(f"{s} {sum(c.values())}" for s, c in info.counts.items())
-        print(f"{info.name:24} {'/'.join(info.classes):20} {totals}   {info.root}")
-    return EXIT_OK
-
-
-# ---------------------------------------------------------------- models and training
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -352,10 +240,6 @@ def _stop_on_ctrl_c() -> Iterator[threading.Event]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _fmt(value: float | None) -> str:
-    return "" if value is None else f"{value:.4f}"
-
-
 def cmd_runs(args: argparse.Namespace) -> int:
     from catdog.train.runs import list_runs
 
@@ -376,82 +260,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
             continue
         print(
             f"{r.id:44} {r.model:14} {Path(r.data).name[:12]:12} "
-            f"{f'{r.epochs_done}/{r.epochs}':>7} {_fmt(r.best_val_accuracy):>8} "
-            f"{_fmt(r.test_accuracy):>7} {r.state}"
+            f"{f'{r.epochs_done}/{r.epochs}':>7} {fmt_accuracy(r.best_val_accuracy):>8} "
+            f"{fmt_accuracy(r.test_accuracy):>7} {r.state}"
         )
     return EXIT_OK
-
-
-# ---------------------------------------------------------------- evaluation and prediction
-
-
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from catdog.inference.evaluate import evaluate_run
-
-    data = resolve_dataset(args.data) if args.data else None
-    evaluation = evaluate_run(
-        args.run, data, which=args.which, tta=args.tta, tta_zoom=args.tta_zoom
-    )
-    print(json.dumps(evaluation.to_dict()) if args.json else evaluation.summary())
-    return EXIT_OK
-
-
-def cmd_predict(args: argparse.Namespace) -> int:
-    from catdog.data.names import shown
-    from catdog.inference.predict import Predictor
-
-    out = Path(args.heatmaps) if args.heatmaps else None
-    if out is not None and out.exists() and not out.is_dir():
-        raise CLIError(f"--heatmaps {out} exists and is not a folder")
-    predictor = Predictor.from_run(args.run, which=args.which)
-    predictions = predictor.predict([Path(p) for p in args.images], heatmaps=out is not None)
-    failed = 0
-    for pred in predictions:
-        if pred.error:
-            failed += 1
-            print(f"error: {pred.error}", file=sys.stderr)
-            if args.json:
-                print(json.dumps(pred.to_dict()))
-            continue
-        data = pred.to_dict()
-        if out is not None and pred.heatmap is not None:
-            data["heatmap"] = str(_write_heatmap(out, Path(pred.file), pred.heatmap))
-        if args.json:
-            print(json.dumps(data))
-        else:
-            probs = "  ".join(f"{c} {p:.3f}" for c, p in pred.probabilities.items())
-            where = f"  heatmap {shown(data['heatmap'])}" if "heatmap" in data else ""
-            print(f"{shown(pred.file)}: {pred.label}   ({probs}){where}")
-    return EXIT_FAILED if failed else EXIT_OK
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    from catdog.inference.export import export_run
-
-    print("exporting and checking the export against the run's model…", file=sys.stderr)
-    result = export_run(args.run, args.format, args.out, quantize=args.quantize, which=args.which)
-    print(result.summary(), file=sys.stderr)
-    print(result.path)
-    return EXIT_OK
-
-
-def _write_heatmap(folder: Path, image: Path, heat: Any) -> Path:
-    """Save ``image`` with ``heat`` over it as a new PNG in ``folder`` (never overwriting)."""
-    from catdog.data.images import open_rgb
-    from catdog.data.names import portable_name
-    from catdog.inference.explain import overlay
-
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / portable_name(image.stem, ".heatmap.png")
-    n = 1
-    while target.exists():
-        n += 1
-        target = folder / portable_name(image.stem, f".heatmap-{n}.png")
-    overlay(open_rgb(image), heat).save(target)
-    return target
-
-
-# ---------------------------------------------------------------- parser
 
 
 def _add_settings(
@@ -485,41 +297,7 @@ def _add_settings(
                            help=argparse.SUPPRESS)  # fmt: skip
 
 
-def _add_dataset_commands(sub: Any) -> None:
-    """``import``, ``download-petimages``, ``demo-data`` and ``datasets``."""
-    p = sub.add_parser("import", help="import a folder or .zip of images as a dataset")
-    p.add_argument("source", help="folder or .zip: folder-per-class, Kaggle flat, or PetImages")
-    p.add_argument("--out", help="dataset folder to create (default: <data home>/datasets/NAME)")
-    p.add_argument(
-        "--split",
-        help="'seed' (1000/500/500 per class by file number) or "
-        "TRAIN,VAL,TEST fractions (default: keep existing split, else 50,25,25)",
-    )
-    p.add_argument("--seed", type=int, default=0, help="seed for fractional splits (default 0)")
-    p.set_defaults(func=cmd_import)
-
-    p = sub.add_parser(
-        "download-petimages",
-        help="download Microsoft's Cats-and-Dogs archive (~800 MB) and import it",
-    )
-    p.add_argument("--out", help="dataset folder (default: <data home>/datasets/petimages)")
-    p.add_argument("--split", default="seed", help="as for import (default: seed)")
-    p.add_argument("--url", help=argparse.SUPPRESS)
-    p.add_argument("--sha256", help=argparse.SUPPRESS)
-    p.set_defaults(func=cmd_download_petimages)
-
-    p = sub.add_parser("demo-data", help="generate the built-in synthetic demo dataset")
-    p.add_argument("--out", help="dataset folder (default: <data home>/datasets/demo)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--counts", help="images per class as TRAIN,VAL,TEST")
-    p.set_defaults(func=cmd_demo_data)
-
-    p = sub.add_parser("datasets", help="list datasets in the data home")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_datasets)
-
-
-def _add_training_commands(sub: Any) -> None:
+def add_training_commands(sub: Any) -> None:
     """``models``, ``train`` (one flag per training setting, plus ``--resume``) and ``runs``."""
     p = sub.add_parser("models", help="list model architectures")
     p.add_argument("--json", action="store_true")
@@ -541,106 +319,3 @@ def _add_training_commands(sub: Any) -> None:
     p = sub.add_parser("runs", help="list training runs")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_runs)
-
-
-def _add_model_commands(sub: Any) -> None:
-    """``evaluate``, ``predict`` and ``export``: what a trained run's model does."""
-    p = sub.add_parser("evaluate", help="evaluate a run on its test split or another folder")
-    p.add_argument("run", help="run id (or a unique prefix)")
-    p.add_argument("--data", help="folder-per-class DIR (with or without test/) to evaluate on")
-    p.add_argument("--which", default="best", choices=["best", "last"])
-    _add_settings(p, ("tta", "tta_zoom"), unset="default: as the run was trained")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_evaluate)
-
-    p = sub.add_parser("predict", help="classify images with a trained run")
-    p.add_argument("run", help="run id (or a unique prefix)")
-    p.add_argument(
-        "images",
-        nargs="+",
-        help="image files (JPEG, PNG, BMP, GIF, WebP, TIFF, PPM/PGM); put -- before them if a "
-        "name starts with -",
-    )
-    p.add_argument("--which", default="best", choices=["best", "last"])
-    p.add_argument("--json", action="store_true", help="one JSON object per line and image")
-    p.add_argument(
-        "--heatmaps",
-        metavar="DIR",
-        help="also save each image with a Grad-CAM heatmap of where the model saw its label "
-        "(new files DIR/NAME.heatmap.png; nothing is overwritten)",
-    )
-    p.set_defaults(func=cmd_predict)
-
-    p = sub.add_parser(
-        "export",
-        help="write a run's model for use without catdog (raw RGB pixels in, probabilities "
-        "out), checked against the run's model; prints the path",
-    )
-    p.add_argument("run", help="run id (or a unique prefix)")
-    p.add_argument("--format", default="keras", choices=["keras", "savedmodel", "tflite"])
-    p.add_argument("--quantize", action="store_true", help="tflite: 8-bit weights (~4× smaller)")
-    p.add_argument("--out", help="file or folder to write (default: RUN/exports/...)")
-    p.add_argument("--which", default="best", choices=["best", "last"])
-    p.set_defaults(func=cmd_export)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """Return the argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(
-        prog="python -m catdog",
-        description="Train a cat-vs-dog (or any folder-per-class) image classifier.",
-    )
-    parser.add_argument(
-        "--debug", action="store_true", help="show Python tracebacks instead of one-line errors"
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _add_dataset_commands(sub)
-    _add_training_commands(sub)
-    _add_model_commands(sub)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the process exit code."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    args = build_parser().parse_args(argv)
-    if args.debug:
-        os.environ["CATDOG_DEBUG"] = "1"
-    try:
-        from catdog.data.importer import sweep_stale_imports
-
-        sweep_stale_imports()  # what killed imports left behind (cheap: one folder listing)
-        return int(args.func(args))
-    except KeyboardInterrupt:
-        print("\naborted", file=sys.stderr)
-        return 130
-    except TrainingFailed as exc:
-        if os.environ.get("CATDOG_DEBUG"):
-            raise
-        print(f"error: training failed: {exc} (the run folder's error.log has the details; "
-              "--debug shows them here)", file=sys.stderr)  # fmt: skip
-        return EXIT_FAILED
-    except BrokenPipeError:
-        # The reader went away (e.g. `| head`): not an error of ours. Stop writing quietly.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
-    except (CLIError, ValueError, FileNotFoundError, FileExistsError) as exc:
-        # Library errors are ValueError subclasses whose message says what to do;
-        # CATDOG_DEBUG=1 shows the traceback instead.
-        if os.environ.get("CATDOG_DEBUG"):
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except OSError as exc:  # a full disk, a folder we may not write: one line, not a traceback
-        if os.environ.get("CATDOG_DEBUG"):
-            raise
-        print(f"error: {_os_error(exc)}", file=sys.stderr)
-        return EXIT_FAILED
-
-
-def _os_error(exc: OSError) -> str:
-    """One line for an operating-system error no command turned into its own message."""
-    where = f" ({exc.filename})" if exc.filename else ""
-    if disk_full(exc):
-        return f"the disk is full{where}: free some space and try again"
-    return f"{exc.strerror or exc}{where}"
