@@ -79,7 +79,7 @@ def mistake_heatmaps(
 ) -> list[bytes]:
     """Square thumbnails of the ``(file, predicted class)`` mistakes, tinted where the model
     saw the class it (wrongly) predicted in the evaluation."""
-    from catdog.data.images import load_for_model
+    from catdog.data.model_input import load_for_model
     from catdog.data.thumbnails import thumbnail
     from catdog.inference.explain import heatmap_jpeg
 

@@ -38,11 +38,10 @@ from catdog.data.images import (
     MAX_PIXELS,
     ImageError,
     image_header,
-    load_for_model,
     open_rgb,
     opened_rgb,
-    to_model_input,
 )
+from catdog.data.model_input import load_for_model, to_model_input
 
 
 def refused(data: bytes, name: str) -> str:
@@ -283,7 +282,7 @@ def test_other_deep_grey_modes(mode: str) -> None:
     if mode == "I;16B":
         raw = np.clip(values, 0, None).astype(">u2").tobytes()  # big-endian 16-bit
         image = Image.frombytes(mode, (4, 1), raw)
-    got = np.asarray(images._flatten(image))[0, :, 0]
+    got = np.asarray(images.flatten_rgb(image))[0, :, 0]
     assert got.tolist() == [0, 0, 25, 255]
 
 

@@ -187,7 +187,8 @@ def _with_scaling(model: Any) -> Any:
 def _check_images(info: runs.RunInfo) -> np.ndarray:
     """Up to CHECK_IMAGES of the run's validation images (every class), as float pixels."""
     from catdog.data.datasets import list_images
-    from catdog.data.images import ImageError, load_for_model
+    from catdog.data.images import ImageError
+    from catdog.data.model_input import load_for_model
 
     size = int(info.config.get("train", {}).get("image_size") or 150)
     data = Path(str(info.data))

@@ -12,11 +12,11 @@ from pathlib import Path
 
 from PIL import Image
 
-from catdog.data.archive import MAX_ENTRY_BYTES
 from catdog.data.images import ImageError, opened_rgb
 from catdog.data.importer.layouts import Item
 from catdog.data.importer.report import JPEG_QUALITY, SkippedFile
 from catdog.data.names import shown
+from catdog.data.zip_directory import MAX_ENTRY_BYTES
 from catdog.progress import ProgressFn, TimeLeft, report
 
 
