@@ -12,6 +12,7 @@ from catdog.train.history import (
     run_note,
     runs_table,
     short_id,
+    start_line,
     stopped_line,
     story_runs,
 )
@@ -205,8 +206,9 @@ def run_ui(runs: list[RunInfo]) -> None:
             "Run", list(by_id), format_func=lambda i: run_label(by_id[i]), key="history_run"
         )
     ]
-    if line := distribution_line(run):
-        st.caption(line)
+    for line in (start_line(run), distribution_line(run)):
+        if line:
+            st.caption(line)
     model = model_file(run.path)
     a, b, _ = st.columns([1, 1, 2])
     history = run.path / HISTORY_FILE

@@ -34,8 +34,8 @@ def draw(snap: JobSnapshot, job: TrainingJob) -> None:
         return
     finished = snap.finished and not job.running
     st.markdown(f"**Run `{snap.run_id}`** — {job_status.job_line(snap)}")
-    if snap.precision:
-        st.caption(snap.precision.capitalize())
+    for note in job_status.run_notes(snap):  # arithmetic, input size, how it trains
+        st.caption(note)
     for fraction, text in job_status.progress_bars(snap):
         st.progress(fraction, text=text)
     for col, (name, value) in zip(st.columns(4), job_status.job_metrics(snap), strict=True):

@@ -18,6 +18,7 @@ from catdog.cli.common import EXIT_FAILED, EXIT_OK, CLIError, fmt_accuracy, reso
 from catdog.progress import TextProgress
 from catdog.system import megabytes
 from catdog.train.config import TrainConfig
+from catdog.train.events import EventKind
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -54,7 +55,7 @@ def _print_event(bar: TextProgress):
     """A progress listener for the terminal: a batch bar and one line per epoch."""
 
     def on_event(event: Any) -> None:
-        if event.kind == "precision":
+        if event.kind in (EventKind.PRECISION, EventKind.IMAGE_SIZE):
             print(event.message, file=sys.stderr)
         elif event.kind in ("loading", "features") and event.steps:
             bar(event.step, event.steps,

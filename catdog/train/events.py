@@ -6,24 +6,43 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 
+class EventKind(StrEnum):
+    """What a :class:`ProgressEvent` reports (a ``str``: it compares equal to its value)."""
+
+    PRECISION = "precision"  # choosing the arithmetic: what is timed, then "precision …" and why
+    IMAGE_SIZE = "image_size"  # the input size chosen for the time limit, and why
+    LOADING = "loading"  # reading images: step of steps
+    FEATURES = "features"  # a frozen base computing its features once: step of steps images
+    START = "start"  # the first epoch begins; message: in memory or streamed, devices, notes
+    BATCH = "batch"  # after each batch; logs hold the running epoch loss and accuracy
+    EPOCH = "epoch"  # after each epoch; logs hold its metrics, val_* included
+    EVALUATING = "evaluating"  # the final test evaluation
+    END = "end"  # state says completed, stopped or failed
+
+
+class RunState(StrEnum):
+    """A run's state in ``status.json`` and in a :class:`ProgressEvent` of kind ``end``."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"  # its trainer is gone (seen from outside, never written)
+    DAMAGED = "damaged"  # its files cannot be read (seen from outside, never written)
+
+
 @dataclass
 class ProgressEvent:
-    """One progress report from a training run.
+    """One progress report from a training run (see :class:`EventKind`); epochs from 1."""
 
-    ``kind`` is ``"precision"`` (choosing the arithmetic: ``message`` says what and why),
-    ``"loading"`` (reading images: ``step`` of ``steps``), ``"features"`` (a pretrained
-    model's frozen base computing its features once: ``step`` of ``steps`` images), ``"start"``,
-    ``"batch"`` (after each training batch; ``logs`` hold the running epoch loss/accuracy),
-    ``"epoch"`` (after each epoch; ``logs`` hold the epoch's metrics including ``val_*``),
-    ``"evaluating"`` (test split) or ``"end"`` (``state`` says completed/stopped/failed).
-    Epochs are numbered from 1.
-    """
-
-    kind: str
+    kind: EventKind
     run_id: str
     epoch: int = 0
     epochs: int = 0
@@ -47,9 +66,9 @@ TestFn = Callable[[Path, int], dict[str, Any]]
 # The phase status.json names while a run is in it, by the progress event that starts it (the
 # recorder adds "validating", and "training" again after each epoch's commit).
 PHASES = {
-    "precision": "timing",
-    "loading": "loading",
-    "features": "features",
-    "start": "training",
-    "evaluating": "testing",
+    EventKind.PRECISION: "timing",
+    EventKind.LOADING: "loading",
+    EventKind.FEATURES: "features",
+    EventKind.START: "training",
+    EventKind.EVALUATING: "testing",
 }

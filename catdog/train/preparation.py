@@ -15,6 +15,7 @@ from catdog.model.registry import build_model, compile_model
 from catdog.train import cluster, features, runs
 from catdog.train.config import TrainConfig, TrainingError
 from catdog.train.distribute import Distribution
+from catdog.train.events import EventKind
 from catdog.train.pipeline import LoadedSplit, StreamedSplit, make_dataset, open_splits
 from catdog.train.presets import get_preset
 from catdog.train.recorder import RunState
@@ -175,7 +176,7 @@ def settle_image_size(
     )
     if choice is None:
         return cfg
-    emit("precision", message=f"input size {choice.reason}")
+    emit(EventKind.IMAGE_SIZE, message=f"input size {choice.reason}")
     cfg = replace(cfg, image_size=choice.image_size)
     runs.update_config(path, train=cfg.to_dict(), image_size=choice.to_dict())
     return cfg

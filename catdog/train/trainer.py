@@ -330,6 +330,7 @@ def _train_and_test(run: RunState, classes: list[str], note: str) -> tuple[str, 
         sizes += f"; {data.input['summary']}"
         where = dist.describe(int(cfg.batch_size or 32))
         message = "; ".join(part for part in (sizes, where, fast, note) if part)
+        runs.update_config(run.path, start_message=message)  # shown on the History page
         run.emit("start", epoch=len(history) + 1, steps=data.steps, message=message)
         _fit_phases(run, model, data, recorder, scaled, len(classes), cache)
     stopped = recorder.stopped_by_user or (run.workers == 1 and run.stop_requested())
