@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 
 from catdog.data.zip_directory import (
     READ_ERRORS,
+    READABLE_METHODS,
     UTF8_FLAG,
     ArchiveError,
     ExtractLimits,
@@ -34,16 +35,6 @@ from catdog.data.zip_directory import (
     quoted,
 )
 from catdog.progress import ProgressFn, report
-
-try:  # Python may be built without bzip2 or LZMA; zipfile then cannot read those methods
-    import bz2
-except ImportError:  # pragma: no cover - depends on how Python was built
-    bz2 = None  # type: ignore[assignment]
-try:
-    import lzma
-except ImportError:  # pragma: no cover - depends on how Python was built
-    lzma = None  # type: ignore[assignment]
-
 
 _CHUNK = 1 << 20  # copy entries 1 MiB at a time
 
@@ -61,14 +52,6 @@ MAX_NAME_BYTES = 255
 # A whole entry name: deep enough for any real layout while the extraction folder's own path
 # plus the name stays far below Linux's 4096-byte path limit.
 MAX_PATH_BYTES = 1024
-
-
-# Compression methods zipfile can read (bzip2 and LZMA only if Python was built with them).
-_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED} | {
-    method
-    for method, module in [(zipfile.ZIP_BZIP2, bz2), (zipfile.ZIP_LZMA, lzma)]
-    if module is not None
-}
 
 
 _ENCRYPTED, _PATCHED, _STRONG = 0x1, 0x20, 0x40
@@ -163,7 +146,7 @@ def _skip_reason(
     if info.flag_bits & (_ENCRYPTED | _STRONG):
         return f"{entry} is encrypted; skipped. Unzip it with its password and import the folder"
     method = info.compress_type
-    if method not in _METHODS or info.flag_bits & _PATCHED:
+    if method not in READABLE_METHODS or info.flag_bits & _PATCHED:
         return (
             f"{entry} uses compression method {method} (unsupported); skipped. Re-create the "
             "archive with standard deflate"

@@ -32,6 +32,12 @@ except ImportError:  # pragma: no cover - depends on how Python was built
 MAX_ENTRY_BYTES = 512 * 1024**2
 
 
+# Compression methods zipfile can read (bzip2 and LZMA only if Python was built with them).
+READABLE_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED} | {
+    method
+    for method, module in [(zipfile.ZIP_BZIP2, bz2), (zipfile.ZIP_LZMA, lzma)]
+    if module is not None
+}
 UTF8_FLAG = 0x800  # general-purpose flag bit 11: the entry's name is UTF-8
 
 # Records of the zip format (PKWARE's APPNOTE 4.3), little-endian.
