@@ -2,7 +2,7 @@
 
 A run folder holds:
 
-- ``config.json``  — the full :class:`~catdog.train.trainer.TrainConfig` (enough to re-run it), the
+- ``config.json``  — the full :class:`~catdog.train.config.TrainConfig` (enough to re-run it), the
   class names and the run id;
 - ``status.json``  — state (``running``/``completed``/``stopped``/``failed``, or ``queued``/
   ``cancelled`` for a dashboard job waiting for its turn or cancelled meanwhile), process id,
