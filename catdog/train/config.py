@@ -34,7 +34,11 @@ def _rule(ok: Callable[[Any], bool], message: str) -> Check:
 
 
 def setting(
-    default: Any = MISSING, *, help: str, check: Check | None = None, ui: dict | None = None,
+    default: Any = MISSING,
+    *,
+    help: str,
+    check: Check | None = None,
+    ui: dict | None = None,
     **cli: Any,
 ) -> Any:
     """A :class:`TrainConfig` field with what people and programs need to know about it.
