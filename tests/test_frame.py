@@ -11,7 +11,7 @@ import pytest
 from pagetest import PAGES, ROOT
 from streamlit import config as streamlit_config
 from streamlit.testing.v1 import AppTest
-from test_hosting import hosted_mode  # noqa: F401 - a fixture
+from test_hosting import _error_details_restored, hosted_mode  # noqa: F401 - fixtures
 
 from catdog.data.workspace_links import open_link
 from ui.uploads import upload_limit_mb

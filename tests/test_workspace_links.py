@@ -12,10 +12,17 @@ from pathlib import Path
 import pytest
 from conftest import make_dataset
 from pagetest import ROOT, open_page
-from test_hosting import A, example_run, hosted_mode, tiny_config  # noqa: F401 - a fixture
+from test_hosting import (  # noqa: F401 - fixtures
+    A,
+    _error_details_restored,
+    example_run,
+    hosted_mode,
+    tiny_config,
+)
 from test_pages import _zip_of, texts
 
 from catdog.data.choices import import_named
+from catdog.data.datasets import delete_dataset
 from catdog.data.paths import (
     ReadOnlyWorkspaceError,
     data_home,
@@ -34,9 +41,9 @@ from catdog.data.workspace_links import (
     server_secret,
 )
 from catdog.inference.export import export_run
+from catdog.jobs import manager
 from catdog.train import runs
-from catdog.train.jobs import manager
-from catdog.train.runs import delete_dataset, delete_run
+from catdog.train.runs import delete_run, runs_training_on
 from ui.frame import FORGED_LINK, READ_ONLY_NOTE
 
 
@@ -125,7 +132,7 @@ def test_a_read_only_link_changes_nothing_in_the_library(tiny_dataset: Path) -> 
             "train": lambda: manager().start(tiny_config(mine)),
             "resume": lambda: manager().start(resume_run=run.name),
             "delete run": lambda: delete_run(run.name),
-            "delete dataset": lambda: delete_dataset(mine),
+            "delete dataset": lambda: delete_dataset(mine, runs_training_on),
             "export": lambda: export_run(run.name, "keras"),
         }
         for what, attempt in attempts.items():

@@ -18,8 +18,8 @@ from catdog.data.images import ImageError
 from catdog.data.paths import demo_dataset_dir
 from catdog.data.thumbnails import thumbnail, unreadable_thumbnail
 from catdog.inference.predict import Predictor
+from catdog.jobs import manager
 from catdog.train.augment import AugmentConfig
-from catdog.train.jobs import manager
 from catdog.train.runs import RunInfo
 from ui.frame import PAGES
 
