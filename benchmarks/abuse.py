@@ -69,9 +69,9 @@ from catdog.hosting import folder_size  # noqa: E402 - after the path to the rep
 
 MB = 1024 * 1024
 QUOTA_MB = 5  # the server's workspace quota, so a few small imports reach it
-WORKSPACES_PER_HOUR = 24  # the server's cap on new workspaces, so a loop of visits reaches it
+WORKSPACES_PER_HOUR = 14  # the server's cap on new workspaces, so a loop of visits reaches it
 ATTACK_SECONDS = 75.0  # each attack's time bound
-BUDGET_SECONDS = 400.0  # from the server's start: later attacks are skipped (said so)
+BUDGET_SECONDS = 420.0  # from the server's start: later attacks are skipped (said so)
 WAIT = 120_000  # ms: a page or a result on a loaded 2-core machine
 FRAME = "this page's link brings you back, with full control"  # the sidebar, in hosted mode
 REFUSED_WORKSPACE = "new workspaces for this hour"
@@ -416,20 +416,20 @@ async def queue_flood(ctx: Ctx) -> dict:
 
 
 async def many_workspaces(ctx: Ctx) -> dict:
-    """Fresh visits (no link) until the server stops making workspaces, at most 30."""
+    """Fresh visits (no link) until the server stops making workspaces, at most 12."""
     root = ctx.home / "workspaces"
     before, made, refused = len(list(root.iterdir())), 0, 0
-    for _ in range(30):
+    for _ in range(12):
         page = await visitor_page(ctx.browser, ctx.url)
         if await page.get_by_text(REFUSED_WORKSPACE).count():
             refused += 1
         else:
             made += 1
         await page.context.close()
-        if refused >= 3:
+        if refused >= 2:
             break
     after = len(list(root.iterdir()))
-    return {"what": f"up to 30 fresh visits (cap {WORKSPACES_PER_HOUR} new workspaces an hour)",
+    return {"what": f"up to 12 fresh visits (cap {WORKSPACES_PER_HOUR} new workspaces an hour)",
             "outcome": f"{made} workspaces made, then {refused} visits refused in one "
                        f"sentence; {after - before} new folders",
             "bounded": refused > 0 and after - before == made}  # fmt: skip
