@@ -130,6 +130,25 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from catdog.data.health import audit_dataset
+
+    bar = TextProgress()
+    try:
+        result = audit_dataset(resolve_dataset(args.dataset), progress=bar, refresh=args.refresh)
+    finally:
+        bar.close()
+    print(json.dumps(result.to_dict()) if args.json else result.summary())
+    return EXIT_OK
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    from catdog.data.review import apply_review
+
+    print(apply_review(resolve_dataset(args.dataset), name=args.name, progress=TextProgress()))
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------- models and training
 
 
@@ -505,6 +524,25 @@ def _add_dataset_commands(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--counts", help="images per class as TRAIN,VAL,TEST")
     p.set_defaults(func=cmd_demo_data)
+
+    p = sub.add_parser(
+        "audit",
+        help="find duplicates, leaks between splits, suspect labels and odd images "
+        "(cached per dataset version)",
+    )
+    p.add_argument("dataset", help="dataset name or folder (or demo)")
+    p.add_argument("--json", action="store_true", help="the whole report as one JSON object")
+    p.add_argument("--refresh", action="store_true", help="audit again even if cached")
+    p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser(
+        "review",
+        help="write a new dataset version with the review decisions made on the Dataset page "
+        "applied (the dataset itself is never changed); prints its folder",
+    )
+    p.add_argument("dataset", help="dataset name or folder")
+    p.add_argument("--name", help="the new dataset's name (default NAME-reviewed)")
+    p.set_defaults(func=cmd_review)
 
     p = sub.add_parser("datasets", help="list datasets in the data home")
     p.add_argument("--json", action="store_true")
