@@ -70,10 +70,12 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 def fit_predict(x: np.ndarray, y: np.ndarray, x_new: np.ndarray, classes: int) -> np.ndarray:
     """Fit an L2-penalised multinomial logistic regression on ``(x, y)`` (Nesterov's
-    accelerated gradient on standardised features) and return ``x_new``'s probabilities."""
-    mean, scale = x.mean(0), x.std(0) + 1e-6
-    x = ((x - mean) / scale).astype(np.float32)
-    x_new = ((x_new - mean) / scale).astype(np.float32)
+    accelerated gradient) and return ``x_new``'s probabilities.
+
+    The features should be on comparable scales, as :func:`principal_components` makes them
+    (they are not rescaled here: rescaling each principal component alike would blow up the
+    near-constant ones).
+    """
     n, d = x.shape
     targets = np.eye(classes, dtype=np.float32)[y]
     # Step 1/L: the loss' curvature is at most half the top eigenvalue of xᵀx/n, plus PENALTY.
