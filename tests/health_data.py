@@ -20,7 +20,7 @@ CLASSES = ("cats", "dogs")
 SPLITS = ("train", "validation", "test")
 
 
-def picture(label: int, rng: np.random.Generator, size: int = 80) -> Image.Image:
+def picture(label: int, rng: np.random.Generator, size: int = 96) -> Image.Image:
     """One unique picture of class ``label``."""
     coarse = rng.uniform(0, 255, (5, 5, 3)).astype(np.uint8)
     base = np.asarray(Image.fromarray(coarse).resize((size, size), Image.Resampling.BICUBIC))
@@ -37,7 +37,7 @@ def near_copy(image: Image.Image, rng: np.random.Generator) -> Image.Image:
     cw, ch = int(w * rng.uniform(0.9, 1.0)), int(h * rng.uniform(0.9, 1.0))
     x, y = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
     copy = image.crop((x, y, x + cw, y + ch))
-    scale = rng.uniform(0.7, 1.4)
+    scale = rng.uniform(0.8, 1.4)  # never under 64 px (that would be "tiny")
     copy = copy.resize((int(cw * scale), int(ch * scale)), Image.Resampling.BICUBIC)
     if rng.random() < 0.5:
         copy = ImageOps.mirror(copy)
@@ -73,7 +73,7 @@ class Planted:
 
 def planted_dataset(
     root: Path,
-    counts: tuple[int, int, int] = (40, 12, 12),
+    counts: tuple[int, int, int] = (30, 8, 8),
     copies: int = 6,
     flips: int = 4,
     seed: int = 0,

@@ -161,3 +161,17 @@ def test_data_health_tab_audits_and_writes_a_new_version(planted) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert (planted.root.parent / "planted-reviewed").is_dir()
     assert any("Wrote planted-reviewed" in s.value for s in at.success)
+
+
+def test_hosted_visitor_reviews_a_shared_example_into_their_workspace(planted, monkeypatch):
+    from catdog.data.paths import in_workspace, new_workspace_token, workspace_dir
+
+    monkeypatch.setenv("CATDOG_HOSTED", "1")
+    with in_workspace(new_workspace_token()):
+        shared = planted.root  # the data home's own datasets: a shared example here
+        decide(shared, sorted(planted.flipped)[0], "drop")
+        assert review_path(shared).is_relative_to(workspace_dir())
+        assert not (shared / ".catdog").exists()
+        out = apply_review(shared)
+        assert out.parent == workspace_dir() / "datasets"
+        assert scan_dataset(out).total == scan_dataset(shared).total - 1

@@ -8,8 +8,9 @@ it come two cheap signatures used to find *candidates* among all pairs:
 * an 8×8 grey thumbnail, mean-removed and normalised, of the image and of its mirror image.
 
 A pair is a candidate when its hashes are within :data:`CANDIDATE_BITS` bits or its thumbnails
-correlate above :data:`CANDIDATE_CORRELATION` (either way round, mirrored or not): loose on
-purpose, a few candidates per image. Each candidate is then *verified*: the 12×12 thumbnail of
+correlate above :data:`CANDIDATE_CORRELATION` (either way round, mirrored or not), or one is
+among the other's :data:`CANDIDATE_NEIGHBOURS` nearest by either: loose on purpose, a few
+candidates per image. Each candidate is then *verified*: the 12×12 thumbnail of
 one image is correlated with 72 crops of the other (each side kept whole or cut to 95% or 90%
 at its start, middle or end, mirrored or not), and the best correlation of either way round is
 the pair's score. A copy that was resized, re-compressed, cropped by up to 10% or mirrored
@@ -37,6 +38,9 @@ VERIFY_SIDE = 12  # the verifying thumbnail
 # bits and 0.84), a few per image on the seed's photos.
 CANDIDATE_BITS = 18
 CANDIDATE_CORRELATION = 0.8
+# ... and, whatever their distance, each image's nearest few by either signature: a busy picture
+# cropped at an edge can fall outside both bounds (a generated one did: 22 bits, 0.74).
+CANDIDATE_NEIGHBOURS = 5
 # A verified score at or above this is a near-duplicate (see the module docstring).
 NEAR_DUPLICATE_SCORE = 0.95
 # Each side of a crop: (share kept, where it starts as a share of the side).
@@ -138,7 +142,7 @@ def _blocks(n: int) -> Iterator[slice]:
 
 
 def candidate_pairs(signatures: list[dict[str, np.ndarray]]) -> set[tuple[int, int]]:
-    """Index pairs ``(i, j)``, ``i < j``, whose hashes or thumbnails are close (loose).
+    """Index pairs ``(i, j)``, ``i < j``, whose hashes or thumbnails are close, or nearest.
 
     Computed in blocks of rows, so memory grows with the number of images, not its square.
     """
@@ -148,15 +152,21 @@ def candidate_pairs(signatures: list[dict[str, np.ndarray]]) -> set[tuple[int, i
     thumb_mirrors = np.stack([s["thumb_mirror"] for s in signatures])
     bits = hashes.shape[1]
     found: set[tuple[int, int]] = set()
+    nearest = min(CANDIDATE_NEIGHBOURS, len(signatures) - 1)
     for rows in _blocks(len(signatures)):
-        agree = np.maximum(hashes[rows] @ hashes.T, hashes[rows] @ mirrors.T)
-        close = (bits - agree) / 2 <= CANDIDATE_BITS  # Hamming distance from ±1 agreement
+        distance = (bits - np.maximum(hashes[rows] @ hashes.T, hashes[rows] @ mirrors.T)) / 2
         alike = np.maximum(thumbs[rows] @ thumbs.T, thumbs[rows] @ thumb_mirrors.T)
-        close |= alike >= CANDIDATE_CORRELATION
+        close = (distance <= CANDIDATE_BITS) | (alike >= CANDIDATE_CORRELATION)
+        own = np.arange(rows.stop - rows.start)
+        distance[own, own + rows.start], alike[own, own + rows.start] = np.inf, -np.inf
+        if nearest > 0:
+            for ranked in (np.argpartition(distance, nearest - 1, axis=1),
+                           np.argpartition(-alike, nearest - 1, axis=1)):  # fmt: skip
+                close[own[:, None], ranked[:, :nearest]] = True
         for i, j in np.argwhere(close):
             i += rows.start
-            if i < j:
-                found.add((int(i), int(j)))
+            if i != j:
+                found.add((int(min(i, j)), int(max(i, j))))
     return found
 
 

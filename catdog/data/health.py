@@ -315,10 +315,12 @@ class _Steps:
 
 
 def audit_key(root: str | Path) -> str:
-    """The dataset version an audit is cached under: every image's path, size and
-    modification time (and the audit's own version)."""
+    """The dataset version an audit is cached under: the dataset's folder, every image's path,
+    size and modification time, and the audit's own version (so one workspace's dataset can
+    never stand for another's)."""
     info = scan_dataset(root)
-    digest = hashlib.sha256(f"audit {AUDIT_VERSION} {info.classes}\n".encode())
+    head = f"audit {AUDIT_VERSION} {info.root.resolve()} {info.classes}\n"
+    digest = hashlib.sha256(head.encode("utf-8", "surrogateescape"))
     for path, file, _, _ in _images(info):
         try:
             st = path.stat()
