@@ -14,9 +14,17 @@ from pathlib import Path
 import streamlit as st
 
 from catdog.data.datasets import DatasetError, DatasetInfo
-from catdog.data.health import AuditError, AuditReport, audit_dataset, cached_audit
+from catdog.data.health import (
+    CHEAP_FEATURES,
+    AuditError,
+    AuditReport,
+    LabelFeatures,
+    audit_dataset,
+    cached_audit,
+)
 from catdog.data.review import Decision, apply_review, decide, load_review, next_version_name
 from catdog.hosting import HostedLimitError
+from catdog.inference.audit_features import pretrained_features
 from catdog.paging import page_count, page_items
 from pages.shared import literal, set_active_dataset, thumb
 
@@ -25,7 +33,9 @@ SECTIONS = ("Duplicates and leaks", "Suspect labels", "Odd images")
 WRITTEN = "health_written"  # session key: the name of the version just written
 
 
-def run_audit(info: DatasetInfo, refresh: bool = False) -> AuditReport | None:
+def run_audit(
+    info: DatasetInfo, features: LabelFeatures | None, refresh: bool = False
+) -> AuditReport | None:
     """Audit with a progress bar and the time left; ``None`` (and the reason shown) if it
     could not run."""
     bar = st.progress(0.0, text="Starting the audit…")
@@ -34,7 +44,7 @@ def run_audit(info: DatasetInfo, refresh: bool = False) -> AuditReport | None:
         bar.progress(min(done / max(total, 1), 1.0), text=message)
 
     try:
-        return audit_dataset(info.root, progress=progress, refresh=refresh)
+        return audit_dataset(info.root, progress, refresh=refresh, label_features=features)
     except (AuditError, DatasetError) as exc:
         st.error(f"The audit could not finish: {exc}")
         return None
@@ -52,7 +62,8 @@ def summary_ui(report: AuditReport) -> None:
     st.caption(
         "Leaks per split pair: "
         + ", ".join(f"{pair} {n:,}" for pair, n in report.leaks.items())
-        + f". Suspects come from a quick model that agrees with {report.agreement:.0%} of the "
+        + f". Suspects come from a quick model on {report.label_model} that agrees with "
+        f"{report.agreement:.0%} of the "
         "labels on images it did not learn from: the lower that is, the more of them are "
         f"merely hard photos. {report.images:,} images read in {report.seconds:.0f} s."
     )
@@ -156,7 +167,8 @@ def health_ui(info: DatasetInfo) -> None:
     """The whole tab."""
     if written := st.session_state.pop(WRITTEN, None):
         st.success(f"Wrote {written}, now the active dataset: train on it to compare.")
-    report = cached_audit(info.root)
+    features = pretrained_features()  # where MobileNetV3Small's weights are here
+    report = cached_audit(info.root, features.name if features else CHEAP_FEATURES)
     again = report is not None and st.button("Audit again", key="health_again")
     if report is None or again:
         st.caption(
@@ -166,7 +178,7 @@ def health_ui(info: DatasetInfo) -> None:
         )
         if not again and not st.button("Audit this dataset", type="primary", key="health_run"):
             return
-        report = run_audit(info, refresh=again)
+        report = run_audit(info, features, refresh=again)
         if report is None:
             return
     summary_ui(report)

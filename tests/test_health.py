@@ -175,3 +175,24 @@ def test_hosted_visitor_reviews_a_shared_example_into_their_workspace(planted, m
         out = apply_review(shared)
         assert out.parent == workspace_dir() / "datasets"
         assert scan_dataset(out).total == scan_dataset(shared).total - 1
+
+
+@pytest.mark.slow
+def test_label_check_on_a_pretrained_base_where_its_weights_are(planted, tmp_path, monkeypatch):
+    from catdog.inference.audit_features import IMAGE_SIZE, pretrained_features
+    from catdog.model.backend import keras
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # an empty Keras cache
+    assert pretrained_features() is None  # nothing is downloaded for an audit
+    weights = tmp_path / "mobilenet_v3_small.weights.h5"  # a fresh (untrained) base's weights
+    base = keras.applications.MobileNetV3Small(
+        include_top=False, weights=None, include_preprocessing=False, input_shape=(32, 32, 3)
+    )
+    base.save_weights(weights)
+    features = pretrained_features(weights)
+    report = audit_dataset(planted.root, label_features=features)
+    assert report.label_model == "mobilenet-v3-small features"
+    assert cached_audit(planted.root, features.name) == report
+    assert cached_audit(planted.root) is None  # cached apart from the quick check's report
+    rows = features.extract([planted.root / "train/cats/train0.jpg"], lambda d, t: None)
+    assert rows.shape == (1, 576) and IMAGE_SIZE == 128

@@ -77,10 +77,15 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     from catdog.data.health import audit_dataset
+    from catdog.inference.audit_features import FEATURE_MODEL, pretrained_features
 
-    bar = TextProgress()
+    features = None if args.features == "quick" else pretrained_features()
+    if args.features == "pretrained" and features is None:
+        raise CLIError(f"--features pretrained needs {FEATURE_MODEL}'s weights in Keras' cache "
+                       f"(training it once downloads them); or use --features quick")  # fmt: skip
+    data, bar = resolve_dataset(args.dataset), TextProgress()
     try:
-        result = audit_dataset(resolve_dataset(args.dataset), progress=bar, refresh=args.refresh)
+        result = audit_dataset(data, progress=bar, refresh=args.refresh, label_features=features)
     finally:
         bar.close()
     print(json.dumps(result.to_dict()) if args.json else result.summary())
@@ -132,6 +137,14 @@ def add_dataset_commands(sub: Any) -> None:
     p.add_argument("dataset", help="dataset name or folder (or demo)")
     p.add_argument("--json", action="store_true", help="the whole report as one JSON object")
     p.add_argument("--refresh", action="store_true", help="audit again even if cached")
+    p.add_argument(
+        "--features",
+        choices=("auto", "quick", "pretrained"),
+        default="auto",
+        help="what the label check learns from: MobileNetV3Small's features (pretrained; auto "
+        "where its weights are in Keras' cache, never downloaded) or colour and gradient "
+        "features (quick)",
+    )
     p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser(

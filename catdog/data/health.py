@@ -8,9 +8,10 @@ size) and finds:
   **leak** (the same photo in training and test inflates the test score), counted per split
   pair;
 * **suspect labels** (:mod:`catdog.data.suspects`): confident learning on out-of-sample
-  predictions of a fast model;
-* **odd images**: tiny, extreme aspect ratios, blank or near-uniform frames, few colours
-  (drawings, text, graphics); and classes of very unequal size.
+  predictions of a fast model, on cheap features or a pretrained base's (``label_features``,
+  :mod:`catdog.inference.audit_features`);
+* **odd images** (:mod:`catdog.data.odd`): tiny, extreme aspect ratios, blank or near-uniform
+  frames, few colours (drawings, text, graphics); and classes of very unequal size.
 
 The cost is bounded (at most :data:`MAX_AUDIT_IMAGES` images; hosted mode stops an audit after
 :data:`HOSTED_AUDIT_SECONDS`), shown as it goes (``progress`` with the time left), and paid once
@@ -40,7 +41,7 @@ import numpy as np
 from PIL import Image
 
 from catdog import hosting
-from catdog.data import fingerprints, suspects
+from catdog.data import fingerprints, odd, suspects
 from catdog.data.datasets import SPLITS, DatasetInfo, balance_warnings, class_images, scan_dataset
 from catdog.data.images import ImageError, image_header, open_rgb
 from catdog.data.paths import current_workspace, data_home
@@ -53,20 +54,30 @@ MAX_AUDIT_IMAGES = 20_000
 # Hosted mode stops an audit after this long (the 3,000 images hosted mode allows take ~2 min
 # on 2 cores).
 HOSTED_AUDIT_SECONDS = 300.0
-# Odd images. A side under TINY_SIDE pixels holds little of an animal (the models see 96–150).
-TINY_SIDE = 64
-EXTREME_ASPECT = 3.0  # longer side / shorter side
-UNIFORM_SPREAD = 8.0  # standard deviation of the grey levels (0–255) of a blank frame
-# A drawing, text or a graphic: its 8 most common colours (16 levels a channel) cover this
-# share of its 64×64 picture. Photos spread wider (median 38% on the seed's photos, 99.5th
-# percentile 78%); at 85% the seed's 4,000 photos give 6, among them its one line drawing.
-FEW_COLOURS_SHARE = 0.85
-# Rough cost of each step per image, for one estimate of the time left over all three.
-_STEP_COST = {"read": 1.0, "compare": 2.5, "labels": 1.0}
+# Rough cost of each step per image, for one estimate of the time left over all of them.
+_STEP_COST = {"read": 1.0, "compare": 2.5, "features": 4.0, "labels": 1.0}
 
 
 class AuditError(ValueError):
     """An audit cannot run or was stopped; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class LabelFeatures:
+    """Features for the label check other than the cheap ones (a pretrained base's, see
+    :mod:`catdog.inference.audit_features`).
+
+    Attributes:
+        name: what they are, as the report says it (``"mobilenet-v3-small features"``).
+        extract: ``extract(paths, tick)`` returns one row of features per image path, calling
+            ``tick(done, total)`` as it goes.
+    """
+
+    name: str
+    extract: Callable[[list[Path], Callable[[int, int], None]], np.ndarray]
+
+
+CHEAP_FEATURES = "colour, thumbnail and gradient features"
 
 
 @dataclass
@@ -86,6 +97,7 @@ class AuditReport:
         suspects: suspect labels, most confidently wrong first: ``{"file", "given",
             "predicted", "confidence", "margin"}``.
         agreement: share of images whose out-of-sample prediction is the given class.
+        label_model: the features the label check's model learned from.
         odd: ``{"file", "reasons"}`` for tiny, stretched, blank and few-colour images.
         warnings: sentences about the dataset as a whole (unequal classes).
         unreadable: ``{"file", "reason"}`` for files that could not be read.
@@ -100,6 +112,7 @@ class AuditReport:
     leaks: dict[str, int] = field(default_factory=dict)
     suspects: list[dict[str, Any]] = field(default_factory=list)
     agreement: float = 0.0
+    label_model: str = CHEAP_FEATURES
     odd: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     unreadable: list[dict[str, str]] = field(default_factory=list)
@@ -125,8 +138,8 @@ class AuditReport:
             f"Audited {self.images:,} images of {self.dataset} in {duration(self.seconds)}.",
             f"Duplicates: {len(self.pairs):,} pair(s), {leaked:,} of them across splits "
             f"(leaks: {', '.join(f'{k} {v}' for k, v in self.leaks.items())}).",
-            f"Suspect labels: {len(self.suspects):,} (the check model agrees with "
-            f"{self.agreement:.0%} of the labels on images it did not learn from).",
+            f"Suspect labels: {len(self.suspects):,} (a model on {self.label_model} agrees "
+            f"with {self.agreement:.0%} of the labels on images it did not learn from).",
             f"Odd images: {len(self.odd):,}.",
         ]
         lines += [f"  {p['leak'] or 'same split'}: {p['a']} ~ {p['b']} ({p['kind']}, "
@@ -146,6 +159,7 @@ class AuditReport:
 class _Facts:
     """What one read of an image yields."""
 
+    path: Path
     file: str
     split: str
     label: int
@@ -169,9 +183,8 @@ def _examine(path: Path, file: str, split: str, label: int) -> _Facts | str:
     side = fingerprints.SIDE
     rgb = np.asarray(image.resize((side, side), Image.Resampling.BILINEAR))
     grey = fingerprints.grey_square(image)
-    codes = (rgb // 16).astype(np.int64) @ np.array([256, 16, 1])
-    counts = np.sort(np.bincount(codes.ravel(), minlength=4096))[::-1]
     return _Facts(
+        path=path,
         file=file,
         split=split,
         label=label,
@@ -182,7 +195,7 @@ def _examine(path: Path, file: str, split: str, label: int) -> _Facts | str:
         signature=fingerprints.signature(grey),
         features=suspects.features(rgb),
         spread=float(grey.std()),
-        few_colours=float(counts[:8].sum() / codes.size),
+        few_colours=odd.few_colours_share(rgb),
     )
 
 
@@ -197,24 +210,6 @@ def _images(info: DatasetInfo) -> list[tuple[Path, str, str, int]]:
 
 
 # ----------------------------------------------------------------------------------- findings
-
-
-def odd_reasons(facts: _Facts) -> list[str]:
-    """Why an image is odd (nothing if it is not), each reason with its number."""
-    reasons = []
-    if min(facts.width, facts.height) < TINY_SIDE:
-        reasons.append(f"tiny: {facts.width}×{facts.height} px")
-    aspect = max(facts.width, facts.height) / max(1, min(facts.width, facts.height))
-    if aspect >= EXTREME_ASPECT:
-        reasons.append(f"stretched: {aspect:.1f} to 1")
-    if facts.spread < UNIFORM_SPREAD:
-        reasons.append(f"blank or near-uniform (grey levels vary by {facts.spread:.1f})")
-    elif facts.few_colours >= FEW_COLOURS_SHARE:
-        reasons.append(
-            f"few colours ({facts.few_colours:.0%} of it in 8 colours): a drawing, text or a "
-            "graphic?"
-        )
-    return reasons
 
 
 def _split_pair(a: str, b: str) -> str:
@@ -258,13 +253,16 @@ def leak_counts(pairs: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def _suspects(
-    facts: list[_Facts], classes: list[str], tick: Callable[[int, int], None]
+    facts: list[_Facts],
+    classes: list[str],
+    tick: Callable[[int, int], None],
+    features: np.ndarray | None = None,
 ) -> tuple[list[dict[str, Any]], float]:
     """Suspect labels (see :class:`AuditReport`) and the check model's agreement."""
     y = np.array([f.label for f in facts])
     if len(facts) < 2 * suspects.FOLDS or min(np.bincount(y, minlength=len(classes))) < 2:
         return [], 0.0
-    x = np.stack([f.features for f in facts])
+    x = np.stack([f.features for f in facts]) if features is None else features
     folds = min(suspects.FOLDS, int(min(np.bincount(y, minlength=len(classes)))))
     probabilities = suspects.out_of_sample(x, y, len(classes), folds=folds, tick=tick)
     check = suspects.confident_learning(probabilities, y)
@@ -287,9 +285,11 @@ def _suspects(
 class _Steps:
     """One progress bar over the three steps, with the time left, and the time cap."""
 
-    def __init__(self, images: int, progress: ProgressFn | None, limit: float | None) -> None:
+    def __init__(
+        self, images: int, progress: ProgressFn | None, limit: float | None, names: list[str]
+    ) -> None:
         self.progress, self.limit = progress, limit
-        self.total = max(1, round(images * sum(_STEP_COST.values())))
+        self.total = max(1, round(images * sum(_STEP_COST[name] for name in names)))
         self.images, self.offset, self.clock = images, 0.0, TimeLeft()
         self.started = time.monotonic()
 
@@ -314,12 +314,12 @@ class _Steps:
             )
 
 
-def audit_key(root: str | Path) -> str:
+def audit_key(root: str | Path, label_model: str = CHEAP_FEATURES) -> str:
     """The dataset version an audit is cached under: the dataset's folder, every image's path,
-    size and modification time, and the audit's own version (so one workspace's dataset can
-    never stand for another's)."""
+    size and modification time, the label check's features and the audit's own version (so
+    one workspace's dataset can never stand for another's)."""
     info = scan_dataset(root)
-    head = f"audit {AUDIT_VERSION} {info.root.resolve()} {info.classes}\n"
+    head = f"audit {AUDIT_VERSION} {info.root.resolve()} {info.classes} {label_model}\n"
     digest = hashlib.sha256(head.encode("utf-8", "surrogateescape"))
     for path, file, _, _ in _images(info):
         try:
@@ -351,11 +351,11 @@ def write_json_atomic(path: Path, data: Any) -> None:
         raise
 
 
-def cached_audit(root: str | Path) -> AuditReport | None:
-    """The cached report of this version of the dataset, or ``None`` if it was not audited
-    (or its cache is unreadable)."""
+def cached_audit(root: str | Path, label_model: str = CHEAP_FEATURES) -> AuditReport | None:
+    """The cached report of this version of the dataset (its label check on ``label_model``,
+    a :class:`LabelFeatures` name), or ``None`` if there is none readable."""
     try:
-        data = json.loads(_cache_file(audit_key(root)).read_text(encoding="utf-8"))
+        data = json.loads(_cache_file(audit_key(root, label_model)).read_text(encoding="utf-8"))
         return AuditReport.from_dict(data)
     except (OSError, ValueError, TypeError):
         return None
@@ -383,7 +383,10 @@ def _one_at_a_time() -> Iterator[None]:
 
 
 def audit_dataset(
-    root: str | Path, progress: ProgressFn | None = None, refresh: bool = False
+    root: str | Path,
+    progress: ProgressFn | None = None,
+    refresh: bool = False,
+    label_features: LabelFeatures | None = None,
 ) -> AuditReport:
     """Audit a dataset, or return its cached report.
 
@@ -391,6 +394,8 @@ def audit_dataset(
         root: the dataset folder.
         progress: called as ``progress(done, total, message)``, the message with the time left.
         refresh: audit again even if this version of the dataset was audited.
+        label_features: features for the label check (default: the cheap ones); a report
+            is cached per dataset version and features.
 
     Returns:
         The :class:`AuditReport` (also cached in the data home).
@@ -406,17 +411,21 @@ def audit_dataset(
             f"{info.name} has {info.total:,} images; the audit reads at most "
             f"{MAX_AUDIT_IMAGES:,} (its comparison of every pair grows with the square)"
         )
-    key = audit_key(root)
-    if not refresh and (cached := cached_audit(root)) is not None:
+    label_model = CHEAP_FEATURES if label_features is None else label_features.name
+    key = audit_key(root, label_model)
+    if not refresh and (cached := cached_audit(root, label_model)) is not None:
         return cached
     with _one_at_a_time():
         limit = HOSTED_AUDIT_SECONDS if hosting.hosted() else None
-        result = _audit(info, key, _Steps(info.total, progress, limit))
+        names = ["read", "compare", "labels"] + (["features"] if label_features else [])
+        result = _audit(info, key, _Steps(info.total, progress, limit, names), label_features)
     write_json_atomic(_cache_file(key), result.to_dict())
     return result
 
 
-def _audit(info: DatasetInfo, key: str, steps: _Steps) -> AuditReport:
+def _audit(
+    info: DatasetInfo, key: str, steps: _Steps, label_features: LabelFeatures | None
+) -> AuditReport:
     """The three steps of :func:`audit_dataset`."""
     started = time.monotonic()
     listed = _images(info)
@@ -431,8 +440,18 @@ def _audit(info: DatasetInfo, key: str, steps: _Steps) -> AuditReport:
                 facts.append(result)
             read(done, len(listed))
     pairs = _pairs(facts, steps.step("compare", "Comparing images"))
-    found, agreement = _suspects(facts, list(info.classes), steps.step("labels", "Checking labels"))
-    odd = [{"file": f.file, "reasons": r} for f in facts if (r := odd_reasons(f))]
+    features = None
+    if label_features is not None:
+        tick = steps.step("features", f"Computing {label_features.name}")
+        features = label_features.extract([f.path for f in facts], tick)
+    found, agreement = _suspects(
+        facts, list(info.classes), steps.step("labels", "Checking labels"), features
+    )
+    strange = [
+        {"file": f.file, "reasons": r}
+        for f in facts
+        if (r := odd.reasons(f.width, f.height, f.spread, f.few_colours))
+    ]
     return AuditReport(
         dataset=info.name,
         key=key,
@@ -443,7 +462,8 @@ def _audit(info: DatasetInfo, key: str, steps: _Steps) -> AuditReport:
         leaks=leak_counts(pairs),
         suspects=found,
         agreement=round(agreement, 4),
-        odd=odd,
+        label_model=CHEAP_FEATURES if label_features is None else label_features.name,
+        odd=strange,
         warnings=balance_warnings(info.counts),
         unreadable=unreadable,
     )
