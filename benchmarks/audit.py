@@ -14,6 +14,8 @@
    planted copies, and how many distinct pairs of photos lie that close.
 
     python benchmarks/audit.py          # about 3-5 min on 2 cores
+    python benchmarks/audit.py --features pretrained   # the label check on MobileNetV3Small's
+                                        # features (needs its weights in Keras' cache)
 
 Writes benchmarks/results/audit.json and prints a table.
 """
@@ -81,9 +83,9 @@ def plant(root: Path, seed: int = 0) -> tuple[set[frozenset[str]], set[str]]:
     return pairs, flipped
 
 
-def timed_audit(root: Path) -> tuple[object, float]:
+def timed_audit(root: Path, features: object = None) -> tuple[object, float]:
     started = time.perf_counter()
-    report = audit_dataset(root, refresh=True)
+    report = audit_dataset(root, refresh=True, label_features=features)
     return report, time.perf_counter() - started
 
 
@@ -132,8 +134,16 @@ def hash_comparison(root: Path, pairs: set[frozenset[str]], seed: int = 0) -> di
 
 def main() -> None:
     os.environ.setdefault("CATDOG_HOME", tempfile.mkdtemp(prefix="catdog-audit-home-"))
+    features = None
+    if "--features" in sys.argv and sys.argv[sys.argv.index("--features") + 1] == "pretrained":
+        from catdog.inference.audit_features import pretrained_features
+
+        features = pretrained_features()
+        if features is None:
+            sys.exit("not measured: MobileNetV3Small's weights are not in Keras' cache")
     results: dict = {"cpu_count": os.cpu_count(), "load": os.getloadavg()}
-    seed_report, seconds = timed_audit(DATA)
+    results["label_model"] = "quick" if features is None else features.name
+    seed_report, seconds = timed_audit(DATA, features)
     seed_pairs = {frozenset((p["a"], p["b"])) for p in seed_report.pairs}
     results["seed"] = {
         "images": seed_report.images,
@@ -149,7 +159,7 @@ def main() -> None:
         root = Path(tmp) / "planted"
         shutil.copytree(DATA, root)
         pairs, flipped = plant(root)
-        report, seconds = timed_audit(root)
+        report, seconds = timed_audit(root, features)
         found = {frozenset((p["a"], p["b"])) for p in report.pairs}
         false = found - pairs - seed_pairs
         top = {s["file"] for s in report.suspects[: 2 * len(flipped)]}
@@ -165,7 +175,8 @@ def main() -> None:
         }
         results["hashes"] = hash_comparison(root, pairs)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "audit.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    name = "audit.json" if features is None else "audit-pretrained.json"
+    (RESULTS / name).write_text(json.dumps(results, indent=1, default=str) + "\n")
     print(json.dumps({k: v for k, v in results.items() if k != "seed"}, indent=1, default=str))
     seed = results["seed"]
     print(f"seed: {seed['images']} images in {seed['seconds']} s; pairs {len(seed['pairs'])}, "

@@ -426,7 +426,7 @@ def audit_dataset(
 def _audit(
     info: DatasetInfo, key: str, steps: _Steps, label_features: LabelFeatures | None
 ) -> AuditReport:
-    """The three steps of :func:`audit_dataset`."""
+    """The steps of :func:`audit_dataset`: read, compare, (features,) labels."""
     started = time.monotonic()
     listed = _images(info)
     read = steps.step("read", "Reading images")
