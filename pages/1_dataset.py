@@ -28,6 +28,7 @@ from catdog.hosting import HostedLimitError
 from catdog.paging import page_count, page_items
 from catdog.train.runs import runs_training_on
 from ui.frame import read_only
+from ui.health_view import health_ui
 from ui.shared import (
     active_choice,
     confirmed,
@@ -237,12 +238,12 @@ st.title("Dataset")
 if deleted := st.session_state.pop("dataset_deleted", None):
     st.success(f"Dataset {deleted} was deleted.")
 choose_ui()
-if read_only():
-    browse_tab = st.container()
+if read_only():  # no import, no deletion, no review decisions: only looking
+    browse_tab, health_tab = st.container(), None
 else:
     delete_ui()
     show_report()
-    browse_tab, import_tab = st.tabs(["Browse", "Import a dataset"])
+    browse_tab, health_tab, import_tab = st.tabs(["Browse", "Data health", "Import a dataset"])
     with import_tab:
         request = import_ui()
         if request is not None:
@@ -252,3 +253,6 @@ with browse_tab:
     overview(info)
     st.subheader("Images")
     grid(info)
+if health_tab is not None:
+    with health_tab:
+        health_ui(info)
