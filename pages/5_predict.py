@@ -2,13 +2,12 @@
 
 import streamlit as st
 
-from catdog import hosting
 from catdog.data.images import IMAGE_SUFFIXES, ImageError
 from catdog.data.names import shown
 from catdog.data.thumbnails import preview_image
-from catdog.hosting import HostedLimitError
 from catdog.inference.explain import ExplainError, heatmap_jpeg
 from catdog.inference.predict import Prediction
+from catdog.policy import HostedLimitError, current_policy
 from catdog.train.runs import RunInfo, list_runs, model_file
 from pages.shared import PAGES, damaged_ui, literal, model_choice, predictor
 
@@ -36,18 +35,16 @@ def run_ui(runs: list[RunInfo]) -> tuple[RunInfo, str]:
 
 def photos_ui() -> list[tuple[str, bytes]]:
     """Uploaded photos and, behind a toggle, a camera shot, as (name, bytes)."""
-    limits = hosting.settings()
+    policy = current_policy()
     uploads = st.file_uploader(
         "Photos",
         type=sorted(s.lstrip(".") for s in IMAGE_SUFFIXES),
         accept_multiple_files=True,
-        max_upload_size=min(MAX_UPLOAD_MB, max(1, int(limits.max_upload_mb)))
-        if hosting.hosted()
-        else MAX_UPLOAD_MB,
+        max_upload_size=min(MAX_UPLOAD_MB, policy.max_upload_mb or MAX_UPLOAD_MB),
         key="predict_uploads",
     )
-    if hosting.hosted():
-        st.caption(f"Hosted demo: at most {limits.max_predict_photos} photos at once.")
+    if policy.max_predict_photos is not None:
+        st.caption(f"Hosted demo: at most {policy.max_predict_photos} photos at once.")
     photos = [(u.name, u.getvalue()) for u in uploads or []]
     if st.toggle("Take a photo with the camera", key="predict_camera"):
         shot = st.camera_input("Camera", label_visibility="collapsed")
@@ -84,7 +81,7 @@ if not photos:
     st.caption(f"Upload photos to classify them as {' or '.join(run.classes)}.")
     st.stop()
 try:
-    hosting.check_photos(len(photos))  # before loading the model
+    current_policy().check_photos(len(photos))  # before loading the model
 except HostedLimitError as exc:
     st.error(str(exc))
     st.stop()

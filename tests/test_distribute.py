@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from pagetest import navigation_only, open_page  # noqa: F401 - a fixture
 
-from catdog import hosting
+from catdog import policy as hosting
 from catdog.cli import main
 from catdog.train import runs
 from catdog.train.config import TrainConfig, TrainingError
@@ -101,10 +101,10 @@ def test_workers_and_tf_config_are_checked_before_tensorflow(
 
 
 def test_hosted_mode_offers_one_device_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert hosting.capped_settings({"strategy": "mirrored"}) == {"strategy": "mirrored"}
+    assert hosting.current_policy().capped_settings({"strategy": "mirrored"}) == {"strategy": "mirrored"}
     monkeypatch.setenv(hosting.ENV_VAR, "1")
-    assert hosting.capped_settings({"strategy": "mirrored"}) == {"strategy": "auto"}
-    assert hosting.capped_settings({"strategy": "one"}) == {"strategy": "one"}
+    assert hosting.current_policy().capped_settings({"strategy": "mirrored"}) == {"strategy": "auto"}
+    assert hosting.current_policy().capped_settings({"strategy": "one"}) == {"strategy": "one"}
     # create_run refuses the others (test_hosting.py), and the Train page does not offer them.
 
 

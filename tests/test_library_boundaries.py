@@ -51,7 +51,8 @@ def test_light_modules_do_not_import_tensorflow() -> None:
     """
     light = [
         "catdog",
-        "catdog.hosting",
+        "catdog.policy",
+        "catdog.workspaces",
         "catdog.progress",
         "catdog.failures",
         "catdog.cli",

@@ -38,8 +38,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from catdog import hosting
-from catdog.data.archive import MAX_ENTRY_BYTES, ArchiveError, ExtractLimits, safe_extract
+from catdog.data.archive import MAX_ENTRY_BYTES, ArchiveError, safe_extract
 from catdog.data.datasets import (
     MANIFEST_NAME,
     SPLITS,
@@ -49,9 +48,12 @@ from catdog.data.datasets import (
     natural_key,
 )
 from catdog.data.images import IMAGE_SUFFIXES, ImageError, not_regular, opened_rgb
+from catdog.data.import_bounds import ImportBudget, extract_limits, pixel_problems
 from catdog.data.names import look_alike_letters, portable_name, shown
 from catdog.data.paths import datasets_dir
+from catdog.policy import Policy, current_policy
 from catdog.progress import ProgressFn, TimeLeft, report
+from catdog.quota import folder_size
 
 # The seed's split: per class, the first 1000 images for training, 500 for validation, 500 test.
 SEED_COUNTS = (1000, 500, 500)
@@ -453,8 +455,9 @@ def _read_regular(path: Path, rel: str) -> bytes | str:
     return data
 
 
-def _ingest(item: _Item, staged: Path) -> tuple[str, str]:
-    """Decode one file fully and stage it as an RGB JPEG; returns (outcome, reason)."""
+def _ingest(item: _Item, staged: Path, budget: ImportBudget) -> tuple[str, str]:
+    """Decode one file (a JPEG reduced to ``budget.min_side`` if set) and stage it as an RGB
+    JPEG, its bytes counted by ``budget`` before they are written; returns (outcome, reason)."""
     name = shown(item.rel)  # the name in messages: one line, nothing hidden
     data = _read_regular(item.path, name)
     if isinstance(data, str):
@@ -463,11 +466,15 @@ def _ingest(item: _Item, staged: Path) -> tuple[str, str]:
         # The decoded image counts against the decode budget until it is written (see
         # catdog.data.images.DECODE_BUDGET_PIXELS), so the pool's threads cannot each hold a
         # full-size photo at once.
-        with opened_rgb(data, name=name) as image:
+        with opened_rgb(data, name=name, min_side=budget.min_side) as image:
             if _is_plain_jpeg(data):
+                budget.add_staged(len(data))
                 staged.write_bytes(data)
                 return "copied", ""
-            image.save(staged, "JPEG", quality=JPEG_QUALITY)
+            encoded = io.BytesIO()
+            image.save(encoded, "JPEG", quality=JPEG_QUALITY)
+            budget.add_staged(encoded.tell())
+            staged.write_bytes(encoded.getbuffer())
             return "converted", ""
     except ImageError as exc:
         return "skipped", str(exc)
@@ -477,9 +484,15 @@ class _Checker:
     """Runs :func:`_ingest` over items on a thread pool, in order, and keeps the tallies."""
 
     def __init__(
-        self, pool: ThreadPoolExecutor, staging: Path, total: int, progress: ProgressFn | None
+        self,
+        pool: ThreadPoolExecutor,
+        staging: Path,
+        total: int,
+        progress: ProgressFn | None,
+        budget: ImportBudget,
     ) -> None:
         self.pool, self.staging, self.total, self.progress = pool, staging, total, progress
+        self.budget = budget
         self.staged: dict[Path, Path] = {}
         self.skipped: list[SkippedFile] = []
         self.outcome: dict[Path, str] = {}  # "copied" or "converted", per usable file
@@ -492,7 +505,10 @@ class _Checker:
         targets = [self.staging / f"{first + i:07d}.jpg" for i in range(len(items))]
         good = []
         for item, target, (outcome, reason) in zip(
-            items, targets, self.pool.map(_ingest, items, targets), strict=True
+            items,
+            targets,
+            self.pool.map(_ingest, items, targets, [self.budget] * len(items)),
+            strict=True,
         ):
             self.done += 1
             self.total = max(self.total, self.done)
@@ -668,14 +684,18 @@ def _place(assignment: dict, staged: dict[Path, Path], dataset: Path) -> dict:
 
 
 def _gather(
-    src: Path, source: Path, work: Path, progress: ProgressFn | None
+    src: Path, source: Path, work: Path, progress: ProgressFn | None, budget: ImportBudget
 ) -> tuple[Path, str, list[_Item], list[SkippedFile]]:
     """Extract a zip into ``work`` (or take the folder as it is), find its layout and list its
-    candidate images; returns (root, layout, items, files passed over before checking)."""
+    candidate images (those the policy lets decode); returns (root, layout, items, files passed
+    over before checking)."""
+    policy = budget.policy
     if src.is_file():
         root = work / "extracted"
         try:
-            extraction = safe_extract(src, root, limits=_extract_limits(), progress=progress)
+            extraction = safe_extract(
+                src, root, limits=extract_limits(policy), progress=progress, budget=budget
+            )
         except ArchiveError as exc:
             raise DatasetError(str(exc)) from exc
         passed = [SkippedFile(entry.name, entry.reason) for entry in extraction.skipped]
@@ -686,7 +706,10 @@ def _gather(
     # One class, however its folder name is encoded (é composed or decomposed: NFC or NFD).
     collected = _collect(root, layout, base)
     items = [replace(item, cls=unicodedata.normalize("NFC", item.cls)) for item in collected]
-    hosting.check_dataset_images(len(items), str(source))
+    policy.check_dataset_images(len(items), str(source))
+    too_big = pixel_problems([(i.path, shown(i.rel)) for i in items], policy, str(source))
+    passed += [SkippedFile(i.rel, too_big[i.path]) for i in items if i.path in too_big]
+    items = [item for item in items if item.path not in too_big]
     found = Counter(item.cls for item in items)
     if len(found) < 2:
         empty = [f"{cls}: none" for cls in _class_folders(layout, base) if cls not in found]
@@ -710,22 +733,10 @@ def _class_folders(layout: str, base: Path) -> list[str]:
     return sorted({unicodedata.normalize("NFC", folder.name) for folder in folders})
 
 
-def _extract_limits() -> ExtractLimits | None:
-    """In hosted mode an archive may expand to twice the dataset cap (photos barely compress;
-    the finished dataset is checked against the cap itself); locally, the archive defaults."""
-    if not hosting.hosted():
-        return None
-    limits = hosting.settings()
-    return ExtractLimits(
-        max_total_bytes=2 * limits.max_dataset_bytes,
-        max_entries=2 * limits.max_dataset_images + 1000,
-    )
-
-
-def _check_hosted_source(source: Path) -> None:
+def _check_hosted_source(source: Path, policy: Policy) -> None:
     """In hosted mode, read only what a visitor uploaded: a file the dashboard wrote into this
     process' upload folder (:func:`upload_dir_prefix`), within the upload cap."""
-    if not hosting.hosted():
+    if policy.allows_server_files:
         return
     src = source.resolve()
     folder = src.parent
@@ -735,9 +746,9 @@ def _check_hosted_source(source: Path) -> None:
         and folder.name.startswith(upload_dir_prefix())
     )
     if not uploaded:
-        hosting.refuse_server_files(f"importing {source}")
-    hosting.check_upload(src.stat().st_size, src.name)
-    hosting.check_quota(src.stat().st_size, src.name)
+        policy.refuse_server_files(f"importing {source}")
+    policy.check_upload(src.stat().st_size, src.name)
+    policy.check_quota(src.stat().st_size, src.name)
 
 
 def import_dataset(
@@ -772,13 +783,17 @@ def import_dataset(
     Raises:
         DatasetError: the source is missing, unsafe, not in a known layout, has too few images
             for the split, or ``out`` is taken.
-        catdog.hosting.HostedLimitError: in hosted mode, the source is not an upload (a folder
-            or file of the server), the upload or the dataset is over a cap, or the workspace
-            is over its quota.
+        catdog.policy.HostedLimitError: in hosted mode, a read-only visitor, the source is not
+            an upload (a folder or file of the server), the upload, the dataset or its pixels
+            are over a cap, the import would take the workspace over its quota (stopped
+            before or while writing, nothing kept), or the workspace or the server is
+            importing already.
     """
     source, out = Path(source).expanduser(), Path(out).expanduser()
     split = _check_request(split, seed_counts)
-    _check_hosted_source(source)  # before anything tells what the server has
+    policy = current_policy()
+    policy.check_writable(f"importing {source.name}")
+    _check_hosted_source(source, policy)  # before anything tells what the server has
     src, dst = _check_paths(source, out)
     options = _options(src, split, seed, seed_counts)
     earlier = _existing_import(dst, options)
@@ -787,10 +802,15 @@ def import_dataset(
 
     dst.parent.mkdir(parents=True, exist_ok=True)
     _sweep_folder(dst.parent, _WORK_DIR, time.time() - STALE_AFTER_MINUTES * 60, dst.name)
-    with _disk_space(dst.parent):  # a full disk: one clear error, once the work is gone
+    with (
+        policy.job_slot("import"),  # one import per workspace, a few per server
+        ImportBudget(policy, source.name) as budget,  # the bytes it writes, counted
+        _disk_space(dst.parent),  # a full disk: one clear error, once the work is gone
+    ):
         work = Path(tempfile.mkdtemp(prefix=work_dir_prefix(dst.name), dir=dst.parent))
         try:
-            result = _build(src, source, dst, work, split, seed, seed_counts, workers, progress)
+            result = _build(src, source, dst, work, split, seed, seed_counts, workers, progress,
+                            budget)  # fmt: skip
             _publish(result, options, work / "dataset", dst)
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -830,20 +850,21 @@ def _build(
     seed_counts: tuple[int, int, int],
     workers: int | None,
     progress: ProgressFn | None,
+    budget: ImportBudget,
 ) -> ImportReport:
     """Find the source's images, check them, and place the chosen ones in ``work/dataset``;
     returns the report of the import into ``dst`` (see :func:`import_dataset`).
 
     Raises:
         DatasetError: as for :func:`import_dataset`.
-        catdog.hosting.HostedLimitError: in hosted mode, a source or dataset over a cap.
+        catdog.policy.HostedLimitError: in hosted mode, a source or dataset over a cap.
     """
-    root, layout, items, passed = _gather(src, source, work, progress)
+    root, layout, items, passed = _gather(src, source, work, progress, budget)
     kept = split is None and layout == "split folders"
     if kept:
         _check_kept_split(items, source)
     checker, assignment, unused = _check_images(
-        items, work / "staging", layout, split, seed, seed_counts, workers, progress
+        items, work / "staging", layout, split, seed, seed_counts, workers, progress, budget
     )
     dataset = work / "dataset"
     placed = [i.path for per_class in assignment.values() for v in per_class.values() for i in v]
@@ -863,7 +884,7 @@ def _build(
         converted=outcomes["converted"],
     )
     result.warnings = _name_warnings(result.classes) + balance_warnings(result.counts)
-    hosting.check_dataset_bytes(hosting.folder_size(dataset), str(source))
+    budget.policy.check_dataset_bytes(folder_size(dataset), str(source))
     return result
 
 
@@ -876,6 +897,7 @@ def _check_images(
     seed_counts: tuple[int, int, int],
     workers: int | None,
     progress: ProgressFn | None,
+    budget: ImportBudget,
 ) -> tuple[_Checker, dict, int]:
     """Decode the images on a thread pool, staging the usable ones in ``staging``, and decide
     each one's split (:func:`_assign`); returns (checker, assignment, unused)."""
@@ -886,7 +908,7 @@ def _check_images(
     ):
         # PetImages is full of "Possibly corrupt EXIF data" warnings; the pixels are fine.
         warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
-        checker = _Checker(pool, staging, len(items), progress)
+        checker = _Checker(pool, staging, len(items), progress, budget)
         assignment, unused = _assign(items, checker, layout, split, seed, seed_counts)
     return checker, assignment, unused
 

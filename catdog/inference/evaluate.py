@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from catdog import hosting
 from catdog.data.datasets import labelled_images, visible_folders
 from catdog.data.names import look_alike_letters, shown
 from catdog.data.paths import in_dataset_roots
+from catdog.policy import current_policy
 from catdog.progress import ProgressFn
 from catdog.train.runs import resolve_run, usable_run_info
 
@@ -202,8 +202,8 @@ def resolve_eval_folder(run_config: dict[str, Any], data: str | Path | None) -> 
             )
         return folder
     root = Path(data).expanduser()
-    if hosting.hosted() and not in_dataset_roots(root):  # before saying what exists
-        hosting.refuse_server_files(f"evaluating on {root}")
+    if not in_dataset_roots(root):  # before saying what exists
+        current_policy().refuse_server_files(f"evaluating on {root}")
     if not root.is_dir():
         raise EvaluationError(f"{root} is not a folder; pass a folder of class folders")
     return root / "test" if (root / "test").is_dir() else root

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from catdog import hosting
 from catdog.data.images import ImageError, load_for_model
 from catdog.data.names import shown
+from catdog.policy import current_policy
 from catdog.progress import ProgressFn, report
 from catdog.train.config import tta_zoom_error
 from catdog.train.runs import RunError, load_model, resolve_run, usable_run_info
@@ -270,7 +270,7 @@ class Predictor:
 
         Args:
             sources: paths, file bytes, or ``(name, bytes)`` pairs (in hosted mode: no paths,
-                at most :attr:`~catdog.hosting.HostedSettings.max_predict_photos` of them,
+                at most :attr:`~catdog.policy.Policy.max_predict_photos` of them,
                 each within the upload cap).
             batch_size: images decoded and passed to the model in one call.
             progress: called as ``progress(done, total, message)`` after each batch.
@@ -281,16 +281,17 @@ class Predictor:
             One :class:`Prediction` per source, in the same order.
 
         Raises:
-            catdog.hosting.HostedLimitError: in hosted mode, too many photos, one too big, or
+            catdog.policy.HostedLimitError: in hosted mode, too many photos, one too big, or
                 a path of the server.
         """
         named = [_name_and_data(source, i) for i, source in enumerate(sources)]
-        hosting.check_photos(len(named))
+        policy = current_policy()
+        policy.check_photos(len(named))
         for name, data in named:
             if isinstance(data, bytes):
-                hosting.check_upload(len(data), name)
+                policy.check_upload(len(data), name)
             else:
-                hosting.refuse_server_files(f"classifying the file {name}")
+                policy.refuse_server_files(f"classifying the file {name}")
         return self._predict_named(named, batch_size, progress, heatmaps)
 
     def predict_files(

@@ -24,6 +24,7 @@ from catdog.data.paths import data_home
 from catdog.failures import TrainingFailed, failure_message
 from catdog.model.backend import keras
 from catdog.model.registry import build_model, compile_model, get_spec
+from catdog.policy import HostedLimitError, current_policy
 from catdog.train import cluster, features, phases, runs
 from catdog.train.config import TrainConfig, TrainingError, retired_mixup
 from catdog.train.distribute import Distribution, distribution, replica_rule
@@ -266,6 +267,25 @@ class _RunRecorder(keras.callbacks.Callback):
         if losses:
             self.since_best_loss = len(losses) - 1 - losses.index(min(losses))
         self.epoch_started = time.monotonic()
+        self.policy = current_policy()  # hosted mode: the workspace's quota holds every epoch
+
+    def _quota_problem(self, epoch: int) -> str | None:
+        """Why saving epoch ``epoch`` would take the workspace over its quota, else None.
+
+        A commit writes the model (weights and optimizer state) beside ``last.keras`` before
+        it replaces it; the first also copies it to ``best.keras``: so it needs one model's
+        size of room, two for the first epoch of a run.
+        """
+        if self.policy.quota_bytes is None:
+            return None
+        variables = [*self.saved.weights, *self.model.optimizer.variables]
+        size = sum(int(math.prod(v.shape)) * 4 for v in variables)
+        needed = size if (self.path / runs.LAST_MODEL).exists() else 2 * size
+        try:
+            self.policy.check_quota(needed, f"saving epoch {epoch}")
+        except HostedLimitError as exc:
+            return f"stopped before saving epoch {epoch}: {exc}"
+        return None
 
     def _lr(self) -> float:
         return float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
@@ -325,6 +345,10 @@ class _RunRecorder(keras.callbacks.Callback):
             ),
         }
         row = {k: v for k, v in row.items() if v is not None}
+        if (problem := self._quota_problem(epoch + 1)) is not None:
+            self.run.stop_reason = problem  # the epochs saved so far are kept
+            self.stopped_by_user = self.model.stop_training = True
+            return
         # last.keras, best.keras and the history row are committed together (a kill at any
         # moment leaves a state a resume continues from without training an epoch twice).
         val_acc = row.get("val_accuracy", -1.0)
@@ -461,6 +485,7 @@ class _RunState:
     started: float = field(default_factory=time.monotonic)
     dist: Distribution | None = None  # where it trains (settled once training starts)
     restored: int = 0  # on a cluster: the epochs restored from its backup, 0 for none
+    stop_reason: str = ""  # why the run stopped by itself before its end (hosted quota)
 
     @property
     def workers(self) -> int:
@@ -523,8 +548,9 @@ def _run(
             runs.atomic_write_json(path / runs.METRICS_FILE, metrics)
         finally:
             heartbeat.stop()  # before the final state, which a last beat would overwrite
-        runs.write_status(path, state, epochs_done=len(history), phase=None)
-        run.emit("end", epoch=len(history), state=state)
+        reason = run.stop_reason or None
+        runs.write_status(path, state, epochs_done=len(history), phase=None, reason=reason)
+        run.emit("end", epoch=len(history), state=state, message=run.stop_reason)
         return TrainResult(path.name, path, state, history, metrics)
     except BaseException as exc:
         message = failure_message(exc, run.cfg.precision)
