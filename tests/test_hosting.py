@@ -21,7 +21,6 @@ from test_pages import _zip_of, png_bytes, small_demo, texts
 
 from catdog import policy as hosting
 from catdog import workspaces
-from catdog.policy import current_policy
 from catdog.data.choices import import_named
 from catdog.data.datasets import DatasetError, list_datasets
 from catdog.data.importer import import_dataset
@@ -38,8 +37,8 @@ from catdog.data.paths import (
     shared_runs_dir,
     workspaces_dir,
 )
-from catdog.policy import HostedLimitError
 from catdog.inference.evaluate import evaluate_run
+from catdog.policy import HostedLimitError, current_policy
 from catdog.train import jobs, runs
 from catdog.train.config import TrainConfig
 from catdog.train.history import short_id
