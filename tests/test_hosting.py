@@ -100,7 +100,9 @@ def test_settings_have_defaults_each_overridden_by_its_variable() -> None:
 def test_home_page_says_hosted_mode_and_its_limits(hosted_mode) -> None:
     at = visit()
     assert "shared demo server (hosted mode)" in texts(at)
-    assert "runs of at most 30 epochs, 128 px, batch 64 and 10 minutes" in texts(at)
+    assert "runs of at most 30 epochs, 128 px, batch 64 and 10 minutes, in float32" in texts(at)
+    assert "up to 8 more wait in a queue; one per workspace" in texts(at)
+    assert "photos of at most 4 megapixels" in texts(at)
 
 
 def test_home_page_locally_says_nothing_of_hosting() -> None:
@@ -257,6 +259,7 @@ def test_train_page_widgets_stop_at_the_caps(hosted_mode) -> None:
     assert at.number_input(key="train_batch_size").max == 64
     assert at.number_input(key="train_time_limit_minutes").value == 10  # its 28, capped
     assert at.selectbox(key="train_precision").value == "float32"  # auto: a 2nd TF process
+    assert at.selectbox(key="train_precision").options == ["float32"]  # the only one offered
     strategies = [o.split(":")[0] for o in at.selectbox(key="train_strategy").options]
     assert strategies == ["auto", "one"]  # one device (locally also mirrored)
     assert "Hosted demo: at most 30 epochs, 128 px, batch 64 and 10 minutes per run." in texts(at)

@@ -388,21 +388,25 @@ def test_hosted_mode_trains_in_float32_without_timing_anything(hosted, catdog_ho
 def test_a_run_that_would_pass_the_quota_stops_before_saving_and_says_why(
     hosted, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from catdog.train.trainer import train
+    from catdog.train.job_status import outcome_line
 
     monkeypatch.setenv("CATDOG_HOSTED_RUN_RESERVE_MB", "0.01")
     with in_workspace(A):
         data = make_dataset(datasets_dir() / "photos", counts=(8, 4, 4))
         quota = current_policy().workspace_usage() + 200_000  # less than one model
         monkeypatch.setenv("CATDOG_HOSTED_WORKSPACE_QUOTA_MB", str(quota / hosted_policy.MB))
-        events = []
-        result = train(tiny_config(data, model="seed-baseline", epochs=2), on_event=events.append)
-        assert result.state == "stopped" and result.history == []
-        status = runs.read_json(result.path / runs.STATUS_FILE)
-        assert status["reason"].startswith("stopped before saving epoch 1: your workspace holds")
-        assert "over its quota" in events[-1].message
+        job = JobManager(limit=None).start(tiny_config(data, model="seed-baseline", epochs=2))
+        assert job.join(300)
+        snap = job.snapshot()
+        assert (snap.state, snap.history) == ("stopped", [])
+        line = outcome_line(snap)
+        assert line.startswith(f"Run {job.run_id} stopped after 0 epoch(s): stopped before "
+                               "saving epoch 1: your workspace holds")  # fmt: skip
+        assert "over its quota" in line and str(workspace_dir(A)) not in line
+        status = runs.read_json(job.path / runs.STATUS_FILE)
+        assert status["reason"].startswith("stopped before saving epoch 1")
         assert current_policy().workspace_usage() <= quota
-        assert not (result.path / runs.LAST_MODEL).exists()
+        assert not (job.path / runs.LAST_MODEL).exists()
 
 
 def test_meters_of_one_workspace_share_its_room(hosted, monkeypatch: pytest.MonkeyPatch) -> None:

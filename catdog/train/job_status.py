@@ -91,8 +91,10 @@ def job_metrics(snap: JobSnapshot) -> list[tuple[str, str]]:
 
 
 def outcome_line(snap: JobSnapshot) -> str:
-    """How a finished job ended: ``Run r1 completed after 30 epoch(s).``"""
-    return f"Run {snap.run_id} {snap.state} after {len(snap.history)} epoch(s)."
+    """How a finished job ended: ``Run r1 completed after 30 epoch(s).``, with why if it
+    stopped by itself (``... stopped after 3 epoch(s): stopped before saving epoch 4: ...``)."""
+    why = f": {snap.reason}" if snap.reason else "."
+    return f"Run {snap.run_id} {snap.state} after {len(snap.history)} epoch(s){why}"
 
 
 def queue_place(place: int | None, wait_seconds: float | None) -> str:

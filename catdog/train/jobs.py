@@ -71,6 +71,7 @@ class JobSnapshot:
     message: str = ""
     precision: str = ""  # what the run computes in and why ("precision bfloat16: 1.5× ...")
     error: str | None = None
+    reason: str = ""  # why it stopped or was cancelled by itself (a quota, an unvisited queue)
     metrics: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -201,6 +202,7 @@ class TrainingJob:
         finally:
             with self._lock:
                 self._state.state, self._state.message = state, message
+                self._state.reason = message if state == "cancelled" else ""
                 if state == "failed":
                     self._state.error = message
             self._run_lock.release()
@@ -305,6 +307,8 @@ class TrainingJob:
                 s.state = event.state
                 if event.state == "failed":
                     s.error = event.message
+                elif event.message:
+                    s.reason = self._shown(event.message)
 
     def _work(self) -> None:
         from catdog.train import trainer
