@@ -95,9 +95,11 @@ class HostedSettings:
     workspace_idle_hours: float = 24.0
     # Disk a visitor's workspace may fill (datasets, runs, exports, uploads); never more.
     workspace_quota_mb: float = 300.0
-    # Disk a new run is expected to need (its best and last models with optimizer state): a
-    # new run is refused when the workspace has less than this left.
-    run_reserve_mb: float = 40.0
+    # Disk a new run is expected to need, refused when the workspace has less left: its best
+    # and last models with optimizer state, estimated for the seed's network at 128 px (2.6 M
+    # parameters and Adam's two moments: about 31 MB a file). A bigger network stops before
+    # the save that would pass the quota, and says so.
+    run_reserve_mb: float = 64.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> HostedSettings:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import shutil
 import threading
 import time
 import zipfile
@@ -116,6 +117,13 @@ def test_no_message_a_visitor_sees_names_a_server_folder(hosted) -> None:
         with pytest.raises(DatasetError) as refused:
             runs.create_run(tiny_config(one_class))
         assert str(refused.value).startswith("datasets/single is not a dataset: train/ has 1")
+        from catdog.inference.evaluate import EvaluationError, evaluate_run
+
+        data = make_dataset(datasets_dir() / "photos", counts=(2, 1, 1))
+        run = runs.create_run(tiny_config(data))
+        shutil.rmtree(data / "test")
+        with pytest.raises(EvaluationError, match=r"^the run's dataset datasets/photos has no"):
+            evaluate_run(run.name)
         shown = current_policy().shown(f"failed in {one_class}/train and {shared_runs_dir()}/x")
         assert shown == "failed in datasets/single/train and runs/x"
 

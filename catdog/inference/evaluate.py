@@ -271,18 +271,24 @@ def evaluate_run(
 
     path = resolve_run(run)
     info = usable_run_info(path)
-    folder = resolve_eval_folder(info.config, data)
-    paths, labels = _images_to_evaluate(folder, info.classes)
+    shown = current_policy().shown  # hosted mode: messages name no server folder
+    try:
+        folder = resolve_eval_folder(info.config, data)
+        paths, labels = _images_to_evaluate(folder, info.classes)
+    except EvaluationError as exc:
+        raise EvaluationError(shown(str(exc))) from None
     predictor = Predictor.from_run(path, which=which, tta=tta, tta_zoom=tta_zoom)
     predictions = predictor.predict_files(paths, batch_size=batch_size, progress=progress)
     true, pred, mistakes, skipped = _sort_predictions(paths, labels, predictions, info.classes)
     if not true:
-        raise EvaluationError(f"none of the {len(paths)} files in {folder} could be read as images")
+        raise EvaluationError(
+            f"none of the {len(paths)} files in {shown(folder)} could be read as images"
+        )
     cm = confusion_matrix(true, pred, len(info.classes))
     return Evaluation(
         run_id=info.id,
         which=which,
-        data=str(folder),
+        data=shown(folder),
         classes=list(info.classes),
         count=len(true),
         accuracy=float(np.trace(cm)) / len(true),
