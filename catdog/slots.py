@@ -22,6 +22,7 @@ class Slots:
     def __init__(self) -> None:
         self._held: dict[str, list[str | None]] = {}
         self._lock = threading.Lock()
+        self._mine = threading.local()  # the slots this thread holds: nested holds are free
 
     def held(self, kind: str) -> int:
         """How many slots of ``kind`` are held on the server now."""
@@ -30,11 +31,16 @@ class Slots:
 
     @contextmanager
     def hold(self, kind: str, workspace: str | None, server_cap: int) -> Iterator[None]:
-        """Hold ``workspace``'s one slot of ``kind`` for the ``with`` block.
+        """Hold ``workspace``'s one slot of ``kind`` for the ``with`` block (a thread that holds
+        it already holds it again for free: an entry point may call another).
 
         Raises:
             HostedLimitError: the workspace holds one already, or ``server_cap`` are held.
         """
+        mine: set = self._mine.__dict__.setdefault("held", set())
+        if (kind, workspace) in mine:
+            yield
+            return
         noun = _NOUNS.get(kind, kind)
         with self._lock:
             holders = self._held.setdefault(kind, [])
@@ -50,9 +56,11 @@ class Slots:
                     "again in a minute"
                 )
             holders.append(workspace)
+        mine.add((kind, workspace))
         try:
             yield
         finally:
+            mine.discard((kind, workspace))
             with self._lock:
                 holders.remove(workspace)
 

@@ -240,22 +240,40 @@ def test_a_zip_of_too_many_entries_is_refused_before_extraction(
     _nothing_left(A)
 
 
+def _importing(token: str, release: threading.Event) -> threading.Thread:
+    """Another visitor's import in workspace ``token``: a thread holding its import slot until
+    ``release`` is set."""
+    held = threading.Event()
+
+    def hold() -> None:
+        with in_workspace(token), current_policy().job_slot("import"):
+            held.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    assert held.wait(10)
+    return thread
+
+
 def test_one_import_per_workspace_and_a_few_per_server(
     hosted, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CATDOG_HOSTED_MAX_IMPORTS", "2")
     archive = _zip(_pets(4))
-    with in_workspace(A), current_policy().job_slot("import"):  # A is importing
-        with pytest.raises(HostedLimitError, match="an import is already running in your work"):
+    release = threading.Event()
+    try:
+        _importing(A, release)  # A is importing (in another tab)
+        mine = "an import is already running in your workspace"
+        with in_workspace(A), pytest.raises(HostedLimitError, match=mine):
             import_named(("pets.zip", archive), "pets")
+        _importing(B, release)  # B too: the server's 2
         busy = r"the server is busy \(2 import\(s\) running, its limit\)"
-        with (
-            in_workspace(B),
-            current_policy().job_slot("import"),  # B imports too: the server's 2
-            in_workspace(C),
-            pytest.raises(HostedLimitError, match=busy),
-        ):
+        with in_workspace(C), pytest.raises(HostedLimitError, match=busy):
             import_named(("pets.zip", archive), "pets")
+    finally:
+        release.set()
+    time.sleep(0.2)
     with in_workspace(C):
         assert import_named(("pets.zip", archive), "pets")[0].total == 8  # free again
 

@@ -153,7 +153,10 @@ def import_named(
     policy = current_policy()
     policy.check_writable(f"importing {name}")
     out = check_new_dataset_name(name)
-    with tempfile.TemporaryDirectory(prefix=upload_dir_prefix()) as tmp:
+    with (  # the slot before the upload is written: one at a time, even on the temporary disk
+        policy.job_slot("import"),
+        tempfile.TemporaryDirectory(prefix=upload_dir_prefix()) as tmp,
+    ):
         # This upload's temporary folder, and earlier ones quoted from a dataset's manifest.
         hide = partial(
             re.sub, re.escape(tempfile.gettempdir() + os.sep) + r"catdog-upload-[^/\\]+[/\\]", ""
