@@ -52,6 +52,9 @@ def test_light_modules_do_not_import_tensorflow() -> None:
     light = [
         "catdog",
         "catdog.policy",
+        "catdog.limits",
+        "catdog.quota",
+        "catdog.slots",
         "catdog.workspaces",
         "catdog.progress",
         "catdog.failures",
