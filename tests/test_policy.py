@@ -200,6 +200,7 @@ def test_huge_pixel_images_are_skipped_from_their_headers_before_any_decode(host
         report, _ = import_named(("pets.zip", archive), "pets")
     assert report.total == 6  # the honest photos
     reasons = [s.reason for s in report.skipped]
+    assert len(reasons) == 3  # each said once
     assert sum("decodes to 7,000×7,000 pixels (49.0 megapixels), over hosted mode's cap of 4 "
                "per photo" in r for r in reasons) == 3  # fmt: skip
     assert images._BUDGET.peak < 1_000_000  # only the 64-px photos were ever decoded

@@ -687,8 +687,7 @@ def _gather(
     src: Path, source: Path, work: Path, progress: ProgressFn | None, budget: ImportBudget
 ) -> tuple[Path, str, list[_Item], list[SkippedFile]]:
     """Extract a zip into ``work`` (or take the folder as it is), find its layout and list its
-    candidate images (those the policy lets decode); returns (root, layout, items, files passed
-    over before checking)."""
+    candidate images; returns (root, layout, items, files passed over before checking)."""
     policy = budget.policy
     if src.is_file():
         root = work / "extracted"
@@ -707,9 +706,6 @@ def _gather(
     collected = _collect(root, layout, base)
     items = [replace(item, cls=unicodedata.normalize("NFC", item.cls)) for item in collected]
     policy.check_dataset_images(len(items), str(source))
-    too_big = pixel_problems([(i.path, shown(i.rel)) for i in items], policy, str(source))
-    passed += [SkippedFile(i.rel, too_big[i.path]) for i in items if i.path in too_big]
-    items = [item for item in items if item.path not in too_big]
     found = Counter(item.cls for item in items)
     if len(found) < 2:
         empty = [f"{cls}: none" for cls in _class_folders(layout, base) if cls not in found]
@@ -860,6 +856,11 @@ def _build(
         catdog.policy.HostedLimitError: in hosted mode, a source or dataset over a cap.
     """
     root, layout, items, passed = _gather(src, source, work, progress, budget)
+    strays = _stray_files(root, layout, items)
+    # Before any pixel is decoded: images over the policy's pixel caps, from their headers.
+    too_big = pixel_problems([(i.path, shown(i.rel)) for i in items], budget.policy, str(source))
+    passed += [SkippedFile(i.rel, too_big[i.path]) for i in items if i.path in too_big]
+    items = [item for item in items if item.path not in too_big]
     kept = split is None and layout == "split folders"
     if kept:
         _check_kept_split(items, source)
@@ -877,7 +878,7 @@ def _build(
         seed=seed,
         classes=sorted({item.cls for item in items}),
         counts=_place(assignment, checker.staged, dataset),
-        skipped=passed + checker.skipped + _stray_files(root, layout, items),
+        skipped=passed + checker.skipped + strays,
         unused=unused,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         copied=outcomes["copied"],
