@@ -349,9 +349,10 @@ def test_queued_jobs_of_unvisited_workspaces_are_cancelled(
         jobs.start(tiny_config(data[C]))  # the queue is looked over
     assert not started[A].running and started[B].queued
     snap = started[A].snapshot()
-    assert snap.state == "cancelled" and "nobody visited its workspace" in snap.message
+    assert snap.state == "cancelled" and snap.reason.startswith("nobody visited its workspace")
     with in_workspace(A):
         assert runs.run_info(started[A].path).state == "cancelled"  # resumable later
+        assert "nobody visited" in runs.read_json(started[A].path / runs.STATUS_FILE)["reason"]
 
 
 def test_a_refused_resume_of_a_shared_example_touches_none_of_its_files(hosted) -> None:

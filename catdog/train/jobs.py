@@ -188,21 +188,23 @@ class TrainingJob:
         self._run_lock.release()
         self._waited_unlocked = True
 
-    def cancel(self, message: str = "cancelled while waiting in the queue") -> None:
-        """Cancel a job that has not started: its run becomes ``cancelled`` (resumable)."""
+    def cancel(self, reason: str = "") -> None:
+        """Cancel a job that has not started: its run becomes ``cancelled`` (resumable);
+        ``reason`` says why when it was not the visitor's own choice."""
         if self._started:
             raise RuntimeError(f"job {self.run_id} has started; stop it instead")
-        self._end_unstarted("cancelled", message)
+        self._end_unstarted("cancelled", reason or "cancelled while waiting in the queue", reason)
 
-    def _end_unstarted(self, state: str, message: str) -> None:
+    def _end_unstarted(self, state: str, message: str, reason: str = "") -> None:
         try:
-            runs.write_status(self.path, state, error=message if state == "failed" else None)
+            error = message if state == "failed" else None
+            runs.write_status(self.path, state, error=error, reason=reason or None)
         except OSError:
             pass  # the in-memory snapshot still says it
         finally:
             with self._lock:
                 self._state.state, self._state.message = state, message
-                self._state.reason = message if state == "cancelled" else ""
+                self._state.reason = reason
                 if state == "failed":
                     self._state.error = message
             self._run_lock.release()
@@ -431,8 +433,8 @@ class JobManager:
             seen = workspaces.last_visit(job.workspace) if job.workspace else None
             if job.workspace and max(seen or 0.0, job.started_at) < cutoff:
                 self._queue.remove(job)
-                job.cancel(f"cancelled: nobody visited its workspace for {idle / 60:g} minutes "
-                           "while it waited in the queue")  # fmt: skip
+                job.cancel(f"nobody visited its workspace for {idle / 60:g} minutes while it "
+                           "waited in the queue")  # fmt: skip
 
     def _free_slots(self) -> float:
         limit = self.limit()
