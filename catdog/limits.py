@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, fields
 from typing import Any
 
-from catdog.quota import MB
+from catdog.system import MB
 
 ENV_PREFIX = "CATDOG_HOSTED_"
 # Training strategies a shared server offers: each visitor's run on one device (auto is one

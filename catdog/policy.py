@@ -37,6 +37,7 @@ from catdog.limits import (
     HostingError,
 )
 from catdog.slots import SLOTS
+from catdog.system import megabytes
 
 __all__ = [
     "ENV_PREFIX",
@@ -320,7 +321,7 @@ class Policy:
         """Refuse an upload bigger than the cap (nothing locally)."""
         cap = self.max_upload_bytes
         if cap is not None and nbytes > cap:
-            raise _refuse(f"upload {name} of", quota.mb(nbytes), quota.mb(cap),
+            raise _refuse(f"upload {name} of", megabytes(nbytes), megabytes(cap),
                           "upload a smaller one")  # fmt: skip
 
     def check_dataset_images(self, count: int, source: str) -> None:
@@ -332,7 +333,7 @@ class Policy:
     def check_dataset_bytes(self, nbytes: int, source: str) -> None:
         """Refuse a dataset bigger on disk than the cap (nothing locally)."""
         if self.limits is not None and nbytes > (cap := self.max_dataset_bytes or 0):
-            raise _refuse(f"{source}: a dataset of", quota.mb(nbytes), quota.mb(cap),
+            raise _refuse(f"{source}: a dataset of", megabytes(nbytes), megabytes(cap),
                           "import fewer or smaller photos")  # fmt: skip
 
     @property

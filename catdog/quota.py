@@ -14,18 +14,14 @@ import stat
 import threading
 from types import TracebackType
 
-MB = 1024 * 1024
+from catdog.system import megabytes
+
 _lock = threading.Lock()
 _metered: dict[str, int] = {}  # workspace → bytes its running meters counted so far
 
 
 class HostedLimitError(ValueError):
     """Something hosted mode does not allow (over a cap, or the server's own files)."""
-
-
-def mb(nbytes: float) -> str:
-    """Bytes as megabytes for a message: ``"12.3 MB"``."""
-    return f"{nbytes / MB:,.1f} MB"
 
 
 def folder_size(path: str | os.PathLike[str]) -> int:
@@ -49,9 +45,9 @@ def _usage(workspace: str) -> int:
 
 
 def _over(used: int, adding: int, cap: int, what: str) -> HostedLimitError:
-    more = f" and {what} would add {mb(adding)}" if adding else ""
+    more = f" and {what} would add {megabytes(adding)}" if adding else ""
     return HostedLimitError(
-        f"your workspace holds {mb(used)}{more}: over its quota of {mb(cap)}; delete "
+        f"your workspace holds {megabytes(used)}{more}: over its quota of {megabytes(cap)}; delete "
         "runs or datasets you no longer need (History and Dataset pages), then try again"
     )
 
@@ -131,15 +127,16 @@ class DiskMeter:
         with self._lock:
             if self.cap is not None and self.written + nbytes > self.cap:
                 raise HostedLimitError(
-                    f"{self.what} stopped: it would write more than {mb(self.cap)}, hosted "
+                    f"{self.what} stopped: it would write more than {megabytes(self.cap)}, hosted "
                     "mode's cap; nothing was kept. Import fewer or smaller photos"
                 )
             if self._room is not None and self.written + nbytes > self._room:
                 total = self._used_at_start + self.written + nbytes
                 raise HostedLimitError(
-                    f"{self.what} stopped: it would take your workspace to {mb(total)}, over "
-                    f"its quota of {mb(self._quota or 0)}; nothing was kept. Delete runs or "
-                    "datasets you no longer need (History and Dataset pages), then try again"
+                    f"{self.what} stopped: it would take your workspace to {megabytes(total)}, "
+                    f"over its quota of {megabytes(self._quota or 0)}; nothing was kept. Delete "
+                    "runs or datasets you no longer need (History and Dataset pages), then try "
+                    "again"
                 )
             self.written += nbytes
             if self._room is not None and self.workspace is not None:

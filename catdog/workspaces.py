@@ -62,7 +62,7 @@ def last_activity(folder: str | os.PathLike[str]) -> float:
 
 def _training_there(folder: Path) -> bool:
     """Whether some process trains one of the workspace's runs now (holds its lock)."""
-    from catdog.train.lock import lock_taken
+    from catdog.train.runs.lock import lock_taken
 
     runs_folder = folder / "runs"
     return runs_folder.is_dir() and any(
@@ -83,7 +83,7 @@ def sweep_idle_workspaces(
     token are considered;
     the shared data and anything else are never touched. A workspace is kept if its token is
     in ``busy`` (a job training or queued, see
-    :meth:`catdog.train.jobs.JobManager.busy_workspaces`),
+    :meth:`catdog.jobs.JobManager.busy_workspaces`),
     if any process holds the lock of one of its runs, or if anything in it changed since the
     cutoff (a visit touches :data:`LAST_SEEN`).
 

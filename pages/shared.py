@@ -26,9 +26,9 @@ from catdog.data.paths import (
 )
 from catdog.data.thumbnails import thumbnail, unreadable_thumbnail
 from catdog.inference.predict import Predictor
+from catdog.jobs import manager
 from catdog.policy import current_policy
 from catdog.train.augment import AugmentConfig
-from catdog.train.jobs import manager
 from catdog.train.runs import RunInfo
 from catdog.workspaces import touch_workspace
 

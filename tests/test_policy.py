@@ -27,12 +27,18 @@ import catdog.policy as hosted_policy
 from catdog import workspaces
 from catdog.data import images
 from catdog.data.choices import import_named
-from catdog.data.datasets import DatasetError
-from catdog.data.paths import datasets_dir, in_workspace, shared_runs_dir, workspace_dir
+from catdog.data.datasets import DatasetError, delete_dataset
+from catdog.data.paths import (
+    datasets_dir,
+    in_workspace,
+    runs_dir,
+    shared_runs_dir,
+    workspace_dir,
+)
+from catdog.jobs import JobManager
 from catdog.policy import HostedLimitError, current_policy, read_only_access
 from catdog.train import runs
-from catdog.train.jobs import JobManager
-from catdog.train.lock import LOCK_FILE, lock_taken
+from catdog.train.runs.lock import LOCK_FILE, lock_taken
 
 C, D = "C" * 21 + "c", "D" * 21 + "d"
 
@@ -143,7 +149,7 @@ def test_a_read_only_visitor_changes_nothing(hosted) -> None:
         with pytest.raises(HostedLimitError, match="training seed-baseline is refused"):
             runs.create_run(tiny_config(data, model="seed-baseline"))
         with pytest.raises(HostedLimitError, match="deleting dataset mine is refused"):
-            runs.delete_dataset(data)
+            delete_dataset(data, runs.runs_training_on)
     assert not (workspace_dir(A) / "runs").exists() or not list(
         (workspace_dir(A) / "runs").iterdir()
     )
@@ -321,14 +327,14 @@ def test_one_training_per_workspace_a_capped_queue_and_no_lock_held_while_waitin
         with pytest.raises(HostedLimitError, match=f"your workspace already has a run waiting "
                            f"in the queue \\({first.run_id}\\)"):  # fmt: skip
             jobs.start(tiny_config(data[A]))
-        assert len(list(runs.runs_dir().iterdir())) == 1  # the refused one made no run
+        assert len(list(runs_dir().iterdir())) == 1  # the refused one made no run
     with in_workspace(B):
         jobs.start(tiny_config(data[B]))
     with in_workspace(C):
         with pytest.raises(HostedLimitError, match=r"the server's training queue is full \(2 "
                            r"waiting\); try again in a few minutes"):  # fmt: skip
             jobs.start(tiny_config(data[C]))
-        assert list(runs.runs_dir().iterdir()) == []
+        assert list(runs_dir().iterdir()) == []
     with in_workspace(A):
         assert jobs.cancel(first.run_id) and runs.run_info(first.path).state == "cancelled"
 
@@ -416,7 +422,7 @@ def test_hosted_mode_trains_in_float32_without_timing_anything(hosted, catdog_ho
 def test_a_run_that_would_pass_the_quota_stops_before_saving_and_says_why(
     hosted, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from catdog.train.job_status import outcome_line
+    from catdog.job_status import outcome_line
 
     monkeypatch.setenv("CATDOG_HOSTED_RUN_RESERVE_MB", "0.01")
     with in_workspace(A):

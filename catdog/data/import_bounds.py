@@ -24,10 +24,11 @@ from pathlib import Path
 
 from PIL import Image
 
-from catdog.data.archive import ExtractLimits
 from catdog.data.images import ACCEPTED_FORMATS
+from catdog.data.zip_directory import ExtractLimits
 from catdog.policy import HostedLimitError, Policy
-from catdog.quota import DiskMeter, mb
+from catdog.quota import DiskMeter
+from catdog.system import megabytes
 
 
 def extract_limits(policy: Policy) -> ExtractLimits | None:
@@ -81,10 +82,10 @@ class ImportBudget:
         room = self._meter.room
         if room is not None and declared_bytes > room:
             raise HostedLimitError(
-                f"{self.source} would expand to {mb(declared_bytes)} ({entries:,} files), more "
-                f"than the {mb(max(room, 0))} this import may write (your workspace's free "
-                "quota, at most twice the dataset cap); nothing was written. Import fewer or "
-                "smaller photos, or delete runs or datasets you no longer need"
+                f"{self.source} would expand to {megabytes(declared_bytes)} ({entries:,} files), "
+                f"more than the {megabytes(max(room, 0))} this import may write (your "
+                "workspace's free quota); nothing was written. Import fewer or smaller photos, "
+                "or delete runs or datasets you no longer need"
             )
 
     def add(self, nbytes: int) -> None:

@@ -31,62 +31,21 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from catdog import workspaces
 from catdog.data.paths import current_workspace, set_workspace
+from catdog.job_snapshot import JobSnapshot, JobState, fold_event
 from catdog.policy import HostedLimitError, Policy, current_policy
 from catdog.train import runs
 from catdog.train.config import TrainConfig
+from catdog.train.events import EventKind
 
-# How many recent batch points to keep for live curves (older ones are thinned out).
-MAX_BATCH_POINTS = 2000
 # In hosted mode a job is stopped this long after its training-minutes cap (loading the images,
 # timing the precision and the test evaluation are not part of a run's own time limit).
 HARD_STOP_GRACE_SECONDS = 120.0
 # What a queue estimate adds to a run's time limit: loading the images, the test evaluation.
 OVERHEAD_SECONDS = 60.0
-
-
-@dataclass
-class JobSnapshot:
-    """A consistent copy of a job's progress, safe to read while training goes on."""
-
-    run_id: str
-    # queued | starting | timing | loading | features | running | evaluating | completed |
-    # stopped | failed | cancelled
-    state: str
-    epoch: int = 0  # current epoch, from 1
-    epochs: int = 0
-    step: int = 0  # batches done in the current epoch
-    steps: int = 0  # batches per epoch
-    loading_done: int = 0
-    loading_total: int = 0
-    batch_logs: dict[str, float] = field(default_factory=dict)
-    history: list[dict[str, float]] = field(default_factory=list)  # one row per finished epoch
-    batch_points: list[dict[str, float]] = field(default_factory=list)  # x = fractional epoch
-    seconds: float = 0.0
-    learning_rate: float | None = None
-    message: str = ""
-    precision: str = ""  # what the run computes in and why ("precision bfloat16: 1.5× ...")
-    error: str | None = None
-    reason: str = ""  # why it stopped or was cancelled by itself (a quota, an unvisited queue)
-    metrics: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def finished(self) -> bool:
-        """True once the job has completed, stopped, failed or was cancelled in the queue."""
-        return self.state in ("completed", "stopped", "failed", "cancelled")
-
-    @property
-    def fraction(self) -> float:
-        """Overall progress in [0, 1] (epochs and batches)."""
-        if not self.epochs:
-            return 0.0
-        done_epochs = len(self.history)
-        within = self.step / self.steps if self.steps and self.epoch > done_epochs else 0.0
-        return min(1.0, (done_epochs + within) / self.epochs)
 
 
 class TrainingJob:
@@ -146,7 +105,7 @@ class TrainingJob:
         self._stop = threading.Event()
         self._ended = threading.Event()
         self._started = False
-        self._state = JobSnapshot(run_id=self.run_id, state="starting")
+        self._state = JobSnapshot(run_id=self.run_id, state=JobState.STARTING)
         if self.resuming:
             self._state.history = runs.committed_history(path)
         self._thread = threading.Thread(
@@ -171,7 +130,7 @@ class TrainingJob:
         with self._lock:
             self._started = True
             if self._state.state == "queued":
-                self._state.state, self._state.message = "starting", ""
+                self._state.state, self._state.message = JobState.STARTING, ""
         try:
             self._thread.start()
         except BaseException as exc:
@@ -184,7 +143,7 @@ class TrainingJob:
         let its run's lock go meanwhile (no file is held open while a job waits)."""
         runs.write_status(self.path, "queued", error=None)
         with self._lock:
-            self._state.state = "queued"
+            self._state.state = JobState.QUEUED
         self._run_lock.release()
         self._waited_unlocked = True
 
@@ -275,44 +234,12 @@ class TrainingJob:
         if self._hard_stop is not None and time.monotonic() > self._hard_stop:
             self._stop.set()  # hosted mode's cap on minutes, whatever the run's own limit did
         with self._lock:
-            s = self._state
-            s.seconds = event.seconds
-            s.epochs = event.epochs or s.epochs
-            if event.message:
-                s.message = event.message
-            if event.kind == "precision":
-                if event.message.startswith("precision "):
-                    s.precision = event.message
-                else:
-                    s.state = "timing"
-            elif event.kind in ("loading", "features"):
-                s.state = event.kind
-                s.loading_done, s.loading_total = event.step, event.steps
-            elif event.kind == "start":
-                s.state, s.epoch, s.steps, s.step = "running", event.epoch, event.steps, 0
-            elif event.kind == "batch":
-                s.state, s.epoch, s.step = "running", event.epoch, event.step
-                s.batch_logs = dict(event.logs)
-                s.learning_rate = event.learning_rate
-                if s.steps:
-                    point = {"x": event.epoch - 1 + event.step / s.steps, **event.logs}
-                    s.batch_points.append(point)
-                    if len(s.batch_points) > MAX_BATCH_POINTS:
-                        s.batch_points = s.batch_points[::2]
-            elif event.kind == "epoch":
-                s.history.append(dict(event.logs))
-                s.epoch, s.step = event.epoch + 1, 0
-                s.learning_rate = event.learning_rate
-            elif event.kind == "evaluating":
-                s.state = "evaluating"
-            elif event.kind == "end":
-                s.state = event.state
-                if event.state == "failed":
-                    s.error = event.message
-                elif event.message:
-                    s.reason = self._shown(event.message)
+            fold_event(self._state, event)
+            if event.kind == EventKind.END and self._state.reason:
+                self._state.reason = self._shown(self._state.reason)
 
     def _work(self) -> None:
+        from catdog.inference.evaluate import final_test
         from catdog.train import trainer
 
         set_workspace(self.workspace)  # a new thread starts without one
@@ -321,15 +248,14 @@ class TrainingJob:
             self._hard_stop = time.monotonic() + self._cap_seconds + HARD_STOP_GRACE_SECONDS
         try:
             start = trainer.resume if self.resuming else trainer.train_created
-            result = start(
-                self.run_id, on_event=self._on_event, stop=self._stop, lock=self._run_lock
-            )
+            result = start(self.run_id, on_event=self._on_event, stop=self._stop,
+                           lock=self._run_lock, test_with=final_test)  # fmt: skip
             with self._lock:
                 self._state.metrics = dict(result.metrics)
                 self._state.state = result.state
         except BaseException as exc:  # the UI shows it; nothing else would
             with self._lock:
-                self._state.state = "failed"
+                self._state.state = JobState.FAILED
                 error = self._state.error or f"{type(exc).__name__}: {exc}"
                 self._state.error = self._shown(error)
                 error = self._state.error
