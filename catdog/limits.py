@@ -71,6 +71,9 @@ class HostedSettings:
     max_predict_photos: int = 20
     # A visitor's workspace untouched this long is deleted by the server.
     workspace_idle_hours: float = 24.0
+    # Decoded images the server keeps on disk for streamed training, every visitor's together
+    # (least recently used first out): a 3,000-photo upload's splits at 128 px take 147 MB.
+    max_cache_mb: float = 512.0
     # Disk a visitor's workspace may fill (datasets, runs, exports, uploads); never more.
     workspace_quota_mb: float = 300.0
     # Disk a new run is expected to need, refused when the workspace has less left: its best

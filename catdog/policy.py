@@ -171,6 +171,11 @@ class Policy:
         return None if self.limits is None else int(HOSTED_MEMORY_BUDGET_MB * MB)
 
     @property
+    def cache_cap_bytes(self) -> int | None:
+        """Disk the server's cache of decoded images may take (None: sized from the disk)."""
+        return None if self.limits is None else int(self.limits.max_cache_mb * MB)
+
+    @property
     def max_trainings(self) -> int | None:
         """Trainings that run at once on the server (None: no limit)."""
         return None if self.limits is None else self.limits.max_trainings

@@ -470,3 +470,27 @@ def _catch(function, errors: list[Exception]) -> None:
         function()
     except Exception as exc:
         errors.append(exc)
+
+
+@pytest.mark.slow  # the cache's writer loads TensorFlow
+def test_the_servers_disk_cache_of_decoded_images_is_capped_in_hosted_mode(
+    hosted, monkeypatch: pytest.MonkeyPatch, dataset_factory
+) -> None:
+    from catdog.data.datasets import labelled_images
+    from catdog.train import shards
+
+    def entry(data: Path) -> Path:
+        folder = data / "train"
+        paths, labels = labelled_images(folder, ["cats", "dogs"])
+        split = shards.open_streamed(folder, paths, labels, ["cats", "dogs"], 32, shuffled=True)
+        split.hold.release()
+        return split.folder
+
+    monkeypatch.setenv("CATDOG_HOSTED_MAX_CACHE_MB", "0.04")  # less than two entries (48 kB)
+    first = entry(dataset_factory(seed=1))
+    assert first.is_dir()
+    second = entry(dataset_factory(seed=2))  # made room: the least recently used went
+    assert second.is_dir() and not first.exists()
+    monkeypatch.setenv(hosted_policy.ENV_VAR, "0")  # locally the disk decides
+    third = entry(dataset_factory(seed=3))
+    assert third.is_dir() and second.is_dir()
