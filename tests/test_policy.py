@@ -247,13 +247,13 @@ def test_a_zip_of_too_many_entries_is_refused_before_extraction(
     _nothing_left(A)
 
 
-def _importing(token: str, release: threading.Event) -> threading.Thread:
-    """Another visitor's import in workspace ``token``: a thread holding its import slot until
-    ``release`` is set."""
+def _importing(token: str, release: threading.Event, kind: str = "import") -> threading.Thread:
+    """Another visitor's import (or ``kind``) in workspace ``token``: a thread holding its slot
+    until ``release`` is set."""
     held = threading.Event()
 
     def hold() -> None:
-        with in_workspace(token), current_policy().job_slot("import"):
+        with in_workspace(token), current_policy().job_slot(kind):
             held.set()
             release.wait(30)
 
@@ -494,3 +494,18 @@ def test_the_servers_disk_cache_of_decoded_images_is_capped_in_hosted_mode(
     monkeypatch.setenv(hosted_policy.ENV_VAR, "0")  # locally the disk decides
     third = entry(dataset_factory(seed=3))
     assert third.is_dir() and second.is_dir()
+
+
+def test_one_audit_at_a_time_on_a_hosted_server(hosted) -> None:
+    from catdog.data.health import AuditError, audit_dataset
+
+    release = threading.Event()
+    try:
+        _importing(B, release, kind="audit")  # another visitor's audit
+        with in_workspace(A):
+            data = make_dataset(datasets_dir() / "photos", counts=(2, 1, 1))
+            busy = r"the server is busy \(1 data audit\(s\) running, its limit\)"
+            with pytest.raises(AuditError, match=busy):
+                audit_dataset(data)
+    finally:
+        release.set()
