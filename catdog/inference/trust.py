@@ -35,6 +35,13 @@ if TYPE_CHECKING:
     from catdog.inference.predict import Outputs, Predictor
 
 SCORES = ("probability", "energy", "mahalanobis", "knn")  # ties go to the first
+# What each score measures, in words ("a photo whose ... is above the threshold").
+SCORE_NAMES = {
+    "probability": "doubt (1 − its highest probability)",
+    "energy": "energy (little evidence of any class)",
+    "mahalanobis": "distance from the training photos (Mahalanobis, penultimate layer)",
+    "knn": "distance from its nearest training photos (cosine, penultimate layer)",
+}
 DEFAULT_COVERAGE = 0.95  # share of the validation photos the rule answers
 MAX_SPLIT_IMAGES = 2000  # photos of a split read to learn from (evenly spread over it)
 OOD_IMAGES, OOD_SEED = 64, 0  # generated pictures that choose the score
