@@ -120,7 +120,8 @@ def test_saved_trust_calibrates_and_answers_the_share_of_validation(
     assert saved["rule"]["score"] in saved["compared"]
 
 
-def _doubtful(trained: tuple[Path, Path]) -> tuple[Path, float]:
+@pytest.fixture(scope="module")
+def doubtful(trained: tuple[Path, Path], run: Path) -> tuple[Path, float]:
     """The validation photo the rule doubts most, and a share that refuses it alone."""
     paths, _ = _validation(trained)
     predictions = Predictor.from_run(trained[1]).predict(paths)
@@ -128,10 +129,11 @@ def _doubtful(trained: tuple[Path, Path]) -> tuple[Path, float]:
     return Path(worst.file), (len(paths) - 1) / len(paths)
 
 
+@pytest.mark.slow
 def test_cli_predict_answers_not_sure_with_the_reason(
-    trained: tuple[Path, Path], run: Path, capsys: pytest.CaptureFixture[str]
+    doubtful: tuple[Path, float], run: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    photo, share = _doubtful(trained)
+    photo, share = doubtful
     assert main(["predict", str(run), str(photo), "--json", "--coverage", str(share)]) == 0
     refused = json.loads(capsys.readouterr().out)
     assert refused["answered"] is False and refused["calibrated"] is True
@@ -165,10 +167,11 @@ def test_evaluate_json_has_the_figures(run: Path, capsys: pytest.CaptureFixture[
                             "p_cats", "p_dogs"}  # fmt: skip
 
 
+@pytest.mark.slow
 def test_predict_page_says_not_sure_and_moves_the_threshold(
-    trained: tuple[Path, Path], home: Path
+    doubtful: tuple[Path, float], home: Path
 ) -> None:
-    photo, share = _doubtful(trained)
+    photo, share = doubtful
     at = open_page("predict")
     at.file_uploader[0].set_value([(photo.name, photo.read_bytes(), "image/jpeg")]).run()
     assert not at.exception, [e.value for e in at.exception]

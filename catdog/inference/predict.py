@@ -22,12 +22,12 @@ import numpy as np
 from catdog import hosting
 from catdog.data.images import ImageError, load_for_model
 from catdog.data.names import shown
+from catdog.inference.trust import Outputs, Rule, Trust, TrustError, run_trust
 from catdog.progress import ProgressFn, report
 from catdog.train.config import tta_zoom_error
 from catdog.train.runs import RunError, load_model, resolve_run, usable_run_info
 
 if TYPE_CHECKING:
-    from catdog.inference.trust import Rule, Trust
     from catdog.model.backend import keras
 
 # What predict() accepts: a path, a file's bytes, or (name for messages, bytes).
@@ -95,15 +95,6 @@ class Prediction:
         if self.reason is not None:
             data["reason"] = self.reason
         return data
-
-
-@dataclass
-class Outputs:
-    """What the model says about a batch of images, averaged over the test-time views."""
-
-    probabilities: np.ndarray  # [N, classes], the model's own (not calibrated)
-    features: np.ndarray  # [N, D], the input of the dense head (D = 0 without one)
-    logits: np.ndarray  # [N, units], the dense head's (units = 0 without one)
 
 
 def centre_zoom(images: np.ndarray, zoom: float) -> np.ndarray:
@@ -262,8 +253,6 @@ class Predictor:
             tta_zoom=(train.get("tta_zoom") or 0.0) if tta_zoom is None else tta_zoom,
         )
         if trust:
-            from catdog.inference.trust import TrustError, run_trust
-
             try:
                 predictor.trust = run_trust(path, which, predictor)
             except TrustError as exc:

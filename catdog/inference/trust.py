@@ -24,15 +24,12 @@ import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from catdog.inference.calibration import calibration_report, fit_temperature, scaled
 from catdog.train import runs
-
-if TYPE_CHECKING:
-    from catdog.inference.predict import Outputs, Predictor
 
 SCORES = ("probability", "energy", "mahalanobis", "knn")  # ties go to the first
 # What each score measures, in words ("a photo whose ... is above the threshold").
@@ -51,6 +48,27 @@ TRUST_VERSION = 1
 
 class TrustError(ValueError):
     """A run whose trust cannot be learned (no validation photos, say); the message says why."""
+
+
+@dataclass
+class Outputs:
+    """What a model says about a batch of images, averaged over its test-time views."""
+
+    probabilities: np.ndarray  # [N, classes], the model's own (not calibrated)
+    features: np.ndarray  # [N, D], the input of the dense head (D = 0 without one)
+    logits: np.ndarray  # [N, units], the dense head's (units = 0 without one)
+
+
+class Predictor(Protocol):
+    """What trust is learned from: :class:`catdog.inference.predict.Predictor`."""
+
+    classes: list[str]
+    image_size: int
+
+    @property
+    def views(self) -> dict[str, Any]: ...
+
+    def outputs(self, images: np.ndarray) -> Outputs: ...
 
 
 @dataclass(frozen=True)
@@ -285,7 +303,6 @@ def _split_outputs(predictor: Predictor, data: Path, split: str) -> tuple[Output
     images of one split, and their labels."""
     from catdog.data.datasets import labelled_images
     from catdog.data.images import load_or_reason
-    from catdog.inference.predict import Outputs
 
     folder = data / split
     missing = [c for c in predictor.classes if not (folder / c).is_dir()]
@@ -366,18 +383,16 @@ def save_trust(run_path: Path, which: str, trust: Trust) -> None:
     runs.atomic_write_json(json_path, trust.to_json())
 
 
-def run_trust(run: str | Path, which: str = "best", predictor: Predictor | None = None) -> Trust:
-    """A run's trust: the saved one, else learned now from its dataset and saved (when the
-    predictor's test-time views are the run's own; other views are learned and kept in memory).
+def run_trust(run: str | Path, which: str, predictor: Predictor) -> Trust:
+    """A run's trust for its ``which`` model, loaded in ``predictor``: the saved one, else
+    learned now from its dataset and saved (when the predictor's test-time views are the
+    run's own; other views are learned and kept in memory).
 
     Raises:
         TrustError: it cannot be learned (see :func:`fit_trust`).
         catdog.train.runs.RunError: no such run, or no model.
     """
-    from catdog.inference.predict import Predictor
-
     path = runs.resolve_run(run)
-    predictor = predictor or Predictor.from_run(path, which, trust=False)
     stamp = _model_stamp(path, which)
     saved = load_trust(path, which)
     if saved is not None and saved.source.get("views") == predictor.views:
