@@ -153,6 +153,12 @@ def export_ui(run: RunInfo, has_model: bool) -> None:
             data, name = download(result)
             st.download_button(f"Download {name}", data, file_name=name,
                                icon=":material/download:", key="history_export_dl")  # fmt: skip
+            if result.trust is not None and result.trust.exists():
+                st.download_button(
+                    f"Download {result.trust.name} (calibration and 'not sure' rule)",
+                    result.trust.read_bytes(), file_name=result.trust.name,
+                    icon=":material/download:", key="history_export_trust",
+                )  # fmt: skip
 
 
 def run_ui(runs: list[RunInfo]) -> None:

@@ -631,7 +631,10 @@ def test_history_page_exports_a_checked_model_to_download(trained_run: str) -> N
     run = runs.resolve_run(trained_run)
     exported = run / "exports" / f"{trained_run}-best-int8.tflite"
     assert exported.is_file() and exported.read_bytes()[4:8] == b"TFL3"  # a FlatBuffer model
-    assert at.download_button[-1].label == f"Download {exported.name}"
+    labels = [b.label for b in at.download_button]
+    assert f"Download {exported.name}" in labels
+    rule = exported.parent / f"{trained_run}-best-int8.trust.json"  # beside the model
+    assert f"Download {rule.name} (calibration and 'not sure' rule)" in labels and rule.is_file()
     next(b for b in at.button if b.label == "Export").click().run()  # made again, not refused
     assert not at.error and exported.is_file()
 

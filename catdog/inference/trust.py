@@ -413,3 +413,40 @@ def _run_views(path: Path) -> dict[str, Any]:
     train = runs.usable_run_info(path).config.get("train", {})
     tta = bool(train.get("tta"))
     return {"tta": tta, "tta_zoom": float(train.get("tta_zoom") or 0.0) if tta else 0.0}
+
+
+def export_files(model: Path) -> tuple[Path, Path]:
+    """The files that carry a trust beside an exported model: ``(NAME.trust.json,
+    NAME.trust.npz)`` for ``NAME.keras``, ``NAME.tflite`` or a SavedModel folder ``NAME``."""
+    stem = model.name if model.is_dir() or not model.suffix else model.stem
+    return model.parent / f"{stem}.trust.json", model.parent / f"{stem}.trust.npz"
+
+
+def write_export(trust: Trust, model: Path, head: str) -> Path:
+    """Write ``trust`` beside an exported ``model`` (:func:`export_files`), for code that runs
+    the model without catdog; returns the JSON file.
+
+    The JSON says how to use it: the temperature, the rule and, since an exported model gives
+    probabilities only, the threshold of the ``probability`` score at the same coverage. A
+    distance rule's statistics go to the ``.npz`` (``means`` and ``precision``, or ``bank``);
+    its features are the input of layer ``head``.
+    """
+    json_path, npz_path = export_files(model)
+    data = {
+        "classes": trust.classes,
+        "temperature": trust.temperature,
+        "calibrate": "p = softmax(log(probabilities) / temperature); for one sigmoid output "
+        "p, the calibrated p is sigmoid(logit(p) / temperature)",
+        "rule": {"score": trust.rule.score, "threshold": trust.rule.threshold,
+                 "coverage": trust.rule.coverage, "means": SCORE_NAMES[trust.rule.score]},
+        "probability_rule": {"threshold": 1 - trust.compared["probability"]["threshold"],
+                             "means": "answer 'not sure' when the highest calibrated "
+                             "probability is below this"},
+        "not_sure": "answer 'neither class / not sure' when the score is above the threshold",
+        "features": f"the input of layer {head!r} (the distance scores)",
+        "views": trust.source.get("views"),
+    }  # fmt: skip
+    if trust.rule.score in ("mahalanobis", "knn"):
+        np.savez(npz_path, **trust.arrays)
+    runs.atomic_write_json(json_path, data)
+    return json_path
