@@ -291,10 +291,10 @@ class Predictor:
             if self.tta_zoom > 1:
                 views += [centre_zoom(view, self.tta_zoom) for view in views]
         probe, kernel, bias = self._feature_probe()
-        runs = [probe(v) for v in views]
-        outputs = np.mean([np.asarray(out, dtype=np.float64) for _, out in runs], axis=0)
-        features = np.mean([np.asarray(f, dtype=np.float64) for f, _ in runs], axis=0)
-        features = features.reshape(len(features), -1)
+        features, outputs = probe(np.concatenate(views))  # one model call for every view
+        n = len(images)
+        outputs = np.asarray(outputs, dtype=np.float64).reshape(len(views), n, -1).mean(axis=0)
+        features = np.asarray(features, dtype=np.float64).reshape(len(views), n, -1).mean(axis=0)
         logits = features @ kernel + bias if kernel.size else np.zeros((len(features), 0))
         return Outputs(class_probabilities(outputs, len(self.classes)), features, logits)
 
