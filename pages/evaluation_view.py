@@ -99,9 +99,10 @@ def scores_ui(result: dict, threshold: float | None) -> None:
     )  # fmt: skip
     points = (event or {}).get("selection", {}).get("points", [])
     clicked = next((p["customdata"] for p in points if p.get("customdata")), None)
-    if clicked and clicked != st.session_state.get("history_clicked"):
+    if clicked != st.session_state.get("history_clicked"):
         st.session_state["history_clicked"] = clicked  # a new click picks the cell
-        st.session_state[CELL] = f"{clicked[0]} → {clicked[1]}"
+        if clicked:
+            st.session_state[CELL] = f"{clicked[0]} → {clicked[1]}"
 
 
 def cell_ui(run_id: str, which: str, version: float, result: dict, threshold: float | None) -> None:

@@ -652,7 +652,7 @@ def test_history_page_evaluates_a_run(trained_run: str) -> None:
     assert matrix["layout"]["xaxis"]["title"]["text"] == "Predicted class"
     assert np.asarray(matrix["data"][0]["z"]).sum() == 8
     assert "Misclassified:" in texts(at)
-    assert [b.disabled for b in at.download_button] == [False, False]
+    assert [b.disabled for b in at.download_button] == [False, False, False]  # with the CSV
     plain = [tuple(img.value) for img in at.image]
     assert plain, "the 1-epoch model should get some test images wrong"
     at.toggle(key="history_heatmaps").set_value(True).run()
