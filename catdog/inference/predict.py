@@ -457,3 +457,24 @@ class Predictor:
                 zip(probs, raw, scores, answered, strict=True)
             )
         ]
+
+
+def learn_trust(run: str | Path, which: str = "best") -> str:
+    """Learn a run's calibration and "not sure" rule now, as its training ends (the saved one
+    is kept if its model has not changed); one line saying what they are, or why there are
+    none (predictions then learn them on first use, or go without)."""
+    from catdog.inference.trust import load_trust
+
+    path = resolve_run(run)
+    trust = load_trust(path, which)
+    if trust is None:
+        predictor = Predictor.from_run(path, which)
+        if predictor.trust is None:
+            return f"no 'not sure' rule: {predictor.trust_problem}"
+        trust = predictor.trust
+    rule = trust.rule
+    return (
+        f"probabilities calibrated (temperature {trust.temperature:.2f}); 'not sure' when the "
+        f"{rule.score} score is above {rule.threshold:.3g}, which {rule.coverage:.0%} of the "
+        "validation photos stay within"
+    )

@@ -294,6 +294,8 @@ class TrainingJob:
             result = start(
                 self.run_id, on_event=self._on_event, stop=self._stop, lock=self._run_lock
             )
+            if result.state in ("completed", "stopped"):
+                self._learn_trust()
             with self._lock:
                 self._state.metrics = dict(result.metrics)
                 self._state.state = result.state
@@ -309,6 +311,19 @@ class TrainingJob:
             self._ended.set()
             if self._on_end is not None:
                 self._on_end(self)  # the manager starts the next queued job
+
+    def _learn_trust(self) -> None:
+        """The run's calibration and "not sure" rule, learned as training ends (if that
+        fails, predictions learn them on first use or go without: the run still trained)."""
+        from catdog.inference.predict import learn_trust
+
+        with self._lock:
+            self._state.message = "learning when to answer 'not sure'"
+        try:
+            learn_trust(self.run_id)
+        except (ValueError, OSError) as exc:
+            with self._lock:
+                self._state.message = f"no 'not sure' rule: {exc}"
 
     def _record_failure(self, error: str) -> None:
         """Mark the run failed on disk if this process left it ``running`` (not another's);
