@@ -412,7 +412,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     predictor = Predictor.from_run(args.run, which=args.which)
     rule = None
     if predictor.trust is None:
-        print(f"note: {predictor.trust_problem}", file=sys.stderr)
+        print(f"note: every image gets a class, with the model's own probabilities: "
+              f"{predictor.trust_problem}", file=sys.stderr)  # fmt: skip
     elif args.coverage is not None:
         rule = predictor.trust.rule.with_coverage(args.coverage)
     images = [Path(p) for p in args.images]

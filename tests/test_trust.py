@@ -219,3 +219,31 @@ def test_history_page_clicks_through_the_confusion_matrix(home: Path) -> None:
         plain
     )
     assert any(b.label == "Per-image results (.csv)" for b in at.download_button)
+
+
+def test_a_run_without_validation_photos_answers_everything_and_says_why(
+    trained: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(trained[0] / "train", data / "train")  # its validation split is gone
+    run = tmp_path / "runs" / trained[1].name
+    shutil.copytree(trained[1], run, ignore=shutil.ignore_patterns("trust-*"))
+    config = json.loads((run / "config.json").read_text())
+    config["train"]["data"] = str(data)
+    (run / "config.json").write_text(json.dumps(config))
+    predictor = Predictor.from_run(run)
+    assert predictor.trust is None
+    assert predictor.trust_problem == (
+        f"the run's dataset {data} has no validation photos of cats, dogs to learn when to "
+        "answer 'not sure' from"
+    )
+    (prediction,) = predictor.predict([next((data / "train" / "cats").iterdir())])
+    assert prediction.answered and not prediction.calibrated and prediction.score is None
+    assert prediction.probabilities == prediction.uncalibrated
+    assert not list(run.glob("trust-*"))  # nothing half-learned is saved
+    assert main(["predict", str(run), prediction.file, "--json"]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["calibrated"] is False
+    assert "note: every image gets a class, with the model's own probabilities: " in out.err

@@ -309,7 +309,7 @@ def _split_outputs(predictor: Predictor, data: Path, split: str) -> tuple[Output
     if missing:
         raise TrustError(
             f"the run's dataset {data} has no {split} photos of {', '.join(missing)} to learn "
-            "when to answer 'not sure' from; probabilities are the model's own"
+            "when to answer 'not sure' from"
         )
     paths, labels = labelled_images(folder, predictor.classes)
     step = max(1, math.ceil(len(paths) / MAX_SPLIT_IMAGES))
@@ -326,7 +326,7 @@ def _split_outputs(predictor: Predictor, data: Path, split: str) -> tuple[Output
     if len(set(kept)) < len(predictor.classes):
         raise TrustError(
             f"the run's dataset {data} has no readable {split} photos of every class to learn "
-            "when to answer 'not sure' from; probabilities are the model's own"
+            "when to answer 'not sure' from"
         )
     joined = Outputs(*(np.concatenate([getattr(o, f) for o in parts]) for f in
                        ("probabilities", "features", "logits")))  # fmt: skip
