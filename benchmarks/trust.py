@@ -35,7 +35,7 @@ import numpy as np
 from common import RESULTS, machine, merge_rows
 
 from catdog.data.datasets import labelled_images
-from catdog.data.images import load_for_model, to_model_input
+from catdog.data.model_input import load_for_model, to_model_input
 from catdog.data.ood import ood_images
 from catdog.inference.evaluate import evaluate_run
 from catdog.inference.predict import Predictor

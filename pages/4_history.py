@@ -4,16 +4,17 @@ import pandas as pd
 import streamlit as st
 
 from catdog.figures import curves_figure
+from catdog.jobs import manager
 from catdog.train.history import (
     distribution_line,
     run_label,
     run_note,
     runs_table,
     short_id,
+    start_line,
     stopped_line,
     story_runs,
 )
-from catdog.train.jobs import manager
 from catdog.train.runs import (
     HISTORY_FILE,
     RunError,
@@ -169,8 +170,9 @@ def run_ui(runs: list[RunInfo]) -> None:
             "Run", list(by_id), format_func=lambda i: run_label(by_id[i]), key="history_run"
         )
     ]
-    if line := distribution_line(run):
-        st.caption(line)
+    for line in (start_line(run), distribution_line(run)):
+        if line:
+            st.caption(line)
     model = model_file(run.path)
     a, b, _ = st.columns([1, 1, 2])
     history = run.path / HISTORY_FILE

@@ -29,7 +29,7 @@ def heatmaps(
 ) -> list[bytes]:
     """Square thumbnails of the ``(file, class)`` images, tinted where the model saw that
     class."""
-    from catdog.data.images import load_for_model
+    from catdog.data.model_input import load_for_model
     from catdog.data.thumbnails import thumbnail
     from catdog.inference.explain import heatmap_jpeg
 

@@ -262,7 +262,7 @@ def fit_trust(predictor: Predictor, data: str | Path, coverage: float = DEFAULT_
         TrustError: the dataset has no readable validation photos of every class, or no
             training photos.
     """
-    from catdog.data.images import to_model_input
+    from catdog.data.model_input import to_model_input
     from catdog.data.ood import ood_images
 
     val, val_labels = _split_outputs(predictor, Path(data), "validation")
@@ -302,7 +302,7 @@ def _split_outputs(predictor: Predictor, data: Path, split: str) -> tuple[Output
     """The model's outputs on (at most :data:`MAX_SPLIT_IMAGES`, evenly spread) readable
     images of one split, and their labels."""
     from catdog.data.datasets import labelled_images
-    from catdog.data.images import load_or_reason
+    from catdog.data.model_input import load_or_reason
 
     folder = data / split
     missing = [c for c in predictor.classes if not (folder / c).is_dir()]
