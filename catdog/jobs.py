@@ -25,6 +25,7 @@ jobs waiting, and a queued job whose workspace nobody visited for a while is can
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import heapq
 import os
@@ -240,6 +241,7 @@ class TrainingJob:
 
     def _work(self) -> None:
         from catdog.inference.evaluate import final_test
+        from catdog.inference.predict import learn_trust
         from catdog.train import trainer
 
         set_workspace(self.workspace)  # a new thread starts without one
@@ -250,6 +252,9 @@ class TrainingJob:
             start = trainer.resume if self.resuming else trainer.train_created
             result = start(self.run_id, on_event=self._on_event, stop=self._stop,
                            lock=self._run_lock, test_with=final_test)  # fmt: skip
+            if result.state in ("completed", "stopped"):  # when to say "not sure", learned
+                with contextlib.suppress(ValueError, OSError):  # else on first use
+                    learn_trust(self.run_id)
             with self._lock:
                 self._state.metrics = dict(result.metrics)
                 self._state.state = result.state

@@ -6,7 +6,8 @@ from catdog.data.images import IMAGE_SUFFIXES, ImageError
 from catdog.data.names import shown
 from catdog.data.thumbnails import preview_image
 from catdog.inference.explain import ExplainError, heatmap_jpeg
-from catdog.inference.predict import Prediction
+from catdog.inference.predict import Prediction, Predictor
+from catdog.inference.trust import SCORE_NAMES, Rule
 from catdog.policy import HostedLimitError, current_policy
 from catdog.train.runs import RunInfo, list_runs, model_file
 from pages.shared import PAGES, damaged_ui, literal, model_choice, predictor
@@ -53,6 +54,29 @@ def photos_ui() -> list[tuple[str, bytes]]:
     return photos
 
 
+def rule_ui(model: Predictor) -> Rule | None:
+    """How often to answer "not sure": a slider over the share of the run's validation photos
+    answered, with the threshold it sets. ``None`` when the run has no rule (saying why)."""
+    trust = model.trust
+    if trust is None:
+        st.info(f"Every photo gets an answer and the probabilities are the model's own: "
+                f"{literal(str(model.trust_problem))}.")  # fmt: skip
+        return None
+    share = st.slider(
+        "Photos like the validation ones to answer", min_value=50, max_value=100,
+        value=round(trust.rule.coverage * 100), step=1, format="%d%%", key="predict_coverage",
+        help="Lower it and more photos get 'neither class / not sure'; at 100% nearly every "
+        "photo gets a class. The run learned its threshold on its validation photos.",
+    )  # fmt: skip
+    rule = trust.rule.with_coverage(share / 100)
+    st.caption(
+        f"A photo whose {SCORE_NAMES[rule.score]} is above {rule.threshold:.3g} is answered "
+        f"“neither class / not sure”. Probabilities are calibrated (temperature "
+        f"{trust.temperature:.2f}, fitted on the validation photos)."
+    )
+    return rule
+
+
 def card(prediction: Prediction, data: bytes) -> None:
     """One photo (with its heatmap if there is one), its class and a bar per class."""
     name = shown(prediction.file)  # one line, whatever the file's name holds
@@ -62,7 +86,11 @@ def card(prediction: Prediction, data: bytes) -> None:
         else:
             photo = preview_image(data, max_side=400, name=name)
         st.image(photo, width="stretch")
-        st.markdown(f"**{literal(str(prediction.label))}** — {literal(name)}")
+        if prediction.answered:
+            st.markdown(f"**{literal(str(prediction.label))}** — {literal(name)}")
+        else:
+            st.markdown(f"**Neither class / not sure** — {literal(name)}")
+            st.caption(f"Not answered: {literal(str(prediction.reason))}.")
         for cls, p in sorted(prediction.probabilities.items(), key=lambda kv: -kv[1]):
             st.progress(p, text=f"{literal(cls)}: {p:.1%}")
 
@@ -91,6 +119,7 @@ try:
 except (ValueError, OSError) as exc:
     st.error(f"The model of run {run.id} cannot be loaded: {exc}")
     st.stop()
+rule = rule_ui(model)
 show_heat = st.toggle(
     "Show where the model looked",
     value=True,
@@ -101,13 +130,13 @@ show_heat = st.toggle(
 if show_heat:
     st.caption("Tinted where the model found evidence for its answer: red most, blue a little.")
 try:
-    predictions = model.predict(photos, heatmaps=show_heat)
+    predictions = model.predict(photos, heatmaps=show_heat, rule=rule)
 except HostedLimitError as exc:  # a photo over the upload cap (the camera's, say)
     st.error(str(exc))
     st.stop()
 except ExplainError as exc:
     st.warning(f"No heatmaps for this model: {exc}")
-    predictions = model.predict(photos)
+    predictions = model.predict(photos, rule=rule)
 for bad in (p for p in predictions if not p.ok):
     st.warning(f"{literal(str(bad.error))} — skipped.", icon=":material/broken_image:")
 good = [(p, data) for p, (_, data) in zip(predictions, photos, strict=True) if p.ok]

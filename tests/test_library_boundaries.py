@@ -140,6 +140,9 @@ def test_light_modules_do_not_import_tensorflow() -> None:
         "catdog.inference.evaluate",
         "catdog.inference.predict",
         "catdog.inference.explain",
+        "catdog.inference.trust",
+        "catdog.inference.calibration",
+        "catdog.inference.curves",
     ]
     assert "catdog.data.images" in light
     code = (

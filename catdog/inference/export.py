@@ -59,6 +59,7 @@ class ExportResult:
     max_difference: float  # largest |probability difference| against the run's model
     agreement: float  # share of images given the same class
     tolerance: float | None  # the bound max_difference had to meet (None: quantized)
+    trust: Path | None = None  # the calibration and "not sure" rule written beside it
 
     def summary(self) -> str:
         """One line for the command line and the History page."""
@@ -68,6 +69,7 @@ class ExportResult:
             f"{self.images} validation "
             f"images the same class for {self.agreement:.0%}, probabilities within "
             f"{self.max_difference:.2g} of the run's model"
+            + (f"; calibration and 'not sure' rule in {self.trust.name}" if self.trust else "")
         )
 
 
@@ -138,7 +140,18 @@ def export_run(
     if result is None:
         _remove(target)
         raise ExportError(_failure(fmt, quantize, expected, got, precision))
+    result.trust = _write_trust(path, which, target, model.layers[-1].name)
     return result
+
+
+def _write_trust(path: Path, which: str, target: Path, head: str) -> Path | None:
+    """The run's calibration and "not sure" rule beside the export, learned for what the
+    export scores (the photo as given, one view); ``None`` if the run has none."""
+    from catdog.inference.predict import Predictor
+    from catdog.inference.trust import write_export
+
+    predictor = Predictor.from_run(path, which, tta=False)
+    return None if predictor.trust is None else write_export(predictor.trust, target, head)
 
 
 def download(result: ExportResult) -> tuple[bytes, str]:
@@ -340,7 +353,12 @@ def _failure(fmt: str, quantize: bool, expected: np.ndarray, got: np.ndarray, pr
 
 
 def _remove(target: Path) -> None:
+    """Remove an export and the trust files beside it."""
+    from catdog.inference.trust import export_files
+
     if target.is_dir():
         shutil.rmtree(target, ignore_errors=True)
     else:
         target.unlink(missing_ok=True)
+    for beside in export_files(target):
+        beside.unlink(missing_ok=True)
