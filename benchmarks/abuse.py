@@ -65,7 +65,7 @@ from playwright.async_api import async_playwright
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from catdog.hosting import folder_size  # noqa: E402 - after the path to the repository
+from catdog.quota import folder_size  # noqa: E402 - after the path to the repository
 
 MB = 1024 * 1024
 QUOTA_MB = 5  # the server's workspace quota, so a few small imports reach it

@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 from test_hosting import hosted_mode  # noqa: F401 - a fixture
 
-from catdog.hosting import HostedLimitError
 from catdog.inference.photo_limits import check_photo_pixels, decoded_pixels
 from catdog.inference.predict import Predictor
+from catdog.policy import HostedLimitError
 
 
 def png_header(width: int, height: int) -> bytes:

@@ -24,7 +24,6 @@ from test_pages import _zip_of, texts
 from catdog.data.choices import import_named
 from catdog.data.datasets import delete_dataset
 from catdog.data.paths import (
-    ReadOnlyWorkspaceError,
     data_home,
     datasets_dir,
     in_workspace,
@@ -42,6 +41,7 @@ from catdog.data.workspace_links import (
 )
 from catdog.inference.export import export_run
 from catdog.jobs import manager
+from catdog.policy import HostedLimitError, read_only_access
 from catdog.train import runs
 from catdog.train.runs import delete_run, runs_training_on
 from ui.frame import FORGED_LINK, READ_ONLY_NOTE
@@ -124,8 +124,8 @@ def test_a_read_only_link_changes_nothing_in_the_library(tiny_dataset: Path) -> 
         mine = make_dataset(datasets_dir() / "mine", counts=(2, 1, 1))
         run = runs.create_run(tiny_config(mine))
         runs.write_status(run, "stopped")
-    refused = "is not possible with a read-only link"
-    with in_workspace(A, read_only=True):
+    refused = "is refused: this link only lets you look"
+    with in_workspace(A), read_only_access():
         attempts = {
             "import": lambda: import_named(("pets.zip", _zip_of(tiny_dataset)), "pets"),
             "new run": lambda: runs.create_run(tiny_config(mine)),
@@ -136,7 +136,7 @@ def test_a_read_only_link_changes_nothing_in_the_library(tiny_dataset: Path) -> 
             "export": lambda: export_run(run.name, "keras"),
         }
         for what, attempt in attempts.items():
-            with pytest.raises(ReadOnlyWorkspaceError, match=refused):
+            with pytest.raises(HostedLimitError, match=refused):
                 attempt()
                 pytest.fail(f"{what} was allowed")
         assert [r.id for r in runs.list_runs()] == [run.name]  # it still sees everything

@@ -18,8 +18,7 @@ from contextvars import ContextVar
 
 import streamlit as st
 
-from catdog import hosting
-from catdog.data.paths import set_workspace, workspace_read_only
+from catdog.data.paths import set_workspace
 from catdog.data.workspace_links import (
     TooManyWorkspacesError,
     WorkspaceLinkError,
@@ -27,6 +26,8 @@ from catdog.data.workspace_links import (
     link_for,
     open_link,
 )
+from catdog.policy import current_policy, set_read_only
+from catdog.workspaces import touch_workspace
 
 PAGES = {
     "dataset": "pages/1_dataset.py",
@@ -64,7 +65,7 @@ def guarded(where: str) -> Iterator[None]:
     try:
         yield
     except Exception:
-        if not hosting.hosted():
+        if not current_policy().hosted:
             raise
         _log.exception("unexpected error in %s", where)
         st.error(SOMETHING_WENT_WRONG, icon=":material/error:")
@@ -122,8 +123,9 @@ def enter_workspace(update_url: bool = True) -> str | None:
     Returns:
         The workspace's token (``None`` locally).
     """
-    if not hosting.hosted():
+    if not current_policy().hosted:
         set_workspace(None)
+        set_read_only(False)
         return None
     link = st.session_state.get(WORKSPACE)
     if link is None:
@@ -136,9 +138,10 @@ def enter_workspace(update_url: bool = True) -> str | None:
         return enter_workspace(update_url)
     if update_url and st.query_params.get(WORKSPACE_PARAM) != link:
         st.query_params[WORKSPACE_PARAM] = link
-    set_workspace(opened.token, read_only=opened.read_only)
+    set_workspace(opened.token)
+    set_read_only(opened.read_only)  # the library then refuses any change (policy.check_writable)
     if update_url:
-        hosting.touch_workspace(opened.token)  # in use: the idle sweep keeps it
+        touch_workspace(opened.token)  # in use: the idle sweep keeps it
         if notice := st.session_state.pop(_NOTICE, None):
             st.warning(notice, icon=":material/link_off:")
     return opened.token
@@ -156,7 +159,7 @@ def _link_from_url() -> str:
             _log.info("refused a workspace link the server did not make")
             st.session_state[_NOTICE] = FORGED_LINK
     try:
-        return issue_link(hosting.settings().new_workspaces_per_hour)
+        return issue_link(current_policy().limits.new_workspaces_per_hour)
     except TooManyWorkspacesError as exc:
         st.error(f"Sorry: {exc}.", icon=":material/hourglass_top:")
         st.stop()
@@ -165,7 +168,7 @@ def _link_from_url() -> str:
 def read_only() -> bool:
     """Whether this visitor opened the workspace by its read-only link (pages then offer no
     import, training, deletion or export; catdog refuses them anyway)."""
-    return workspace_read_only()
+    return current_policy().read_only
 
 
 def share_links(token: str) -> tuple[str, str]:

@@ -28,22 +28,28 @@ _NO_HEATMAPS = "models_without_heatmaps"  # session: model keys Grad-CAM cannot 
 
 
 def classify(
-    model: Predictor, model_key: tuple[Any, ...], photos: list[tuple[str, bytes]], heatmaps: bool
+    model: Predictor,
+    model_key: tuple[Any, ...],
+    photos: list[tuple[str, bytes]],
+    heatmaps: bool,
+    rule: Any = None,
 ) -> tuple[list[Prediction], list[str], str | None]:
     """Each photo's prediction (with its heatmap if asked and possible), computing only those
     this session has not had yet for this model.
 
     Args:
         model: the run's loaded model.
-        model_key: what names the model: the run's folder, best or last, the file's version.
+        model_key: what names the model and the options: the run's folder, best or last, the
+            file's version, the "not sure" rule.
         photos: (name, bytes) of each photo.
         heatmaps: whether heatmaps are wanted.
+        rule: the "not sure" rule to answer with (``None``: the run's own, if any).
 
     Returns:
         (predictions, the photos' digests, why there are no heatmaps or ``None``).
 
     Raises:
-        catdog.hosting.HostedLimitError: in hosted mode, the new photos are over a cap.
+        catdog.policy.HostedLimitError: in hosted mode, the new photos are over a cap.
     """
     cache: OrderedDict = st.session_state.setdefault(_CACHE, OrderedDict())
     unexplained: dict = st.session_state.setdefault(_NO_HEATMAPS, {})  # model key → why
@@ -54,10 +60,10 @@ def classify(
     if missing:
         wanted = [photos[i] for i in missing]
         try:
-            fresh = model.predict(wanted, heatmaps=heatmaps)
+            fresh = model.predict(wanted, heatmaps=heatmaps, rule=rule)
         except ExplainError as exc:
             unexplained[model_key] = str(exc)
-            fresh = model.predict(wanted)
+            fresh = model.predict(wanted, rule=rule)
         for i, prediction in zip(missing, fresh, strict=True):
             cache[keys[i]] = prediction
     for key in keys:

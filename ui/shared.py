@@ -130,7 +130,10 @@ def model_choice(where: Any = st, key: str = "which_model") -> str:
     )
 
 
-@st.cache_resource(max_entries=3, show_spinner="Loading the model…")
+@st.cache_resource(
+    max_entries=3,
+    show_spinner="Loading the model (the first time, also learning when to say 'not sure')…",
+)
 def predictor(run_id: str, which: str, version: float) -> Predictor:
     """One loaded model per run and choice; ``version`` (the file's mtime) keys the cache."""
     return Predictor.from_run(run_id, which=which)

@@ -19,7 +19,7 @@ import threading
 
 import streamlit as st
 
-from catdog import hosting
+from catdog.policy import current_policy
 
 _log = logging.getLogger("catdog.dashboard")
 # What one session may hold in uploaded files at once, and all sessions together, in uploads
@@ -37,8 +37,8 @@ def upload_limit_mb(cap_mb: float | None = None) -> int:
     """What a widget's ``max_upload_size`` gets: the least of Streamlit's limit, hosted mode's
     upload cap (in hosted mode) and ``cap_mb`` (a widget's own), in whole MB, at least 1."""
     limits = [float(streamlit_limit_mb())]
-    if hosting.hosted():
-        limits.append(hosting.settings().max_upload_mb)
+    if (hosted := current_policy().max_upload_mb) is not None:
+        limits.append(hosted)
     if cap_mb is not None:
         limits.append(cap_mb)
     return max(1, int(min(limits)))
@@ -47,9 +47,10 @@ def upload_limit_mb(cap_mb: float | None = None) -> int:
 def transport_problem() -> str | None:
     """In hosted mode, why this server must not serve as configured (its upload limit is over
     hosted mode's cap), in one sentence for the host; else ``None``."""
-    if not hosting.hosted():
+    limits = current_policy().limits
+    if limits is None:
         return None
-    cap, limit = hosting.settings().max_upload_mb, streamlit_limit_mb()
+    cap, limit = limits.max_upload_mb, streamlit_limit_mb()
     if limit <= cap:
         return None
     return (
@@ -74,14 +75,15 @@ def bound_held_uploads() -> None:
     """
     from streamlit import runtime
 
-    if not hosting.hosted() or not runtime.exists():
+    policy = current_policy()
+    if policy.limits is None or not runtime.exists():
         return
     manager = runtime.get_instance().uploaded_file_mgr
     with _bound:
         if id(manager) in _installed:
             return
         _installed.add(id(manager))
-        cap = hosting.settings().max_upload_bytes
+        cap = policy.max_upload_bytes
         manager.add_file = _bounded(manager, SESSION_UPLOADS * cap, SERVER_UPLOADS * cap)
 
 

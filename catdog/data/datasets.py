@@ -17,12 +17,12 @@ from pathlib import Path
 from catdog.data.images import IMAGE_SUFFIXES, ImageError, image_header
 from catdog.data.paths import (
     DEMO_DATASET_NAME,
-    check_writable,
     dataset_roots,
     datasets_dir,
     demo_dataset_dir,
     is_shared,
 )
+from catdog.policy import current_policy
 
 SPLITS = ("train", "validation", "test")
 MANIFEST_NAME = "catdog-dataset.json"
@@ -327,9 +327,10 @@ def delete_dataset(root: str | Path, training_on: Callable[[Path], list[tuple[st
 
     Raises:
         DatasetError: any of those; the message says which and what to do.
+        catdog.policy.HostedLimitError: a read-only visitor.
     """
+    current_policy().check_writable(f"deleting dataset {Path(root).name}")
     root = Path(root).expanduser()
-    check_writable(f"deleting dataset {root.name}")
     if root.resolve() == demo_dataset_dir().resolve():
         raise DatasetError(f"{DEMO_DATASET_NAME!r} is the built-in demo dataset; it stays")
     if is_shared(root):

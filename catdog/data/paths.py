@@ -15,10 +15,6 @@ top of every script run, a job sets it in its worker thread. While one is set,
 ``datasets/`` and ``runs/`` are the *shared* ones: the built-in demo and the examples the host
 prepared, listed for every visitor and read-only for them. With no workspace set (the local
 app, the command line) there is only the data home, as ever.
-
-A workspace may also be current *read-only* (opened by its read-only share link, see
-:mod:`catdog.data.workspace_links`): everything in it can be seen, nothing changed. Every entry
-point that writes asks :func:`check_writable` first.
 """
 
 from __future__ import annotations
@@ -37,15 +33,10 @@ WORKSPACES = "workspaces"
 # What secrets.token_urlsafe(16) makes: 22 characters of the URL-safe base64 alphabet.
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{22}$")
 _CURRENT: ContextVar[str | None] = ContextVar("catdog_workspace", default=None)
-_READ_ONLY: ContextVar[bool] = ContextVar("catdog_workspace_read_only", default=False)
 
 
 class WorkspaceError(ValueError):
     """A workspace token that is not one catdog made (so never a folder name)."""
-
-
-class ReadOnlyWorkspaceError(WorkspaceError):
-    """A change asked for in a workspace opened by its read-only link."""
 
 
 def data_home() -> Path:
@@ -88,48 +79,23 @@ def current_workspace() -> str | None:
     return _CURRENT.get()
 
 
-def set_workspace(token: str | None, read_only: bool = False) -> None:
+def set_workspace(token: str | None) -> None:
     """Make ``token`` (checked) this thread's workspace; ``None`` for none.
-
-    Args:
-        token: the workspace token, or ``None``.
-        read_only: the workspace may be seen but not changed (see :func:`check_writable`).
 
     Raises:
         WorkspaceError: ``token`` is not a workspace token.
     """
     _CURRENT.set(None if token is None else check_workspace_token(token))
-    _READ_ONLY.set(bool(read_only) and token is not None)
 
 
 @contextmanager
-def in_workspace(token: str | None, read_only: bool = False) -> Iterator[None]:
+def in_workspace(token: str | None) -> Iterator[None]:
     """Run a block in workspace ``token`` (``None``: none), restoring the previous one."""
     previous = _CURRENT.set(None if token is None else check_workspace_token(token))
-    previous_read_only = _READ_ONLY.set(bool(read_only) and token is not None)
     try:
         yield
     finally:
         _CURRENT.reset(previous)
-        _READ_ONLY.reset(previous_read_only)
-
-
-def workspace_read_only() -> bool:
-    """Whether this thread's workspace was opened read-only (its share link)."""
-    return _READ_ONLY.get()
-
-
-def check_writable(what: str) -> None:
-    """Refuse ``what`` (a change: import, train, delete, export…) in a read-only workspace.
-
-    Raises:
-        ReadOnlyWorkspaceError: the current workspace was opened by its read-only link.
-    """
-    if _READ_ONLY.get():
-        raise ReadOnlyWorkspaceError(
-            f"{what} is not possible with a read-only link; open the workspace's own link "
-            "to change it"
-        )
 
 
 def workspaces_dir() -> Path:

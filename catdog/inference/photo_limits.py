@@ -3,8 +3,8 @@
 A photo's cost is the pixels its decode makes: a JPEG is decoded at 1/2, 1/4 or 1/8 scale when
 the model's input is that much smaller (:func:`catdog.data.images.opened_rgb`), other formats
 in full. A few kilobytes of PNG can declare 49 megapixels, so hosted mode caps each photo's
-pixels (:attr:`~catdog.hosting.HostedSettings.max_photo_megapixels`) and a request's total
-(:attr:`~catdog.hosting.HostedSettings.max_predict_megapixels`). Locally nothing is capped here
+pixels (:attr:`~catdog.limits.HostedSettings.max_image_megapixels`) and a request's total
+(:attr:`~catdog.limits.HostedSettings.max_predict_megapixels`). Locally nothing is capped here
 (the decoder's own limit still holds).
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from catdog import hosting
 from catdog.data.images import ImageError, image_header
+from catdog.policy import HostedLimitError, current_policy
 
 _SCALED = ("JPEG", "MPO")  # formats libjpeg decodes straight to a smaller size
 
@@ -39,13 +39,13 @@ def check_photo_pixels(named: Sequence[tuple[str, str | Path | bytes]], min_side
         min_side: the side the photos are shrunk to (the model's input).
 
     Raises:
-        catdog.hosting.HostedLimitError: a photo over the per-photo cap (named, with its size),
+        catdog.policy.HostedLimitError: a photo over the per-photo cap (named, with its size),
             or the photos together over the request's cap.
     """
-    if not hosting.hosted():
+    limits = current_policy().limits
+    if limits is None:
         return
-    limits = hosting.settings()
-    each, together = limits.max_photo_megapixels * 1e6, limits.max_predict_megapixels * 1e6
+    each, together = limits.max_image_megapixels * 1e6, limits.max_predict_megapixels * 1e6
     total = 0
     for name, data in named:
         try:
@@ -54,14 +54,14 @@ def check_photo_pixels(named: Sequence[tuple[str, str | Path | bytes]], min_side
             continue
         pixels = decoded_pixels(fmt, width, height, min_side)
         if pixels > each:
-            raise hosting.HostedLimitError(
+            raise HostedLimitError(
                 f"{name} is {width}×{height} px ({pixels / 1e6:.1f} megapixels to decode): over "
-                f"hosted mode's cap of {limits.max_photo_megapixels:g} megapixels a photo; "
+                f"hosted mode's cap of {limits.max_image_megapixels:g} megapixels a photo; "
                 "send a smaller photo (or a JPEG, decoded at reduced size)"
             )
         total += pixels
     if total > together:
-        raise hosting.HostedLimitError(
+        raise HostedLimitError(
             f"these {len(named)} photos are {total / 1e6:.1f} megapixels to decode: over hosted "
             f"mode's cap of {limits.max_predict_megapixels:g} megapixels at once; send fewer "
             "or smaller photos"
