@@ -2,10 +2,12 @@
 
 Builds the navigation and the frame every page shares (the sidebar's active dataset and
 training status); the landing page says what the app does and where things stand. Nothing
-here imports TensorFlow, so the first page appears in a moment.
+here imports TensorFlow, so the first page appears in a moment; once it has, a background
+thread imports it and warms the preview and predict paths, once per server.
 """
 
 import os
+import threading
 
 import streamlit as st
 
@@ -40,6 +42,45 @@ def swept_at_start() -> int:
     """Remove what killed imports left behind, once per server process (one folder listing)."""
     with in_workspace(None):  # the data home's own datasets folder
         return len(sweep_stale_imports())
+
+
+def warm_up() -> None:
+    """Import TensorFlow and Keras, compile the augmentation preview for the seed's settings
+    and run Keras' predict once, so that no visitor waits for them (seconds on a small CPU).
+    Runs in a background thread at a low priority (Linux: per thread)."""
+    import contextlib
+
+    import numpy as np
+
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    from catdog.model.backend import keras
+    from catdog.train.augment import AugmentConfig
+    from catdog.train.warp import preview
+
+    preview(np.zeros((150, 150, 3), np.uint8), AugmentConfig(), n=9)  # the page's first grid
+    tiny = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.GlobalAveragePooling2D(),
+                             keras.layers.Dense(1)])  # fmt: skip
+    tiny.predict(np.zeros((1, 8, 8, 3), np.float32), verbose=0)
+    import catdog.inference.explain  # noqa: F401 (the Predict page's next import)
+
+
+def serving() -> bool:
+    """Whether this is a real server (``streamlit run``), not a test's simulated one."""
+    from streamlit import runtime
+
+    return runtime.exists() and type(runtime.get_instance()) is runtime.Runtime
+
+
+@st.cache_resource(show_spinner=False)
+def warm_up_in_background() -> threading.Thread | None:
+    """Start :func:`warm_up` once per server, after the first visitor's first page (so that
+    page does not share the CPU with it); a failure there only costs a visitor the wait."""
+    if not serving() or os.environ.get("CATDOG_WARM_UP", "1") == "0":
+        return None
+    thread = threading.Thread(target=warm_up, name="catdog-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 # The five steps on the landing page: (key in PAGES, link, icon, what it is for).
@@ -170,8 +211,11 @@ def main() -> None:
         sidebar()
     if page is None:  # the frame failed (and said so): no page to run
         return
-    with guarded(f"page {page.title}"):
-        page.run()
+    try:
+        with guarded(f"page {page.title}"):
+            page.run()
+    finally:  # also after a page's st.stop()
+        warm_up_in_background()
 
 
 st.set_page_config(page_title="catdog", page_icon="🐾", layout="wide")
