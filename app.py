@@ -45,8 +45,9 @@ def swept_at_start() -> int:
 
 
 def warm_up() -> None:
-    """Import TensorFlow and Keras, compile the augmentation preview for the seed's settings
-    and run Keras' predict once, so that no visitor waits for them (seconds on a small CPU).
+    """Build a figure of each kind, import TensorFlow and Keras, compile the augmentation
+    preview for the seed's settings and run Keras' predict once, so that no visitor waits for
+    them (seconds on a small CPU).
     Runs in a background thread at a low priority (Linux: per thread)."""
     import contextlib
 
@@ -54,6 +55,12 @@ def warm_up() -> None:
 
     with contextlib.suppress(OSError, AttributeError):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    from catdog import figures  # Plotly loads its validators with the first figure of a kind
+
+    figures.image_sizes_figure([{"class": "cat", "width": 1, "height": 1}]).to_json()
+    figures.split_counts_figure([{"split": "train", "class": "cat", "images": 1}]).to_json()
+    figures.curves_figure({"run": [{"epoch": 1, "accuracy": 0.5, "val_accuracy": 0.5}]}).to_json()
+    figures.confusion_figure([[1]], ["cat"]).to_json()
     from catdog.model.backend import keras
     from catdog.train.augment import AugmentConfig
     from catdog.train.warp import preview
