@@ -6,6 +6,7 @@ here imports TensorFlow, so the first page appears in a moment; once it has, a b
 thread imports it and warms the preview and predict paths, once per server.
 """
 
+import logging
 import os
 import threading
 
@@ -47,14 +48,10 @@ def swept_at_start() -> int:
 def warm_up() -> None:
     """Build a figure of each kind, import TensorFlow and Keras, compile the augmentation
     preview for the seed's settings and run Keras' predict once, so that no visitor waits for
-    them (seconds on a small CPU).
-    Runs in a background thread at a low priority (Linux: per thread)."""
-    import contextlib
-
+    them (seconds on a small CPU). (Not at a lower priority: TensorFlow's worker threads,
+    started by the first operation, would inherit it for every later training.)"""
     import numpy as np
 
-    with contextlib.suppress(OSError, AttributeError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
     from catdog import figures  # Plotly loads its validators with the first figure of a kind
 
     figures.image_sizes_figure([{"class": "cat", "width": 1, "height": 1}]).to_json()
@@ -72,6 +69,14 @@ def warm_up() -> None:
     import catdog.inference.explain  # noqa: F401 (the Predict page's next import)
 
 
+def warm_up_or_log() -> None:
+    """:func:`warm_up`; a failure only goes to the server's log (a visitor then waits)."""
+    try:
+        warm_up()
+    except Exception:
+        logging.getLogger("catdog.dashboard").warning("warming up failed", exc_info=True)
+
+
 def serving() -> bool:
     """Whether this is a real server (``streamlit run``), not a test's simulated one."""
     from streamlit import runtime
@@ -85,7 +90,7 @@ def warm_up_in_background() -> threading.Thread | None:
     page does not share the CPU with it); a failure there only costs a visitor the wait."""
     if not serving() or os.environ.get("CATDOG_WARM_UP", "1") == "0":
         return None
-    thread = threading.Thread(target=warm_up, name="catdog-warm-up", daemon=True)
+    thread = threading.Thread(target=warm_up_or_log, name="catdog-warm-up", daemon=True)
     thread.start()
     return thread
 

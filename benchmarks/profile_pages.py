@@ -16,8 +16,10 @@ moves the Augmentation page's rotation slider one step, three times. Each intera
 from the click (the key press, the upload; Home: the start of navigation) until Streamlit's
 script run ends in the browser (the page's ``data-test-script-state`` leaves ``running`` for
 the last time before 0.75 s of quiet; the browser's own clock), with the bytes the browser
-received for it (websocket messages, images). ``--repeat`` fresh servers (default 3); the
-tables give the median.
+received for it (websocket messages, images), the wall time of the server's script runs in it
+and the server process's CPU time (on a loaded machine the stable number: the wall times then
+include waiting for a CPU). ``--repeat`` fresh servers (default 3); the tables give the
+median.
 
 On the server, ``benchmarks/page_timing.py`` (the launcher) logs where the time went — imports,
 dataset scans and statistics, thumbnails, image decoding, the augmentation preview, figure
@@ -39,6 +41,7 @@ import argparse
 import asyncio
 import datetime
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -55,6 +58,7 @@ from load_test import (
     PAGES,
     VIEWPORT,
     catdog_cli,
+    cpu_jiffies,
     latencies,
     machine,
     prepare_home,
@@ -90,10 +94,11 @@ IMAGES_JS = """() => [...document.querySelectorAll('[data-testid="stMain"] img')
 
 
 class Bytes:
-    """What the browser received: websocket messages and media files (images)."""
+    """What the browser received: websocket messages and media files (images); and the
+    server process whose CPU time an interaction used."""
 
-    def __init__(self, page: Any) -> None:
-        self.total = 0
+    def __init__(self, page: Any, server_pid: int) -> None:
+        self.total, self.server_pid = 0, server_pid
         page.on("websocket", lambda ws: ws.on("framereceived", self._frame))
         page.on("response", self._response)
 
@@ -124,10 +129,12 @@ async def timed(page: Any, received: Bytes, action: Any) -> dict[str, float]:
     """Do ``action`` (a coroutine function); its seconds, bytes and window on the server's
     clock (``time.monotonic``, the machine's)."""
     since = await page.evaluate("performance.now()")
-    before, t0 = received.total, time.monotonic()
+    before, t0, cpu = received.total, time.monotonic(), cpu_jiffies(received.server_pid)
     await action()
     seconds = await ended(page, since)
-    return {"s": seconds, "bytes": received.total - before, "t0": t0, "t1": t0 + seconds}
+    cpu = (cpu_jiffies(received.server_pid) - cpu) / os.sysconf("SC_CLK_TCK")
+    return {"s": seconds, "bytes": received.total - before, "t0": t0, "t1": t0 + seconds,
+            "cpu_s": cpu}  # fmt: skip
 
 
 async def visit_page(page: Any, received: Bytes, key: str) -> dict[str, float]:
@@ -159,7 +166,7 @@ async def slide(page: Any, received: Bytes) -> dict[str, float]:
     return await timed(page, received, lambda: thumb.press("ArrowRight"))
 
 
-async def one_visitor(url: str, photos: list[Path]) -> dict[str, list[dict]]:
+async def one_visitor(url: str, photos: list[Path], pid: int) -> dict[str, list[dict]]:
     """The single visitor's flow; every interaction's timing, by name."""
     out: dict[str, list[dict]] = defaultdict(list)
     async with async_playwright() as p:
@@ -167,12 +174,13 @@ async def one_visitor(url: str, photos: list[Path]) -> dict[str, list[dict]]:
         context = await browser.new_context(viewport=VIEWPORT)
         await context.add_init_script(WATCH_JS)
         page = await context.new_page()
-        received = Bytes(page)
-        t0 = time.monotonic()
+        received = Bytes(page, pid)
+        t0, cpu = time.monotonic(), cpu_jiffies(pid)
         await page.goto(url, timeout=TIMEOUT * 1000)
         seconds = await ended(page, 0.0)  # the page's clock starts with the navigation
+        cpu = (cpu_jiffies(pid) - cpu) / os.sysconf("SC_CLK_TCK")
         out["home: first visit"].append({"s": seconds, "bytes": received.total, "t0": t0,
-                                         "t1": t0 + seconds})  # fmt: skip
+                                         "t1": t0 + seconds, "cpu_s": cpu})  # fmt: skip
         for round_name in ("first visit", "warm visit"):
             for key in NAV:
                 out[f"{key}: {round_name}"].append(await visit_page(page, received, key))
@@ -208,9 +216,10 @@ def breakdown(spans: list[dict], t0: float, t1: float) -> dict[str, Any]:
         name = "Streamlit and page code" if s["cat"] in ("script run", "fragment run") else s["cat"]
         in_run = s["session"] is not None or s["cat"] in ("script run", "fragment run")
         (cats if in_run else background)[name] += s["excl"]
+    runs = sum(s["t1"] - s["t0"] for s in inside if s["cat"] in ("script run", "fragment run"))
     stalls = [s["excl"] for s in inside if s["cat"] == "stall"]
     figure_bytes = sum(s.get("bytes", 0) for s in inside if s["cat"] == "figure to JSON")
-    return {"server_s": dict(cats), "background_s": dict(background),
+    return {"server_s": dict(cats), "background_s": dict(background), "runs_s": runs,
             "stall_s": sum(stalls), "stall_max_s": max(stalls, default=0.0),
             "figure_json_bytes": figure_bytes}  # fmt: skip
 
@@ -249,7 +258,7 @@ def profile_one(args: argparse.Namespace) -> dict[str, Any]:
         proc, url = start_server(home, hosted=False, cpus=args.cpus, launcher=LAUNCHER,
                                  env={"CATDOG_PAGE_TIMING": str(log)})  # fmt: skip
         try:
-            flow = asyncio.run(one_visitor(url + query, photos))
+            flow = asyncio.run(one_visitor(url + query, photos, proc.pid))
         finally:
             stop_server(proc)
         spans = read_spans(log)
@@ -297,15 +306,17 @@ def one_markdown(payload: dict) -> list[str]:
     breakdown."""
     reps = payload["repetitions"]
     names = list(reps[0]["flow"])
-    lines = ["| interaction | median (s) | all (s) | received | server: where the time went "
-             "(s) | stalls (s) | figure JSON |", "|---|---:|---|---:|---|---:|---:|"]  # fmt: skip
+    lines = ["| interaction | median (s) | all (s) | server: script runs / CPU (s) | received | "
+             "server: where the time went (s) | stalls (s) | figure JSON |",
+             "|---|---:|---|---:|---:|---|---:|---:|"]  # fmt: skip
     for name in names:
         samples = [r for rep in reps for r in rep["flow"].get(name, [])]
         ordered = sorted(samples, key=lambda r: r["s"])
         middle = ordered[len(ordered) // 2]
         every = " ".join(f"{r['s']:.2f}" for r in samples)
         lines.append(
-            f"| {name} | {middle['s']:.2f} | {every} | {middle['bytes'] / 1024:,.0f} KB | "
+            f"| {name} | {middle['s']:.2f} | {every} | {middle['runs_s']:.2f} / "
+            f"{middle['cpu_s']:.2f} | {middle['bytes'] / 1024:,.0f} KB | "
             f"{top(middle['server_s'])} | {middle['stall_s']:.2f} | "
             f"{middle['figure_json_bytes'] / 1024:,.0f} KB |"
         )
