@@ -10,7 +10,8 @@ from ``time.monotonic()`` (the machine's clock: the benchmark compares them with
 
 - imports of TensorFlow/Keras, Plotly and pandas (timed when first imported, by whoever);
 - catdog's dataset scans and statistics, thumbnails, image decoding, the augmentation
-  preview, figure building, run listings, model loading and prediction — hooked by function
+  preview, figure building, run listings, model building (the Train page's summary), model
+  loading and prediction — hooked by function
   name wherever the function is defined, so a function that moves to another module is still
   found;
 - Plotly's figure → JSON (with its size in bytes: what the browser receives);
@@ -55,6 +56,8 @@ FUNCTIONS = {
     "image_sizes_figure": "figure building",
     "list_runs": "run listing",
     "read_history": "run listing",
+    "build_model": "model building",
+    "cached_choice": "precision lookup",
     "from_run": "model load",
     "predict": "prediction",
     "ensure_demo_dataset": "demo drawing",
