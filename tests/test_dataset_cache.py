@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from catdog.data.datasets import class_images, image_sizes, scan_dataset
+from catdog.data.datasets import class_images, dataset_version, image_sizes, scan_dataset
 from catdog.data.header_cache import CACHE_FOLDER, HeaderCache
 
 HOUR_AGO_NS = 3600 * 10**9
@@ -81,3 +81,16 @@ def test_a_damaged_or_foreign_cache_file_is_ignored(
     data["files"] = {key: [0, 0, 1, 1] for key in data["files"]}
     cache.path.write_text(json.dumps(data))
     assert {(w, h) for *_, w, h in image_sizes(root)} == {(40, 40)}
+
+
+def test_the_dataset_version_moves_when_an_image_is_added_or_removed(
+    dataset_factory: Callable[..., Path],
+) -> None:
+    root = dataset_factory(counts=(1, 1, 1))
+    for folder in [root, *root.rglob("*")]:
+        if folder.is_dir():
+            settle(folder)
+    before = dataset_version(root)
+    assert dataset_version(root) == before  # nothing changed
+    (root / "test" / "dogs" / "dog.0.jpg").unlink()
+    assert dataset_version(root) > before

@@ -294,13 +294,24 @@ def list_datasets() -> list[DatasetInfo]:
 
 
 def dataset_version(root: str | Path) -> float:
-    """A number that changes when a dataset folder is replaced (for cache keys)."""
+    """A number that changes when a dataset folder is replaced or an image is added, removed
+    or renamed in it (for cache keys): the latest modification time of the folder, its
+    manifest, its split folders and their class folders (a few dozen ``stat`` calls)."""
     root = Path(root)
-    manifest = root / MANIFEST_NAME
-    try:
-        return (manifest if manifest.exists() else root).stat().st_mtime
-    except OSError:
-        return 0.0
+    folders = [root, root / MANIFEST_NAME]
+    for split in SPLITS:
+        folders.append(root / split)
+        try:
+            folders += [p for p in (root / split).iterdir() if p.is_dir()]
+        except OSError:
+            continue
+    stamps = []
+    for path in folders:
+        try:
+            stamps.append(path.stat().st_mtime)
+        except OSError:
+            continue
+    return max(stamps, default=0.0)
 
 
 def image_sizes(root: str | Path) -> list[tuple[str, str, str, int, int]]:
