@@ -11,15 +11,16 @@ run, made by ``load_test.prepare_home``; with ``--photos`` also the seed's 4000 
 ``../shared``, imported and made the active dataset), served by ``streamlit run app.py`` pinned
 to CPU 0 (as ``taskset -c 0``; ``--cpus 0,1`` to change) and driven by Playwright in Debian's
 Chromium. One visitor opens Home, visits every page once (first visit) and again (warm visit),
-uploads a photo on Predict (first photo: the model is loaded) and another (next photo), then
-moves the Augmentation page's rotation slider one step, three times. Each interaction is timed
-from the click (the key press, the upload; Home: the start of navigation) until Streamlit's
-script run ends in the browser (the page's ``data-test-script-state`` leaves ``running`` for
-the last time before 0.75 s of quiet; the browser's own clock), with the bytes the browser
-received for it (websocket messages, images), the wall time of the server's script runs in it
-and the server process's CPU time (on a loaded machine the stable number: the wall times then
-include waiting for a CPU). ``--repeat`` fresh servers (default 3); the tables give the
-median.
+uploads a photo on Predict (first photo: the model is loaded) and two more (next photo), then
+moves the Augmentation page's rotation slider one step, three times. Then a second visitor (a
+new browser context) visits every page once: the first visits every later visitor of a running
+server sees. Each interaction is timed from the click (the key press, the upload; Home: the
+start of navigation) until Streamlit's script run ends in the browser (the page's
+``data-test-script-state`` leaves ``running`` for the last time before 0.75 s of quiet; the
+browser's own clock), with the bytes the browser received for it (websocket messages, images),
+the wall time of the server's script runs in it and the server process's CPU time (on a loaded
+machine the stable number: the wall times then include waiting for a CPU). ``--repeat`` fresh
+servers (default 3); the tables give the median.
 
 On the server, ``benchmarks/page_timing.py`` (the launcher) logs where the time went — imports,
 dataset scans and statistics, thumbnails, image decoding, the augmentation preview, figure
@@ -190,8 +191,23 @@ async def one_visitor(url: str, photos: list[Path], pid: int) -> dict[str, list[
         await visit_page(page, received, "augmentation")
         for _ in range(3):
             out["augmentation: slider move"].append(await slide(page, received))
+        await second_visitor(browser, url, pid, out)
         await browser.close()
     return out
+
+
+async def second_visitor(browser: Any, url: str, pid: int, out: dict[str, list]) -> None:
+    """A new visitor (its own browser context) of the same, now warm, server: each page's
+    first visit, as every visitor after the first one sees it."""
+    context = await browser.new_context(viewport=VIEWPORT)
+    await context.add_init_script(WATCH_JS)
+    page = await context.new_page()
+    received = Bytes(page, pid)
+    await page.goto(url, timeout=TIMEOUT * 1000)
+    await ended(page, 0.0)
+    for key in NAV:
+        out[f"{key}: first visit, next visitor"].append(await visit_page(page, received, key))
+    await context.close()
 
 
 # ---------------------------------------------------------------------- the server's log
