@@ -22,7 +22,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from catdog.failures import TrainingFailed
+from catdog.failures import TrainingFailed, one_line
 from catdog.progress import TextProgress
 from catdog.train.config import TrainConfig
 
@@ -390,6 +390,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from catdog.data.names import shown
+    from catdog.inference.heatmap_files import HeatmapWriter
     from catdog.inference.predict import Predictor
 
     out = Path(args.heatmaps) if args.heatmaps else None
@@ -397,24 +398,26 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise CLIError(f"--heatmaps {out} exists and is not a folder")
     predictor = Predictor.from_run(args.run, which=args.which)
     predictions = predictor.predict([Path(p) for p in args.images], heatmaps=out is not None)
-    failed = 0
+    failed, heatmaps = 0, HeatmapWriter(out)
     for pred in predictions:
         if pred.error:
             failed += 1
-            print(f"error: {pred.error}", file=sys.stderr)
+            print(f"error: {shown(pred.error)}", file=sys.stderr)
             if args.json:
                 print(json.dumps(pred.to_dict()))
             continue
         data = pred.to_dict()
-        if out is not None and pred.heatmap is not None:
-            data["heatmap"] = str(_write_heatmap(out, Path(pred.file), pred.heatmap))
+        if (written := heatmaps.write(Path(pred.file), pred.heatmap)) is not None:
+            data["heatmap"] = str(written)
         if args.json:
             print(json.dumps(data))
         else:
             probs = "  ".join(f"{c} {p:.3f}" for c, p in pred.probabilities.items())
             where = f"  heatmap {shown(data['heatmap'])}" if "heatmap" in data else ""
             print(f"{shown(pred.file)}: {pred.label}   ({probs}){where}")
-    return EXIT_FAILED if failed else EXIT_OK
+    if heatmaps.problem:
+        _say_error(heatmaps.problem)
+    return EXIT_FAILED if failed or heatmaps.problem else EXIT_OK
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -425,22 +428,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(result.summary(), file=sys.stderr)
     print(result.path)
     return EXIT_OK
-
-
-def _write_heatmap(folder: Path, image: Path, heat: Any) -> Path:
-    """Save ``image`` with ``heat`` over it as a new PNG in ``folder`` (never overwriting)."""
-    from catdog.data.images import open_rgb
-    from catdog.data.names import portable_name
-    from catdog.inference.explain import overlay
-
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / portable_name(image.stem, ".heatmap.png")
-    n = 1
-    while target.exists():
-        n += 1
-        target = folder / portable_name(image.stem, f".heatmap-{n}.png")
-    overlay(open_rgb(image), heat).save(target)
-    return target
 
 
 # ---------------------------------------------------------------- parser
@@ -609,30 +596,49 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingFailed as exc:
         if os.environ.get("CATDOG_DEBUG"):
             raise
-        print(f"error: training failed: {exc} (the run folder's error.log has the details; "
-              "--debug shows them here)", file=sys.stderr)  # fmt: skip
+        _say_error(f"training failed: {exc} (the run folder's error.log has the details; "
+                   "--debug shows them here)")  # fmt: skip
         return EXIT_FAILED
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): not an error of ours. Stop writing quietly.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
-    except (CLIError, ValueError, FileNotFoundError, FileExistsError) as exc:
+    except (CLIError, ValueError) as exc:
         # Library errors are ValueError subclasses whose message says what to do;
         # CATDOG_DEBUG=1 shows the traceback instead.
         if os.environ.get("CATDOG_DEBUG"):
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        _say_error(str(exc))
         return EXIT_USAGE
     except OSError as exc:  # a full disk, a folder we may not write: one line, not a traceback
         if os.environ.get("CATDOG_DEBUG"):
             raise
-        print(f"error: {_os_error(exc)}", file=sys.stderr)
+        _say_error(_os_error(exc))
+        return EXIT_USAGE if isinstance(exc, (FileNotFoundError, FileExistsError)) else EXIT_FAILED
+    except Exception as exc:  # whatever a library beneath us raises: one line, not a traceback
+        if os.environ.get("CATDOG_DEBUG"):
+            raise
+        _say_error(f"{one_line(exc)} (unexpected; --debug shows the details)")
         return EXIT_FAILED
 
 
+def _say_error(message: str) -> None:
+    """Print an error as one line, every control character or escape sequence a file or
+    folder name brought shown escaped (:func:`catdog.data.names.shown`)."""
+    from catdog.data.names import shown
+
+    print(f"error: {shown(message)}", file=sys.stderr)
+
+
 def _os_error(exc: OSError) -> str:
-    """One line for an operating-system error no command turned into its own message."""
-    where = f" ({exc.filename})" if exc.filename else ""
+    """One line for an operating-system error no command turned into its own message: the
+    file named, the problem in words (never ``[Errno N]``)."""
+    from catdog.safe_files import FileProblem, os_words
+
+    if isinstance(exc, FileProblem):
+        return str(exc)
+    words = os_words(exc)
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return f"the disk is full{where}: free some space and try again"
-    return f"{exc.strerror or exc}{where}"
+        where = f" writing {exc.filename}" if exc.filename else ""
+        return f"{words}{where}: free some space and try again"
+    return f"{exc.filename}: {words}" if exc.filename else words

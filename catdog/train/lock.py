@@ -8,6 +8,7 @@ needs (so it does not depend on the whole run-folder module).
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 try:
@@ -24,8 +25,12 @@ def lock_taken(run_path: Path) -> bool | None:
     if fcntl is None:
         return None
     try:
-        fd = os.open(run_path / LOCK_FILE, os.O_RDONLY)
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(run_path / LOCK_FILE, flags)  # a pipe planted there must not block us
     except OSError:
+        return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
         return None
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)

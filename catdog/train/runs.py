@@ -60,6 +60,8 @@ from catdog.data.paths import (
     runs_dir,
     weights_dir,
 )
+from catdog.safe_files import FileProblem, open_lock_file, os_words, read_regular
+from catdog.train import run_checks
 from catdog.train.lock import LOCK_FILE, fcntl, lock_taken
 
 if TYPE_CHECKING:
@@ -264,6 +266,10 @@ def _json_type(value: Any) -> str:
     return "object" if isinstance(value, dict) else type(value).__name__
 
 
+# The most a run's JSON or CSV file holds (a history of 100,000 epochs is ~15 MB).
+_MAX_RUN_FILE_BYTES = 64 * 1024**2
+
+
 def read_object(path: Path) -> dict[str, Any] | None:
     """Read a JSON object file of a run folder, or ``None`` if the file does not exist.
 
@@ -272,11 +278,11 @@ def read_object(path: Path) -> dict[str, Any] | None:
             something other than an object; the message names the file and the problem.
     """
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path, _MAX_RUN_FILE_BYTES, path.name)  # never blocks on a pipe
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise RunDamaged(f"{path.name} cannot be read ({exc.strerror or exc})") from exc
+        raise RunDamaged(f"{path.name} cannot be read ({os_words(exc)})") from exc
     try:
         data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
@@ -323,11 +329,11 @@ def read_history(run_path: Path) -> list[dict[str, float]]:
     """
     path = run_path / HISTORY_FILE
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = read_regular(path, _MAX_RUN_FILE_BYTES, HISTORY_FILE).decode("utf-8")
     except FileNotFoundError:
         return []
     except OSError as exc:
-        raise RunDamaged(f"{HISTORY_FILE} cannot be read ({exc.strerror or exc})") from exc
+        raise RunDamaged(f"{HISTORY_FILE} cannot be read ({os_words(exc)})") from exc
     except UnicodeDecodeError as exc:
         raise RunDamaged(f"{HISTORY_FILE} is not valid UTF-8 text") from exc
     rows, line = [], 1
@@ -339,8 +345,11 @@ def read_history(run_path: Path) -> list[dict[str, float]]:
                     raise RunDamaged(f"{HISTORY_FILE} line {line} has the wrong number of cells")
                 if value != "":
                     row[key] = int(value) if key in _INT_COLUMNS else float(value)
+            run_checks.check_history_row(row, line)
             rows.append(row)
     except (ValueError, csv.Error) as exc:
+        if isinstance(exc, run_checks.RangeError):
+            raise RunDamaged(str(exc)) from exc
         if isinstance(exc, RunDamaged):
             raise
         raise RunDamaged(f"{HISTORY_FILE} line {line}: {exc}") from exc
@@ -398,11 +407,13 @@ class RunLock:
         """
         if fcntl is None:
             return cls(run_path, None)
-        try:
-            fd = os.open(run_path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:  # never through a link planted there, never blocking on a pipe
+            fd = open_lock_file(run_path / LOCK_FILE)
+        except FileProblem as exc:
+            raise RunError(f"cannot lock run {run_path.name} for training: {exc}") from exc
         except OSError as exc:
             raise RunError(
-                f"cannot lock run {run_path.name} for training ({exc.strerror or exc}); "
+                f"cannot lock run {run_path.name} for training ({os_words(exc)}); "
                 "is its folder writable?"
             ) from exc
         deadline = time.monotonic() + wait
@@ -441,7 +452,8 @@ class RunLock:
 def _lock_holder(run_path: Path) -> str:
     """Who holds a run's lock, from what the holder wrote into it: ``"process 1234"``."""
     try:
-        pid, host = (run_path / LOCK_FILE).read_text(encoding="utf-8").split()[:2]
+        held = read_regular(run_path / LOCK_FILE, 4096).decode("utf-8")
+        pid, host = held.split()[:2]
         int(pid)
     except (OSError, ValueError):
         return "another process"
@@ -600,6 +612,10 @@ def read_checkpoint(run_path: Path) -> dict[str, Any] | None:
     epoch, row = checkpoint.get("epoch"), checkpoint.get("row")
     if type(epoch) is not int or epoch < 1:
         raise RunDamaged(f"{CHECKPOINT_FILE}: 'epoch' must be an int ≥ 1, got {epoch!r}")
+    try:
+        run_checks.check_checkpoint_epoch(epoch)
+    except run_checks.RangeError as exc:
+        raise RunDamaged(str(exc)) from exc
     if not isinstance(row, dict) or row.get("epoch") != epoch:
         raise RunDamaged(f"{CHECKPOINT_FILE}: 'row' must be the history row of epoch {epoch}")
     return checkpoint
@@ -765,6 +781,13 @@ def read_run_files(run_path: Path) -> tuple[dict, dict, dict, list[dict[str, flo
     _check_fields(status, STATUS_FILE, _STATUS_TYPES)
     metrics = read_object(run_path / METRICS_FILE) or {}
     _check_fields(metrics, METRICS_FILE, _METRICS_TYPES)
+    try:  # values of the right types, but no run has them (image size 12000, NaN, -1…)
+        run_checks.check_train_settings(config["train"])
+        run_checks.check_classes(config["classes"])
+        run_checks.check_status(status)
+        run_checks.check_metrics(metrics)
+    except run_checks.RangeError as exc:
+        raise RunDamaged(str(exc)) from exc
     return config, status, metrics, committed_history(run_path)
 
 
@@ -974,7 +997,7 @@ def load_model(run: str | Path, which: str = "best") -> keras.Model:
                 f"{found} contains Python code (e.g. a Lambda layer) and catdog never runs code "
                 "from a model file; use models trained by catdog, or retrain this one"
             ) from exc
-        raise RunError(f"{found} cannot be loaded: {exc}") from exc
+        raise RunError(str(exc)) from exc  # one sentence naming the file (ModelFileError)
 
 
 def model_file(run_path: Path, which: str = "best") -> Path | None:
