@@ -48,8 +48,9 @@ from catdog.data.datasets import (
     is_visible,
     natural_key,
 )
+from catdog.data.duplicates import count_duplicates
 from catdog.data.images import IMAGE_SUFFIXES, ImageError, not_regular, opened_rgb
-from catdog.data.names import look_alike_letters, portable_name, shown
+from catdog.data.names import case_twins, look_alike_letters, portable_name, shown
 from catdog.data.paths import datasets_dir
 from catdog.progress import ProgressFn, TimeLeft, report
 
@@ -186,6 +187,7 @@ class ImportReport:
     created: str = ""
     already_imported: bool = False
     warnings: list[str] = field(default_factory=list)  # imbalance, look-alike class names
+    duplicates: int = 0  # photos with an exact twin (catdog.data.duplicates), imported as they are
 
     @property
     def total(self) -> int:
@@ -454,11 +456,13 @@ def _read_regular(path: Path, rel: str) -> bytes | str:
 
 
 def _ingest(item: _Item, staged: Path) -> tuple[str, str]:
-    """Decode one file fully and stage it as an RGB JPEG; returns (outcome, reason)."""
+    """Decode one file fully and stage it as an RGB JPEG; returns (outcome, the reason it was
+    skipped or the SHA-256 of its bytes)."""
     name = shown(item.rel)  # the name in messages: one line, nothing hidden
     data = _read_regular(item.path, name)
     if isinstance(data, str):
         return "skipped", data
+    digest = hashlib.sha256(data).hexdigest()  # exact duplicates are counted from it
     try:
         # The decoded image counts against the decode budget until it is written (see
         # catdog.data.images.DECODE_BUDGET_PIXELS), so the pool's threads cannot each hold a
@@ -466,9 +470,9 @@ def _ingest(item: _Item, staged: Path) -> tuple[str, str]:
         with opened_rgb(data, name=name) as image:
             if _is_plain_jpeg(data):
                 staged.write_bytes(data)
-                return "copied", ""
+                return "copied", digest
             image.save(staged, "JPEG", quality=JPEG_QUALITY)
-            return "converted", ""
+            return "converted", digest
     except ImageError as exc:
         return "skipped", str(exc)
 
@@ -483,6 +487,7 @@ class _Checker:
         self.staged: dict[Path, Path] = {}
         self.skipped: list[SkippedFile] = []
         self.outcome: dict[Path, str] = {}  # "copied" or "converted", per usable file
+        self.digest: dict[Path, str] = {}  # SHA-256 of each usable file's bytes
         self.done = 0
         self.time_left = TimeLeft()
 
@@ -502,6 +507,7 @@ class _Checker:
                 self.skipped.append(SkippedFile(item.rel, reason))
                 continue
             self.outcome[item.path] = outcome
+            self.digest[item.path] = reason
             self.staged[item.path] = target
             good.append(item)
         return good
@@ -686,6 +692,7 @@ def _gather(
     # One class, however its folder name is encoded (é composed or decomposed: NFC or NFD).
     collected = _collect(root, layout, base)
     items = [replace(item, cls=unicodedata.normalize("NFC", item.cls)) for item in collected]
+    _refuse_case_twins([item.cls for item in items] + _class_folders(layout, base), source)
     hosting.check_dataset_images(len(items), str(source))
     found = Counter(item.cls for item in items)
     if len(found) < 2:
@@ -696,6 +703,17 @@ def _gather(
             f"; a classifier needs 2 or more class folders with images{note}"
         )
     return root, layout, items, passed
+
+
+def _refuse_case_twins(classes: list[str], source: Path) -> None:
+    """Class folders whose names differ only in case are one folder on most disks and two on
+    Linux': which is meant cannot be known, so the import is refused, saying which."""
+    if twins := case_twins(classes):
+        pairs = "; ".join(f"{shown(a)}/ and {shown(b)}/" for a, b in twins)
+        raise DatasetError(
+            f"{shown(str(source))} has class folders whose names differ only in case ({pairs}): "
+            "one class or two? Merge them into one folder, or rename one, and import again"
+        )
 
 
 def _class_folders(layout: str, base: Path) -> list[str]:
@@ -863,6 +881,12 @@ def _build(
         converted=outcomes["converted"],
     )
     result.warnings = _name_warnings(result.classes) + balance_warnings(result.counts)
+    placed_photos = [(checker.digest[item.path], s, cls) for s, per_class in assignment.items()
+                     for cls, chosen in per_class.items() for item in chosen]  # fmt: skip
+    duplicates = count_duplicates(placed_photos)
+    result.duplicates = duplicates.total
+    if duplicates.total:
+        result.warnings.append(duplicates.summary(shown(dst.name)))
     hosting.check_dataset_bytes(hosting.folder_size(dataset), str(source))
     return result
 
@@ -941,7 +965,25 @@ def _check_paths(source: Path, out: Path) -> tuple[Path, Path]:
         )
     if dst == src or dst.is_relative_to(src) or (src.is_dir() and src.is_relative_to(dst)):
         raise DatasetError(f"{out} overlaps the source {source}; import into another folder")
+    _refuse_data_folders(dst, out)
     return src, dst
+
+
+def _refuse_data_folders(dst: Path, out: Path) -> None:
+    """An import makes a new dataset folder inside the datasets folder (or anywhere else):
+    never the datasets folder itself or a folder above it, nor a folder inside a dataset."""
+    home = datasets_dir().resolve()
+    if home.is_relative_to(dst):
+        raise DatasetError(
+            f"{shown(str(out))} is the folder that holds all datasets (or one above it); an "
+            "import makes a new dataset folder: give --out a new folder's name"
+        )
+    if dst.is_relative_to(home) and dst.parent != home:
+        dataset = dst.relative_to(home).parts[0]
+        raise DatasetError(
+            f"{shown(str(out))} is inside the dataset {shown(dataset)}; catdog never imports "
+            "into or over a dataset. Give --out a new folder's name"
+        )
 
 
 def _publish(result: ImportReport, options: dict, dataset: Path, dst: Path) -> None:

@@ -15,13 +15,17 @@ photo (``tta``); an exported model scores the photo as given.
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from catdog.failures import one_line
+from catdog.safe_files import disk_full
 from catdog.train import runs
 
 FORMATS = ("keras", "savedmodel", "tflite")
@@ -100,7 +104,7 @@ def export_run(
         raise ExportError(f"a Keras export is a .keras file; got --out {target.name}")
     if replace:
         _remove(target)
-    if target.exists():
+    if os.path.lexists(target):  # a link planted there too: never written through
         raise ExportError(f"{target} already exists; choose another --out (nothing overwritten)")
     info = runs.run_info(path)
     precision = str(info.config.get("train", {}).get("precision") or "float32")
@@ -108,17 +112,44 @@ def export_run(
     images = _check_images(info)
     expected = np.asarray(model.predict_on_batch(images / 255.0), dtype=np.float64)
     target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        _WRITERS[fmt](_with_scaling(_portable(model)), target, quantize)
-        got = _RUNNERS[fmt](target, images)
-    except BaseException:
-        _remove(target)
-        raise
+    got = _write_checked(model, fmt, target, quantize, images)
     result = _compare(target, fmt, quantize, expected, got, TOLERANCE.get(precision, 1e-4))
     if result is None:
         _remove(target)
         raise ExportError(_failure(fmt, quantize, expected, got, precision))
     return result
+
+
+def _write_checked(
+    model: Any, fmt: str, target: Path, quantize: bool, images: np.ndarray
+) -> np.ndarray:
+    """Write the export beside ``target``, run it on ``images``, then move it into place
+    (never over anything, never through a link); returns what the export computed. Whatever
+    fails (a full disk, TensorFlow's own errors), nothing is left and one sentence is raised.
+
+    Raises:
+        ExportError: the disk is full, or the export could not be written.
+    """
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    staged = work / target.name
+    try:
+        _WRITERS[fmt](_with_scaling(_portable(model)), staged, quantize)
+        got = _RUNNERS[fmt](staged, images)
+        if os.path.lexists(target):
+            raise ExportError(f"{target} appeared while exporting; nothing overwritten")
+        os.rename(staged, target)  # within one folder: whole or not at all
+        return got
+    except ExportError:
+        raise
+    except Exception as exc:
+        if disk_full(exc):
+            raise ExportError(f"the disk holding {target.parent} is full: nothing was exported "
+                              "and nothing is left behind; free some space and export again") \
+                from exc  # fmt: skip
+        raise ExportError(f"the export to {target} failed ({one_line(exc)}); nothing is left "
+                          "behind") from exc  # fmt: skip
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def download(result: ExportResult) -> tuple[bytes, str]:
