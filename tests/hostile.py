@@ -46,6 +46,7 @@ from builders import (
     image_bytes,
     noise_rgb,
     orientation,
+    png_chunk,
     png_declaring,
     raw_zip,
     tiff_with,
@@ -168,6 +169,131 @@ BOMB_IMAGES: dict[str, tuple[Callable[[], bytes], str]] = {
 }
 
 
+# Files whose decoding work is not bounded by their pixels: scans, segments, chunks, inflated
+# metadata, frames, pages, strips (catdog.data.image_work). Each is tiny and would cost a
+# decoder minutes or gigabytes; each is refused from its structure, before any decoder runs.
+
+
+def _progressive(size: int = 48) -> bytes:
+    return encode(noise_rgb(size, size), "JPEG", progressive=True)
+
+
+def _repeated_scans(times: int, declare: tuple[int, int] | None = None) -> bytes:
+    """A progressive JPEG whose first scan is repeated ``times`` times (libjpeg warns and
+    decodes each again), its frame header declaring ``declare`` (width, height) if given."""
+    data = bytearray(_progressive())
+    if declare is not None:
+        sof = data.index(b"\xff\xc2")
+        data[sof + 5 : sof + 9] = struct.pack(">HH", declare[1], declare[0])
+    first, second = [m.start() for m in re.finditer(rb"\xff\xda", bytes(data))][:2]
+    scan = bytes(data[first:second])
+    return bytes(data[:second]) + scan * times + bytes(data[second:])
+
+
+def _segments(count: int) -> bytes:
+    """A JPEG with ``count`` empty comment segments after its start marker."""
+    data = encode(noise_rgb(), "JPEG")
+    return data[:2] + b"\xff\xfe\x00\x02" * count + data[2:]
+
+
+def _png_with(*chunks: bytes) -> bytes:
+    """A small PNG (10×10) with ``chunks`` inserted before its image data."""
+    header = png_chunk(b"IHDR", struct.pack(">IIBBBBB", 10, 10, 8, 2, 0, 0, 0))
+    pixels = png_chunk(b"IDAT", zlib.compress(b"\0" * (10 * 31)))
+    return b"\x89PNG\r\n\x1a\n" + header + b"".join(chunks) + pixels + png_chunk(b"IEND", b"")
+
+
+INFLATED = zlib.compress(bytes(8 << 20), 9)  # 8 MiB of zeros in about 8 kB
+
+
+def _gif_frames(count: int) -> bytes:
+    """A GIF whose one frame is repeated ``count`` times."""
+    data = encode(noise_rgb(8, 8).convert("P"), "GIF")
+    palette = 3 * 2 ** ((data[10] & 7) + 1) if data[10] & 0x80 else 0
+    start = data.index(b"\x2c", 13 + palette)
+    return data[:start] + data[start:-1] * count + b"\x3b"
+
+
+def _tiff_pages(count: int) -> bytes:
+    """A TIFF whose one page (IFD) is chained ``count`` times (each copy points at the
+    same pixels)."""
+    data = bytearray(encode(noise_rgb(8, 8), "TIFF"))
+    ifd = struct.unpack("<I", data[4:8])[0]
+    entries = struct.unpack("<H", data[ifd : ifd + 2])[0]
+    block = bytes(data[ifd : ifd + 2 + 12 * entries])
+    next_at = ifd + 2 + 12 * entries
+    for _ in range(count - 1):
+        while len(data) % 2:
+            data += b"\0"
+        data[next_at : next_at + 4] = struct.pack("<I", len(data))
+        next_at = len(data) + len(block)
+        data += block + b"\0\0\0\0"
+    return bytes(data)
+
+
+def _tiff_strips(count: int) -> bytes:
+    """A TIFF whose StripOffsets declare ``count`` strips."""
+    data = bytearray(encode(noise_rgb(), "TIFF"))
+    ifd = struct.unpack("<I", data[4:8])[0]
+    for i in range(struct.unpack("<H", data[ifd : ifd + 2])[0]):
+        entry = ifd + 2 + 12 * i
+        if struct.unpack("<H", data[entry : entry + 2])[0] in (273, 279):
+            data[entry + 4 : entry + 8] = struct.pack("<I", count)
+    return bytes(data)
+
+
+def _webp_frames(count: int) -> bytes:
+    """An animated WebP of ``count`` (empty) frames."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return kind + struct.pack("<I", len(body)) + body + b"\0" * (len(body) & 1)
+
+    body = chunk(b"VP8X", b"\x02\0\0\0" + b"\x09\0\0" + b"\x09\0\0")
+    body += chunk(b"ANIM", b"\0" * 6) + chunk(b"ANMF", b"\0" * 16) * count
+    return b"RIFF" + struct.pack("<I", len(body) + 4) + b"WEBP" + body
+
+
+def _ztxt(size_mb: int = 8) -> bytes:
+    return png_chunk(b"zTXt", b"Comment\0\0" + zlib.compress(bytes(size_mb << 20), 9))
+
+
+WORK_BOMBS: dict[str, tuple[Callable[[], bytes], str]] = {
+    "scans.jpg": (lambda: _repeated_scans(500),
+                  r"has more than 100 progressive scans \(photos have about 10\)"),
+    "scan-work.jpg": (lambda: _repeated_scans(30, declare=(8000, 6000)),
+                      r"has \d+ progressive scans of 48 megapixels, more decoding work than the "
+                      r"limit \(1,000 megapixel-scans\)"),
+    "segments.jpg": (lambda: _segments(6000), r"has more than 5,000 JPEG segments"),
+    "chunks.png": (lambda: _png_with(*[png_chunk(b"tEXt", b"k\0v")] * 1100),
+                   r"has more than 1,000 PNG metadata chunks"),
+    "ztxt.png": (lambda: _png_with(_ztxt()),
+                 r"has a compressed text chunk \(zTXt\) that inflates past 4 MB of metadata"),
+    "ztxt-many.png": (lambda: _png_with(*[_ztxt(1)] * 6),
+                      r"has a compressed text chunk \(zTXt\) that inflates past 4 MB"),
+    "iccp.png": (lambda: _png_with(png_chunk(b"iCCP", b"icc\0\0" + INFLATED)),
+                 r"has a compressed colour profile chunk \(iCCP\) that inflates past 4 MB"),
+    "itxt.png": (lambda: _png_with(png_chunk(b"iTXt", b"k\0\x01\0en\0\0" + INFLATED)),
+                 r"has a compressed text chunk \(iTXt\) that inflates past 4 MB"),
+    "frames.png": (lambda: _png_with(png_chunk(b"acTL", struct.pack(">II", 5000, 0))),
+                   r"is an animation of 5,000 frames \(the limit is 1,000\)"),
+    "frames.gif": (lambda: _gif_frames(1100), r"is an animation of more than 1,000 frames"),
+    "pages.tif": (lambda: _tiff_pages(1100), r"is a TIFF of more than 1,000 pages"),
+    "strips.tiff": (lambda: _tiff_strips(200_000),
+                    r"is a TIFF cut into 200,000 strips or tiles \(the limit is 100,000\)"),
+    "frames.webp": (lambda: _webp_frames(1100), r"is an animation of more than 1,000 frames"),
+}  # fmt: skip
+
+# Work that real photos do ask for: never refused.
+REAL_WORK: dict[str, Callable[[], bytes]] = {
+    "progressive.jpg": _progressive,
+    "animated.gif": lambda: _gif_frames(12),
+    "animated.png": lambda: encode(noise_rgb(), "PNG", save_all=True,
+                                   append_images=[noise_rgb(seed=k) for k in range(1, 6)]),
+    "pages.tif": lambda: _tiff_pages(3),
+    "profile.png": lambda: _png_with(png_chunk(b"iCCP", b"icc\0\0" + zlib.compress(bytes(4000)))),
+}  # fmt: skip
+
+
 # ---------------------------------------------------------------------------------------------
 # Hostile zips: each is refused, or its bad entry skipped, with a message naming the entry
 
@@ -233,6 +359,28 @@ def with_comment(comment: bytes) -> Callable[[Path], Path]:
         return path
 
     return build
+
+
+def _point_at_first(*names: str) -> Callable[[bytearray], None]:
+    """Make the central records of ``names`` point at the first one's local header: entries
+    that share one stretch of data, as Fifield's overlapping zip bombs do."""
+
+    def edit(data: bytearray) -> None:
+        records = {}
+        at = data.index(b"PK\x01\x02")
+        while data[at : at + 4] == b"PK\x01\x02":
+            n, m, k = struct.unpack_from("<3H", data, at + 28)
+            records[bytes(data[at + 46 : at + 46 + n]).decode()] = at
+            at += 46 + n + m + k
+        first = struct.unpack_from("<L", data, records[names[0]] + 42)[0]
+        for name in names[1:]:
+            struct.pack_into("<L", data, records[name] + 42, first)
+
+    return edit
+
+
+_ZEROS = deflated("x", bytes(900 * 1024)).data  # 900 KiB of zeros: under the per-entry rules
+TARBALL = gzip.compress(b"a tar archive would be here" * 10)
 
 
 P = "photos.zip"
@@ -374,6 +522,45 @@ ARCHIVES = [
             f"{P} would expand to more than {GOOD_BYTES + 1000:,} bytes (reached at entry "
             "'cats/b.bmp'); this looks like a zip bomb",
             limits=ExtractLimits(max_total_bytes=GOOD_BYTES + 1000)),
+    # --- entries that share bytes, an archive that claims far more than it holds ----------
+    Archive("overlapping-entries",
+            edited(_point_at_first("cats/a.jpg", "cats/b.jpg"),
+                   RawEntry("cats/a.jpg", PHOTO), RawEntry("cats/b.jpg", PHOTO)),
+            f"{P}: entries 'cats/a.jpg' and 'cats/b.jpg' share bytes (their data overlap), a "
+            "trick of zip bombs; the archive is refused, re-create it"),
+    Archive("overlapping-many",
+            edited(_point_at_first(*(f"dogs/{k}.jpg" for k in range(8))),
+                   *(RawEntry(f"dogs/{k}.jpg", PHOTO) for k in range(8))),
+            f"{P}: entries 'dogs/0.jpg' and 'dogs/1.jpg' share bytes (their data overlap), a "
+            "trick of zip bombs; the archive is refused, re-create it"),
+    Archive("overlapping-by-size",
+            raw(RawEntry("cats/a.jpg", PHOTO, csize=len(PHOTO) + 40),
+                RawEntry("cats/b.jpg", PHOTO)),
+            f"{P}: entries 'cats/a.jpg' and 'cats/b.jpg' share bytes (their data overlap), a "
+            "trick of zip bombs; the archive is refused, re-create it"),
+    Archive("declared-total-vs-size",
+            raw(*(RawEntry(f"cats/z{k}.bmp", _ZEROS, plain=bytes(900 * 1024), method=8)
+                  for k in range(80))),
+            re.compile(re.escape(f"{P} declares 73,") + r"[\d,]+ bytes of contents in [\d,]+ "
+                       r"bytes \([\d,]+×; photos barely compress, the limit is 50×\); this "
+                       r"looks like a zip bomb")),
+    # --- archives inside the archive: skipped, never unpacked -------------------------------
+    Archive("nested-zip", raw(RawEntry("cats/more.zip", PHOTO)),
+            f"{P}: entry 'cats/more.zip' is an archive inside the archive; skipped (catdog does "
+            "not unpack archives within archives). Unpack it and import its folder",
+            skipped="cats/more.zip"),
+    Archive("nested-tarball", raw(RawEntry("dogs/more.tar.gz", TARBALL)),
+            f"{P}: entry 'dogs/more.tar.gz' is an archive inside the archive; skipped (catdog "
+            "does not unpack archives within archives). Unpack it and import its folder",
+            skipped="dogs/more.tar.gz"),
+    # --- names one disk holds as one and another as two -----------------------------------
+    Archive("case-twin-folders", raw(RawEntry("Cats/x.jpg", PHOTO)),
+            f"{P}: entry 'Cats/x.jpg' is named like 'cats' but for case; most disks hold the "
+            "two as one, so which is meant is ambiguous. Rename one and re-create the archive"),
+    Archive("case-twin-files", raw(RawEntry("cats/CAT.0.jpg", PHOTO)),
+            f"{P}: entry 'cats/CAT.0.jpg' is named like 'cats/cat.0.jpg' but for case; most "
+            "disks hold the two as one, so which is meant is ambiguous. Rename one and re-create "
+            "the archive"),
     Archive("nothing-extractable",
             lambda p: raw_zip(p, [RawEntry("cats/a.jpg", b"?" * 9, plain=PHOTO, flags=1),
                                   RawEntry("cats/b.jpg", b"?" * 9, plain=PHOTO, method=99)]),
@@ -516,6 +703,14 @@ def _image_cases() -> list[Case]:
     cases += [
         Case(f"odd:{name}", "image", everywhere(KEPT), files=((name, build()),))
         for name, build in ODD_BUT_GOOD.items()
+    ]
+    cases += [
+        Case(f"work:{name}", "image", everywhere(SKIPPED, reason), ((name, build()),), bomb=True)
+        for name, (build, reason) in WORK_BOMBS.items()
+    ]
+    cases += [
+        Case(f"real-work:{name}", "image", everywhere(KEPT), files=((name, build()),))
+        for name, build in REAL_WORK.items()
     ]
     return cases
 

@@ -109,9 +109,9 @@ class PathClaims:
             seen = self.spelled.setdefault(folded, prefix)
             if seen != prefix:
                 raise LayoutError(
-                    f"{self.archive}: entry {shown!r} and another name "
-                    f"{'/'.join(seen)!r} differing only in case; most disks hold them as one, "
-                    "so which is meant is ambiguous. Rename one and re-create the archive"
+                    f"{self.archive}: entry {shown!r} is named like {'/'.join(seen)!r} but for "
+                    "case; most disks hold the two as one, so which is meant is ambiguous. "
+                    "Rename one and re-create the archive"
                 )
         if not is_file:
             return nfc

@@ -153,8 +153,8 @@ def _known_class(obj: dict[str, Any]) -> bool:
     registered = obj.get("registered_name")
     if registered and keras.saving.get_registered_object(registered) is not None:
         return True
-    if module == "builtins" or class_name == "__lambda__":
-        return True  # safe mode refuses code itself, with its own sentence
+    if module == "builtins" or (class_name.startswith("__") and class_name.endswith("__")):
+        return True  # Keras' own markers (__keras_tensor__); safe mode refuses __lambda__ code
     if not module.startswith("keras"):
         return keras.saving.get_registered_object(class_name) is not None
     loaded = sys.modules.get(module) or sys.modules.get(module.replace("keras.", "keras.src.", 1))
