@@ -848,6 +848,35 @@ def _class_name_cases() -> list[Case]:
         }, tree=_class_folders({"cats": 4, lookalike: 4, "dogs": 4})),
         Case("name:nfc-nfd-class", "name", {FOLDER: Expect(KEPT), ZIP: Expect(KEPT)},
              tree=_class_folders({nfc: 3, nfd: 3, "Hunde": 6})),
+        *_case_twin_cases(),
+    ]  # fmt: skip
+
+
+def _case_twin_cases() -> list[Case]:
+    """Class folders one disk holds as one and another as two, and names that hide things."""
+    twins = r"has class folders whose names differ only in case \(Cats/ and cats/\)"
+    in_zip = Expect(REFUSED, r"is named like '(Cats|cats)' but for case", named=False)
+    escape = "\x1b[31mcats"
+    return [
+        Case("name:class-case-twins", "name", {
+            FOLDER: Expect(REFUSED, twins), ZIP: in_zip, EVALUATE: Expect(REFUSED, twins),
+        }, tree=_class_folders({"Cats": 4, "cats": 4, "dogs": 8})),
+        Case("name:class-case-triplets", "name", {
+            FOLDER: Expect(REFUSED, r"differ only in case \(CATS/ and Cats/; CATS/ and cats/\)"),
+            ZIP: Expect(REFUSED, r"is named like '(CATS|Cats|cats)' but for case", named=False),
+            EVALUATE: Expect(REFUSED, r"differ only in case \(CATS/ and Cats/"),
+        }, tree=_class_folders({"CATS": 3, "Cats": 3, "cats": 3, "dogs": 9})),
+        Case("name:class-other-case", "name", {
+            FOLDER: Expect(KEPT), ZIP: Expect(KEPT),
+            EVALUATE: Expect(REFUSED, r"missing cats; unexpected CATS \(the names differ only in "
+                             r"case: rename the folders as the run names them\)", named=False),
+        }, tree=_class_folders({"CATS": 4, "dogs": 4})),
+        Case("name:class-terminal-escape", "name", {
+            FOLDER: Expect(KEPT),
+            ZIP: Expect(REFUSED, r"cannot find a dataset in .* entry '\\x1b\[31mcats/0\.jpg' has "
+                        r"control characters in its name; skipped", named=False),
+            EVALUATE: Expect(REFUSED, r"unexpected \\x1b\[31mcats", named=False),
+        }, tree=_class_folders({escape: 4, "dogs": 4})),
     ]  # fmt: skip
 
 
@@ -915,10 +944,45 @@ def _dataset_cases() -> list[Case]:
         Case("dataset:class-unreadable", "dataset", {
             FOLDER: Expect(REFUSED, unreadable), ZIP: Expect(REFUSED, unreadable),
         }, tree=_with_broken_dogs(_split_folders({"cats": (4, 2, 2), "dogs": (0, 2, 2)}))),
+        *_duplicate_cases(),
         Case("dataset:imbalance-1-50", "dataset", {
             FOLDER: Expect(WARNED, unequal), ZIP: Expect(WARNED, unequal),
             TRAIN: Expect(WARNED, unequal),
         }, tree=_split_folders({"cats": (1, 1, 1), "dogs": (100, 25, 25)}), cli=True),
+    ]  # fmt: skip
+
+
+def _with_copies(build: Callable[[Path], Path], *copies: tuple[str, str]) -> Callable[[Path], Path]:
+    """The tree ``build`` writes, with files copied byte for byte (``(from, to)``)."""
+
+    def copied(root: Path) -> Path:
+        build(root)
+        for source, target in copies:
+            write(root / target, (root / source).read_bytes())
+        return root
+
+    return copied
+
+
+def _duplicate_cases() -> list[Case]:
+    """The same photo twice: in one split, in two splits (a leak), in two classes. Imported
+    as it is, the count said with a pointer to the audit."""
+    tree = _split_folders({"cats": (4, 2, 2), "dogs": (4, 2, 2)})
+    said = r"1 exact duplicate photo\(s\): 1 {}\. They were imported as they are; see them " \
+        r"with `python -m catdog audit [\w-]+`"  # fmt: skip
+    cases = {
+        "within-split": (("train/cats/cat.0.jpg", "train/cats/again.jpg"),
+                         "repeated within a split"),
+        "across-splits": (("train/dogs/dog.0.jpg", "test/dogs/again.jpg"),
+                          r"in two splits \(tested on what it trained on\)"),
+        "across-classes": (("train/cats/cat.1.jpg", "train/dogs/cat.jpg"),
+                           r"in two classes \(two labels for one photo\)"),
+    }  # fmt: skip
+    return [
+        Case(f"dataset:duplicate-{key}", "dataset",
+             {FOLDER: Expect(WARNED, said.format(what)), ZIP: Expect(WARNED, said.format(what))},
+             tree=_with_copies(tree, copy))
+        for key, (copy, what) in cases.items()
     ]  # fmt: skip
 
 

@@ -27,7 +27,6 @@ import shutil
 import stat
 import tempfile
 import time
-import unicodedata
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -213,7 +212,7 @@ class ImportReport:
         lines.append(
             "  "
             + "split".ljust(12)
-            + "".join(c.rjust(width) for c in self.classes)
+            + "".join(shown(c).rjust(width) for c in self.classes)
             + "total".rjust(width)
         )
         for name, per_class in self.counts.items():
@@ -689,9 +688,10 @@ def _gather(
         root, passed = src, _walk(src, src)[1]
     note = f" ({len(passed):,} entries were passed over, e.g. {passed[0].reason})" if passed else ""
     layout, base = _detect_layout(root, source, note)
-    # One class, however its folder name is encoded (é composed or decomposed: NFC or NFD).
+    # One class, however its folder name is encoded (é composed or decomposed: NFC or NFD), and
+    # named as every disk stores and shows it (no control characters, nothing Windows forbids).
     collected = _collect(root, layout, base)
-    items = [replace(item, cls=unicodedata.normalize("NFC", item.cls)) for item in collected]
+    items = [replace(item, cls=portable_name(item.cls, "")) for item in collected]
     _refuse_case_twins([item.cls for item in items] + _class_folders(layout, base), source)
     hosting.check_dataset_images(len(items), str(source))
     found = Counter(item.cls for item in items)
@@ -717,7 +717,8 @@ def _refuse_case_twins(classes: list[str], source: Path) -> None:
 
 
 def _class_folders(layout: str, base: Path) -> list[str]:
-    """The class folder names of a class-folder layout (empty folders too), in NFC form."""
+    """The class folder names of a class-folder layout (empty folders too), as classes are
+    named (:func:`catdog.data.names.portable_name`)."""
     if layout == "class folders":
         folders = _subdirs(base)
     elif layout == "split folders":
@@ -725,7 +726,7 @@ def _class_folders(layout: str, base: Path) -> list[str]:
         folders = [cls for split in splits for cls in _subdirs(split)]
     else:
         return []
-    return sorted({unicodedata.normalize("NFC", folder.name) for folder in folders})
+    return sorted({portable_name(folder.name, "") for folder in folders})
 
 
 def _extract_limits() -> ExtractLimits | None:

@@ -168,7 +168,7 @@ def _loaded_standalone(
             warnings.simplefilter("always")
             standalone.load_weights(str(weights))
     except Exception as exc:  # whatever Keras or h5py raise: ValueError, OSError, TypeError...
-        raise ModelError(f"{problem} ({type(exc).__name__}: {_first_line(exc)})") from exc
+        raise ModelError(f"{problem} ({_first_line(exc)})") from exc
     # Keras only warns when parts of a file do not fit: here that would leave random weights.
     skipped = [str(w.message) for w in caught if "freshly-initialized" in str(w.message)]
     if skipped:
