@@ -349,6 +349,7 @@ def _fmt(value: float | None) -> str:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    from catdog.data.names import shown
     from catdog.train.runs import list_runs
 
     infos = list_runs()
@@ -364,10 +365,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
     print(f"{'run':44} {'model':14} {'data':12} {'epochs':>7} {'best val':>8} {'test':>7} status")
     for r in infos:
         if r.damaged:  # its files cannot be read: say why instead of the numbers
-            print(f"{r.id:44} damaged: {r.error}")
+            print(f"{shown(r.id):44} damaged: {shown(r.error or '')}")
             continue
         print(
-            f"{r.id:44} {r.model:14} {Path(r.data).name[:12]:12} "
+            f"{shown(r.id):44} {shown(r.model):14} {shown(Path(r.data).name)[:12]:12} "
             f"{f'{r.epochs_done}/{r.epochs}':>7} {_fmt(r.best_val_accuracy):>8} "
             f"{_fmt(r.test_accuracy):>7} {r.state}"
         )

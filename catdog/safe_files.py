@@ -24,7 +24,15 @@ _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 class FileProblem(OSError):
     """A file that is not what it should be (a folder, a pipe, empty, too big); the message
-    says so in words and names the file."""
+    names the file and says what it is (:attr:`what`: "is a named pipe (FIFO), not a regular
+    file")."""
+
+    def __init__(self, name: str, what: str) -> None:
+        super().__init__(f"{name} {what}")
+        self.what = what
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 def not_regular(mode: int) -> str:
@@ -59,12 +67,12 @@ def open_regular(path: str | Path, name: str | None = None, *, follow: bool = Tr
         fd = os.open(path, flags)
     except OSError as exc:
         if exc.errno == errno.ELOOP and not follow:
-            raise FileProblem(f"{name} is a symbolic link; catdog never follows links") from exc
+            raise FileProblem(name, "is a symbolic link; catdog never follows links") from exc
         raise
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)
-        raise FileProblem(f"{name} {not_regular(mode)}")
+        raise FileProblem(name, not_regular(mode))
     return fd
 
 
@@ -79,11 +87,11 @@ def read_regular(path: str | Path, limit: int, name: str | None = None) -> bytes
     with os.fdopen(open_regular(path, name), "rb") as f:
         size = os.fstat(f.fileno()).st_size
         if size > limit:
-            raise FileProblem(f"{name} is {size:,} bytes, far more than such a file holds "
-                              f"(the limit is {limit:,})")  # fmt: skip
+            raise FileProblem(name, f"is {size:,} bytes, far more than such a file holds (the "
+                              f"limit is {limit:,})")  # fmt: skip
         data = f.read(limit + 1)
     if len(data) > limit:
-        raise FileProblem(f"{name} grew past {limit:,} bytes while it was read")
+        raise FileProblem(name, f"grew past {limit:,} bytes while it was read")
     return data
 
 
@@ -98,9 +106,9 @@ def check_regular(path: str | Path, name: str | None = None) -> int:
     name = name or str(path)
     st = os.stat(path)
     if not stat.S_ISREG(st.st_mode):
-        raise FileProblem(f"{name} {not_regular(st.st_mode)}")
+        raise FileProblem(name, not_regular(st.st_mode))
     if st.st_size == 0:
-        raise FileProblem(f"{name} is empty (0 bytes)")
+        raise FileProblem(name, "is empty (0 bytes)")
     return st.st_size
 
 
@@ -116,13 +124,13 @@ def open_lock_file(path: Path) -> int:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | _NOFOLLOW | _NONBLOCK, 0o644)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise FileProblem(f"{path.name} is a symbolic link; catdog never follows links, "
+            raise FileProblem(path.name, "is a symbolic link; catdog never follows links, "
                               "remove it") from exc  # fmt: skip
         raise
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)
-        raise FileProblem(f"{path.name} {not_regular(mode)}; remove it")
+        raise FileProblem(path.name, f"{not_regular(mode)}; remove it")
     return fd
 
 
@@ -187,10 +195,10 @@ _WORDS = {
 
 
 def os_words(exc: OSError) -> str:
-    """An operating-system error in words, without ``[Errno N]``: "the disk is full",
-    "permission denied", "is a folder" (a :class:`FileProblem` keeps its own sentence)."""
+    """An operating-system error in words, without ``[Errno N]`` and without the file's name:
+    "the disk is full", "permission denied", "it is a named pipe (FIFO), not a regular file"."""
     if isinstance(exc, FileProblem):
-        return str(exc)
+        return f"it {exc.what}"
     words = _WORDS.get(exc.errno or -1)
     if words is None:
         words = (exc.strerror or type(exc).__name__).rstrip(".").lower()

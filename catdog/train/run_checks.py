@@ -69,7 +69,7 @@ def check_classes(classes: list[str]) -> None:
         RangeError: which rule the list breaks.
     """
     if not 2 <= len(classes) <= MAX_CLASSES:
-        raise RangeError(f"config.json: 'classes' holds {len(classes):,} names; a run has 2 to "
+        raise RangeError(f"config.json: 'classes' holds {len(classes):,} class name(s); a run has 2 to "
                          f"{MAX_CLASSES:,} classes")  # fmt: skip
     seen: dict[str, str] = {}
     for name in classes:
