@@ -69,8 +69,8 @@ def check_classes(classes: list[str]) -> None:
         RangeError: which rule the list breaks.
     """
     if not 2 <= len(classes) <= MAX_CLASSES:
-        raise RangeError(f"config.json: 'classes' holds {len(classes):,} class name(s); a run has 2 to "
-                         f"{MAX_CLASSES:,} classes")  # fmt: skip
+        raise RangeError(f"config.json: 'classes' holds {len(classes):,} class name(s); a run "
+                         f"has 2 to {MAX_CLASSES:,} classes")  # fmt: skip
     seen: dict[str, str] = {}
     for name in classes:
         if not name or len(name.encode("utf-8", "surrogateescape")) > MAX_CLASS_NAME:
