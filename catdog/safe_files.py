@@ -200,9 +200,9 @@ def os_words(exc: OSError) -> str:
     if isinstance(exc, FileProblem):
         return f"it {exc.what}"
     words = _WORDS.get(exc.errno or -1)
-    if words is None:
-        words = (exc.strerror or type(exc).__name__).rstrip(".").lower()
-    return words
+    if words is None and exc.strerror:
+        words = exc.strerror.rstrip(".").lower()
+    return words or str(exc) or type(exc).__name__
 
 
 def disk_full(exc: BaseException | None) -> bool:

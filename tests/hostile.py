@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import gzip
 import io
+import json
 import os
 import re
 import struct
@@ -1094,3 +1095,167 @@ def zip_tree(root: Path, archive: Path) -> Path:
         elif path.is_file():
             entries.append(RawEntry(name, path.read_bytes(), flags=flags))
     return raw_zip(archive, entries)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile model files (a run's best.keras / last.keras) and weights files (--weights, uploads):
+# each refused in one sentence, before Keras or h5py allocates what the file declares.
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """A hostile model or weights file: how to make it, and what the refusal says."""
+
+    id: str
+    build: Callable[[Path, bytes], None]  # writes at the path, given a good file's bytes
+    message: str  # a regex found in the one-line error
+    upload: bool = True  # bytes only: can be uploaded (no FIFO, folder or link)
+
+
+def _keras_parts(good: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(good)) as zf:
+        return {info.filename: zf.read(info) for info in zf.infolist()}
+
+
+def _zipped(parts: Mapping[str, bytes], method: int = zipfile.ZIP_STORED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=method) as zf:
+        for name, data in parts.items():
+            zf.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _parts(**change: bytes | None) -> Callable[[Path, bytes], None]:
+    """The good .keras file with parts replaced (``config_json=...``) or left out (None)."""
+
+    def build(path: Path, good: bytes) -> None:
+        parts = _keras_parts(good)
+        for key, value in change.items():
+            name = key.replace("_json", ".json").replace("_h5", ".h5").replace("model_", "model.")
+            if value is None:
+                del parts[name]
+            else:
+                parts[name] = value
+        path.write_bytes(_zipped(parts))
+
+    return build
+
+
+def _config(edit: Callable[[dict], None]) -> Callable[[Path, bytes], None]:
+    """The good .keras file with its config.json edited."""
+
+    def build(path: Path, good: bytes) -> None:
+        parts = _keras_parts(good)
+        config = json.loads(parts["config.json"])
+        edit(config)
+        parts["config.json"] = json.dumps(config).encode()
+        path.write_bytes(_zipped(parts))
+
+    return build
+
+
+def _layer(config: dict, index: int = -1) -> dict:
+    """A layer's own settings in a saved Sequential/functional model's config."""
+    return config["config"]["layers"][index]
+
+
+def _h5(**datasets: tuple[tuple[int, ...], dict]) -> bytes:
+    """An HDF5 file declaring datasets of the shapes given (no data written)."""
+    import h5py
+
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as h5:
+        for name, (shape, options) in datasets.items():
+            h5.create_dataset(name.replace("__", "/"), shape=shape, dtype="f4", **options)
+    return buffer.getvalue()
+
+
+def _h5_with_data() -> bytes:
+    """A small honest HDF5 file: one 100×100 tensor, stored."""
+    import h5py
+
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as h5:
+        h5.create_dataset("layers/dense/vars/0", data=np.ones((100, 100), dtype="f4"))
+    return buffer.getvalue()
+
+
+HUGE_TENSOR = _h5(layers__dense__vars__0=((100_000, 100_000), {}))
+HUGE_COMPRESSED = _h5(a=((30_000, 30_000), {"compression": "gzip", "chunks": (1000, 1000)}))
+
+
+def _fifo_file(path: Path, good: bytes) -> None:
+    os.mkfifo(path)
+
+
+def _folder(path: Path, good: bytes) -> None:
+    path.mkdir()
+
+
+def _dev_zero(path: Path, good: bytes) -> None:
+    path.symlink_to("/dev/zero")
+
+
+def _data(data: bytes | Callable[[bytes], bytes]) -> Callable[[Path, bytes], None]:
+    return lambda path, good: path.write_bytes(data(good) if callable(data) else data)
+
+
+MODEL_FILES = [
+    ModelFile("empty", _data(b""), r"(best|last)\.keras is empty \(0 bytes\)"),
+    ModelFile("fifo", _fifo_file, r"is a named pipe \(FIFO\), not a regular file", upload=False),
+    ModelFile("folder", _folder, r"(best|last)\.keras is a folder, not a file", upload=False),
+    ModelFile("dev-zero", _dev_zero, r"is a device, not a regular file", upload=False),
+    ModelFile("text", _data(b"a model, honestly"), r"is not a Keras model file: it is not a zip"),
+    ModelFile("truncated", _data(halved), r"is not a Keras model file: it is not a zip archive"),
+    ModelFile("no-weights", _parts(model_weights_h5=None),
+              r"is not a whole Keras model file: it lacks model\.weights\.h5"),
+    ModelFile("no-config", _parts(config_json=None),
+              r"is not a whole Keras model file: it lacks config\.json"),
+    ModelFile("config-not-json", _parts(config_json=b"{not json"),
+              r"its config\.json cannot be read"),
+    ModelFile("config-a-list", _parts(config_json=b"[1, 2]"),
+              r"its config\.json does not describe a Keras model"),
+    ModelFile("config-zip-bomb", lambda path, good: path.write_bytes(_zipped(
+        {**_keras_parts(good), "config.json": b" " * (20 << 20)}, zipfile.ZIP_DEFLATED)),
+        r"its part config\.json would expand [\d,]+×; this looks like a zip bomb"),
+    ModelFile("unknown-class", _config(lambda c: _layer(c).update(class_name="Foo")),
+              r"uses a layer or object class Keras and catdog do not define "
+              r"\(keras\.layers\.Foo\)"),
+    ModelFile("foreign-module",
+              _config(lambda c: _layer(c).update(module="evil.layers", class_name="Thing")),
+              r"do not define \(evil\.layers\.Thing\); it was made by other software"),
+    ModelFile("huge-units", _config(lambda c: _layer(c)["config"].update(units=10**8)),
+              r"layer Dense dense_1 declares units 100,000,000, beyond any model catdog loads"),
+    ModelFile("huge-input",
+              _config(lambda c: _layer(c, 0)["config"].update(batch_shape=[None, 10**6, 10**6, 3])),
+              r"declares batch_shape 1,000,000"),
+    ModelFile("wrong-type", _config(lambda c: _layer(c)["config"].update(units="many")),
+              r"(best|last)\.keras cannot be loaded \(TypeError"),
+    ModelFile("huge-tensor", _parts(model_weights_h5=HUGE_TENSOR),
+              r"declares a tensor layers/dense/vars/0 of shape \(100000, 100000\) "
+              r"\(40,000,000,000 bytes\) but holds 0 bytes of it"),
+    ModelFile("huge-compressed", _parts(model_weights_h5=HUGE_COMPRESSED),
+              r"declares 3,600,000,000 bytes of tensors"),
+    ModelFile("weights-not-hdf5", _parts(model_weights_h5=b"\x89HDF\r\n\x1a\n" + bytes(100)),
+              r"is not a readable HDF5 weights file"),
+]  # fmt: skip
+
+WEIGHTS_FILES = [
+    ModelFile("empty", _data(b""), r"is not a weights file: it is empty"),
+    ModelFile("fifo", _fifo_file, r"is a named pipe \(FIFO\), not a regular file; give the path",
+              upload=False),
+    ModelFile("folder", _folder, r"is a folder, not a file; give the path of a weights file",
+              upload=False),
+    ModelFile("dev-zero", _dev_zero, r"is a device, not a regular file", upload=False),
+    ModelFile("text", _data(b"weights, honestly"), r"not in the HDF5 format of Keras' \.h5 files"),
+    ModelFile("a-keras-zip", _data(lambda good: _zipped({"config.json": b"{}"})),
+              r"it is a zip archive \(a saved \.keras model\?\), not an HDF5 file"),
+    ModelFile("huge-tensor", _data(HUGE_TENSOR),
+              r"declares a tensor layers/dense/vars/0 of shape \(100000, 100000\)"),
+    ModelFile("huge-compressed", _data(HUGE_COMPRESSED),
+              r"declares 3,600,000,000 bytes of tensors"),
+    ModelFile("damaged-hdf5", _data(b"\x89HDF\r\n\x1a\n" + bytes(100)),
+              r"is not a readable HDF5 weights file"),
+    ModelFile("truncated-hdf5", _data(lambda good: halved(_h5_with_data())),
+              r"is not a readable HDF5 weights file"),
+]  # fmt: skip

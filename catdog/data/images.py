@@ -30,6 +30,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from catdog.data.image_kinds import exception_reason, unidentified
 from catdog.data.image_work import WorkError, check_work
+from catdog.safe_files import os_words
 
 # File name suffixes treated as images when scanning folders (case-insensitive). Anything else
 # found in an image folder (Thumbs.db, .DS_Store, notes) is skipped and reported.
@@ -161,7 +162,7 @@ def _read_path(path: Path, name: str) -> bytes:
         finally:
             os.close(fd)
     except OSError as exc:
-        raise ImageError(f"{name} could not be read ({exc.strerror or exc})") from exc
+        raise ImageError(f"{name} could not be read ({os_words(exc)})") from exc
     if len(data) > MAX_FILE_BYTES:
         raise ImageError(f"{name} grew past {MAX_FILE_BYTES:,} bytes, the limit for one photo")
     return data
@@ -178,7 +179,7 @@ def _read(source: str | Path | bytes | BinaryIO, name: str | None) -> tuple[byte
     try:
         return source.read(), name
     except OSError as exc:
-        raise ImageError(f"{name} could not be read ({exc.strerror or exc})") from exc
+        raise ImageError(f"{name} could not be read ({os_words(exc)})") from exc
 
 
 # How much of a file :func:`image_header` walks for its declared work (the decode path walks
@@ -374,7 +375,7 @@ def image_header(source: str | Path | bytes, name: str | None = None) -> tuple[s
                 raise ImageError(f"{name} {not_regular(mode)}")
             return _header_of(stream, name)
     except OSError as exc:
-        raise ImageError(f"{name} could not be read ({exc.strerror or exc})") from exc
+        raise ImageError(f"{name} could not be read ({os_words(exc)})") from exc
 
 
 def _header_of(stream: BinaryIO, name: str) -> tuple[str, int, int]:

@@ -60,7 +60,14 @@ from catdog.data.paths import (
     runs_dir,
     weights_dir,
 )
-from catdog.safe_files import FileProblem, open_lock_file, os_words, read_regular
+from catdog.safe_files import (
+    FileProblem,
+    check_regular,
+    open_lock_file,
+    open_regular,
+    os_words,
+    read_regular,
+)
 from catdog.train import run_checks
 from catdog.train.lock import LOCK_FILE, fcntl, lock_taken
 
@@ -127,9 +134,15 @@ def atomic_write_json(path: Path, data: Any) -> None:
 
 
 def atomic_copy(source: Path, path: Path) -> None:
-    """Copy the file ``source`` to ``path``, atomically."""
-    with _atomic_path(path) as tmp:
-        shutil.copyfile(source, tmp)
+    """Copy the regular file ``source`` to ``path``, atomically (a pipe or a device where
+    ``source`` should be raises :class:`~catdog.safe_files.FileProblem`: copying
+    ``/dev/zero`` would fill the disk)."""
+    with (
+        _atomic_path(path) as tmp,
+        os.fdopen(open_regular(source, source.name), "rb") as src,
+        open(tmp, "wb") as out,
+    ):
+        shutil.copyfileobj(src, out)
 
 
 def save_model_atomic(model: keras.Model, path: Path) -> None:
@@ -914,6 +927,13 @@ def resume_problem(info: RunInfo, *, holding_lock: bool = False) -> str | None:
     models = (info.path / LAST_MODEL, staged_model(info.path, info.epochs_done))
     if info.epochs_done and not any(model.exists() for model in models):
         return f"run {info.id} has lost its {LAST_MODEL}; it cannot resume"
+    for model in (m for m in (*models, info.path / BEST_MODEL) if os.path.lexists(m)):
+        try:  # a pipe, a folder, a link to a device where a model goes: said before any copy
+            check_regular(model, model.name)
+        except FileProblem as exc:
+            return f"run {info.id} cannot resume: {exc}"
+        except OSError as exc:
+            return f"run {info.id} cannot resume: {model.name}: {os_words(exc)}"
     return None
 
 
