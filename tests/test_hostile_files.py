@@ -13,10 +13,11 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import threading
 import time
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -323,3 +324,138 @@ def test_import_never_targets_the_datasets_folder_or_a_dataset(tmp_path: Path, c
         os.chdir(tmp_path)
     one_line_error(capsys.readouterr().err)
     assert tree_digest(data_home()) == before
+
+
+# ---------------------------------------------------------------- the dashboard's uploads
+
+
+DASHBOARD_ZIPS = ["overlapping-entries", "declared-total-vs-size", "case-twin-folders",
+                  "nested-zip"]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_the_dataset_page_refuses_hostile_zips_in_one_sentence(tmp_path: Path) -> None:
+    """The Dataset page's zip upload: each hostile archive refused (or its entry skipped)
+    with the archive's own sentence, no exception, nothing imported but what is good."""
+    from hostile import ARCHIVES, P
+    from pagetest import open_page
+
+    from catdog.data.paths import datasets_dir
+
+    at = open_page("dataset")
+    for k, case in enumerate(a for a in ARCHIVES if a.id in DASHBOARD_ZIPS):
+        data = case.build(tmp_path / f"{k}-{P}").read_bytes()
+        at.file_uploader[0].set_value((P, data, "application/zip")).run()
+        at.text_input[0].set_value(f"upload-{k}").run()
+        next(b for b in at.button if b.label == "Import").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        said = [e.value for e in at.error] + [c.value for c in at.code]
+        expected = case.message if isinstance(case.message, str) else case.message.pattern
+        literal = re.escape(expected) if isinstance(case.message, str) else expected
+        assert any(re.search(literal, text) for text in said), (case.id, said)
+        assert all("catdog-upload-" not in text for text in said)  # no staging path shown
+        imported = (datasets_dir() / f"upload-{k}").exists()
+        assert imported == (case.skipped is not None), case.id
+
+
+@pytest.mark.slow
+def test_the_train_page_refuses_hostile_weights_uploads(tmp_path: Path) -> None:
+    from pagetest import open_page
+
+    from catdog.data import demo
+    from catdog.data.paths import demo_dataset_dir, weights_dir
+
+    demo.generate_demo_dataset(demo_dataset_dir(), counts=(4, 2, 2))
+    at = open_page("train")
+    at.selectbox(key="train_model").set_value("mobilenet-v3-small").run()
+    at.radio(key="train_weights_source").set_value("upload").run()
+    for case in (c for c in WEIGHTS_FILES if c.upload and c.id != "empty"):
+        case.build(tmp_path / case.id, b"")
+        upload = ("base.weights.h5", (tmp_path / case.id).read_bytes(), "application/x-hdf5")
+        at.file_uploader(key="train_weights_upload").set_value(upload).run()
+        assert not at.exception, [e.value for e in at.exception]
+        (error,) = [e.value for e in at.error]
+        assert re.search(case.message, error), (case.id, error)
+        assert "\n" not in error
+    assert not [p for p in weights_dir().iterdir() if p.is_file()]  # nothing refused is kept
+
+
+# ---------------------------------------------------------------- full and read-only disks
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A folder a test mounts a tmpfs on (tests/test_full_disk.py's mount_tmpfs); unmounted
+    after the test."""
+    folder = tmp_path / "disk"
+    yield folder
+    if os.path.ismount(folder):
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.mark.slow
+def test_predictions_come_before_heatmaps_on_a_full_disk(
+    trained: tuple[Path, Path], tmp_path: Path, small_disk: Path, capsys
+) -> None:
+    """Heatmaps are extras: on a full disk the predictions are all printed, then one line
+    about the heatmaps, and no partial PNG (nor a temporary file) is left."""
+    from builders import encode, noise_rgb
+    from test_full_disk import mount_tmpfs
+
+    run = runs_dir() / "full"
+    shutil.copytree(trained[1], run)
+    photos = [write(tmp_path / f"big{i}.png", encode(noise_rgb(300, 300, seed=i), "PNG"))
+              for i in range(2)]  # fmt: skip
+    mount_tmpfs(small_disk, "64k")  # a heatmap of a 300-px photo is ~270 kB
+    code = main(["predict", "full", *map(str, photos), "--heatmaps", str(small_disk / "maps")])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert [line.split(":")[0] for line in out.splitlines()] == [str(p) for p in photos]
+    assert one_line_error(err) == (
+        f"error: heatmaps not written into {small_disk / 'maps'} (the disk is full); the "
+        "predictions above are complete"
+    )
+    assert list((small_disk / "maps").iterdir()) == []
+
+
+@pytest.mark.slow
+def test_an_export_onto_a_full_disk_says_so_and_leaves_nothing(
+    trained: tuple[Path, Path], small_disk: Path, capsys
+) -> None:
+    from test_full_disk import mount_tmpfs
+
+    run = runs_dir() / "full-export"
+    shutil.copytree(trained[1], run)
+    mount_tmpfs(small_disk, "256k")  # the model takes megabytes
+    for fmt in ("keras", "tflite"):
+        out = small_disk / f"model.{'keras' if fmt == 'keras' else 'tflite'}"
+        assert main(["export", "full-export", "--format", fmt, "--out", str(out)]) == 2
+        error = one_line_error(capsys.readouterr().err)
+        assert error == (f"error: the disk holding {small_disk} is full: nothing was exported and "
+                         "nothing is left behind; free some space and export again")  # fmt: skip
+        assert list(small_disk.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_a_read_only_data_home_still_predicts_and_refuses_writes_in_words(
+    trained: tuple[Path, Path], tmp_path: Path, small_disk: Path, capsys, monkeypatch
+) -> None:
+    from conftest import make_dataset
+    from test_full_disk import mount_tmpfs
+
+    mount_tmpfs(small_disk, "64m")
+    shutil.copytree(trained[1], small_disk / "runs" / "ro")
+    runs.update_config(small_disk / "runs" / "ro", train={
+        **runs.read_object(trained[1] / runs.CONFIG_FILE)["train"], "epochs": 2})  # fmt: skip
+    runs.write_status(small_disk / "runs" / "ro", "failed", epochs_done=1)
+    (small_disk / "datasets").mkdir()
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    monkeypatch.setenv("CATDOG_HOME", str(small_disk))
+    photo = write(tmp_path / "cat.jpg", image_bytes(0))
+    assert main(["predict", "ro", str(photo)]) == 0  # reading needs no write
+    assert capsys.readouterr().out.startswith(f"{photo}: ")
+    source = make_dataset(tmp_path / "src", counts=(3, 1, 1), size=32)
+    for argv in (["import", str(source)], ["train", "--resume", "ro"]):
+        assert main(argv) != 0
+        error = one_line_error(capsys.readouterr().err)
+        assert "read-only" in error, error

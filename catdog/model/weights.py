@@ -245,6 +245,8 @@ def check_weights_file(model: str, path: str | Path, shown: str | None = None) -
             head = handle.read(len(HDF5_SIGNATURE))
     except FileProblem as exc:
         raise ModelError(f"{exc}; give the path of a weights file (.h5)") from exc
+    except FileNotFoundError as exc:
+        raise ModelError(f"{shown} does not exist; give the path of a weights file (.h5)") from exc
     except OSError as exc:
         raise ModelError(f"{shown} cannot be read ({os_words(exc)})") from exc
     if problem := _form_problem(path.name, head, shown, backbone):
