@@ -265,9 +265,10 @@ def resolve_run(run: str | Path) -> Path:
 
 
 def read_json(path: Path, default: Any = None) -> Any:
-    """Read a JSON file, or return ``default`` if it does not exist."""
+    """Read a JSON file, or return ``default`` if it does not exist (never blocking on a
+    pipe planted there, never reading more than a run file holds)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(read_regular(path, _MAX_RUN_FILE_BYTES, path.name).decode("utf-8"))
     except FileNotFoundError:
         return default
 
