@@ -145,9 +145,9 @@ def _objects(node: Any, depth: int = 0) -> list[dict[str, Any]]:
 
 
 def _known_class(obj: dict[str, Any]) -> bool:
-    """Whether Keras (or catdog, registered) defines the object's class; nothing is imported."""
+    """Whether Keras (or catdog, registered) defines the object's class; nothing is imported.
+    catdog's own classes are registered by :mod:`catdog.model.saving`, which calls this."""
     from catdog.model.backend import keras
-    from catdog.model.saving import CUSTOM_OBJECT_MODULES  # noqa: F401 - registers them
 
     class_name, module = obj["class_name"], str(obj.get("module") or "")
     registered = obj.get("registered_name")
