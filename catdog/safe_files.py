@@ -203,16 +203,3 @@ def os_words(exc: OSError) -> str:
     if words is None and exc.strerror:
         words = exc.strerror.rstrip(".").lower()
     return words or str(exc) or type(exc).__name__
-
-
-def disk_full(exc: BaseException | None) -> bool:
-    """Whether ``exc``, or what caused it, is a disk (or quota) running full, an OSError or a
-    TensorFlow error saying so."""
-    seen = 0
-    while exc is not None and seen < 20:
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-            return True
-        if "No space left on device" in str(exc) or "Disk quota exceeded" in str(exc):
-            return True
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
-    return False

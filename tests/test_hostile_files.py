@@ -305,7 +305,9 @@ def test_evaluate_matches_class_folders_in_any_unicode_form(
     assert report["count"] == 4 and report["classes"] == ["Hunde", "Kätzchen"]
 
 
-def test_import_never_targets_the_datasets_folder_or_a_dataset(tmp_path: Path, capsys) -> None:
+def test_import_never_targets_the_datasets_folder_or_a_dataset(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
     from conftest import make_dataset
 
     from catdog.data.paths import data_home, datasets_dir
@@ -317,11 +319,8 @@ def test_import_never_targets_the_datasets_folder_or_a_dataset(tmp_path: Path, c
         assert main(["import", str(source), "--out", str(out)]) == 2
         error = one_line_error(capsys.readouterr().err)
         assert "folder that holds all datasets" in error or "inside the dataset pets" in error
-    os.chdir(existing / "train")  # `import ..` from inside a dataset: its default --out is it
-    try:
-        assert main(["import", ".."]) == 2
-    finally:
-        os.chdir(tmp_path)
+    monkeypatch.chdir(existing / "train")  # `import ..` from inside a dataset: out is that dataset
+    assert main(["import", ".."]) == 2
     one_line_error(capsys.readouterr().err)
     assert tree_digest(data_home()) == before
 

@@ -5,7 +5,8 @@ prediction ask for gigabytes; ``"epochs": 1e9``, a negative batch size, 50,000 c
 NaN learning rate or a heartbeat in the year 3000 are no settings catdog ever wrote. Each
 value read back is checked against the setting's own check (the one the CLI and the dashboard
 use, :class:`catdog.train.config.TrainConfig`) and against the bounds below; a value outside
-them makes the run ``damaged`` with one sentence naming the file, the key and the value.
+them makes the run ``damaged`` with one sentence naming the file, the key and the value
+(:mod:`.checks` and :mod:`.files` raise it as :class:`~catdog.train.runs.files.RunDamaged`).
 """
 
 from __future__ import annotations
