@@ -23,6 +23,7 @@ from catdog.figures import image_sizes_figure, split_counts_figure
 from catdog.hosting import HostedLimitError
 from catdog.paging import page_count, page_items
 from catdog.train.runs import runs_training_on
+from pages.health_view import health_ui
 from pages.shared import (
     active_choice,
     confirmed,
@@ -234,7 +235,7 @@ if deleted := st.session_state.pop("dataset_deleted", None):
 choose_ui()
 delete_ui()
 show_report()
-browse_tab, import_tab = st.tabs(["Browse", "Import a dataset"])
+browse_tab, health_tab, import_tab = st.tabs(["Browse", "Data health", "Import a dataset"])
 with import_tab:
     request = import_ui()
     if request is not None:
@@ -244,3 +245,5 @@ with browse_tab:
     overview(info)
     st.subheader("Images")
     grid(info)
+with health_tab:
+    health_ui(info)
