@@ -9,6 +9,7 @@ prediction. The metric functions are plain NumPy and import no TensorFlow.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from catdog.data.datasets import labelled_images, visible_folders
-from catdog.data.names import look_alike_letters, shown
+from catdog.data.names import case_twins, class_key, look_alike_letters, shown
 from catdog.data.paths import in_dataset_roots
 from catdog.inference.calibration import calibration_report
 from catdog.inference.curves import class_curves
@@ -244,24 +245,40 @@ def _named_class(name: str) -> str:
     return shown(name) + (f" ({'; '.join(letters)})" if letters else "")
 
 
-def _check_classes(folder: Path, classes: list[str]) -> None:
-    found = sorted(p.name for p in visible_folders(folder))
-    if found == sorted(classes):
-        return
-    missing = [_named_class(c) for c in classes if c not in found]
-    extra = [_named_class(c) for c in found if c not in classes]
+def _check_classes(folder: Path, classes: list[str]) -> list[str]:
+    """The folder names of ``folder``'s class folders, one per run class in its order: names
+    are compared in composed form (NFC), so a folder written in decomposed form is its class.
+
+    Raises:
+        EvaluationError: two folders differ only in case, or the folders are not the classes.
+    """
+    found = [p.name for p in visible_folders(folder)]
+    if twins := case_twins(found):
+        pairs = "; ".join(f"{shown(a)}/ and {shown(b)}/" for a, b in twins)
+        raise EvaluationError(
+            f"{shown(str(folder))} has class folders whose names differ only in case ({pairs}): "
+            "one class or two? Merge them into one folder, or rename one"
+        )
+    by_nfc = {unicodedata.normalize("NFC", name): name for name in found}
+    wanted = [unicodedata.normalize("NFC", c) for c in classes]
+    if sorted(by_nfc) == sorted(wanted):
+        return [by_nfc[c] for c in wanted]
+    missing = [_named_class(c) for c in wanted if c not in by_nfc]
+    extra = [_named_class(c) for c in sorted(by_nfc) if c not in wanted]
     parts = []
     if missing:
         parts.append(f"missing {', '.join(missing)}")
     if extra:
         parts.append(f"unexpected {', '.join(extra)}")
     hint = ""
-    if {"train", "validation"} & set(extra):
+    if {"train", "validation"} & set(by_nfc):
         hint = " (it looks like a dataset without a test/ split)"
+    elif {class_key(c) for c in wanted} == {class_key(c) for c in by_nfc}:
+        hint = " (the names differ only in case: rename the folders as the run names them)"
     raise EvaluationError(
-        f"the class folders of {folder} ({', '.join(found) or 'none'}) do not match the run's "
-        f"classes ({', '.join(classes)}): {'; '.join(parts)}{hint}. "
-        "Give a folder with one sub-folder per class, named as in training"
+        f"the class folders of {shown(str(folder))} ({', '.join(map(shown, found)) or 'none'}) "
+        f"do not match the run's classes ({', '.join(map(shown, classes))}): {'; '.join(parts)}"
+        f"{hint}. Give a folder with one sub-folder per class, named as in training"
     )
 
 
@@ -402,8 +419,7 @@ def _images_to_evaluate(folder: Path, classes: list[str]) -> tuple[list[Path], l
     Raises:
         EvaluationError: the class folders are not the run's classes, or hold no images.
     """
-    _check_classes(folder, classes)
-    paths, labels = labelled_images(folder, classes)
+    paths, labels = labelled_images(folder, _check_classes(folder, classes))
     if not paths:
         raise EvaluationError(f"{folder} has no images in its class folders ({', '.join(classes)})")
     return paths, labels
