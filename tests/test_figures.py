@@ -40,7 +40,8 @@ def test_curves_figure_overlays_runs_and_batch_points() -> None:
 
 def test_confusion_figure_puts_true_classes_on_rows() -> None:
     fig = confusion_figure([[8, 2], [1, 9]], ["cats", "dogs"])
-    (heat,) = fig.data
+    heat = fig.data[0]  # under the clickable cells' markers
+    assert heat.type == "heatmap"
     assert [list(row) for row in heat.z] == [[8, 2], [1, 9]]
     assert list(heat.x) == list(heat.y) == ["cats", "dogs"]
     assert fig.layout.xaxis.title.text == "Predicted class"

@@ -25,31 +25,42 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from catdog.data.names import shown
+    from catdog.inference.heatmap_files import HeatmapWriter
     from catdog.inference.predict import Predictor
 
     out = Path(args.heatmaps) if args.heatmaps else None
     if out is not None and out.exists() and not out.is_dir():
         raise CLIError(f"--heatmaps {out} exists and is not a folder")
     predictor = Predictor.from_run(args.run, which=args.which)
-    predictions = predictor.predict([Path(p) for p in args.images], heatmaps=out is not None)
-    failed = 0
+    rule = None
+    if predictor.trust is None:
+        print(f"note: every image gets a class, with the model's own probabilities: "
+              f"{predictor.trust_problem}", file=sys.stderr)  # fmt: skip
+    elif args.coverage is not None:
+        rule = predictor.trust.rule.with_coverage(args.coverage)
+    images = [Path(p) for p in args.images]
+    predictions = predictor.predict(images, heatmaps=out is not None, rule=rule)
+    failed, heatmaps = 0, HeatmapWriter(out)
     for pred in predictions:
         if pred.error:
             failed += 1
-            print(f"error: {pred.error}", file=sys.stderr)
+            print(f"error: {shown(pred.error)}", file=sys.stderr)
             if args.json:
                 print(json.dumps(pred.to_dict()))
             continue
         data = pred.to_dict()
-        if out is not None and pred.heatmap is not None:
-            data["heatmap"] = str(_write_heatmap(out, Path(pred.file), pred.heatmap))
+        if (written := heatmaps.write(Path(pred.file), pred.heatmap)) is not None:
+            data["heatmap"] = str(written)
         if args.json:
             print(json.dumps(data))
         else:
             probs = "  ".join(f"{c} {p:.3f}" for c, p in pred.probabilities.items())
             where = f"  heatmap {shown(data['heatmap'])}" if "heatmap" in data else ""
-            print(f"{shown(pred.file)}: {pred.label}   ({probs}){where}")
-    return EXIT_FAILED if failed else EXIT_OK
+            answer = pred.label if pred.answered else f"neither class / not sure: {pred.reason}"
+            print(f"{shown(pred.file)}: {answer}   ({probs}){where}")
+    if heatmaps.problem:
+        print(f"error: {shown(heatmaps.problem)}", file=sys.stderr)
+    return EXIT_FAILED if failed or heatmaps.problem else EXIT_OK
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -62,20 +73,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _write_heatmap(folder: Path, image: Path, heat: Any) -> Path:
-    """Save ``image`` with ``heat`` over it as a new PNG in ``folder`` (never overwriting)."""
-    from catdog.data.images import open_rgb
-    from catdog.data.names import portable_name
-    from catdog.inference.explain import overlay
-
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / portable_name(image.stem, ".heatmap.png")
-    n = 1
-    while target.exists():
-        n += 1
-        target = folder / portable_name(image.stem, f".heatmap-{n}.png")
-    overlay(open_rgb(image), heat).save(target)
-    return target
+def _share(text: str) -> float:
+    """``--coverage``: a number in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a share in (0, 1], e.g. 0.95; got {text!r}")
+    return value
 
 
 def add_model_commands(sub: Any) -> None:
@@ -98,6 +104,14 @@ def add_model_commands(sub: Any) -> None:
     )
     p.add_argument("--which", default="best", choices=["best", "last"])
     p.add_argument("--json", action="store_true", help="one JSON object per line and image")
+    p.add_argument(
+        "--coverage",
+        type=_share,
+        metavar="SHARE",
+        help="answer 'neither class / not sure' less or more often: the share of the run's "
+        "validation photos that would be answered, in (0, 1] (default: the run's, 0.95; "
+        "1 answers nearly everything)",
+    )
     p.add_argument(
         "--heatmaps",
         metavar="DIR",

@@ -203,6 +203,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             result = trainer.train(
                 config, on_event=on_event, stop=stop, run_id=args.run_id, test_with=final_test
             )
+    if result.state in ("completed", "stopped") and result.path.exists():
+        _learn_trust(result.path)
     metrics = result.metrics
     best = metrics.get("best_val_accuracy")
     test = metrics.get("test_accuracy")
@@ -215,6 +217,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     print(result.run_id)
     return EXIT_OK if result.state in ("completed", "stopped") else EXIT_FAILED
+
+
+def _learn_trust(run: Path) -> None:
+    """After training: the run's calibration and "not sure" rule, said on standard error (a
+    run whose rule cannot be learned still trained; predictions then go without)."""
+    from catdog.inference.predict import learn_trust
+
+    print("learning when to answer 'not sure'…", file=sys.stderr)
+    try:
+        print(learn_trust(run), file=sys.stderr)
+    except (ValueError, OSError) as exc:
+        print(f"warning: no 'not sure' rule: {exc}", file=sys.stderr)
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
@@ -242,6 +256,7 @@ def _stop_on_ctrl_c() -> Iterator[threading.Event]:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    from catdog.data.names import shown
     from catdog.train.runs import list_runs
 
     infos = list_runs()
@@ -257,10 +272,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
     print(f"{'run':44} {'model':14} {'data':12} {'epochs':>7} {'best val':>8} {'test':>7} status")
     for r in infos:
         if r.damaged:  # its files cannot be read: say why instead of the numbers
-            print(f"{r.id:44} damaged: {r.error}")
+            print(f"{shown(r.id):44} damaged: {shown(r.error or '')}")
             continue
         print(
-            f"{r.id:44} {r.model:14} {Path(r.data).name[:12]:12} "
+            f"{shown(r.id):44} {shown(r.model):14} {shown(Path(r.data).name)[:12]:12} "
             f"{f'{r.epochs_done}/{r.epochs}':>7} {fmt_accuracy(r.best_val_accuracy):>8} "
             f"{fmt_accuracy(r.test_accuracy):>7} {r.state}"
         )

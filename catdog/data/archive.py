@@ -24,6 +24,7 @@ import zipfile
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 from catdog.data.zip_directory import (
     READ_ERRORS,
@@ -34,6 +35,7 @@ from catdog.data.zip_directory import (
     open_zip,
     quoted,
 )
+from catdog.data.zip_layout import LayoutError, PathClaims, check_layout, nested_archive
 from catdog.progress import ProgressFn, report
 
 _CHUNK = 1 << 20  # copy entries 1 MiB at a time
@@ -55,6 +57,17 @@ MAX_PATH_BYTES = 1024
 
 
 _ENCRYPTED, _PATCHED, _STRONG = 0x1, 0x20, 0x40
+
+
+class WriteBudget(Protocol):
+    """What may bound an extraction beyond :class:`ExtractLimits` (hosted mode's quota, see
+    :class:`catdog.data.import_bounds.ImportBudget`); each method raises to refuse."""
+
+    def plan(self, declared_bytes: int, entries: int) -> None:
+        """Called with the planned entries' declared total before anything is written."""
+
+    def add(self, nbytes: int) -> None:
+        """Called before each chunk of ``nbytes`` is written."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +173,11 @@ def _skip_reason(
             f"{len('/'.join(parts).encode())} in all; the limits are {MAX_NAME_BYTES} and "
             f"{MAX_PATH_BYTES}); skipped. Shorten it"
         )
+    if nested_archive(parts):
+        return (
+            f"{entry} is an archive inside the archive; skipped (catdog does not unpack "
+            "archives within archives). Unpack it and import its folder"
+        )
     if info.file_size > limits.max_entry_bytes:
         return (
             f"{entry} is {info.file_size:,} bytes, over the {limits.max_entry_bytes:,}-byte "
@@ -176,7 +194,7 @@ def _plan(
     plan, skipped = [], []
     files: dict[tuple[str, ...], str] = {}  # path parts → shown name of the file entry
     folders: dict[tuple[str, ...], str] = {}  # path parts → an entry that makes it a folder
-    declared = 0
+    declared, claims = 0, PathClaims(archive)
     for info in zf.infolist():
         shown = _entry_name(info)
         parts = _safe_parts(shown, archive)
@@ -185,6 +203,7 @@ def _plan(
         _refuse_unsafe(info, shown, archive, limits)
         if shown.replace("\\", "/").endswith("/"):
             folders.setdefault(parts, shown)
+            _claim(claims, parts, shown, False)
             continue
         if parts in files:
             raise ArchiveError(
@@ -194,6 +213,7 @@ def _plan(
         files[parts] = shown
         for depth in range(1, len(parts)):
             folders.setdefault(parts[:depth], shown)
+        target = _claim(claims, parts, shown, True)
         reason = _skip_reason(info, shown, parts, archive, limits)
         if reason:
             skipped.append(SkippedEntry("/".join(parts), reason))
@@ -204,7 +224,7 @@ def _plan(
                 f"{archive} would expand to more than {limits.max_total_bytes:,} bytes "
                 f"(reached at entry {quoted(shown)}); this looks like a zip bomb"
             )
-        plan.append((info, shown, parts))
+        plan.append((info, shown, target))
     for parts, shown in files.items():
         if parts in folders:
             raise ArchiveError(
@@ -213,6 +233,18 @@ def _plan(
                 "refused. Re-create it"
             )
     return plan, skipped
+
+
+def _claim(claims: PathClaims, parts: tuple[str, ...], shown: str, is_file: bool) -> tuple:
+    """Where an entry is extracted, the same on every disk (:class:`PathClaims`)."""
+    try:
+        return claims.claim(parts, shown, is_file)
+    except LayoutError as exc:
+        raise ArchiveError(str(exc)) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Extracting
 
 
 def _damage(exc: BaseException) -> str:
@@ -227,7 +259,9 @@ def _damage(exc: BaseException) -> str:
     return f"has corrupt compressed data ({text or type(exc).__name__})"
 
 
-def _copy_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> None:
+def _copy_entry(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budget: WriteBudget | None
+) -> None:
     """Stream one entry into a new file (never an existing one, never through a link).
 
     zipfile hands out at most the entry's declared size, which the plan checked against the
@@ -251,6 +285,8 @@ def _copy_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> Non
                     raise _Damaged(_damage(exc)) from exc
                 if not chunk:
                     return
+                if budget is not None:
+                    budget.add(len(chunk))  # counted before it is written
                 out.write(chunk)
 
 
@@ -260,6 +296,7 @@ def _extract_all(
     root: Path,
     archive: str,
     progress: ProgressFn | None,
+    budget: WriteBudget | None = None,
 ) -> tuple[list[Path], list[SkippedEntry]]:
     """Extract the planned entries under ``root``; damaged ones are removed and reported."""
     files: list[Path] = []
@@ -272,7 +309,7 @@ def _extract_all(
             )
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            _copy_entry(zf, info, target)
+            _copy_entry(zf, info, target, budget)
             files.append(target)
         except _Damaged as exc:
             target.unlink(missing_ok=True)
@@ -299,6 +336,7 @@ def safe_extract(
     *,
     limits: ExtractLimits | None = None,
     progress: ProgressFn | None = None,
+    budget: WriteBudget | None = None,
 ) -> Extraction:
     """Extract a zip into ``dest``, refusing anything unsafe before writing a byte.
 
@@ -314,6 +352,8 @@ def safe_extract(
         limits: entry count, directory and size limits against zip bombs (defaults:
             :class:`ExtractLimits`).
         progress: called as ``progress(done, total, message)`` per entry.
+        budget: told the declared total before anything is written and each chunk before it
+            is written; what it raises ends the extraction (hosted mode's quota).
 
     Returns:
         An :class:`Extraction`: the files written, in archive order, and the skipped entries.
@@ -330,8 +370,15 @@ def safe_extract(
     archive = zip_path.name
     with open_zip(zip_path, archive, limits) as zf:
         plan, skipped = _plan(zf, archive, limits)
+        try:  # entries that share bytes, an absurd total: before a byte is extracted
+            assert zf.fp is not None
+            check_layout(zf.fp, zf.infolist(), archive, os.fstat(zf.fp.fileno()).st_size)
+        except LayoutError as exc:
+            raise ArchiveError(str(exc)) from None
+        if budget is not None:
+            budget.plan(sum(info.file_size for info, _, _ in plan), len(plan))
         dest.mkdir(parents=True, exist_ok=True)
-        files, damaged = _extract_all(zf, plan, dest.resolve(), archive, progress)
+        files, damaged = _extract_all(zf, plan, dest.resolve(), archive, progress, budget)
     skipped += damaged
     if skipped and not files:
         raise ArchiveError(

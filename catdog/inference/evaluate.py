@@ -9,21 +9,24 @@ prediction. The metric functions are plain NumPy and import no TensorFlow.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from catdog import hosting
 from catdog.data.datasets import labelled_images, visible_folders
-from catdog.data.names import look_alike_letters, shown
+from catdog.data.names import case_twins, class_key, look_alike_letters, shown
 from catdog.data.paths import in_dataset_roots
+from catdog.inference.calibration import calibration_report
+from catdog.inference.curves import class_curves
+from catdog.policy import current_policy
 from catdog.progress import ProgressFn
 from catdog.train.runs import resolve_run, usable_run_info
 
 if TYPE_CHECKING:
-    from catdog.inference.predict import Prediction
+    from catdog.inference.predict import Prediction, Predictor
 
 # Misclassified files listed by Evaluation.summary() (to_dict() keeps them all).
 SUMMARY_MISTAKES = 10
@@ -119,6 +122,11 @@ class Evaluation:
     per_class: dict[str, dict[str, float]]
     misclassified: list[Misclassified]  # most confidently wrong first
     skipped: list[dict[str, str]] = field(default_factory=list)  # unreadable: {file, error}
+    # Every image read: {file, true, predicted, probabilities, answered, score}, in file order.
+    images: list[dict[str, Any]] = field(default_factory=list)
+    curves: dict[str, Any] = field(default_factory=dict)  # curves.class_curves
+    calibration: dict[str, Any] = field(default_factory=dict)  # before/after, with temperature
+    rejection: dict[str, Any] = field(default_factory=dict)  # the "not sure" rule on these
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready data (the confusion matrix as a list of lists)."""
@@ -133,6 +141,10 @@ class Evaluation:
             "per_class": self.per_class,
             "misclassified": [asdict(m) for m in self.misclassified],
             "skipped": list(self.skipped),
+            "calibration": self.calibration,
+            "rejection": self.rejection,
+            "curves": self.curves,
+            "images": self.images,
         }
 
     def summary(self) -> str:
@@ -171,10 +183,28 @@ class Evaluation:
                     f"  {shown(_relative(m.file, self.data))}: {m.true} taken for {m.predicted} "
                     f"(p={m.probability:.3f})"
                 )
+        lines += self._trust_lines()
         if self.skipped:
             lines += ["", f"Skipped {len(self.skipped)} unreadable file(s):"]
             lines += [f"  {s['error']}" for s in self.skipped[:SUMMARY_MISTAKES]]
         return "\n".join(lines)
+
+    def _trust_lines(self) -> list[str]:
+        """Calibration and the "not sure" rule, as summary lines (none without trust)."""
+        c, r = self.calibration, self.rejection
+        if not c:
+            return []
+        lines = [
+            "",
+            f"Calibration (temperature {c['temperature']:.3g}): expected calibration error "
+            f"{c['ece_before']:.1%} before, {c['ece_after']:.1%} after",
+        ]
+        if r:
+            lines.append(
+                f"Not sure ({r['score']} rule): {r['answered']:.1%} of these images answered, "
+                f"{r['accuracy_answered']:.1%} of those right"
+            )
+        return lines
 
 
 def _relative(file: str, folder: str) -> str:
@@ -202,8 +232,8 @@ def resolve_eval_folder(run_config: dict[str, Any], data: str | Path | None) -> 
             )
         return folder
     root = Path(data).expanduser()
-    if hosting.hosted() and not in_dataset_roots(root):  # before saying what exists
-        hosting.refuse_server_files(f"evaluating on {root}")
+    if not in_dataset_roots(root):  # before saying what exists
+        current_policy().refuse_server_files(f"evaluating on {root}")
     if not root.is_dir():
         raise EvaluationError(f"{root} is not a folder; pass a folder of class folders")
     return root / "test" if (root / "test").is_dir() else root
@@ -215,24 +245,40 @@ def _named_class(name: str) -> str:
     return shown(name) + (f" ({'; '.join(letters)})" if letters else "")
 
 
-def _check_classes(folder: Path, classes: list[str]) -> None:
-    found = sorted(p.name for p in visible_folders(folder))
-    if found == sorted(classes):
-        return
-    missing = [_named_class(c) for c in classes if c not in found]
-    extra = [_named_class(c) for c in found if c not in classes]
+def _check_classes(folder: Path, classes: list[str]) -> list[str]:
+    """The folder names of ``folder``'s class folders, one per run class in its order: names
+    are compared in composed form (NFC), so a folder written in decomposed form is its class.
+
+    Raises:
+        EvaluationError: two folders differ only in case, or the folders are not the classes.
+    """
+    found = [p.name for p in visible_folders(folder)]
+    if twins := case_twins(found):
+        pairs = "; ".join(f"{shown(a)}/ and {shown(b)}/" for a, b in twins)
+        raise EvaluationError(
+            f"{shown(str(folder))} has class folders whose names differ only in case ({pairs}): "
+            "one class or two? Merge them into one folder, or rename one"
+        )
+    by_nfc = {unicodedata.normalize("NFC", name): name for name in found}
+    wanted = [unicodedata.normalize("NFC", c) for c in classes]
+    if sorted(by_nfc) == sorted(wanted):
+        return [by_nfc[c] for c in wanted]
+    missing = [_named_class(c) for c in wanted if c not in by_nfc]
+    extra = [_named_class(c) for c in sorted(by_nfc) if c not in wanted]
     parts = []
     if missing:
         parts.append(f"missing {', '.join(missing)}")
     if extra:
         parts.append(f"unexpected {', '.join(extra)}")
     hint = ""
-    if {"train", "validation"} & set(extra):
+    if {"train", "validation"} & set(by_nfc):
         hint = " (it looks like a dataset without a test/ split)"
+    elif {class_key(c) for c in wanted} == {class_key(c) for c in by_nfc}:
+        hint = " (the names differ only in case: rename the folders as the run names them)"
     raise EvaluationError(
-        f"the class folders of {folder} ({', '.join(found) or 'none'}) do not match the run's "
-        f"classes ({', '.join(classes)}): {'; '.join(parts)}{hint}. "
-        "Give a folder with one sub-folder per class, named as in training"
+        f"the class folders of {shown(str(folder))} ({', '.join(map(shown, found)) or 'none'}) "
+        f"do not match the run's classes ({', '.join(map(shown, classes))}): {'; '.join(parts)}"
+        f"{hint}. Give a folder with one sub-folder per class, named as in training"
     )
 
 
@@ -245,6 +291,7 @@ def evaluate_run(
     progress: ProgressFn | None = None,
     tta: bool | None = None,
     tta_zoom: float | None = None,
+    trust: bool = True,
 ) -> Evaluation:
     """Evaluate a run's model on its own test split or on any folder of class folders.
 
@@ -258,6 +305,10 @@ def evaluate_run(
         progress: called as ``progress(done, total, message)`` while images are classified.
         tta, tta_zoom: test-time views (see :class:`~catdog.inference.predict.Predictor`); ``None``
             takes the run's own setting.
+        trust: calibrate the probabilities and apply the run's "not sure" rule (learned the
+            first time, :func:`catdog.inference.trust.run_trust`); ``calibration`` and
+            ``rejection`` say how they do on these images. The accuracy, the confusion matrix
+            and the mistakes count every image, answered or not.
 
     Returns:
         An :class:`Evaluation`. Unreadable files are left out of the numbers and listed in
@@ -271,18 +322,28 @@ def evaluate_run(
 
     path = resolve_run(run)
     info = usable_run_info(path)
-    folder = resolve_eval_folder(info.config, data)
-    paths, labels = _images_to_evaluate(folder, info.classes)
-    predictor = Predictor.from_run(path, which=which, tta=tta, tta_zoom=tta_zoom)
+    shown = current_policy().shown  # hosted mode: messages name no server folder
+    try:
+        folder = resolve_eval_folder(info.config, data)
+        paths, labels = _images_to_evaluate(folder, info.classes)
+    except EvaluationError as exc:
+        raise EvaluationError(shown(str(exc))) from None
+    predictor = Predictor.from_run(path, which=which, tta=tta, tta_zoom=tta_zoom, trust=trust)
     predictions = predictor.predict_files(paths, batch_size=batch_size, progress=progress)
     true, pred, mistakes, skipped = _sort_predictions(paths, labels, predictions, info.classes)
     if not true:
-        raise EvaluationError(f"none of the {len(paths)} files in {folder} could be read as images")
+        raise EvaluationError(
+            f"none of the {len(paths)} files in {shown(folder)} could be read as images"
+        )
     cm = confusion_matrix(true, pred, len(info.classes))
+    read = [p for p in predictions if p.ok]
+    images = [_image_row(str(f), info.classes[y], p) for f, y, p in
+              zip(paths, labels, predictions, strict=True) if p.ok]  # fmt: skip
+    probs = np.array([list(p.probabilities.values()) for p in read])
     return Evaluation(
         run_id=info.id,
         which=which,
-        data=str(folder),
+        data=shown(folder),
         classes=list(info.classes),
         count=len(true),
         accuracy=float(np.trace(cm)) / len(true),
@@ -290,7 +351,46 @@ def evaluate_run(
         per_class=per_class_metrics(cm, info.classes),
         misclassified=mistakes,
         skipped=skipped,
+        images=images,
+        curves=class_curves(probs, true, info.classes),
+        calibration=_calibration(predictor, read, true),
+        rejection=_rejection(predictor, read, true, pred),
     )
+
+
+def _image_row(file: str, true: str, p: Prediction) -> dict[str, Any]:
+    """One image's result, as the per-image table and its CSV show it."""
+    return {
+        "file": file, "true": true, "predicted": p.label, "answered": p.answered,
+        "probabilities": {c: round(v, 6) for c, v in p.probabilities.items()},
+        "score": p.score,
+    }  # fmt: skip
+
+
+def _calibration(predictor: Predictor, read: list[Prediction], true: list[int]) -> dict[str, Any]:
+    """Calibration before and after the run's temperature on these images ({} without)."""
+    if predictor.trust is None:
+        return {}
+    raw = np.array([list(p.uncalibrated.values()) for p in read])
+    calibrated = np.array([list(p.probabilities.values()) for p in read])
+    report = calibration_report(raw, calibrated, true)
+    return {"temperature": predictor.trust.temperature} | report
+
+
+def _rejection(
+    predictor: Predictor, read: list[Prediction], true: list[int], pred: list[int]
+) -> dict[str, Any]:
+    """How the run's "not sure" rule does on these images ({} without a rule)."""
+    if predictor.trust is None:
+        return {}
+    rule = predictor.trust.rule
+    answered = np.array([p.answered for p in read], dtype=bool)
+    right = np.asarray(true) == np.asarray(pred)
+    return {
+        "score": rule.score, "threshold": rule.threshold, "coverage_target": rule.coverage,
+        "answered": float(answered.mean()),
+        "accuracy_answered": float(right[answered].mean()) if answered.any() else 0.0,
+    }  # fmt: skip
 
 
 def _images_to_evaluate(folder: Path, classes: list[str]) -> tuple[list[Path], list[int]]:
@@ -299,8 +399,7 @@ def _images_to_evaluate(folder: Path, classes: list[str]) -> tuple[list[Path], l
     Raises:
         EvaluationError: the class folders are not the run's classes, or hold no images.
     """
-    _check_classes(folder, classes)
-    paths, labels = labelled_images(folder, classes)
+    paths, labels = labelled_images(folder, _check_classes(folder, classes))
     if not paths:
         raise EvaluationError(f"{folder} has no images in its class folders ({', '.join(classes)})")
     return paths, labels

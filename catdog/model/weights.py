@@ -26,11 +26,12 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from catdog import hosting
 from catdog.data.paths import weights_dir
 from catdog.model.backbones import BACKBONES, Backbone
 from catdog.model.errors import ModelError
 from catdog.model.registry import get_network
+from catdog.policy import current_policy
+from catdog.safe_files import FileProblem, open_regular, os_words
 from catdog.system import megabytes
 
 # Set to a folder URL that serves the same file names (a mirror) to download from there instead.
@@ -181,7 +182,7 @@ def find_weights(
         return None
     if weights:
         path = Path(weights).expanduser()
-        if not path.is_file():
+        if not os.path.lexists(path):
             raise _missing(backbone, model, f"the weights file given, {path}, does not exist")
         return path
     found = cached_weights(backbone)
@@ -240,14 +241,15 @@ def check_weights_file(model: str, path: str | Path, shown: str | None = None) -
     """
     backbone, path = _pretrained_base(model), Path(path).expanduser()
     shown = shown or str(path)
-    if not path.is_file():
-        where = "is a folder" if path.is_dir() else "does not exist"
-        raise ModelError(f"{shown} {where}; give the path of a weights file (.h5)")
-    try:
-        with path.open("rb") as handle:
+    try:  # a folder, a pipe, an empty file: each said as what it is; nothing blocks
+        with os.fdopen(open_regular(path, shown), "rb") as handle:
             head = handle.read(len(HDF5_SIGNATURE))
+    except FileProblem as exc:
+        raise ModelError(f"{exc}; give the path of a weights file (.h5)") from exc
+    except FileNotFoundError as exc:
+        raise ModelError(f"{shown} does not exist; give the path of a weights file (.h5)") from exc
     except OSError as exc:
-        raise ModelError(f"{shown} cannot be read ({exc.strerror or exc})") from exc
+        raise ModelError(f"{shown} cannot be read ({os_words(exc)})") from exc
     if problem := _form_problem(path.name, head, shown, backbone):
         raise ModelError(problem)
     from catdog.model.pretrained import check_base_weights
@@ -279,11 +281,14 @@ def save_uploaded_weights(model: str, name: str, data: bytes) -> tuple[Path, str
 
     Raises:
         ModelError: it is not a weights file of ``model``'s base (one sentence, naming it).
-        catdog.hosting.HostedLimitError: in hosted mode, over the upload cap or the quota.
+        catdog.policy.HostedLimitError: in hosted mode, over the upload cap or the quota, or
+            a read-only visitor.
     """
     backbone = _pretrained_base(model)
     shown = Path(name.replace("\\", "/")).name or "the uploaded file"
-    hosting.check_upload(len(data), shown)  # before writing it anywhere
+    policy = current_policy()
+    policy.check_writable(f"keeping the weights file {shown}")
+    policy.check_upload(len(data), shown)  # before writing it anywhere
     if problem := _form_problem(shown, data[: len(HDF5_SIGNATURE)], shown, backbone):
         raise ModelError(problem)
     suffix = str(_weights_suffix(shown))
@@ -291,7 +296,7 @@ def save_uploaded_weights(model: str, name: str, data: bytes) -> tuple[Path, str
     target = weights_dir() / f"{stem}-{hashlib.sha256(data).hexdigest()[:12]}{suffix}"
     if target.is_file():  # uploaded before (perhaps for another model): checked for this one
         return target, check_weights_file(model, target, shown)
-    hosting.check_quota(len(data), shown)
+    policy.check_quota(len(data), shown)
     fd, temp = tempfile.mkstemp(prefix=".upload-", suffix=suffix, dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as out:

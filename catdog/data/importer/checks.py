@@ -9,8 +9,6 @@ import json
 import tempfile
 from pathlib import Path
 
-from catdog import hosting
-from catdog.data.archive import ExtractLimits
 from catdog.data.datasets import (
     MANIFEST_NAME,
     DatasetError,
@@ -19,7 +17,9 @@ from catdog.data.importer.layouts import walk_files
 from catdog.data.importer.report import ImportReport, SkippedFile
 from catdog.data.importer.splits import SplitSpec, check_split
 from catdog.data.importer.sweep import upload_dir_prefix
-from catdog.data.names import look_alike_letters, shown
+from catdog.data.names import case_twins, look_alike_letters, shown
+from catdog.data.paths import datasets_dir
+from catdog.policy import Policy
 
 
 def check_request(split: SplitSpec, seed_counts: tuple[int, int, int]) -> SplitSpec:
@@ -45,13 +45,42 @@ def check_paths(source: Path, out: Path) -> tuple[Path, Path]:
         )
     if dst == src or dst.is_relative_to(src) or (src.is_dir() and src.is_relative_to(dst)):
         raise DatasetError(f"{out} overlaps the source {source}; import into another folder")
+    _refuse_data_folders(dst, out)
     return src, dst
 
 
-def check_hosted_source(source: Path) -> None:
+def _refuse_data_folders(dst: Path, out: Path) -> None:
+    """An import makes a new dataset folder inside the datasets folder (or anywhere else):
+    never the datasets folder itself or a folder above it, nor a folder inside a dataset."""
+    home = datasets_dir().resolve()
+    if home.is_relative_to(dst):
+        raise DatasetError(
+            f"{shown(str(out))} is the folder that holds all datasets (or one above it); an "
+            "import makes a new dataset folder: give --out a new folder's name"
+        )
+    if dst.is_relative_to(home) and dst.parent != home:
+        dataset = dst.relative_to(home).parts[0]
+        raise DatasetError(
+            f"{shown(str(out))} is inside the dataset {shown(dataset)}; catdog never imports "
+            "into or over a dataset. Give --out a new folder's name"
+        )
+
+
+def refuse_case_twins(classes: list[str], source: Path) -> None:
+    """Class folders whose names differ only in case are one folder on most disks and two on
+    Linux': which is meant cannot be known, so the import is refused, saying which."""
+    if twins := case_twins(classes):
+        pairs = "; ".join(f"{shown(a)}/ and {shown(b)}/" for a, b in twins)
+        raise DatasetError(
+            f"{shown(str(source))} has class folders whose names differ only in case ({pairs}): "
+            "one class or two? Merge them into one folder, or rename one, and import again"
+        )
+
+
+def check_hosted_source(source: Path, policy: Policy) -> None:
     """In hosted mode, read only what a visitor uploaded: a file the dashboard wrote into this
     process' upload folder (:func:`upload_dir_prefix`), within the upload cap."""
-    if not hosting.hosted():
+    if policy.allows_server_files:
         return
     src = source.resolve()
     folder = src.parent
@@ -61,21 +90,9 @@ def check_hosted_source(source: Path) -> None:
         and folder.name.startswith(upload_dir_prefix())
     )
     if not uploaded:
-        hosting.refuse_server_files(f"importing {source}")
-    hosting.check_upload(src.stat().st_size, src.name)
-    hosting.check_quota(src.stat().st_size, src.name)
-
-
-def extract_limits() -> ExtractLimits | None:
-    """In hosted mode an archive may expand to twice the dataset cap (photos barely compress;
-    the finished dataset is checked against the cap itself); locally, the archive defaults."""
-    if not hosting.hosted():
-        return None
-    limits = hosting.settings()
-    return ExtractLimits(
-        max_total_bytes=2 * limits.max_dataset_bytes,
-        max_entries=2 * limits.max_dataset_images + 1000,
-    )
+        policy.refuse_server_files(f"importing {source}")
+    policy.check_upload(src.stat().st_size, src.name)
+    policy.check_quota(src.stat().st_size, src.name)
 
 
 def _fingerprint(source: Path) -> str:

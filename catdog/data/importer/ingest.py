@@ -4,6 +4,7 @@ fully decoded and staged as an RGB JPEG, or skipped with the reason.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import stat
@@ -13,6 +14,7 @@ from pathlib import Path
 from PIL import Image
 
 from catdog.data.images import ImageError, opened_rgb
+from catdog.data.import_bounds import ImportBudget
 from catdog.data.importer.layouts import Item
 from catdog.data.importer.report import JPEG_QUALITY, SkippedFile
 from catdog.data.names import shown
@@ -58,22 +60,29 @@ def read_regular(path: Path, rel: str) -> bytes | str:
     return data
 
 
-def _ingest(item: Item, staged: Path) -> tuple[str, str]:
-    """Decode one file fully and stage it as an RGB JPEG; returns (outcome, reason)."""
+def _ingest(item: Item, staged: Path, budget: ImportBudget) -> tuple[str, str]:
+    """Decode one file (a JPEG reduced to ``budget.min_side`` if set) and stage it as an RGB
+    JPEG, its bytes counted by ``budget`` before they are written; returns (outcome, the reason
+    it was skipped or the SHA-256 of its bytes)."""
     name = shown(item.rel)  # the name in messages: one line, nothing hidden
     data = read_regular(item.path, name)
     if isinstance(data, str):
         return "skipped", data
+    digest = hashlib.sha256(data).hexdigest()  # exact duplicates are counted from it
     try:
         # The decoded image counts against the decode budget until it is written (see
         # catdog.data.images.DECODE_BUDGET_PIXELS), so the pool's threads cannot each hold a
         # full-size photo at once.
-        with opened_rgb(data, name=name) as image:
+        with opened_rgb(data, name=name, min_side=budget.min_side) as image:
             if is_plain_jpeg(data):
+                budget.add_staged(len(data))
                 staged.write_bytes(data)
-                return "copied", ""
-            image.save(staged, "JPEG", quality=JPEG_QUALITY)
-            return "converted", ""
+                return "copied", digest
+            encoded = io.BytesIO()
+            image.save(encoded, "JPEG", quality=JPEG_QUALITY)
+            budget.add_staged(encoded.tell())
+            staged.write_bytes(encoded.getbuffer())
+            return "converted", digest
     except ImageError as exc:
         return "skipped", str(exc)
 
@@ -82,12 +91,19 @@ class Checker:
     """Runs :func:`_ingest` over items on a thread pool, in order, and keeps the tallies."""
 
     def __init__(
-        self, pool: ThreadPoolExecutor, staging: Path, total: int, progress: ProgressFn | None
+        self,
+        pool: ThreadPoolExecutor,
+        staging: Path,
+        total: int,
+        progress: ProgressFn | None,
+        budget: ImportBudget,
     ) -> None:
         self.pool, self.staging, self.total, self.progress = pool, staging, total, progress
+        self.budget = budget
         self.staged: dict[Path, Path] = {}
         self.skipped: list[SkippedFile] = []
         self.outcome: dict[Path, str] = {}  # "copied" or "converted", per usable file
+        self.digest: dict[Path, str] = {}  # SHA-256 of each usable file's bytes
         self.done = 0
         self.time_left = TimeLeft()
 
@@ -97,7 +113,10 @@ class Checker:
         targets = [self.staging / f"{first + i:07d}.jpg" for i in range(len(items))]
         good = []
         for item, target, (outcome, reason) in zip(
-            items, targets, self.pool.map(_ingest, items, targets), strict=True
+            items,
+            targets,
+            self.pool.map(_ingest, items, targets, [self.budget] * len(items)),
+            strict=True,
         ):
             self.done += 1
             self.total = max(self.total, self.done)
@@ -107,6 +126,7 @@ class Checker:
                 self.skipped.append(SkippedFile(item.rel, reason))
                 continue
             self.outcome[item.path] = outcome
+            self.digest[item.path] = reason
             self.staged[item.path] = target
             good.append(item)
         return good
