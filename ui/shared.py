@@ -6,7 +6,10 @@ session state, only the plain values read here.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,7 @@ from catdog.inference.predict import Predictor
 from catdog.jobs import manager
 from catdog.train.augment import AugmentConfig
 from catdog.train.runs import RunInfo
-from ui.frame import PAGES
+from ui.frame import PAGES, WORKSPACE
 
 DATASET = "dataset"  # path (str) of the active dataset
 DATASET_PARAM = "data"  # ... and its name in the page URL's query, so a refresh keeps it
@@ -137,6 +140,41 @@ def model_choice(where: Any = st, key: str = "which_model") -> str:
 def predictor(run_id: str, which: str, version: float) -> Predictor:
     """One loaded model per run and choice; ``version`` (the file's mtime) keys the cache."""
     return Predictor.from_run(run_id, which=which)
+
+
+_prefetched: set[tuple] = set()  # models some visitor already asked to load in advance
+_prefetched_lock = threading.Lock()
+
+
+def prefetch_predictor(run_id: str, which: str, version: float) -> None:
+    """Load a model (:func:`predictor`) and trace its prediction in a background thread, once,
+    while the visitor picks photos: the first photo then only waits for its own prediction.
+    The thread keeps this run's workspace. A failure is left for the foreground load to say."""
+    key = (run_id, which, version, st.session_state.get(WORKSPACE))
+    with _prefetched_lock:
+        if key in _prefetched:
+            return
+        _prefetched.add(key)
+
+    def load() -> None:
+        with contextlib.suppress(Exception):  # the page's own load reports any problem
+            predictor(run_id, which, version).predict([("warm-up.png", _GREY_PNG)], heatmaps=True)
+
+    context = contextvars.copy_context()  # the workspace (a context variable)
+    threading.Thread(target=context.run, args=(load,), name="catdog-prefetch", daemon=True).start()
+
+
+def _grey_png() -> bytes:
+    from io import BytesIO
+
+    from PIL import Image
+
+    buffer = BytesIO()
+    Image.new("RGB", (32, 32), (128, 128, 128)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+_GREY_PNG = _grey_png()
 
 
 def damaged_ui(infos: list[RunInfo]) -> None:

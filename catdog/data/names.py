@@ -96,3 +96,21 @@ def portable_name(stem: str, suffix: str, limit: int = 255) -> str:
     while len(text.encode()) > room:
         text = text[:-1]
     return (text.rstrip(". ") or "image") + suffix
+
+
+def class_key(name: str) -> str:
+    """What makes two class names one class to every disk: the composed form (NFC), with
+    case ignored (``Cats``, ``cats`` and a decomposed ``cäts`` twin share a key)."""
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+def case_twins(names: list[str]) -> list[tuple[str, str]]:
+    """Pairs of names (in NFC) that differ only in case, e.g. ``[("Cats", "cats")]``: on
+    macOS' and Windows' disks they are one folder, on Linux' two."""
+    first: dict[str, str] = {}
+    twins = []
+    for name in sorted({unicodedata.normalize("NFC", n) for n in names}):
+        seen = first.setdefault(class_key(name), name)
+        if seen != name:
+            twins.append((seen, name))
+    return twins

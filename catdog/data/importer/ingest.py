@@ -4,6 +4,7 @@ fully decoded and staged as an RGB JPEG, or skipped with the reason.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import stat
@@ -61,11 +62,13 @@ def read_regular(path: Path, rel: str) -> bytes | str:
 
 def _ingest(item: Item, staged: Path, budget: ImportBudget) -> tuple[str, str]:
     """Decode one file (a JPEG reduced to ``budget.min_side`` if set) and stage it as an RGB
-    JPEG, its bytes counted by ``budget`` before they are written; returns (outcome, reason)."""
+    JPEG, its bytes counted by ``budget`` before they are written; returns (outcome, the reason
+    it was skipped or the SHA-256 of its bytes)."""
     name = shown(item.rel)  # the name in messages: one line, nothing hidden
     data = read_regular(item.path, name)
     if isinstance(data, str):
         return "skipped", data
+    digest = hashlib.sha256(data).hexdigest()  # exact duplicates are counted from it
     try:
         # The decoded image counts against the decode budget until it is written (see
         # catdog.data.images.DECODE_BUDGET_PIXELS), so the pool's threads cannot each hold a
@@ -74,12 +77,12 @@ def _ingest(item: Item, staged: Path, budget: ImportBudget) -> tuple[str, str]:
             if is_plain_jpeg(data):
                 budget.add_staged(len(data))
                 staged.write_bytes(data)
-                return "copied", ""
+                return "copied", digest
             encoded = io.BytesIO()
             image.save(encoded, "JPEG", quality=JPEG_QUALITY)
             budget.add_staged(encoded.tell())
             staged.write_bytes(encoded.getbuffer())
-            return "converted", ""
+            return "converted", digest
     except ImageError as exc:
         return "skipped", str(exc)
 
@@ -100,6 +103,7 @@ class Checker:
         self.staged: dict[Path, Path] = {}
         self.skipped: list[SkippedFile] = []
         self.outcome: dict[Path, str] = {}  # "copied" or "converted", per usable file
+        self.digest: dict[Path, str] = {}  # SHA-256 of each usable file's bytes
         self.done = 0
         self.time_left = TimeLeft()
 
@@ -122,6 +126,7 @@ class Checker:
                 self.skipped.append(SkippedFile(item.rel, reason))
                 continue
             self.outcome[item.path] = outcome
+            self.digest[item.path] = reason
             self.staged[item.path] = target
             good.append(item)
         return good
