@@ -582,7 +582,7 @@ def test_links_and_special_files_are_never_followed_or_opened(
 
 
 def test_a_file_swapped_for_a_fifo_after_the_walk_is_not_opened(tmp_path: Path) -> None:
-    from catdog.data.importer import _read_regular
+    from catdog.data.importer import read_regular as _read_regular
 
     os.mkfifo(tmp_path / "pipe.jpg")
     answer: list[object] = []

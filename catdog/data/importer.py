@@ -426,8 +426,8 @@ def _is_plain_jpeg(data: bytes) -> bool:
         return False
 
 
-def _read_regular(path: Path, rel: str) -> bytes | str:
-    """Read a regular file whole; returns its bytes, or why it was not read.
+def read_regular(path: Path, rel: str) -> bytes | str:
+    """Read a regular file whole; returns its bytes, or why it was not read (naming it ``rel``).
 
     The walk already passed over links and special files; this checks again on the open file
     (it may have been swapped since), without following a link or blocking on a pipe.
@@ -453,12 +453,22 @@ def _read_regular(path: Path, rel: str) -> bytes | str:
     return data
 
 
-def _ingest(item: _Item, staged: Path) -> tuple[str, str]:
-    """Decode one file fully and stage it as an RGB JPEG; returns (outcome, reason)."""
-    name = shown(item.rel)  # the name in messages: one line, nothing hidden
-    data = _read_regular(item.path, name)
-    if isinstance(data, str):
-        return "skipped", data
+def stage_photo(data: bytes, name: str, staged: Path) -> tuple[str, str]:
+    """Check a photo's bytes by decoding them fully, and stage it as an RGB JPEG.
+
+    The one check every photo catdog keeps goes through, whether imported or added by hand.
+
+    Args:
+        data: the file's bytes.
+        name: the name to use in messages (already made one line, see
+            :func:`catdog.data.names.shown`).
+        staged: the file to write (a plain RGB JPEG is copied byte for byte, anything else
+            re-encoded).
+
+    Returns:
+        ``("copied" | "converted", "")``, or ``("skipped", reason)`` with the one-line reason,
+        naming the file, when it is not a usable image.
+    """
     try:
         # The decoded image counts against the decode budget until it is written (see
         # catdog.data.images.DECODE_BUDGET_PIXELS), so the pool's threads cannot each hold a
@@ -471,6 +481,15 @@ def _ingest(item: _Item, staged: Path) -> tuple[str, str]:
             return "converted", ""
     except ImageError as exc:
         return "skipped", str(exc)
+
+
+def _ingest(item: _Item, staged: Path) -> tuple[str, str]:
+    """Read one file and check and stage it (:func:`stage_photo`); returns (outcome, reason)."""
+    name = shown(item.rel)  # the name in messages: one line, nothing hidden
+    data = read_regular(item.path, name)
+    if isinstance(data, str):
+        return "skipped", data
+    return stage_photo(data, name, staged)
 
 
 class _Checker:
