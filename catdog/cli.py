@@ -22,6 +22,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from catdog.cli_builder import add_builder_commands
 from catdog.failures import TrainingFailed
 from catdog.progress import TextProgress
 from catdog.train.config import TrainConfig
@@ -587,6 +588,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_dataset_commands(sub)
+    add_builder_commands(sub)
     _add_training_commands(sub)
     _add_model_commands(sub)
     return parser
