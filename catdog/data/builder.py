@@ -371,8 +371,8 @@ def _check_in_place(root: Path, classes: list[str]) -> None:
     new = [c for c in classes if c.strip().casefold() not in existing]
     if new:
         raise DatasetError(
-            f"{', '.join(repr(shown(c)) for c in new)} is not a class of {root.name!r}; a new class "
-            "makes a new version of the dataset (every split needs it at once)"
+            f"{', '.join(repr(shown(c)) for c in new)} is not a class of {root.name!r}; a new "
+            "class makes a new version of the dataset (every split needs it at once)"
         )
 
 
