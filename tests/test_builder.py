@@ -79,7 +79,8 @@ def test_the_split_is_seeded_and_added_photos_fill_what_a_split_lacks() -> None:
 def test_two_classes_make_a_normal_dataset_with_the_split_in_words() -> None:
     report = build_dataset("pets", {"cats": photos(0, 20), "dogs": photos(1, 20)}, seed=3)
     assert report.out == datasets_dir() / "pets"
-    assert counts(report.out) == {s: {"cats": n, "dogs": n} for s, n in zip(SPLITS, (14, 3, 3), strict=True)}
+    sizes = zip(SPLITS, (14, 3, 3), strict=True)
+    assert counts(report.out) == {s: {"cats": n, "dogs": n} for s, n in sizes}
     assert report.split_lines == ["20 cats: 14 train, 3 validation, 3 test",
                                   "20 dogs: 14 train, 3 validation, 3 test"]  # fmt: skip
     assert "Made dataset pets from 40 photo(s)." in report.summary()
