@@ -22,6 +22,7 @@ from catdog.figures import image_sizes_figure, split_counts_figure
 from catdog.hosting import HostedLimitError
 from catdog.paging import page_count, page_items
 from catdog.train.runs import delete_dataset
+from pages.builder_view import builder_ui
 from pages.shared import (
     active_choice,
     confirmed,
@@ -233,7 +234,9 @@ if deleted := st.session_state.pop("dataset_deleted", None):
 choose_ui()
 delete_ui()
 show_report()
-browse_tab, import_tab = st.tabs(["Browse", "Import a dataset"])
+browse_tab, new_tab, import_tab = st.tabs(["Browse", "New dataset", "Import a dataset"])
+with new_tab:
+    builder_ui()
 with import_tab:
     request = import_ui()
     if request is not None:

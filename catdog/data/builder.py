@@ -48,6 +48,7 @@ from catdog.data.paths import (
     in_dataset_roots,
     is_shared,
 )
+from catdog.data.thumbnails import thumbnail
 from catdog.hosting import HostedLimitError
 
 # A photo: (file name, bytes) from an upload or the camera, or a path on this computer.
@@ -462,3 +463,30 @@ def _warnings(counts: dict[str, dict[str, int]]) -> list[str]:
         if warning := photo_split.few_photos_warning(cls, total, validation):
             found.append(warning)
     return found + balance_warnings(counts)
+
+
+# ------------------------------------------------------------------- photos being gathered
+
+
+def check_gathered(count: int, nbytes: int, what: str = "the photos gathered") -> None:
+    """In hosted mode, refuse gathering more photos than a dataset may hold (their number and
+    bytes, before any is written; nothing locally).
+
+    Raises:
+        catdog.hosting.HostedLimitError: over the dataset's image or size cap.
+    """
+    hosting.check_dataset_images(count, what)
+    hosting.check_dataset_bytes(nbytes, what)
+
+
+def photo_thumbnail(cls: str, name: str, data: bytes, size: int = 96) -> bytes:
+    """A square thumbnail of a photo being added to class ``cls``, checking it on the way.
+
+    Raises:
+        catdog.data.images.ImageError: not a usable image (the message names
+            ``cls/name`` and says why, as the dataset's own check would).
+        catdog.hosting.HostedLimitError: in hosted mode, the photo is over the upload cap.
+    """
+    shown_name = shown(f"{cls}/{Path(name.replace(chr(92), '/')).name or 'photo'}")
+    hosting.check_upload(len(data), shown_name)
+    return thumbnail(data, size=size, name=shown_name)
