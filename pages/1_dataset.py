@@ -234,13 +234,13 @@ if deleted := st.session_state.pop("dataset_deleted", None):
 choose_ui()
 delete_ui()
 show_report()
-browse_tab, new_tab, import_tab = st.tabs(["Browse", "New dataset", "Import a dataset"])
-with new_tab:
-    builder_ui()
+browse_tab, import_tab, new_tab = st.tabs(["Browse", "Import a dataset", "New dataset"])
 with import_tab:
     request = import_ui()
     if request is not None:
         run_import(*request)
+with new_tab:
+    builder_ui()
 with browse_tab:
     info = require_dataset()
     overview(info)
