@@ -22,7 +22,7 @@ from catdog.figures import image_sizes_figure, split_counts_figure
 from catdog.hosting import HostedLimitError
 from catdog.paging import page_count, page_items
 from catdog.train.runs import delete_dataset
-from pages.builder_view import builder_ui
+from pages.builder_view import builder_ui, show_result
 from pages.shared import (
     active_choice,
     confirmed,
@@ -234,6 +234,7 @@ if deleted := st.session_state.pop("dataset_deleted", None):
 choose_ui()
 delete_ui()
 show_report()
+show_result()
 browse_tab, import_tab, new_tab = st.tabs(["Browse", "Import a dataset", "New dataset"])
 with import_tab:
     request = import_ui()

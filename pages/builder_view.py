@@ -172,7 +172,8 @@ def preview_ui(photos: dict[str, list[tuple[str, bytes]]]) -> bool:
 
 
 def show_result() -> None:
-    """The last dataset made (or photos added), with every file left out and why."""
+    """The last dataset made (or photos added), with every file left out and why (above the
+    tabs: the page opens on Browse, showing it, after it is made)."""
     if REPORT not in st.session_state:
         return
     summary = st.session_state[REPORT]
@@ -233,7 +234,6 @@ def add_ui(choice: DatasetChoice) -> None:
 
 def builder_ui() -> None:
     """The tab: make a new dataset, or add photos to the active one."""
-    show_result()
     choice = active_choice()
     targets = ["new"] + ([str(choice.path)] if choice.info is not None else [])
     target = st.radio("Photos for", targets, horizontal=True, key="builder_for",
