@@ -1,6 +1,7 @@
 """A new user's journey in a real browser, locally and on a hosted server: loose photo files
-and a camera photo become a 2-class and a 3-class dataset (a bad file refused in one line, the
-good ones kept), the recommended recipe trains, and its first model classifies a photo.
+and a camera photo become a 2-class dataset (a bad file refused in one line, the good ones
+kept) and, locally, a 3-class one; the recommended recipe trains one epoch, and its first model
+classifies a photo.
 
 Skips (saying why) when Debian's Chromium or the playwright package is missing.
 """
@@ -46,11 +47,13 @@ def journey_in(home: Path, photos: dict[str, list[Path]], hosted: bool) -> None:
             assert said.startswith("Made dataset my-photos from 13 photo(s).")
             assert any("cats/notes.jpg is not an image (got 18 bytes of text) — left out."
                        in alert for alert in trip.alerts)  # fmt: skip
-            three = {c: photos[c][:6] for c in CLASSES}
-            assert trip.new_dataset(three).startswith("Made dataset my-photos-2 from 18 photo")
-            trip.train(epochs=2)
-            shown = trip.predict(photos["owls"][0], classes=3)
-            assert "owls:" in shown and "cats:" in shown and "%" in shown
+            if not hosted:  # (hosted, the 2-class one trains: the test stays short)
+                three = {c: photos[c][:6] for c in CLASSES}
+                made = trip.new_dataset(three)
+                assert made.startswith("Made dataset my-photos-2 from 18 photo")
+            trip.train(epochs=1)
+            shown = trip.predict(photos["cats"][0], classes=2 if hosted else 3)
+            assert "dogs:" in shown and "cats:" in shown and "%" in shown
             assert not trip.errors()
         finally:
             trip.page.screenshot(path=str(home / "last.png"))
@@ -59,7 +62,8 @@ def journey_in(home: Path, photos: dict[str, list[Path]], hosted: bool) -> None:
     made = {p.name: p for p in root.rglob("my-photos*") if p.is_dir()}
     assert scan_dataset(made["my-photos"]).classes == ("cats", "dogs")
     assert scan_dataset(made["my-photos"]).total == 13  # 6 + 6 files and the camera photo
-    assert scan_dataset(made["my-photos-2"]).classes == CLASSES
+    if not hosted:
+        assert scan_dataset(made["my-photos-2"]).classes == CLASSES
 
 
 @pytest.mark.parametrize("hosted", [False, True], ids=["local", "hosted"])
