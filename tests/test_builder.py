@@ -218,6 +218,10 @@ def test_hosted_quota_counts_what_the_photos_add(hosted) -> None:
         add_photos("pets", {"cats": photos(0, 3, "more_")})
     assert tree_digest(report.out) == before
     assert [p.name for p in datasets_dir().iterdir()] == ["pets"]
+    # What is staged is counted once: a new version that fits the quota is made.
+    size = hosting.folder_size(report.out)
+    hosted.setenv("CATDOG_HOSTED_WORKSPACE_QUOTA_MB", str(2.6 * size / 2**20))
+    assert add_photos("pets", {"cats": photos(0, 1, "more_")}).out.name == "pets-v2"
 
 
 # ------------------------------------------------------------------------ class names

@@ -163,10 +163,11 @@ def _place(chosen: list[_Staged], folder: Path, taken: set[str]) -> None:
         os.replace(staged.path, folder / name)
 
 
-def _check_hosted_size(dataset: Path, what: str, adding: int) -> None:
-    """The finished dataset within the dataset cap, and ``adding`` bytes within the quota."""
+def _check_hosted_size(dataset: Path, what: str) -> None:
+    """The finished dataset within the dataset cap, and the workspace within its quota (the
+    work folder is in the workspace: what is staged counts already)."""
     hosting.check_dataset_bytes(hosting.folder_size(dataset), what)
-    hosting.check_quota(adding, what)
+    hosting.check_quota(0, what)
 
 
 # ----------------------------------------------------------------------------- new datasets
@@ -264,7 +265,7 @@ def build_dataset(
             for split, chosen in photo_split.assign(mine, seed, cls).items():
                 _place(chosen, dataset / split / cls, set())
         counts = _counts(dataset, classes)
-        _check_hosted_size(dataset, out.name, hosting.folder_size(dataset))
+        _check_hosted_size(dataset, out.name)
         lines, warnings, _ = photo_split.plan_preview({c: len(v) for c, v in grouped.items()})
         report = BuildReport(out, None, False, classes, counts, counts, lines, skipped,
                              warnings + balance_warnings(counts))  # fmt: skip
@@ -409,7 +410,7 @@ def _add(
     if in_place:
         adding = sum(s.path.stat().st_size for s in kept)
         hosting.check_dataset_bytes(hosting.folder_size(root) + adding, root.name)
-        hosting.check_quota(adding, root.name)
+        hosting.check_quota(0, root.name)  # the staged photos count already
         dataset = root
     else:
         dataset = work / "dataset"
@@ -421,7 +422,7 @@ def _add(
     report = BuildReport(out, root.name, in_place, all_classes, counts, added, lines, skipped,
                          _warnings(counts))  # fmt: skip
     if not in_place:
-        _check_hosted_size(dataset, out.name, hosting.folder_size(dataset))
+        _check_hosted_size(dataset, out.name)
     _write_manifest(dataset, report, seed, _manifest(root))
     if not in_place:
         _publish(dataset, out)
