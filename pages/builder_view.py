@@ -29,7 +29,7 @@ from catdog.data.images import IMAGE_SUFFIXES, ImageError
 from catdog.data.names import check_class_names
 from catdog.data.photo_split import plan_preview
 from catdog.hosting import HostedLimitError
-from pages.shared import active_choice, literal, set_active_dataset
+from pages.shared import PAGES, active_choice, literal, set_active_dataset
 
 CLASSES = "builder_classes"  # [{"id": k, "name": default name}] in order
 PHOTOS = "builder_photos"  # class id -> [{"pid", "name", "data", "thumb"}]
@@ -177,7 +177,9 @@ def show_result() -> None:
     if REPORT not in st.session_state:
         return
     summary = st.session_state[REPORT]
-    st.success(literal(summary.splitlines()[0]) + " It is the active dataset now.")
+    said, link = st.columns([3, 1], vertical_alignment="center")
+    said.success(literal(summary.splitlines()[0]) + " It is the active dataset now.")
+    link.page_link(PAGES["train"], label="Train a model on it", icon=":material/model_training:")
     with st.expander("What was done", expanded="Left out" in summary):
         st.code(summary, language=None)
 
