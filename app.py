@@ -14,9 +14,9 @@ from catdog.data.choices import describe
 from catdog.data.importer import sweep_stale_imports
 from catdog.data.paths import ENV_VAR as HOME_VAR
 from catdog.data.paths import in_workspace
+from catdog.job_status import job_line
+from catdog.jobs import manager
 from catdog.train.history import best_run, best_run_line
-from catdog.train.job_status import job_line
-from catdog.train.jobs import manager
 from catdog.train.runs import list_runs
 from pages.shared import PAGES, active_choice, damaged_ui, enter_workspace, guarded
 

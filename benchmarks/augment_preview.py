@@ -22,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from catdog.data.images import load_for_model  # noqa: E402
+from catdog.data.model_input import load_for_model  # noqa: E402
 from catdog.train.augment import AugmentConfig  # noqa: E402
 from catdog.train.warp import preview  # noqa: E402
 

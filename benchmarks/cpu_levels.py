@@ -32,15 +32,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from common import DATA, RESULTS, merge_rows, summarize, train_logged
 
-from catdog.model.registry import REGISTRY
 from catdog.train.precision import cpu_description, decide_auto, measure
+from catdog.train.presets import PRESETS
 
 
 def speeds() -> dict[str, dict]:
     """Training images/s of every from-scratch preset in float32 and bfloat16, and auto's pick
     (pretrained presets need their ImageNet weights: ``benchmarks/pretrained.py``)."""
     table = {}
-    for spec in (s for s in REGISTRY.values() if s.backbone is None):
+    for spec in (s for s in PRESETS.values() if s.backbone is None):
         rates, errors = measure(
             spec.name, spec.image_size, spec.batch_size, ("float32", "bfloat16")
         )

@@ -40,7 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from catdog.data.demo import CLASSES, DEFAULT_COUNTS, SPLITS, generate_demo_dataset
-from catdog.data.images import open_rgb, to_model_input
+from catdog.data.images import open_rgb
+from catdog.data.model_input import to_model_input
 
 
 def load_split(root: Path, split: str, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -27,9 +27,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from common import DATA, RESULTS, machine, machine_line, merge_rows, train_logged
 
-from catdog.model.registry import REGISTRY, get_spec
+from catdog.train.presets import PRESETS, get_preset
 
-PRESETS = [name for name, spec in REGISTRY.items() if spec.backbone is not None]
+PRESETS = [name for name, spec in PRESETS.items() if spec.backbone is not None]
 
 
 def random_weights(model: str, folder: Path) -> Path:
@@ -38,7 +38,7 @@ def random_weights(model: str, folder: Path) -> Path:
 
     keras.utils.set_random_seed(0)
     shape = (32, 32, 3)
-    if get_spec(model).backbone == "VGG16":
+    if get_preset(model).backbone == "VGG16":
         base = keras.applications.VGG16(include_top=False, weights=None, input_shape=shape)
     else:
         base = keras.applications.MobileNetV3Small(

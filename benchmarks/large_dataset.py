@@ -249,9 +249,10 @@ def _folder_mb(folder: Path) -> float:
 def _throughput_child(args: argparse.Namespace) -> None:
     """In a fresh process: images/s of the pipeline alone and of fit, on one path."""
     from catdog.model.backend import keras
-    from catdog.model.registry import build_model, compile_model, get_spec
+    from catdog.model.registry import build_model, compile_model
     from catdog.train.config import TrainConfig
     from catdog.train.pipeline import make_dataset, open_splits
+    from catdog.train.presets import get_preset
 
     cfg = TrainConfig(data=str(DATA), model="catdog-net").resolved()
     size, batch = int(cfg.image_size), int(cfg.batch_size)
@@ -270,7 +271,7 @@ def _throughput_child(args: argparse.Namespace) -> None:
 
     model = build_model("catdog-net", image_size=size, num_classes=2, precision="float32")
     compile_model(model, num_classes=2, learning_rate=1e-3,
-                  optimizer=get_spec("catdog-net").optimizer)  # fmt: skip
+                  optimizer=get_preset("catdog-net").optimizer)  # fmt: skip
     ends: list[float] = []
     timer = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: ends.append(
         time.perf_counter()))  # fmt: skip

@@ -36,9 +36,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from common import build_augmenter  # noqa: E402
 
-from catdog.model.registry import STRONG_AUGMENTATION  # noqa: E402
 from catdog.train.augment import AugmentConfig  # noqa: E402
 from catdog.train.pipeline import LoadedSplit, load_images, make_dataset  # noqa: E402
+from catdog.train.presets import STRONG_AUGMENTATION  # noqa: E402
 from catdog.train.warp import augment_images  # noqa: E402
 
 TRAIN = ROOT.parent / "shared" / "data" / "cats_vs_dogs_small" / "train"

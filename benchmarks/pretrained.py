@@ -25,10 +25,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from common import DATA, RESULTS, machine, machine_line, merge_rows, summarize, train_logged
 
-from catdog.model.registry import REGISTRY
 from catdog.model.weights import backbone_of, cached_weights
+from catdog.train.presets import PRESETS
 
-PRESETS = [name for name, spec in REGISTRY.items() if spec.backbone is not None]
+PRESETS = [name for name, spec in PRESETS.items() if spec.backbone is not None]
 
 
 def phase_rows(run_path: Path) -> dict:

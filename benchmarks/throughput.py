@@ -89,7 +89,7 @@ def run_seed(steps: int) -> float:
 def _catdog_model(mixed: bool, steps_per_execution: int = 1):
     from catdog.model.registry import build_model, compile_model
 
-    model = build_model("seed-dropout", precision="bfloat16" if mixed else "float32")
+    model = build_model("seed-convnet", dropout=0.5, precision="bfloat16" if mixed else "float32")
     model = compile_model(model, num_classes=2, learning_rate=1e-4)
     if steps_per_execution > 1:  # recompile with the same optimizer, loss and metrics
         model.compile(

@@ -46,12 +46,12 @@ RECIPES = {
 
 def run(model: str, seed: int, epochs: int | None) -> dict:
     """Train until validation accuracy reaches TARGET (or the schedule ends); one result row."""
-    from catdog.model.registry import get_spec
+    from catdog.train.presets import get_preset
 
     recipe = dict(RECIPES.get(model, {}))
     if epochs is not None:
         recipe["epochs"] = epochs
-    recipe.setdefault("epochs", get_spec(model).epochs)
+    recipe.setdefault("epochs", get_preset(model).epochs)
     stop = threading.Event()
     reached: dict = {}
     started = time.perf_counter()

@@ -8,7 +8,7 @@ do; the full traceback goes to the run folder's ``error.log`` (and to the termin
 
 from __future__ import annotations
 
-import errno
+from catdog.system import disk_full
 
 
 class TrainingFailed(RuntimeError):
@@ -43,8 +43,9 @@ def failure_message(exc: BaseException, precision: str | None = None) -> str:
         return text.splitlines()[0] if text else name
     if isinstance(exc, MemoryError) or name == "ResourceExhaustedError" or " OOM " in text:
         return "out of memory: train with a smaller batch size or image size, then try again"
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        where = f" writing {exc.filename}" if exc.filename else ""
+    if disk_full(exc):
+        filename = getattr(exc, "filename", None)
+        where = f" writing {filename}" if filename else ""
         return f"the disk is full{where}: free some space, then resume the run"
     if "could not create a primitive" in text or "primitive descriptor" in text:
         arithmetic = f"{precision} " if precision else ""

@@ -32,12 +32,12 @@ from catdog.data.paths import (
     workspace_dir,
     workspaces_dir,
 )
+from catdog.system import MB
 
 ENV_VAR = "CATDOG_HOSTED"
 ENV_PREFIX = "CATDOG_HOSTED_"
 _ON = ("1", "true", "yes", "on")
 _OFF = ("", "0", "false", "no", "off")
-MB = 1024 * 1024
 # The training strategies hosted mode offers: a shared server trains each visitor's run on one
 # device (auto is one there: hosting tiers have no GPUs).
 HOSTED_STRATEGIES = ("auto", "one")
@@ -412,7 +412,7 @@ def last_activity(folder: str | os.PathLike[str]) -> float:
 
 def _training_there(folder: Path) -> bool:
     """Whether some process trains one of the workspace's runs now (holds its lock)."""
-    from catdog.train.lock import lock_taken
+    from catdog.train.runs.lock import lock_taken
 
     runs_folder = folder / "runs"
     return runs_folder.is_dir() and any(
@@ -433,7 +433,7 @@ def sweep_idle_workspaces(
     token are considered;
     the shared data and anything else are never touched. A workspace is kept if its token is
     in ``busy`` (a job training or queued, see
-    :meth:`catdog.train.jobs.JobManager.busy_workspaces`),
+    :meth:`catdog.jobs.JobManager.busy_workspaces`),
     if any process holds the lock of one of its runs, or if anything in it changed since the
     cutoff (a visit touches :data:`LAST_SEEN`).
 

@@ -12,6 +12,7 @@ from catdog.data.datasets import (
     DatasetError,
     DatasetInfo,
     dataset_version,
+    delete_dataset,
     list_images,
 )
 from catdog.data.images import ImageError
@@ -21,7 +22,7 @@ from catdog.data.thumbnails import image_details, preview_image
 from catdog.figures import image_sizes_figure, split_counts_figure
 from catdog.hosting import HostedLimitError
 from catdog.paging import page_count, page_items
-from catdog.train.runs import delete_dataset
+from catdog.train.runs import runs_training_on
 from pages.builder_view import builder_ui, show_result
 from pages.shared import (
     active_choice,
@@ -71,7 +72,7 @@ def delete_ui() -> None:
                 "This cannot be undone.")  # fmt: skip
     if confirmed("dataset_delete", str(choice.path), question):
         try:
-            delete_dataset(choice.path)
+            delete_dataset(choice.path, runs_training_on)
         except DatasetError as exc:
             st.error(f"Cannot delete: {exc}")
             return

@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 
 from catdog.data.datasets import DatasetInfo, list_images
-from catdog.data.images import load_for_model
+from catdog.data.model_input import load_for_model
 from catdog.train.augment import FILL_MODES, AugmentConfig
 from catdog.train.warp import preview
 from pages.shared import AUGMENTATION, augmentation, require_dataset

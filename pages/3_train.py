@@ -2,33 +2,38 @@
 
 import streamlit as st
 
-from catdog import hosting
+from catdog import hosting, job_status
 from catdog.data.datasets import DatasetInfo
 from catdog.data.paths import demo_dataset_dir
 from catdog.hosting import HostedLimitError, capped_settings
+from catdog.jobs import TrainingJob, manager
 from catdog.model.backbones import BACKBONES
-from catdog.model.registry import RECOMMENDED, REGISTRY, ModelError, get_spec, recommended_model
-from catdog.train import job_status
+from catdog.model.errors import ModelError
 from catdog.train.augment import AugmentConfig
-from catdog.train.config import LR_SCHEDULES, SPEC_DEFAULTS, TrainConfig, TrainingError
+from catdog.train.config import (
+    LR_SCHEDULES,
+    SPEC_DEFAULTS,
+    TrainConfig,
+    TrainingError,
+    widget_args,
+)
 from catdog.train.distribute import LOCAL_STRATEGIES, STRATEGY_HELP
-from catdog.train.jobs import TrainingJob, manager
+from catdog.train.input_size import choose_image_size
 from catdog.train.precision import PRECISIONS, cached_choice, epochs_in_budget, gpu_visible
-from catdog.train.recipe import choose_image_size
+from catdog.train.presets import PRESETS, RECOMMENDED, get_preset, recommended_model
 from catdog.train.recommend import Recommendation, recommend
 from pages.job_view import resume_ui, watched_ui
 from pages.pretrained_view import pretrained_ui
 from pages.shared import WATCHED_RUN, augmentation, require_dataset
 
-LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 KEEP = {"persist_state": "session"}  # a setting outlives a visit to another page
 RECOMMENDED_FOR = "train_recommended_for"  # the dataset whose recipe was last pre-selected
 
 
 def model_defaults() -> None:
-    """Load the chosen model's ModelSpec defaults into the settings widgets (within hosted
+    """Load the chosen model's Preset defaults into the settings widgets (within hosted
     mode's caps, if it is on)."""
-    spec = get_spec(st.session_state["train_model"])
+    spec = get_preset(st.session_state["train_model"])
     values = capped_settings({name: getattr(spec, name) for name in SPEC_DEFAULTS})
     for name, value in values.items():  # settings without a widget simply go unused
         st.session_state[f"train_{name}"] = value
@@ -94,12 +99,12 @@ def model_ui(info: DatasetInfo, recommended: str) -> str:
     if "train_model" not in st.session_state:  # first visit: the seed's story on the demo
         st.session_state["train_model"] = recommended_model(is_demo(info))
     model = st.selectbox(
-        "Model", list(REGISTRY), key="train_model", on_change=model_defaults, **KEEP,
+        "Model", list(PRESETS), key="train_model", on_change=model_defaults, **KEEP,
         format_func=lambda name: f"{name} (recommended)" if name == recommended else name,
     )  # fmt: skip
     if any(f"train_{name}" not in st.session_state for name in SPEC_DEFAULTS):
         model_defaults()
-    st.caption(get_spec(model).description)
+    st.caption(get_preset(model).description)
     return model
 
 
@@ -107,20 +112,20 @@ def basics_ui(caps: dict[str, float]) -> dict[str, int | float]:
     """Epochs, batch size, image size, learning rate, dropout and steps per epoch."""
     # fmt: off
     a, b, c = st.columns(3)
-    epochs = a.number_input("Epochs", 1, caps["epochs"], key="train_epochs", **KEEP)
-    batch = b.number_input("Batch size", 1, caps["batch_size"], key="train_batch_size", **KEEP)
-    size = c.number_input("Image size (px)", 32, caps["image_size"], step=2,
-                          key="train_image_size", **KEEP,
-                          help="Square input side; the seed uses 150, its convnet needs ≥ 46.")
-    rates = sorted({*LEARNING_RATES, st.session_state["train_learning_rate"]})
-    rate = st.select_slider("Learning rate", rates, key="train_learning_rate",
+    epochs = a.number_input(**widget_args("epochs", max_value=caps["epochs"]),
+                            key="train_epochs", **KEEP)
+    batch = b.number_input(**widget_args("batch_size", max_value=caps["batch_size"]),
+                           key="train_batch_size", **KEEP)
+    size = c.number_input(**widget_args("image_size", max_value=caps["image_size"]),
+                          key="train_image_size", **KEEP)
+    rate_widget = widget_args("learning_rate")  # the preset's own rate is offered too
+    rate_widget["options"] = sorted({*rate_widget["options"],
+                                     st.session_state["train_learning_rate"]})
+    rate = st.select_slider(**rate_widget, key="train_learning_rate",
                             format_func=lambda v: f"{v:g}", **KEEP)
     a, b = st.columns(2)
-    dropout = a.slider("Dropout before the output layer", 0.0, 0.9, step=0.05,
-                       key="train_dropout", **KEEP)
-    steps = b.number_input("Steps per epoch", 0, 10_000, key="train_steps_per_epoch", **KEEP,
-                           help="Batches per epoch; 0 = one pass over the training images. The "
-                           "seed's augmented run used 100 steps of 32 images.")
+    dropout = a.slider(**widget_args("dropout"), key="train_dropout", **KEEP)
+    steps = b.number_input(**widget_args("steps_per_epoch"), key="train_steps_per_epoch", **KEEP)
     return {"epochs": int(epochs), "batch_size": int(batch), "image_size": int(size),
             "learning_rate": float(rate), "dropout": float(dropout),
             "steps_per_epoch": int(steps)}
@@ -131,19 +136,16 @@ def schedule_ui(caps: dict[str, float]) -> dict[str, int | float | str]:
     """Early stopping, the time limit, the learning-rate schedule and the seed."""
     # fmt: off
     a, b = st.columns(2)  # two to a row: the settings column is narrow beside the model table
-    patience = a.number_input("Early stopping", 0, 100, 0, key="train_patience", **KEEP,
-                              help="Patience: stop after this many epochs without a better "
-                              "validation loss; 0 = off.")
-    limit = b.number_input("Time limit (min)", caps["min_minutes"], caps["minutes"], step=5.0,
-                           format="%g",
-                           key="train_time_limit_minutes", **KEEP,
-                           help="Train for at most this long: the learning-rate schedule is "
-                           "fitted to the epochs that fit, Epochs being the most. 0 = none.")
+    patience = a.number_input(**widget_args("early_stopping", value=0), key="train_patience",
+                              **KEEP)
+    limit = b.number_input(**widget_args("time_limit_minutes", min_value=caps["min_minutes"],
+                                         max_value=caps["minutes"]),
+                           format="%g", key="train_time_limit_minutes", **KEEP)
     if caps_line := hosting.training_caps_line():
         st.caption(caps_line)
     a, b = st.columns(2)
     schedule = a.selectbox("LR schedule", LR_SCHEDULES, key="train_lr_schedule", **KEEP)
-    seed = b.number_input("Seed", 0, 10**6, 0, key="train_seed", **KEEP)
+    seed = b.number_input(**widget_args("seed", value=0), key="train_seed", **KEEP)
     return {"early_stopping": int(patience), "time_limit_minutes": float(limit),
             "lr_schedule": schedule, "seed": int(seed)}
     # fmt: on
@@ -151,20 +153,17 @@ def schedule_ui(caps: dict[str, float]) -> dict[str, int | float | str]:
 
 def regularisation_ui(model: str) -> dict[str, float]:
     """Label smoothing and (for AdamW models) weight decay, in an expander."""
-    optimizer = get_spec(model).optimizer
+    optimizer = get_preset(model).optimizer
     adamw = optimizer == "adamw"
     # fmt: off
     with st.expander("Regularisation: label smoothing, weight decay"):
         a, b = st.columns(2)
-        smoothing = a.number_input("Label smoothing", 0.0, 0.5, step=0.05, format="%g",
-                                   key="train_label_smoothing", **KEEP,
-                                   help="Train towards 0.05/0.95 instead of 0/1 (at 0.1): "
-                                   "less over-confident. The seed: 0.")
-        decay = b.number_input("Weight decay", 0.0, 0.5, step=0.01, format="%g",
-                               key="train_weight_decay", disabled=not adamw, **KEEP,
-                               help="AdamW's decoupled weight decay: each step every weight "
-                               "shrinks by learning rate × this." if adamw else
-                               f"Only AdamW takes it; {model} trains with {optimizer}.")
+        smoothing = a.number_input(**widget_args("label_smoothing"), format="%g",
+                                   key="train_label_smoothing", **KEEP)
+        not_adamw = {} if adamw else {"help": f"Only AdamW takes it; {model} trains with "
+                                              f"{optimizer}."}
+        decay = b.number_input(**widget_args("weight_decay", **not_adamw), format="%g",
+                               key="train_weight_decay", disabled=not adamw, **KEEP)
     # fmt: on
     return {"label_smoothing": float(smoothing), "weight_decay": float(decay) if adamw else 0.0}
 
@@ -173,7 +172,7 @@ def augment_ui(model: str) -> dict[str, bool | AugmentConfig]:
     """Whether to augment, and with the model's preset or the Augmentation page's settings."""
     augment = st.toggle("Data augmentation", key="train_augment", **KEEP)
     aug = augmentation()
-    preset = get_spec(model).augmentation
+    preset = get_preset(model).augmentation
     if augment and preset is not None:
         choices = ["the model's preset", "the Augmentation page's"]
         source = st.radio("Augmentation settings", choices, horizontal=True,
@@ -185,7 +184,7 @@ def augment_ui(model: str) -> dict[str, bool | AugmentConfig]:
 
 
 def settings_ui(info: DatasetInfo) -> tuple[TrainConfig, bool]:
-    """Model and training settings (defaults from the model's ModelSpec), and whether training
+    """Model and training settings (defaults from the model's Preset), and whether training
     can start with them (a pretrained model's weights file may be wrong)."""
     model = model_ui(info, recommendation_ui(info))
     caps = hosting.training_bounds()
@@ -200,7 +199,7 @@ def settings_ui(info: DatasetInfo) -> tuple[TrainConfig, bool]:
     pretrained, usable = pretrained_ui(model, basics["epochs"], bool(augment["augment"]))
     strategy = strategy_ui()
     # The preset's own size may be fitted to the machine's speed (see budget_ui); another is kept.
-    fit = size == get_spec(model).image_size
+    fit = size == get_preset(model).image_size
     config = TrainConfig(data=str(info.root), model=model, precision=precision, **basics,
                          **schedule, **regularisation, **augment, **pretrained,
                          strategy=strategy, fit_image_size=fit)  # fmt: skip
@@ -269,7 +268,9 @@ def budget_ui(model: str, size: int, batch: int, precision: str, limit: float, e
 def model_summary(model: str, image_size: int, num_classes: int, dropout: float) -> list[dict]:
     from catdog.model.registry import build_model, summary_rows
 
-    built = build_model(model, image_size=image_size, num_classes=num_classes, dropout=dropout)
+    built = build_model(
+        get_preset(model).network, image_size=image_size, num_classes=num_classes, dropout=dropout
+    )
     return summary_rows(built)
 
 

@@ -5,16 +5,17 @@ import pandas as pd
 import streamlit as st
 
 from catdog.figures import confusion_figure, curves_figure
+from catdog.jobs import manager
 from catdog.train.history import (
     distribution_line,
     run_label,
     run_note,
     runs_table,
     short_id,
+    start_line,
     stopped_line,
     story_runs,
 )
-from catdog.train.jobs import manager
 from catdog.train.runs import (
     HISTORY_FILE,
     RunError,
@@ -79,7 +80,7 @@ def mistake_heatmaps(
 ) -> list[bytes]:
     """Square thumbnails of the ``(file, predicted class)`` mistakes, tinted where the model
     saw the class it (wrongly) predicted in the evaluation."""
-    from catdog.data.images import load_for_model
+    from catdog.data.model_input import load_for_model
     from catdog.data.thumbnails import thumbnail
     from catdog.inference.explain import heatmap_jpeg
 
@@ -205,8 +206,9 @@ def run_ui(runs: list[RunInfo]) -> None:
             "Run", list(by_id), format_func=lambda i: run_label(by_id[i]), key="history_run"
         )
     ]
-    if line := distribution_line(run):
-        st.caption(line)
+    for line in (start_line(run), distribution_line(run)):
+        if line:
+            st.caption(line)
     model = model_file(run.path)
     a, b, _ = st.columns([1, 1, 2])
     history = run.path / HISTORY_FILE

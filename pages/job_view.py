@@ -5,10 +5,10 @@ Not a page (app.py does not list it): the Train page draws the job it watches wi
 
 import streamlit as st
 
+from catdog import job_status
 from catdog.figures import curves_figure
-from catdog.train import job_status
+from catdog.jobs import JobSnapshot, TrainingJob, manager
 from catdog.train.history import resumable_runs, stopped_line
-from catdog.train.jobs import JobSnapshot, TrainingJob, manager
 from catdog.train.runs import list_runs
 from pages.shared import PAGES, WATCHED_RUN, enter_workspace, guarded, start_resume
 
@@ -34,8 +34,8 @@ def draw(snap: JobSnapshot, job: TrainingJob) -> None:
         return
     finished = snap.finished and not job.running
     st.markdown(f"**Run `{snap.run_id}`** — {job_status.job_line(snap)}")
-    if snap.precision:
-        st.caption(snap.precision.capitalize())
+    for note in job_status.run_notes(snap):  # arithmetic, input size, how it trains
+        st.caption(note)
     for fraction, text in job_status.progress_bars(snap):
         st.progress(fraction, text=text)
     for col, (name, value) in zip(st.columns(4), job_status.job_metrics(snap), strict=True):

@@ -8,7 +8,6 @@ refuses such a path anyway.
 
 from __future__ import annotations
 
-import errno
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,8 @@ from catdog.model.weights import (
     save_uploaded_weights,
     weights_status,
 )
+from catdog.system import disk_full
+from catdog.train.presets import get_preset
 
 KEEP = {"persist_state": "session"}  # a setting outlives a visit to another page
 LEARNING_RATES = (1e-6, 3e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3)
@@ -75,7 +76,7 @@ def kept_upload(model: str, name: str, data: bytes) -> tuple[str | None, str | N
         except (ModelError, HostedLimitError) as exc:
             return None, None, str(exc)
         except OSError as exc:  # a full disk, say
-            full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+            full = disk_full(exc)
             todo = "free some disk space" if full else "check that the data home can be written"
             return None, None, f"{name} could not be kept ({exc.strerror or exc}); {todo}, " \
                 "then upload it again"  # fmt: skip
@@ -153,6 +154,7 @@ def fine_tune_ui(backbone: Backbone, epochs: int) -> dict[str, Any]:
 def pretrained_ui(model: str, epochs: int, augment: bool) -> tuple[dict[str, Any], bool]:
     """For a pretrained model, its weights and fine-tuning settings (as TrainConfig fields) and
     whether training can start with them; ``({}, True)`` for a model trained from scratch."""
+    model = get_preset(model).network  # the weights belong to the network
     backbone = backbone_of(model)
     if backbone is None:
         return {}, True

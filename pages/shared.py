@@ -27,8 +27,8 @@ from catdog.data.paths import (
 )
 from catdog.data.thumbnails import thumbnail, unreadable_thumbnail
 from catdog.inference.predict import Predictor
+from catdog.jobs import manager
 from catdog.train.augment import AugmentConfig
-from catdog.train.jobs import manager
 from catdog.train.runs import RunInfo
 
 DATASET = "dataset"  # path (str) of the active dataset

@@ -91,7 +91,7 @@ def test_workers_and_tf_config_are_checked_before_tensorflow(
          "together"),
         (["--strategy", "multiworker", "--workers", "a:1,b:2", "--task-index", "0"],
          "--strategy multiworker needs --run-id NAME, the same on every machine"),
-        (["--run-id", "../x"], "--run-id must be a name of letters, digits"),
+        (["--run-id", "../x"], "a run id must be a name of letters, digits"),
     ]  # fmt: skip
     for flags, message in cases:
         assert main(train + flags) == 2, flags

@@ -187,13 +187,14 @@ def test_odd_folders_are_reported_not_dropped(trained: tuple[Path, Path], tmp_pa
 
 def test_multi_class_softmax_run(dataset_factory, catdog_home: Path) -> None:
     """A 3-class run (softmax head), made by hand: an untrained model saved in a run folder."""
+    from catdog.data.paths import runs_dir
     from catdog.model.registry import build_model
-    from catdog.train.runs import atomic_write_json, runs_dir
+    from catdog.train.runs import atomic_write_json
 
     data = dataset_factory(classes=("ants", "bees", "cats"), counts=(0, 0, 3), size=48)
     run = runs_dir() / "hand-made"
     run.mkdir()
-    build_model("seed-baseline", image_size=48, num_classes=3).save(run / "best.keras")
+    build_model("seed-convnet", image_size=48, num_classes=3).save(run / "best.keras")
     config = {
         "run_id": run.name,
         "classes": ["ants", "bees", "cats"],

@@ -78,7 +78,7 @@ def test_softmax_heatmaps_follow_each_images_own_class() -> None:
 
 
 def test_the_real_architectures_map_their_last_feature_map() -> None:
-    seed = build_model("seed-baseline", image_size=150, num_classes=2)
+    seed = build_model("seed-convnet", image_size=150, num_classes=2)
     assert isinstance(seed.get_layer(feature_layer(seed)), keras.layers.MaxPooling2D)
     net = build_model("catdog-net", image_size=64, num_classes=2)  # bfloat16 compute
     images = np.random.default_rng(0).random((2, 150, 150, 3), dtype=np.float32)
@@ -138,7 +138,7 @@ def test_heatmap_jpeg_shrinks_the_photo_and_tints_it() -> None:
 
 
 def test_a_layer_after_the_features_cannot_be_mapped() -> None:
-    model = build_model("seed-baseline", image_size=150, num_classes=2)  # Sequential
+    model = build_model("seed-convnet", image_size=150, num_classes=2)  # Sequential
     head = model.layers[-1].name
     with pytest.raises(ExplainError, match=f"the class scores do not depend on layer '{head}'"):
         grad_cam(model, np.zeros((1, 150, 150, 3)), 1, layer=head)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from catdog.cli import main
-from catdog.data.images import load_for_model
+from catdog.data.model_input import load_for_model
 from catdog.inference.export import ExportError, export_run
 from catdog.train import runs
 

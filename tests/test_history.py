@@ -18,6 +18,7 @@ from catdog.train.history import (
     run_note,
     runs_table,
     short_id,
+    start_line,
     stopped_line,
     story_runs,
 )
@@ -170,3 +171,14 @@ def test_resumable_runs_are_the_unfinished_ones_that_can_go_on(tmp_path: Path) -
     stopped = [saved(_run(f"s{k}", "seed-baseline", state="stopped")) for k in range(3)]
     assert resumable_runs([lost, finished, *stopped]) == stopped
     assert resumable_runs(stopped, limit=2) == stopped[:2]
+
+
+def test_the_start_message_is_shown_with_the_run() -> None:
+    info = RunInfo(
+        id="r", path=Path("/x/r"), model="seed-baseline", data="/d", state="completed",
+        epochs_done=1, epochs=1, best_val_accuracy=None, test_accuracy=None, created="",
+        config={"train": {}, "start_message": "16 train / 8 validation images; streamed"},
+    )  # fmt: skip
+    assert start_line(info) == "Started: 16 train / 8 validation images; streamed."
+    info.config.pop("start_message")
+    assert start_line(info) is None  # a run recorded before catdog kept it

@@ -19,9 +19,9 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as app_test_module
 from test_pages import _zip_of, png_bytes, small_demo, texts
 
-from catdog import hosting
+from catdog import hosting, jobs
 from catdog.data.choices import import_named
-from catdog.data.datasets import DatasetError, list_datasets
+from catdog.data.datasets import DatasetError, delete_dataset, list_datasets
 from catdog.data.importer import import_dataset
 from catdog.data.paths import (
     WorkspaceError,
@@ -31,6 +31,7 @@ from catdog.data.paths import (
     demo_dataset_dir,
     in_workspace,
     new_workspace_token,
+    runs_dir,
     set_workspace,
     shared_datasets_dir,
     shared_runs_dir,
@@ -38,11 +39,11 @@ from catdog.data.paths import (
 )
 from catdog.hosting import HostedLimitError
 from catdog.inference.evaluate import evaluate_run
-from catdog.train import jobs, runs
+from catdog.jobs import JobManager, manager
+from catdog.train import runs
 from catdog.train.config import TrainConfig
 from catdog.train.history import short_id
-from catdog.train.jobs import JobManager, manager
-from catdog.train.runs import delete_dataset
+from catdog.train.runs import runs_training_on
 from pages.shared import SOMETHING_WENT_WRONG
 
 
@@ -152,7 +153,7 @@ def test_a_run_over_a_cap_is_refused_by_create_run(hosted_mode, changes, message
     with pytest.raises(HostedLimitError) as refused:
         runs.create_run(tiny_config(data, **changes))
     assert str(refused.value).startswith(message)
-    assert list(runs.runs_dir().iterdir()) == []  # nothing made
+    assert list(runs_dir().iterdir()) == []  # nothing made
     runs.create_run(tiny_config(data))  # within the caps: made
 
 
@@ -477,7 +478,7 @@ def test_delete_run_takes_only_ones_own_idle_runs(hosted_mode) -> None:
                 runs.delete_run(busy.name)
             with pytest.raises(DatasetError, match=f"dataset 'mine' is what run {busy.name} "
                                "trains on \\(running\\); stop it first"):  # fmt: skip
-                delete_dataset(data)
+                delete_dataset(data, runs_training_on)
         assert runs.delete_run(idle.name) == idle and not idle.exists()
         assert [r.id for r in runs.list_runs()] == [busy.name, example.name]
     assert example.is_dir()
@@ -490,13 +491,13 @@ def test_delete_dataset_takes_only_ones_own(hosted_mode) -> None:
         mine = make_dataset(datasets_dir() / "mine", counts=(2, 1, 1))
     with in_workspace(B):
         with pytest.raises(DatasetError, match="no dataset 'mine' among your datasets"):
-            delete_dataset(mine)
+            delete_dataset(mine, runs_training_on)
         with pytest.raises(DatasetError, match="'pets' is a shared example; only your own"):
-            delete_dataset(shared)
+            delete_dataset(shared, runs_training_on)
         with pytest.raises(DatasetError, match="'demo' is the built-in demo dataset; it stays"):
-            delete_dataset(demo_dataset_dir())
+            delete_dataset(demo_dataset_dir(), runs_training_on)
     with in_workspace(A):
-        assert delete_dataset(mine) == mine and not mine.exists()
+        assert delete_dataset(mine, runs_training_on) == mine and not mine.exists()
     assert shared.is_dir() and demo_dataset_dir().is_dir()
 
 

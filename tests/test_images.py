@@ -38,11 +38,10 @@ from catdog.data.images import (
     MAX_PIXELS,
     ImageError,
     image_header,
-    load_for_model,
     open_rgb,
     opened_rgb,
-    to_model_input,
 )
+from catdog.data.model_input import load_for_model, to_model_input
 
 
 def refused(data: bytes, name: str) -> str:
@@ -283,7 +282,7 @@ def test_other_deep_grey_modes(mode: str) -> None:
     if mode == "I;16B":
         raw = np.clip(values, 0, None).astype(">u2").tobytes()  # big-endian 16-bit
         image = Image.frombytes(mode, (4, 1), raw)
-    got = np.asarray(images._flatten(image))[0, :, 0]
+    got = np.asarray(images.flatten_rgb(image))[0, :, 0]
     assert got.tolist() == [0, 0, 25, 255]
 
 
@@ -448,17 +447,18 @@ def test_importer_holds_the_budget_while_writing(
     from builders import class_folders
 
     from catdog.data import importer
+    from catdog.data.importer import ingest
 
     budget = images._PixelBudget(2_000)  # smaller than one 40×40 image: one at a time
     monkeypatch.setattr(images, "_BUDGET", budget)
     held_while_writing: list[int] = []
-    real_check = importer._is_plain_jpeg
+    real_check = ingest.is_plain_jpeg
 
     def check(data: bytes) -> bool:  # called between decoding and writing the staged copy
         held_while_writing.append(budget.used)
         return real_check(data)
 
-    monkeypatch.setattr(importer, "_is_plain_jpeg", check)
+    monkeypatch.setattr(ingest, "is_plain_jpeg", check)
     source = class_folders(tmp_path / "src", counts=(4, 2, 2))
     report = importer.import_dataset(source, tmp_path / "out", workers=1)
     assert report.skipped == [] and budget.peak == 1_600 and budget.used == 0

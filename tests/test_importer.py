@@ -250,12 +250,12 @@ def test_colliding_names_are_made_unique_deterministically(tmp_path: Path) -> No
 
 
 def test_fraction_counts_round_fairly() -> None:
-    from catdog.data.importer import _fraction_counts
+    from catdog.data.importer.splits import fraction_counts
 
-    assert _fraction_counts(16, (0.5, 0.25, 0.25)) == (8, 4, 4)
-    assert _fraction_counts(6, (0.5, 0.25, 0.25)) == (3, 2, 1)
-    assert _fraction_counts(3, (0.98, 0.01, 0.01)) == (1, 1, 1)
-    assert _fraction_counts(1001, (0.7, 0.2, 0.1)) == (701, 200, 100)
+    assert fraction_counts(16, (0.5, 0.25, 0.25)) == (8, 4, 4)
+    assert fraction_counts(6, (0.5, 0.25, 0.25)) == (3, 2, 1)
+    assert fraction_counts(3, (0.98, 0.01, 0.01)) == (1, 1, 1)
+    assert fraction_counts(1001, (0.7, 0.2, 0.1)) == (701, 200, 100)
 
 
 # --- split rules ----------------------------------------------------------------------------
@@ -582,12 +582,12 @@ def test_links_and_special_files_are_never_followed_or_opened(
 
 
 def test_a_file_swapped_for_a_fifo_after_the_walk_is_not_opened(tmp_path: Path) -> None:
-    from catdog.data.importer import read_regular as _read_regular
+    from catdog.data.importer.ingest import read_regular
 
     os.mkfifo(tmp_path / "pipe.jpg")
     answer: list[object] = []
     worker = threading.Thread(
-        target=lambda: answer.append(_read_regular(tmp_path / "pipe.jpg", "cats/pipe.jpg")),
+        target=lambda: answer.append(read_regular(tmp_path / "pipe.jpg", "cats/pipe.jpg")),
         daemon=True,
     )
     worker.start()
@@ -607,9 +607,9 @@ def test_a_source_that_is_a_fifo_is_refused_without_blocking(tmp_path: Path) -> 
 
 
 def test_files_bigger_than_a_photo_are_skipped(tmp_path: Path, monkeypatch) -> None:
-    import catdog.data.importer
+    import catdog.data.importer.ingest
 
-    monkeypatch.setattr(catdog.data.importer, "MAX_ENTRY_BYTES", 10_000)
+    monkeypatch.setattr(catdog.data.importer.ingest, "MAX_ENTRY_BYTES", 10_000)
     source = class_folders(tmp_path / "src", counts=(2, 1, 1), split_names=None)
     huge = write(source / "cats" / "huge.bmp", image_bytes(0, size=100, fmt="BMP"))
     report = import_dataset(source, tmp_path / "out")
@@ -694,8 +694,8 @@ def test_a_killed_import_is_swept_and_the_next_import_cleans_up_after_it(tmp_pat
     source = class_folders(tmp_path / "src", counts=(2, 1, 1), split_names=None)
     out = datasets_dir() / "pets"
     crash = (
-        "import os, sys, catdog.data.importer as m\n"
-        "m._place = lambda *args: os._exit(9)  # killed half way, after staging the images\n"
+        "import os, sys, catdog.data.importer.build as m\n"
+        "m.place_images = lambda *args: os._exit(9)  # killed half way, after staging the images\n"
         "m.import_dataset(sys.argv[1], sys.argv[2])\n"
     )
     repo = Path(__file__).resolve().parents[1]

@@ -1,11 +1,11 @@
-"""catdog.train.job_status: a training job's progress, numbers and queue place in words."""
+"""catdog.job_status: a training job's progress, numbers and queue place in words."""
 
 from __future__ import annotations
 
 import pytest
 from test_history import OVERFITTING
 
-from catdog.train.job_status import (
+from catdog.job_status import (
     batch_progress,
     best_so_far_line,
     capacity_line,
@@ -16,8 +16,10 @@ from catdog.train.job_status import (
     outcome_line,
     progress_bars,
     queue_place,
+    run_notes,
 )
-from catdog.train.jobs import JobSnapshot
+from catdog.jobs import JobSnapshot, JobState, fold_event
+from catdog.train.events import EventKind, ProgressEvent
 
 
 def test_job_progress_in_words() -> None:
@@ -102,3 +104,26 @@ def test_the_first_model_is_offered_once_an_epoch_is_saved() -> None:
         JobSnapshot(run_id="r", state="running", history=rows)
     )
     assert best_so_far_line(JobSnapshot(run_id="r", state="completed", history=rows)) is None
+
+
+def test_each_event_is_shown_with_its_own_words() -> None:
+    """The input-size decision is not "timing", and the start message reaches the page."""
+    snap = JobSnapshot(run_id="r", state=JobState.STARTING)
+    steps = [
+        (EventKind.PRECISION, "timing float32 and bfloat16 (once)", JobState.TIMING),
+        (EventKind.PRECISION, "precision float32: bfloat16 was not faster", JobState.TIMING),
+        (EventKind.IMAGE_SIZE, "input size 96 px: about 60 epochs of 112 px fit", JobState.TIMING),
+        (EventKind.LOADING, "", JobState.LOADING),
+        (EventKind.START, "16 train / 8 validation images; in memory; 1 device", JobState.RUNNING),
+    ]
+    for kind, message, state in steps:
+        fold_event(snap, ProgressEvent(kind=kind, run_id="r", message=message, epochs=4))
+        assert snap.state == state, kind
+    assert job_line(snap).startswith("Training")
+    assert run_notes(snap) == [
+        "Precision float32: bfloat16 was not faster",
+        "Input size 96 px: about 60 epochs of 112 px fit",
+        "16 train / 8 validation images; in memory; 1 device",
+    ]
+    fold_event(snap, ProgressEvent(kind=EventKind.END, run_id="r", state="completed"))
+    assert snap.state is JobState.COMPLETED

@@ -1,4 +1,10 @@
-"""The library stays UI-free and light to import."""
+"""The library's architecture: its layers, UI-free, light to import, in files of one idea.
+
+The layers, bottom up: ``catdog.data`` (photos on disk, no TensorFlow), ``catdog.model``
+(networks), ``catdog.train`` (presets, training, runs), ``catdog.inference`` (predict, evaluate,
+export); a package imports only the ones below it. The library never imports Streamlit or the
+command line, and no file in it grows past 500 lines.
+"""
 
 from __future__ import annotations
 
@@ -38,9 +44,62 @@ def test_only_the_figures_module_imports_plotly() -> None:
 
 
 def _modules(package: str) -> list[str]:
+    """The package and every module under it (subpackages too), as found on disk."""
     folder = CATDOG.parent.joinpath(*package.split("."))
-    names = sorted(p.stem for p in folder.glob("*.py") if p.stem != "__init__")
-    return [package] + [f"{package}.{name}" for name in names]
+    found = [p.relative_to(CATDOG.parent).with_suffix("") for p in folder.rglob("*.py")]
+    names = {".".join(p.parts[:-1] if p.name == "__init__" else p.parts) for p in found}
+    return sorted(names | {package})
+
+
+def _imported_names(path: Path) -> set[str]:
+    """The ``catdog.*`` modules a file imports, anywhere in it (inside functions too)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names if a.name.startswith("catdog"))
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("catdog"):
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+    return names
+
+
+# package -> the packages it must never import
+FORBIDDEN = {
+    "catdog/data": ("catdog.model", "catdog.train", "catdog.inference"),
+    "catdog/model": ("catdog.train", "catdog.inference"),
+    "catdog/train": ("catdog.inference",),
+}
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_a_layer_never_imports_the_layers_above_it(package: str) -> None:
+    below = FORBIDDEN[package]
+    offenders = sorted(
+        f"{path.relative_to(CATDOG.parent)} imports {name}"
+        for path in (CATDOG.parent / package).rglob("*.py")
+        for name in _imported_names(path)
+        if name.startswith(below)
+    )
+    assert offenders == [], f"{package} must not import {below}: {offenders}"
+
+
+def test_the_library_never_imports_the_command_line() -> None:
+    offenders = sorted(
+        str(path.relative_to(CATDOG.parent))
+        for path in CATDOG.rglob("*.py")
+        if path != CATDOG / "__main__.py"
+        and not path.is_relative_to(CATDOG / "cli")
+        and any(n.startswith("catdog.cli") for n in _imported_names(path))
+    )
+    assert offenders == [], f"only python -m catdog runs the command line: {offenders}"
+
+
+def test_no_library_file_is_over_500_lines() -> None:
+    long = {
+        str(path.relative_to(CATDOG.parent)): n
+        for path in CATDOG.rglob("*.py")
+        if (n := len(path.read_text().splitlines())) > 500
+    }
+    assert long == {}, f"split these by the ideas they hold: {long}"
 
 
 def test_light_modules_do_not_import_tensorflow() -> None:
@@ -54,18 +113,21 @@ def test_light_modules_do_not_import_tensorflow() -> None:
         "catdog.hosting",
         "catdog.progress",
         "catdog.failures",
-        "catdog.cli",
+        *_modules("catdog.cli"),
         *_modules("catdog.data"),
         "catdog.train.augment",
         "catdog.train.warp",
         "catdog.train.budget",
+        "catdog.train.presets",
+        "catdog.train.input_size",
+        "catdog.system",
         "catdog.train.config",
         "catdog.train.distribute",
         "catdog.train.precision",
         "catdog.train.runs",
-        "catdog.train.jobs",
+        "catdog.jobs",
         "catdog.train.history",
-        "catdog.train.job_status",
+        "catdog.job_status",
         "catdog.figures",
         "catdog.model.registry",
         "catdog.model.backbones",

@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 
 from catdog.model.registry import (
-    REGISTRY,
+    NETWORKS,
     ModelError,
     build_model,
     compile_model,
-    get_spec,
+    get_network,
     summary_rows,
 )
+from catdog.train.presets import PRESETS, get_preset
 
 # The seed's summary table (Deep Learning with Python §5.2), layer by layer.
 SEED_TABLE = [
@@ -30,7 +31,7 @@ SEED_TABLE = [
 
 
 def test_seed_baseline_matches_the_seed_layer_by_layer() -> None:
-    model = build_model("seed-baseline")
+    model = build_model("seed-convnet")
     got = [
         (type(layer).__name__, tuple(layer.output.shape), layer.count_params())
         for layer in model.layers
@@ -40,12 +41,12 @@ def test_seed_baseline_matches_the_seed_layer_by_layer() -> None:
 
 
 def test_seed_dropout_adds_only_a_dropout_layer() -> None:
-    model = build_model("seed-dropout")
+    model = build_model("seed-convnet", dropout=0.5)
     types = [type(layer).__name__ for layer in model.layers]
     assert types.index("Dropout") == types.index("Flatten") + 1
     assert model.layers[types.index("Dropout")].rate == 0.5
     assert model.count_params() == 3_453_121
-    spec = get_spec("seed-dropout")
+    spec = get_preset("seed-dropout")
     assert (spec.augment, spec.batch_size, spec.epochs, spec.steps_per_epoch) == (
         True,
         32,
@@ -55,7 +56,7 @@ def test_seed_dropout_adds_only_a_dropout_layer() -> None:
 
 
 def test_multiclass_head_is_softmax_with_categorical_loss() -> None:
-    model = build_model("seed-baseline", num_classes=3, image_size=64)
+    model = build_model("seed-convnet", num_classes=3, image_size=64)
     head = model.layers[-1]
     assert head.units == 3 and head.activation.__name__ == "softmax"
     compile_model(model, num_classes=3, learning_rate=1e-3)
@@ -64,7 +65,7 @@ def test_multiclass_head_is_softmax_with_categorical_loss() -> None:
 
 def test_binary_compile_is_the_seeds() -> None:
     model = compile_model(
-        build_model("seed-baseline", image_size=64), num_classes=2, learning_rate=1e-4
+        build_model("seed-convnet", image_size=64), num_classes=2, learning_rate=1e-4
     )
     assert model.loss == "binary_crossentropy"
     assert type(model.optimizer).__name__ == "RMSprop"
@@ -72,7 +73,7 @@ def test_binary_compile_is_the_seeds() -> None:
 
 
 def test_summary_rows_total_equals_keras() -> None:
-    for name in REGISTRY:
+    for name in NETWORKS:
         model = build_model(name)
         rows = summary_rows(model)
         assert sum(r["params"] for r in rows) == model.count_params()
@@ -81,10 +82,12 @@ def test_summary_rows_total_equals_keras() -> None:
 
 
 def test_errors_name_the_bad_value() -> None:
+    with pytest.raises(ModelError, match=r"unknown network 'resnet9000'.*seed-convnet"):
+        get_network("resnet9000")
     with pytest.raises(ModelError, match=r"unknown model 'resnet9000'.*seed-baseline"):
-        get_spec("resnet9000")
+        get_preset("resnet9000")
     with pytest.raises(ModelError, match="at least 2 classes, got 1"):
-        build_model("seed-baseline", num_classes=1)
+        build_model("seed-convnet", num_classes=1)
     with pytest.raises(ModelError, match="at least 2 classes, got 1"):
         build_model("catdog-net", num_classes=1, image_size=32)
     # Training settings (dropout, learning rate, weight decay...) are checked once, by
@@ -92,9 +95,9 @@ def test_errors_name_the_bad_value() -> None:
 
 
 def test_too_small_images_are_refused_with_the_minimum() -> None:
-    assert build_model("seed-baseline", image_size=46).layers[-4].output.shape[1:] == (1, 1, 128)
+    assert build_model("seed-convnet", image_size=46).layers[-4].output.shape[1:] == (1, 1, 128)
     with pytest.raises(ModelError, match="at least 46 px, got 45"):
-        build_model("seed-baseline", image_size=45)
+        build_model("seed-convnet", image_size=45)
 
 
 def test_catdog_net_is_compact_bfloat16_with_a_float32_head() -> None:
@@ -137,11 +140,11 @@ def test_weight_decay_shrinks_weights_by_rate_times_decay_per_step() -> None:
     np.testing.assert_allclose(kernel.numpy(), before * (1 - 0.1 * 0.5), rtol=1e-5)
     with pytest.raises(ModelError, match="weight decay needs the adamw optimizer, not rmsprop"):
         compile_model(
-            build_model("seed-baseline"), num_classes=2, learning_rate=1e-4, weight_decay=0.01
+            build_model("seed-convnet"), num_classes=2, learning_rate=1e-4, weight_decay=0.01
         )
     # As measured: the long schedule chose 0.05 on validation, the short one kept 1e-4.
-    assert get_spec("catdog-net").weight_decay == pytest.approx(0.05)
-    assert get_spec("catdog-net-quick").weight_decay == pytest.approx(1e-4)
+    assert get_preset("catdog-net").weight_decay == pytest.approx(0.05)
+    assert get_preset("catdog-net-quick").weight_decay == pytest.approx(1e-4)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "mixed_bfloat16"])
@@ -177,11 +180,11 @@ def test_fused_batch_norm_matches_keras_batch_normalization(dtype: str) -> None:
 
 
 def test_recommended_model_is_catdog_net_except_on_the_demo() -> None:
-    from catdog.model.registry import RECOMMENDED, recommended_model
+    from catdog.train.presets import RECOMMENDED, recommended_model
 
     assert recommended_model(demo=False) == RECOMMENDED == "catdog-net"
     assert recommended_model(demo=True) == "seed-baseline"
-    assert RECOMMENDED in REGISTRY
+    assert RECOMMENDED in PRESETS
 
 
 @pytest.mark.slow
@@ -244,6 +247,6 @@ def test_fused_adamw_takes_the_same_steps_as_keras_adamw(tmp_path) -> None:
 def test_the_seed_convnet_is_named_the_same_however_many_were_built_before() -> None:
     """Names never come from Keras' per-thread counter, which a long-lived training thread
     (the dashboard's) would carry from one model to the next."""
-    first = [layer.name for layer in build_model("seed-dropout", image_size=48).layers]
-    again = [layer.name for layer in build_model("seed-dropout", image_size=48).layers]
+    first = [layer.name for layer in build_model("seed-convnet", image_size=48, dropout=0.5).layers]
+    again = [layer.name for layer in build_model("seed-convnet", image_size=48, dropout=0.5).layers]
     assert first == again and first[:2] == ["conv2d", "max_pooling2d"] and len(set(first)) == 12

@@ -29,11 +29,11 @@ from streamlit.testing.v1 import AppTest
 from catdog.data import cartoon, demo
 from catdog.data.datasets import list_images
 from catdog.data.paths import datasets_dir, demo_dataset_dir, runs_dir
+from catdog.jobs import manager
 from catdog.train import runs
 from catdog.train.augment import AugmentConfig
 from catdog.train.config import TrainConfig
 from catdog.train.history import short_id
-from catdog.train.jobs import manager
 
 # Validation loss bottoms out at epoch 3 (the baseline overfits); the dropout run keeps learning.
 BASELINE = [(0.69, 0.52, 0.68, 0.55), (0.60, 0.66, 0.62, 0.65), (0.48, 0.77, 0.57, 0.71),
@@ -371,6 +371,26 @@ def _start_tiny_run(at: AppTest) -> None:
     at.number_input(key="train_image_size").set_value(48).run()
     next(b for b in at.button if b.label == "Start training").click().run()
     assert not at.exception, [e.value for e in at.exception]
+
+
+@pytest.mark.slow  # 28 s on a loaded 2-core machine: TensorFlow's import and the page
+def test_both_faces_refuse_a_dataset_without_training_images_in_one_sentence(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from catdog.cli import main
+
+    data = home_dataset((3, 2, 2))
+    for image in (data / "train" / "dogs").iterdir():
+        image.unlink()  # dogs left with no training images: nothing to learn them from
+    assert main(["train", "--data", str(data), "--model", "seed-baseline", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    sentence = err.removeprefix("error: ").strip()
+    assert "train/ has no images of dogs" in sentence
+    at = open_page("train", dataset=str(data))
+    _start_tiny_run(at)
+    assert [e.value for e in at.error] == [f"Cannot start training: {sentence}"]
+    assert runs.list_runs() == []  # neither face made a run
 
 
 @pytest.mark.slow

@@ -7,15 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from catdog.data.images import load_for_model
+from catdog.data.model_input import load_for_model
 from catdog.model.backend import tf
+from catdog.model.pixels import scale_pixels
 from catdog.train.augment import AugmentConfig
 from catdog.train.pipeline import (
     LoadedSplit,
     load_images,
     load_split,
     make_dataset,
-    scale_pixels,
 )
 
 

@@ -94,7 +94,8 @@ def test_every_readable_format_is_predicted_and_bad_files_carry_errors(
 def test_prediction_matches_the_training_pipeline(
     trained: tuple[Path, Path], predictor: Predictor
 ) -> None:
-    from catdog.train.pipeline import load_split, scale_pixels
+    from catdog.model.pixels import scale_pixels
+    from catdog.train.pipeline import load_split
 
     data, _ = trained
     split = load_split(data, "test", predictor.classes, predictor.image_size)
@@ -110,7 +111,8 @@ def test_heatmaps_come_with_each_readable_prediction(
     trained: tuple[Path, Path], predictor: Predictor, tmp_path: Path
 ) -> None:
     from catdog.inference.explain import grad_cam
-    from catdog.train.pipeline import load_split, scale_pixels
+    from catdog.model.pixels import scale_pixels
+    from catdog.train.pipeline import load_split
 
     data, _ = trained
     split = load_split(data, "test", predictor.classes, predictor.image_size)
@@ -128,7 +130,7 @@ def test_heatmaps_come_with_each_readable_prediction(
 
 
 def test_test_time_views_are_averaged(predictor: Predictor) -> None:
-    from catdog.train.pipeline import scale_pixels
+    from catdog.model.pixels import scale_pixels
 
     images = (np.random.default_rng(1).random((3, 48, 48, 3)) * 255).astype("uint8")
     x = scale_pixels(images)

@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 
 from catdog.cli import main
+from catdog.inference.evaluate import final_test
 from catdog.model.backbones import BACKBONES
 from catdog.model.backend import keras
-from catdog.model.registry import build_model, get_spec
+from catdog.model.registry import build_model, get_network
 from catdog.model.saving import load_keras_model
 from catdog.model.weights import (
     WEIGHTS_URL_ENV,
@@ -196,16 +197,16 @@ def test_missing_weights_say_which_file_where_and_how(
         find_weights("vgg16")
     message = str(caught.value)
     assert "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5" in message
-    assert "58.9 MB" in message
+    assert "56.2 MB" in message
     assert str(keras_home / "models") in message
     assert "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/" in message
     assert "--weights PATH" in message
     assert not list((keras_home / "models").glob("*"))  # no half-downloaded file left
     with pytest.raises(WeightsMissing, match=r"given, /no/such\.h5, does not exist"):
         find_weights("vgg16", "/no/such.h5")
-    assert find_weights("seed-baseline") is None
+    assert find_weights("seed-convnet") is None
     with pytest.raises(ValueError, match="no pretrained base"):
-        find_weights("seed-baseline", "/some/file.h5")
+        find_weights("seed-convnet", "/some/file.h5")
 
 
 def test_training_without_weights_fails_before_any_run_folder(
@@ -289,7 +290,7 @@ def test_train_page_says_what_a_pretrained_preset_downloads(keras_home: Path) ->
     at.selectbox(key="train_model").set_value("mobilenet-v3-small").run()
     assert not at.exception, [e.value for e in at.exception]
     captions = " ".join(c.value for c in at.caption)
-    assert SMALL.file_name in captions and "4.3 MB" in captions
+    assert SMALL.file_name in captions and "4.1 MB" in captions
     assert "not on this machine yet" in captions
     assert at.number_input(key="train_epochs").value == 15
     assert at.select_slider(key="train_learning_rate").value == 1e-3
@@ -318,8 +319,8 @@ def test_a_weights_file_is_checked_as_training_loads_it(
     for path, problem in problems.items():
         with pytest.raises(ValueError, match=re.escape(f"{path} {problem}")):
             check_weights_file("mobilenet-v3-small", path)
-    with pytest.raises(ValueError, match="seed-baseline has no pretrained base"):
-        check_weights_file("seed-baseline", small_weights)
+    with pytest.raises(ValueError, match="seed-convnet has no pretrained base"):
+        check_weights_file("seed-convnet", small_weights)
     # The command line refuses a wrong file before making a run folder.
     code = main(["train", "--data", str(tiny_dataset), "--model", "mobilenet-v3-small",
                  "--image-size", "32", "--weights", str(zipped)])  # fmt: skip
@@ -354,7 +355,7 @@ def test_fine_tuning_can_start_from_each_listed_block() -> None:
 
     for model in ("vgg16", "mobilenet-v3-small"):
         built = build_model(model, image_size=32)
-        backbone = BACKBONES[str(get_spec(model).backbone)]
+        backbone = BACKBONES[str(get_network(model).backbone)]
         assert backbone.top_block in backbone.blocks
         trained = []
         for block in backbone.blocks:
@@ -364,8 +365,8 @@ def test_fine_tuning_can_start_from_each_listed_block() -> None:
 
 
 def test_weights_status_words() -> None:
-    assert "4.3 MB" in weights_status("mobilenet-v3-small")
-    assert "58.9 MB" in weights_status("vgg16")
+    assert "4.1 MB" in weights_status("mobilenet-v3-small")
+    assert "56.2 MB" in weights_status("vgg16")
     assert "nothing to download" in weights_status("catdog-net")
 
 
@@ -397,7 +398,7 @@ def _config(data: Path, weights: Path, **changes: object) -> TrainConfig:
 
 @pytest.mark.slow
 def test_both_phases_in_one_run(tiny_dataset: Path, small_weights: Path) -> None:
-    result = train(_config(tiny_dataset, small_weights, test=True))
+    result = train(_config(tiny_dataset, small_weights, test=True), test_with=final_test)
     assert result.state == "completed"
     history = runs.read_history(result.path)
     assert [row["phase"] for row in history] == [1, 1, 2]

@@ -44,7 +44,7 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path: Path) -> N
 
     with pytest.raises(TypeError):
         runs.atomic_write_json(target, {"state": Boom()})  # json cannot serialise it
-    with pytest.raises(RuntimeError), runs._atomic_path(target) as tmp:
+    with pytest.raises(RuntimeError), runs.atomic_path(target) as tmp:
         tmp.write_text('{"state": "ha')  # half a file...
         raise RuntimeError("killed")  # ...and the writer dies before the rename
     assert json.loads(target.read_text()) == {"state": "old"}
@@ -189,7 +189,7 @@ def test_a_damaged_run_folder_is_listed_with_the_reason(variant: str) -> None:
 
 
 def test_resuming_a_damaged_run_is_refused_with_the_reason() -> None:
-    from catdog.train.jobs import TrainingJob
+    from catdog.jobs import TrainingJob
 
     path = damaged_runs.damaged_run("epochs-a-str")
     with pytest.raises(runs.RunError, match=r"'train\.epochs' must be an int or null, got str"):
@@ -265,7 +265,7 @@ def test_a_killed_lock_holder_leaves_no_stale_lock() -> None:
 
 
 def test_a_job_resume_is_refused_while_another_holds_the_run() -> None:
-    from catdog.train.jobs import manager
+    from catdog.jobs import manager
 
     path = make_run("busy-run", state="stopped")
     with (

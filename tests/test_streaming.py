@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from catdog.data.datasets import labelled_images
+from catdog.model.pixels import scale_pixels
 from catdog.train import budget, cache, shards
 from catdog.train.budget import BudgetError, choose_input, decoded_bytes
 from catdog.train.pipeline import (
@@ -25,7 +26,6 @@ from catdog.train.pipeline import (
     load_split,
     make_dataset,
     open_splits,
-    scale_pixels,
 )
 from catdog.train.shards import StreamedSplit
 
@@ -281,7 +281,8 @@ print("finished", flush=True)
 @pytest.mark.slow
 def test_a_short_training_streams_and_says_so(tiny_dataset: Path, streaming: None) -> None:
     from catdog.train.config import TrainConfig
-    from catdog.train.trainer import ProgressEvent, train
+    from catdog.train.events import ProgressEvent
+    from catdog.train.trainer import train
 
     events: list[ProgressEvent] = []
     config = TrainConfig(data=str(tiny_dataset), epochs=1, image_size=48, batch_size=8,

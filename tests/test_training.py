@@ -17,11 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from catdog.inference.evaluate import final_test
 from catdog.model.backend import keras
-from catdog.model.registry import get_spec
 from catdog.train import runs
 from catdog.train.config import TrainConfig, TrainingError
-from catdog.train.trainer import ProgressEvent, resume, train, train_created
+from catdog.train.events import ProgressEvent
+from catdog.train.presets import get_preset
+from catdog.train.trainer import resume, train, train_created
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,7 +39,7 @@ def tiny_config(data: Path, **overrides) -> TrainConfig:
 
 @pytest.mark.slow
 def test_binary_run_writes_every_file(tiny_dataset: Path) -> None:
-    result = train(tiny_config(tiny_dataset))
+    result = train(tiny_config(tiny_dataset), test_with=final_test)
     assert result.state == "completed"
     path = result.path
     for name in (
@@ -232,11 +234,12 @@ def test_catdog_net_trains_saves_reloads_and_predicts_the_same(tiny_dataset: Pat
     from catdog.inference.predict import Predictor
 
     result = train(
-        tiny_config(tiny_dataset, model="catdog-net", epochs=2, image_size=32, precision=None)
+        tiny_config(tiny_dataset, model="catdog-net", epochs=2, image_size=32, precision=None),
+        test_with=final_test,
     )
     saved = json.loads((result.path / "config.json").read_text())
     config = saved["train"]
-    assert get_spec("catdog-net").precision == "auto"  # measured: see test_precision.py
+    assert get_preset("catdog-net").precision == "auto"  # measured: see test_precision.py
     assert config["precision"] in ("float32", "bfloat16") and config["tta"] is True
     assert saved["precision"]["requested"] == "auto"
     assert saved["precision"]["precision"] == config["precision"]
@@ -255,7 +258,7 @@ def test_catdog_net_trains_saves_reloads_and_predicts_the_same(tiny_dataset: Pat
 
 @pytest.mark.slow
 def test_warmup_then_cosine_learning_rates(tiny_dataset: Path) -> None:
-    from catdog.train.trainer import epoch_learning_rate
+    from catdog.train.schedule import epoch_learning_rate
 
     cfg = tiny_config(
         tiny_dataset, epochs=6, learning_rate=1e-3, lr_schedule="cosine", warmup_epochs=2
@@ -274,7 +277,7 @@ def test_warmup_then_cosine_learning_rates(tiny_dataset: Path) -> None:
 
 
 def test_planned_epochs_fit_the_time_left(tiny_dataset: Path) -> None:
-    from catdog.train.trainer import planned_epochs
+    from catdog.train.schedule import planned_epochs
 
     cfg = tiny_config(tiny_dataset, epochs=100, time_limit_minutes=1.0).resolved()
     rows = [{"seconds": s} for s in (10.0, 5.0, 5.0, 6.0, 4.0)]  # the first one compiles
@@ -356,7 +359,7 @@ def test_the_heartbeat_goes_on_through_long_phases(
 ) -> None:
     """A slow listener holds training inside a phase, as a long image load or test evaluation
     would; the status must stay fresh (and name the phase) meanwhile."""
-    monkeypatch.setattr(runs, "HEARTBEAT_SECONDS", 0.1)  # instead of 10 s, to wait less
+    monkeypatch.setattr(runs.lock, "HEARTBEAT_SECONDS", 0.1)  # instead of 10 s, to wait less
     seen: dict[str, list[dict]] = {}
 
     def on_event(event: ProgressEvent) -> None:
@@ -366,7 +369,7 @@ def test_the_heartbeat_goes_on_through_long_phases(
             time.sleep(1.0)  # the training thread is stuck here
             seen[event.kind].append(runs.read_json(path / runs.STATUS_FILE))
 
-    result = train(tiny_config(tiny_dataset, epochs=1), on_event=on_event)
+    result = train(tiny_config(tiny_dataset, epochs=1), on_event=on_event, test_with=final_test)
     assert result.state == "completed"
     for kind, phase in (("loading", "loading"), ("evaluating", "testing")):
         before, after = seen[kind]
@@ -451,7 +454,7 @@ def test_a_run_killed_in_any_phase_resumes_without_training_an_epoch_twice(
     else:
         assert 1 <= len(before) < 4
 
-    result = resume(path.name)
+    result = resume(path.name, test_with=final_test)
     assert result.state == "completed"
     assert [row["epoch"] for row in runs.read_history(path)] == [1, 2, 3, 4]
     assert result.history[: len(before)] == before  # the epochs done were kept, not redone

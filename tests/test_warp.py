@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from catdog.model.registry import STRONG_AUGMENTATION
 from catdog.train.augment import AugmentConfig
+from catdog.train.presets import STRONG_AUGMENTATION
 
 # --- fidelity to Keras 2 -----------------------------------------------------------------------
 
@@ -121,7 +121,7 @@ def test_compiled_pass_agrees_with_the_plain_one(config: AugmentConfig) -> None:
 
 def test_uint8_input_and_scale_are_the_same_as_float_then_divide() -> None:
     from catdog.model.backend import tf
-    from catdog.train.pipeline import PIXEL_SCALE
+    from catdog.model.pixels import PIXEL_SCALE
     from catdog.train.warp import augment_images
 
     images = np.random.default_rng(3).integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)

@@ -52,7 +52,7 @@ def same_run_two_ways(data: str) -> dict:
                 run_id="two")  # fmt: skip
     weights = [runs.load_model(r.path, "last").get_weights() for r in (one, two)]
     keras.utils.set_random_seed(3)
-    start = build_model("seed-baseline", image_size=48, dropout=0.0).get_weights()
+    start = build_model("seed-convnet", image_size=48, dropout=0.0).get_weights()
     losses = [[row[k] for row in r.history for k in ("loss", "val_loss")] for r in (one, two)]
     record = json.loads((two.path / runs.CONFIG_FILE).read_text())["distribution"]
     return {

@@ -39,7 +39,8 @@ from catdog.data.datasets import (
     class_images,
     scan_dataset,
 )
-from catdog.data.importer import SkippedFile, read_regular, stage_photo, work_dir_prefix
+from catdog.data.importer import SkippedFile, work_dir_prefix
+from catdog.data.importer.ingest import read_regular, stage_photo
 from catdog.data.names import check_class_names, portable_name, shown
 from catdog.data.paths import (
     DEMO_DATASET_NAME,

@@ -8,14 +8,18 @@ Importing photos into that shape is :mod:`catdog.data.importer`'s job.
 from __future__ import annotations
 
 import re
+import shutil
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from catdog.data.images import IMAGE_SUFFIXES, ImageError, image_header
 from catdog.data.paths import (
+    DEMO_DATASET_NAME,
     dataset_roots,
+    datasets_dir,
+    demo_dataset_dir,
     is_shared,
 )
 
@@ -230,6 +234,19 @@ def training_problems(info: DatasetInfo, test: bool = True) -> tuple[list[str], 
     return errors, warnings + balance_warnings(info.counts)
 
 
+def check_trainable(info: DatasetInfo, test: bool = True) -> list[str]:
+    """Refuse a dataset a run cannot learn from; return the warnings about one whose results
+    would mislead (:func:`training_problems`). Every face checks here before a run starts.
+
+    Raises:
+        DatasetError: a class has no training images (the sentence names the dataset, counts).
+    """
+    errors, warnings = training_problems(info, test=test)
+    if errors:
+        raise DatasetError(f"{info.root}: {errors[0]}")
+    return warnings
+
+
 def list_images(root: str | Path, split: str, cls: str | None = None) -> list[Path]:
     """List a split's images in natural order (``cat.2`` before ``cat.10``).
 
@@ -294,3 +311,34 @@ def image_sizes(root: str | Path) -> list[tuple[str, str, str, int, int]]:
                     continue
                 rows.append((split, cls, path.name, width, height))
     return rows
+
+
+def delete_dataset(root: str | Path, training_on: Callable[[Path], list[tuple[str, str]]]) -> Path:
+    """Delete one of the caller's datasets (its whole folder); returns the folder deleted.
+
+    Never the built-in demo, a shared example (hosted mode), a folder outside the caller's
+    datasets folder, or a dataset a run is training on (or waiting in the queue to).
+
+    Args:
+        root: the dataset folder.
+        training_on: the ``(run id, state)`` of each run training on, or queued for, a dataset
+            (:func:`catdog.train.runs.runs_training_on`: the data side does not read runs).
+
+    Raises:
+        DatasetError: any of those; the message says which and what to do.
+    """
+    root = Path(root).expanduser()
+    if root.resolve() == demo_dataset_dir().resolve():
+        raise DatasetError(f"{DEMO_DATASET_NAME!r} is the built-in demo dataset; it stays")
+    if is_shared(root):
+        raise DatasetError(f"{root.name!r} is a shared example; only your own datasets can go")
+    if root.resolve().parent != datasets_dir().resolve() or not root.is_dir():
+        raise DatasetError(f"no dataset {root.name!r} among your datasets; nothing was deleted")
+    for run_id, state in training_on(root):
+        verb = "stop" if state == "running" else "cancel"
+        raise DatasetError(
+            f"dataset {root.name!r} is what run {run_id} trains on ({state}); "
+            f"{verb} it first, then delete the dataset"
+        )
+    shutil.rmtree(root)
+    return root

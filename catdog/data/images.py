@@ -25,7 +25,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 # File name suffixes treated as images when scanning folders (case-insensitive). Anything else
@@ -329,7 +328,7 @@ def _decode_error(
     return ImageError(f"{name} is a corrupt or truncated image ({fmt}{_reason(exc)})")
 
 
-def _flatten(image: Image.Image) -> Image.Image:
+def flatten_rgb(image: Image.Image) -> Image.Image:
     """Convert any Pillow mode to RGB, compositing transparency over white."""
     if image.mode == "RGB":
         return image
@@ -369,7 +368,7 @@ def _decode(image: Image.Image, name: str) -> Image.Image:
         raise _decode_error(name, image, exc) from exc
     _orient(image)
     try:
-        return _flatten(image)
+        return flatten_rgb(image)
     except Exception as exc:
         raise _decode_error(name, image, exc, converting=True) from exc
 
@@ -470,48 +469,3 @@ def _header_of(stream: BinaryIO, name: str) -> tuple[str, int, int]:
     """(format, width, height) of an open stream, through :func:`_open_header`."""
     with _open_header(stream, name) as image:
         return str(image.format), image.width, image.height
-
-
-def to_model_input(image: Image.Image, image_size: int) -> np.ndarray:
-    """Resize an RGB image to the model's square input, as training and prediction both do.
-
-    The image is squashed (not cropped) to ``image_size``×``image_size`` like Keras'
-    ``flow_from_directory`` in the seed, with Pillow's bilinear filter (antialiased when
-    shrinking).
-
-    Args:
-        image: an RGB image, as returned by :func:`open_rgb`.
-        image_size: the side of the square model input, in pixels.
-
-    Returns:
-        A ``uint8`` array of shape ``(image_size, image_size, 3)``; pixel values are 0–255
-        (the input pipeline rescales them to [0, 1] as the seed does).
-    """
-    if image.mode != "RGB":
-        image = _flatten(image)
-    if image.size != (image_size, image_size):
-        image = image.resize((image_size, image_size), Image.Resampling.BILINEAR)
-    return np.asarray(image, dtype=np.uint8)
-
-
-def load_for_model(
-    source: str | Path | bytes | BinaryIO, image_size: int, name: str | None = None
-) -> np.ndarray:
-    """Open any image and return it as the model's ``uint8`` input array (see above).
-
-    This is the one path from a file to model input, for training and prediction alike. A
-    JPEG is decoded at reduced size (1/2–1/8, each side still ≥ ``image_size``) before the
-    resize: a 12 MP photo costs ~0.2 MP of memory instead of 12, and the result stays within
-    a few levels of a full decode then resize (see tests/test_images.py).
-    """
-    with opened_rgb(source, name, min_side=image_size) as image:
-        return to_model_input(image, image_size)
-
-
-def load_or_reason(path: Path, image_size: int) -> np.ndarray | str:
-    """:func:`load_for_model` for a file of a split: its array, or why it cannot be used (the
-    one sentence a skipped file is reported with)."""
-    try:
-        return load_for_model(path, image_size)
-    except ImageError as exc:
-        return str(exc)

@@ -333,3 +333,15 @@ def _sort_predictions(
             )
     mistakes.sort(key=lambda m: (-m.probability, m.file))
     return true, pred, mistakes, skipped
+
+
+def final_test(run_path: Path, batch_size: int) -> dict[str, Any]:
+    """A run's final test metrics: its best model on the test split, evaluated in one pass as
+    ``catdog evaluate`` does (mirror-averaged if the run's config asks for it), so metrics.json
+    and the History page agree. The job and the CLI pass it to the trainer as ``test_with``.
+
+    Returns:
+        ``{"test_accuracy": ..., "test_images": ...}``.
+    """
+    evaluation = evaluate_run(run_path, which="best", batch_size=batch_size)
+    return {"test_accuracy": float(evaluation.accuracy), "test_images": int(evaluation.count)}

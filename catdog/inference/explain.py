@@ -101,7 +101,7 @@ def grad_cam(
     Args:
         model: a trained catdog model (one sigmoid unit for 2 classes, or a softmax head).
         images: float array ``[N, size, size, 3]``, already scaled as the model expects
-            (:func:`catdog.train.pipeline.scale_pixels`).
+            (:func:`catdog.model.pixels.scale_pixels`).
         class_indices: the class to explain, one for all images or one per image (for a
             binary model, 1 is the sigmoid's class and 0 the other one).
         layer: the feature map to use; default :func:`feature_layer`.

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from catdog.system import megabytes
 from catdog.train import runs
 
 FORMATS = ("keras", "savedmodel", "tflite")
@@ -61,7 +62,7 @@ class ExportResult:
         """One line for the command line and the History page."""
         kind = f"{self.format}{' (quantized)' if self.quantized else ''}"
         return (
-            f"{kind}: {self.path} ({self.bytes / 1e6:.1f} MB); on {self.images} validation "
+            f"{kind}: {self.path} ({megabytes(self.bytes)}); on {self.images} validation "
             f"images the same class for {self.agreement:.0%}, probabilities within "
             f"{self.max_difference:.2g} of the run's model"
         )
@@ -186,7 +187,8 @@ def _with_scaling(model: Any) -> Any:
 def _check_images(info: runs.RunInfo) -> np.ndarray:
     """Up to CHECK_IMAGES of the run's validation images (every class), as float pixels."""
     from catdog.data.datasets import list_images
-    from catdog.data.images import ImageError, load_for_model
+    from catdog.data.images import ImageError
+    from catdog.data.model_input import load_for_model
 
     size = int(info.config.get("train", {}).get("image_size") or 150)
     data = Path(str(info.data))

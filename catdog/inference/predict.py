@@ -1,12 +1,11 @@
 """Prediction: a trained run's model applied to any images the user has.
 
 :class:`Predictor` loads a run's model once and classifies paths or raw bytes. Every image goes
-through the same steps as in training (:func:`catdog.data.images.load_for_model` at the run's image
-size, then :func:`catdog.train.pipeline.scale_pixels`), so a photo gets the same score here as it
-would in the training pipeline. A file that cannot be read comes back as a :class:`Prediction`
-with an ``error`` instead of stopping the others.
-
-Importing this module is cheap; Keras is imported when a model is loaded.
+through the same steps as in training (:func:`catdog.data.model_input.load_for_model` at the run's
+image size, then :func:`catdog.model.pixels.scale_pixels`), so a photo gets the same score here as
+it would in the training pipeline. A file that cannot be read comes back as a :class:`Prediction`
+with an ``error`` instead of stopping the others. Importing this module is cheap; Keras is imported
+when a model is loaded.
 """
 
 from __future__ import annotations
@@ -20,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from catdog import hosting
-from catdog.data.images import ImageError, load_for_model
+from catdog.data.images import ImageError
+from catdog.data.model_input import load_for_model
 from catdog.data.names import shown
 from catdog.progress import ProgressFn, report
 from catdog.train.config import tta_zoom_error
@@ -226,12 +226,12 @@ class Predictor:
 
         Args:
             images: array ``[N, image_size, image_size, 3]`` of 0–255 pixels, as produced by
-                :func:`catdog.data.images.load_for_model`.
+                :func:`catdog.data.model_input.load_for_model`.
 
         Returns:
             Float array ``[N, len(classes)]``; each row sums to 1.
         """
-        from catdog.train.pipeline import scale_pixels
+        from catdog.model.pixels import scale_pixels
 
         if len(images) == 0:
             return np.zeros((0, len(self.classes)))
@@ -251,7 +251,7 @@ class Predictor:
         See :func:`catdog.inference.explain.grad_cam` (values in [0, 1], at the feature map's size).
         """
         from catdog.inference.explain import grad_cam
-        from catdog.train.pipeline import scale_pixels
+        from catdog.model.pixels import scale_pixels
 
         return grad_cam(self.model, scale_pixels(images), np.asarray(class_indices))
 

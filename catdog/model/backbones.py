@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from catdog.system import MB
+
 
 @dataclass(frozen=True)
 class Backbone:
@@ -36,8 +38,8 @@ class Backbone:
 
     @property
     def megabytes(self) -> float:
-        """The file's size in MB (10^6 bytes)."""
-        return self.size / 1e6
+        """The file's size in MB (:data:`catdog.system.MB`)."""
+        return self.size / MB
 
 
 BACKBONES: dict[str, Backbone] = {

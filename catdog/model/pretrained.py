@@ -3,7 +3,7 @@ with ImageNet weights under a small new head, trained in two phases.
 
 The base is built inline, its layers part of the model's own graph, so Grad-CAM reaches its last
 feature map and a saved model is one plain ``.keras`` file. Each model takes what every catdog
-model takes, pixels scaled to [0, 1] (``catdog.train.pipeline.scale_pixels``), and does its
+model takes, pixels scaled to [0, 1] (``catdog.model.pixels.scale_pixels``), and does its
 backbone's own input preprocessing inside, so prediction, evaluation, Grad-CAM and exports need
 nothing model-specific:
 

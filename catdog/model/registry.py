@@ -1,17 +1,18 @@
-"""The model registry: named architectures with the training defaults that go with them.
+"""The network registry: named architectures, and building one.
 
 Listing the registry is cheap (no TensorFlow); building a model imports Keras. A new
-architecture is one builder function plus one :class:`ModelSpec` entry in :data:`REGISTRY`.
+architecture is one builder function plus one :class:`Network` entry in :data:`NETWORKS`. How a
+network is trained by default (epochs, learning rate, augmentation, time limit…) is a training
+preset's business: :mod:`catdog.train.presets`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from catdog.model.errors import ModelError
-from catdog.train.augment import AugmentConfig
 
 if TYPE_CHECKING:
     from catdog.model.backend import keras
@@ -23,49 +24,20 @@ POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixe
 
 
 @dataclass(frozen=True)
-class ModelSpec:
-    """A registry entry: how to build a model and how the seed (or we) train it by default.
+class Network:
+    """A registry entry: an architecture and how to build it.
 
     Args:
-        name: registry key, as typed on the command line.
-        description: one line for listings and the dashboard.
+        name: registry key.
+        description: one line for listings.
         build: ``build(image_size, num_classes, dropout, dtype) -> keras.Model`` (uncompiled);
-            ``dtype`` is a Keras dtype policy name for the hidden layers. A pretrained model's
+            ``dtype`` is a Keras dtype policy name for the hidden layers. A pretrained network's
             builder also takes ``weights=`` (its backbone's weights file).
-        image_size: default square input side in pixels.
-        dropout: default dropout rate before the dense head (0 = no Dropout layer).
-        augment: whether training uses data augmentation by default.
-        epochs: default number of epochs.
-        batch_size: default batch size.
-        learning_rate: default learning rate.
-        optimizer: Keras optimizer name (``"rmsprop"`` as in the seed, or ``"adamw"``).
-        steps_per_epoch: default batches per epoch (None = one pass over the training set).
+        image_size: the input side it is built at when none is given.
+        dropout: the dropout rate before its head when none is given (0 = no Dropout layer).
         min_image_size: smallest input side the architecture can take.
-        lr_schedule: learning-rate schedule (``constant``, ``cosine`` or ``plateau``).
-        warmup_epochs: epochs of linear learning-rate warm-up before the schedule.
-        label_smoothing: label smoothing of the cross-entropy loss (0 = plain, as the seed).
-        weight_decay: AdamW's decoupled weight decay: every step each weight shrinks by
-            ``learning_rate × weight_decay`` of itself (0 = none; only AdamW takes it).
-        precision: the arithmetic of the hidden layers: ``auto`` (measured on the machine,
-            see :mod:`catdog.train.precision`), ``float32``, ``bfloat16`` or ``float16`` (weights
-            stay float32; the output layer always computes in float32).
-        tta: predict as the mean of the image and its mirror image (test-time augmentation).
-        tta_zoom: with ``tta``, also average over a centred crop of side ``1/tta_zoom`` of each
-            (scaled back up): 1.1 adds two views zoomed in 10%. 0 (or 1): mirror only.
-        time_limit_minutes: train for at most this many minutes, fitting the schedule to the
-            epochs that fit (``epochs`` is then the most); 0 = no limit.
-        augmentation: default augmentation settings (None: the seed's).
         backbone: the pretrained base (a key of :data:`catdog.model.backbones.BACKBONES`), None
-            for a model that starts from random weights.
-        fine_tune_epochs: of the ``epochs``, how many at the end fine-tune the base's top
-            block (pretrained models only; 0 = feature extraction only).
-        fine_tune_lr: learning rate of the fine-tuning epochs.
-        fine_tune_from: the first base layer fine-tuning unfreezes (None: the backbone's top
-            block).
-        slow_image_size: with a time limit, the input size to train at instead where at most
-            ``slow_epochs`` epochs of ``image_size`` fit it on the machine (measured per
-            preset: :mod:`catdog.train.recipe`); None: always ``image_size``.
-        slow_epochs: see ``slow_image_size``.
+            for a network that starts from random weights.
     """
 
     name: str
@@ -73,35 +45,19 @@ class ModelSpec:
     build: Callable[..., keras.Model]
     image_size: int = 150
     dropout: float = 0.0
-    augment: bool = False
-    epochs: int = 30
-    batch_size: int = 20
-    learning_rate: float = 1e-4
-    optimizer: str = "rmsprop"
-    steps_per_epoch: int | None = None
     min_image_size: int = 32
-    lr_schedule: str = "constant"
-    warmup_epochs: int = 0
-    label_smoothing: float = 0.0
-    weight_decay: float = 0.0
-    precision: str = "auto"
-    tta: bool = False
-    tta_zoom: float = 0.0
-    time_limit_minutes: float = 0.0
-    augmentation: AugmentConfig | None = None
     backbone: str | None = None
-    fine_tune_epochs: int = 0
-    fine_tune_lr: float = 1e-5
-    fine_tune_from: str | None = None
-    slow_image_size: int | None = None
-    slow_epochs: int = 0
 
 
-def image_size_error(spec: ModelSpec, image_size: int | None) -> str | None:
-    """Why ``spec``'s architecture cannot take ``image_size`` px, or None if it can (or None)."""
-    if image_size is None or image_size >= spec.min_image_size:
+def image_size_error(
+    network: Network, image_size: int | None, name: str | None = None
+) -> str | None:
+    """Why ``network`` cannot take ``image_size`` px, or None if it can (or None); the sentence
+    names the model ``name`` (a training preset) if given, else the network."""
+    if image_size is None or image_size >= network.min_image_size:
         return None
-    return f"{spec.name} needs images of at least {spec.min_image_size} px, got {image_size}"
+    who = name or network.name
+    return f"{who} needs images of at least {network.min_image_size} px, got {image_size}"
 
 
 OPTIMIZERS = ("rmsprop", "adam", "adamw")
@@ -173,75 +129,6 @@ def build_catdog_net(
     return build(image_size, num_classes, dropout, dtype)
 
 
-# Stronger than the seed's: bigger zoom and real shear (the seed's 0.2 is in degrees), colour,
-# and cutout (one erased square, a third of the side: chosen on validation over 3 seeds).
-STRONG_AUGMENTATION = AugmentConfig(
-    rotation_range=20.0,
-    width_shift_range=0.1,
-    height_shift_range=0.1,
-    shear_range=10.0,
-    zoom_range=0.25,
-    horizontal_flip=True,
-    fill_mode="reflect",
-    brightness_range=0.2,
-    contrast_range=0.2,
-    cutout=0.33,
-)
-
-CATDOG_NET = ModelSpec(
-    name="catdog-net",
-    description="catdog's from-scratch recipe, recommended for real photos: a compact "
-    "residual convnet with batch norm and global pooling, AdamW with warm-up and cosine "
-    "decay, label smoothing, stronger augmentation, the arithmetic measured fastest on "
-    "this machine (and 96 px instead of 112 where its 28 minutes buy too few epochs), "
-    "and predictions "
-    "averaged over mirrored and zoomed views (on the seed's 2000 photos: ≈ 92% "
-    "validation and 90.2% test accuracy, 3 seeds, in under 30 min on 2 CPU cores (28 of "
-    "training at most); see the README's Results).",
-    build=build_catdog_net,
-    # 112 px (chosen over 128 on validation, 3 seeds) for 145 epochs, the 30-minute budget's
-    # slack over 130 (chosen on validation, paired over 3 seeds; see benchmarks/decisions/).
-    image_size=112,
-    dropout=0.3,
-    augment=True,
-    epochs=145,
-    batch_size=32,
-    learning_rate=2e-3,
-    optimizer="adamw",
-    lr_schedule="cosine",
-    warmup_epochs=3,
-    label_smoothing=0.1,
-    # Chosen on validation against 1e-4 (paired, seeds 1-3: +0.44 points over the last 20
-    # epochs); see benchmarks/decisions/2026-11-28-weight-decay-paired.md.
-    weight_decay=0.05,
-    tta=True,
-    tta_zoom=1.1,
-    # At most 28 minutes of epochs: on a slower machine (or in a slow hour) the schedule is
-    # fitted to fewer epochs instead of running past the 30-minute budget.
-    time_limit_minutes=28.0,
-    augmentation=STRONG_AUGMENTATION,
-    # Where the limit buys at most 70 epochs of 112 px (an AVX2-only CPU: 60), 96 px and the
-    # epochs it buys: +3.6 points of validation accuracy, measured (see catdog.train.recipe).
-    slow_image_size=96,
-    slow_epochs=70,
-)
-
-# The same recipe on a short schedule: the seed's 82% in minutes.
-CATDOG_NET_QUICK = replace(
-    CATDOG_NET,
-    name="catdog-net-quick",
-    description="catdog-net on a short schedule (40 epochs, no cutout), for a quick "
-    "result: the seed's 82% validation accuracy on its 2000 photos after 6.0–6.7 min on 2 CPU "
-    "cores, against the seed's 51 min (see the README's Results).",
-    epochs=40,
-    warmup_epochs=2,
-    weight_decay=1e-4,  # as measured (0.05 was chosen for the long schedule only)
-    time_limit_minutes=0.0,  # 40 epochs take minutes; as measured, without a limit
-    # A short schedule underfits before it overfits: no cutout.
-    augmentation=replace(STRONG_AUGMENTATION, cutout=0.0),
-)
-
-
 def build_vgg16(
     image_size: int,
     num_classes: int,
@@ -268,103 +155,54 @@ def build_mobilenet_v3_small(
     return build_pretrained("MobileNetV3Small", image_size, num_classes, dropout, dtype, weights)
 
 
-# Deep Learning with Python §5.3: VGG16's ImageNet-trained convolutional base, frozen, under a
-# new Flatten/Dense(256)/Dropout(0.5)/sigmoid head trained with augmentation by RMSprop at 2e-5;
-# then block 5 is unfrozen and fine-tuned at 1e-5. The book trains 30 + 100 epochs; VGG16 is
-# slow on a CPU, so the preset trains 20 + 10 (more with --epochs/--fine-tune-epochs).
-VGG16 = ModelSpec(
-    name="vgg16",
-    description="The book's transfer learning (§5.3): VGG16's convolutional base with its "
-    "ImageNet weights (a 58.9 MB download), frozen under a new dense head, then its top block "
-    "fine-tuned. Slow on a CPU (15 million parameters in the base).",
-    build=build_vgg16,
-    image_size=150,
-    dropout=0.5,
-    augment=True,
-    epochs=30,
-    batch_size=20,
-    learning_rate=2e-5,
-    optimizer="rmsprop",
-    min_image_size=32,
-    backbone="VGG16",
-    fine_tune_epochs=10,
-    fine_tune_lr=1e-5,
-)
-
-# The light backbone: MobileNetV3Small, the fastest of MobileNetV3Small/Large and EfficientNetB0
-# on a 2-core CPU (see benchmarks/README.md), 0.9 million parameters in the base.
-MOBILENET_V3_SMALL = ModelSpec(
-    name="mobilenet-v3-small",
-    description="Transfer learning that suits a CPU: MobileNetV3Small's base with its "
-    "ImageNet weights (a 4.3 MB download), frozen under a pooled head, then its last blocks "
-    "fine-tuned; tens of times VGG16's images per second on a CPU.",
-    build=build_mobilenet_v3_small,
-    image_size=160,
-    dropout=0.2,
-    augment=True,
-    epochs=15,
-    batch_size=32,
-    learning_rate=1e-3,
-    optimizer="adam",
-    min_image_size=32,
-    backbone="MobileNetV3Small",
-    fine_tune_epochs=5,
-    fine_tune_lr=1e-5,
-)
-
-REGISTRY: dict[str, ModelSpec] = {
-    spec.name: spec
-    for spec in (
-        ModelSpec(
-            name="seed-baseline",
-            description="The seed's convnet as first trained: no dropout, no augmentation "
-            "(overfits; ≈72% validation on the 2000 real photos).",
+NETWORKS: dict[str, Network] = {
+    network.name: network
+    for network in (
+        Network(
+            name="seed-convnet",
+            description="The seed's convnet (Deep Learning with Python §5.2): four conv/pool "
+            "blocks, Flatten, optional Dropout, Dense(512); 3,453,121 parameters at 150 px.",
             build=build_seed_convnet,
-            epochs=30,
-            batch_size=20,
             min_image_size=SEED_MIN_SIZE,
         ),
-        ModelSpec(
-            name="seed-dropout",
-            description="The seed's convnet with Dropout(0.5) before Dense(512), trained with "
-            "the seed's augmentation (≈82% validation on the 2000 real photos).",
-            build=build_seed_convnet,
+        Network(
+            name="catdog-net",
+            description="catdog's compact residual convnet: batch norm, global pooling.",
+            build=build_catdog_net,
+            image_size=112,
+            dropout=0.3,
+        ),
+        Network(
+            name="vgg16",
+            description="VGG16's ImageNet convolutional base (a 56.2 MB download) under the "
+            "book's dense head (§5.3).",
+            build=build_vgg16,
             dropout=0.5,
-            augment=True,
-            epochs=100,
-            batch_size=32,
-            steps_per_epoch=100,
-            min_image_size=SEED_MIN_SIZE,
+            backbone="VGG16",
         ),
-        CATDOG_NET,
-        CATDOG_NET_QUICK,
-        VGG16,
-        MOBILENET_V3_SMALL,
+        Network(
+            name="mobilenet-v3-small",
+            description="MobileNetV3Small's ImageNet base (a 4.1 MB download) under a pooled head.",
+            build=build_mobilenet_v3_small,
+            image_size=160,
+            dropout=0.2,
+            backbone="MobileNetV3Small",
+        ),
     )
 }
 
 
-# The preset the dashboard suggests for real photos (the demo cartoons start with the seed's).
-RECOMMENDED = "catdog-net"
-
-
-def recommended_model(demo: bool) -> str:
-    """The model a new run starts from: the seed's baseline on the demo data, where the point
-    is to watch it overfit, else catdog's best from-scratch recipe."""
-    return "seed-baseline" if demo else RECOMMENDED
-
-
-def get_spec(name: str) -> ModelSpec:
+def get_network(name: str) -> Network:
     """Return the registry entry called ``name``.
 
     Raises:
-        ModelError: no such model; the message lists the names that exist.
+        ModelError: no such network; the message lists the names that exist.
     """
     try:
-        return REGISTRY[name]
+        return NETWORKS[name]
     except KeyError:
-        known = ", ".join(sorted(REGISTRY))
-        raise ModelError(f"unknown model {name!r}; choose one of: {known}") from None
+        known = ", ".join(sorted(NETWORKS))
+        raise ModelError(f"unknown network {name!r}; choose one of: {known}") from None
 
 
 def build_model(
@@ -376,7 +214,7 @@ def build_model(
     precision: str = "float32",
     weights: str | None = None,
 ) -> keras.Model:
-    """Build (uncompiled) the registry model ``name``; unset options take the spec's defaults.
+    """Build (uncompiled) the network ``name``; unset options take the network's defaults.
 
     ``precision`` is the arithmetic of the hidden layers (float32, bfloat16 or float16; an
     ``auto`` setting is resolved by :func:`catdog.train.precision.choose_precision` first).
@@ -386,10 +224,10 @@ def build_model(
     checks them.
 
     Raises:
-        ModelError: an unknown model or precision, fewer than 2 classes, or images too small
+        ModelError: an unknown network or precision, fewer than 2 classes, or images too small
             for the model.
     """
-    spec = get_spec(name)
+    spec = get_network(name)
     size = spec.image_size if image_size is None else image_size
     rate = spec.dropout if dropout is None else dropout
     if num_classes < 2:

@@ -30,7 +30,8 @@ from catdog import hosting
 from catdog.data.paths import weights_dir
 from catdog.model.backbones import BACKBONES, Backbone
 from catdog.model.errors import ModelError
-from catdog.model.registry import get_spec
+from catdog.model.registry import get_network
+from catdog.system import megabytes
 
 # Set to a folder URL that serves the same file names (a mirror) to download from there instead.
 WEIGHTS_URL_ENV = "CATDOG_WEIGHTS_URL"
@@ -45,8 +46,8 @@ class WeightsMissing(ModelError):
 
 
 def backbone_of(model: str) -> Backbone | None:
-    """The pretrained base of the registry model ``model`` (None: it starts from random weights)."""
-    name = get_spec(model).backbone
+    """The pretrained base of the network ``model`` (None: it starts from random weights)."""
+    name = get_network(model).backbone
     return None if name is None else BACKBONES[name]
 
 
@@ -253,7 +254,7 @@ def check_weights_file(model: str, path: str | Path, shown: str | None = None) -
 
     layers = check_base_weights(backbone, path, shown)
     size = path.stat().st_size
-    said = f"Uses {shown} ({size / 1e6:.1f} MB): "
+    said = f"Uses {shown} ({megabytes(size)}): "
     if size == backbone.size and _hash_matches(path, backbone.file_hash):
         return said + f"{backbone.name}'s ImageNet weights, the file Keras downloads."
     return said + f"weights for all {layers} weighted layers of {backbone.name}'s base (not " \

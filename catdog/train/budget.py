@@ -19,9 +19,9 @@ import os
 from dataclasses import asdict, dataclass
 
 from catdog import hosting
+from catdog.system import MB
 
 ENV_VAR = "CATDOG_MEMORY_BUDGET_MB"
-MB = 1024 * 1024
 # The share of the available memory decoded images may take: the model, its activations and
 # TensorFlow need the rest, and other programs run too.
 AVAILABLE_SHARE = 0.25

@@ -18,7 +18,6 @@ followed. Where there is no ``flock`` (Windows), nothing is cleaned that might b
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import re
@@ -130,17 +129,6 @@ def touch(entry: Path) -> None:
 
 
 # ------------------------------------------------------------------------------ disk space
-
-
-def disk_full(exc: BaseException | None) -> bool:
-    """Whether ``exc``, or what caused it, is the disk (or the user's quota) running full."""
-    while exc is not None:
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            return True
-        if "No space left on device" in str(exc):  # TensorFlow's writer says it in words
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
 
 
 def space_message(root: Path, need: int, images: int) -> str:

@@ -12,9 +12,10 @@ from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from catdog.model.registry import ModelSpec, get_spec, image_size_error, weight_decay_error
+from catdog.model.registry import weight_decay_error
 from catdog.train.augment import AugmentConfig
 from catdog.train.precision import PRECISIONS, precision_error
+from catdog.train.presets import Preset, get_preset
 
 LR_SCHEDULES = ("constant", "cosine", "plateau")
 # Where a run trains: see catdog.train.distribute.
@@ -32,18 +33,27 @@ def _rule(ok: Callable[[Any], bool], message: str) -> Check:
     return lambda value: None if value is None or ok(value) else message.format(value=value)
 
 
-def setting(default: Any = MISSING, *, help: str, check: Check | None = None, **cli: Any) -> Any:
+def setting(
+    default: Any = MISSING,
+    *,
+    help: str,
+    check: Check | None = None,
+    ui: dict | None = None,
+    **cli: Any,
+) -> Any:
     """A :class:`TrainConfig` field with what people and programs need to know about it.
 
     Args:
         default: the field's default (leave out for a required setting).
         help: one line for people: what the setting does (the command line's help).
         check: ``check(value)`` says why a value cannot work, or returns None if it can.
+        ui: the dashboard's widget: its ``label`` and Streamlit's ``min_value``, ``max_value``,
+            ``step`` or ``options`` (its help is ``help``); see :func:`widget_args`.
         **cli: how the command line spells it, when not ``--field-name``: ``flag``,
             ``metavar``, ``choices``, hidden older ``aliases`` ({flag: value it sets}), or
             ``flag=None`` for a setting without a flag.
     """
-    return field(default=default, metadata={"help": help, "check": check, "cli": cli})
+    return field(default=default, metadata={"help": help, "check": check, "cli": cli, "ui": ui})
 
 
 def tta_zoom_error(zoom: float | None) -> str | None:
@@ -70,7 +80,7 @@ class TrainConfig:
 
     The CLI, the dashboard and the saved ``config.json`` all use this one object; each field
     carries its help text, its check and its command-line spelling (see :func:`setting`), so a
-    new setting is one field here (plus its default in ``ModelSpec`` if the model sets it).
+    new setting is one field here (plus its default in ``Preset`` if the model sets it).
     """
 
     # DATA/{train,validation,test}/<class>/<images>
@@ -81,19 +91,23 @@ class TrainConfig:
         None, help="epochs to train, the most with a time limit; the seed: 30, 100 augmented",
         metavar="N",
         check=_rule(lambda v: v >= 1, "epochs must be ≥ 1, got {value}"),
+        ui={"label": "Epochs", "min_value": 1},
     )  # fmt: skip
     batch_size: int | None = setting(
         None, help="images per batch; the seed: 20, 32 augmented", metavar="B",
         check=_rule(lambda v: v >= 1, "batch size must be ≥ 1, got {value}"),
+        ui={"label": "Batch size", "min_value": 1},
     )  # fmt: skip
     learning_rate: float | None = setting(
         None, help="the optimizer's learning rate; the seed: 1e-4 with RMSprop", metavar="LR",
         check=_rule(lambda v: v > 0, "learning rate must be positive, got {value}"),
+        ui={"label": "Learning rate", "options": (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)},
     )  # fmt: skip
     image_size: int | None = setting(
         None, help="side of the square input in pixels; the seed: 150", metavar="S",
         check=_rule(lambda v: 32 <= v <= 512,
                     "image size must be between 32 and 512 pixels, got {value}"),
+        ui={"label": "Image size (px)", "min_value": 32, "max_value": 512, "step": 2},
     )  # fmt: skip
     augment: bool | None = setting(
         None, help="augment training images on the fly with the model's preset transforms; "
@@ -105,15 +119,19 @@ class TrainConfig:
     dropout: float | None = setting(
         None, help="rate of the Dropout before the output layer; seed-dropout: 0.5", metavar="P",
         check=_rule(lambda v: 0 <= v < 1, "dropout must be in [0, 1), got {value}"),
+        ui={"label": "Dropout before the output layer", "min_value": 0.0, "max_value": 0.9,
+            "step": 0.05},
     )  # fmt: skip
     steps_per_epoch: int | None = setting(
         None, help="batches per epoch; 0: one pass over the training images", metavar="N",
         check=_rule(lambda v: v >= 0, "steps per epoch must be ≥ 0 (0 = one pass), got {value}"),
+        ui={"label": "Steps per epoch", "min_value": 0, "max_value": 10_000},
     )  # fmt: skip
     early_stopping: int = setting(
         0, help="stop after PATIENCE epochs without val_loss improving; 0 = off",
         metavar="PATIENCE",
         check=_rule(lambda v: v >= 0, "early stopping patience must be ≥ 0, got {value}"),
+        ui={"label": "Early stopping", "min_value": 0, "max_value": 100},
     )  # fmt: skip
     lr_schedule: str | None = setting(
         None, help="learning-rate schedule: constant, cosine (decay to 0 over the epochs) or "
@@ -128,10 +146,12 @@ class TrainConfig:
     label_smoothing: float | None = setting(
         None, help="soften the 0/1 targets by this much; 0 = plain cross-entropy", metavar="E",
         check=_rule(lambda v: 0 <= v < 1, "label smoothing must be in [0, 1), got {value}"),
+        ui={"label": "Label smoothing", "min_value": 0.0, "max_value": 0.5, "step": 0.05},
     )  # fmt: skip
     weight_decay: float | None = setting(
         None, help="AdamW's decoupled weight decay; 0 = none", metavar="W",
         check=_rule(lambda v: 0 <= v < 1, "weight decay must be in [0, 1), got {value}"),
+        ui={"label": "Weight decay", "min_value": 0.0, "max_value": 0.5, "step": 0.01},
     )  # fmt: skip
     # A run's saved config holds what auto chose.
     precision: str | None = setting(
@@ -165,9 +185,10 @@ class TrainConfig:
     )  # fmt: skip
     time_limit_minutes: float | None = setting(
         None, help="train for at most M minutes, the schedule fitted to the epochs that fit and "
-        "--epochs the most; 0 = no limit", flag="--minutes", metavar="M",
+        "the epochs setting the most; 0 = no limit", flag="--minutes", metavar="M",
         check=_rule(lambda v: 0 <= v < math.inf, "the time limit must be a number of minutes "
                     "≥ 0 (0 = none), got {value}"),
+        ui={"label": "Time limit (min)", "min_value": 0.0, "step": 5.0},
     )  # fmt: skip
     # Pretrained models (transfer learning): where the base's weights come from, and the
     # fine-tuning phase that follows feature extraction on the frozen base.
@@ -191,8 +212,10 @@ class TrainConfig:
         "after it, batch norm excepted; the presets: the base's top block, e.g. block5_conv1 "
         "for VGG16", metavar="LAYER",
     )  # fmt: skip
-    seed: int = setting(0, help="seeds the weights, the shuffling and the augmentation",
-                        metavar="K")  # fmt: skip
+    seed: int = setting(
+        0, help="seeds the weights, the shuffling and the augmentation", metavar="K",
+        ui={"label": "Seed", "min_value": 0, "max_value": 10**6},
+    )  # fmt: skip
     test: bool = setting(
         True, help="do not evaluate on the test split at the end (keep it unseen while tuning)",
         flag="--no-test",
@@ -200,7 +223,7 @@ class TrainConfig:
 
     def resolved(self) -> TrainConfig:
         """A copy with every ``None`` replaced by the model's default, validated."""
-        spec = get_spec(self.model)
+        spec = get_preset(self.model)
         defaults = {
             name: getattr(spec, name) for name in SPEC_DEFAULTS if getattr(self, name) is None
         }
@@ -223,7 +246,7 @@ class TrainConfig:
         cfg = cfg._resolved_pretraining(spec.backbone)
         if problem := weight_decay_error(spec.optimizer, cfg.weight_decay):
             raise TrainingError(f"{spec.name}: {problem}")
-        if problem := image_size_error(spec, cfg.image_size):
+        if problem := spec.image_size_error(cfg.image_size):
             raise TrainingError(problem)
         return cfg
 
@@ -284,10 +307,24 @@ class TrainConfig:
         return cls(**values)
 
 
-# TrainConfig fields whose ``None`` means "the model's default" (ModelSpec has the same names);
+# TrainConfig fields whose ``None`` means "the model's default" (Preset has the same names);
 # the augmentation settings fall back to the model's preset in :meth:`TrainConfig.resolved`, and
 # a pretrained model's weights file to Keras' cache (:func:`catdog.model.weights.find_weights`).
-_SPEC_FIELDS = {f.name for f in fields(ModelSpec)} - {"augmentation"}
+_SPEC_FIELDS = {f.name for f in fields(Preset)} - {"augmentation"}
 SPEC_DEFAULTS = tuple(
     f.name for f in fields(TrainConfig) if f.default is None and f.name in _SPEC_FIELDS
 )
+
+
+_FIELDS = {f.name: f for f in fields(TrainConfig)}
+
+
+def widget_args(name: str, **override: Any) -> dict[str, Any]:
+    """The Train page's widget for the :class:`TrainConfig` field ``name``, as Streamlit keyword
+    arguments: the label, range and step declared with the field, and its help (the command
+    line's help too). ``override`` replaces any of them (e.g. hosted mode's cap as
+    ``max_value``)."""
+    f = _FIELDS[name]
+    ui = dict(f.metadata.get("ui") or {})
+    text = f.metadata["help"]
+    return {**ui, "help": text[:1].upper() + text[1:] + ".", **override}

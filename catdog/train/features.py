@@ -29,19 +29,28 @@ from typing import Any
 
 import numpy as np
 
-from catdog.model.backend import keras
+from catdog.model.backend import keras, tf
+from catdog.model.pixels import scale_pixels
 from catdog.model.pretrained import HEAD
 from catdog.progress import ProgressFn, report
+from catdog.system import MB
 from catdog.train import phases
 from catdog.train.budget import available_memory_bytes, env_megabytes
 from catdog.train.config import TrainConfig, TrainingError
-from catdog.train.pipeline import LoadedSplit, make_feature_dataset, scale_pixels
+from catdog.train.pipeline import (
+    PARALLEL_BATCHES,
+    PREFETCH_BATCHES,
+    LoadedSplit,
+    check_split,
+    index_batches,
+    pipeline_options,
+    split_targets,
+)
 
 # The most memory the features may take, in MB (0: never compute them, the base runs every
 # epoch); unset, half the memory available when training starts.
 CACHE_MB_ENV = "CATDOG_FEATURE_CACHE_MB"
 AVAILABLE_SHARE = 0.5
-MB = 1024 * 1024
 EXTRACTING = "computing the frozen base's features (once: no augmentation)"
 
 
@@ -214,3 +223,44 @@ def compile_head(cache: FeatureCache, model: keras.Model) -> keras.Model:
     state and learning rate are the model's, saved with it)."""
     cache.head.compile(optimizer=model.optimizer, loss=model.loss, metrics=["accuracy"])
     return cache.head
+
+
+def make_feature_dataset(
+    features: np.ndarray,
+    loaded: LoadedSplit,
+    *,
+    batch_size: int,
+    shuffle: bool,
+    seed: int = 0,
+    label_mode: str = "binary",
+) -> tf.data.Dataset:
+    """Batches of features computed from a split's images, with the images' labels, drawn as
+    :func:`make_dataset` draws the images themselves without augmentation: the same seed gives
+    the same batches in the same order (see :mod:`catdog.train.features`).
+
+    Args:
+        features: float32 ``[N, ...]``; row ``i`` computed from ``loaded.images[i]``. Batches
+            are read straight from this array (no copy of it in TensorFlow).
+        loaded: the split the features were computed from (for its labels).
+        batch_size, shuffle, seed, label_mode: as for :func:`make_dataset`.
+
+    Returns:
+        A ``tf.data.Dataset`` of ``(features, labels)``.
+    """
+    check_split(loaded, batch_size, label_mode)
+    if features.dtype != np.float32 or len(features) != len(loaded):
+        raise ValueError(
+            f"features must be float32 with one row per image ({len(loaded)}); "
+            f"got {features.dtype} {features.shape}"
+        )
+    targets, shape = split_targets(loaded, label_mode), features.shape[1:]
+
+    def load(index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        batch = tf.numpy_function(lambda rows: features[rows], [index], tf.float32,
+                                  stateful=False)  # fmt: skip
+        batch.set_shape([None, *shape])
+        return batch, tf.gather(targets, index)
+
+    dataset = index_batches(len(loaded), batch_size, shuffle, seed)
+    dataset = dataset.map(load, num_parallel_calls=PARALLEL_BATCHES, deterministic=True)
+    return dataset.prefetch(PREFETCH_BATCHES).with_options(pipeline_options())

@@ -193,6 +193,16 @@ def distribution_line(info: RunInfo) -> str | None:
     return line + "."
 
 
+def start_line(info: RunInfo) -> str | None:
+    """What the run said as its first epoch began (in memory or streamed, devices, feature
+    cache, a resume without mixup), as a sentence; None for a run recorded before catdog kept
+    it, or one that never started."""
+    message = info.config.get("start_message")
+    if not isinstance(message, str) or not message:
+        return None
+    return f"Started: {message}."
+
+
 def stopped_line(info: RunInfo) -> str:
     """How far an unfinished run got: ``stopped after 4 of 30 epochs``."""
     return f"{info.state} after {info.epochs_done} of {info.epochs} epochs"

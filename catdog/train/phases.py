@@ -13,8 +13,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from catdog.model.backend import keras
-from catdog.model.registry import compile_model, get_spec
+from catdog.model.registry import compile_model
 from catdog.train.config import TrainConfig
+from catdog.train.presets import get_preset
 
 FEATURE_EXTRACTION, FINE_TUNING = 1, 2
 
@@ -22,14 +23,14 @@ FEATURE_EXTRACTION, FINE_TUNING = 1, 2
 def fine_tune_start(cfg: TrainConfig) -> int | None:
     """The epoch (counted from 0) at which fine-tuning starts, or None if the run never does."""
     tune = int(cfg.fine_tune_epochs or 0)
-    if get_spec(cfg.model).backbone is None or tune <= 0:
+    if get_preset(cfg.model).backbone is None or tune <= 0:
         return None
     return int(cfg.epochs or 0) - tune
 
 
 def phase_of(cfg: TrainConfig, epoch: int) -> int | None:
     """The phase of epoch ``epoch`` (from 0): 1 or 2 for a pretrained model, else None."""
-    if get_spec(cfg.model).backbone is None:
+    if get_preset(cfg.model).backbone is None:
         return None
     start = fine_tune_start(cfg)
     return FINE_TUNING if start is not None and epoch >= start else FEATURE_EXTRACTION
@@ -64,7 +65,7 @@ def enter(model: keras.Model, cfg: TrainConfig, epoch: int, num_classes: int) ->
             model,
             num_classes=num_classes,
             learning_rate=float(rate or 0),
-            optimizer=get_spec(cfg.model).optimizer,
+            optimizer=get_preset(cfg.model).optimizer,
             label_smoothing=float(cfg.label_smoothing or 0),
             weight_decay=float(cfg.weight_decay or 0),
         )

@@ -1,8 +1,9 @@
 """Fast tf.data input pipelines: decode every image once, then batch, augment and rescale.
 
-:func:`load_split` decodes and resizes a split's photos once (``catdog.data.images.load_for_model``,
-the same preprocessing prediction uses) in a thread pool — Pillow releases the GIL while it
-decodes — and keeps them as one ``uint8`` array: 4,000 images at 150 px take 270 MB.
+:func:`load_split` decodes and resizes a split's photos once
+(``catdog.data.model_input.load_for_model``, the same preprocessing prediction uses) in a thread
+pool — Pillow releases the GIL while it decodes — and keeps them as one ``uint8`` array: 4,000
+images at 150 px take 270 MB.
 
 :func:`make_dataset` then builds, per epoch: shuffle the image *indices* (seeded, new order each
 epoch) → batch → gather the batch's pixels → augment the whole batch on the fly in parallel
@@ -30,13 +31,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from catdog.data.datasets import labelled_images
-from catdog.data.images import load_or_reason
+from catdog.data.model_input import load_or_reason
 from catdog.model.backend import tf
+from catdog.model.pixels import PIXEL_SCALE, scale_pixels
 from catdog.progress import ProgressFn, report
 from catdog.train import shards
 from catdog.train.augment import AugmentConfig
@@ -93,24 +94,6 @@ class LoadedSplit:
     def image_size(self) -> int:
         """Side of the square images, in pixels."""
         return int(self.images.shape[1])
-
-
-# The seed's rescale=1./255, as a float32 factor (the same number in NumPy and TensorFlow).
-PIXEL_SCALE = np.float32(1.0 / 255.0)
-
-
-def scale_pixels(images: Any) -> Any:
-    """Rescale 0–255 pixels to float32 in [0, 1], exactly as training does (× 1/255).
-
-    Args:
-        images: a NumPy array or a tensor of pixel values 0–255 (any numeric dtype).
-
-    Returns:
-        float32 values in [0, 1], a NumPy array for NumPy input, else a tensor.
-    """
-    if isinstance(images, np.ndarray):
-        return images.astype(np.float32) * PIXEL_SCALE
-    return tf.cast(images, tf.float32) * PIXEL_SCALE
 
 
 def load_split(
@@ -346,14 +329,14 @@ def make_dataset(
         A ``tf.data.Dataset`` of ``(images, labels)``, images float32 ``[B, S, S, 3]`` in
         [0, 1].
     """
-    _check_split(loaded, batch_size, label_mode)
+    check_split(loaded, batch_size, label_mode)
     if augment is not None:
         augment.validate()
     if isinstance(loaded, StreamedSplit):
         return _streamed_dataset(loaded, batch_size, shuffle, augment, seed, label_mode)
     gather = _batch_reader(loaded)
-    targets = _targets(loaded, label_mode)
-    batches = _index_batches(len(loaded), batch_size, shuffle, seed)
+    targets = split_targets(loaded, label_mode)
+    batches = index_batches(len(loaded), batch_size, shuffle, seed)
 
     def read(index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return gather(index), tf.gather(targets, index)
@@ -437,48 +420,7 @@ def shuffle_buffer(split: StreamedSplit) -> int:
     return max(1, min(len(split), high, max(low, fit)))
 
 
-def make_feature_dataset(
-    features: np.ndarray,
-    loaded: LoadedSplit,
-    *,
-    batch_size: int,
-    shuffle: bool,
-    seed: int = 0,
-    label_mode: str = "binary",
-) -> tf.data.Dataset:
-    """Batches of features computed from a split's images, with the images' labels, drawn as
-    :func:`make_dataset` draws the images themselves without augmentation: the same seed gives
-    the same batches in the same order (see :mod:`catdog.train.features`).
-
-    Args:
-        features: float32 ``[N, ...]``; row ``i`` computed from ``loaded.images[i]``. Batches
-            are read straight from this array (no copy of it in TensorFlow).
-        loaded: the split the features were computed from (for its labels).
-        batch_size, shuffle, seed, label_mode: as for :func:`make_dataset`.
-
-    Returns:
-        A ``tf.data.Dataset`` of ``(features, labels)``.
-    """
-    _check_split(loaded, batch_size, label_mode)
-    if features.dtype != np.float32 or len(features) != len(loaded):
-        raise ValueError(
-            f"features must be float32 with one row per image ({len(loaded)}); "
-            f"got {features.dtype} {features.shape}"
-        )
-    targets, shape = _targets(loaded, label_mode), features.shape[1:]
-
-    def load(index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        batch = tf.numpy_function(lambda rows: features[rows], [index], tf.float32,
-                                  stateful=False)  # fmt: skip
-        batch.set_shape([None, *shape])
-        return batch, tf.gather(targets, index)
-
-    dataset = _index_batches(len(loaded), batch_size, shuffle, seed)
-    dataset = dataset.map(load, num_parallel_calls=PARALLEL_BATCHES, deterministic=True)
-    return dataset.prefetch(PREFETCH_BATCHES).with_options(pipeline_options())
-
-
-def _index_batches(count: int, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
+def index_batches(count: int, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
     """Batches of the indices ``0 .. count - 1``: in order, or in a new seeded order each
     epoch (shuffling indices, not pixels: one copy of the data in memory)."""
     indices = tf.data.Dataset.range(count)
@@ -487,7 +429,7 @@ def _index_batches(count: int, batch_size: int, shuffle: bool, seed: int) -> tf.
     return indices.batch(batch_size)
 
 
-def _check_split(loaded: LoadedSplit | StreamedSplit, batch_size: int, label_mode: str) -> None:
+def check_split(loaded: LoadedSplit | StreamedSplit, batch_size: int, label_mode: str) -> None:
     """Raise ValueError, naming what was received, if :func:`make_dataset` cannot batch
     ``loaded`` this way."""
     if label_mode not in LABEL_MODES:
@@ -528,7 +470,7 @@ def _batch_reader(loaded: LoadedSplit) -> Callable[[tf.Tensor], tf.Tensor]:
     return gather
 
 
-def _targets(loaded: LoadedSplit, label_mode: str) -> tf.Tensor:
+def split_targets(loaded: LoadedSplit, label_mode: str) -> tf.Tensor:
     """Every image's label as the model's target: ``[N, 1]`` 0/1 (binary) or one-hot ``[N, K]``."""
     if label_mode == "binary":
         return tf.convert_to_tensor(loaded.labels.astype(np.float32)[:, None])

@@ -342,10 +342,11 @@ def _time_steps(model: Any, data: Any, steps: int) -> list[float]:
 
 
 def _build(model_name: str, image_size: int, precision: str) -> Any:
-    from catdog.model.registry import build_model, compile_model, get_spec
+    from catdog.model.registry import build_model, compile_model
+    from catdog.train.presets import get_preset
 
-    spec = get_spec(model_name)
-    model = build_model(model_name, image_size=image_size, precision=precision)
+    spec = get_preset(model_name)
+    model = build_model(spec.network, image_size=image_size, precision=precision)
     return compile_model(
         model,
         num_classes=2,

@@ -1,8 +1,8 @@
 """A disk cache of decoded images, for datasets too big to keep decoded in memory.
 
 :func:`open_streamed` decodes a split once — the same
-:func:`catdog.data.images.load_for_model` as the in-memory path, on a thread pool — into sharded
-TFRecord files of raw ``uint8`` pixels (no re-encoding: the pixels read back are exactly the
+:func:`catdog.data.model_input.load_for_model` as the in-memory path, on a thread pool — into
+sharded TFRecord files of raw ``uint8`` pixels (no re-encoding: the pixels read back are exactly the
 ones decoded) under ``<data home>/cache/decoded/<key>/``, never inside the dataset itself.
 
 * **Keyed by what the pixels depend on**: the split folder, every file's name, size and
@@ -39,9 +39,10 @@ from typing import Any
 
 import numpy as np
 
-from catdog.data.images import load_or_reason
+from catdog.data.model_input import load_or_reason
 from catdog.model.backend import tf
 from catdog.progress import ProgressFn, TimeLeft, report
+from catdog.system import disk_full
 from catdog.train import cache
 from catdog.train.budget import decoded_bytes
 from catdog.train.cache import CacheLease, EntryLock
@@ -274,7 +275,7 @@ def _write_entry(
         cache.sync_folder(root)
     except BaseException as exc:
         shutil.rmtree(work, ignore_errors=True)
-        if cache.disk_full(exc):
+        if disk_full(exc):
             raise cache.CacheError(cache.space_message(root, need, len(job.paths))) from exc
         raise
 

@@ -365,7 +365,7 @@ def preview(image: np.ndarray, config: AugmentConfig, n: int = 9, seed: int = 0)
     """Return ``n`` augmented variants of one image, the same ones for the same seed.
 
     Args:
-        image: ``uint8`` array ``(H, W, 3)``, e.g. from ``catdog.data.images.load_for_model``.
+        image: ``uint8`` array ``(H, W, 3)``, e.g. from ``catdog.data.model_input.load_for_model``.
         config: the transforms to apply.
         n: number of variants.
         seed: picks the variants; moving one setting keeps the others' draws.

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from catdog.train.config import TrainConfig
+from catdog.train.input_size import choose_image_size
 from catdog.train.precision import CACHE_FILE, cache_key, cpu_description
-from catdog.train.recipe import choose_image_size
 
 # The seed's split: 2000 training and 1000 validation photos; catdog-net's 28-minute limit.
 SEED_SPLIT = (2000, 1000)

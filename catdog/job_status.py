@@ -1,6 +1,6 @@
 """A training job's status in words: its state, its progress bars, its numbers, its queue place.
 
-Everything here reads a :class:`~catdog.train.jobs.JobSnapshot` (or the queue's counts) and
+Everything here reads a :class:`~catdog.jobs.JobSnapshot` (or the queue's counts) and
 returns text or ``(fraction, label)`` pairs for progress bars, so the dashboard and any other
 front end say the same thing. Plain Python: no TensorFlow, no Streamlit.
 """
@@ -10,21 +10,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from catdog.jobs import JobState
+
 if TYPE_CHECKING:
-    from catdog.train.jobs import JobSnapshot, TrainingJob
+    from catdog.jobs import JobSnapshot, TrainingJob
 
 STATE_LABELS = {
-    "queued": "Waiting in the training queue",
-    "cancelled": "Cancelled in the queue",
-    "starting": "Starting",
-    "timing": "Timing float32 and bfloat16 on this machine (once)",
-    "loading": "Loading images",
-    "features": "Computing the frozen base's features (once: no augmentation)",
-    "running": "Training",
-    "evaluating": "Evaluating on the test split",
-    "completed": "Completed",
-    "stopped": "Stopped",
-    "failed": "Failed",
+    JobState.QUEUED: "Waiting in the training queue",
+    JobState.CANCELLED: "Cancelled in the queue",
+    JobState.STARTING: "Starting",
+    JobState.TIMING: "Timing float32 and bfloat16 on this machine (once)",
+    JobState.LOADING: "Loading images",
+    JobState.FEATURES: "Computing the frozen base's features (once: no augmentation)",
+    JobState.RUNNING: "Training",
+    JobState.EVALUATING: "Evaluating on the test split",
+    JobState.COMPLETED: "Completed",
+    JobState.STOPPED: "Stopped",
+    JobState.FAILED: "Failed",
 }
 
 
@@ -131,3 +133,11 @@ def jobs_to_offer(jobs: Sequence[TrainingJob], finished: int = 3) -> list[Traini
     running = [job for job in jobs if job.running]
     ended = [job for job in reversed(jobs) if not job.running]
     return running + ended[:finished]
+
+
+def run_notes(snap: JobSnapshot) -> list[str]:
+    """What the run settled as it started, one sentence each: its arithmetic, its input size
+    (where a time limit chose it) and its start message (in memory or streamed, devices,
+    feature cache, a resume without mixup)."""
+    notes = [snap.precision, snap.input_size, snap.start_message]
+    return [note[:1].upper() + note[1:] for note in notes if note]

@@ -1,4 +1,4 @@
-"""The command line's dataset builder: ``new-dataset`` and ``add-photos``.
+"""Datasets from loose photos: ``new-dataset`` and ``add-photos``.
 
 ``python -m catdog new-dataset pets --class cats a.jpg b.jpg … --class dogs photos/dogs/``
 makes a dataset from loose photos (a folder stands for the photos directly in it), as the

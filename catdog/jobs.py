@@ -29,12 +29,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from catdog import hosting
 from catdog.data.paths import current_workspace, set_workspace
 from catdog.train import runs
 from catdog.train.config import TrainConfig
+from catdog.train.events import EventKind, ProgressEvent
 
 # How many recent batch points to keep for live curves (older ones are thinned out).
 MAX_BATCH_POINTS = 2000
@@ -45,14 +47,28 @@ HARD_STOP_GRACE_SECONDS = 120.0
 OVERHEAD_SECONDS = 60.0
 
 
+class JobState(StrEnum):
+    """What a job is doing now (a ``str``: it compares equal to its value)."""
+
+    QUEUED = "queued"
+    CANCELLED = "cancelled"
+    STARTING = "starting"
+    TIMING = "timing"  # timing float32 and bfloat16 (precision auto)
+    LOADING = "loading"
+    FEATURES = "features"
+    RUNNING = "running"
+    EVALUATING = "evaluating"
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
 @dataclass
 class JobSnapshot:
     """A consistent copy of a job's progress, safe to read while training goes on."""
 
     run_id: str
-    # queued | starting | timing | loading | features | running | evaluating | completed |
-    # stopped | failed | cancelled
-    state: str
+    state: JobState
     epoch: int = 0  # current epoch, from 1
     epochs: int = 0
     step: int = 0  # batches done in the current epoch
@@ -66,6 +82,8 @@ class JobSnapshot:
     learning_rate: float | None = None
     message: str = ""
     precision: str = ""  # what the run computes in and why ("precision bfloat16: 1.5× ...")
+    input_size: str = ""  # the input size the time limit chose and why ("input size 96 px: …")
+    start_message: str = ""  # in memory or streamed, devices, feature cache, notes
     error: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
 
@@ -82,6 +100,47 @@ class JobSnapshot:
         done_epochs = len(self.history)
         within = self.step / self.steps if self.steps and self.epoch > done_epochs else 0.0
         return min(1.0, (done_epochs + within) / self.epochs)
+
+
+def fold_event(s: JobSnapshot, event: ProgressEvent) -> None:
+    """Fold one training :class:`~catdog.train.events.ProgressEvent` into a job's snapshot: the
+    one place an event kind becomes a job state or a field the pages show."""
+    s.seconds = event.seconds
+    s.epochs = event.epochs or s.epochs
+    if event.message:
+        s.message = event.message
+    if event.kind == EventKind.PRECISION:
+        if event.message.startswith("precision "):
+            s.precision = event.message
+        else:
+            s.state = JobState.TIMING
+    elif event.kind == EventKind.IMAGE_SIZE:
+        s.input_size = event.message
+    elif event.kind in (EventKind.LOADING, EventKind.FEATURES):
+        s.state = JobState(event.kind)
+        s.loading_done, s.loading_total = event.step, event.steps
+    elif event.kind == EventKind.START:
+        s.state, s.epoch, s.steps, s.step = JobState.RUNNING, event.epoch, event.steps, 0
+        s.start_message = event.message
+    elif event.kind == EventKind.BATCH:
+        s.state, s.epoch, s.step = JobState.RUNNING, event.epoch, event.step
+        s.batch_logs = dict(event.logs)
+        s.learning_rate = event.learning_rate
+        if s.steps:
+            point = {"x": event.epoch - 1 + event.step / s.steps, **event.logs}
+            s.batch_points.append(point)
+            if len(s.batch_points) > MAX_BATCH_POINTS:
+                s.batch_points = s.batch_points[::2]
+    elif event.kind == EventKind.EPOCH:
+        s.history.append(dict(event.logs))
+        s.epoch, s.step = event.epoch + 1, 0
+        s.learning_rate = event.learning_rate
+    elif event.kind == EventKind.EVALUATING:
+        s.state = JobState.EVALUATING
+    elif event.kind == EventKind.END:
+        s.state = JobState(event.state)
+        if event.state == "failed":
+            s.error = event.message
 
 
 class TrainingJob:
@@ -132,7 +191,7 @@ class TrainingJob:
         self._stop = threading.Event()
         self._ended = threading.Event()
         self._started = False
-        self._state = JobSnapshot(run_id=self.run_id, state="starting")
+        self._state = JobSnapshot(run_id=self.run_id, state=JobState.STARTING)
         if self.resuming:
             self._state.history = runs.committed_history(path)
         self._thread = threading.Thread(
@@ -148,7 +207,7 @@ class TrainingJob:
         with self._lock:
             self._started = True
             if self._state.state == "queued":
-                self._state.state, self._state.message = "starting", ""
+                self._state.state, self._state.message = JobState.STARTING, ""
         try:
             self._thread.start()
         except BaseException as exc:
@@ -160,7 +219,7 @@ class TrainingJob:
         """Mark the job as waiting for a free training slot (``queued``, on disk too)."""
         runs.write_status(self.path, "queued", error=None)
         with self._lock:
-            self._state.state = "queued"
+            self._state.state = JobState.QUEUED
 
     def cancel(self) -> None:
         """Cancel a job that has not started: its run becomes ``cancelled`` (resumable)."""
@@ -246,42 +305,10 @@ class TrainingJob:
         if self._hard_stop is not None and time.monotonic() > self._hard_stop:
             self._stop.set()  # hosted mode's cap on minutes, whatever the run's own limit did
         with self._lock:
-            s = self._state
-            s.seconds = event.seconds
-            s.epochs = event.epochs or s.epochs
-            if event.message:
-                s.message = event.message
-            if event.kind == "precision":
-                if event.message.startswith("precision "):
-                    s.precision = event.message
-                else:
-                    s.state = "timing"
-            elif event.kind in ("loading", "features"):
-                s.state = event.kind
-                s.loading_done, s.loading_total = event.step, event.steps
-            elif event.kind == "start":
-                s.state, s.epoch, s.steps, s.step = "running", event.epoch, event.steps, 0
-            elif event.kind == "batch":
-                s.state, s.epoch, s.step = "running", event.epoch, event.step
-                s.batch_logs = dict(event.logs)
-                s.learning_rate = event.learning_rate
-                if s.steps:
-                    point = {"x": event.epoch - 1 + event.step / s.steps, **event.logs}
-                    s.batch_points.append(point)
-                    if len(s.batch_points) > MAX_BATCH_POINTS:
-                        s.batch_points = s.batch_points[::2]
-            elif event.kind == "epoch":
-                s.history.append(dict(event.logs))
-                s.epoch, s.step = event.epoch + 1, 0
-                s.learning_rate = event.learning_rate
-            elif event.kind == "evaluating":
-                s.state = "evaluating"
-            elif event.kind == "end":
-                s.state = event.state
-                if event.state == "failed":
-                    s.error = event.message
+            fold_event(self._state, event)
 
     def _work(self) -> None:
+        from catdog.inference.evaluate import final_test
         from catdog.train import trainer
 
         set_workspace(self.workspace)  # a new thread starts without one
@@ -291,15 +318,14 @@ class TrainingJob:
             self._hard_stop = time.monotonic() + minutes * 60 + HARD_STOP_GRACE_SECONDS
         try:
             start = trainer.resume if self.resuming else trainer.train_created
-            result = start(
-                self.run_id, on_event=self._on_event, stop=self._stop, lock=self._run_lock
-            )
+            result = start(self.run_id, on_event=self._on_event, stop=self._stop,
+                           lock=self._run_lock, test_with=final_test)  # fmt: skip
             with self._lock:
                 self._state.metrics = dict(result.metrics)
                 self._state.state = result.state
         except BaseException as exc:  # the UI shows it; nothing else would
             with self._lock:
-                self._state.state = "failed"
+                self._state.state = JobState.FAILED
                 self._state.error = self._state.error or f"{type(exc).__name__}: {exc}"
                 error = self._state.error
             self._record_failure(error)

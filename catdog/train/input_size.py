@@ -6,7 +6,7 @@ photos (``benchmarks/decisions/2026-11-30-96px-on-slow-cpus.md``): where 60 epoc
 fit 28 minutes (an AVX2-only CPU), 83 epochs of 96 px reach 88.8% mean validation accuracy over
 their last 20 epochs against 85.2%; where 145 epochs of 112 px fit (AMX), 96 px lost 0.8 points
 (``2026-11-29-96px-more-epochs.md``). So a preset names a smaller size and the most epochs of
-its own size at which it takes it (:attr:`~catdog.model.registry.ModelSpec.slow_image_size`,
+its own size at which it takes it (:attr:`~catdog.train.presets.Preset.slow_image_size`,
 ``slow_epochs``). Plain Python: no TensorFlow.
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from catdog.model.registry import get_spec
 from catdog.train.precision import epochs_in_budget
+from catdog.train.presets import get_preset
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def choose_image_size(
         ``epochs`` fit the limit, or more than its ``slow_epochs`` do (the run keeps
         ``image_size``).
     """
-    spec = get_spec(model)
+    spec = get_preset(model)
     small = spec.slow_image_size
     if not small or not minutes or not images_per_second or image_size != spec.image_size:
         return None
