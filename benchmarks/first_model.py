@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 import time
@@ -101,7 +102,7 @@ def one_journey(recipe: str, cpus: str, per_class: int) -> dict:
         "train_to_first_model_s": round(trip.seconds("train", "first model"), 1),
         "open_to_prediction_s": round(trip.seconds("open", "prediction"), 1),
         "clicks": trip.clicks,
-        "recommended": said.split(".")[0].removeprefix("Recommended: "),
+        "recommended": (re.search(r"Recommended: ([\w-]+)", said) or [None, "?"])[1],
         "first_model": first,
         "prediction": next((line for line in text.splitlines() if line.startswith("cats:")), ""),
         "load_average": round(load, 1),
