@@ -98,3 +98,16 @@ def test_train_page_preselects_the_recommendation_and_says_why(keras_home: Path)
     at.button(key="train_use_recommended").click().run()
     assert at.selectbox(key="train_model").value == "seed-dropout"
     assert at.number_input(key="train_image_size").value == 64
+
+
+def test_the_dashboard_leaves_keras_state_to_its_training_threads() -> None:
+    """Streamlit clears Keras' session after each script run, for every thread at once: a
+    pretrained base built by a training job meanwhile lost its layer-name counters. The
+    dashboard turns that off (a real server failed every MobileNetV3 run this way)."""
+    from keras.src.backend.common import global_state
+    from streamlit.runtime.scriptrunner import script_runner
+
+    open_page()
+    before = global_state.GLOBAL_STATE_TRACKER
+    script_runner._clean_problem_modules()
+    assert global_state.GLOBAL_STATE_TRACKER is before
