@@ -97,6 +97,7 @@ def train_logged(
 ) -> Path:
     """Train ``TrainConfig(data=DATA, **config)``, printing one line per epoch; returns the run
     folder. ``on_epoch(event)`` is also called after each epoch (e.g. to set ``stop``)."""
+    from catdog.inference.evaluate import final_test
     from catdog.train.config import TrainConfig
     from catdog.train.trainer import train
 
@@ -112,7 +113,9 @@ def train_logged(
         if on_epoch is not None:
             on_epoch(event)
 
-    return train(TrainConfig(data=str(DATA), **config), on_event=on_event, stop=stop).path
+    return train(
+        TrainConfig(data=str(DATA), **config), on_event=on_event, stop=stop, test_with=final_test
+    ).path
 
 
 def merge_rows(path: Path, row: dict, key: Sequence[str]) -> list[dict]:

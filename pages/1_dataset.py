@@ -24,6 +24,7 @@ from catdog.hosting import HostedLimitError
 from catdog.paging import page_count, page_items
 from catdog.train.runs import runs_training_on
 from pages.builder_view import builder_ui, show_result
+from pages.health_view import health_ui
 from pages.shared import (
     active_choice,
     confirmed,
@@ -236,7 +237,9 @@ choose_ui()
 delete_ui()
 show_report()
 show_result()
-browse_tab, import_tab, new_tab = st.tabs(["Browse", "Import a dataset", "New dataset"])
+browse_tab, health_tab, import_tab, new_tab = st.tabs(
+    ["Browse", "Data health", "Import a dataset", "New dataset"]
+)
 with import_tab:
     request = import_ui()
     if request is not None:
@@ -248,3 +251,5 @@ with browse_tab:
     overview(info)
     st.subheader("Images")
     grid(info)
+with health_tab:
+    health_ui(info)

@@ -94,6 +94,7 @@ def require_shared_small() -> Path:
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """One tiny real training run shared by the whole session: (dataset folder, run folder)."""
+    from catdog.inference.evaluate import final_test
     from catdog.train.config import TrainConfig
     from catdog.train.trainer import train
 
@@ -110,5 +111,5 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
             batch_size=8,
             precision="float32",  # not timed here: see test_precision.py
         )
-        result = train(config)
+        result = train(config, test_with=final_test)  # as the job and the CLI do
     return data, result.path

@@ -220,15 +220,21 @@ class Journey:
         sentence = said.inner_text() if said.count() else ""
         self.mark("train")
         self.click(start)
-        link = self.page.get_by_role("link", name="Try it on the Predict page")
-        link.wait_for(timeout=timeout_s * 1000)
+        self.predict_link().wait_for(timeout=timeout_s * 1000)
         self.mark("first model")
         return sentence
+
+    def predict_link(self) -> object:
+        """The Train page's link to the Predict page: "Try it on the Predict page" while the run
+        trains, "Predict with it" once it has ended (a short run may end before the page shows
+        the first)."""
+        name = re.compile("Try it on the Predict page|Predict with it")
+        return self.page.get_by_role("link", name=name).first
 
     def predict(self, photo: Photo, classes: int) -> str:
         """Follow the first model's link to the Predict page and classify ``photo``; returns
         the page's text."""
-        self.click(self.page.get_by_role("link", name="Try it on the Predict page"))
+        self.click(self.predict_link())
         upload = self.page.locator('[data-testid="stFileUploader"] input[type="file"]').first
         upload.wait_for(state="attached", timeout=60_000)
         upload.set_input_files(_files([photo]))

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from catdog.cli.common import EXIT_OK, CLIError, default_out
+from catdog.cli.common import EXIT_OK, CLIError, default_out, resolve_dataset
 from catdog.progress import TextProgress
 
 
@@ -75,8 +75,33 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from catdog.data.health import audit_dataset
+    from catdog.inference.audit_features import FEATURE_MODEL, pretrained_features
+
+    features = None if args.features == "quick" else pretrained_features()
+    if args.features == "pretrained" and features is None:
+        raise CLIError(f"--features pretrained needs {FEATURE_MODEL}'s weights in Keras' cache "
+                       f"(training it once downloads them); or use --features quick")  # fmt: skip
+    data, bar = resolve_dataset(args.dataset), TextProgress()
+    try:
+        result = audit_dataset(data, progress=bar, refresh=args.refresh, label_features=features)
+    finally:
+        bar.close()
+    print(json.dumps(result.to_dict()) if args.json else result.summary())
+    return EXIT_OK
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    from catdog.data.review import apply_review
+
+    print(apply_review(resolve_dataset(args.dataset), name=args.name, progress=TextProgress()))
+    return EXIT_OK
+
+
 def add_dataset_commands(sub: Any) -> None:
-    """``import``, ``download-petimages``, ``demo-data`` and ``datasets``."""
+    """``import``, ``download-petimages``, ``demo-data``, ``audit``, ``review`` and
+    ``datasets``."""
     p = sub.add_parser("import", help="import a folder or .zip of images as a dataset")
     p.add_argument("source", help="folder or .zip: folder-per-class, Kaggle flat, or PetImages")
     p.add_argument("--out", help="dataset folder to create (default: <data home>/datasets/NAME)")
@@ -103,6 +128,33 @@ def add_dataset_commands(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--counts", help="images per class as TRAIN,VAL,TEST")
     p.set_defaults(func=cmd_demo_data)
+
+    p = sub.add_parser(
+        "audit",
+        help="find duplicates, leaks between splits, suspect labels and odd images "
+        "(cached per dataset version)",
+    )
+    p.add_argument("dataset", help="dataset name or folder (or demo)")
+    p.add_argument("--json", action="store_true", help="the whole report as one JSON object")
+    p.add_argument("--refresh", action="store_true", help="audit again even if cached")
+    p.add_argument(
+        "--features",
+        choices=("auto", "quick", "pretrained"),
+        default="auto",
+        help="what the label check learns from: MobileNetV3Small's features (pretrained; auto "
+        "where its weights are in Keras' cache, never downloaded) or colour and gradient "
+        "features (quick)",
+    )
+    p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser(
+        "review",
+        help="write a new dataset version with the review decisions made on the Dataset page "
+        "applied (the dataset itself is never changed); prints its folder",
+    )
+    p.add_argument("dataset", help="dataset name or folder")
+    p.add_argument("--name", help="the new dataset's name (default NAME-reviewed)")
+    p.set_defaults(func=cmd_review)
 
     p = sub.add_parser("datasets", help="list datasets in the data home")
     p.add_argument("--json", action="store_true")

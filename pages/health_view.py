@@ -1,0 +1,194 @@
+"""The Dataset page's "Data health" tab: the audit's findings and the review queue.
+
+Not a page (app.py does not list it). The audit runs in the page, with a progress bar and the
+time left (hosted mode stops it after its time limit; one audit at a time per workspace); its
+report is cached per dataset version, so it runs once. Each image a finding names gets a keep /
+drop / move choice, saved at once; "Write a new version" copies the dataset with the choices
+applied, as a new dataset that then becomes the active one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from catdog.data.datasets import DatasetError, DatasetInfo
+from catdog.data.health import (
+    CHEAP_FEATURES,
+    AuditError,
+    AuditReport,
+    LabelFeatures,
+    audit_dataset,
+    cached_audit,
+)
+from catdog.data.review import Decision, apply_review, decide, load_review, next_version_name
+from catdog.hosting import HostedLimitError
+from catdog.inference.audit_features import pretrained_features
+from catdog.paging import page_count, page_items
+from pages.shared import literal, set_active_dataset, thumb
+
+PER_PAGE = 6  # findings shown at once
+SECTIONS = ("Duplicates and leaks", "Suspect labels", "Odd images")
+WRITTEN = "health_written"  # session key: the name of the version just written
+
+
+def run_audit(
+    info: DatasetInfo, features: LabelFeatures | None, refresh: bool = False
+) -> AuditReport | None:
+    """Audit with a progress bar and the time left; ``None`` (and the reason shown) if it
+    could not run."""
+    bar = st.progress(0.0, text="Starting the audit…")
+
+    def progress(done: int, total: int, message: str) -> None:
+        bar.progress(min(done / max(total, 1), 1.0), text=message)
+
+    try:
+        return audit_dataset(info.root, progress, refresh=refresh, label_features=features)
+    except (AuditError, DatasetError) as exc:
+        st.error(f"The audit could not finish: {exc}")
+        return None
+    finally:
+        bar.empty()
+
+
+def summary_ui(report: AuditReport) -> None:
+    """The counts: duplicate pairs, leaks per split pair, suspects, odd images."""
+    cols = st.columns(4)
+    cols[0].metric("Duplicate pairs", f"{len(report.pairs):,}")
+    cols[1].metric("Leaks across splits", f"{sum(report.leaks.values()):,}")
+    cols[2].metric("Suspect labels", f"{len(report.suspects):,}")
+    cols[3].metric("Odd images", f"{len(report.odd):,}")
+    st.caption(
+        "Leaks per split pair: "
+        + ", ".join(f"{pair} {n:,}" for pair, n in report.leaks.items())
+        + f". Suspects come from a quick model on {report.label_model} that agrees with "
+        f"{report.agreement:.0%} of the "
+        "labels on images it did not learn from: the lower that is, the more of them are "
+        f"merely hard photos. {report.images:,} images read in {report.seconds:.0f} s."
+    )
+    for warning in report.warnings:
+        st.warning(literal(warning))
+    for item in report.unreadable[:5]:
+        st.caption(f"Unreadable: {literal(item['reason'])}")
+
+
+def choice_ui(info: DatasetInfo, file: str, saved: dict[str, Decision]) -> None:
+    """Keep / drop / move for one image, saved when changed."""
+    cls = file.split("/")[1]
+    options = ["keep", "drop"] + [f"move to {c}" for c in info.classes if c != cls]
+    current = saved.get(file, Decision("keep")).describe()
+
+    def save() -> None:
+        picked = st.session_state[f"review_{file}"]
+        action, _, to = picked.partition(" to ")
+        decide(info.root, file, "move" if to else action, to or None)
+
+    st.selectbox(
+        file, options, index=options.index(current) if current in options else 0,
+        key=f"review_{file}", on_change=save, label_visibility="collapsed",
+    )  # fmt: skip
+
+
+def image_ui(info: DatasetInfo, file: str, caption: str, saved: dict[str, Decision]) -> None:
+    """One image of a finding: thumbnail, caption, decision."""
+    st.image(thumb(Path(info.root) / file), width="stretch")
+    st.caption(literal(f"{file} — {caption}"))
+    choice_ui(info, file, saved)
+
+
+def pairs_ui(info: DatasetInfo, report: AuditReport, saved: dict[str, Decision]) -> None:
+    """Duplicate pairs side by side, leaks first."""
+    pairs = sorted(report.pairs, key=lambda p: (not p["leak"], -p["score"]))
+    if not pairs:
+        st.success("No duplicates: no two images are copies of each other.")
+        return
+    page = st.pagination(page_count(len(pairs), PER_PAGE), key="health_pairs_page")
+    for pair in page_items(pairs, page, PER_PAGE):
+        where = f"leak {pair['leak']}" if pair["leak"] else "same split"
+        st.markdown(f"**{where}** — {pair['kind']} duplicate, likeness {pair['score']:.3f}")
+        left, right, _ = st.columns([1, 1, 2])
+        with left:
+            image_ui(info, pair["a"], "first", saved)
+        with right:
+            image_ui(info, pair["b"], "second", saved)
+
+
+def suspects_ui(info: DatasetInfo, report: AuditReport, saved: dict[str, Decision]) -> None:
+    """Suspect labels, most confidently wrong first."""
+    if not report.suspects:
+        st.success("No suspect labels.")
+        return
+    page = st.pagination(page_count(len(report.suspects), PER_PAGE), key="health_suspects_page")
+    cells = st.columns(PER_PAGE // 2)
+    for k, item in enumerate(page_items(report.suspects, page, PER_PAGE)):
+        with cells[k % len(cells)]:
+            caption = f"labelled {item['given']}, looks like {item['predicted']} " \
+                      f"({item['confidence']:.0%})"  # fmt: skip
+            image_ui(info, item["file"], caption, saved)
+
+
+def odd_ui(info: DatasetInfo, report: AuditReport, saved: dict[str, Decision]) -> None:
+    """Tiny, stretched, blank and few-colour images."""
+    if not report.odd:
+        st.success("No odd images.")
+        return
+    page = st.pagination(page_count(len(report.odd), PER_PAGE), key="health_odd_page")
+    cells = st.columns(PER_PAGE // 2)
+    for k, item in enumerate(page_items(report.odd, page, PER_PAGE)):
+        with cells[k % len(cells)]:
+            image_ui(info, item["file"], "; ".join(item["reasons"]), saved)
+
+
+def write_ui(info: DatasetInfo, saved: dict[str, Decision]) -> None:
+    """The decisions so far and the button that writes them as a new dataset version."""
+    drops = sum(d.action == "drop" for d in saved.values())
+    moves = len(saved) - drops
+    st.caption(
+        f"Your review: {drops:,} to drop, {moves:,} to move (saved with the dataset). "
+        f"{info.name} itself is never changed: a new version is written beside it."
+    )
+    name = st.text_input("New version's name", next_version_name(info.root), key="health_name")
+    if not st.button("Write a new version", disabled=not saved, key="health_write"):
+        return
+    bar = st.progress(0.0, text="Writing the new version…")
+    try:
+        out = apply_review(info.root, name=name, progress=lambda d, t, m: bar.progress(d / t, m))
+    except (DatasetError, HostedLimitError) as exc:
+        bar.empty()
+        st.error(f"Cannot write the new version: {exc}")
+        return
+    set_active_dataset(out)
+    st.session_state[WRITTEN] = out.name
+    st.rerun()
+
+
+def health_ui(info: DatasetInfo) -> None:
+    """The whole tab."""
+    if written := st.session_state.pop(WRITTEN, None):
+        st.success(f"Wrote {written}, now the active dataset: train on it to compare.")
+    features = pretrained_features()  # where MobileNetV3Small's weights are here
+    report = cached_audit(info.root, features.name if features else CHEAP_FEATURES)
+    again = report is not None and st.button("Audit again", key="health_again")
+    if report is None or again:
+        st.caption(
+            "The audit reads every image once and looks for copies (also resized, cropped or "
+            "mirrored), copies shared between splits (leaks), labels a quick model doubts, "
+            "and odd images; it takes about half a minute per 1,000 images on 2 cores."
+        )
+        if not again and not st.button("Audit this dataset", type="primary", key="health_run"):
+            return
+        report = run_audit(info, features, refresh=again)
+        if report is None:
+            return
+    summary_ui(report)
+    saved = load_review(info.root)
+    counts = (len(report.pairs), len(report.suspects), len(report.odd))
+    section = st.segmented_control(
+        "Findings", SECTIONS, default=SECTIONS[0], key="health_section",
+        format_func=lambda s: f"{s} ({counts[SECTIONS.index(s)]:,})",
+    )  # fmt: skip
+    show = {SECTIONS[0]: pairs_ui, SECTIONS[1]: suspects_ui, SECTIONS[2]: odd_ui}
+    show.get(section or SECTIONS[0], pairs_ui)(info, report, saved)
+    st.divider()
+    write_ui(info, saved)

@@ -1,0 +1,198 @@
+"""The data audit on generated images with planted problems, the review queue, the audit
+command, and the Dataset page's Data health tab."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from builders import tree_digest
+from health_data import CLASSES, planted_dataset
+from pagetest import navigation_only, open_page  # noqa: F401 (autouse fixture)
+
+from catdog.data import health
+from catdog.data.datasets import list_datasets, scan_dataset
+from catdog.data.health import AuditError, AuditReport, audit_dataset, cached_audit
+from catdog.data.review import apply_review, decide, load_review, review_path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def planted(catdog_home: Path):
+    """The planted dataset, imported in the data home (so the dashboard lists it)."""
+    return planted_dataset(catdog_home / "datasets" / "planted")
+
+
+def test_audit_finds_planted_duplicates_flips_and_odd_images(planted) -> None:
+    report = audit_dataset(planted.root)
+    found = {frozenset((p["a"], p["b"])) for p in report.pairs}
+    # Targets: >= 95% of the planted near-duplicates, <= 5% false pairs.
+    assert len(planted.pairs & found) >= 0.95 * len(planted.pairs)
+    assert len(found - planted.pairs) <= 0.05 * max(1, len(found))
+    assert report.leaks == {"train/validation": 3, "train/test": 3, "validation/test": 0}
+    assert all(p["leak"] for p in report.pairs)
+    # >= 70% of the flipped labels among the top 2 x (number flipped) suspects.
+    top = {s["file"] for s in report.suspects[: 2 * len(planted.flipped)]}
+    assert len(top & planted.flipped) >= 0.7 * len(planted.flipped)
+    assert report.agreement > 0.9
+    odd = {o["file"]: " ".join(o["reasons"]) for o in report.odd}
+    assert set(odd) == set(planted.odd)
+    for file, kind in planted.odd.items():
+        expected = {"tiny": "tiny", "stretched": "stretched", "blank": "blank",
+                    "drawing": "few colours"}[kind]  # fmt: skip
+        assert expected in odd[file], (file, odd[file])
+    # Cached per dataset version: the same report without reading again; a changed file
+    # (a new version) is audited again.
+    assert cached_audit(planted.root) == report
+    assert AuditReport.from_dict(json.loads(json.dumps(report.to_dict()))) == report
+    (planted.root / "test" / "cats" / "test0.jpg").unlink()
+    assert cached_audit(planted.root) is None
+
+
+def test_unreadable_file_is_reported_and_imbalance_warned(dataset_factory) -> None:
+    root = dataset_factory(counts=(15, 1, 1))
+    for i in range(15):
+        (root / "train" / "dogs" / f"dog.{i}.jpg").unlink()
+    (root / "train" / "dogs" / "broken.jpg").write_bytes(b"not a photo")
+    report = audit_dataset(root)
+    assert [u["file"] for u in report.unreadable] == ["train/dogs/broken.jpg"]
+    assert "broken.jpg" in report.unreadable[0]["reason"]
+    assert any("very unequal" in w for w in report.warnings)
+
+
+def test_one_audit_at_a_time_and_hosted_time_cap(dataset_factory, monkeypatch) -> None:
+    root = dataset_factory(counts=(4, 2, 2))
+    refused = []
+
+    def audit_again(done: int, total: int, message: str) -> None:
+        if not refused:
+            with pytest.raises(AuditError, match="already running") as caught:
+                audit_dataset(root, refresh=True)
+            refused.append(str(caught.value))
+
+    audit_dataset(root, progress=audit_again)
+    assert refused
+    monkeypatch.setenv("CATDOG_HOSTED", "1")
+    monkeypatch.setattr(health, "HOSTED_AUDIT_SECONDS", 0.0)
+    with pytest.raises(AuditError, match="stopped after"):
+        audit_dataset(root, refresh=True)
+
+
+def test_review_writes_a_new_version_and_never_changes_the_dataset(planted) -> None:
+    before = tree_digest(planted.root)
+    flipped = sorted(planted.flipped)[0]
+    copy = next(f for pair in planted.pairs for f in pair if not f.startswith("train/"))
+    to = CLASSES[1 - CLASSES.index(flipped.split("/")[1])]
+    decide(planted.root, flipped, "move", to)
+    decide(planted.root, copy, "drop")
+    decide(planted.root, "train/cats/odd-blank.png", "drop")
+    decide(planted.root, "train/cats/odd-blank.png", "keep")  # changed my mind
+    assert set(load_review(planted.root)) == {flipped, copy}
+    for bad in ("../../etc/passwd", "train/cats/none.jpg", "train/birds/x.jpg"):
+        with pytest.raises(ValueError, match="not an image of planted"):
+            decide(planted.root, bad, "drop")
+    with pytest.raises(ValueError, match="can move to"):
+        decide(planted.root, flipped, "move", flipped.split("/")[1])
+
+    out = apply_review(planted.root)
+    assert out.name == "planted-reviewed"
+    assert tree_digest(planted.root) == before | {
+        review_path(planted.root).relative_to(planted.root).as_posix(): tree_digest(
+            review_path(planted.root)
+        )["review.json"]
+    }
+    old, new = scan_dataset(planted.root), scan_dataset(out)
+    assert new.total == old.total - 1
+    name = flipped.split("/")[2]
+    assert (out / "train" / to / name).is_file() and not (out / flipped).exists()
+    assert not (out / copy).exists()
+    assert out in [info.root for info in list_datasets()]
+    manifest = json.loads((out / "catdog-dataset.json").read_text())
+    assert manifest["derived_from"] == "planted" and manifest["review"][copy] == "drop"
+    assert apply_review(planted.root).name == "planted-reviewed-2"  # never overwritten
+
+
+@pytest.mark.slow
+def test_a_run_trains_on_the_reviewed_version(planted) -> None:
+    from catdog.train.config import TrainConfig
+    from catdog.train.trainer import train
+
+    decide(planted.root, sorted(planted.flipped)[0], "drop")
+    out = apply_review(planted.root)
+    result = train(TrainConfig(data=str(out), model="seed-baseline", epochs=1, image_size=48,
+                               batch_size=16, precision="float32"))  # fmt: skip
+    assert result.state == "completed"
+    assert result.metrics["epochs_done"] == 1
+
+
+@pytest.mark.slow
+def test_audit_command_prints_json(planted, catdog_home) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "catdog", "audit", "planted", "--json"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["leaks"]["train/test"] == 3 and len(report["odd"]) == 4
+    done = subprocess.run(
+        [sys.executable, "-m", "catdog", "review", "planted"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 2 and "decide on some first" in done.stderr
+
+
+@pytest.mark.slow
+def test_data_health_tab_audits_and_writes_a_new_version(planted) -> None:
+    at = open_page("dataset", query={"data": "planted"})
+    at.button(key="health_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Leaks across splits"] == "6" and metrics["Odd images"] == "4"
+    copy = next(f for pair in planted.pairs for f in pair if not f.startswith("train/"))
+    shown = [s for s in at.selectbox if s.key and s.key.startswith("review_")]
+    assert len(shown) == 2 * 6  # the first page: six pairs, both images of each
+    at.selectbox(key=f"review_{copy}").set_value("drop").run()
+    assert load_review(planted.root)[copy].action == "drop"
+    at.button(key="health_write").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert (planted.root.parent / "planted-reviewed").is_dir()
+    assert any("Wrote planted-reviewed" in s.value for s in at.success)
+
+
+def test_hosted_visitor_reviews_a_shared_example_into_their_workspace(planted, monkeypatch):
+    from catdog.data.paths import in_workspace, new_workspace_token, workspace_dir
+
+    monkeypatch.setenv("CATDOG_HOSTED", "1")
+    with in_workspace(new_workspace_token()):
+        shared = planted.root  # the data home's own datasets: a shared example here
+        decide(shared, sorted(planted.flipped)[0], "drop")
+        assert review_path(shared).is_relative_to(workspace_dir())
+        assert not (shared / ".catdog").exists()
+        out = apply_review(shared)
+        assert out.parent == workspace_dir() / "datasets"
+        assert scan_dataset(out).total == scan_dataset(shared).total - 1
+
+
+@pytest.mark.slow
+def test_label_check_on_a_pretrained_base_where_its_weights_are(planted, tmp_path, monkeypatch):
+    from catdog.inference.audit_features import IMAGE_SIZE, pretrained_features
+    from catdog.model.backend import keras
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # an empty Keras cache
+    assert pretrained_features() is None  # nothing is downloaded for an audit
+    weights = tmp_path / "mobilenet_v3_small.weights.h5"  # a fresh (untrained) base's weights
+    base = keras.applications.MobileNetV3Small(
+        include_top=False, weights=None, include_preprocessing=False, input_shape=(32, 32, 3)
+    )
+    base.save_weights(weights)
+    features = pretrained_features(weights)
+    report = audit_dataset(planted.root, label_features=features)
+    assert report.label_model == "mobilenet-v3-small features"
+    assert cached_audit(planted.root, features.name) == report
+    assert cached_audit(planted.root) is None  # cached apart from the quick check's report
+    rows = features.extract([planted.root / "train/cats/train0.jpg"], lambda d, t: None)
+    assert rows.shape == (1, 576) and IMAGE_SIZE == 128
