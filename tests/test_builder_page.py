@@ -64,7 +64,6 @@ def test_photos_by_upload_and_camera_make_a_dataset_that_becomes_active() -> Non
     assert any(s.value.startswith("Made dataset pets from 8 photo") for s in at.success)
 
 
-@pytest.mark.slow
 def test_three_classes_added_renamed_and_one_removed() -> None:
     at = open_page("dataset")
     at.button(key="builder_add_class").click().run()
