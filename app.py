@@ -9,7 +9,7 @@ import os
 
 import streamlit as st
 
-from catdog import hosting
+from catdog import policy as hosted_policy
 from catdog.data.choices import describe
 from catdog.data.importer import sweep_stale_imports
 from catdog.data.paths import ENV_VAR as HOME_VAR
@@ -18,6 +18,7 @@ from catdog.job_status import job_line
 from catdog.jobs import manager
 from catdog.train.history import best_run, best_run_line
 from catdog.train.runs import list_runs
+from catdog.workspaces import start_sweeper
 from pages.shared import PAGES, active_choice, damaged_ui, enter_workspace, guarded
 
 
@@ -30,7 +31,7 @@ def copy_secrets_to_environment() -> None:
     except FileNotFoundError:  # no secrets.toml anywhere: nothing to copy
         return
     for key, value in secrets.items():
-        if key in (hosting.ENV_VAR, HOME_VAR) or key.startswith(hosting.ENV_PREFIX):
+        if key in (hosted_policy.ENV_VAR, HOME_VAR) or key.startswith(hosted_policy.ENV_PREFIX):
             text = ("1" if value else "0") if isinstance(value, bool) else str(value)
             os.environ.setdefault(key, text)
 
@@ -113,9 +114,10 @@ def runs_status_ui() -> None:
 
 def hosted_ui() -> None:
     """In hosted mode, say so and list what it limits (nothing locally)."""
-    if not hosting.hosted():
+    policy = hosted_policy.current_policy()
+    if not policy.hosted:
         return
-    limits = "\n".join(f"- {line}" for line in hosting.settings().describe())
+    limits = "\n".join(f"- {line}" for line in policy.describe())
     st.info(
         "**This is a shared demo server (hosted mode).** Your datasets and runs are private to "
         "this browser link (keep the link to come back; anyone with it sees your workspace). "
@@ -134,7 +136,7 @@ def sidebar() -> None:
             st.caption(f"{', '.join(choice.info.classes)} · {choice.info.total:,} images")
         else:
             st.caption(describe(choice).split(" — ", 1)[1])
-        if hosting.hosted():
+        if hosted_policy.current_policy().hosted:
             st.caption("Your private workspace: keep this page's link to come back to it.")
         if active := manager().active():
             st.divider()
@@ -155,13 +157,14 @@ NAVIGATION = (
 def main() -> None:
     """The frame every page shares, then the page; in hosted mode visitors see no traceback."""
     copy_secrets_to_environment()
-    if hosting.hosted():
+    policy = hosted_policy.current_policy()
+    if policy.hosted:
         st.set_option("client.showErrorDetails", "none")  # a safety net below guarded()
     page = None
     with guarded("app.py"):
         swept_at_start()
-        if hosting.hosted():
-            hosting.start_sweeper(manager().busy_workspaces)  # idle workspaces go (once)
+        if policy.hosted:
+            start_sweeper(manager().busy_workspaces)  # idle workspaces go (once)
         enter_workspace()  # hosted mode: this visitor's private datasets and runs, for this run
         page = st.navigation(
             [st.Page(home, title="Home", icon=":material/pets:", default=True)]

@@ -9,7 +9,7 @@ about, and TensorFlow is imported only where it is needed:
 - :mod:`catdog.train` — settings, augmentation, input pipeline, precision, the training loop,
   background jobs and run folders.
 - :mod:`catdog.inference` — predict, evaluate, explain (Grad-CAM) and export a trained run.
-- :mod:`catdog.cli`, :mod:`catdog.hosting` (hosted-demo mode), :mod:`catdog.progress` and
+- :mod:`catdog.cli`, :mod:`catdog.policy` (what hosted mode allows), :mod:`catdog.progress` and
   :mod:`catdog.failures` (one-line failure messages) serve all of them.
 """
 

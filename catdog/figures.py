@@ -1,4 +1,5 @@
-"""The dashboard's figures: training curves, the confusion matrix, a dataset's counts and sizes.
+"""The dashboard's figures: training curves, evaluation (confusion matrix, ROC, precision-recall,
+reliability), a dataset's counts and sizes.
 
 Each function takes plain values (history rows, a confusion matrix, table rows) and returns a
 Plotly figure with titled, labelled axes; the dashboard only draws them. This is the one
@@ -152,15 +153,131 @@ def _lay_out_curves(
     fig.update_yaxes(title_text=title, tickformat=".0%" if metric == "accuracy" else None)
 
 
-def confusion_figure(matrix: Sequence[Sequence[int]], classes: Sequence[str]) -> go.Figure:
+def confusion_figure(
+    matrix: Sequence[Sequence[int]], classes: Sequence[str], title: str = "Confusion matrix"
+) -> go.Figure:
     """A confusion matrix as a blue heatmap with the counts written in: rows are the true
-    class, columns the predicted one."""
+    class, columns the predicted one. A transparent square marker over each cell carries
+    ``customdata = [true, predicted]``, so that clicking a cell selects it (Plotly's point
+    selection; heatmap cells themselves cannot be selected)."""
     fig = px.imshow(
         matrix, x=list(classes), y=list(classes), text_auto=True,
-        color_continuous_scale="Blues", title="Confusion matrix",
+        color_continuous_scale="Blues", title=title,
         labels={"x": "Predicted class", "y": "True class", "color": "Images"},
     )  # fmt: skip
-    fig.update_layout(height=360, margin={"l": 10, "r": 10, "t": 60, "b": 10})
+    cells = [(t, p) for t in classes for p in classes]
+    fig.add_scatter(
+        x=[p for _, p in cells], y=[t for t, _ in cells], customdata=[list(c) for c in cells],
+        mode="markers", marker={"symbol": "square", "size": 60, "color": "rgba(0,0,0,0)"},
+        hovertemplate="true %{y}, predicted %{x}: click to see the images<extra></extra>",
+        showlegend=False,
+    )  # fmt: skip
+    fig.update_layout(
+        height=360, margin={"l": 10, "r": 10, "t": 60, "b": 10}, clickmode="event+select"
+    )
+    return fig
+
+
+def roc_figure(curves: Mapping[str, Mapping[str, Any]]) -> go.Figure:
+    """ROC curves (one per class against the rest; for two classes the second's), each with
+    its operating point, the chance diagonal, and the area under each curve in the legend."""
+    fig = go.Figure()
+    fig.add_scatter(
+        x=[0, 1],
+        y=[0, 1],
+        mode="lines",
+        name="chance",
+        line={"color": "#999", "dash": "dot", "width": 1},
+    )
+    for k, (name, c) in enumerate(curves.items()):
+        colour = PALETTE[k % len(PALETTE)]
+        auc = "" if c["auc"] is None else f" (AUC {c['auc']:.3f})"
+        fig.add_scatter(
+            x=c["roc"]["fpr"],
+            y=c["roc"]["tpr"],
+            mode="lines",
+            name=f"{name}{auc}",
+            line={"color": colour, "width": 2.5},
+        )
+        point = c["operating_point"]
+        fig.add_scatter(
+            x=[point["fpr"]],
+            y=[point["tpr"]],
+            mode="markers",
+            name=f"{name}: operating point",
+            marker={"color": colour, "size": 12, "symbol": "circle-open", "line": {"width": 3}},
+        )
+    return _lay_out_rates(fig, "ROC curve", "False-positive rate", "True-positive rate (recall)")
+
+
+def pr_figure(curves: Mapping[str, Mapping[str, Any]]) -> go.Figure:
+    """Precision-recall curves (as :func:`roc_figure`), average precision in the legend."""
+    fig = go.Figure()
+    for k, (name, c) in enumerate(curves.items()):
+        colour = PALETTE[k % len(PALETTE)]
+        ap = "" if c["average_precision"] is None else f" (AP {c['average_precision']:.3f})"
+        fig.add_scatter(
+            x=c["pr"]["recall"],
+            y=c["pr"]["precision"],
+            mode="lines",
+            name=f"{name}{ap}",
+            line={"color": colour, "width": 2.5, "shape": "hv"},
+        )
+        point = c["operating_point"]
+        fig.add_scatter(
+            x=[point["recall"]],
+            y=[point["precision"]],
+            mode="markers",
+            name=f"{name}: operating point",
+            marker={"color": colour, "size": 12, "symbol": "circle-open", "line": {"width": 3}},
+        )
+    return _lay_out_rates(fig, "Precision-recall curve", "Recall", "Precision")
+
+
+def reliability_figure(
+    before: Sequence[Mapping[str, float]],
+    after: Sequence[Mapping[str, float]],
+    ece: tuple[float, float],
+) -> go.Figure:
+    """A reliability diagram: accuracy against confidence per bin, before and after
+    calibration (marker size: photos in the bin), the diagonal being perfect calibration."""
+    fig = go.Figure()
+    fig.add_scatter(
+        x=[0, 1],
+        y=[0, 1],
+        mode="lines",
+        name="perfectly calibrated",
+        line={"color": "#999", "dash": "dot", "width": 1},
+    )
+    for k, (label, rows, value) in enumerate(
+        (("before", before, ece[0]), ("after", after, ece[1]))
+    ):
+        largest = max((r["count"] for r in rows), default=1)
+        fig.add_scatter(
+            x=[r["confidence"] for r in rows],
+            y=[r["accuracy"] for r in rows],
+            mode="lines+markers",
+            name=f"{label} calibration (ECE {value:.1%})",
+            line={"color": PALETTE[k], "width": 2},
+            marker={"size": [6 + 14 * (r["count"] / largest) ** 0.5 for r in rows]},
+            customdata=[r["count"] for r in rows],
+            hovertemplate="confidence %{x:.1%}: %{y:.1%} right (%{customdata} photos)",
+        )
+    return _lay_out_rates(
+        fig, "Reliability", "Confidence (probability of the class chosen)", "Share right"
+    )
+
+
+def _lay_out_rates(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
+    """Square-ish [0, 1] axes, a title and the legend below."""
+    fig.update_layout(
+        title={"text": title, "x": 0, "xanchor": "left"},
+        height=380,
+        margin={"l": 10, "r": 10, "t": 60, "b": 10},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0},
+    )
+    fig.update_xaxes(title_text=x, range=[-0.02, 1.02], tickformat=".0%")
+    fig.update_yaxes(title_text=y, range=[-0.02, 1.02], tickformat=".0%")
     return fig
 
 

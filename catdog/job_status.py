@@ -1,6 +1,6 @@
 """A training job's status in words: its state, its progress bars, its numbers, its queue place.
 
-Everything here reads a :class:`~catdog.jobs.JobSnapshot` (or the queue's counts) and
+Everything here reads a :class:`~catdog.job_snapshot.JobSnapshot` (or the queue's counts) and
 returns text or ``(fraction, label)`` pairs for progress bars, so the dashboard and any other
 front end say the same thing. Plain Python: no TensorFlow, no Streamlit.
 """
@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from catdog.jobs import JobState
+from catdog.job_snapshot import JobState
 
 if TYPE_CHECKING:
-    from catdog.jobs import JobSnapshot, TrainingJob
+    from catdog.job_snapshot import JobSnapshot
+    from catdog.jobs import TrainingJob
 
 STATE_LABELS = {
     JobState.QUEUED: "Waiting in the training queue",
@@ -106,8 +107,10 @@ def best_so_far_line(snap: JobSnapshot) -> str | None:
 
 
 def outcome_line(snap: JobSnapshot) -> str:
-    """How a finished job ended: ``Run r1 completed after 30 epoch(s).``"""
-    return f"Run {snap.run_id} {snap.state} after {len(snap.history)} epoch(s)."
+    """How a finished job ended: ``Run r1 completed after 30 epoch(s).``, with why if it
+    stopped by itself (``... stopped after 3 epoch(s): stopped before saving epoch 4: ...``)."""
+    why = f": {snap.reason}" if snap.reason else "."
+    return f"Run {snap.run_id} {snap.state} after {len(snap.history)} epoch(s){why}"
 
 
 def queue_place(place: int | None, wait_seconds: float | None) -> str:

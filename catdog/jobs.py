@@ -14,133 +14,39 @@ not import TensorFlow; the worker thread does, when it starts.
 
 The manager also keeps a queue: at most :meth:`JobManager.limit` jobs train at once (hosted
 mode's ``max_trainings``; no limit locally). A job over the limit is created all the same (its
-run is on disk with status ``queued`` and holds its lock) and waits, first in first out; the
-worker of the job that ends starts the next one, whoever is watching. A queued job can be
-cancelled (its run becomes ``cancelled``, resumable later: nothing is lost). Each job belongs
-to the workspace that started it, and the manager shows each workspace only its own jobs.
+run is on disk with status ``queued``) and waits, first in first out, holding no file open: it
+takes its run's lock when it starts. The worker of the job that ends starts the next one,
+whoever is watching. A queued job can be cancelled (its run becomes ``cancelled``, resumable
+later: nothing is lost). Each job belongs to the workspace that started it, is known by its
+workspace and run id, and the manager shows each workspace only its own jobs. The policy
+(:mod:`catdog.policy`) bounds the rest in hosted mode: one training per workspace, a cap on the
+jobs waiting, and a queued job whose workspace nobody visited for a while is cancelled.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import heapq
 import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
-from catdog import hosting
+from catdog import workspaces
 from catdog.data.paths import current_workspace, set_workspace
+from catdog.job_snapshot import JobSnapshot, JobState, fold_event
+from catdog.policy import HostedLimitError, Policy, current_policy
 from catdog.train import runs
 from catdog.train.config import TrainConfig
-from catdog.train.events import EventKind, ProgressEvent
+from catdog.train.events import EventKind
 
-# How many recent batch points to keep for live curves (older ones are thinned out).
-MAX_BATCH_POINTS = 2000
 # In hosted mode a job is stopped this long after its training-minutes cap (loading the images,
 # timing the precision and the test evaluation are not part of a run's own time limit).
 HARD_STOP_GRACE_SECONDS = 120.0
 # What a queue estimate adds to a run's time limit: loading the images, the test evaluation.
 OVERHEAD_SECONDS = 60.0
-
-
-class JobState(StrEnum):
-    """What a job is doing now (a ``str``: it compares equal to its value)."""
-
-    QUEUED = "queued"
-    CANCELLED = "cancelled"
-    STARTING = "starting"
-    TIMING = "timing"  # timing float32 and bfloat16 (precision auto)
-    LOADING = "loading"
-    FEATURES = "features"
-    RUNNING = "running"
-    EVALUATING = "evaluating"
-    COMPLETED = "completed"
-    STOPPED = "stopped"
-    FAILED = "failed"
-
-
-@dataclass
-class JobSnapshot:
-    """A consistent copy of a job's progress, safe to read while training goes on."""
-
-    run_id: str
-    state: JobState
-    epoch: int = 0  # current epoch, from 1
-    epochs: int = 0
-    step: int = 0  # batches done in the current epoch
-    steps: int = 0  # batches per epoch
-    loading_done: int = 0
-    loading_total: int = 0
-    batch_logs: dict[str, float] = field(default_factory=dict)
-    history: list[dict[str, float]] = field(default_factory=list)  # one row per finished epoch
-    batch_points: list[dict[str, float]] = field(default_factory=list)  # x = fractional epoch
-    seconds: float = 0.0
-    learning_rate: float | None = None
-    message: str = ""
-    precision: str = ""  # what the run computes in and why ("precision bfloat16: 1.5× ...")
-    input_size: str = ""  # the input size the time limit chose and why ("input size 96 px: …")
-    start_message: str = ""  # in memory or streamed, devices, feature cache, notes
-    error: str | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def finished(self) -> bool:
-        """True once the job has completed, stopped, failed or was cancelled in the queue."""
-        return self.state in ("completed", "stopped", "failed", "cancelled")
-
-    @property
-    def fraction(self) -> float:
-        """Overall progress in [0, 1] (epochs and batches)."""
-        if not self.epochs:
-            return 0.0
-        done_epochs = len(self.history)
-        within = self.step / self.steps if self.steps and self.epoch > done_epochs else 0.0
-        return min(1.0, (done_epochs + within) / self.epochs)
-
-
-def fold_event(s: JobSnapshot, event: ProgressEvent) -> None:
-    """Fold one training :class:`~catdog.train.events.ProgressEvent` into a job's snapshot: the
-    one place an event kind becomes a job state or a field the pages show."""
-    s.seconds = event.seconds
-    s.epochs = event.epochs or s.epochs
-    if event.message:
-        s.message = event.message
-    if event.kind == EventKind.PRECISION:
-        if event.message.startswith("precision "):
-            s.precision = event.message
-        else:
-            s.state = JobState.TIMING
-    elif event.kind == EventKind.IMAGE_SIZE:
-        s.input_size = event.message
-    elif event.kind in (EventKind.LOADING, EventKind.FEATURES):
-        s.state = JobState(event.kind)
-        s.loading_done, s.loading_total = event.step, event.steps
-    elif event.kind == EventKind.START:
-        s.state, s.epoch, s.steps, s.step = JobState.RUNNING, event.epoch, event.steps, 0
-        s.start_message = event.message
-    elif event.kind == EventKind.BATCH:
-        s.state, s.epoch, s.step = JobState.RUNNING, event.epoch, event.step
-        s.batch_logs = dict(event.logs)
-        s.learning_rate = event.learning_rate
-        if s.steps:
-            point = {"x": event.epoch - 1 + event.step / s.steps, **event.logs}
-            s.batch_points.append(point)
-            if len(s.batch_points) > MAX_BATCH_POINTS:
-                s.batch_points = s.batch_points[::2]
-    elif event.kind == EventKind.EPOCH:
-        s.history.append(dict(event.logs))
-        s.epoch, s.step = event.epoch + 1, 0
-        s.learning_rate = event.learning_rate
-    elif event.kind == EventKind.EVALUATING:
-        s.state = JobState.EVALUATING
-    elif event.kind == EventKind.END:
-        s.state = JobState(event.state)
-        if event.state == "failed":
-            s.error = event.message
 
 
 class TrainingJob:
@@ -155,8 +61,10 @@ class TrainingJob:
     Raises:
         catdog.train.runs.RunBusy: ``resume_run`` is being trained by another process or thread.
         catdog.train.runs.RunError: ``resume_run`` does not exist or cannot be resumed (the message
-            says why: damaged, already complete, lost its model).
+            says why: a shared example, damaged, already complete, lost its model).
         ValueError: ``config`` cannot work (see :func:`catdog.train.runs.create_run`).
+        catdog.policy.HostedLimitError: in hosted mode, a read-only visitor, or as
+            :func:`~catdog.train.runs.create_run`.
     """
 
     def __init__(
@@ -168,12 +76,18 @@ class TrainingJob:
         if (config is None) == (resume_run is None):
             raise ValueError("give either a config to train or a run to resume")
         self.resuming = resume_run is not None
-        self.workspace = current_workspace()  # the worker trains in it; only it sees the job
+        policy = current_policy()
+        self.workspace = policy.workspace  # the worker trains in it; only it sees the job
+        self._cap_seconds = policy.max_training_seconds  # hosted mode stops it after this
+        self._shown = policy.shown  # hosted mode: messages name no server folder
         if config is not None:  # on disk now: the run is listed (and survives a refresh)
             path = runs.create_run(config)  # before the thread loads TensorFlow
             self._run_lock = runs.RunLock.acquire(path)
         else:
+            policy.check_writable(f"resuming run {resume_run}")
             path = runs.resolve_run(str(resume_run))
+            if (shared := runs.run_info(path)).example:  # refused before touching any file
+                raise runs.RunError(runs.resume_problem(shared) or f"{path.name} is shared")
             self._run_lock = runs.RunLock.acquire(path)  # refused here, not in the thread
             try:
                 info = runs.run_info(path)
@@ -184,6 +98,7 @@ class TrainingJob:
                 self._run_lock.release()
                 raise
         self.path, self.run_id = path, path.name
+        self.key = (self.workspace, self.run_id)
         train = (runs.read_object(path / runs.CONFIG_FILE) or {}).get("train", {})
         self.time_limit_seconds = float(train.get("time_limit_minutes") or 0) * 60 or None
         self._on_end = on_end
@@ -201,9 +116,18 @@ class TrainingJob:
         self.began_at: float | None = None  # monotonic time the worker started
         self.ended_at: float | None = None  # ... and ended (or the queue dropped the job)
         self._hard_stop: float | None = None  # monotonic time hosted mode stops it at
+        self._waited_unlocked = False  # queued: its run's lock let go until it starts
 
     def start(self) -> TrainingJob:
-        """Start the worker thread (returns self, for chaining)."""
+        """Start the worker thread (returns self, for chaining); a job that waited in the
+        queue takes its run's lock again first (failed if someone else holds it now)."""
+        if self._waited_unlocked:
+            try:
+                self._run_lock = runs.RunLock.acquire(self.path, wait=0)
+            except runs.RunError as exc:
+                self._end_unstarted("failed", f"it could not start: {exc}")
+                raise
+            self._waited_unlocked = False
         with self._lock:
             self._started = True
             if self._state.state == "queued":
@@ -216,25 +140,31 @@ class TrainingJob:
         return self
 
     def enqueue(self) -> None:
-        """Mark the job as waiting for a free training slot (``queued``, on disk too)."""
+        """Mark the job as waiting for a free training slot (``queued``, on disk too), and
+        let its run's lock go meanwhile (no file is held open while a job waits)."""
         runs.write_status(self.path, "queued", error=None)
         with self._lock:
             self._state.state = JobState.QUEUED
+        self._run_lock.release()
+        self._waited_unlocked = True
 
-    def cancel(self) -> None:
-        """Cancel a job that has not started: its run becomes ``cancelled`` (resumable)."""
+    def cancel(self, reason: str = "") -> None:
+        """Cancel a job that has not started: its run becomes ``cancelled`` (resumable);
+        ``reason`` says why when it was not the visitor's own choice."""
         if self._started:
             raise RuntimeError(f"job {self.run_id} has started; stop it instead")
-        self._end_unstarted("cancelled", "cancelled while waiting in the queue")
+        self._end_unstarted("cancelled", reason or "cancelled while waiting in the queue", reason)
 
-    def _end_unstarted(self, state: str, message: str) -> None:
+    def _end_unstarted(self, state: str, message: str, reason: str = "") -> None:
         try:
-            runs.write_status(self.path, state, error=message if state == "failed" else None)
+            error = message if state == "failed" else None
+            runs.write_status(self.path, state, error=error, reason=reason or None)
         except OSError:
             pass  # the in-memory snapshot still says it
         finally:
             with self._lock:
                 self._state.state, self._state.message = state, message
+                self._state.reason = reason
                 if state == "failed":
                     self._state.error = message
             self._run_lock.release()
@@ -294,8 +224,8 @@ class TrainingJob:
         cap); ``None`` if nothing bounds it."""
         if self.time_limit_seconds:
             return self.time_limit_seconds + OVERHEAD_SECONDS
-        if hosting.hosted():
-            return hosting.settings().max_training_minutes * 60 + HARD_STOP_GRACE_SECONDS
+        if self._cap_seconds is not None:
+            return self._cap_seconds + HARD_STOP_GRACE_SECONDS
         return None
 
     # -- worker side ------------------------------------------------------------------
@@ -306,27 +236,33 @@ class TrainingJob:
             self._stop.set()  # hosted mode's cap on minutes, whatever the run's own limit did
         with self._lock:
             fold_event(self._state, event)
+            if event.kind == EventKind.END and self._state.reason:
+                self._state.reason = self._shown(self._state.reason)
 
     def _work(self) -> None:
         from catdog.inference.evaluate import final_test
+        from catdog.inference.predict import learn_trust
         from catdog.train import trainer
 
         set_workspace(self.workspace)  # a new thread starts without one
         self.began_at = time.monotonic()
-        if hosting.hosted():
-            minutes = hosting.settings().max_training_minutes
-            self._hard_stop = time.monotonic() + minutes * 60 + HARD_STOP_GRACE_SECONDS
+        if self._cap_seconds is not None:
+            self._hard_stop = time.monotonic() + self._cap_seconds + HARD_STOP_GRACE_SECONDS
         try:
             start = trainer.resume if self.resuming else trainer.train_created
             result = start(self.run_id, on_event=self._on_event, stop=self._stop,
                            lock=self._run_lock, test_with=final_test)  # fmt: skip
+            if result.state in ("completed", "stopped"):  # when to say "not sure", learned
+                with contextlib.suppress(ValueError, OSError):  # else on first use
+                    learn_trust(self.run_id)
             with self._lock:
                 self._state.metrics = dict(result.metrics)
                 self._state.state = result.state
         except BaseException as exc:  # the UI shows it; nothing else would
             with self._lock:
                 self._state.state = JobState.FAILED
-                self._state.error = self._state.error or f"{type(exc).__name__}: {exc}"
+                error = self._state.error or f"{type(exc).__name__}: {exc}"
+                self._state.error = self._shown(error)
                 error = self._state.error
             self._record_failure(error)
         finally:
@@ -349,12 +285,13 @@ class TrainingJob:
 
 
 def hosted_limit() -> int | None:
-    """How many jobs may train at once: hosted mode's ``max_trainings``; no limit locally."""
-    return hosting.settings().max_trainings if hosting.hosted() else None
+    """How many jobs may train at once: the policy's ``max_trainings`` (no limit locally)."""
+    return current_policy().max_trainings
 
 
 class JobManager:
-    """All training jobs of this process, by run id, and the queue of those waiting (thread-safe).
+    """All training jobs of this process, by workspace and run id, and the queue of those
+    waiting (thread-safe).
 
     Each job belongs to the workspace that started it (``None`` locally): :meth:`get`,
     :meth:`active` and :meth:`all` only ever return the calling thread's workspace's jobs, so
@@ -366,7 +303,7 @@ class JobManager:
     """
 
     def __init__(self, limit: int | Callable[[], int | None] | None = hosted_limit) -> None:
-        self._jobs: dict[str, TrainingJob] = {}
+        self._jobs: dict[tuple[str | None, str], TrainingJob] = {}
         self._queue: list[TrainingJob] = []  # first in, first out
         self._lock = threading.RLock()
         self._limit = limit if callable(limit) else (lambda: limit)
@@ -381,12 +318,18 @@ class JobManager:
         """Create and register a job, and start it, or queue it if every slot is taken.
 
         Raises:
+            catdog.policy.HostedLimitError: in hosted mode, the workspace has a training
+                running or waiting already, or the server's queue is full (no run is made).
             As :class:`TrainingJob` (nothing is queued then).
         """
-        job = TrainingJob(config, resume_run=resume_run, on_end=self._job_ended)
-        with self._lock:
-            self._jobs[job.run_id] = job
-            if not self._queue and self._free_slots() > 0:
+        policy = current_policy()
+        with self._lock:  # the run is made under it: two clicks cannot both pass the checks
+            self._drop_unvisited(policy)
+            must_wait = bool(self._queue) or self._free_slots() <= 0
+            self._check_room(policy, must_wait)
+            job = TrainingJob(config, resume_run=resume_run, on_end=self._job_ended)
+            self._jobs[job.key] = job
+            if not must_wait:
                 return job.start()
             try:
                 job.enqueue()
@@ -396,6 +339,34 @@ class JobManager:
             self._queue.append(job)
         return job
 
+    def _check_room(self, policy: Policy, must_wait: bool) -> None:
+        """Refuse a job the policy has no room for: one per workspace, a cap on the queue."""
+        mine = [j for j in self._jobs.values() if j.workspace == policy.workspace and j.running]
+        if policy.jobs_per_workspace is not None and len(mine) >= policy.jobs_per_workspace:
+            what = "waiting in the queue" if mine[0].queued else "training"
+            raise HostedLimitError(
+                f"your workspace already has a run {what} ({mine[0].run_id}); one at a time "
+                "on this shared server: wait for it, or stop it, then start another"
+            )
+        waiting, cap = len(self._queue), policy.max_queued_jobs
+        if must_wait and cap is not None and waiting >= cap:
+            raise HostedLimitError(
+                f"the server's training queue is full ({waiting} waiting); try again in a few "
+                "minutes"
+            )
+
+    def _drop_unvisited(self, policy: Policy) -> None:
+        """Cancel queued jobs whose workspace nobody visited for the policy's while."""
+        if (idle := policy.queued_idle_seconds) is None:
+            return
+        cutoff = time.time() - idle
+        for job in list(self._queue):
+            seen = workspaces.last_visit(job.workspace) if job.workspace else None
+            if job.workspace and max(seen or 0.0, job.started_at) < cutoff:
+                self._queue.remove(job)
+                job.cancel(f"nobody visited its workspace for {idle / 60:g} minutes while it "
+                           "waited in the queue")  # fmt: skip
+
     def _free_slots(self) -> float:
         limit = self.limit()
         training = sum(1 for job in self._jobs.values() if job.training)
@@ -404,6 +375,7 @@ class JobManager:
     def _job_ended(self, job: TrainingJob) -> None:
         """A worker ended: start queued jobs while slots are free (in that worker's thread)."""
         with self._lock:
+            self._drop_unvisited(current_policy())
             while self._queue and self._free_slots() > 0:
                 following = self._queue.pop(0)
                 if following.stop_requested:
@@ -467,7 +439,8 @@ class JobManager:
 
     def get(self, run_id: str) -> TrainingJob | None:
         """The job for ``run_id`` if this process started it in the caller's workspace."""
-        return next((job for job in self._mine() if job.run_id == run_id), None)
+        with self._lock:
+            return self._jobs.get((current_workspace(), run_id))
 
     def active(self) -> list[TrainingJob]:
         """The caller's jobs that have not ended (training or queued), oldest first."""

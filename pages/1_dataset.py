@@ -5,7 +5,6 @@ from pathlib import Path
 
 import streamlit as st
 
-from catdog import hosting
 from catdog.data.choices import dataset_choices, dataset_name_for, describe, import_named
 from catdog.data.datasets import (
     SPLITS,
@@ -20,8 +19,8 @@ from catdog.data.paths import demo_dataset_dir
 from catdog.data.stats import count_rows, size_rows, size_summary
 from catdog.data.thumbnails import image_details, preview_image
 from catdog.figures import image_sizes_figure, split_counts_figure
-from catdog.hosting import HostedLimitError
 from catdog.paging import page_count, page_items
+from catdog.policy import HostedLimitError, current_policy
 from catdog.train.runs import runs_training_on
 from pages.builder_view import builder_ui, show_result
 from pages.health_view import health_ui
@@ -85,12 +84,12 @@ def delete_ui() -> None:
 def source_ui() -> tuple[object, Path | None, str]:
     """Where the dataset comes from: an uploaded .zip, or (locally) a folder on this computer.
     Returns (the upload, the folder, a name suggested by it); one of the first two is None."""
-    sources = ["Upload a .zip"] + ([] if hosting.hosted() else ["A folder on this computer"])
-    if st.radio("Source", sources, horizontal=True) == "Upload a .zip":
-        cap = hosting.settings().max_upload_mb if hosting.hosted() else None
+    policy = current_policy()
+    folder_source = ["A folder on this computer"] if policy.allows_server_files else []
+    if st.radio("Source", ["Upload a .zip", *folder_source], horizontal=True) == "Upload a .zip":
         upload = st.file_uploader("Dataset archive (.zip)", type=["zip"],
-                                  max_upload_size=max(1, int(cap)) if cap else None)  # fmt: skip
-        if limits := hosting.upload_limits_line():
+                                  max_upload_size=policy.max_upload_mb)  # fmt: skip
+        if limits := policy.upload_limits_line():
             st.caption(limits)
         return upload, None, dataset_name_for(upload.name) if upload else ""
     text = st.text_input(

@@ -2,13 +2,13 @@
 
 import streamlit as st
 
-from catdog import hosting, job_status
+from catdog import job_status
 from catdog.data.datasets import DatasetInfo
 from catdog.data.paths import demo_dataset_dir
-from catdog.hosting import HostedLimitError, capped_settings
 from catdog.jobs import TrainingJob, manager
 from catdog.model.backbones import BACKBONES
 from catdog.model.errors import ModelError
+from catdog.policy import HostedLimitError, current_policy
 from catdog.train.augment import AugmentConfig
 from catdog.train.config import (
     LR_SCHEDULES,
@@ -34,7 +34,7 @@ def model_defaults() -> None:
     """Load the chosen model's Preset defaults into the settings widgets (within hosted
     mode's caps, if it is on)."""
     spec = get_preset(st.session_state["train_model"])
-    values = capped_settings({name: getattr(spec, name) for name in SPEC_DEFAULTS})
+    values = current_policy().capped_settings({name: getattr(spec, name) for name in SPEC_DEFAULTS})
     for name, value in values.items():  # settings without a widget simply go unused
         st.session_state[f"train_{name}"] = value
     st.session_state["train_steps_per_epoch"] = spec.steps_per_epoch or 0
@@ -48,7 +48,8 @@ def use_demo_settings() -> None:
     from catdog.data.demo import SUGGESTED_EPOCHS, SUGGESTED_TRAINING
 
     epochs = SUGGESTED_EPOCHS.get(st.session_state["train_model"], 25)
-    for name, value in capped_settings({**SUGGESTED_TRAINING, "epochs": epochs}).items():
+    capped = current_policy().capped_settings({**SUGGESTED_TRAINING, "epochs": epochs})
+    for name, value in capped.items():
         st.session_state[f"train_{name}"] = value
 
 
@@ -141,7 +142,7 @@ def schedule_ui(caps: dict[str, float]) -> dict[str, int | float | str]:
     limit = b.number_input(**widget_args("time_limit_minutes", min_value=caps["min_minutes"],
                                          max_value=caps["minutes"]),
                            format="%g", key="train_time_limit_minutes", **KEEP)
-    if caps_line := hosting.training_caps_line():
+    if caps_line := current_policy().training_caps_line():
         st.caption(caps_line)
     a, b = st.columns(2)
     schedule = a.selectbox("LR schedule", LR_SCHEDULES, key="train_lr_schedule", **KEEP)
@@ -187,7 +188,7 @@ def settings_ui(info: DatasetInfo) -> tuple[TrainConfig, bool]:
     """Model and training settings (defaults from the model's Preset), and whether training
     can start with them (a pretrained model's weights file may be wrong)."""
     model = model_ui(info, recommendation_ui(info))
-    caps = hosting.training_bounds()
+    caps = current_policy().training_bounds()
     basics = basics_ui(caps)
     schedule = schedule_ui(caps)
     size, batch = basics["image_size"], basics["batch_size"]
@@ -208,14 +209,15 @@ def settings_ui(info: DatasetInfo) -> tuple[TrainConfig, bool]:
 
 def strategy_ui() -> str:
     """Where to train (an advanced setting): one device, or a replica on every GPU."""
-    choices = hosting.HOSTED_STRATEGIES if hosting.hosted() else LOCAL_STRATEGIES
+    policy = current_policy()
+    choices = policy.strategies or LOCAL_STRATEGIES
     with st.expander("Advanced: devices"):
         choice = st.selectbox("Strategy", choices, key="train_strategy", **KEEP,
                               format_func=lambda s: f"{s}: {STRATEGY_HELP[s]}",
                               help="With R replicas the batch size is per replica (a step "
                               "takes R × batch images) and the learning rate is R × the "
                               "setting, after at least R − 1 epochs of warm-up.")  # fmt: skip
-        if not hosting.hosted():
+        if policy.strategies is None:
             st.caption("Several machines: run `python -m catdog train --strategy "
                        "multiworker --workers HOST:PORT,... --task-index K --run-id NAME` "
                        "on each.")  # fmt: skip
@@ -226,7 +228,10 @@ def precision_ui(model: str, size: int, batch: int) -> str:
     """The arithmetic to train in, with what ``auto`` chose on this machine if it has timed
     this model shape before."""
     a, b = st.columns([2, 3], vertical_alignment="center")
-    choice = a.selectbox("Precision", [p for p in PRECISIONS if p != "float16" or gpu_visible()],
+    offered = current_policy().precisions or [
+        p for p in PRECISIONS if p != "float16" or gpu_visible()
+    ]
+    choice = a.selectbox("Precision", offered,
                          key="train_precision", persist_state="session",
                          help="The arithmetic of the hidden layers. auto times float32 and "
                          "bfloat16 on this machine once and takes the faster: bfloat16 is "

@@ -1,10 +1,9 @@
 """History: training curves of runs, compared; a table of runs; evaluation on the test split."""
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
-from catdog.figures import confusion_figure, curves_figure
+from catdog.figures import curves_figure
 from catdog.jobs import manager
 from catdog.train.history import (
     distribution_line,
@@ -26,12 +25,8 @@ from catdog.train.runs import (
     model_file,
     read_history,
 )
-from pages.shared import PAGES, confirmed, damaged_ui, model_choice, predictor, start_resume, thumb
-
-
-def percent_column(label: str) -> st.column_config.NumberColumn:
-    return st.column_config.NumberColumn(label, format="%.1f%%")
-
+from pages.evaluation_view import evaluation_view, heatmaps, percent_column
+from pages.shared import PAGES, confirmed, damaged_ui, model_choice, start_resume, thumb
 
 RUN_COLUMNS = {
     "run": "Run", "model": "Model", "dataset": "Dataset", "state": "State", "epochs": "Epochs",
@@ -67,30 +62,12 @@ def curves(chosen: list[RunInfo]) -> None:
     st.markdown("\n".join(notes))
 
 
-@st.cache_data(max_entries=16, show_spinner="Evaluating on the test split…")
+@st.cache_data(max_entries=16, show_spinner="Evaluating on the test split (the first time, "
+               "also learning when to answer 'not sure')…")  # fmt: skip
 def evaluation(run_id: str, which: str, version: float) -> dict:
     from catdog.inference.evaluate import evaluate_run
 
     return evaluate_run(run_id, which=which).to_dict()
-
-
-@st.cache_data(max_entries=8, show_spinner="Drawing heatmaps…")
-def mistake_heatmaps(
-    run_id: str, which: str, version: float, mistakes: tuple[tuple[str, str], ...]
-) -> list[bytes]:
-    """Square thumbnails of the ``(file, predicted class)`` mistakes, tinted where the model
-    saw the class it (wrongly) predicted in the evaluation."""
-    from catdog.data.model_input import load_for_model
-    from catdog.data.thumbnails import thumbnail
-    from catdog.inference.explain import heatmap_jpeg
-
-    model = predictor(run_id, which, version)
-    images = np.stack([load_for_model(f, model.image_size) for f, _ in mistakes])
-    maps = model.heatmaps(images, [model.classes.index(c) for _, c in mistakes])
-    return [
-        thumbnail(heatmap_jpeg(f, heat, max_side=320))
-        for (f, _), heat in zip(mistakes, maps, strict=True)
-    ]
 
 
 def evaluation_ui(run: RunInfo) -> None:
@@ -110,27 +87,8 @@ def evaluation_ui(run: RunInfo) -> None:
     except (ValueError, OSError) as exc:
         st.error(f"Evaluation failed: {exc}")
         return
-    scores_ui(result)
+    evaluation_view(run.id, which, version, result)
     mistakes_ui(run.id, which, version, result["misclassified"])
-
-
-def scores_ui(result: dict) -> None:
-    """Test accuracy, per-class precision/recall/F1 and the confusion matrix."""
-    left, right = st.columns(2, gap="large")
-    left.metric(
-        "Test accuracy",
-        f"{result['accuracy']:.1%}",
-        help=f"{result['count']:,} images in {result['data']}",
-    )
-    table = pd.DataFrame(result["per_class"]).T.rename_axis("class").reset_index()
-    table[["precision", "recall"]] *= 100
-    left.dataframe(table, hide_index=True, column_config={
-        "class": "Class", "precision": percent_column("Precision"),
-        "recall": percent_column("Recall"),
-        "f1": st.column_config.NumberColumn("F1", format="%.3f"),
-        "support": st.column_config.NumberColumn("Images", format="%d"),
-    })  # fmt: skip
-    right.plotly_chart(confusion_figure(result["confusion_matrix"], result["classes"]))
 
 
 def mistakes_ui(run_id: str, which: str, version: float, wrong: list[dict]) -> None:
@@ -146,7 +104,7 @@ def mistakes_ui(run_id: str, which: str, version: float, wrong: list[dict]) -> N
     ):  # fmt: skip
         try:
             mistakes = tuple((item["file"], item["predicted"]) for item in shown)
-            pictures = mistake_heatmaps(run_id, which, version, mistakes)
+            pictures = heatmaps(run_id, which, version, mistakes)
         except (ValueError, OSError) as exc:
             st.warning(f"No heatmaps for this model: {exc}")
     cells = st.columns(GALLERY_COLUMNS)
@@ -196,6 +154,12 @@ def export_ui(run: RunInfo, has_model: bool) -> None:
             data, name = download(result)
             st.download_button(f"Download {name}", data, file_name=name,
                                icon=":material/download:", key="history_export_dl")  # fmt: skip
+            if result.trust is not None and result.trust.exists():
+                st.download_button(
+                    f"Download {result.trust.name} (calibration and 'not sure' rule)",
+                    result.trust.read_bytes(), file_name=result.trust.name,
+                    icon=":material/download:", key="history_export_trust",
+                )  # fmt: skip
 
 
 def run_ui(runs: list[RunInfo]) -> None:

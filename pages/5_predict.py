@@ -2,13 +2,13 @@
 
 import streamlit as st
 
-from catdog import hosting
 from catdog.data.images import IMAGE_SUFFIXES, ImageError
 from catdog.data.names import shown
 from catdog.data.thumbnails import preview_image
-from catdog.hosting import HostedLimitError
 from catdog.inference.explain import ExplainError, heatmap_jpeg
-from catdog.inference.predict import Prediction
+from catdog.inference.predict import Prediction, Predictor
+from catdog.inference.trust import SCORE_NAMES, Rule
+from catdog.policy import HostedLimitError, current_policy
 from catdog.train.runs import RunInfo, list_runs, model_file
 from pages.shared import PAGES, damaged_ui, literal, model_choice, predictor
 
@@ -40,24 +40,45 @@ def run_ui(runs: list[RunInfo]) -> tuple[RunInfo, str]:
 
 def photos_ui() -> list[tuple[str, bytes]]:
     """Uploaded photos and, behind a toggle, a camera shot, as (name, bytes)."""
-    limits = hosting.settings()
+    policy = current_policy()
     uploads = st.file_uploader(
         "Photos",
         type=sorted(s.lstrip(".") for s in IMAGE_SUFFIXES),
         accept_multiple_files=True,
-        max_upload_size=min(MAX_UPLOAD_MB, max(1, int(limits.max_upload_mb)))
-        if hosting.hosted()
-        else MAX_UPLOAD_MB,
+        max_upload_size=min(MAX_UPLOAD_MB, policy.max_upload_mb or MAX_UPLOAD_MB),
         key="predict_uploads",
     )
-    if hosting.hosted():
-        st.caption(f"Hosted demo: at most {limits.max_predict_photos} photos at once.")
+    if policy.max_predict_photos is not None:
+        st.caption(f"Hosted demo: at most {policy.max_predict_photos} photos at once.")
     photos = [(u.name, u.getvalue()) for u in uploads or []]
     if st.toggle("Take a photo with the camera", key="predict_camera"):
         shot = st.camera_input("Camera", label_visibility="collapsed")
         if shot is not None:
             photos.append(("camera photo", shot.getvalue()))
     return photos
+
+
+def rule_ui(model: Predictor) -> Rule | None:
+    """How often to answer "not sure": a slider over the share of the run's validation photos
+    answered, with the threshold it sets. ``None`` when the run has no rule (saying why)."""
+    trust = model.trust
+    if trust is None:
+        st.info(f"Every photo gets an answer and the probabilities are the model's own: "
+                f"{literal(str(model.trust_problem))}.")  # fmt: skip
+        return None
+    share = st.slider(
+        "Photos like the validation ones to answer", min_value=50, max_value=100,
+        value=round(trust.rule.coverage * 100), step=1, format="%d%%", key="predict_coverage",
+        help="Lower it and more photos get 'neither class / not sure'; at 100% nearly every "
+        "photo gets a class. The run learned its threshold on its validation photos.",
+    )  # fmt: skip
+    rule = trust.rule.with_coverage(share / 100)
+    st.caption(
+        f"A photo whose {SCORE_NAMES[rule.score]} is above {rule.threshold:.3g} is answered "
+        f"“neither class / not sure”. Probabilities are calibrated (temperature "
+        f"{trust.temperature:.2f}, fitted on the validation photos)."
+    )
+    return rule
 
 
 def card(prediction: Prediction, data: bytes) -> None:
@@ -69,7 +90,11 @@ def card(prediction: Prediction, data: bytes) -> None:
         else:
             photo = preview_image(data, max_side=400, name=name)
         st.image(photo, width="stretch")
-        st.markdown(f"**{literal(str(prediction.label))}** — {literal(name)}")
+        if prediction.answered:
+            st.markdown(f"**{literal(str(prediction.label))}** — {literal(name)}")
+        else:
+            st.markdown(f"**Neither class / not sure** — {literal(name)}")
+            st.caption(f"Not answered: {literal(str(prediction.reason))}.")
         for cls, p in sorted(prediction.probabilities.items(), key=lambda kv: -kv[1]):
             st.progress(p, text=f"{literal(cls)}: {p:.1%}")
 
@@ -88,7 +113,7 @@ if not photos:
     st.caption(f"Upload photos to classify them as {' or '.join(run.classes)}.")
     st.stop()
 try:
-    hosting.check_photos(len(photos))  # before loading the model
+    current_policy().check_photos(len(photos))  # before loading the model
 except HostedLimitError as exc:
     st.error(str(exc))
     st.stop()
@@ -98,6 +123,7 @@ try:
 except (ValueError, OSError) as exc:
     st.error(f"The model of run {run.id} cannot be loaded: {exc}")
     st.stop()
+rule = rule_ui(model)
 show_heat = st.toggle(
     "Show where the model looked",
     value=True,
@@ -108,13 +134,13 @@ show_heat = st.toggle(
 if show_heat:
     st.caption("Tinted where the model found evidence for its answer: red most, blue a little.")
 try:
-    predictions = model.predict(photos, heatmaps=show_heat)
+    predictions = model.predict(photos, heatmaps=show_heat, rule=rule)
 except HostedLimitError as exc:  # a photo over the upload cap (the camera's, say)
     st.error(str(exc))
     st.stop()
 except ExplainError as exc:
     st.warning(f"No heatmaps for this model: {exc}")
-    predictions = model.predict(photos)
+    predictions = model.predict(photos, rule=rule)
 for bad in (p for p in predictions if not p.ok):
     st.warning(f"{literal(str(bad.error))} — skipped.", icon=":material/broken_image:")
 good = [(p, data) for p, (_, data) in zip(predictions, photos, strict=True) if p.ok]

@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from catdog import hosting
 from catdog.data.builder import (
     BuildReport,
     add_photos,
@@ -28,7 +27,7 @@ from catdog.data.datasets import DatasetError
 from catdog.data.images import IMAGE_SUFFIXES, ImageError
 from catdog.data.names import check_class_names
 from catdog.data.photo_split import plan_preview
-from catdog.hosting import HostedLimitError
+from catdog.policy import HostedLimitError, current_policy
 from pages.shared import PAGES, active_choice, literal, set_active_dataset
 
 CLASSES = "builder_classes"  # [{"id": k, "name": default name}] in order
@@ -245,7 +244,7 @@ def builder_ui() -> None:
     if st.session_state.get(TARGET) != wanted or CLASSES not in st.session_state:
         names = ["class 1", "class 2"] if target == "new" else list(choice.info.classes)
         reset(wanted, names)
-    if caps := hosting.upload_limits_line():
+    if caps := current_policy().upload_limits_line():
         st.caption(caps)
     if target == "new":
         new_dataset_ui()

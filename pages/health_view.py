@@ -23,9 +23,9 @@ from catdog.data.health import (
     cached_audit,
 )
 from catdog.data.review import Decision, apply_review, decide, load_review, next_version_name
-from catdog.hosting import HostedLimitError
 from catdog.inference.audit_features import pretrained_features
 from catdog.paging import page_count, page_items
+from catdog.policy import HostedLimitError
 from pages.shared import literal, set_active_dataset, thumb
 
 PER_PAGE = 6  # findings shown at once

@@ -13,8 +13,6 @@ from typing import Any
 
 import streamlit as st
 
-from catdog import hosting
-from catdog.hosting import HostedLimitError
 from catdog.model.backbones import Backbone
 from catdog.model.errors import ModelError
 from catdog.model.weights import (
@@ -23,6 +21,7 @@ from catdog.model.weights import (
     save_uploaded_weights,
     weights_status,
 )
+from catdog.policy import MB, HostedLimitError, current_policy
 from catdog.system import disk_full
 from catdog.train.presets import get_preset
 
@@ -88,10 +87,9 @@ def upload_ui(model: str, backbone: Backbone) -> tuple[str | None, bool]:
     holds usable weights."""
     upload = st.file_uploader(f"Weights file of {backbone.name} (.h5)", type=["h5"],
                               key="train_weights_upload")  # fmt: skip
-    if hosting.hosted():
-        cap = hosting.settings().max_upload_mb
+    if (cap := current_policy().max_upload_mb) is not None:
         st.caption(f"Hosted demo: a weights file of at most {cap:g} MB ({backbone.name}'s "
-                   f"ImageNet file is {backbone.size / hosting.MB:.1f} MB).")  # fmt: skip
+                   f"ImageNet file is {backbone.size / MB:.1f} MB).")  # fmt: skip
     if upload is None:
         st.caption(f"Upload a weights file (.h5) of {backbone.name}, e.g. {backbone.file_name}.")
         return None, False
@@ -110,7 +108,8 @@ def upload_ui(model: str, backbone: Backbone) -> tuple[str | None, bool]:
 def weights_ui(model: str, backbone: Backbone) -> tuple[str | None, bool]:
     """Where the base's weights come from; returns the weights file (None: Keras' cache, filled
     on first use) and whether training can start with it."""
-    sources = [s for s in SOURCES if s != "path" or not hosting.hosted()]
+    server_files = current_policy().allows_server_files
+    sources = [s for s in SOURCES if s != "path" or server_files]
     if st.session_state.get("train_weights_source") not in sources:
         st.session_state["train_weights_source"] = "imagenet"
     source = st.radio("Weights of the pretrained base", sources, key="train_weights_source",

@@ -15,7 +15,6 @@ from typing import Any
 
 import streamlit as st
 
-from catdog import hosting
 from catdog.data.choices import DatasetChoice, dataset_choices, demo_ready
 from catdog.data.datasets import DatasetError, DatasetInfo, scan_dataset
 from catdog.data.images import ImageError
@@ -28,8 +27,10 @@ from catdog.data.paths import (
 from catdog.data.thumbnails import thumbnail, unreadable_thumbnail
 from catdog.inference.predict import Predictor
 from catdog.jobs import manager
+from catdog.policy import current_policy
 from catdog.train.augment import AugmentConfig
 from catdog.train.runs import RunInfo
+from catdog.workspaces import touch_workspace
 
 DATASET = "dataset"  # path (str) of the active dataset
 DATASET_PARAM = "data"  # ... and its name in the page URL's query, so a refresh keeps it
@@ -54,7 +55,7 @@ def guarded(where: str) -> Iterator[None]:
     try:
         yield
     except Exception:
-        if not hosting.hosted():
+        if not current_policy().hosted:
             raise
         _log.exception("unexpected error in %s", where)
         st.error(SOMETHING_WENT_WRONG, icon=":material/error:")
@@ -92,7 +93,7 @@ def enter_workspace(update_url: bool = True) -> str | None:
     the URL (a page switch drops the query). Locally there are no workspaces: ``None``.
     Fragments, which rerun without app.py, call it with ``update_url=False``.
     """
-    if not hosting.hosted():
+    if not current_policy().hosted:
         set_workspace(None)
         return None
     token = st.session_state.get(WORKSPACE)
@@ -104,7 +105,7 @@ def enter_workspace(update_url: bool = True) -> str | None:
         st.query_params[WORKSPACE_PARAM] = token
     set_workspace(token)
     if update_url:
-        hosting.touch_workspace(token)  # in use: the idle sweep keeps it
+        touch_workspace(token)  # in use: the idle sweep keeps it
     return token
 
 
@@ -209,7 +210,10 @@ def model_choice(where: Any = st, key: str = "which_model") -> str:
     )
 
 
-@st.cache_resource(max_entries=3, show_spinner="Loading the model…")
+@st.cache_resource(
+    max_entries=3,
+    show_spinner="Loading the model (the first time, also learning when to say 'not sure')…",
+)
 def predictor(run_id: str, which: str, version: float) -> Predictor:
     """One loaded model per run and choice; ``version`` (the file's mtime) keys the cache."""
     return Predictor.from_run(run_id, which=which)

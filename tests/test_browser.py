@@ -226,6 +226,12 @@ def test_every_page_in_a_browser(server: str) -> None:
             _idle(page)
             _no_exceptions(page)
             _shot(page, "5-history")
+            matrix = page.locator('[data-testid="stPlotlyChart"]').filter(has_text="Confusion")
+            matrix.locator("g.scatterlayer path.point").nth(1).click(force=True)  # cats → dogs
+            opened = re.compile(r"Showing \d+ of \d+, most confident first|No image in this cell")
+            page.get_by_text(opened).wait_for(timeout=30_000)  # the cell's photos, if any
+            _idle(page)
+            _no_exceptions(page)
 
             page.goto(f"{server}/predict")
             page.get_by_text("Upload photos to classify them").wait_for(timeout=30_000)

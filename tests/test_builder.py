@@ -9,14 +9,15 @@ from pathlib import Path
 import pytest
 from builders import image_bytes, tree_digest, truncated_jpeg, write
 
-from catdog import hosting
+from catdog import policy as hosting
 from catdog.cli import main
 from catdog.data import photo_split
 from catdog.data.builder import add_photos, build_dataset, builder_made, version_name
 from catdog.data.datasets import MANIFEST_NAME, SPLITS, DatasetError, list_images, scan_dataset
 from catdog.data.names import check_class_names
 from catdog.data.paths import datasets_dir, in_workspace, new_workspace_token
-from catdog.hosting import HostedLimitError
+from catdog.policy import HostedLimitError
+from catdog.quota import folder_size
 
 
 def photos(kind: int, n: int, prefix: str = "IMG_", size: int = 40) -> list[tuple[str, bytes]]:
@@ -210,7 +211,7 @@ def test_hosted_mode_takes_uploads_only_within_its_caps(hosted, tmp_path: Path) 
 
 def test_hosted_quota_counts_what_the_photos_add(hosted) -> None:
     report = build_dataset("pets", {"cats": photos(0, 3), "dogs": photos(1, 3)})
-    hosted.setenv("CATDOG_HOSTED_WORKSPACE_QUOTA_MB", str(hosting.folder_size(report.out) / 2**20))
+    hosted.setenv("CATDOG_HOSTED_WORKSPACE_QUOTA_MB", str(folder_size(report.out) / 2**20))
     before = tree_digest(report.out)
     with pytest.raises(HostedLimitError, match="over its quota"):
         add_photos("pets", {"cats": photos(0, 3, "more_")}, in_place=True)
@@ -219,7 +220,7 @@ def test_hosted_quota_counts_what_the_photos_add(hosted) -> None:
     assert tree_digest(report.out) == before
     assert [p.name for p in datasets_dir().iterdir()] == ["pets"]
     # What is staged is counted once: a new version that fits the quota is made.
-    size = hosting.folder_size(report.out)
+    size = folder_size(report.out)
     hosted.setenv("CATDOG_HOSTED_WORKSPACE_QUOTA_MB", str(2.6 * size / 2**20))
     assert add_photos("pets", {"cats": photos(0, 1, "more_")}).out.name == "pets-v2"
 

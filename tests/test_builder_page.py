@@ -9,7 +9,7 @@ from builders import image_bytes
 from pagetest import navigation_only, open_page  # noqa: F401  (an autouse fixture)
 from streamlit.testing.v1 import AppTest
 
-from catdog import hosting
+from catdog import policy as hosting
 from catdog.data import demo
 from catdog.data.datasets import scan_dataset
 from catdog.data.paths import datasets_dir, demo_dataset_dir

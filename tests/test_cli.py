@@ -41,6 +41,7 @@ def trained_run(tiny_dataset: Path, capsys: pytest.CaptureFixture[str]) -> str:
     run_id = out.out.strip().splitlines()[-1]
     assert out.out.strip() == run_id  # stdout holds the run id alone
     assert "epoch   1/1" in out.err
+    assert "probabilities calibrated (temperature " in out.err  # and when to say "not sure"
     return run_id
 
 

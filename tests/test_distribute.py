@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from pagetest import navigation_only, open_page  # noqa: F401 - a fixture
 
-from catdog import hosting
+import catdog.policy as hosted_policy
 from catdog.cli import main
 from catdog.train import runs
 from catdog.train.config import TrainConfig, TrainingError
@@ -101,10 +101,12 @@ def test_workers_and_tf_config_are_checked_before_tensorflow(
 
 
 def test_hosted_mode_offers_one_device_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert hosting.capped_settings({"strategy": "mirrored"}) == {"strategy": "mirrored"}
-    monkeypatch.setenv(hosting.ENV_VAR, "1")
-    assert hosting.capped_settings({"strategy": "mirrored"}) == {"strategy": "auto"}
-    assert hosting.capped_settings({"strategy": "one"}) == {"strategy": "one"}
+    capped = hosted_policy.current_policy().capped_settings
+    assert capped({"strategy": "mirrored"}) == {"strategy": "mirrored"}
+    monkeypatch.setenv(hosted_policy.ENV_VAR, "1")
+    capped = hosted_policy.current_policy().capped_settings
+    assert capped({"strategy": "mirrored"}) == {"strategy": "auto"}
+    assert capped({"strategy": "one"}) == {"strategy": "one"}
     # create_run refuses the others (test_hosting.py), and the Train page does not offer them.
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -62,6 +63,14 @@ def test_keras_export_takes_raw_pixels_and_matches_the_run(run: Path, tmp_path: 
     assert all(layer.dtype_policy.name == "float32" for layer in exported.layers)
     original = runs.load_model(run).predict_on_batch(_photo(run) / 255)
     np.testing.assert_allclose(exported.predict_on_batch(_photo(run)), original, atol=3e-2)
+    assert result.trust == tmp_path / "model.trust.json"  # the rule travels beside the model
+    rule = json.loads(result.trust.read_text())
+    assert rule["classes"] == ["cats", "dogs"] and rule["temperature"] > 0
+    assert rule["rule"]["coverage"] == 0.95 and rule["views"] == {"tta": False, "tta_zoom": 0.0}
+    assert 0 < rule["probability_rule"]["threshold"] <= 1
+    assert (tmp_path / "model.trust.npz").exists() == (
+        rule["rule"]["score"] in ("mahalanobis", "knn")
+    )
 
 
 @pytest.mark.slow

@@ -19,7 +19,8 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as app_test_module
 from test_pages import _zip_of, png_bytes, small_demo, texts
 
-from catdog import hosting, jobs
+import catdog.policy as hosting
+from catdog import jobs, workspaces
 from catdog.data.choices import import_named
 from catdog.data.datasets import DatasetError, delete_dataset, list_datasets
 from catdog.data.importer import import_dataset
@@ -37,9 +38,9 @@ from catdog.data.paths import (
     shared_runs_dir,
     workspaces_dir,
 )
-from catdog.hosting import HostedLimitError
 from catdog.inference.evaluate import evaluate_run
 from catdog.jobs import JobManager, manager
+from catdog.policy import HostedLimitError, current_policy
 from catdog.train import runs
 from catdog.train.config import TrainConfig
 from catdog.train.history import short_id
@@ -59,7 +60,7 @@ def hosted_mode(monkeypatch: pytest.MonkeyPatch) -> hosting.HostedSettings:
     for name in list(os.environ):
         if name.startswith(hosting.ENV_PREFIX):
             monkeypatch.delenv(name)
-    return hosting.settings()
+    return hosting.HostedSettings.from_env()
 
 
 def visit(page: str | None = None, query: dict[str, str] | None = None, **state) -> AppTest:
@@ -71,12 +72,12 @@ def visit(page: str | None = None, query: dict[str, str] | None = None, **state)
 
 
 def test_hosted_mode_is_off_unless_switched_on() -> None:
-    assert hosting.hosted({}) is False
-    assert hosting.hosted({"CATDOG_HOSTED": "0"}) is False
-    assert hosting.hosted({"CATDOG_HOSTED": "1"}) is True
-    assert hosting.hosted({"CATDOG_HOSTED": " True "}) is True
+    assert hosting.current_policy({}).hosted is False
+    assert hosting.current_policy({"CATDOG_HOSTED": "0"}).hosted is False
+    assert hosting.current_policy({"CATDOG_HOSTED": "1"}).hosted is True
+    assert hosting.current_policy({"CATDOG_HOSTED": " True "}).hosted is True
     with pytest.raises(hosting.HostingError, match=r"CATDOG_HOSTED must be 1 .* got 'maybe'"):
-        hosting.hosted({"CATDOG_HOSTED": "maybe"})
+        hosting.current_policy({"CATDOG_HOSTED": "maybe"})
 
 
 def test_settings_have_defaults_each_overridden_by_its_variable() -> None:
@@ -86,7 +87,7 @@ def test_settings_have_defaults_each_overridden_by_its_variable() -> None:
     assert (defaults.max_dataset_images, defaults.max_dataset_mb) == (3000, 200.0)
     assert (defaults.max_upload_mb, defaults.max_predict_photos) == (50.0, 20)
     assert (defaults.workspace_idle_hours, defaults.workspace_quota_mb) == (24.0, 300.0)
-    assert defaults.max_upload_bytes == 50 * 1024 * 1024
+    assert hosting.Policy(defaults).max_upload_bytes == 50 * 1024 * 1024
     changed = hosting.HostedSettings.from_env(
         {"CATDOG_HOSTED_MAX_EPOCHS": "50", "CATDOG_HOSTED_WORKSPACE_IDLE_HOURS": "0.5"}
     )
@@ -100,7 +101,9 @@ def test_settings_have_defaults_each_overridden_by_its_variable() -> None:
 def test_home_page_says_hosted_mode_and_its_limits(hosted_mode) -> None:
     at = visit()
     assert "shared demo server (hosted mode)" in texts(at)
-    assert "runs of at most 30 epochs, 128 px, batch 64 and 10 minutes" in texts(at)
+    assert "runs of at most 30 epochs, 128 px, batch 64 and 10 minutes, in float32" in texts(at)
+    assert "up to 8 more wait in a queue; one per workspace" in texts(at)
+    assert "photos of at most 4 megapixels" in texts(at)
 
 
 def test_home_page_locally_says_nothing_of_hosting() -> None:
@@ -216,7 +219,7 @@ def test_uploads_and_datasets_over_a_cap_are_refused(
     hosted_mode, tiny_dataset, monkeypatch: pytest.MonkeyPatch, variable, value, message
 ) -> None:
     if value == "{0.7}":  # 70% of the photos' size: below the dataset, above half of it
-        value = str(0.7 * hosting.folder_size(tiny_dataset) / hosting.MB)
+        value = str(0.7 * hosting.quota.folder_size(tiny_dataset) / hosting.MB)
     monkeypatch.setenv(hosting.ENV_PREFIX + variable, value)
     with pytest.raises(HostedLimitError, match=message):
         import_named(("pets.zip", _zip_of(tiny_dataset)), "pets")
@@ -258,6 +261,7 @@ def test_train_page_widgets_stop_at_the_caps(hosted_mode) -> None:
     assert at.number_input(key="train_batch_size").max == 64
     assert at.number_input(key="train_time_limit_minutes").value == 10  # its 28, capped
     assert at.selectbox(key="train_precision").value == "float32"  # auto: a 2nd TF process
+    assert at.selectbox(key="train_precision").options == ["float32"]  # the only one offered
     strategies = [o.split(":")[0] for o in at.selectbox(key="train_strategy").options]
     assert strategies == ["auto", "one"]  # one device (locally also mirrored)
     assert "Hosted demo: at most 30 epochs, 128 px, batch 64 and 10 minutes per run." in texts(at)
@@ -648,18 +652,18 @@ def test_expiry_removes_an_idle_workspace_and_nothing_else() -> None:
     for folder in (*(workspaces_dir() / t for t in tokens.values()), shared, example, stray):
         _age(folder, 30)
     _age(workspaces_dir() / tokens["recent"], 30)
-    hosting.touch_workspace(tokens["recent"])  # visited just now
+    workspaces.touch_workspace(tokens["recent"])  # visited just now
     (training_run,) = (workspaces_dir() / tokens["training"] / "runs").iterdir()
     with runs.RunLock.acquire(training_run):  # trained right now (the command line, say)
-        removed = hosting.sweep_idle_workspaces(busy={tokens["busy"]}, idle_hours=24)
+        removed = workspaces.sweep_idle_workspaces(busy={tokens["busy"]}, idle_hours=24)
     assert removed == [workspaces_dir() / tokens["idle"]]
     assert not removed[0].exists()
     for name in ("recent", "busy", "training"):
         assert (workspaces_dir() / tokens[name] / "runs").is_dir(), name
     assert shared.is_dir() and example.is_dir() and stray.is_dir()
-    later = hosting.sweep_idle_workspaces(idle_hours=24)  # kept only while its job ran
+    later = workspaces.sweep_idle_workspaces(idle_hours=24)  # kept only while its job ran
     assert later == [workspaces_dir() / tokens["busy"]]  # (taking the lock wrote to the other)
-    much_later = hosting.sweep_idle_workspaces(idle_hours=24, now=time.time() + 25 * 3600)
+    much_later = workspaces.sweep_idle_workspaces(idle_hours=24, now=time.time() + 25 * 3600)
     assert sorted(much_later) == sorted(
         workspaces_dir() / tokens[n] for n in ("recent", "training")
     )
@@ -668,7 +672,7 @@ def test_expiry_removes_an_idle_workspace_and_nothing_else() -> None:
 
 def test_a_visit_keeps_a_workspace_from_expiring(hosted_mode) -> None:
     at = visit()
-    marker = workspaces_dir() / at.query_params["ws"] / hosting.LAST_SEEN
+    marker = workspaces_dir() / at.query_params["ws"] / workspaces.LAST_SEEN
     assert marker.is_file() and time.time() - marker.stat().st_mtime < 60
 
 
@@ -678,18 +682,20 @@ def test_a_workspace_over_its_quota_cannot_import_or_train(
     archive = _zip_of(tiny_dataset)
     with in_workspace(A):
         import_named(("pets.zip", archive), "pets")
-        used = hosting.workspace_usage()
+        used = current_policy().workspace_usage()
         monkeypatch.setenv("CATDOG_HOSTED_WORKSPACE_QUOTA_MB", str(1.5 * used / hosting.MB))
         over = r"your workspace holds 0.\d MB and pets.zip would add 0.\d MB: over its quota of "
         with pytest.raises(HostedLimitError, match=over + r"0.\d MB; delete runs"):
             import_named(("pets.zip", archive), "pets-again")
+        monkeypatch.setenv("CATDOG_HOSTED_RUN_RESERVE_MB", str(0.1 * used / hosting.MB))
         runs.create_run(tiny_config(datasets_dir() / "pets"))  # still under the quota
         monkeypatch.setenv("CATDOG_HOSTED_WORKSPACE_QUOTA_MB", str(0.9 * used / hosting.MB))
-        with pytest.raises(HostedLimitError, match=r"your workspace holds 0.\d MB: over its quota"):
+        with pytest.raises(HostedLimitError, match=r"your workspace holds 0.\d MB and a new run "
+                           r"\(its models\) would add 0.\d MB: over its quota"):  # fmt: skip
             runs.create_run(tiny_config(datasets_dir() / "pets"))
     with in_workspace(B):  # another workspace has its own quota
-        assert hosting.workspace_usage() == 0
-        hosting.check_quota()
+        assert current_policy().workspace_usage() == 0
+        current_policy().check_quota()
 
 
 # ------------------------------------------------------------------- 8. no tracebacks

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from test_history import OVERFITTING
 
+from catdog.job_snapshot import JobSnapshot, JobState, fold_event
 from catdog.job_status import (
     batch_progress,
     best_so_far_line,
@@ -18,7 +19,6 @@ from catdog.job_status import (
     queue_place,
     run_notes,
 )
-from catdog.jobs import JobSnapshot, JobState, fold_event
 from catdog.train.events import EventKind, ProgressEvent
 
 

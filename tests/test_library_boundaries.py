@@ -110,7 +110,11 @@ def test_light_modules_do_not_import_tensorflow() -> None:
     """
     light = [
         "catdog",
-        "catdog.hosting",
+        "catdog.policy",
+        "catdog.limits",
+        "catdog.quota",
+        "catdog.slots",
+        "catdog.workspaces",
         "catdog.progress",
         "catdog.failures",
         *_modules("catdog.cli"),
@@ -126,6 +130,7 @@ def test_light_modules_do_not_import_tensorflow() -> None:
         "catdog.train.precision",
         "catdog.train.runs",
         "catdog.jobs",
+        "catdog.job_snapshot",
         "catdog.train.history",
         "catdog.job_status",
         "catdog.figures",
@@ -135,6 +140,9 @@ def test_light_modules_do_not_import_tensorflow() -> None:
         "catdog.inference.evaluate",
         "catdog.inference.predict",
         "catdog.inference.explain",
+        "catdog.inference.trust",
+        "catdog.inference.calibration",
+        "catdog.inference.curves",
     ]
     assert "catdog.data.images" in light
     code = (
@@ -233,3 +241,41 @@ def test_the_cycle_finder_names_the_modules_of_a_cycle(
     graph: dict[str, set[str]], cycle: list[str] | None
 ) -> None:
     assert _import_cycle(graph) == cycle
+
+
+ROOT = CATDOG.parent
+
+
+def _code_files() -> list[Path]:
+    """Every Python file of the product: the library, the pages and the entry point."""
+    return [*CATDOG.rglob("*.py"), *(ROOT / "pages").glob("*.py"), ROOT / "app.py"]
+
+
+def test_only_the_policy_module_reads_the_hosted_switch() -> None:
+    """Hosted mode is one policy: everything else asks ``current_policy()``, never the
+    ``CATDOG_HOSTED`` variable or a ``hosted()`` function of its own."""
+    policy = CATDOG / "policy.py"
+    offenders = []
+    for path in _code_files():
+        if path == policy:
+            continue
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            switch = isinstance(node, ast.Constant) and node.value == "CATDOG_HOSTED"
+            call = isinstance(node, ast.Call) and (
+                getattr(node.func, "id", None) == "hosted"
+                or getattr(node.func, "attr", None) in ("hosted", "_switch")
+            )
+            if switch or call:
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert offenders == [], f"only catdog/policy.py reads the hosted switch: {offenders}"
+
+
+def test_git_grep_finds_hosted_calls_only_in_the_policy_and_its_tests() -> None:
+    done = subprocess.run(
+        ["git", "grep", "-n", "hosted()", "--", "*.py"], cwd=ROOT, capture_output=True, text=True
+    )
+    if done.returncode not in (0, 1):
+        pytest.skip(f"not a git checkout: {done.stderr.strip()}")
+    files = {line.split(":", 1)[0] for line in done.stdout.splitlines()}
+    assert {f for f in files if f != "catdog/policy.py" and not f.startswith("tests/")} == set()

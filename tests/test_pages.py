@@ -655,7 +655,10 @@ def test_history_page_exports_a_checked_model_to_download(trained_run: str) -> N
     run = runs.resolve_run(trained_run)
     exported = run / "exports" / f"{trained_run}-best-int8.tflite"
     assert exported.is_file() and exported.read_bytes()[4:8] == b"TFL3"  # a FlatBuffer model
-    assert at.download_button[-1].label == f"Download {exported.name}"
+    labels = [b.label for b in at.download_button]
+    assert f"Download {exported.name}" in labels
+    rule = exported.parent / f"{trained_run}-best-int8.trust.json"  # beside the model
+    assert f"Download {rule.name} (calibration and 'not sure' rule)" in labels and rule.is_file()
     next(b for b in at.button if b.label == "Export").click().run()  # made again, not refused
     assert not at.error and exported.is_file()
 
@@ -665,15 +668,15 @@ def test_history_page_evaluates_a_run(trained_run: str) -> None:
     at = open_page("history")
     next(b for b in at.button if b.label == "Evaluate on the test split").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    assert [m.label for m in at.metric] == ["Test accuracy"]
+    assert at.metric[0].label == "Test accuracy"
     per_class = at.dataframe[-1].value
     assert list(per_class["class"]) == ["cats", "dogs"]
     assert per_class["support"].sum() == 8
-    matrix = figures(at)[-1]
+    matrix = next(f for f in figures(at) if f["layout"]["title"]["text"] == "Confusion matrix")
     assert matrix["layout"]["xaxis"]["title"]["text"] == "Predicted class"
     assert np.asarray(matrix["data"][0]["z"]).sum() == 8
     assert "Misclassified:" in texts(at)
-    assert [b.disabled for b in at.download_button] == [False, False]
+    assert [b.disabled for b in at.download_button] == [False, False, False]  # with the CSV
     plain = [tuple(img.value) for img in at.image]
     assert plain, "the 1-epoch model should get some test images wrong"
     at.toggle(key="history_heatmaps").set_value(True).run()

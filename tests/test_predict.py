@@ -103,8 +103,10 @@ def test_prediction_matches_the_training_pipeline(
 
     predictions = predictor.predict(split.paths, batch_size=3)
 
-    got = np.array([p.probabilities["dogs"] for p in predictions])
+    got = np.array([p.uncalibrated["dogs"] for p in predictions])  # the model's own
     np.testing.assert_allclose(got, expected, atol=1e-5)
+    shown = np.array([list(p.probabilities.values()) for p in predictions])  # calibrated
+    np.testing.assert_allclose(shown[:, 1], predictor.trust.calibrate(np.c_[1 - got, got])[:, 1])
 
 
 def test_heatmaps_come_with_each_readable_prediction(
@@ -168,6 +170,9 @@ def test_to_dict_shows_error_only_when_failed(predictor: Predictor, tmp_path: Pa
         "file": str(photo),
         "label": ok.label,
         "probabilities": {c: round(v, 4) for c, v in ok.probabilities.items()},
+        "answered": ok.answered,
+        "calibrated": True,
+        "score": round(ok.score, 6),
     }
     assert failed.to_dict() == {
         "file": "b.jpg",

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pagetest import navigation_only, open_page  # noqa: F401  (an autouse fixture)
 
-from catdog import hosting
+from catdog import policy as hosting
 from catdog.data.datasets import DatasetInfo
 from catdog.data.paths import data_home, datasets_dir, demo_dataset_dir
 from catdog.model.backbones import BACKBONES
@@ -75,7 +75,8 @@ def test_hosted_mode_recommends_within_its_caps(keras_home, monkeypatch) -> None
     monkeypatch.setenv("CATDOG_HOSTED_MAX_TRAINING_MINUTES", "1")
     rec = recommend(info(14))
     assert rec.settings["image_size"] == 48 and rec.settings["time_limit_minutes"] == 1.0
-    hosting.check_training(TrainConfig(data=".", model=rec.model, **rec.settings).resolved())
+    config = TrainConfig(data=".", model=rec.model, **rec.settings).resolved()
+    hosting.current_policy().check_training(config)
 
 
 @pytest.mark.slow

@@ -31,7 +31,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if out is not None and out.exists() and not out.is_dir():
         raise CLIError(f"--heatmaps {out} exists and is not a folder")
     predictor = Predictor.from_run(args.run, which=args.which)
-    predictions = predictor.predict([Path(p) for p in args.images], heatmaps=out is not None)
+    rule = None
+    if predictor.trust is None:
+        print(f"note: every image gets a class, with the model's own probabilities: "
+              f"{predictor.trust_problem}", file=sys.stderr)  # fmt: skip
+    elif args.coverage is not None:
+        rule = predictor.trust.rule.with_coverage(args.coverage)
+    images = [Path(p) for p in args.images]
+    predictions = predictor.predict(images, heatmaps=out is not None, rule=rule)
     failed = 0
     for pred in predictions:
         if pred.error:
@@ -48,7 +55,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         else:
             probs = "  ".join(f"{c} {p:.3f}" for c, p in pred.probabilities.items())
             where = f"  heatmap {shown(data['heatmap'])}" if "heatmap" in data else ""
-            print(f"{shown(pred.file)}: {pred.label}   ({probs}){where}")
+            answer = pred.label if pred.answered else f"neither class / not sure: {pred.reason}"
+            print(f"{shown(pred.file)}: {answer}   ({probs}){where}")
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -78,6 +86,17 @@ def _write_heatmap(folder: Path, image: Path, heat: Any) -> Path:
     return target
 
 
+def _share(text: str) -> float:
+    """``--coverage``: a number in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a share in (0, 1], e.g. 0.95; got {text!r}")
+    return value
+
+
 def add_model_commands(sub: Any) -> None:
     """``evaluate``, ``predict`` and ``export``: what a trained run's model does."""
     p = sub.add_parser("evaluate", help="evaluate a run on its test split or another folder")
@@ -98,6 +117,14 @@ def add_model_commands(sub: Any) -> None:
     )
     p.add_argument("--which", default="best", choices=["best", "last"])
     p.add_argument("--json", action="store_true", help="one JSON object per line and image")
+    p.add_argument(
+        "--coverage",
+        type=_share,
+        metavar="SHARE",
+        help="answer 'neither class / not sure' less or more often: the share of the run's "
+        "validation photos that would be answered, in (0, 1] (default: the run's, 0.95; "
+        "1 answers nearly everything)",
+    )
     p.add_argument(
         "--heatmaps",
         metavar="DIR",

@@ -203,6 +203,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             result = trainer.train(
                 config, on_event=on_event, stop=stop, run_id=args.run_id, test_with=final_test
             )
+    if result.state in ("completed", "stopped") and result.path.exists():
+        _learn_trust(result.path)
     metrics = result.metrics
     best = metrics.get("best_val_accuracy")
     test = metrics.get("test_accuracy")
@@ -215,6 +217,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     print(result.run_id)
     return EXIT_OK if result.state in ("completed", "stopped") else EXIT_FAILED
+
+
+def _learn_trust(run: Path) -> None:
+    """After training: the run's calibration and "not sure" rule, said on standard error (a
+    run whose rule cannot be learned still trained; predictions then go without)."""
+    from catdog.inference.predict import learn_trust
+
+    print("learning when to answer 'not sure'…", file=sys.stderr)
+    try:
+        print(learn_trust(run), file=sys.stderr)
+    except (ValueError, OSError) as exc:
+        print(f"warning: no 'not sure' rule: {exc}", file=sys.stderr)
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:

@@ -24,6 +24,7 @@ import zipfile
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 from catdog.data.zip_directory import (
     READ_ERRORS,
@@ -55,6 +56,17 @@ MAX_PATH_BYTES = 1024
 
 
 _ENCRYPTED, _PATCHED, _STRONG = 0x1, 0x20, 0x40
+
+
+class WriteBudget(Protocol):
+    """What may bound an extraction beyond :class:`ExtractLimits` (hosted mode's quota, see
+    :class:`catdog.data.import_bounds.ImportBudget`); each method raises to refuse."""
+
+    def plan(self, declared_bytes: int, entries: int) -> None:
+        """Called with the planned entries' declared total before anything is written."""
+
+    def add(self, nbytes: int) -> None:
+        """Called before each chunk of ``nbytes`` is written."""
 
 
 @dataclass(frozen=True)
@@ -227,7 +239,9 @@ def _damage(exc: BaseException) -> str:
     return f"has corrupt compressed data ({text or type(exc).__name__})"
 
 
-def _copy_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> None:
+def _copy_entry(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budget: WriteBudget | None
+) -> None:
     """Stream one entry into a new file (never an existing one, never through a link).
 
     zipfile hands out at most the entry's declared size, which the plan checked against the
@@ -251,6 +265,8 @@ def _copy_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> Non
                     raise _Damaged(_damage(exc)) from exc
                 if not chunk:
                     return
+                if budget is not None:
+                    budget.add(len(chunk))  # counted before it is written
                 out.write(chunk)
 
 
@@ -260,6 +276,7 @@ def _extract_all(
     root: Path,
     archive: str,
     progress: ProgressFn | None,
+    budget: WriteBudget | None = None,
 ) -> tuple[list[Path], list[SkippedEntry]]:
     """Extract the planned entries under ``root``; damaged ones are removed and reported."""
     files: list[Path] = []
@@ -272,7 +289,7 @@ def _extract_all(
             )
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            _copy_entry(zf, info, target)
+            _copy_entry(zf, info, target, budget)
             files.append(target)
         except _Damaged as exc:
             target.unlink(missing_ok=True)
@@ -299,6 +316,7 @@ def safe_extract(
     *,
     limits: ExtractLimits | None = None,
     progress: ProgressFn | None = None,
+    budget: WriteBudget | None = None,
 ) -> Extraction:
     """Extract a zip into ``dest``, refusing anything unsafe before writing a byte.
 
@@ -314,6 +332,8 @@ def safe_extract(
         limits: entry count, directory and size limits against zip bombs (defaults:
             :class:`ExtractLimits`).
         progress: called as ``progress(done, total, message)`` per entry.
+        budget: told the declared total before anything is written and each chunk before it
+            is written; what it raises ends the extraction (hosted mode's quota).
 
     Returns:
         An :class:`Extraction`: the files written, in archive order, and the skipped entries.
@@ -330,8 +350,10 @@ def safe_extract(
     archive = zip_path.name
     with open_zip(zip_path, archive, limits) as zf:
         plan, skipped = _plan(zf, archive, limits)
+        if budget is not None:
+            budget.plan(sum(info.file_size for info, _, _ in plan), len(plan))
         dest.mkdir(parents=True, exist_ok=True)
-        files, damaged = _extract_all(zf, plan, dest.resolve(), archive, progress)
+        files, damaged = _extract_all(zf, plan, dest.resolve(), archive, progress, budget)
     skipped += damaged
     if skipped and not files:
         raise ArchiveError(

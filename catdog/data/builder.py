@@ -12,7 +12,7 @@ Nothing already there is changed: a new dataset is built in a hidden folder besi
 and renamed into place in one step; photos added to a dataset make a new version of it (a copy
 plus the photos, published the same way) unless an in-place append is asked for, which only a
 dataset made here allows and which only adds files (to its existing classes). In hosted mode
-every step stays within the caps and the workspace's quota (:mod:`catdog.hosting`), checked
+every step stays within the caps and the workspace's quota (:mod:`catdog.policy`), checked
 here. Plain Python: no Streamlit, no TensorFlow.
 """
 
@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from catdog import hosting
 from catdog.data import photo_split
 from catdog.data.choices import check_new_dataset_name
 from catdog.data.datasets import (
@@ -50,7 +49,8 @@ from catdog.data.paths import (
     is_shared,
 )
 from catdog.data.thumbnails import thumbnail
-from catdog.hosting import HostedLimitError
+from catdog.policy import HostedLimitError, current_policy
+from catdog.quota import folder_size
 
 # A photo: (file name, bytes) from an upload or the camera, or a path on this computer.
 PhotoInput = tuple[str, bytes] | str | Path
@@ -109,7 +109,7 @@ def _read(photo: PhotoInput, cls: str) -> tuple[str, bytes | str]:
         base = Path(str(raw_name).replace("\\", "/")).name or "photo"
         name = shown(f"{cls}/{base}")
         try:
-            hosting.check_upload(len(data), name)
+            current_policy().check_upload(len(data), name)
         except HostedLimitError as exc:
             return name, str(exc)
         return name, bytes(data)
@@ -123,7 +123,7 @@ def _refuse_paths(photos: Mapping[str, Sequence[PhotoInput]]) -> None:
     for cls, given in photos.items():
         for photo in given:
             if not isinstance(photo, tuple):
-                hosting.refuse_server_files(f"adding {shown(str(photo))} to {shown(cls)}")
+                current_policy().refuse_server_files(f"adding {shown(str(photo))} to {shown(cls)}")
 
 
 def _stage_all(
@@ -167,8 +167,8 @@ def _place(chosen: list[_Staged], folder: Path, taken: set[str]) -> None:
 def _check_hosted_size(dataset: Path, what: str) -> None:
     """The finished dataset within the dataset cap, and the workspace within its quota (the
     work folder is in the workspace: what is staged counts already)."""
-    hosting.check_dataset_bytes(hosting.folder_size(dataset), what)
-    hosting.check_quota(0, what)
+    current_policy().check_dataset_bytes(folder_size(dataset), what)
+    current_policy().check_quota(0, what)
 
 
 # ----------------------------------------------------------------------------- new datasets
@@ -245,16 +245,17 @@ def build_dataset(
     Raises:
         DatasetError: the name or a class name is unusable or taken, fewer than 2 classes, or
             a class has too few usable photos; nothing is written then.
-        catdog.hosting.HostedLimitError: in hosted mode, paths instead of uploads, or the
+        catdog.policy.HostedLimitError: in hosted mode, paths instead of uploads, or the
             dataset over a cap or the workspace over its quota.
     """
+    current_policy().check_writable("making a dataset")
     out = check_new_dataset_name(name)
     if out.exists():
         raise DatasetError(f"a dataset called {out.name!r} exists; choose another name")
     classes = check_class_names(list(photos))
     photos = dict(zip(classes, photos.values(), strict=True))
     _refuse_paths(photos)
-    hosting.check_dataset_images(sum(len(v) for v in photos.values()), out.name)
+    current_policy().check_dataset_images(sum(len(v) for v in photos.values()), out.name)
     work = _work_dir(out.name)
     try:
         kept, skipped = _stage_all(photos, work / "staging")
@@ -336,8 +337,9 @@ def add_photos(
     Raises:
         DatasetError: no such dataset, an in-place append it does not allow, a new class in
             place or with too few photos, no usable photo at all; nothing is written then.
-        catdog.hosting.HostedLimitError: in hosted mode, as for :func:`build_dataset`.
+        catdog.policy.HostedLimitError: in hosted mode, as for :func:`build_dataset`.
     """
+    current_policy().check_writable("adding photos to a dataset")
     root = _find_dataset(dataset)
     info = scan_dataset(root)
     if in_place:
@@ -350,7 +352,8 @@ def add_photos(
     out = root if in_place else check_new_dataset_name(new_name or version_name(root.name))
     if not in_place and out.exists():
         raise DatasetError(f"a dataset called {out.name!r} exists; choose another name")
-    hosting.check_dataset_images(info.total + sum(len(v) for v in photos.values()), out.name)
+    adding = sum(len(v) for v in photos.values())
+    current_policy().check_dataset_images(info.total + adding, out.name)
     work = _work_dir(out.name)
     try:
         report = _add(root, info.classes, photos, work, out, seed, in_place)
@@ -410,8 +413,8 @@ def _add(
     ]  # fmt: skip
     if in_place:
         adding = sum(s.path.stat().st_size for s in kept)
-        hosting.check_dataset_bytes(hosting.folder_size(root) + adding, root.name)
-        hosting.check_quota(0, root.name)  # the staged photos count already
+        current_policy().check_dataset_bytes(folder_size(root) + adding, root.name)
+        current_policy().check_quota(0, root.name)  # the staged photos count already
         dataset = root
     else:
         dataset = work / "dataset"
@@ -475,10 +478,10 @@ def check_gathered(count: int, nbytes: int, what: str = "the photos gathered") -
     bytes, before any is written; nothing locally).
 
     Raises:
-        catdog.hosting.HostedLimitError: over the dataset's image or size cap.
+        catdog.policy.HostedLimitError: over the dataset's image or size cap.
     """
-    hosting.check_dataset_images(count, what)
-    hosting.check_dataset_bytes(nbytes, what)
+    current_policy().check_dataset_images(count, what)
+    current_policy().check_dataset_bytes(nbytes, what)
 
 
 def photo_thumbnail(cls: str, name: str, data: bytes, size: int = 96) -> bytes:
@@ -487,8 +490,8 @@ def photo_thumbnail(cls: str, name: str, data: bytes, size: int = 96) -> bytes:
     Raises:
         catdog.data.images.ImageError: not a usable image (the message names
             ``cls/name`` and says why, as the dataset's own check would).
-        catdog.hosting.HostedLimitError: in hosted mode, the photo is over the upload cap.
+        catdog.policy.HostedLimitError: in hosted mode, the photo is over the upload cap.
     """
     shown_name = shown(f"{cls}/{Path(name.replace(chr(92), '/')).name or 'photo'}")
-    hosting.check_upload(len(data), shown_name)
+    current_policy().check_upload(len(data), shown_name)
     return thumbnail(data, size=size, name=shown_name)

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from catdog import hosting
 from catdog.data.datasets import MANIFEST_NAME, SPLITS, DatasetError, DatasetInfo, list_datasets
 from catdog.data.importer import ImportReport, SplitSpec, import_dataset, upload_dir_prefix
 from catdog.data.paths import (
@@ -27,7 +26,7 @@ from catdog.data.paths import (
     is_shared,
     shared_datasets_dir,
 )
-from catdog.hosting import HostedLimitError
+from catdog.policy import HostedLimitError, current_policy
 from catdog.progress import ProgressFn
 
 _NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -147,19 +146,25 @@ def import_named(
     Raises:
         DatasetError: the name is not usable, the source cannot be imported, or the dataset
             exists (catdog never overwrites one); the message says which.
-        catdog.hosting.HostedLimitError: in hosted mode, a folder or path of the server, or an
-            upload or dataset over a cap.
+        catdog.policy.HostedLimitError: in hosted mode, a folder or path of the server, an
+            upload or dataset over a cap, or a read-only visitor; messages name no server
+            folder.
     """
+    policy = current_policy()
+    policy.check_writable(f"importing {name}")
     out = check_new_dataset_name(name)
-    with tempfile.TemporaryDirectory(prefix=upload_dir_prefix()) as tmp:
+    with (  # the slot before the upload is written: one at a time, even on the temporary disk
+        policy.job_slot("import"),
+        tempfile.TemporaryDirectory(prefix=upload_dir_prefix()) as tmp,
+    ):
         # This upload's temporary folder, and earlier ones quoted from a dataset's manifest.
         hide = partial(
             re.sub, re.escape(tempfile.gettempdir() + os.sep) + r"catdog-upload-[^/\\]+[/\\]", ""
         )
         if isinstance(source, tuple):
             filename, data = source
-            hosting.check_upload(len(data), Path(filename).name)  # before writing it anywhere
-            hosting.check_quota(len(data), Path(filename).name)
+            policy.check_upload(len(data), Path(filename).name)  # before writing it anywhere
+            policy.check_quota(len(data), Path(filename).name)
             path = Path(tmp) / (Path(filename).name or "upload.zip")
             path.write_bytes(data)
         else:
@@ -167,5 +172,5 @@ def import_named(
         try:
             report = import_dataset(path, out, split=split, seed=seed, progress=progress)
         except (DatasetError, HostedLimitError) as exc:
-            raise type(exc)(hide(str(exc))) from None
-        return report, hide(report.summary())
+            raise type(exc)(policy.shown(hide(str(exc)))) from None
+        return report, policy.shown(hide(report.summary()))

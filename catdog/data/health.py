@@ -40,11 +40,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from catdog import hosting
 from catdog.data import fingerprints, odd, suspects
 from catdog.data.datasets import SPLITS, DatasetInfo, balance_warnings, class_images, scan_dataset
 from catdog.data.images import ImageError, image_header, open_rgb
 from catdog.data.paths import current_workspace, data_home
+from catdog.policy import HostedLimitError, current_policy
 from catdog.progress import ProgressFn, TimeLeft, duration, report
 
 AUDIT_VERSION = 1  # part of the cache key: a new version of the checks audits again
@@ -415,10 +415,15 @@ def audit_dataset(
     key = audit_key(root, label_model)
     if not refresh and (cached := cached_audit(root, label_model)) is not None:
         return cached
-    with _one_at_a_time():
-        limit = HOSTED_AUDIT_SECONDS if hosting.hosted() else None
-        names = ["read", "compare", "labels"] + (["features"] if label_features else [])
-        result = _audit(info, key, _Steps(info.total, progress, limit, names), label_features)
+    policy = current_policy()
+    try:  # one audit per workspace; in hosted mode also one on the server at a time
+        with _one_at_a_time(), policy.job_slot("audit"):
+            limit = HOSTED_AUDIT_SECONDS if policy.hosted else None
+            names = ["read", "compare", "labels"] + (["features"] if label_features else [])
+            steps = _Steps(info.total, progress, limit, names)
+            result = _audit(info, key, steps, label_features)
+    except HostedLimitError as exc:
+        raise AuditError(str(exc)) from None
     write_json_atomic(_cache_file(key), result.to_dict())
     return result
 

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
-from catdog import hosting
 from catdog.data.choices import check_new_dataset_name
 from catdog.data.datasets import (
     MANIFEST_NAME,
@@ -33,6 +32,7 @@ from catdog.data.datasets import (
 from catdog.data.health import write_json_atomic
 from catdog.data.importer import work_dir_prefix
 from catdog.data.paths import datasets_dir, is_shared, workspace_dir
+from catdog.policy import current_policy
 from catdog.progress import ProgressFn, report
 
 ACTIONS = ("keep", "drop", "move")
@@ -171,8 +171,11 @@ def apply_review(
 
     Raises:
         DatasetError: nothing to apply (no drop or move saved), the name is not usable or taken.
-        catdog.hosting.HostedLimitError: in hosted mode, the copy would exceed a cap.
+        catdog.policy.HostedLimitError: in hosted mode, the copy would exceed a cap, or a
+            read-only visitor.
     """
+    policy = current_policy()
+    policy.check_writable("writing a reviewed dataset")
     info = scan_dataset(root)
     decisions = load_review(info.root)
     if not decisions:
@@ -183,8 +186,8 @@ def apply_review(
     if out.exists():
         raise DatasetError(f"a dataset {out.name} exists already; choose another name")
     plan = _plan(info, decisions)
-    hosting.check_dataset_images(len(plan), out.name)
-    hosting.check_quota(sum(source.stat().st_size for source, _ in plan), out.name)
+    policy.check_dataset_images(len(plan), out.name)
+    policy.check_quota(sum(source.stat().st_size for source, _ in plan), out.name)
     work = Path(tempfile.mkdtemp(dir=datasets_dir(), prefix=work_dir_prefix(out.name)))
     try:
         _copy(info, plan, work, progress)

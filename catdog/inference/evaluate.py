@@ -15,15 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from catdog import hosting
 from catdog.data.datasets import labelled_images, visible_folders
 from catdog.data.names import look_alike_letters, shown
 from catdog.data.paths import in_dataset_roots
+from catdog.inference.calibration import calibration_report
+from catdog.inference.curves import class_curves
+from catdog.policy import current_policy
 from catdog.progress import ProgressFn
 from catdog.train.runs import resolve_run, usable_run_info
 
 if TYPE_CHECKING:
-    from catdog.inference.predict import Prediction
+    from catdog.inference.predict import Prediction, Predictor
 
 # Misclassified files listed by Evaluation.summary() (to_dict() keeps them all).
 SUMMARY_MISTAKES = 10
@@ -119,6 +121,11 @@ class Evaluation:
     per_class: dict[str, dict[str, float]]
     misclassified: list[Misclassified]  # most confidently wrong first
     skipped: list[dict[str, str]] = field(default_factory=list)  # unreadable: {file, error}
+    # Every image read: {file, true, predicted, probabilities, answered, score}, in file order.
+    images: list[dict[str, Any]] = field(default_factory=list)
+    curves: dict[str, Any] = field(default_factory=dict)  # curves.class_curves
+    calibration: dict[str, Any] = field(default_factory=dict)  # before/after, with temperature
+    rejection: dict[str, Any] = field(default_factory=dict)  # the "not sure" rule on these
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready data (the confusion matrix as a list of lists)."""
@@ -133,6 +140,10 @@ class Evaluation:
             "per_class": self.per_class,
             "misclassified": [asdict(m) for m in self.misclassified],
             "skipped": list(self.skipped),
+            "calibration": self.calibration,
+            "rejection": self.rejection,
+            "curves": self.curves,
+            "images": self.images,
         }
 
     def summary(self) -> str:
@@ -171,10 +182,28 @@ class Evaluation:
                     f"  {shown(_relative(m.file, self.data))}: {m.true} taken for {m.predicted} "
                     f"(p={m.probability:.3f})"
                 )
+        lines += self._trust_lines()
         if self.skipped:
             lines += ["", f"Skipped {len(self.skipped)} unreadable file(s):"]
             lines += [f"  {s['error']}" for s in self.skipped[:SUMMARY_MISTAKES]]
         return "\n".join(lines)
+
+    def _trust_lines(self) -> list[str]:
+        """Calibration and the "not sure" rule, as summary lines (none without trust)."""
+        c, r = self.calibration, self.rejection
+        if not c:
+            return []
+        lines = [
+            "",
+            f"Calibration (temperature {c['temperature']:.3g}): expected calibration error "
+            f"{c['ece_before']:.1%} before, {c['ece_after']:.1%} after",
+        ]
+        if r:
+            lines.append(
+                f"Not sure ({r['score']} rule): {r['answered']:.1%} of these images answered, "
+                f"{r['accuracy_answered']:.1%} of those right"
+            )
+        return lines
 
 
 def _relative(file: str, folder: str) -> str:
@@ -202,8 +231,8 @@ def resolve_eval_folder(run_config: dict[str, Any], data: str | Path | None) -> 
             )
         return folder
     root = Path(data).expanduser()
-    if hosting.hosted() and not in_dataset_roots(root):  # before saying what exists
-        hosting.refuse_server_files(f"evaluating on {root}")
+    if not in_dataset_roots(root):  # before saying what exists
+        current_policy().refuse_server_files(f"evaluating on {root}")
     if not root.is_dir():
         raise EvaluationError(f"{root} is not a folder; pass a folder of class folders")
     return root / "test" if (root / "test").is_dir() else root
@@ -245,6 +274,7 @@ def evaluate_run(
     progress: ProgressFn | None = None,
     tta: bool | None = None,
     tta_zoom: float | None = None,
+    trust: bool = True,
 ) -> Evaluation:
     """Evaluate a run's model on its own test split or on any folder of class folders.
 
@@ -258,6 +288,10 @@ def evaluate_run(
         progress: called as ``progress(done, total, message)`` while images are classified.
         tta, tta_zoom: test-time views (see :class:`~catdog.inference.predict.Predictor`); ``None``
             takes the run's own setting.
+        trust: calibrate the probabilities and apply the run's "not sure" rule (learned the
+            first time, :func:`catdog.inference.trust.run_trust`); ``calibration`` and
+            ``rejection`` say how they do on these images. The accuracy, the confusion matrix
+            and the mistakes count every image, answered or not.
 
     Returns:
         An :class:`Evaluation`. Unreadable files are left out of the numbers and listed in
@@ -271,18 +305,28 @@ def evaluate_run(
 
     path = resolve_run(run)
     info = usable_run_info(path)
-    folder = resolve_eval_folder(info.config, data)
-    paths, labels = _images_to_evaluate(folder, info.classes)
-    predictor = Predictor.from_run(path, which=which, tta=tta, tta_zoom=tta_zoom)
+    shown = current_policy().shown  # hosted mode: messages name no server folder
+    try:
+        folder = resolve_eval_folder(info.config, data)
+        paths, labels = _images_to_evaluate(folder, info.classes)
+    except EvaluationError as exc:
+        raise EvaluationError(shown(str(exc))) from None
+    predictor = Predictor.from_run(path, which=which, tta=tta, tta_zoom=tta_zoom, trust=trust)
     predictions = predictor.predict_files(paths, batch_size=batch_size, progress=progress)
     true, pred, mistakes, skipped = _sort_predictions(paths, labels, predictions, info.classes)
     if not true:
-        raise EvaluationError(f"none of the {len(paths)} files in {folder} could be read as images")
+        raise EvaluationError(
+            f"none of the {len(paths)} files in {shown(folder)} could be read as images"
+        )
     cm = confusion_matrix(true, pred, len(info.classes))
+    read = [p for p in predictions if p.ok]
+    images = [_image_row(str(f), info.classes[y], p) for f, y, p in
+              zip(paths, labels, predictions, strict=True) if p.ok]  # fmt: skip
+    probs = np.array([list(p.probabilities.values()) for p in read])
     return Evaluation(
         run_id=info.id,
         which=which,
-        data=str(folder),
+        data=shown(folder),
         classes=list(info.classes),
         count=len(true),
         accuracy=float(np.trace(cm)) / len(true),
@@ -290,7 +334,66 @@ def evaluate_run(
         per_class=per_class_metrics(cm, info.classes),
         misclassified=mistakes,
         skipped=skipped,
+        images=images,
+        curves=class_curves(probs, true, info.classes),
+        calibration=_calibration(predictor, read, true),
+        rejection=_rejection(predictor, read, true, pred),
     )
+
+
+def _image_row(file: str, true: str, p: Prediction) -> dict[str, Any]:
+    """One image's result, as the per-image table and its CSV show it."""
+    return {
+        "file": file, "true": true, "predicted": p.label, "answered": p.answered,
+        "probabilities": {c: round(v, 6) for c, v in p.probabilities.items()},
+        "score": p.score,
+    }  # fmt: skip
+
+
+def _calibration(predictor: Predictor, read: list[Prediction], true: list[int]) -> dict[str, Any]:
+    """Calibration before and after the run's temperature on these images ({} without)."""
+    if predictor.trust is None:
+        return {}
+    raw = np.array([list(p.uncalibrated.values()) for p in read])
+    calibrated = np.array([list(p.probabilities.values()) for p in read])
+    report = calibration_report(raw, calibrated, true)
+    return {"temperature": predictor.trust.temperature} | report
+
+
+def _rejection(
+    predictor: Predictor, read: list[Prediction], true: list[int], pred: list[int]
+) -> dict[str, Any]:
+    """How the run's "not sure" rule does on these images ({} without a rule)."""
+    if predictor.trust is None:
+        return {}
+    rule = predictor.trust.rule
+    answered = np.array([p.answered for p in read], dtype=bool)
+    right = np.asarray(true) == np.asarray(pred)
+    return {
+        "score": rule.score, "threshold": rule.threshold, "coverage_target": rule.coverage,
+        "answered": float(answered.mean()),
+        "accuracy_answered": float(right[answered].mean()) if answered.any() else 0.0,
+    }  # fmt: skip
+
+
+def results_csv(evaluation: dict[str, Any]) -> str:
+    """The per-image results of an evaluation (:meth:`Evaluation.to_dict`) as CSV text: file,
+    true and predicted class, right or not, answered or "not sure", the doubt score, and each
+    class' (calibrated) probability."""
+    import csv
+    import io
+
+    classes = evaluation["classes"]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["file", "true", "predicted", "correct", "answered", "score",
+                     *[f"p_{c}" for c in classes]])  # fmt: skip
+    for row in evaluation["images"]:
+        score = "" if row["score"] is None else f"{row['score']:.6g}"
+        writer.writerow([row["file"], row["true"], row["predicted"],
+                         row["true"] == row["predicted"], row["answered"], score,
+                         *[f"{row['probabilities'][c]:.6f}" for c in classes]])  # fmt: skip
+    return buffer.getvalue()
 
 
 def _images_to_evaluate(folder: Path, classes: list[str]) -> tuple[list[Path], list[int]]:
@@ -333,6 +436,41 @@ def _sort_predictions(
             )
     mistakes.sort(key=lambda m: (-m.probability, m.file))
     return true, pred, mistakes, skipped
+
+
+def decided(evaluation: dict[str, Any], threshold: float | None = None) -> list[str]:
+    """The class each image of an evaluation (:meth:`Evaluation.to_dict`) is called: its most
+    probable class, or for two classes with a ``threshold``, the second class when its
+    (calibrated) probability is at least that."""
+    classes = evaluation["classes"]
+    if threshold is None or len(classes) != 2:
+        return [row["predicted"] for row in evaluation["images"]]
+    second = classes[1]
+    return [
+        second if row["probabilities"][second] >= threshold else classes[0]
+        for row in evaluation["images"]
+    ]
+
+
+def confusion_at(evaluation: dict[str, Any], threshold: float | None = None) -> np.ndarray:
+    """The confusion matrix of an evaluation when images are called as :func:`decided` says."""
+    index = {c: k for k, c in enumerate(evaluation["classes"])}
+    true = [index[row["true"]] for row in evaluation["images"]]
+    called = [index[c] for c in decided(evaluation, threshold)]
+    return confusion_matrix(true, called, len(index))
+
+
+def images_in_cell(
+    evaluation: dict[str, Any], true: str, predicted: str, threshold: float | None = None
+) -> list[dict[str, Any]]:
+    """The images of one confusion-matrix cell (true class, class called as :func:`decided`
+    says), most confident first: each image's row of ``evaluation["images"]``."""
+    rows = [
+        row
+        for row, called in zip(evaluation["images"], decided(evaluation, threshold), strict=True)
+        if row["true"] == true and called == predicted
+    ]
+    return sorted(rows, key=lambda r: (-r["probabilities"][predicted], r["file"]))
 
 
 def final_test(run_path: Path, batch_size: int) -> dict[str, Any]:

@@ -63,6 +63,39 @@ def _head(model: keras.Model) -> Any:
     return head
 
 
+def feature_probe(model: keras.Model) -> tuple[Any, np.ndarray, np.ndarray]:
+    """A way to read a model's penultimate features: what its dense head takes in.
+
+    Returns:
+        ``(probe, kernel, bias)``: ``probe(x)`` gives ``(features, output)`` for a batch of
+        scaled images in one compiled pass; ``kernel`` and ``bias`` are the head's weights as
+        float64, so ``features @ kernel + bias`` are the logits.
+
+    Raises:
+        ExplainError: the model does not end in a dense layer.
+    """
+    from catdog.model.backend import keras
+
+    head = _head(model)
+    if isinstance(model, keras.Sequential):  # see _probe: rebuild the chain of layers
+        inputs = keras.Input(shape=tuple(model.input_shape[1:]))
+        x = inputs
+        for step in model.layers[:-1]:
+            x = step(x)
+        sub = keras.Model(inputs, [x, head(x)])
+    else:
+        sub = keras.Model(model.inputs, [head.input, model.outputs[0]])
+    kernel = np.asarray(head.kernel, dtype=np.float64)
+    units = kernel.shape[-1]
+    bias = np.asarray(head.bias, dtype=np.float64) if head.use_bias else np.zeros(units)
+
+    def probe(x: np.ndarray) -> tuple[Any, Any]:
+        features, output = sub.predict_on_batch(x)
+        return features, output
+
+    return probe, kernel, bias
+
+
 def _probe(model: keras.Model, feature: Any, head: Any) -> Any:
     """``forward(x, tape) -> (feature map, head input)``, the map watched by ``tape``."""
     from catdog.model.backend import keras

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from catdog.data.paths import is_shared, workspace_dir
+from catdog.policy import current_policy
 from catdog.system import megabytes
 from catdog.train import runs
 
@@ -57,14 +59,17 @@ class ExportResult:
     max_difference: float  # largest |probability difference| against the run's model
     agreement: float  # share of images given the same class
     tolerance: float | None  # the bound max_difference had to meet (None: quantized)
+    trust: Path | None = None  # the calibration and "not sure" rule written beside it
 
     def summary(self) -> str:
         """One line for the command line and the History page."""
         kind = f"{self.format}{' (quantized)' if self.quantized else ''}"
         return (
-            f"{kind}: {self.path} ({megabytes(self.bytes)}); on {self.images} validation "
+            f"{kind}: {current_policy().shown(self.path)} ({megabytes(self.bytes)}); on "
+            f"{self.images} validation "
             f"images the same class for {self.agreement:.0%}, probabilities within "
             f"{self.max_difference:.2g} of the run's model"
+            + (f"; calibration and 'not sure' rule in {self.trust.name}" if self.trust else "")
         )
 
 
@@ -77,7 +82,10 @@ def export_run(
     which: str = "best",
     replace: bool = False,
 ) -> ExportResult:
-    """Export a run's model to ``out`` (default: the run's ``exports/`` folder) and verify it.
+    """Export a run's model to ``out`` (default: :func:`default_target`) and verify it.
+
+    In hosted mode every export goes into the visitor's workspace (a shared example's too:
+    nothing of a shared run is touched) and counts against its quota.
 
     Args:
         run: run id, unique id prefix or folder.
@@ -90,19 +98,30 @@ def export_run(
     Raises:
         ExportError: an unknown format, ``quantize`` without TFLite, an existing target, or
             an export that failed its check (the file is then deleted).
+        catdog.policy.HostedLimitError: in hosted mode, a read-only visitor, an ``out``
+            outside the workspace, or an export the workspace's quota has no room for (the
+            file is then deleted).
     """
+    policy = current_policy()
+    policy.check_writable(f"exporting run {run}")
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if quantize and fmt != "tflite":
         raise ExportError("only the tflite format can be quantized")
     path = runs.resolve_run(run)
     target = Path(out) if out else default_target(path, fmt, quantize, which)
+    policy.check_export_target(target)
     if fmt == "keras" and target.suffix != ".keras":
         raise ExportError(f"a Keras export is a .keras file; got --out {target.name}")
     if replace:
         _remove(target)
     if target.exists():
-        raise ExportError(f"{target} already exists; choose another --out (nothing overwritten)")
+        raise ExportError(
+            f"{policy.shown(target)} already exists; choose another --out (nothing overwritten)"
+        )
+    model_path = runs.model_file(path, which)
+    expected_bytes = model_path.stat().st_size if model_path is not None else 0
+    policy.check_quota(expected_bytes, f"the export of run {path.name}")
     info = runs.run_info(path)
     precision = str(info.config.get("train", {}).get("precision") or "float32")
     model = runs.load_model(path, which=which)
@@ -112,6 +131,8 @@ def export_run(
     try:
         _WRITERS[fmt](_with_scaling(_portable(model)), target, quantize)
         got = _RUNNERS[fmt](target, images)
+        with policy.disk_meter(f"exporting run {path.name}") as meter:
+            meter.add(_size(target))  # written already: over the quota, it goes again
     except BaseException:
         _remove(target)
         raise
@@ -119,7 +140,18 @@ def export_run(
     if result is None:
         _remove(target)
         raise ExportError(_failure(fmt, quantize, expected, got, precision))
+    result.trust = _write_trust(path, which, target, model.layers[-1].name)
     return result
+
+
+def _write_trust(path: Path, which: str, target: Path, head: str) -> Path | None:
+    """The run's calibration and "not sure" rule beside the export, learned for what the
+    export scores (the photo as given, one view); ``None`` if the run has none."""
+    from catdog.inference.predict import Predictor
+    from catdog.inference.trust import write_export
+
+    predictor = Predictor.from_run(path, which, tta=False)
+    return None if predictor.trust is None else write_export(predictor.trust, target, head)
 
 
 def download(result: ExportResult) -> tuple[bytes, str]:
@@ -139,10 +171,22 @@ def download(result: ExportResult) -> tuple[bytes, str]:
 
 
 def default_target(run_path: Path, fmt: str, quantize: bool, which: str = "best") -> Path:
-    """Where an export goes when no ``out`` is given: the run's ``exports/`` folder."""
+    """Where an export goes when no ``out`` is given: the run's ``exports/`` folder, or for a
+    shared example seen from a workspace, the workspace's ``exports/<run id>/`` (a shared run
+    is read-only)."""
     name = f"{run_path.name}-{which}{'-int8' if quantize else ''}"
     suffix = {"keras": ".keras", "savedmodel": "", "tflite": ".tflite"}[fmt]
-    return run_path / "exports" / f"{name}{suffix}"
+    folder = run_path / "exports"
+    if is_shared(run_path) and (workspace := workspace_dir()) is not None:
+        folder = workspace / "exports" / run_path.name
+    return folder / f"{name}{suffix}"
+
+
+def _size(target: Path) -> int:
+    """Bytes of an export: a file, or the files of a SavedModel folder."""
+    if not target.is_dir():
+        return target.stat().st_size
+    return sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
 
 
 def _portable(model: Any) -> Any:
@@ -309,7 +353,12 @@ def _failure(fmt: str, quantize: bool, expected: np.ndarray, got: np.ndarray, pr
 
 
 def _remove(target: Path) -> None:
+    """Remove an export and the trust files beside it."""
+    from catdog.inference.trust import export_files
+
     if target.is_dir():
         shutil.rmtree(target, ignore_errors=True)
     else:
         target.unlink(missing_ok=True)
+    for beside in export_files(target):
+        beside.unlink(missing_ok=True)

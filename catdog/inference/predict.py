@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from catdog import hosting
 from catdog.data.images import ImageError
 from catdog.data.model_input import load_for_model
 from catdog.data.names import shown
+from catdog.inference.trust import Outputs, Rule, Trust, TrustError, run_trust
+from catdog.policy import current_policy
 from catdog.progress import ProgressFn, report
 from catdog.train.config import tta_zoom_error
 from catdog.train.runs import RunError, load_model, resolve_run, usable_run_info
@@ -51,6 +52,13 @@ class Prediction:
         heatmap: with ``predict(..., heatmaps=True)``, where the model saw evidence for
             ``label``: a Grad-CAM map in [0, 1] (:func:`catdog.inference.explain.grad_cam`), else
             ``None``.
+        answered: ``False`` when the run's rule for "neither class / not sure" rejects the
+            image (``label`` is then the model's best guess, not an answer).
+        reason: why it was not answered (one sentence), else ``None``.
+        calibrated: whether ``probabilities`` are temperature-scaled (the run's
+            :class:`~catdog.inference.trust.Trust` was available), else the model's own.
+        score: the rule's doubt score (higher = less like the photos the run learned from),
+            ``None`` without a rule.
     """
 
     file: str
@@ -58,6 +66,11 @@ class Prediction:
     probabilities: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     heatmap: np.ndarray | None = field(default=None, repr=False, compare=False)
+    answered: bool = True
+    reason: str | None = None
+    calibrated: bool = False
+    score: float | None = None
+    uncalibrated: dict[str, float] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -65,7 +78,9 @@ class Prediction:
         return self.error is None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready data (probabilities to 4 decimals); ``error`` only for failed images."""
+        """JSON-ready data (probabilities to 4 decimals); ``error`` only for failed images;
+        ``answered``, ``calibrated`` and ``score`` for classified ones, ``reason`` when the
+        image was not answered."""
         data: dict[str, Any] = {
             "file": self.file,
             "label": self.label,
@@ -73,6 +88,12 @@ class Prediction:
         }
         if self.error is not None:
             data["error"] = self.error
+            return data
+        data |= {"answered": self.answered, "calibrated": self.calibrated}
+        if self.score is not None:
+            data["score"] = round(float(self.score), 6)
+        if self.reason is not None:
+            data["reason"] = self.reason
         return data
 
 
@@ -166,6 +187,9 @@ class Predictor:
             augmentation), as the run was configured to.
         tta_zoom: with ``tta``, also average over a centred crop of side ``1/tta_zoom`` of
             each of the two, scaled back to ``image_size`` (0 or 1: no zoomed views).
+        trust: the run's calibration and "not sure" rule
+            (:class:`~catdog.inference.trust.Trust`), applied to every prediction; ``None``
+            gives the model's own probabilities and answers every image.
     """
 
     def __init__(
@@ -176,6 +200,7 @@ class Predictor:
         run_id: str = "",
         tta: bool = False,
         tta_zoom: float = 0.0,
+        trust: Trust | None = None,
     ) -> None:
         self.model = model
         self.classes = list(classes)
@@ -183,6 +208,9 @@ class Predictor:
         self.run_id = run_id
         self.tta = tta
         self.tta_zoom = _checked_zoom(tta_zoom)
+        self.trust = trust
+        self.trust_problem: str | None = None  # why there is no trust, when there is none
+        self._probe: Any = None
 
     @classmethod
     def from_run(
@@ -192,11 +220,15 @@ class Predictor:
         *,
         tta: bool | None = None,
         tta_zoom: float | None = None,
+        trust: bool = True,
     ) -> Predictor:
         """Load the ``best`` (or ``last``) model of a run given by id, id prefix or folder.
 
         ``tta`` and ``tta_zoom`` default to the run's configuration (runs made before
-        ``tta_zoom`` existed: mirror only); give them to predict another way.
+        ``tta_zoom`` existed: mirror only); give them to predict another way. With ``trust``
+        the run's calibration and "not sure" rule come too, learned on its validation split
+        and saved with the run the first time (:func:`catdog.inference.trust.run_trust`); if
+        they cannot be learned, ``trust_problem`` says why and every image is answered.
 
         Raises:
             RunError: the run does not exist, is damaged, has no saved model, or its config
@@ -212,7 +244,7 @@ class Predictor:
         model = load_model(path, which=which)
         train = info.config.get("train", {})
         size = train.get("image_size") or model.input_shape[1]
-        return cls(
+        predictor = cls(
             model,
             info.classes,
             int(size),
@@ -220,6 +252,17 @@ class Predictor:
             tta=bool(train.get("tta")) if tta is None else tta,
             tta_zoom=(train.get("tta_zoom") or 0.0) if tta_zoom is None else tta_zoom,
         )
+        if trust:
+            try:
+                predictor.trust = run_trust(path, which, predictor)
+            except TrustError as exc:
+                predictor.trust_problem = str(exc)
+        return predictor
+
+    @property
+    def views(self) -> dict[str, Any]:
+        """The test-time views this predictor averages (``tta``, ``tta_zoom``)."""
+        return {"tta": bool(self.tta), "tta_zoom": float(self.tta_zoom if self.tta else 0.0)}
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities for a batch of ``uint8`` images already at the model's size.
@@ -231,19 +274,45 @@ class Predictor:
         Returns:
             Float array ``[N, len(classes)]``; each row sums to 1.
         """
+        return self.outputs(images).probabilities
+
+    def outputs(self, images: np.ndarray) -> Outputs:
+        """The model's probabilities, penultimate features and logits for a batch of ``uint8``
+        images at the model's size, each averaged over the predictor's test-time views (the
+        head is linear, so the logits are those of the averaged features)."""
         from catdog.model.pixels import scale_pixels
 
         if len(images) == 0:
-            return np.zeros((0, len(self.classes)))
+            empty = np.zeros((0, 0))
+            return Outputs(np.zeros((0, len(self.classes))), empty, empty)
         views = [scale_pixels(images)]
         if self.tta:
             views.append(views[0][:, :, ::-1])
             if self.tta_zoom > 1:
                 views += [centre_zoom(view, self.tta_zoom) for view in views]
-        outputs = np.mean(
-            [np.asarray(self.model.predict_on_batch(v), dtype=np.float64) for v in views], axis=0
-        )
-        return class_probabilities(outputs, len(self.classes))
+        probe, kernel, bias = self._feature_probe()
+        features, outputs = probe(np.concatenate(views))  # one model call for every view
+        n = len(images)
+        outputs = np.asarray(outputs, dtype=np.float64).reshape(len(views), n, -1).mean(axis=0)
+        features = np.asarray(features, dtype=np.float64).reshape(len(views), n, -1).mean(axis=0)
+        logits = features @ kernel + bias if kernel.size else np.zeros((len(features), 0))
+        return Outputs(class_probabilities(outputs, len(self.classes)), features, logits)
+
+    def _feature_probe(self) -> tuple[Any, np.ndarray, np.ndarray]:
+        """``(probe, kernel, bias)``: ``probe(x)`` gives the head's input and the model's
+        output in one pass; kernel and bias are the dense head's, as float64."""
+        if self._probe is None:
+            from catdog.inference.explain import ExplainError, feature_probe
+
+            try:
+                self._probe = feature_probe(self.model)
+            except ExplainError:  # no dense head: the outputs alone, no features
+
+                def outputs_only(x: np.ndarray) -> tuple[np.ndarray, Any]:
+                    return np.zeros((len(x), 0)), self.model.predict_on_batch(x)
+
+                self._probe = (outputs_only, np.zeros((0, 0)), np.zeros(0))
+        return self._probe
 
     def heatmaps(self, images: np.ndarray, class_indices: Sequence[int] | np.ndarray) -> np.ndarray:
         """Grad-CAM maps of ``uint8`` images at the model's size for the given classes.
@@ -262,6 +331,7 @@ class Predictor:
         batch_size: int = DEFAULT_BATCH_SIZE,
         progress: ProgressFn | None = None,
         heatmaps: bool = False,
+        rule: Rule | None = None,
     ) -> list[Prediction]:
         """Classify images; unreadable ones get an ``error`` and do not stop the rest.
 
@@ -270,28 +340,31 @@ class Predictor:
 
         Args:
             sources: paths, file bytes, or ``(name, bytes)`` pairs (in hosted mode: no paths,
-                at most :attr:`~catdog.hosting.HostedSettings.max_predict_photos` of them,
+                at most :attr:`~catdog.policy.Policy.max_predict_photos` of them,
                 each within the upload cap).
             batch_size: images decoded and passed to the model in one call.
             progress: called as ``progress(done, total, message)`` after each batch.
             heatmaps: also give each prediction a Grad-CAM ``heatmap`` of its label (one
                 more pass through the model, forward and back, for the plain view).
+            rule: when to answer "not sure" instead of the run's own rule (e.g.
+                ``predictor.trust.rule.with_coverage(0.9)``); needs ``trust``.
 
         Returns:
             One :class:`Prediction` per source, in the same order.
 
         Raises:
-            catdog.hosting.HostedLimitError: in hosted mode, too many photos, one too big, or
+            catdog.policy.HostedLimitError: in hosted mode, too many photos, one too big, or
                 a path of the server.
         """
         named = [_name_and_data(source, i) for i, source in enumerate(sources)]
-        hosting.check_photos(len(named))
+        policy = current_policy()
+        policy.check_photos(len(named))
         for name, data in named:
             if isinstance(data, bytes):
-                hosting.check_upload(len(data), name)
+                policy.check_upload(len(data), name)
             else:
-                hosting.refuse_server_files(f"classifying the file {name}")
-        return self._predict_named(named, batch_size, progress, heatmaps)
+                policy.refuse_server_files(f"classifying the file {name}")
+        return self._predict_named(named, batch_size, progress, heatmaps, rule)
 
     def predict_files(
         self,
@@ -300,12 +373,13 @@ class Predictor:
         batch_size: int = DEFAULT_BATCH_SIZE,
         progress: ProgressFn | None = None,
         heatmaps: bool = False,
+        rule: Rule | None = None,
     ) -> list[Prediction]:
         """:meth:`predict` without hosted mode's checks: for the images of a dataset the caller
         has already vetted (a run's own test split, in
         :func:`catdog.inference.evaluate.evaluate_run`)."""
         named = [_name_and_data(source, i) for i, source in enumerate(sources)]
-        return self._predict_named(named, batch_size, progress, heatmaps)
+        return self._predict_named(named, batch_size, progress, heatmaps, rule)
 
     def _predict_named(
         self,
@@ -313,18 +387,24 @@ class Predictor:
         batch_size: int,
         progress: ProgressFn | None,
         heatmaps: bool,
+        rule: Rule | None = None,
     ) -> list[Prediction]:
         if batch_size < 1:
             raise ValueError(f"batch size must be ≥ 1, got {batch_size}")
+        if rule is not None and self.trust is None:
+            raise ValueError("a rule for 'not sure' needs the run's trust (none was learned)")
         results: list[Prediction] = []
         for start in range(0, len(named), batch_size):
             chunk = named[start : start + batch_size]
-            results.extend(self._predict_chunk(chunk, heatmaps))
+            results.extend(self._predict_chunk(chunk, heatmaps, rule))
             report(progress, len(results), len(named), "images")
         return results
 
     def _predict_chunk(
-        self, chunk: list[tuple[str, str | Path | bytes]], heatmaps: bool = False
+        self,
+        chunk: list[tuple[str, str | Path | bytes]],
+        heatmaps: bool = False,
+        rule: Rule | None = None,
     ) -> list[Prediction]:
         """Decode a chunk, run the good images through the model in one call."""
         results: list[Prediction | None] = []
@@ -340,16 +420,62 @@ class Predictor:
             results.append(None)
         if good:
             images = np.stack(good)
-            probs = self.probabilities(images)
-            labels = np.argmax(probs, axis=1)
-            maps: list[np.ndarray | None] = [None] * len(good)
+            predictions = self._judged(self.outputs(images), rule)
             if heatmaps:
-                maps = list(self.heatmaps(images, labels))
-            for slot, row, label, heat in zip(slots, probs, labels, maps, strict=True):
-                results[slot] = Prediction(
-                    file=chunk[slot][0],
-                    label=self.classes[int(label)],
-                    probabilities={c: float(p) for c, p in zip(self.classes, row, strict=True)},
-                    heatmap=heat,
-                )
+                labels = [self.classes.index(str(p.label)) for p in predictions]
+                for prediction, heat in zip(
+                    predictions, self.heatmaps(images, labels), strict=True
+                ):
+                    prediction.heatmap = heat
+            for slot, prediction in zip(slots, predictions, strict=True):
+                prediction.file = chunk[slot][0]
+                results[slot] = prediction
         return [r for r in results if r is not None]
+
+    def _judged(self, out: Outputs, rule: Rule | None) -> list[Prediction]:
+        """One unnamed :class:`Prediction` per row of ``out``: calibrated and judged by the
+        rule when the predictor has trust, else the model's own probabilities."""
+        raw = out.probabilities
+        probs, scores, answered, reasons = raw, [None] * len(raw), [True] * len(raw), None
+        if self.trust is not None:
+            verdict = self.trust.judge(out, rule)
+            probs, scores, answered, reasons = (
+                verdict.probabilities, verdict.scores.tolist(), verdict.answered.tolist(),
+                verdict.reasons,
+            )  # fmt: skip
+        return [
+            Prediction(
+                file="",
+                label=self.classes[int(np.argmax(row))],
+                probabilities={c: float(p) for c, p in zip(self.classes, row, strict=True)},
+                uncalibrated={c: float(p) for c, p in zip(self.classes, plain, strict=True)},
+                calibrated=self.trust is not None,
+                score=score,
+                answered=bool(ok),
+                reason=None if reasons is None else reasons[k],
+            )
+            for k, (row, plain, score, ok) in enumerate(
+                zip(probs, raw, scores, answered, strict=True)
+            )
+        ]
+
+
+def learn_trust(run: str | Path, which: str = "best") -> str:
+    """Learn a run's calibration and "not sure" rule now, as its training ends (the saved one
+    is kept if its model has not changed); one line saying what they are, or why there are
+    none (predictions then learn them on first use, or go without)."""
+    from catdog.inference.trust import load_trust
+
+    path = resolve_run(run)
+    trust = load_trust(path, which)
+    if trust is None:
+        predictor = Predictor.from_run(path, which)
+        if predictor.trust is None:
+            return f"no 'not sure' rule: {predictor.trust_problem}"
+        trust = predictor.trust
+    rule = trust.rule
+    return (
+        f"probabilities calibrated (temperature {trust.temperature:.2f}); 'not sure' when the "
+        f"{rule.score} score is above {rule.threshold:.3g}, which {rule.coverage:.0%} of the "
+        "validation photos stay within"
+    )

@@ -26,11 +26,11 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from catdog import hosting
 from catdog.data.paths import weights_dir
 from catdog.model.backbones import BACKBONES, Backbone
 from catdog.model.errors import ModelError
 from catdog.model.registry import get_network
+from catdog.policy import current_policy
 from catdog.system import megabytes
 
 # Set to a folder URL that serves the same file names (a mirror) to download from there instead.
@@ -279,11 +279,14 @@ def save_uploaded_weights(model: str, name: str, data: bytes) -> tuple[Path, str
 
     Raises:
         ModelError: it is not a weights file of ``model``'s base (one sentence, naming it).
-        catdog.hosting.HostedLimitError: in hosted mode, over the upload cap or the quota.
+        catdog.policy.HostedLimitError: in hosted mode, over the upload cap or the quota, or
+            a read-only visitor.
     """
     backbone = _pretrained_base(model)
     shown = Path(name.replace("\\", "/")).name or "the uploaded file"
-    hosting.check_upload(len(data), shown)  # before writing it anywhere
+    policy = current_policy()
+    policy.check_writable(f"keeping the weights file {shown}")
+    policy.check_upload(len(data), shown)  # before writing it anywhere
     if problem := _form_problem(shown, data[: len(HDF5_SIGNATURE)], shown, backbone):
         raise ModelError(problem)
     suffix = str(_weights_suffix(shown))
@@ -291,7 +294,7 @@ def save_uploaded_weights(model: str, name: str, data: bytes) -> tuple[Path, str
     target = weights_dir() / f"{stem}-{hashlib.sha256(data).hexdigest()[:12]}{suffix}"
     if target.is_file():  # uploaded before (perhaps for another model): checked for this one
         return target, check_weights_file(model, target, shown)
-    hosting.check_quota(len(data), shown)
+    policy.check_quota(len(data), shown)
     fd, temp = tempfile.mkstemp(prefix=".upload-", suffix=suffix, dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as out:

@@ -5,7 +5,8 @@ A split decoded into memory takes N images × size² × 3 bytes (2,000 photos at
 training and validation splits together, with the *memory budget*:
 
 * ``CATDOG_MEMORY_BUDGET_MB`` if set (a server's own limit, or a test's);
-* in hosted mode, :data:`catdog.hosting.HOSTED_MEMORY_BUDGET_MB` (a small shared server);
+* in hosted mode, the policy's :attr:`~catdog.policy.Policy.memory_budget_bytes` (a small
+  shared server);
 * else a quarter of the memory the machine has available now (``MemAvailable`` in
   ``/proc/meminfo``), at most :data:`MAX_BUDGET_BYTES`.
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 
-from catdog import hosting
+from catdog.policy import current_policy
 from catdog.system import MB
 
 ENV_VAR = "CATDOG_MEMORY_BUDGET_MB"
@@ -79,8 +80,8 @@ def memory_budget() -> tuple[int, str]:
                 "set it to e.g. 800, or unset it to size the budget from the machine's memory"
             )
         return int(megabytes * MB), f"{ENV_VAR}={raw}"
-    if hosting.hosted():
-        return int(hosting.HOSTED_MEMORY_BUDGET_MB * MB), "hosted mode's budget"
+    if (hosted_budget := current_policy().memory_budget_bytes) is not None:
+        return hosted_budget, "hosted mode's budget"
     available = available_memory_bytes()
     if available is None:
         return FALLBACK_BUDGET_BYTES, "memory available unknown"

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from catdog.data.paths import data_home
+from catdog.policy import current_policy
 from catdog.train.budget import human_bytes
 
 try:
@@ -235,8 +236,8 @@ def clean_cache(keep: Collection[str] = (), cap_bytes: int | None = None) -> lis
     In order: hidden folders of killed writers (whose entry's lock is free) and of interrupted
     removals; entries whose dataset folder is gone; then the least recently used entries while
     the cache is over ``cap_bytes`` (default: half the disk space it could have, at most
-    :data:`MAX_CACHE_BYTES`). Entries in ``keep`` and entries someone reads (holds a
-    :class:`CacheLease` on) are never deleted.
+    :data:`MAX_CACHE_BYTES`, and in hosted mode the policy's cap). Entries in ``keep`` and
+    entries someone reads (holds a :class:`CacheLease` on) are never deleted.
     """
     root = cache_root()
     _remove_dead_writers(root)
@@ -250,6 +251,8 @@ def clean_cache(keep: Collection[str] = (), cap_bytes: int | None = None) -> lis
     total = sum(e.size for e in _entries(root))
     if cap_bytes is None:
         cap_bytes = int(min(MAX_CACHE_BYTES, (shutil.disk_usage(root).free + total) * CACHE_SHARE))
+        if (hosted_cap := current_policy().cache_cap_bytes) is not None:
+            cap_bytes = min(cap_bytes, hosted_cap)
     for entry in sorted(left, key=lambda e: e.last_used):
         if total <= cap_bytes:
             break

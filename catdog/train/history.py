@@ -81,7 +81,7 @@ def fine_tuning_start(history: Sequence[Mapping[str, float]]) -> int | None:
 
 def short_id(run_id: str) -> str:
     """A run id without its date and time stamp, for legends: ``seed-baseline-3fa2``."""
-    return re.sub(r"^\d{8}-\d{6}-", "", run_id)
+    return re.sub(r"-([0-9a-f]{4})[0-9a-f]{12}$", r"-\1", re.sub(r"^\d{8}-\d{6}-", "", run_id))
 
 
 def dataset_name(data: str) -> str:

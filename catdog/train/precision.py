@@ -30,6 +30,7 @@ from typing import Any
 from catdog.data.paths import data_home
 from catdog.failures import one_line
 from catdog.model.registry import POLICIES
+from catdog.policy import current_policy
 
 PRECISIONS = ("auto", *POLICIES)
 # auto takes a 16-bit arithmetic only when it is clearly faster: float32 is the reference
@@ -278,7 +279,8 @@ def choose_precision(
 
     ``float32`` needs no measurement. ``bfloat16``/``float16`` are checked once (cached) so a
     machine that cannot run them says so before training starts. ``auto`` measures every
-    candidate once per machine and model shape (cached; ``refresh`` measures again).
+    candidate once per machine and model shape (cached; ``refresh`` measures again). Hosted
+    mode trains in float32 whatever was asked, and says so (no timing process is started).
 
     Raises:
         PrecisionError: the requested arithmetic cannot run here; the message says why and
@@ -286,6 +288,9 @@ def choose_precision(
     """
     if requested not in PRECISIONS:
         raise PrecisionError(precision_error(requested) or requested)
+    precision, why = current_policy().precision_for(requested)
+    if why is not None:
+        return PrecisionChoice(precision, requested, why, machine=cpu_description())
     if requested == "float32":
         machine = cpu_description()
         return PrecisionChoice("float32", "float32", "float32, as chosen", machine=machine)

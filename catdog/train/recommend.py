@@ -22,11 +22,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from catdog import hosting
 from catdog.data.datasets import DatasetInfo
 from catdog.data.paths import demo_dataset_dir
 from catdog.model.backbones import BACKBONES
 from catdog.model.weights import cached_weights, keras_models_dir
+from catdog.policy import current_policy
 from catdog.train.precision import cached_choice, epochs_in_budget
 
 # Training photos per class from which catdog-net's long recipe is worth its 28 minutes
@@ -68,7 +68,8 @@ def _measured(model: str, settings: dict[str, Any]) -> dict[str, Any]:
     recipe's shape before (free then), else float32 (auto's first timing takes half a
     minute, too long for a first result) — and hosted mode's caps."""
     known = cached_choice(model, settings["image_size"], settings["batch_size"])
-    return hosting.capped_settings({**settings, "precision": "auto" if known else "float32"})
+    precision = "auto" if known else "float32"
+    return current_policy().capped_settings({**settings, "precision": precision})
 
 
 def _speed(model: str, settings: dict[str, Any]) -> float | None:

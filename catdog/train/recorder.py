@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from catdog.model.backend import keras
+from catdog.policy import HostedLimitError, current_policy
 from catdog.train import cluster, phases, runs
 from catdog.train.config import TrainConfig
 from catdog.train.distribute import Distribution
@@ -38,6 +39,7 @@ class RunState:
     dist: Distribution | None = None  # where it trains (settled once training starts)
     restored: int = 0  # on a cluster: the epochs restored from its backup, 0 for none
     test_with: TestFn | None = None  # the final test evaluation the caller passed
+    stop_reason: str = ""  # why the run stopped by itself before its end (hosted quota)
 
     @property
     def workers(self) -> int:
@@ -88,6 +90,25 @@ class RunRecorder(keras.callbacks.Callback):
         if losses:
             self.since_best_loss = len(losses) - 1 - losses.index(min(losses))
         self.epoch_started = time.monotonic()
+        self.policy = current_policy()  # hosted mode: the workspace's quota holds every epoch
+
+    def _quota_problem(self, epoch: int) -> str | None:
+        """Why saving epoch ``epoch`` would take the workspace over its quota, else None.
+
+        A commit writes the model (weights and optimizer state) beside ``last.keras`` before
+        it replaces it; the first also copies it to ``best.keras``: so it needs one model's
+        size of room, two for the first epoch of a run.
+        """
+        if self.policy.quota_bytes is None:
+            return None
+        variables = [*self.saved.weights, *self.model.optimizer.variables]
+        size = sum(int(math.prod(v.shape)) * 4 for v in variables)
+        needed = size if (self.path / runs.LAST_MODEL).exists() else 2 * size
+        try:
+            self.policy.check_quota(needed, f"saving epoch {epoch}")
+        except HostedLimitError as exc:
+            return f"stopped before saving epoch {epoch}: {exc}"
+        return None
 
     def _lr(self) -> float:
         return float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
@@ -147,6 +168,10 @@ class RunRecorder(keras.callbacks.Callback):
             ),
         }
         row = {k: v for k, v in row.items() if v is not None}
+        if (problem := self._quota_problem(epoch + 1)) is not None:
+            self.run.stop_reason = problem  # the epochs saved so far are kept
+            self.stopped_by_user = self.model.stop_training = True
+            return
         # last.keras, best.keras and the history row are committed together (a kill at any
         # moment leaves a state a resume continues from without training an epoch twice).
         val_acc = row.get("val_accuracy", -1.0)

@@ -271,8 +271,9 @@ def _run(
             runs.atomic_write_json(path / runs.METRICS_FILE, metrics)
         finally:
             heartbeat.stop()  # before the final state, which a last beat would overwrite
-        runs.write_status(path, state, epochs_done=len(history), phase=None)
-        run.emit("end", epoch=len(history), state=state)
+        reason = run.stop_reason or None
+        runs.write_status(path, state, epochs_done=len(history), phase=None, reason=reason)
+        run.emit("end", epoch=len(history), state=state, message=run.stop_reason)
         return TrainResult(path.name, path, state, history, metrics)
     except BaseException as exc:
         message = failure_message(exc, run.cfg.precision)

@@ -16,18 +16,17 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from catdog import hosting
 from catdog.data.archive import ArchiveError, safe_extract
 from catdog.data.datasets import (
     DatasetError,
     balance_warnings,
 )
+from catdog.data.import_bounds import ImportBudget, extract_limits, pixel_problems
 from catdog.data.importer.checks import (
     check_hosted_source,
     check_paths,
     check_request,
     existing_import,
-    extract_limits,
     import_options,
     name_warnings,
 )
@@ -50,7 +49,10 @@ from catdog.data.importer.splits import (
     check_kept_split,
 )
 from catdog.data.importer.sweep import STALE_AFTER_MINUTES, WORK_DIR, sweep_folder, work_dir_prefix
+from catdog.data.names import shown
+from catdog.policy import current_policy
 from catdog.progress import ProgressFn
+from catdog.quota import folder_size
 
 
 def import_dataset(
@@ -85,13 +87,17 @@ def import_dataset(
     Raises:
         DatasetError: the source is missing, unsafe, not in a known layout, has too few images
             for the split, or ``out`` is taken.
-        catdog.hosting.HostedLimitError: in hosted mode, the source is not an upload (a folder
-            or file of the server), the upload or the dataset is over a cap, or the workspace
-            is over its quota.
+        catdog.policy.HostedLimitError: in hosted mode, a read-only visitor, the source is not
+            an upload (a folder or file of the server), the upload, the dataset or its pixels
+            are over a cap, the import would take the workspace over its quota (stopped
+            before or while writing, nothing kept), or the workspace or the server is
+            importing already.
     """
     source, out = Path(source).expanduser(), Path(out).expanduser()
     split = check_request(split, seed_counts)
-    check_hosted_source(source)  # before anything tells what the server has
+    policy = current_policy()
+    policy.check_writable(f"importing {source.name}")
+    check_hosted_source(source, policy)  # before anything tells what the server has
     src, dst = check_paths(source, out)
     options = import_options(src, split, seed, seed_counts)
     earlier = existing_import(dst, options)
@@ -100,10 +106,15 @@ def import_dataset(
 
     dst.parent.mkdir(parents=True, exist_ok=True)
     sweep_folder(dst.parent, WORK_DIR, time.time() - STALE_AFTER_MINUTES * 60, dst.name)
-    with disk_space(dst.parent):  # a full disk: one clear error, once the work is gone
+    with (
+        policy.job_slot("import"),  # one import per workspace, a few per server
+        ImportBudget(policy, source.name) as budget,  # the bytes it writes, counted
+        disk_space(dst.parent),  # a full disk: one clear error, once the work is gone
+    ):
         work = Path(tempfile.mkdtemp(prefix=work_dir_prefix(dst.name), dir=dst.parent))
         try:
-            result = _build(src, source, dst, work, split, seed, seed_counts, workers, progress)
+            result = _build(src, source, dst, work, split, seed, seed_counts, workers, progress,
+                            budget)  # fmt: skip
             publish(result, options, work / "dataset", dst)
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -120,20 +131,26 @@ def _build(
     seed_counts: tuple[int, int, int],
     workers: int | None,
     progress: ProgressFn | None,
+    budget: ImportBudget,
 ) -> ImportReport:
     """Find the source's images, check them, and place the chosen ones in ``work/dataset``;
     returns the report of the import into ``dst`` (see :func:`import_dataset`).
 
     Raises:
         DatasetError: as for :func:`import_dataset`.
-        catdog.hosting.HostedLimitError: in hosted mode, a source or dataset over a cap.
+        catdog.policy.HostedLimitError: in hosted mode, a source or dataset over a cap.
     """
-    root, layout, items, passed = _gather(src, source, work, progress)
+    root, layout, items, passed = _gather(src, source, work, progress, budget)
+    strays = stray_files(root, layout, items)
+    # Before any pixel is decoded: images over the policy's pixel caps, from their headers.
+    too_big = pixel_problems([(i.path, shown(i.rel)) for i in items], budget.policy, str(source))
+    passed += [SkippedFile(i.rel, too_big[i.path]) for i in items if i.path in too_big]
+    items = [item for item in items if item.path not in too_big]
     kept = split is None and layout == "split folders"
     if kept:
         check_kept_split(items, source)
     checker, assignment, unused = _check_images(
-        items, work / "staging", layout, split, seed, seed_counts, workers, progress
+        items, work / "staging", layout, split, seed, seed_counts, workers, progress, budget
     )
     dataset = work / "dataset"
     placed = [i.path for per_class in assignment.values() for v in per_class.values() for i in v]
@@ -146,26 +163,29 @@ def _build(
         seed=seed,
         classes=sorted({item.cls for item in items}),
         counts=place_images(assignment, checker.staged, dataset),
-        skipped=passed + checker.skipped + stray_files(root, layout, items),
+        skipped=passed + checker.skipped + strays,
         unused=unused,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         copied=outcomes["copied"],
         converted=outcomes["converted"],
     )
     result.warnings = name_warnings(result.classes) + balance_warnings(result.counts)
-    hosting.check_dataset_bytes(hosting.folder_size(dataset), str(source))
+    budget.policy.check_dataset_bytes(folder_size(dataset), str(source))
     return result
 
 
 def _gather(
-    src: Path, source: Path, work: Path, progress: ProgressFn | None
+    src: Path, source: Path, work: Path, progress: ProgressFn | None, budget: ImportBudget
 ) -> tuple[Path, str, list[Item], list[SkippedFile]]:
     """Extract a zip into ``work`` (or take the folder as it is), find its layout and list its
     candidate images; returns (root, layout, items, files passed over before checking)."""
+    policy = budget.policy
     if src.is_file():
         root = work / "extracted"
         try:
-            extraction = safe_extract(src, root, limits=extract_limits(), progress=progress)
+            extraction = safe_extract(
+                src, root, limits=extract_limits(policy), progress=progress, budget=budget
+            )
         except ArchiveError as exc:
             raise DatasetError(str(exc)) from exc
         passed = [SkippedFile(entry.name, entry.reason) for entry in extraction.skipped]
@@ -176,7 +196,7 @@ def _gather(
     # One class, however its folder name is encoded (é composed or decomposed: NFC or NFD).
     collected = collect(root, layout, base)
     items = [replace(item, cls=unicodedata.normalize("NFC", item.cls)) for item in collected]
-    hosting.check_dataset_images(len(items), str(source))
+    policy.check_dataset_images(len(items), str(source))
     found = Counter(item.cls for item in items)
     if len(found) < 2:
         empty = [f"{cls}: none" for cls in class_folders(layout, base) if cls not in found]
@@ -197,6 +217,7 @@ def _check_images(
     seed_counts: tuple[int, int, int],
     workers: int | None,
     progress: ProgressFn | None,
+    budget: ImportBudget,
 ) -> tuple[Checker, dict, int]:
     """Decode the images on a thread pool, staging the usable ones in ``staging``, and decide
     each one's split (:func:`assign_splits`); returns (checker, assignment, unused)."""
@@ -207,6 +228,6 @@ def _check_images(
     ):
         # PetImages is full of "Possibly corrupt EXIF data" warnings; the pixels are fine.
         warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
-        checker = Checker(pool, staging, len(items), progress)
+        checker = Checker(pool, staging, len(items), progress, budget)
         assignment, unused = assign_splits(items, checker, layout, split, seed, seed_counts)
     return checker, assignment, unused

@@ -9,8 +9,6 @@ import json
 import tempfile
 from pathlib import Path
 
-from catdog import hosting
-from catdog.data.archive import ExtractLimits
 from catdog.data.datasets import (
     MANIFEST_NAME,
     DatasetError,
@@ -20,6 +18,7 @@ from catdog.data.importer.report import ImportReport, SkippedFile
 from catdog.data.importer.splits import SplitSpec, check_split
 from catdog.data.importer.sweep import upload_dir_prefix
 from catdog.data.names import look_alike_letters, shown
+from catdog.policy import Policy
 
 
 def check_request(split: SplitSpec, seed_counts: tuple[int, int, int]) -> SplitSpec:
@@ -48,10 +47,10 @@ def check_paths(source: Path, out: Path) -> tuple[Path, Path]:
     return src, dst
 
 
-def check_hosted_source(source: Path) -> None:
+def check_hosted_source(source: Path, policy: Policy) -> None:
     """In hosted mode, read only what a visitor uploaded: a file the dashboard wrote into this
     process' upload folder (:func:`upload_dir_prefix`), within the upload cap."""
-    if not hosting.hosted():
+    if policy.allows_server_files:
         return
     src = source.resolve()
     folder = src.parent
@@ -61,21 +60,9 @@ def check_hosted_source(source: Path) -> None:
         and folder.name.startswith(upload_dir_prefix())
     )
     if not uploaded:
-        hosting.refuse_server_files(f"importing {source}")
-    hosting.check_upload(src.stat().st_size, src.name)
-    hosting.check_quota(src.stat().st_size, src.name)
-
-
-def extract_limits() -> ExtractLimits | None:
-    """In hosted mode an archive may expand to twice the dataset cap (photos barely compress;
-    the finished dataset is checked against the cap itself); locally, the archive defaults."""
-    if not hosting.hosted():
-        return None
-    limits = hosting.settings()
-    return ExtractLimits(
-        max_total_bytes=2 * limits.max_dataset_bytes,
-        max_entries=2 * limits.max_dataset_images + 1000,
-    )
+        policy.refuse_server_files(f"importing {source}")
+    policy.check_upload(src.stat().st_size, src.name)
+    policy.check_quota(src.stat().st_size, src.name)
 
 
 def _fingerprint(source: Path) -> str:

@@ -4,6 +4,7 @@ fully decoded and staged as an RGB JPEG, or skipped with the reason.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import stat
@@ -13,6 +14,7 @@ from pathlib import Path
 from PIL import Image
 
 from catdog.data.images import ImageError, opened_rgb
+from catdog.data.import_bounds import ImportBudget
 from catdog.data.importer.layouts import Item
 from catdog.data.importer.report import JPEG_QUALITY, SkippedFile
 from catdog.data.names import shown
@@ -58,7 +60,9 @@ def read_regular(path: Path, rel: str) -> bytes | str:
     return data
 
 
-def stage_photo(data: bytes, name: str, staged: Path) -> tuple[str, str]:
+def stage_photo(
+    data: bytes, name: str, staged: Path, budget: ImportBudget | None = None
+) -> tuple[str, str]:
     """Check a photo's bytes by decoding them fully, and stage it as an RGB JPEG.
 
     The one check every photo catdog keeps goes through, whether imported or added by hand
@@ -70,6 +74,8 @@ def stage_photo(data: bytes, name: str, staged: Path) -> tuple[str, str]:
             :func:`catdog.data.names.shown`).
         staged: the file to write (a plain RGB JPEG is copied byte for byte, anything else
             re-encoded).
+        budget: an import's budget: a JPEG decodes reduced to its ``min_side`` (if set), and
+            the bytes are counted before they are written (None: neither).
 
     Returns:
         ``("copied" | "converted", "")``, or ``("skipped", reason)`` with the one-line reason,
@@ -79,33 +85,50 @@ def stage_photo(data: bytes, name: str, staged: Path) -> tuple[str, str]:
         # The decoded image counts against the decode budget until it is written (see
         # catdog.data.images.DECODE_BUDGET_PIXELS), so the pool's threads cannot each hold a
         # full-size photo at once.
-        with opened_rgb(data, name=name) as image:
+        min_side = budget.min_side if budget is not None else None
+        with opened_rgb(data, name=name, min_side=min_side) as image:
             if is_plain_jpeg(data):
+                if budget is not None:
+                    budget.add_staged(len(data))
                 staged.write_bytes(data)
                 return "copied", ""
-            image.save(staged, "JPEG", quality=JPEG_QUALITY)
+            encoded = io.BytesIO()
+            image.save(encoded, "JPEG", quality=JPEG_QUALITY)
+            if budget is not None:
+                budget.add_staged(encoded.tell())
+            staged.write_bytes(encoded.getbuffer())
             return "converted", ""
     except ImageError as exc:
         return "skipped", str(exc)
 
 
-def _ingest(item: Item, staged: Path) -> tuple[str, str]:
-    """Read one file, then check and stage it (:func:`stage_photo`); returns (outcome,
-    reason)."""
+def _ingest(item: Item, staged: Path, budget: ImportBudget) -> tuple[str, str]:
+    """Read one file, then check and stage it (:func:`stage_photo`, a JPEG reduced to
+    ``budget.min_side`` if set, its bytes counted by ``budget``); returns (outcome, the reason
+    it was skipped or the SHA-256 of its bytes)."""
     name = shown(item.rel)  # the name in messages: one line, nothing hidden
     data = read_regular(item.path, name)
     if isinstance(data, str):
         return "skipped", data
-    return stage_photo(data, name, staged)
+    outcome, reason = stage_photo(data, name, staged, budget)
+    if outcome == "skipped":
+        return outcome, reason
+    return outcome, hashlib.sha256(data).hexdigest()  # exact duplicates are counted from it
 
 
 class Checker:
     """Runs :func:`_ingest` over items on a thread pool, in order, and keeps the tallies."""
 
     def __init__(
-        self, pool: ThreadPoolExecutor, staging: Path, total: int, progress: ProgressFn | None
+        self,
+        pool: ThreadPoolExecutor,
+        staging: Path,
+        total: int,
+        progress: ProgressFn | None,
+        budget: ImportBudget,
     ) -> None:
         self.pool, self.staging, self.total, self.progress = pool, staging, total, progress
+        self.budget = budget
         self.staged: dict[Path, Path] = {}
         self.skipped: list[SkippedFile] = []
         self.outcome: dict[Path, str] = {}  # "copied" or "converted", per usable file
@@ -118,7 +141,10 @@ class Checker:
         targets = [self.staging / f"{first + i:07d}.jpg" for i in range(len(items))]
         good = []
         for item, target, (outcome, reason) in zip(
-            items, targets, self.pool.map(_ingest, items, targets), strict=True
+            items,
+            targets,
+            self.pool.map(_ingest, items, targets, [self.budget] * len(items)),
+            strict=True,
         ):
             self.done += 1
             self.total = max(self.total, self.done)

@@ -201,9 +201,12 @@ def effective_state(status: dict[str, Any], run_path: Path | None = None) -> str
     :data:`STALE_AFTER_SECONDS` means interrupted.
     """
     state = status.get("state", "unknown")
-    if state not in ("running", QUEUED):  # a queued run's job holds its lock too
+    if state not in ("running", QUEUED):
         return state
     same_host = status.get("host") == socket.gethostname()
+    if state == QUEUED:  # its job holds no lock while it waits: its process must be alive
+        alive = not same_host or process_alive(int(status.get("pid", -1)))
+        return state if alive else "interrupted"
     if same_host and run_path is not None:
         taken = lock_taken(run_path)
         if taken is not None:

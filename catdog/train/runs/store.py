@@ -12,7 +12,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from catdog import hosting
 from catdog.data.paths import (
     current_workspace,
     in_dataset_roots,
@@ -21,6 +20,7 @@ from catdog.data.paths import (
     runs_dir,
     weights_dir,
 )
+from catdog.policy import current_policy
 from catdog.train.runs.checks import read_run_files
 from catdog.train.runs.commit import staged_model
 from catdog.train.runs.files import (
@@ -41,9 +41,10 @@ if TYPE_CHECKING:
 
 
 def new_run_id(model_name: str) -> str:
-    """A unique, sortable run id such as ``20261128-071502-seed-baseline-3fa2``."""
+    """A unique, sortable run id such as ``20261128-071502-seed-baseline-3fa2c41d9e07b5a8``
+    (64 random bits: on a shared server an id is not guessed)."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return f"{stamp}-{model_name}-{secrets.token_hex(2)}"
+    return f"{stamp}-{model_name}-{secrets.token_hex(8)}"
 
 
 def _installed_version(*distributions: str) -> str | None:
@@ -83,25 +84,33 @@ def create_run(config: TrainConfig, run_id: str | None = None, *, root: Path | N
     Raises:
         TrainingError: a setting cannot work, or the dataset has fewer than 2 classes.
         DatasetError: ``config.data`` is not a dataset.
-        catdog.hosting.HostedLimitError: in hosted mode, a setting over its cap, data that
-            is not one of the visitor's or the shared datasets, a weights file that is not one
-            the visitor uploaded, or a workspace over its quota.
+        catdog.policy.HostedLimitError: in hosted mode, a read-only visitor, a setting over
+            its cap, data that is not one of the visitor's or the shared datasets, a weights
+            file that is not one the visitor uploaded, or a workspace with less room left
+            than a run needs.
     """
-    from catdog.data.datasets import check_trainable, scan_dataset
+    from catdog.data.datasets import DatasetError, check_trainable, scan_dataset
     from catdog.train.config import TrainingError
 
     cfg = config.resolved()
-    hosting.check_training(cfg)  # every new run passes here: the one place caps are enforced
-    hosting.check_quota()
-    if hosting.hosted() and not in_dataset_roots(cfg.data):
-        hosting.refuse_server_files(f"training on {cfg.data}")
-    if hosting.hosted() and cfg.weights and Path(cfg.weights).parent != weights_dir().resolve():
-        hosting.refuse_server_files(f"reading the weights file {cfg.weights}",
-                                    "upload the weights file instead")  # fmt: skip
-    info = scan_dataset(Path(cfg.data))
-    if len(info.classes) < 2:
-        raise TrainingError(f"{cfg.data} has {len(info.classes)} class folder(s); need at least 2")
-    check_trainable(info, test=cfg.test)
+    policy = current_policy()  # every new run passes here: the one place caps are enforced
+    policy.check_writable(f"training {cfg.model}")
+    policy.check_training(cfg)
+    policy.check_new_run()
+    if not in_dataset_roots(cfg.data):
+        policy.refuse_server_files(f"training on {cfg.data}")
+    if cfg.weights and Path(cfg.weights).parent != weights_dir().resolve():
+        policy.refuse_server_files(f"reading the weights file {cfg.weights}",
+                                   "upload the weights file instead")  # fmt: skip
+    try:  # hosted mode: the messages name no server folder
+        info = scan_dataset(Path(cfg.data))
+        if len(info.classes) < 2:
+            raise TrainingError(
+                f"{cfg.data} has {len(info.classes)} class folder(s); need at least 2"
+            )
+        check_trainable(info, test=cfg.test)
+    except (DatasetError, TrainingError) as exc:
+        raise type(exc)(policy.shown(str(exc))) from None
     if run_id is not None:
         check_run_id(run_id)
     run_id = run_id or new_run_id(cfg.model)
@@ -287,6 +296,8 @@ def resume_problem(info: RunInfo, *, holding_lock: bool = False) -> str | None:
         return over_cap
     if info.state == "running" and not holding_lock:
         return f"run {info.id} is still running; stop it first"
+    if info.state == QUEUED:
+        return f"run {info.id} is waiting in the training queue; cancel it first"
     if info.state == "completed" and info.epochs_done >= info.epochs:
         return f"run {info.id} already finished all {info.epochs} epochs"
     models = (info.path / LAST_MODEL, staged_model(info.path, info.epochs_done))
@@ -297,12 +308,13 @@ def resume_problem(info: RunInfo, *, holding_lock: bool = False) -> str | None:
 
 def _hosted_cap_problem(info: RunInfo) -> str | None:
     """In hosted mode, why the run's settings may not train here (a cap), else ``None``."""
-    if not hosting.hosted():
+    policy = current_policy()
+    if not policy.hosted:
         return None
     from catdog.train.config import TrainConfig
 
     try:
-        hosting.check_training(TrainConfig.from_dict(info.config["train"]))
+        policy.check_training(TrainConfig.from_dict(info.config["train"]))
     except ValueError as exc:  # HostedLimitError, or settings this version does not know
         return f"run {info.id} cannot train here: {exc}"
     return None
@@ -311,14 +323,15 @@ def _hosted_cap_problem(info: RunInfo) -> str | None:
 def delete_run(run: str | Path) -> Path:
     """Delete one of the caller's runs (its whole folder); returns the folder deleted.
 
-    Never a shared example (hosted mode), nor a run that is training or queued: its trainer
-    holds the run's :class:`RunLock`, and the lock is held here while the folder goes, so
-    nothing can start training it meanwhile.
+    Never a shared example (hosted mode), nor a run that is training (its trainer holds the
+    run's :class:`RunLock`) or queued (its status says so while its process lives); the lock
+    is held here while the folder goes, so nothing can start training it meanwhile.
 
     Raises:
         RunError: no such run (in the caller's workspace), a shared example, or a run being
             trained or waiting in the queue (the message says to stop or cancel it first).
     """
+    current_policy().check_writable(f"deleting run {run}")
     path = resolve_run(run)
     if is_shared(path):
         raise RunError(f"run {path.name} is a shared example; only your own runs can be deleted")
@@ -330,10 +343,12 @@ def delete_run(run: str | Path) -> Path:
             "is training; stop it")  # fmt: skip
         raise RunError(f"run {path.name} {what} first, then delete it") from None
     with lock:
-        if not lock.exclusive and effective_state(_read_status_quietly(path) or {}) in (
-            "running",
-            "queued",
-        ):  # no flock here: the status file is all there is to go by
+        state = effective_state(_read_status_quietly(path) or {})
+        if state == QUEUED:  # a queued job holds no lock while it waits
+            raise RunError(
+                f"run {path.name} is waiting in the training queue; cancel it first, then delete it"
+            )
+        if not lock.exclusive and state == "running":  # no flock: the status file tells
             raise RunError(f"run {path.name} is training; stop it first, then delete it")
         shutil.rmtree(path)
     return path
