@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from catdog.figures import confusion_figure, pr_figure, reliability_figure, roc_figure
-from catdog.inference.evaluate import confusion_at, images_in_cell, results_csv
+from catdog.inference.evaluation_table import confusion_at, images_in_cell, results_csv
 from pages.shared import literal, predictor, thumb
 
 GALLERY_COLUMNS, GALLERY_SIZE = 6, 12

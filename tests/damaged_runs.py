@@ -7,6 +7,7 @@ listing must show it as ``damaged`` with ``reason`` in its error, and never rais
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -47,6 +48,26 @@ def _directory(name: str) -> Callable[[Path], None]:
     return apply
 
 
+def _train(**values: object) -> Callable[[Path], None]:
+    return _edit("config.json", lambda c: c["train"].update(values))
+
+
+def _fifo(name: str) -> Callable[[Path], None]:
+    def apply(path: Path) -> None:
+        (path / name).unlink(missing_ok=True)
+        os.mkfifo(path / name)
+
+    return apply
+
+
+def _sparse(name: str, size: int) -> Callable[[Path], None]:
+    def apply(path: Path) -> None:
+        with open(path / name, "r+b") as f:
+            f.truncate(size)
+
+    return apply
+
+
 # (variant id, how the folder is damaged, what the reason must say)
 VARIANTS: list[tuple[str, Callable[[Path], None], str]] = [
     ("config-not-json", _bytes("config.json", b"{not json"), "config.json is not valid JSON"),
@@ -79,6 +100,53 @@ VARIANTS: list[tuple[str, Callable[[Path], None], str]] = [
      "history.csv line 2: could not convert string to float: 'abc'"),
     ("checkpoint-epoch-a-str", _json("checkpoint.json", {"epoch": "1", "row": {"epoch": 1}}),
      "checkpoint.json: 'epoch' must be an int ≥ 1, got '1'"),
+    # --- values of the right type that no run has (range checks) -----------------------------
+    ("image-size-12000", _train(image_size=12000),
+     "config.json: 'train.image_size': image size must be between 32 and 512 pixels, got 12000"),
+    ("epochs-a-billion", _train(epochs=10**9),
+     "config.json: 'train.epochs' is 1,000,000,000, more than any run trains with (the limit "
+     "is 10,000)"),
+    ("batch-size-zero", _train(batch_size=0),
+     "config.json: 'train.batch_size': batch size must be ≥ 1, got 0"),
+    ("batch-size-huge", _train(batch_size=10**7),
+     "config.json: 'train.batch_size' is 10,000,000, more than any run trains with"),
+    ("learning-rate-nan", _train(learning_rate=float("nan")),
+     "config.json: 'train.learning_rate' must be a finite number, got nan"),
+    ("learning-rate-negative", _train(learning_rate=-0.1),
+     "config.json: 'train.learning_rate': learning rate must be positive, got -0.1"),
+    ("dropout-two", _train(dropout=2.0), "config.json: 'train.dropout': dropout must be in [0, 1)"),
+    ("minutes-infinite", _train(time_limit_minutes=float("inf")),
+     "config.json: 'train.time_limit_minutes' must be a finite number, got inf"),
+    ("classes-one", _edit("config.json", lambda c: c.update(classes=["cats"])),
+     "config.json: 'classes' holds 1 class name(s); a run has 2 to 1,000 classes"),
+    ("classes-5000", _edit("config.json", lambda c: c.update(classes=list(map(str, range(5000))))),
+     "config.json: 'classes' holds 5,000 class name(s)"),
+    ("classes-case-twins", _edit("config.json", lambda c: c.update(classes=["cats", "Cats"])),
+     "config.json: 'classes' holds 'cats' and 'Cats', one name to a disk that ignores case"),
+    ("classes-a-path", _edit("config.json", lambda c: c.update(classes=["../x", "dogs"])),
+     "config.json: 'classes' holds '../x', which is no folder name"),
+    ("pid-negative", _edit("status.json", lambda s: s.update(pid=-1)),
+     "status.json: 'pid' must be a process id (≥ 1), got -1"),
+    ("epochs-done-negative", _edit("status.json", lambda s: s.update(epochs_done=-5)),
+     "status.json: 'epochs_done' must be 0 to 1,000,000, got -5"),
+    ("heartbeat-far", _edit("status.json", lambda s: s.update(heartbeat=1e300)),
+     "status.json: 'heartbeat' must be a time, got 1e+300"),
+    ("accuracy-seven", _json("metrics.json", {"test_accuracy": 7}),
+     "metrics.json: 'test_accuracy' must be between 0 and 1, got 7"),
+    ("history-accuracy-three", _bytes("history.csv", b"epoch,loss,accuracy\n1,0.5,3\n"),
+     "history.csv line 2: 'accuracy' must be between 0 and 1, got 3.0"),
+    ("history-epoch-zero", _bytes("history.csv", b"epoch,loss\n0,0.5\n"),
+     "history.csv line 2: 'epoch' must be 1 to 1,000,000, got 0"),
+    ("checkpoint-epoch-a-billion",
+     _json("checkpoint.json", {"epoch": 10**9, "row": {"epoch": 10**9}}),
+     "checkpoint.json: 'epoch' must be at most 1,000,000, got 1,000,000,000"),
+    # --- files that are no regular file, or far bigger than any run file --------------------
+    *[(f"{name.split('.')[0]}-a-fifo", _fifo(name),
+       f"{name} cannot be read (it is a named pipe (FIFO), not a regular file)")
+      for name in ("config.json", "status.json", "history.csv", "checkpoint.json",
+                   "metrics.json")],
+    ("config-huge", _sparse("config.json", 70 * 1024**2),
+     "config.json cannot be read (it is 73,400,320 bytes, far more than such a file holds"),
 ]  # fmt: skip
 
 

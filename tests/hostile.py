@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import gzip
 import io
+import json
 import os
 import re
 import struct
@@ -46,6 +47,7 @@ from builders import (
     image_bytes,
     noise_rgb,
     orientation,
+    png_chunk,
     png_declaring,
     raw_zip,
     tiff_with,
@@ -168,6 +170,131 @@ BOMB_IMAGES: dict[str, tuple[Callable[[], bytes], str]] = {
 }
 
 
+# Files whose decoding work is not bounded by their pixels: scans, segments, chunks, inflated
+# metadata, frames, pages, strips (catdog.data.image_work). Each is tiny and would cost a
+# decoder minutes or gigabytes; each is refused from its structure, before any decoder runs.
+
+
+def _progressive(size: int = 48) -> bytes:
+    return encode(noise_rgb(size, size), "JPEG", progressive=True)
+
+
+def _repeated_scans(times: int, declare: tuple[int, int] | None = None) -> bytes:
+    """A progressive JPEG whose first scan is repeated ``times`` times (libjpeg warns and
+    decodes each again), its frame header declaring ``declare`` (width, height) if given."""
+    data = bytearray(_progressive())
+    if declare is not None:
+        sof = data.index(b"\xff\xc2")
+        data[sof + 5 : sof + 9] = struct.pack(">HH", declare[1], declare[0])
+    first, second = [m.start() for m in re.finditer(rb"\xff\xda", bytes(data))][:2]
+    scan = bytes(data[first:second])
+    return bytes(data[:second]) + scan * times + bytes(data[second:])
+
+
+def _segments(count: int) -> bytes:
+    """A JPEG with ``count`` empty comment segments after its start marker."""
+    data = encode(noise_rgb(), "JPEG")
+    return data[:2] + b"\xff\xfe\x00\x02" * count + data[2:]
+
+
+def _png_with(*chunks: bytes) -> bytes:
+    """A small PNG (10×10) with ``chunks`` inserted before its image data."""
+    header = png_chunk(b"IHDR", struct.pack(">IIBBBBB", 10, 10, 8, 2, 0, 0, 0))
+    pixels = png_chunk(b"IDAT", zlib.compress(b"\0" * (10 * 31)))
+    return b"\x89PNG\r\n\x1a\n" + header + b"".join(chunks) + pixels + png_chunk(b"IEND", b"")
+
+
+INFLATED = zlib.compress(bytes(8 << 20), 9)  # 8 MiB of zeros in about 8 kB
+
+
+def _gif_frames(count: int) -> bytes:
+    """A GIF whose one frame is repeated ``count`` times."""
+    data = encode(noise_rgb(8, 8).convert("P"), "GIF")
+    palette = 3 * 2 ** ((data[10] & 7) + 1) if data[10] & 0x80 else 0
+    start = data.index(b"\x2c", 13 + palette)
+    return data[:start] + data[start:-1] * count + b"\x3b"
+
+
+def _tiff_pages(count: int) -> bytes:
+    """A TIFF whose one page (IFD) is chained ``count`` times (each copy points at the
+    same pixels)."""
+    data = bytearray(encode(noise_rgb(8, 8), "TIFF"))
+    ifd = struct.unpack("<I", data[4:8])[0]
+    entries = struct.unpack("<H", data[ifd : ifd + 2])[0]
+    block = bytes(data[ifd : ifd + 2 + 12 * entries])
+    next_at = ifd + 2 + 12 * entries
+    for _ in range(count - 1):
+        while len(data) % 2:
+            data += b"\0"
+        data[next_at : next_at + 4] = struct.pack("<I", len(data))
+        next_at = len(data) + len(block)
+        data += block + b"\0\0\0\0"
+    return bytes(data)
+
+
+def _tiff_strips(count: int) -> bytes:
+    """A TIFF whose StripOffsets declare ``count`` strips."""
+    data = bytearray(encode(noise_rgb(), "TIFF"))
+    ifd = struct.unpack("<I", data[4:8])[0]
+    for i in range(struct.unpack("<H", data[ifd : ifd + 2])[0]):
+        entry = ifd + 2 + 12 * i
+        if struct.unpack("<H", data[entry : entry + 2])[0] in (273, 279):
+            data[entry + 4 : entry + 8] = struct.pack("<I", count)
+    return bytes(data)
+
+
+def _webp_frames(count: int) -> bytes:
+    """An animated WebP of ``count`` (empty) frames."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return kind + struct.pack("<I", len(body)) + body + b"\0" * (len(body) & 1)
+
+    body = chunk(b"VP8X", b"\x02\0\0\0" + b"\x09\0\0" + b"\x09\0\0")
+    body += chunk(b"ANIM", b"\0" * 6) + chunk(b"ANMF", b"\0" * 16) * count
+    return b"RIFF" + struct.pack("<I", len(body) + 4) + b"WEBP" + body
+
+
+def _ztxt(size_mb: int = 8) -> bytes:
+    return png_chunk(b"zTXt", b"Comment\0\0" + zlib.compress(bytes(size_mb << 20), 9))
+
+
+WORK_BOMBS: dict[str, tuple[Callable[[], bytes], str]] = {
+    "scans.jpg": (lambda: _repeated_scans(500),
+                  r"has more than 100 progressive scans \(photos have about 10\)"),
+    "scan-work.jpg": (lambda: _repeated_scans(30, declare=(8000, 6000)),
+                      r"has \d+ progressive scans of 48 megapixels, more decoding work than the "
+                      r"limit \(1,000 megapixel-scans\)"),
+    "segments.jpg": (lambda: _segments(6000), r"has more than 5,000 JPEG segments"),
+    "chunks.png": (lambda: _png_with(*[png_chunk(b"tEXt", b"k\0v")] * 1100),
+                   r"has more than 1,000 PNG metadata chunks"),
+    "ztxt.png": (lambda: _png_with(_ztxt()),
+                 r"has a compressed text chunk \(zTXt\) that inflates past 4 MB of metadata"),
+    "ztxt-many.png": (lambda: _png_with(*[_ztxt(1)] * 6),
+                      r"has a compressed text chunk \(zTXt\) that inflates past 4 MB"),
+    "iccp.png": (lambda: _png_with(png_chunk(b"iCCP", b"icc\0\0" + INFLATED)),
+                 r"has a compressed colour profile chunk \(iCCP\) that inflates past 4 MB"),
+    "itxt.png": (lambda: _png_with(png_chunk(b"iTXt", b"k\0\x01\0en\0\0" + INFLATED)),
+                 r"has a compressed text chunk \(iTXt\) that inflates past 4 MB"),
+    "frames.png": (lambda: _png_with(png_chunk(b"acTL", struct.pack(">II", 5000, 0))),
+                   r"is an animation of 5,000 frames \(the limit is 1,000\)"),
+    "frames.gif": (lambda: _gif_frames(1100), r"is an animation of more than 1,000 frames"),
+    "pages.tif": (lambda: _tiff_pages(1100), r"is a TIFF of more than 1,000 pages"),
+    "strips.tiff": (lambda: _tiff_strips(200_000),
+                    r"is a TIFF cut into 200,000 strips or tiles \(the limit is 100,000\)"),
+    "frames.webp": (lambda: _webp_frames(1100), r"is an animation of more than 1,000 frames"),
+}  # fmt: skip
+
+# Work that real photos do ask for: never refused.
+REAL_WORK: dict[str, Callable[[], bytes]] = {
+    "progressive.jpg": _progressive,
+    "animated.gif": lambda: _gif_frames(12),
+    "animated.png": lambda: encode(noise_rgb(), "PNG", save_all=True,
+                                   append_images=[noise_rgb(seed=k) for k in range(1, 6)]),
+    "pages.tif": lambda: _tiff_pages(3),
+    "profile.png": lambda: _png_with(png_chunk(b"iCCP", b"icc\0\0" + zlib.compress(bytes(4000)))),
+}  # fmt: skip
+
+
 # ---------------------------------------------------------------------------------------------
 # Hostile zips: each is refused, or its bad entry skipped, with a message naming the entry
 
@@ -233,6 +360,28 @@ def with_comment(comment: bytes) -> Callable[[Path], Path]:
         return path
 
     return build
+
+
+def _point_at_first(*names: str) -> Callable[[bytearray], None]:
+    """Make the central records of ``names`` point at the first one's local header: entries
+    that share one stretch of data, as Fifield's overlapping zip bombs do."""
+
+    def edit(data: bytearray) -> None:
+        records = {}
+        at = data.index(b"PK\x01\x02")
+        while data[at : at + 4] == b"PK\x01\x02":
+            n, m, k = struct.unpack_from("<3H", data, at + 28)
+            records[bytes(data[at + 46 : at + 46 + n]).decode()] = at
+            at += 46 + n + m + k
+        first = struct.unpack_from("<L", data, records[names[0]] + 42)[0]
+        for name in names[1:]:
+            struct.pack_into("<L", data, records[name] + 42, first)
+
+    return edit
+
+
+_ZEROS = deflated("x", bytes(900 * 1024)).data  # 900 KiB of zeros: under the per-entry rules
+TARBALL = gzip.compress(b"a tar archive would be here" * 10)
 
 
 P = "photos.zip"
@@ -374,6 +523,45 @@ ARCHIVES = [
             f"{P} would expand to more than {GOOD_BYTES + 1000:,} bytes (reached at entry "
             "'cats/b.bmp'); this looks like a zip bomb",
             limits=ExtractLimits(max_total_bytes=GOOD_BYTES + 1000)),
+    # --- entries that share bytes, an archive that claims far more than it holds ----------
+    Archive("overlapping-entries",
+            edited(_point_at_first("cats/a.jpg", "cats/b.jpg"),
+                   RawEntry("cats/a.jpg", PHOTO), RawEntry("cats/b.jpg", PHOTO)),
+            f"{P}: entries 'cats/a.jpg' and 'cats/b.jpg' share bytes (their data overlap), a "
+            "trick of zip bombs; the archive is refused, re-create it"),
+    Archive("overlapping-many",
+            edited(_point_at_first(*(f"dogs/{k}.jpg" for k in range(8))),
+                   *(RawEntry(f"dogs/{k}.jpg", PHOTO) for k in range(8))),
+            f"{P}: entries 'dogs/0.jpg' and 'dogs/1.jpg' share bytes (their data overlap), a "
+            "trick of zip bombs; the archive is refused, re-create it"),
+    Archive("overlapping-by-size",
+            raw(RawEntry("cats/a.jpg", PHOTO, csize=len(PHOTO) + 40),
+                RawEntry("cats/b.jpg", PHOTO)),
+            f"{P}: entries 'cats/a.jpg' and 'cats/b.jpg' share bytes (their data overlap), a "
+            "trick of zip bombs; the archive is refused, re-create it"),
+    Archive("declared-total-vs-size",
+            raw(*(RawEntry(f"cats/z{k}.bmp", _ZEROS, plain=bytes(900 * 1024), method=8)
+                  for k in range(80))),
+            re.compile(re.escape(f"{P} declares 73,") + r"[\d,]+ bytes of contents in [\d,]+ "
+                       r"bytes \([\d,]+×; photos barely compress, the limit is 50×\); this "
+                       r"looks like a zip bomb")),
+    # --- archives inside the archive: skipped, never unpacked -------------------------------
+    Archive("nested-zip", raw(RawEntry("cats/more.zip", PHOTO)),
+            f"{P}: entry 'cats/more.zip' is an archive inside the archive; skipped (catdog does "
+            "not unpack archives within archives). Unpack it and import its folder",
+            skipped="cats/more.zip"),
+    Archive("nested-tarball", raw(RawEntry("dogs/more.tar.gz", TARBALL)),
+            f"{P}: entry 'dogs/more.tar.gz' is an archive inside the archive; skipped (catdog "
+            "does not unpack archives within archives). Unpack it and import its folder",
+            skipped="dogs/more.tar.gz"),
+    # --- names one disk holds as one and another as two -----------------------------------
+    Archive("case-twin-folders", raw(RawEntry("Cats/x.jpg", PHOTO)),
+            f"{P}: entry 'Cats/x.jpg' is named like 'cats' but for case; most disks hold the "
+            "two as one, so which is meant is ambiguous. Rename one and re-create the archive"),
+    Archive("case-twin-files", raw(RawEntry("cats/CAT.0.jpg", PHOTO)),
+            f"{P}: entry 'cats/CAT.0.jpg' is named like 'cats/cat.0.jpg' but for case; most "
+            "disks hold the two as one, so which is meant is ambiguous. Rename one and re-create "
+            "the archive"),
     Archive("nothing-extractable",
             lambda p: raw_zip(p, [RawEntry("cats/a.jpg", b"?" * 9, plain=PHOTO, flags=1),
                                   RawEntry("cats/b.jpg", b"?" * 9, plain=PHOTO, method=99)]),
@@ -517,6 +705,14 @@ def _image_cases() -> list[Case]:
         Case(f"odd:{name}", "image", everywhere(KEPT), files=((name, build()),))
         for name, build in ODD_BUT_GOOD.items()
     ]
+    cases += [
+        Case(f"work:{name}", "image", everywhere(SKIPPED, reason), ((name, build()),), bomb=True)
+        for name, (build, reason) in WORK_BOMBS.items()
+    ]
+    cases += [
+        Case(f"real-work:{name}", "image", everywhere(KEPT), files=((name, build()),))
+        for name, build in REAL_WORK.items()
+    ]
     return cases
 
 
@@ -607,13 +803,13 @@ def _name_cases() -> list[Case]:
         ), _named(NON_UTF8, NOT_AN_IMAGE)),
         Case("name:255-bytes", "name", everywhere(KEPT), _named(long)),
         Case("name:255-bytes-twins", "name", everywhere(KEPT),
-             tuple((n, photo(seed=i)) for i, n in enumerate(twins))),
+             tuple((n, photo(seed=200 + i)) for i, n in enumerate(twins))),
         Case("name:reserved", "name", everywhere(KEPT),
-             tuple((n, photo(seed=i)) for i, n in enumerate(reserved))),
+             tuple((n, photo(seed=200 + i)) for i, n in enumerate(reserved))),
         Case("name:nfc-nfd", "name", everywhere(KEPT),
-             ((nfc, photo(seed=1)), (nfd, photo(seed=2)))),
+             ((nfc, photo(seed=201)), (nfd, photo(seed=202)))),
         Case("name:leading-dashes", "name", everywhere(KEPT),
-             (("-rf.jpg", photo(seed=1)), ("--help.jpg", photo(seed=2)))),
+             (("-rf.jpg", photo(seed=201)), ("--help.jpg", photo(seed=202)))),
         Case("name:newline", "name", everywhere(KEPT, zip_import=control), _named("a\nb.jpg")),
         Case("name:newline-bad", "name", _bad_name_expect("c\nd.jpg", control),
              _named("c\nd.jpg", NOT_AN_IMAGE)),
@@ -653,6 +849,35 @@ def _class_name_cases() -> list[Case]:
         }, tree=_class_folders({"cats": 4, lookalike: 4, "dogs": 4})),
         Case("name:nfc-nfd-class", "name", {FOLDER: Expect(KEPT), ZIP: Expect(KEPT)},
              tree=_class_folders({nfc: 3, nfd: 3, "Hunde": 6})),
+        *_case_twin_cases(),
+    ]  # fmt: skip
+
+
+def _case_twin_cases() -> list[Case]:
+    """Class folders one disk holds as one and another as two, and names that hide things."""
+    twins = r"has class folders whose names differ only in case \(Cats/ and cats/\)"
+    in_zip = Expect(REFUSED, r"is named like '(Cats|cats)' but for case", named=False)
+    escape = "\x1b[31mcats"
+    return [
+        Case("name:class-case-twins", "name", {
+            FOLDER: Expect(REFUSED, twins), ZIP: in_zip, EVALUATE: Expect(REFUSED, twins),
+        }, tree=_class_folders({"Cats": 4, "cats": 4, "dogs": 8})),
+        Case("name:class-case-triplets", "name", {
+            FOLDER: Expect(REFUSED, r"differ only in case \(CATS/ and Cats/; CATS/ and cats/\)"),
+            ZIP: Expect(REFUSED, r"is named like '(CATS|Cats|cats)' but for case", named=False),
+            EVALUATE: Expect(REFUSED, r"differ only in case \(CATS/ and Cats/"),
+        }, tree=_class_folders({"CATS": 3, "Cats": 3, "cats": 3, "dogs": 9})),
+        Case("name:class-other-case", "name", {
+            FOLDER: Expect(KEPT), ZIP: Expect(KEPT),
+            EVALUATE: Expect(REFUSED, r"missing cats; unexpected CATS \(the names differ only in "
+                             r"case: rename the folders as the run names them\)", named=False),
+        }, tree=_class_folders({"CATS": 4, "dogs": 4})),
+        Case("name:class-terminal-escape", "name", {
+            FOLDER: Expect(KEPT),
+            ZIP: Expect(REFUSED, r"cannot find a dataset in .* entry '\\x1b\[31mcats/0\.jpg' has "
+                        r"control characters in its name; skipped", named=False),
+            EVALUATE: Expect(REFUSED, r"unexpected \\x1b\[31mcats", named=False),
+        }, tree=_class_folders({escape: 4, "dogs": 4})),
     ]  # fmt: skip
 
 
@@ -720,10 +945,45 @@ def _dataset_cases() -> list[Case]:
         Case("dataset:class-unreadable", "dataset", {
             FOLDER: Expect(REFUSED, unreadable), ZIP: Expect(REFUSED, unreadable),
         }, tree=_with_broken_dogs(_split_folders({"cats": (4, 2, 2), "dogs": (0, 2, 2)}))),
+        *_duplicate_cases(),
         Case("dataset:imbalance-1-50", "dataset", {
             FOLDER: Expect(WARNED, unequal), ZIP: Expect(WARNED, unequal),
             TRAIN: Expect(WARNED, unequal),
         }, tree=_split_folders({"cats": (1, 1, 1), "dogs": (100, 25, 25)}), cli=True),
+    ]  # fmt: skip
+
+
+def _with_copies(build: Callable[[Path], Path], *copies: tuple[str, str]) -> Callable[[Path], Path]:
+    """The tree ``build`` writes, with files copied byte for byte (``(from, to)``)."""
+
+    def copied(root: Path) -> Path:
+        build(root)
+        for source, target in copies:
+            write(root / target, (root / source).read_bytes())
+        return root
+
+    return copied
+
+
+def _duplicate_cases() -> list[Case]:
+    """The same photo twice: in one split, in two splits (a leak), in two classes. Imported
+    as it is, the count said with a pointer to the audit."""
+    tree = _split_folders({"cats": (4, 2, 2), "dogs": (4, 2, 2)})
+    said = r"1 exact duplicate photo\(s\): 1 {}\. They were imported as they are; see them " \
+        r"with `python -m catdog audit [\w-]+`"  # fmt: skip
+    cases = {
+        "within-split": (("train/cats/cat.0.jpg", "train/cats/again.jpg"),
+                         "repeated within a split"),
+        "across-splits": (("train/dogs/dog.0.jpg", "test/dogs/again.jpg"),
+                          r"in two splits \(tested on what it trained on\)"),
+        "across-classes": (("train/cats/cat.1.jpg", "train/dogs/cat.jpg"),
+                           r"in two classes \(two labels for one photo\)"),
+    }  # fmt: skip
+    return [
+        Case(f"dataset:duplicate-{key}", "dataset",
+             {FOLDER: Expect(WARNED, said.format(what)), ZIP: Expect(WARNED, said.format(what))},
+             tree=_with_copies(tree, copy))
+        for key, (copy, what) in cases.items()
     ]  # fmt: skip
 
 
@@ -835,3 +1095,167 @@ def zip_tree(root: Path, archive: Path) -> Path:
         elif path.is_file():
             entries.append(RawEntry(name, path.read_bytes(), flags=flags))
     return raw_zip(archive, entries)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile model files (a run's best.keras / last.keras) and weights files (--weights, uploads):
+# each refused in one sentence, before Keras or h5py allocates what the file declares.
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """A hostile model or weights file: how to make it, and what the refusal says."""
+
+    id: str
+    build: Callable[[Path, bytes], None]  # writes at the path, given a good file's bytes
+    message: str  # a regex found in the one-line error
+    upload: bool = True  # bytes only: can be uploaded (no FIFO, folder or link)
+
+
+def _keras_parts(good: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(good)) as zf:
+        return {info.filename: zf.read(info) for info in zf.infolist()}
+
+
+def _zipped(parts: Mapping[str, bytes], method: int = zipfile.ZIP_STORED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=method) as zf:
+        for name, data in parts.items():
+            zf.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _parts(**change: bytes | None) -> Callable[[Path, bytes], None]:
+    """The good .keras file with parts replaced (``config_json=...``) or left out (None)."""
+
+    def build(path: Path, good: bytes) -> None:
+        parts = _keras_parts(good)
+        for key, value in change.items():
+            name = key.replace("_json", ".json").replace("_h5", ".h5").replace("model_", "model.")
+            if value is None:
+                del parts[name]
+            else:
+                parts[name] = value
+        path.write_bytes(_zipped(parts))
+
+    return build
+
+
+def _config(edit: Callable[[dict], None]) -> Callable[[Path, bytes], None]:
+    """The good .keras file with its config.json edited."""
+
+    def build(path: Path, good: bytes) -> None:
+        parts = _keras_parts(good)
+        config = json.loads(parts["config.json"])
+        edit(config)
+        parts["config.json"] = json.dumps(config).encode()
+        path.write_bytes(_zipped(parts))
+
+    return build
+
+
+def _layer(config: dict, index: int = -1) -> dict:
+    """A layer's own settings in a saved Sequential/functional model's config."""
+    return config["config"]["layers"][index]
+
+
+def _h5(**datasets: tuple[tuple[int, ...], dict]) -> bytes:
+    """An HDF5 file declaring datasets of the shapes given (no data written)."""
+    import h5py
+
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as h5:
+        for name, (shape, options) in datasets.items():
+            h5.create_dataset(name.replace("__", "/"), shape=shape, dtype="f4", **options)
+    return buffer.getvalue()
+
+
+def _h5_with_data() -> bytes:
+    """A small honest HDF5 file: one 100×100 tensor, stored."""
+    import h5py
+
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as h5:
+        h5.create_dataset("layers/dense/vars/0", data=np.ones((100, 100), dtype="f4"))
+    return buffer.getvalue()
+
+
+HUGE_TENSOR = _h5(layers__dense__vars__0=((100_000, 100_000), {}))
+HUGE_COMPRESSED = _h5(a=((30_000, 30_000), {"compression": "gzip", "chunks": (1000, 1000)}))
+
+
+def _fifo_file(path: Path, good: bytes) -> None:
+    os.mkfifo(path)
+
+
+def _folder(path: Path, good: bytes) -> None:
+    path.mkdir()
+
+
+def _dev_zero(path: Path, good: bytes) -> None:
+    path.symlink_to("/dev/zero")
+
+
+def _data(data: bytes | Callable[[bytes], bytes]) -> Callable[[Path, bytes], None]:
+    return lambda path, good: path.write_bytes(data(good) if callable(data) else data)
+
+
+MODEL_FILES = [
+    ModelFile("empty", _data(b""), r"(best|last)\.keras is empty \(0 bytes\)"),
+    ModelFile("fifo", _fifo_file, r"is a named pipe \(FIFO\), not a regular file", upload=False),
+    ModelFile("folder", _folder, r"(best|last)\.keras is a folder, not a file", upload=False),
+    ModelFile("dev-zero", _dev_zero, r"is a device, not a regular file", upload=False),
+    ModelFile("text", _data(b"a model, honestly"), r"is not a Keras model file: it is not a zip"),
+    ModelFile("truncated", _data(halved), r"is not a Keras model file: it is not a zip archive"),
+    ModelFile("no-weights", _parts(model_weights_h5=None),
+              r"is not a whole Keras model file: it lacks model\.weights\.h5"),
+    ModelFile("no-config", _parts(config_json=None),
+              r"is not a whole Keras model file: it lacks config\.json"),
+    ModelFile("config-not-json", _parts(config_json=b"{not json"),
+              r"its config\.json cannot be read"),
+    ModelFile("config-a-list", _parts(config_json=b"[1, 2]"),
+              r"its config\.json does not describe a Keras model"),
+    ModelFile("config-zip-bomb", lambda path, good: path.write_bytes(_zipped(
+        {**_keras_parts(good), "config.json": b" " * (20 << 20)}, zipfile.ZIP_DEFLATED)),
+        r"its part config\.json would expand [\d,]+×; this looks like a zip bomb"),
+    ModelFile("unknown-class", _config(lambda c: _layer(c).update(class_name="Foo")),
+              r"uses a layer or object class Keras and catdog do not define "
+              r"\(keras\.layers\.Foo\)"),
+    ModelFile("foreign-module",
+              _config(lambda c: _layer(c).update(module="evil.layers", class_name="Thing")),
+              r"do not define \(evil\.layers\.Thing\); it was made by other software"),
+    ModelFile("huge-units", _config(lambda c: _layer(c)["config"].update(units=10**8)),
+              r"layer Dense dense_1 declares units 100,000,000, beyond any model catdog loads"),
+    ModelFile("huge-input",
+              _config(lambda c: _layer(c, 0)["config"].update(batch_shape=[None, 10**6, 10**6, 3])),
+              r"declares batch_shape 1,000,000"),
+    ModelFile("wrong-type", _config(lambda c: _layer(c)["config"].update(units="many")),
+              r"(best|last)\.keras cannot be loaded \(TypeError"),
+    ModelFile("huge-tensor", _parts(model_weights_h5=HUGE_TENSOR),
+              r"declares a tensor layers/dense/vars/0 of shape \(100000, 100000\) "
+              r"\(40,000,000,000 bytes\) but holds 0 bytes of it"),
+    ModelFile("huge-compressed", _parts(model_weights_h5=HUGE_COMPRESSED),
+              r"declares 3,600,000,000 bytes of tensors"),
+    ModelFile("weights-not-hdf5", _parts(model_weights_h5=b"\x89HDF\r\n\x1a\n" + bytes(100)),
+              r"is not a readable HDF5 weights file"),
+]  # fmt: skip
+
+WEIGHTS_FILES = [
+    ModelFile("empty", _data(b""), r"is not a weights file: it is empty"),
+    ModelFile("fifo", _fifo_file, r"is a named pipe \(FIFO\), not a regular file; give the path",
+              upload=False),
+    ModelFile("folder", _folder, r"is a folder, not a file; give the path of a weights file",
+              upload=False),
+    ModelFile("dev-zero", _dev_zero, r"is a device, not a regular file", upload=False),
+    ModelFile("text", _data(b"weights, honestly"), r"not in the HDF5 format of Keras' \.h5 files"),
+    ModelFile("a-keras-zip", _data(lambda good: _zipped({"config.json": b"{}"})),
+              r"it is a zip archive \(a saved \.keras model\?\), not an HDF5 file"),
+    ModelFile("huge-tensor", _data(HUGE_TENSOR),
+              r"declares a tensor layers/dense/vars/0 of shape \(100000, 100000\)"),
+    ModelFile("huge-compressed", _data(HUGE_COMPRESSED),
+              r"declares 3,600,000,000 bytes of tensors"),
+    ModelFile("damaged-hdf5", _data(b"\x89HDF\r\n\x1a\n" + bytes(100)),
+              r"is not a readable HDF5 weights file"),
+    ModelFile("truncated-hdf5", _data(lambda good: halved(_h5_with_data())),
+              r"is not a readable HDF5 weights file"),
+]  # fmt: skip

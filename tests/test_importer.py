@@ -187,7 +187,11 @@ def test_unequal_classes_and_look_alike_names_are_warned_about(tmp_path: Path) -
         "the classes are very unequal: dogs has 21 images, cats 4 (5 to 1). A model that "
         "always answers dogs is right 70% of the time: judge it by each class's recall "
         "(evaluate), not by accuracy, or add cats photos",
+        # the builder drew the look-alike class's photos with the cats' seeds: the same bytes
+        "4 exact duplicate photo(s): 4 in two classes (two labels for one photo). They were "
+        "imported as they are; see them with `python -m catdog audit out`",
     ]
+    assert result.duplicates == 4
     assert result.summary().endswith("\n".join(f"Warning: {w}." for w in result.warnings))
     assert import_dataset(source, tmp_path / "out").warnings == result.warnings  # kept
     balanced = import_dataset(class_folders(tmp_path / "ok", counts=(2, 1, 1)), tmp_path / "ok2")

@@ -314,7 +314,7 @@ def test_a_weights_file_is_checked_as_training_loads_it(
     problems = {
         zipped: "is not a weights file: it is a zip archive (a saved .keras model?)",
         small_weights.with_suffix(".txt"): "does not exist; give the path of a weights file",
-        tmp_path: "is a folder; give the path of a weights file (.h5)",
+        tmp_path: "is a folder, not a file; give the path of a weights file (.h5)",
     }
     for path, problem in problems.items():
         with pytest.raises(ValueError, match=re.escape(f"{path} {problem}")):

@@ -21,7 +21,7 @@ from catdog.data.datasets import labelled_images
 from catdog.data.ood import KINDS, ood_images
 from catdog.inference.calibration import ece, fit_temperature, nll, scaled
 from catdog.inference.curves import binary_confusion, one_vs_rest
-from catdog.inference.evaluate import results_csv
+from catdog.inference.evaluation_table import results_csv
 from catdog.inference.predict import Predictor
 from catdog.inference.trust import load_trust, threshold_for, trust_files
 

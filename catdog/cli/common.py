@@ -37,7 +37,7 @@ def resolve_dataset(value: str) -> Path:
 def default_out(source: Path) -> Path:
     from catdog.data.paths import datasets_dir
 
-    stem = source.name.removesuffix(".zip") or "dataset"
+    stem = source.resolve().name.removesuffix(".zip") or "dataset"  # "..", "." have names too
     return datasets_dir() / stem
 
 

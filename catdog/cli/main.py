@@ -11,7 +11,7 @@ from catdog.cli.datasets import add_dataset_commands
 from catdog.cli.photos import add_builder_commands
 from catdog.cli.results import add_model_commands
 from catdog.cli.training import add_training_commands
-from catdog.failures import TrainingFailed
+from catdog.failures import TrainingFailed, one_line
 from catdog.system import disk_full
 
 
@@ -49,30 +49,49 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingFailed as exc:
         if os.environ.get("CATDOG_DEBUG"):
             raise
-        print(f"error: training failed: {exc} (the run folder's error.log has the details; "
-              "--debug shows them here)", file=sys.stderr)  # fmt: skip
+        _say_error(f"training failed: {exc} (the run folder's error.log has the details; "
+                   "--debug shows them here)")  # fmt: skip
         return EXIT_FAILED
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): not an error of ours. Stop writing quietly.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
-    except (CLIError, ValueError, FileNotFoundError, FileExistsError) as exc:
+    except (CLIError, ValueError) as exc:
         # Library errors are ValueError subclasses whose message says what to do;
         # CATDOG_DEBUG=1 shows the traceback instead.
         if os.environ.get("CATDOG_DEBUG"):
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        _say_error(str(exc))
         return EXIT_USAGE
     except OSError as exc:  # a full disk, a folder we may not write: one line, not a traceback
         if os.environ.get("CATDOG_DEBUG"):
             raise
-        print(f"error: {_os_error(exc)}", file=sys.stderr)
+        _say_error(_os_error(exc))
+        return EXIT_USAGE if isinstance(exc, (FileNotFoundError, FileExistsError)) else EXIT_FAILED
+    except Exception as exc:  # whatever a library beneath us raises: one line, not a traceback
+        if os.environ.get("CATDOG_DEBUG"):
+            raise
+        _say_error(f"{one_line(exc)} (unexpected; --debug shows the details)")
         return EXIT_FAILED
 
 
+def _say_error(message: str) -> None:
+    """Print an error as one line, every control character or escape sequence a file or
+    folder name brought shown escaped (:func:`catdog.data.names.shown`)."""
+    from catdog.data.names import shown
+
+    print(f"error: {shown(message)}", file=sys.stderr)
+
+
 def _os_error(exc: OSError) -> str:
-    """One line for an operating-system error no command turned into its own message."""
-    where = f" ({exc.filename})" if exc.filename else ""
+    """One line for an operating-system error no command turned into its own message: the
+    file named, the problem in words (never ``[Errno N]``)."""
+    from catdog.safe_files import FileProblem, os_words
+
+    if isinstance(exc, FileProblem):
+        return str(exc)
+    words = os_words(exc)
     if disk_full(exc):
-        return f"the disk is full{where}: free some space and try again"
-    return f"{exc.strerror or exc}{where}"
+        where = f" writing {exc.filename}" if exc.filename else ""
+        return f"{words}{where}: free some space and try again"
+    return f"{exc.filename}: {words}" if exc.filename else words

@@ -25,6 +25,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from catdog.data.names import shown
+    from catdog.inference.heatmap_files import HeatmapWriter
     from catdog.inference.predict import Predictor
 
     out = Path(args.heatmaps) if args.heatmaps else None
@@ -39,17 +40,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
         rule = predictor.trust.rule.with_coverage(args.coverage)
     images = [Path(p) for p in args.images]
     predictions = predictor.predict(images, heatmaps=out is not None, rule=rule)
-    failed = 0
+    failed, heatmaps = 0, HeatmapWriter(out)
     for pred in predictions:
         if pred.error:
             failed += 1
-            print(f"error: {pred.error}", file=sys.stderr)
+            print(f"error: {shown(pred.error)}", file=sys.stderr)
             if args.json:
                 print(json.dumps(pred.to_dict()))
             continue
         data = pred.to_dict()
-        if out is not None and pred.heatmap is not None:
-            data["heatmap"] = str(_write_heatmap(out, Path(pred.file), pred.heatmap))
+        if (written := heatmaps.write(Path(pred.file), pred.heatmap)) is not None:
+            data["heatmap"] = str(written)
         if args.json:
             print(json.dumps(data))
         else:
@@ -57,7 +58,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
             where = f"  heatmap {shown(data['heatmap'])}" if "heatmap" in data else ""
             answer = pred.label if pred.answered else f"neither class / not sure: {pred.reason}"
             print(f"{shown(pred.file)}: {answer}   ({probs}){where}")
-    return EXIT_FAILED if failed else EXIT_OK
+    if heatmaps.problem:
+        print(f"error: {shown(heatmaps.problem)}", file=sys.stderr)
+    return EXIT_FAILED if failed or heatmaps.problem else EXIT_OK
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -68,22 +71,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(result.summary(), file=sys.stderr)
     print(result.path)
     return EXIT_OK
-
-
-def _write_heatmap(folder: Path, image: Path, heat: Any) -> Path:
-    """Save ``image`` with ``heat`` over it as a new PNG in ``folder`` (never overwriting)."""
-    from catdog.data.images import open_rgb
-    from catdog.data.names import portable_name
-    from catdog.inference.explain import overlay
-
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / portable_name(image.stem, ".heatmap.png")
-    n = 1
-    while target.exists():
-        n += 1
-        target = folder / portable_name(image.stem, f".heatmap-{n}.png")
-    overlay(open_rgb(image), heat).save(target)
-    return target
 
 
 def _share(text: str) -> float:

@@ -256,6 +256,7 @@ def _stop_on_ctrl_c() -> Iterator[threading.Event]:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    from catdog.data.names import shown
     from catdog.train.runs import list_runs
 
     infos = list_runs()
@@ -271,10 +272,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
     print(f"{'run':44} {'model':14} {'data':12} {'epochs':>7} {'best val':>8} {'test':>7} status")
     for r in infos:
         if r.damaged:  # its files cannot be read: say why instead of the numbers
-            print(f"{r.id:44} damaged: {r.error}")
+            print(f"{shown(r.id):44} damaged: {shown(r.error or '')}")
             continue
         print(
-            f"{r.id:44} {r.model:14} {Path(r.data).name[:12]:12} "
+            f"{shown(r.id):44} {shown(r.model):14} {shown(Path(r.data).name)[:12]:12} "
             f"{f'{r.epochs_done}/{r.epochs}':>7} {fmt_accuracy(r.best_val_accuracy):>8} "
             f"{fmt_accuracy(r.test_accuracy):>7} {r.state}"
         )

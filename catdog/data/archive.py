@@ -35,6 +35,7 @@ from catdog.data.zip_directory import (
     open_zip,
     quoted,
 )
+from catdog.data.zip_layout import LayoutError, PathClaims, check_layout, nested_archive
 from catdog.progress import ProgressFn, report
 
 _CHUNK = 1 << 20  # copy entries 1 MiB at a time
@@ -172,6 +173,11 @@ def _skip_reason(
             f"{len('/'.join(parts).encode())} in all; the limits are {MAX_NAME_BYTES} and "
             f"{MAX_PATH_BYTES}); skipped. Shorten it"
         )
+    if nested_archive(parts):
+        return (
+            f"{entry} is an archive inside the archive; skipped (catdog does not unpack "
+            "archives within archives). Unpack it and import its folder"
+        )
     if info.file_size > limits.max_entry_bytes:
         return (
             f"{entry} is {info.file_size:,} bytes, over the {limits.max_entry_bytes:,}-byte "
@@ -188,7 +194,7 @@ def _plan(
     plan, skipped = [], []
     files: dict[tuple[str, ...], str] = {}  # path parts → shown name of the file entry
     folders: dict[tuple[str, ...], str] = {}  # path parts → an entry that makes it a folder
-    declared = 0
+    declared, claims = 0, PathClaims(archive)
     for info in zf.infolist():
         shown = _entry_name(info)
         parts = _safe_parts(shown, archive)
@@ -197,6 +203,7 @@ def _plan(
         _refuse_unsafe(info, shown, archive, limits)
         if shown.replace("\\", "/").endswith("/"):
             folders.setdefault(parts, shown)
+            _claim(claims, parts, shown, False)
             continue
         if parts in files:
             raise ArchiveError(
@@ -206,6 +213,7 @@ def _plan(
         files[parts] = shown
         for depth in range(1, len(parts)):
             folders.setdefault(parts[:depth], shown)
+        target = _claim(claims, parts, shown, True)
         reason = _skip_reason(info, shown, parts, archive, limits)
         if reason:
             skipped.append(SkippedEntry("/".join(parts), reason))
@@ -216,7 +224,7 @@ def _plan(
                 f"{archive} would expand to more than {limits.max_total_bytes:,} bytes "
                 f"(reached at entry {quoted(shown)}); this looks like a zip bomb"
             )
-        plan.append((info, shown, parts))
+        plan.append((info, shown, target))
     for parts, shown in files.items():
         if parts in folders:
             raise ArchiveError(
@@ -225,6 +233,18 @@ def _plan(
                 "refused. Re-create it"
             )
     return plan, skipped
+
+
+def _claim(claims: PathClaims, parts: tuple[str, ...], shown: str, is_file: bool) -> tuple:
+    """Where an entry is extracted, the same on every disk (:class:`PathClaims`)."""
+    try:
+        return claims.claim(parts, shown, is_file)
+    except LayoutError as exc:
+        raise ArchiveError(str(exc)) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Extracting
 
 
 def _damage(exc: BaseException) -> str:
@@ -350,6 +370,11 @@ def safe_extract(
     archive = zip_path.name
     with open_zip(zip_path, archive, limits) as zf:
         plan, skipped = _plan(zf, archive, limits)
+        try:  # entries that share bytes, an absurd total: before a byte is extracted
+            assert zf.fp is not None
+            check_layout(zf.fp, zf.infolist(), archive, os.fstat(zf.fp.fileno()).st_size)
+        except LayoutError as exc:
+            raise ArchiveError(str(exc)) from None
         if budget is not None:
             budget.plan(sum(info.file_size for info, _, _ in plan), len(plan))
         dest.mkdir(parents=True, exist_ok=True)

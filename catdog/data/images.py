@@ -27,6 +27,10 @@ from typing import BinaryIO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from catdog.data.image_kinds import exception_reason, unidentified
+from catdog.data.image_work import WorkError, check_work
+from catdog.safe_files import os_words
+
 # File name suffixes treated as images when scanning folders (case-insensitive). Anything else
 # found in an image folder (Thumbs.db, .DS_Store, notes) is skipped and reported.
 IMAGE_SUFFIXES = frozenset(
@@ -38,7 +42,6 @@ IMAGE_SUFFIXES = frozenset(
 # No other plugin's parser ever sees a user file: EPS would run Ghostscript, and rarely used
 # parsers are where crafted files do their damage.
 ACCEPTED_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "WEBP", "TIFF", "PPM")
-_ACCEPTED_TEXT = "JPEG, PNG, BMP, GIF, WebP, TIFF or PPM/PGM"
 
 # Largest image decoded, in pixels (width × height, read from the header before any pixel is
 # decoded). 50 MP is every photo an ordinary camera takes: 12 MP phones, 24–45 MP cameras and
@@ -61,43 +64,6 @@ MAX_FILE_BYTES = 512 * 1024**2
 
 # Background used when flattening transparent images (RGBA, LA, palette with transparency).
 _BACKGROUND = (255, 255, 255)
-
-# Magic numbers of files people mistake for images, so the error can say what the file is.
-# (offset, prefix, description); checked in order.
-_OTHER_KINDS = (
-    (0, b"%PDF", "a PDF document"),
-    (0, b"%!PS", "a PostScript/EPS file"),
-    (0, b"\xc5\xd0\xd3\xc6", "a PostScript/EPS file"),
-    (0, b"8BPS", "a Photoshop (PSD) file"),
-    (0, b"\x00\x00\x01\x00", "an icon (ICO) file"),
-    (0, b"\x00\x00\x00\x0cjP  ", "a JPEG 2000 image"),
-    (0, b"\xffO\xffQ", "a JPEG 2000 image"),
-    (0, b"qoif", "a QOI image"),
-    (0, b"PK\x03\x04", "a zip archive"),
-    (0, b"\x1f\x8b", "a gzip archive"),
-)
-_FTYP_KINDS = {
-    b"heic": "a HEIC/HEIF photo",
-    b"heix": "a HEIC/HEIF photo",
-    b"hevc": "a HEIC/HEIF photo",
-    b"heif": "a HEIC/HEIF photo",
-    b"mif1": "a HEIC/HEIF photo",
-    b"msf1": "a HEIC/HEIF photo",
-    b"avif": "an AVIF image",
-    b"avis": "an AVIF image",
-}
-# Headers of the accepted formats, to tell a damaged JPEG/PNG… from something else.
-_ACCEPTED_MAGIC = (
-    (b"\xff\xd8\xff", "JPEG"),
-    (b"\x89PNG\r\n\x1a\n", "PNG"),
-    (b"GIF87a", "GIF"),
-    (b"GIF89a", "GIF"),
-    (b"BM", "BMP"),
-    (b"II*\x00", "TIFF"),
-    (b"MM\x00*", "TIFF"),
-    (b"II+\x00", "TIFF"),
-    (b"MM\x00+", "TIFF"),
-)
 
 
 class ImageError(ValueError):
@@ -152,73 +118,6 @@ class _PixelBudget:
 _BUDGET = _PixelBudget(DECODE_BUDGET_PIXELS)
 
 
-def _describe_bytes(head: bytes, total: int) -> str:
-    """Say in a few words what a file that is not an image looks like, from its first bytes."""
-    if not total:
-        return "it is empty (0 bytes)"
-    try:
-        head[:512].decode("utf-8")
-        kind = "text"
-    except UnicodeDecodeError:
-        kind = "binary data"
-    return f"got {total:,} bytes of {kind}"
-
-
-def _reason(exc: BaseException) -> str:
-    """The first line of an exception's message (no traceback), with its type if unclear."""
-    if exc.args and isinstance(exc.args[0], BaseException):  # SyntaxError(KeyError(999))
-        return _reason(exc.args[0])
-    lines = str(exc).strip().splitlines()
-    text = lines[0].strip()[:200] if lines else ""
-    kind = type(exc)
-    if isinstance(exc, (OSError, SyntaxError, ValueError)) and text:
-        return text  # Pillow's own messages: "image file is truncated", "not a PNG file"…
-    label = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
-    return f"{label}: {text}" if text else label
-
-
-def _header_problem(stream: BinaryIO, fmt: str) -> str:
-    """Why ``fmt``'s plugin refused the header (Image.open only says "cannot identify").
-
-    Runs the same plugin Image.open already ran on these bytes, so it adds no new parser.
-    """
-    factory = Image.OPEN.get(fmt, (None, None))[0]
-    if factory is None:
-        return ""
-    try:
-        stream.seek(0)
-        factory(stream, "")
-    except Exception as exc:
-        return _reason(exc)
-    return ""
-
-
-def _unidentified(name: str, stream: BinaryIO) -> ImageError:
-    """The error for a file no accepted plugin could open: say what it looks like."""
-    fix = f"catdog reads {_ACCEPTED_TEXT}; convert it to JPEG or PNG"
-    stream.seek(0)
-    head = stream.read(1024)
-    total = stream.seek(0, io.SEEK_END)
-    fmt = next((fmt for magic, fmt in _ACCEPTED_MAGIC if head.startswith(magic)), None)
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        fmt = "WEBP"
-    if fmt:
-        why = _header_problem(stream, fmt)
-        return ImageError(
-            f"{name} looks like a {fmt} image but its header is damaged"
-            + (f" ({why})" if why else "")
-        )
-    for offset, magic, kind in _OTHER_KINDS:
-        if head[offset:].startswith(magic):
-            return ImageError(f"{name} is {kind}, not an image format catdog reads ({fix})")
-    if head[4:8] == b"ftyp":
-        kind = _FTYP_KINDS.get(head[8:12], "a video or other ISO media file")
-        return ImageError(f"{name} is {kind}, not an image format catdog reads ({fix})")
-    if b"<svg" in head.lower():
-        return ImageError(f"{name} is an SVG drawing, not an image format catdog reads ({fix})")
-    return ImageError(f"{name} is not an image ({_describe_bytes(head, total)})")
-
-
 def _too_large(name: str, exc: Image.DecompressionBombError) -> ImageError:
     """Pillow's own bomb check fired (its limit is above ours, so the image is huge)."""
     found = re.search(r"\((\d+) pixels\)", str(exc))
@@ -262,7 +161,7 @@ def _read_path(path: Path, name: str) -> bytes:
         finally:
             os.close(fd)
     except OSError as exc:
-        raise ImageError(f"{name} could not be read ({exc.strerror or exc})") from exc
+        raise ImageError(f"{name} could not be read ({os_words(exc)})") from exc
     if len(data) > MAX_FILE_BYTES:
         raise ImageError(f"{name} grew past {MAX_FILE_BYTES:,} bytes, the limit for one photo")
     return data
@@ -279,22 +178,35 @@ def _read(source: str | Path | bytes | BinaryIO, name: str | None) -> tuple[byte
     try:
         return source.read(), name
     except OSError as exc:
-        raise ImageError(f"{name} could not be read ({exc.strerror or exc})") from exc
+        raise ImageError(f"{name} could not be read ({os_words(exc)})") from exc
+
+
+# How much of a file :func:`image_header` walks for its declared work (the decode path walks
+# the whole file): the part Pillow's header parsers read.
+_HEADER_WORK_BYTES = 16 * 1024**2
 
 
 def _open_header(stream: BinaryIO, name: str) -> Image.Image:
-    """Parse the header with the accepted plugins only (no pixels decoded yet)."""
+    """Parse the header with the accepted plugins only (no pixels decoded yet), after
+    checking the work the file's structure declares (:func:`catdog.data.image_work.check_work`:
+    scans, chunks, frames, pages, strips)."""
     if stream.seek(0, io.SEEK_END) == 0:
         raise ImageError(f"{name} is not an image: it is empty (0 bytes)")
+    stream.seek(0)
+    whole = stream.getvalue() if isinstance(stream, io.BytesIO) else None
+    try:
+        check_work(whole if whole is not None else stream.read(_HEADER_WORK_BYTES))
+    except WorkError as exc:
+        raise ImageError(f"{name} {exc}") from exc
     stream.seek(0)
     try:
         return Image.open(stream, formats=ACCEPTED_FORMATS)
     except UnidentifiedImageError as exc:
-        raise _unidentified(name, stream) from exc
+        raise ImageError(unidentified(name, stream)) from exc
     except Image.DecompressionBombError as exc:
         raise _too_large(name, exc) from exc
     except Exception as exc:  # a plugin choking on a crafted header, whatever it raises
-        raise ImageError(f"{name} has a damaged image header ({_reason(exc)})") from exc
+        raise ImageError(f"{name} has a damaged image header ({exception_reason(exc)})") from exc
 
 
 def _check_size(image: Image.Image, name: str) -> None:
@@ -322,10 +234,10 @@ def _decode_error(
         fmt = f"{image.format} " if image.format else ""
         return ImageError(
             f"{name} is a {fmt}image in a pixel format catdog cannot convert to RGB "
-            f"({image.mode}: {_reason(exc)}); save it as an ordinary RGB JPEG or PNG"
+            f"({image.mode}: {exception_reason(exc)}); save it as an ordinary RGB JPEG or PNG"
         )
     fmt = f"{image.format}: " if image.format else ""
-    return ImageError(f"{name} is a corrupt or truncated image ({fmt}{_reason(exc)})")
+    return ImageError(f"{name} is a corrupt or truncated image ({fmt}{exception_reason(exc)})")
 
 
 def flatten_rgb(image: Image.Image) -> Image.Image:
@@ -462,7 +374,7 @@ def image_header(source: str | Path | bytes, name: str | None = None) -> tuple[s
                 raise ImageError(f"{name} {not_regular(mode)}")
             return _header_of(stream, name)
     except OSError as exc:
-        raise ImageError(f"{name} could not be read ({exc.strerror or exc})") from exc
+        raise ImageError(f"{name} could not be read ({os_words(exc)})") from exc
 
 
 def _header_of(stream: BinaryIO, name: str) -> tuple[str, int, int]:

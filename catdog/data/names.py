@@ -138,19 +138,30 @@ def check_class_names(names: Sequence[str], *, at_least: int = 2) -> list[str]:
     checked = [check_class_name(n) for n in names]
     seen: dict[str, str] = {}
     for name in checked:
-        if name.casefold() in seen:
-            raise DatasetError(
-                f"two classes are called {shown(name)!r}"
-                + (
-                    f" and {shown(seen[name.casefold()])!r}"
-                    if seen[name.casefold()] != name
-                    else ""
-                )
-                + "; give each class its own name"
-            )
-        seen[name.casefold()] = name
+        if (other := seen.get(class_key(name))) is not None:
+            both = f"{shown(name)!r}" + (f" and {shown(other)!r}" if other != name else "")
+            raise DatasetError(f"two classes are called {both}; give each class its own name")
+        seen[class_key(name)] = name
     if len(checked) < at_least:
         raise DatasetError(
             f"a classifier needs at least {at_least} classes, got {len(checked)}; add another"
         )
     return checked
+
+
+def class_key(name: str) -> str:
+    """What makes two class names one class to every disk: the composed form (NFC), with
+    case ignored (``Cats``, ``cats`` and a decomposed ``cäts`` twin share a key)."""
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+def case_twins(names: list[str]) -> list[tuple[str, str]]:
+    """Pairs of names (in NFC) that differ only in case, e.g. ``[("Cats", "cats")]``: on
+    macOS' and Windows' disks they are one folder, on Linux' two."""
+    first: dict[str, str] = {}
+    twins = []
+    for name in sorted({unicodedata.normalize("NFC", n) for n in names}):
+        seen = first.setdefault(class_key(name), name)
+        if seen != name:
+            twins.append((seen, name))
+    return twins

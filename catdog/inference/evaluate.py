@@ -9,6 +9,7 @@ prediction. The metric functions are plain NumPy and import no TensorFlow.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from catdog.data.datasets import labelled_images, visible_folders
-from catdog.data.names import look_alike_letters, shown
+from catdog.data.names import case_twins, class_key, look_alike_letters, shown
 from catdog.data.paths import in_dataset_roots
 from catdog.inference.calibration import calibration_report
 from catdog.inference.curves import class_curves
@@ -244,24 +245,40 @@ def _named_class(name: str) -> str:
     return shown(name) + (f" ({'; '.join(letters)})" if letters else "")
 
 
-def _check_classes(folder: Path, classes: list[str]) -> None:
-    found = sorted(p.name for p in visible_folders(folder))
-    if found == sorted(classes):
-        return
-    missing = [_named_class(c) for c in classes if c not in found]
-    extra = [_named_class(c) for c in found if c not in classes]
+def _check_classes(folder: Path, classes: list[str]) -> list[str]:
+    """The folder names of ``folder``'s class folders, one per run class in its order: names
+    are compared in composed form (NFC), so a folder written in decomposed form is its class.
+
+    Raises:
+        EvaluationError: two folders differ only in case, or the folders are not the classes.
+    """
+    found = [p.name for p in visible_folders(folder)]
+    if twins := case_twins(found):
+        pairs = "; ".join(f"{shown(a)}/ and {shown(b)}/" for a, b in twins)
+        raise EvaluationError(
+            f"{shown(str(folder))} has class folders whose names differ only in case ({pairs}): "
+            "one class or two? Merge them into one folder, or rename one"
+        )
+    by_nfc = {unicodedata.normalize("NFC", name): name for name in found}
+    wanted = [unicodedata.normalize("NFC", c) for c in classes]
+    if sorted(by_nfc) == sorted(wanted):
+        return [by_nfc[c] for c in wanted]
+    missing = [_named_class(c) for c in wanted if c not in by_nfc]
+    extra = [_named_class(c) for c in sorted(by_nfc) if c not in wanted]
     parts = []
     if missing:
         parts.append(f"missing {', '.join(missing)}")
     if extra:
         parts.append(f"unexpected {', '.join(extra)}")
     hint = ""
-    if {"train", "validation"} & set(extra):
+    if {"train", "validation"} & set(by_nfc):
         hint = " (it looks like a dataset without a test/ split)"
+    elif {class_key(c) for c in wanted} == {class_key(c) for c in by_nfc}:
+        hint = " (the names differ only in case: rename the folders as the run names them)"
     raise EvaluationError(
-        f"the class folders of {folder} ({', '.join(found) or 'none'}) do not match the run's "
-        f"classes ({', '.join(classes)}): {'; '.join(parts)}{hint}. "
-        "Give a folder with one sub-folder per class, named as in training"
+        f"the class folders of {shown(str(folder))} ({', '.join(map(shown, found)) or 'none'}) "
+        f"do not match the run's classes ({', '.join(map(shown, classes))}): {'; '.join(parts)}"
+        f"{hint}. Give a folder with one sub-folder per class, named as in training"
     )
 
 
@@ -376,34 +393,13 @@ def _rejection(
     }  # fmt: skip
 
 
-def results_csv(evaluation: dict[str, Any]) -> str:
-    """The per-image results of an evaluation (:meth:`Evaluation.to_dict`) as CSV text: file,
-    true and predicted class, right or not, answered or "not sure", the doubt score, and each
-    class' (calibrated) probability."""
-    import csv
-    import io
-
-    classes = evaluation["classes"]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["file", "true", "predicted", "correct", "answered", "score",
-                     *[f"p_{c}" for c in classes]])  # fmt: skip
-    for row in evaluation["images"]:
-        score = "" if row["score"] is None else f"{row['score']:.6g}"
-        writer.writerow([row["file"], row["true"], row["predicted"],
-                         row["true"] == row["predicted"], row["answered"], score,
-                         *[f"{row['probabilities'][c]:.6f}" for c in classes]])  # fmt: skip
-    return buffer.getvalue()
-
-
 def _images_to_evaluate(folder: Path, classes: list[str]) -> tuple[list[Path], list[int]]:
     """The images of ``folder``'s class folders, in a fixed order, with their labels.
 
     Raises:
         EvaluationError: the class folders are not the run's classes, or hold no images.
     """
-    _check_classes(folder, classes)
-    paths, labels = labelled_images(folder, classes)
+    paths, labels = labelled_images(folder, _check_classes(folder, classes))
     if not paths:
         raise EvaluationError(f"{folder} has no images in its class folders ({', '.join(classes)})")
     return paths, labels
@@ -436,41 +432,6 @@ def _sort_predictions(
             )
     mistakes.sort(key=lambda m: (-m.probability, m.file))
     return true, pred, mistakes, skipped
-
-
-def decided(evaluation: dict[str, Any], threshold: float | None = None) -> list[str]:
-    """The class each image of an evaluation (:meth:`Evaluation.to_dict`) is called: its most
-    probable class, or for two classes with a ``threshold``, the second class when its
-    (calibrated) probability is at least that."""
-    classes = evaluation["classes"]
-    if threshold is None or len(classes) != 2:
-        return [row["predicted"] for row in evaluation["images"]]
-    second = classes[1]
-    return [
-        second if row["probabilities"][second] >= threshold else classes[0]
-        for row in evaluation["images"]
-    ]
-
-
-def confusion_at(evaluation: dict[str, Any], threshold: float | None = None) -> np.ndarray:
-    """The confusion matrix of an evaluation when images are called as :func:`decided` says."""
-    index = {c: k for k, c in enumerate(evaluation["classes"])}
-    true = [index[row["true"]] for row in evaluation["images"]]
-    called = [index[c] for c in decided(evaluation, threshold)]
-    return confusion_matrix(true, called, len(index))
-
-
-def images_in_cell(
-    evaluation: dict[str, Any], true: str, predicted: str, threshold: float | None = None
-) -> list[dict[str, Any]]:
-    """The images of one confusion-matrix cell (true class, class called as :func:`decided`
-    says), most confident first: each image's row of ``evaluation["images"]``."""
-    rows = [
-        row
-        for row, called in zip(evaluation["images"], decided(evaluation, threshold), strict=True)
-        if row["true"] == true and called == predicted
-    ]
-    return sorted(rows, key=lambda r: (-r["probabilities"][predicted], r["file"]))
 
 
 def final_test(run_path: Path, batch_size: int) -> dict[str, Any]:

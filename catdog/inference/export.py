@@ -15,7 +15,9 @@ photo (``tta``); an exported model scores the photo as given.
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,8 +25,9 @@ from typing import Any
 import numpy as np
 
 from catdog.data.paths import is_shared, workspace_dir
+from catdog.failures import one_line
 from catdog.policy import current_policy
-from catdog.system import megabytes
+from catdog.system import disk_full, megabytes
 from catdog.train import runs
 
 FORMATS = ("keras", "savedmodel", "tflite")
@@ -115,7 +118,7 @@ def export_run(
         raise ExportError(f"a Keras export is a .keras file; got --out {target.name}")
     if replace:
         _remove(target)
-    if target.exists():
+    if os.path.lexists(target):  # a link planted there too: never written through
         raise ExportError(
             f"{policy.shown(target)} already exists; choose another --out (nothing overwritten)"
         )
@@ -129,8 +132,10 @@ def export_run(
     expected = np.asarray(model.predict_on_batch(images / 255.0), dtype=np.float64)
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        _WRITERS[fmt](_with_scaling(_portable(model)), target, quantize)
-        got = _RUNNERS[fmt](target, images)
+        got = _write_checked(model, fmt, target, quantize, images)
+    except ExportError as exc:
+        raise ExportError(policy.shown(str(exc))) from None  # hosted: no server folder named
+    try:
         with policy.disk_meter(f"exporting run {path.name}") as meter:
             meter.add(_size(target))  # written already: over the quota, it goes again
     except BaseException:
@@ -152,6 +157,38 @@ def _write_trust(path: Path, which: str, target: Path, head: str) -> Path | None
 
     predictor = Predictor.from_run(path, which, tta=False)
     return None if predictor.trust is None else write_export(predictor.trust, target, head)
+
+
+def _write_checked(
+    model: Any, fmt: str, target: Path, quantize: bool, images: np.ndarray
+) -> np.ndarray:
+    """Write the export beside ``target``, run it on ``images``, then move it into place
+    (never over anything, never through a link); returns what the export computed. Whatever
+    fails (a full disk, TensorFlow's own errors), nothing is left and one sentence is raised.
+
+    Raises:
+        ExportError: the disk is full, or the export could not be written.
+    """
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    staged = work / target.name
+    try:
+        _WRITERS[fmt](_with_scaling(_portable(model)), staged, quantize)
+        got = _RUNNERS[fmt](staged, images)
+        if os.path.lexists(target):
+            raise ExportError(f"{target} appeared while exporting; nothing overwritten")
+        os.rename(staged, target)  # within one folder: whole or not at all
+        return got
+    except ExportError:
+        raise
+    except Exception as exc:
+        if disk_full(exc):
+            raise ExportError(f"the disk holding {target.parent} is full: nothing was exported "
+                              "and nothing is left behind; free some space and export again") \
+                from exc  # fmt: skip
+        raise ExportError(f"the export to {target} failed ({one_line(exc)}); nothing is left "
+                          "behind") from exc  # fmt: skip
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def download(result: ExportResult) -> tuple[bytes, str]:

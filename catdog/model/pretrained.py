@@ -155,13 +155,19 @@ def _loaded_standalone(
 ) -> keras.Model:
     """A standalone base of ``image_size`` with ``weights`` loaded, as Keras loads them (its
     ``.h5`` files and ``.weights.h5`` files alike); ``shown`` names the file in errors."""
+    from catdog.model.model_files import ModelFileError, check_weights_h5
+
+    try:  # its structure first: no tensor declared that it does not hold, none too big
+        check_weights_h5(weights, shown)
+    except ModelFileError as exc:
+        raise ModelError(str(exc)) from exc
     standalone = _base(backbone, None, image_size)
     problem = f"{shown} is not a weights file of {backbone.name}"
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             standalone.load_weights(str(weights))
-    except (ValueError, OSError, KeyError) as exc:
+    except Exception as exc:  # whatever Keras or h5py raise: ValueError, OSError, TypeError...
         raise ModelError(f"{problem} ({_first_line(exc)})") from exc
     # Keras only warns when parts of a file do not fit: here that would leave random weights.
     skipped = [str(w.message) for w in caught if "freshly-initialized" in str(w.message)]

@@ -31,6 +31,7 @@ from catdog.model.backbones import BACKBONES, Backbone
 from catdog.model.errors import ModelError
 from catdog.model.registry import get_network
 from catdog.policy import current_policy
+from catdog.safe_files import FileProblem, open_regular, os_words
 from catdog.system import megabytes
 
 # Set to a folder URL that serves the same file names (a mirror) to download from there instead.
@@ -181,7 +182,7 @@ def find_weights(
         return None
     if weights:
         path = Path(weights).expanduser()
-        if not path.is_file():
+        if not os.path.lexists(path):
             raise _missing(backbone, model, f"the weights file given, {path}, does not exist")
         return path
     found = cached_weights(backbone)
@@ -240,14 +241,15 @@ def check_weights_file(model: str, path: str | Path, shown: str | None = None) -
     """
     backbone, path = _pretrained_base(model), Path(path).expanduser()
     shown = shown or str(path)
-    if not path.is_file():
-        where = "is a folder" if path.is_dir() else "does not exist"
-        raise ModelError(f"{shown} {where}; give the path of a weights file (.h5)")
-    try:
-        with path.open("rb") as handle:
+    try:  # a folder, a pipe, an empty file: each said as what it is; nothing blocks
+        with os.fdopen(open_regular(path, shown), "rb") as handle:
             head = handle.read(len(HDF5_SIGNATURE))
+    except FileProblem as exc:
+        raise ModelError(f"{exc}; give the path of a weights file (.h5)") from exc
+    except FileNotFoundError as exc:
+        raise ModelError(f"{shown} does not exist; give the path of a weights file (.h5)") from exc
     except OSError as exc:
-        raise ModelError(f"{shown} cannot be read ({exc.strerror or exc})") from exc
+        raise ModelError(f"{shown} cannot be read ({os_words(exc)})") from exc
     if problem := _form_problem(path.name, head, shown, backbone):
         raise ModelError(problem)
     from catdog.model.pretrained import check_base_weights

@@ -154,7 +154,8 @@ def check_space(root: Path, need: int, images: int) -> None:
 
 def write_synced(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` and sync it to the disk."""
-    with open(path, "wb") as out:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    with os.fdopen(os.open(path, flags, 0o644), "wb") as out:  # never through a planted link
         out.write(data)
         out.flush()
         os.fsync(out.fileno())

@@ -31,6 +31,7 @@ from catdog.data.paths import data_home
 from catdog.failures import one_line
 from catdog.model.registry import POLICIES
 from catdog.policy import current_policy
+from catdog.safe_files import write_new_file
 
 PRECISIONS = ("auto", *POLICIES)
 # auto takes a 16-bit arithmetic only when it is clearly faster: float32 is the reference
@@ -147,9 +148,8 @@ def _write_cache(key: str, entry: dict[str, Any]) -> None:
     path = _cache_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     data = _read_cache() | {key: entry}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    text = json.dumps(data, indent=2) + "\n"  # written beside it, then renamed: no link followed
+    write_new_file(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def cached_choice(model: str, image_size: int, batch_size: int) -> PrecisionChoice | None:

@@ -8,7 +8,6 @@ import os
 import shutil
 import tempfile
 import time
-import unicodedata
 import warnings
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +20,7 @@ from catdog.data.datasets import (
     DatasetError,
     balance_warnings,
 )
+from catdog.data.duplicates import count_duplicates
 from catdog.data.import_bounds import ImportBudget, extract_limits, pixel_problems
 from catdog.data.importer.checks import (
     check_hosted_source,
@@ -29,6 +29,7 @@ from catdog.data.importer.checks import (
     existing_import,
     import_options,
     name_warnings,
+    refuse_case_twins,
 )
 from catdog.data.importer.ingest import Checker
 from catdog.data.importer.layouts import (
@@ -49,7 +50,7 @@ from catdog.data.importer.splits import (
     check_kept_split,
 )
 from catdog.data.importer.sweep import STALE_AFTER_MINUTES, WORK_DIR, sweep_folder, work_dir_prefix
-from catdog.data.names import shown
+from catdog.data.names import portable_name, shown
 from catdog.policy import current_policy
 from catdog.progress import ProgressFn
 from catdog.quota import folder_size
@@ -170,6 +171,12 @@ def _build(
         converted=outcomes["converted"],
     )
     result.warnings = name_warnings(result.classes) + balance_warnings(result.counts)
+    placed_photos = [(checker.digest[item.path], s, cls) for s, per_class in assignment.items()
+                     for cls, chosen in per_class.items() for item in chosen]  # fmt: skip
+    duplicates = count_duplicates(placed_photos)
+    result.duplicates = duplicates.total
+    if duplicates.total:
+        result.warnings.append(duplicates.summary(shown(dst.name)))
     budget.policy.check_dataset_bytes(folder_size(dataset), str(source))
     return result
 
@@ -193,9 +200,11 @@ def _gather(
         root, passed = src, walk(src, src)[1]
     note = f" ({len(passed):,} entries were passed over, e.g. {passed[0].reason})" if passed else ""
     layout, base = detect_layout(root, source, note)
-    # One class, however its folder name is encoded (é composed or decomposed: NFC or NFD).
+    # One class, however its folder name is encoded (é composed or decomposed: NFC or NFD), and
+    # named as every disk stores and shows it (no control characters, nothing Windows forbids).
     collected = collect(root, layout, base)
-    items = [replace(item, cls=unicodedata.normalize("NFC", item.cls)) for item in collected]
+    items = [replace(item, cls=portable_name(item.cls, "")) for item in collected]
+    refuse_case_twins([item.cls for item in items] + class_folders(layout, base), source)
     policy.check_dataset_images(len(items), str(source))
     found = Counter(item.cls for item in items)
     if len(found) < 2:

@@ -17,7 +17,8 @@ from catdog.data.importer.layouts import walk_files
 from catdog.data.importer.report import ImportReport, SkippedFile
 from catdog.data.importer.splits import SplitSpec, check_split
 from catdog.data.importer.sweep import upload_dir_prefix
-from catdog.data.names import look_alike_letters, shown
+from catdog.data.names import case_twins, look_alike_letters, shown
+from catdog.data.paths import datasets_dir
 from catdog.policy import Policy
 
 
@@ -44,7 +45,36 @@ def check_paths(source: Path, out: Path) -> tuple[Path, Path]:
         )
     if dst == src or dst.is_relative_to(src) or (src.is_dir() and src.is_relative_to(dst)):
         raise DatasetError(f"{out} overlaps the source {source}; import into another folder")
+    _refuse_data_folders(dst, out)
     return src, dst
+
+
+def _refuse_data_folders(dst: Path, out: Path) -> None:
+    """An import makes a new dataset folder inside the datasets folder (or anywhere else):
+    never the datasets folder itself or a folder above it, nor a folder inside a dataset."""
+    home = datasets_dir().resolve()
+    if home.is_relative_to(dst):
+        raise DatasetError(
+            f"{shown(str(out))} is the folder that holds all datasets (or one above it); an "
+            "import makes a new dataset folder: give --out a new folder's name"
+        )
+    if dst.is_relative_to(home) and dst.parent != home:
+        dataset = dst.relative_to(home).parts[0]
+        raise DatasetError(
+            f"{shown(str(out))} is inside the dataset {shown(dataset)}; catdog never imports "
+            "into or over a dataset. Give --out a new folder's name"
+        )
+
+
+def refuse_case_twins(classes: list[str], source: Path) -> None:
+    """Class folders whose names differ only in case are one folder on most disks and two on
+    Linux': which is meant cannot be known, so the import is refused, saying which."""
+    if twins := case_twins(classes):
+        pairs = "; ".join(f"{shown(a)}/ and {shown(b)}/" for a, b in twins)
+        raise DatasetError(
+            f"{shown(str(source))} has class folders whose names differ only in case ({pairs}): "
+            "one class or two? Merge them into one folder, or rename one, and import again"
+        )
 
 
 def check_hosted_source(source: Path, policy: Policy) -> None:

@@ -132,6 +132,7 @@ class Checker:
         self.staged: dict[Path, Path] = {}
         self.skipped: list[SkippedFile] = []
         self.outcome: dict[Path, str] = {}  # "copied" or "converted", per usable file
+        self.digest: dict[Path, str] = {}  # SHA-256 of each usable file's bytes
         self.done = 0
         self.time_left = TimeLeft()
 
@@ -154,6 +155,7 @@ class Checker:
                 self.skipped.append(SkippedFile(item.rel, reason))
                 continue
             self.outcome[item.path] = outcome
+            self.digest[item.path] = reason
             self.staged[item.path] = target
             good.append(item)
         return good

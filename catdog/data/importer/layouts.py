@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from catdog.data.datasets import (
 )
 from catdog.data.images import IMAGE_SUFFIXES, not_regular
 from catdog.data.importer.report import SkippedFile
-from catdog.data.names import shown
+from catdog.data.names import portable_name, shown
 
 # Folder names accepted for each split (compared case-insensitively).
 SPLIT_NAMES = {
@@ -212,7 +211,8 @@ def stray_files(root: Path, layout: str, items: list[Item]) -> list[SkippedFile]
 
 
 def class_folders(layout: str, base: Path) -> list[str]:
-    """The class folder names of a class-folder layout (empty folders too), in NFC form."""
+    """The class folder names of a class-folder layout (empty folders too), as classes are
+    named (:func:`catdog.data.names.portable_name`)."""
     if layout == "class folders":
         folders = subdirs(base)
     elif layout == "split folders":
@@ -220,4 +220,4 @@ def class_folders(layout: str, base: Path) -> list[str]:
         folders = [cls for split in splits for cls in subdirs(split)]
     else:
         return []
-    return sorted({unicodedata.normalize("NFC", folder.name) for folder in folders})
+    return sorted({portable_name(folder.name, "") for folder in folders})

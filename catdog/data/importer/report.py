@@ -42,6 +42,7 @@ class ImportReport:
     created: str = ""
     already_imported: bool = False
     warnings: list[str] = field(default_factory=list)  # imbalance, look-alike class names
+    duplicates: int = 0  # photos with an exact twin (catdog.data.duplicates), imported as they are
 
     @property
     def total(self) -> int:
@@ -67,7 +68,7 @@ class ImportReport:
         lines.append(
             "  "
             + "split".ljust(12)
-            + "".join(c.rjust(width) for c in self.classes)
+            + "".join(shown(c).rjust(width) for c in self.classes)
             + "total".rjust(width)
         )
         for name, per_class in self.counts.items():

@@ -24,8 +24,8 @@ exception. Nothing here imports TensorFlow but :mod:`.models`, lazily.
 The package, by concept: :mod:`.files` (names, atomic writes, checked reads), :mod:`.store`
 (create, find, list, summarise, delete), :mod:`.lock` (one writer, heartbeat, live state),
 :mod:`.commit` (one epoch committed in one step), :mod:`.checks` (the files' value types),
-:mod:`.models` (saving and loading a run's models). Everything public is re-exported here, so
-callers write ``runs.create_run``.
+:mod:`.ranges` (their values' ranges), :mod:`.models` (saving and loading a run's models).
+Everything public is re-exported here, so callers write ``runs.create_run``.
 """
 
 from __future__ import annotations

@@ -19,6 +19,13 @@ from catdog.train.runs.files import (
     json_type,
     read_object,
 )
+from catdog.train.runs.ranges import (
+    RangeError,
+    check_classes,
+    check_metrics,
+    check_status,
+    check_train_settings,
+)
 
 
 def _type_ok(value: Any, kind: Any) -> bool:
@@ -104,4 +111,11 @@ def read_run_files(run_path: Path) -> tuple[dict, dict, dict, list[dict[str, flo
     _check_fields(status, STATUS_FILE, _STATUS_TYPES)
     metrics = read_object(run_path / METRICS_FILE) or {}
     _check_fields(metrics, METRICS_FILE, _METRICS_TYPES)
+    try:  # values of the right types, but no run has them (image size 12000, NaN, -1…)
+        check_train_settings(config["train"])
+        check_classes(config["classes"])
+        check_status(status)
+        check_metrics(metrics)
+    except RangeError as exc:
+        raise RunDamaged(str(exc)) from exc
     return config, status, metrics, committed_history(run_path)

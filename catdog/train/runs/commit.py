@@ -25,6 +25,10 @@ from catdog.train.runs.files import (
     temporary_files,
     write_history,
 )
+from catdog.train.runs.ranges import (
+    RangeError,
+    check_checkpoint_epoch,
+)
 
 if TYPE_CHECKING:
     from catdog.model.backend import keras
@@ -96,6 +100,10 @@ def read_checkpoint(run_path: Path) -> dict[str, Any] | None:
     epoch, row = checkpoint.get("epoch"), checkpoint.get("row")
     if type(epoch) is not int or epoch < 1:
         raise RunDamaged(f"{CHECKPOINT_FILE}: 'epoch' must be an int ≥ 1, got {epoch!r}")
+    try:
+        check_checkpoint_epoch(epoch)
+    except RangeError as exc:
+        raise RunDamaged(str(exc)) from exc
     if not isinstance(row, dict) or row.get("epoch") != epoch:
         raise RunDamaged(f"{CHECKPOINT_FILE}: 'row' must be the history row of epoch {epoch}")
     return checkpoint

@@ -19,6 +19,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from catdog.safe_files import open_regular, os_words, read_regular
+from catdog.train.runs.ranges import (
+    RangeError,
+    check_history_row,
+)
+
 if TYPE_CHECKING:
     from catdog.model.backend import keras
 
@@ -72,15 +78,26 @@ def atomic_write_json(path: Path, data: Any) -> None:
 
 
 def atomic_copy(source: Path, path: Path) -> None:
-    """Copy the file ``source`` to ``path``, atomically."""
-    with atomic_path(path) as tmp:
-        shutil.copyfile(source, tmp)
+    """Copy the regular file ``source`` to ``path``, atomically (a pipe or a device where
+    ``source`` should be raises :class:`~catdog.safe_files.FileProblem`: copying
+    ``/dev/zero`` would fill the disk)."""
+    with (
+        atomic_path(path) as tmp,
+        os.fdopen(open_regular(source, source.name), "rb") as src,
+        open(tmp, "wb") as out,
+    ):
+        shutil.copyfileobj(src, out)
+
+
+# The most a run's JSON or CSV file holds (a history of 100,000 epochs is ~15 MB).
+MAX_RUN_FILE_BYTES = 64 * 1024**2
 
 
 def read_json(path: Path, default: Any = None) -> Any:
-    """Read a JSON file, or return ``default`` if it does not exist."""
+    """Read a JSON file, or return ``default`` if it does not exist (never blocking on a
+    pipe planted there, never reading more than a run file holds)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(read_regular(path, MAX_RUN_FILE_BYTES, path.name).decode("utf-8"))
     except FileNotFoundError:
         return default
 
@@ -100,11 +117,11 @@ def read_object(path: Path) -> dict[str, Any] | None:
             something other than an object; the message names the file and the problem.
     """
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path, MAX_RUN_FILE_BYTES, path.name)  # never blocks on a pipe
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise RunDamaged(f"{path.name} cannot be read ({exc.strerror or exc})") from exc
+        raise RunDamaged(f"{path.name} cannot be read ({os_words(exc)})") from exc
     try:
         data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
@@ -151,11 +168,11 @@ def read_history(run_path: Path) -> list[dict[str, float]]:
     """
     path = run_path / HISTORY_FILE
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = read_regular(path, MAX_RUN_FILE_BYTES, HISTORY_FILE).decode("utf-8")
     except FileNotFoundError:
         return []
     except OSError as exc:
-        raise RunDamaged(f"{HISTORY_FILE} cannot be read ({exc.strerror or exc})") from exc
+        raise RunDamaged(f"{HISTORY_FILE} cannot be read ({os_words(exc)})") from exc
     except UnicodeDecodeError as exc:
         raise RunDamaged(f"{HISTORY_FILE} is not valid UTF-8 text") from exc
     rows, line = [], 1
@@ -167,10 +184,13 @@ def read_history(run_path: Path) -> list[dict[str, float]]:
                     raise RunDamaged(f"{HISTORY_FILE} line {line} has the wrong number of cells")
                 if value != "":
                     row[key] = int(value) if key in _INT_COLUMNS else float(value)
+            check_history_row(row, line)
             rows.append(row)
     except (ValueError, csv.Error) as exc:
         if isinstance(exc, RunDamaged):
             raise
+        if isinstance(exc, RangeError):
+            raise RunDamaged(str(exc)) from exc
         raise RunDamaged(f"{HISTORY_FILE} line {line}: {exc}") from exc
     return rows
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import stat
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from catdog.safe_files import FileProblem, open_lock_file, os_words, read_regular
 from catdog.system import process_alive
 from catdog.train.runs.files import RunBusy, RunError, write_status
 
@@ -42,8 +44,12 @@ def lock_taken(run_path: Path) -> bool | None:
     if fcntl is None:
         return None
     try:
-        fd = os.open(run_path / LOCK_FILE, os.O_RDONLY)
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(run_path / LOCK_FILE, flags)  # a pipe planted there must not block us
     except OSError:
+        return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
         return None
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -92,11 +98,13 @@ class RunLock:
         """
         if fcntl is None:
             return cls(run_path, None)
-        try:
-            fd = os.open(run_path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:  # never through a link planted there, never blocking on a pipe
+            fd = open_lock_file(run_path / LOCK_FILE)
+        except FileProblem as exc:
+            raise RunError(f"cannot lock run {run_path.name} for training: {exc}") from exc
         except OSError as exc:
             raise RunError(
-                f"cannot lock run {run_path.name} for training ({exc.strerror or exc}); "
+                f"cannot lock run {run_path.name} for training ({os_words(exc)}); "
                 "is its folder writable?"
             ) from exc
         deadline = time.monotonic() + wait
@@ -135,7 +143,8 @@ class RunLock:
 def _lock_holder(run_path: Path) -> str:
     """Who holds a run's lock, from what the holder wrote into it: ``"process 1234"``."""
     try:
-        pid, host = (run_path / LOCK_FILE).read_text(encoding="utf-8").split()[:2]
+        held = read_regular(run_path / LOCK_FILE, 4096).decode("utf-8")  # a pipe: no wait
+        pid, host = held.split()[:2]
         int(pid)
     except (OSError, ValueError):
         return "another process"

@@ -39,7 +39,7 @@ def load_model(run: str | Path, which: str = "best") -> keras.Model:
                 f"{found} contains Python code (e.g. a Lambda layer) and catdog never runs code "
                 "from a model file; use models trained by catdog, or retrain this one"
             ) from exc
-        raise RunError(f"{found} cannot be loaded: {exc}") from exc
+        raise RunError(str(exc)) from exc  # one sentence naming the file (ModelFileError)
 
 
 def model_file(run_path: Path, which: str = "best") -> Path | None:

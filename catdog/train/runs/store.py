@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import os
 import re
 import secrets
 import shutil
@@ -21,9 +22,11 @@ from catdog.data.paths import (
     weights_dir,
 )
 from catdog.policy import current_policy
+from catdog.safe_files import FileProblem, check_regular, os_words
 from catdog.train.runs.checks import read_run_files
 from catdog.train.runs.commit import staged_model
 from catdog.train.runs.files import (
+    BEST_MODEL,
     CONFIG_FILE,
     LAST_MODEL,
     STATUS_FILE,
@@ -303,6 +306,13 @@ def resume_problem(info: RunInfo, *, holding_lock: bool = False) -> str | None:
     models = (info.path / LAST_MODEL, staged_model(info.path, info.epochs_done))
     if info.epochs_done and not any(model.exists() for model in models):
         return f"run {info.id} has lost its {LAST_MODEL}; it cannot resume"
+    for model in (m for m in (*models, info.path / BEST_MODEL) if os.path.lexists(m)):
+        try:  # a pipe, a folder, a link to a device where a model goes: said before any copy
+            check_regular(model, model.name)
+        except FileProblem as exc:
+            return f"run {info.id} cannot resume: {exc}"
+        except OSError as exc:
+            return f"run {info.id} cannot resume: {model.name}: {os_words(exc)}"
     return None
 
 
