@@ -2,10 +2,16 @@
 
 Builds the navigation and the frame every page shares (the sidebar's active dataset and
 training status); the landing page says what the app does and where things stand. Nothing
-here imports TensorFlow, so the first page appears in a moment.
+here imports TensorFlow, so the first page appears in a moment; once it has, a background
+thread imports it and warms the preview and predict paths, once per server.
 """
 
+import logging
 import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import streamlit as st
 
@@ -41,6 +47,94 @@ def swept_at_start() -> int:
     """Remove what killed imports left behind, once per server process (one folder listing)."""
     with in_workspace(None):  # the data home's own datasets folder
         return len(sweep_stale_imports())
+
+
+class Activity:
+    """Script runs in progress on this server, so background work can wait for a pause."""
+
+    def __init__(self) -> None:
+        self.running, self.changed, self._lock = 0, time.monotonic(), threading.Lock()
+
+    @contextmanager
+    def run(self) -> Iterator[None]:
+        """Count a script run while the block lasts."""
+        with self._lock:
+            self.running, self.changed = self.running + 1, time.monotonic()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.running, self.changed = self.running - 1, time.monotonic()
+
+    def pause(self, quiet: float = 1.0, at_most: float = 10.0) -> None:
+        """Wait until no script has run for ``quiet`` seconds (at most ``at_most`` seconds)."""
+        deadline = time.monotonic() + at_most
+        while time.monotonic() < deadline:
+            if not self.running and time.monotonic() - self.changed >= quiet:
+                return
+            time.sleep(0.1)
+
+
+@st.cache_resource(show_spinner=False)
+def activity() -> Activity:
+    """This server's :class:`Activity`."""
+    return Activity()
+
+
+def warm_up(pause: Callable[[], None]) -> None:
+    """Build a figure of each kind, import TensorFlow and Keras, compile the augmentation
+    preview for the seed's settings and run Keras' predict once, so that no visitor waits for
+    them (seconds on a small CPU). Each step first waits for a ``pause`` in the visitors'
+    script runs. (Not at a lower priority: TensorFlow's worker threads, started by its first
+    operation, would inherit it for every later training.)"""
+    import numpy as np
+
+    pause()
+    from catdog import figures  # Plotly loads its validators with the first figure of a kind
+
+    figures.image_sizes_figure([{"class": "cat", "width": 1, "height": 1}]).to_json()
+    figures.split_counts_figure([{"split": "train", "class": "cat", "images": 1}]).to_json()
+    figures.curves_figure({"run": [{"epoch": 1, "accuracy": 0.5, "val_accuracy": 0.5}]}).to_json()
+    figures.confusion_figure([[1]], ["cat"]).to_json()
+    pause()
+    from catdog.model.backend import keras
+    from catdog.train.augment import AugmentConfig
+    from catdog.train.warp import preview
+
+    pause()
+    preview(np.zeros((150, 150, 3), np.uint8), AugmentConfig(), n=9)  # the page's first grid
+    pause()
+    tiny = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.GlobalAveragePooling2D(),
+                             keras.layers.Dense(1)])  # fmt: skip
+    tiny.predict(np.zeros((1, 8, 8, 3), np.float32), verbose=0)
+    import catdog.inference.explain  # noqa: F401 (the Predict page's next import)
+
+
+def warm_up_or_log(pause: Callable[[], None]) -> None:
+    """:func:`warm_up`; a failure only goes to the server's log (a visitor then waits)."""
+    try:
+        warm_up(pause)
+    except Exception:
+        logging.getLogger("catdog.dashboard").warning("warming up failed", exc_info=True)
+
+
+def serving() -> bool:
+    """Whether this is a real server (``streamlit run``), not a test's simulated one."""
+    from streamlit import runtime
+
+    return runtime.exists() and type(runtime.get_instance()) is runtime.Runtime
+
+
+@st.cache_resource(show_spinner=False)
+def warm_up_in_background() -> threading.Thread | None:
+    """Start :func:`warm_up` once per server, after the first visitor's first page; a
+    failure there only costs a visitor the wait. ``CATDOG_WARM_UP=0`` turns it off."""
+    if not serving() or os.environ.get("CATDOG_WARM_UP", "1") == "0":
+        return None
+    thread = threading.Thread(target=warm_up_or_log, args=(activity().pause,),
+                              name="catdog-warm-up", daemon=True)  # fmt: skip
+    thread.start()
+    return thread
 
 
 # The five steps on the landing page: (key in PAGES, link, icon, what it is for).
@@ -173,9 +267,13 @@ def main() -> None:
         sidebar()
     if page is None:  # the frame failed (and said so): no page to run
         return
-    with guarded(f"page {page.title}"):
-        page.run()
+    try:
+        with guarded(f"page {page.title}"):
+            page.run()
+    finally:  # also after a page's st.stop()
+        warm_up_in_background()
 
 
 st.set_page_config(page_title="catdog", page_icon="🐾", layout="wide")
-main()
+with activity().run():
+    main()

@@ -86,21 +86,33 @@ class Sampler(threading.Thread):
 
 
 def start_server(
-    home: Path, port: int | None = None, *, hosted: bool = True
+    home: Path,
+    port: int | None = None,
+    *,
+    hosted: bool = True,
+    cpus: set[int] | None = None,
+    launcher: list[str] | None = None,
+    env: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen, str]:
     """``streamlit run app.py`` on the data home ``home``, in hosted mode unless ``hosted`` is
-    False, on ``port`` (default: a free one); returns the process and its URL once it answers."""
+    False, on ``port`` (default: a free one); returns the process and its URL once it answers.
+
+    ``cpus`` pins the server (every thread and child) to those CPUs, as ``taskset -c`` does;
+    ``launcher`` replaces ``python -m streamlit`` (e.g. ``benchmarks/page_timing.py``, which
+    logs where the server's time goes); ``env`` adds environment variables."""
     if port is None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
-    env = {**os.environ, "CATDOG_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {**os.environ, "CATDOG_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
     if hosted:
         env["CATDOG_HOSTED"] = "1"
+    pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
+        [*(launcher or [sys.executable, "-m", "streamlit"]), "run", "app.py", "--server.port",
+         str(port), "--server.address", "127.0.0.1", "--server.headless", "true"],
         cwd=ROOT, env=env, stdout=(home / "streamlit.log").open("w"), stderr=subprocess.STDOUT,
+        preexec_fn=pin,
     )  # fmt: skip
     url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 60
     while time.monotonic() < deadline:

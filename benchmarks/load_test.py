@@ -500,7 +500,7 @@ def run(settings: dict) -> dict:
     home = settings["home"]
     example, settings["photo"] = prepare_home(home)
     print(f"data home {home}: demo dataset and example run {example}", flush=True)
-    proc, url = start_server(home, settings["port"])
+    proc, url = start_server(home, settings["port"], **settings.get("server", {}))
     sampler, meter = Sampler(proc.pid), CpuMeter(proc.pid)
     sampler.start()
     meter.start()

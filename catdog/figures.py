@@ -9,10 +9,10 @@ catdog module that imports Plotly.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import plotly.express as px
 import plotly.graph_objects as go
 
 from catdog.train.history import fine_tuning_start, overfitting_onset
@@ -160,11 +160,16 @@ def confusion_figure(
     class, columns the predicted one. A transparent square marker over each cell carries
     ``customdata = [true, predicted]``, so that clicking a cell selects it (Plotly's point
     selection; heatmap cells themselves cannot be selected)."""
-    fig = px.imshow(
-        matrix, x=list(classes), y=list(classes), text_auto=True,
-        color_continuous_scale="Blues", title=title,
-        labels={"x": "Predicted class", "y": "True class", "color": "Images"},
+    fig = go.Figure(
+        go.Heatmap(
+            z=[list(row) for row in matrix], x=list(classes), y=list(classes),
+            text=[list(row) for row in matrix], texttemplate="%{text}", colorscale="Blues",
+            colorbar={"title": {"text": "Images"}},
+        )
     )  # fmt: skip
+    fig.update_layout(title=title)
+    fig.update_xaxes(title_text="Predicted class", side="bottom")
+    fig.update_yaxes(title_text="True class", autorange="reversed")  # the first class on top
     cells = [(t, p) for t in classes for p in classes]
     fig.add_scatter(
         x=[p for _, p in cells], y=[t for t, _ in cells], customdata=[list(c) for c in cells],
@@ -283,33 +288,80 @@ def _lay_out_rates(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
 
 def split_counts_figure(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
     """Grouped bars of images per split and class, from rows ``{split, class, images}``."""
-    fig = px.bar(
-        list(rows),
-        x="split",
-        y="images",
-        color="class",
-        barmode="group",
-        text_auto=True,
-        title="Images per split and class",
-    )
-    fig.update_layout(xaxis_title="Split", yaxis_title="Images", legend_title="Class")
+    fig = go.Figure()
+    for k, cls in enumerate(dict.fromkeys(r["class"] for r in rows)):
+        mine = [r for r in rows if r["class"] == cls]
+        counts = [r["images"] for r in mine]
+        fig.add_bar(x=[r["split"] for r in mine], y=counts, name=cls, text=counts,
+                    marker_color=PALETTE[k % len(PALETTE)])  # fmt: skip
+    fig.update_layout(title="Images per split and class", barmode="group", xaxis_title="Split",
+                      yaxis_title="Images", legend_title="Class")  # fmt: skip
     return fig
+
+
+SIZE_BINS = 30  # bars of each margin's histogram
 
 
 def image_sizes_figure(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
     """Every image's width against its height, coloured by class, with histograms on the
-    margins, from rows ``{split, class, file, width, height}``."""
-    fig = px.scatter(
-        list(rows),
-        x="width",
-        y="height",
-        color="class",
-        opacity=0.5,
-        marginal_x="histogram",
-        marginal_y="histogram",
-        render_mode="webgl",
-        hover_data=["split", "file"],
-        title="Image sizes (pixels)",
-    )
-    fig.update_layout(xaxis_title="Width (px)", yaxis_title="Height (px)", legend_title="Class")
+    margins, from rows ``{class, width, height}``.
+
+    Images of one class and size are one point (its hover says how many), and the histograms
+    are binned here: the figure stays small however many images there are (4000 photos: tens
+    of kilobytes for the browser, not hundreds).
+    """
+    classes = list(dict.fromkeys(r["class"] for r in rows))
+    widths = [int(r["width"]) for r in rows]
+    heights = [int(r["height"]) for r in rows]
+    fig = go.Figure()
+    for k, cls in enumerate(classes):
+        colour = PALETTE[k % len(PALETTE)]
+        same = Counter((int(r["width"]), int(r["height"])) for r in rows if r["class"] == cls)
+        fig.add_scattergl(
+            x=[w for w, _ in same], y=[h for _, h in same], customdata=list(same.values()),
+            mode="markers", name=cls, legendgroup=cls, marker={"color": colour, "opacity": 0.5},
+            hovertemplate=f"{cls}: %{{x}}×%{{y}} px, %{{customdata}} image(s)<extra></extra>",
+        )  # fmt: skip
+        mine = [r for r in rows if r["class"] == cls]
+        _add_margins(fig, mine, cls, colour, widths, heights)
+    fig.update_layout(
+        title="Image sizes (pixels)", barmode="overlay", legend_title="Class",
+        xaxis={"domain": [0, 0.8], "title": {"text": "Width (px)"}},
+        yaxis={"domain": [0, 0.8], "title": {"text": "Height (px)"}},
+        xaxis2={"domain": [0.82, 1], "showticklabels": False},
+        yaxis2={"domain": [0.82, 1], "showticklabels": False},
+    )  # fmt: skip
     return fig
+
+
+def _add_margins(
+    fig: go.Figure, rows: Sequence[Mapping[str, Any]], cls: str, colour: str,
+    widths: Sequence[int], heights: Sequence[int],
+) -> None:  # fmt: skip
+    """One class's histograms of widths (above the plot) and heights (right of it)."""
+    for values, all_values, axes in (
+        ([int(r["width"]) for r in rows], widths, {"xaxis": "x", "yaxis": "y2"}),
+        ([int(r["height"]) for r in rows], heights, {"xaxis": "x2", "yaxis": "y"}),
+    ):
+        centres, counts, width = _binned(values, all_values)
+        horizontal = axes["xaxis"] == "x2"
+        fig.add_bar(
+            x=counts if horizontal else centres, y=centres if horizontal else counts,
+            width=width, orientation="h" if horizontal else "v", name=cls,
+            legendgroup=cls, showlegend=False, marker={"color": colour, "opacity": 0.6},
+            hovertemplate="%{y} px: %{x} image(s)<extra></extra>" if horizontal
+            else "%{x} px: %{y} image(s)<extra></extra>", **axes,
+        )  # fmt: skip
+
+
+def _binned(values: Sequence[int], everything: Sequence[int]) -> tuple[list, list, float]:
+    """``values`` counted in :data:`SIZE_BINS` equal bins over the range of ``everything``
+    (so every class shares the bins): bin centres, counts, bin width."""
+    low, high = min(everything, default=0), max(everything, default=1)
+    high = max(high, low + 1)
+    width = (high - low) / SIZE_BINS
+    counts = [0] * SIZE_BINS
+    for value in values:
+        counts[min(int((value - low) / width), SIZE_BINS - 1)] += 1
+    centres = [round(low + (k + 0.5) * width, 1) for k in range(SIZE_BINS)]
+    return centres, counts, width

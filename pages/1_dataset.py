@@ -3,6 +3,7 @@
 from functools import partial
 from pathlib import Path
 
+import plotly.graph_objects as go
 import streamlit as st
 
 from catdog.data.choices import dataset_choices, dataset_name_for, describe, import_named
@@ -171,15 +172,27 @@ def cached_sizes(root: str, version: float) -> list[dict]:
     return size_rows(root)
 
 
+# Figures are built once per dataset version and shared, unchanged, by every visitor.
+@st.cache_resource(max_entries=16, show_spinner=False)
+def counts_figure(rows: tuple[tuple[str, str, int], ...]) -> go.Figure:
+    return split_counts_figure([dict(zip(("split", "class", "images"), r, strict=True))
+                                for r in rows])  # fmt: skip
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def sizes_figure(root: str, version: float) -> go.Figure:
+    return image_sizes_figure(cached_sizes(root, version))
+
+
 def overview(info: DatasetInfo) -> None:
     """Counts per split and class, and the image size distribution."""
     left, right = st.columns(2)
-    left.plotly_chart(split_counts_figure(count_rows(info)))
+    left.plotly_chart(counts_figure(tuple(tuple(r.values()) for r in count_rows(info))))
     sizes = cached_sizes(str(info.root), dataset_version(info.root))
     if not sizes:
         right.info("No readable images.")
         return
-    right.plotly_chart(image_sizes_figure(sizes))
+    right.plotly_chart(sizes_figure(str(info.root), dataset_version(info.root)))
     size = size_summary(sizes)
     right.caption(
         f"Widths {size['min_width']}–{size['max_width']} px (median {size['median_width']}), "

@@ -11,7 +11,7 @@ from catdog.data.datasets import DatasetInfo, list_images
 from catdog.data.model_input import load_for_model
 from catdog.train.augment import FILL_MODES, AugmentConfig
 from catdog.train.warp import preview
-from pages.shared import AUGMENTATION, augmentation, require_dataset
+from pages.shared import AUGMENTATION, augmentation, enter_workspace, guarded, require_dataset
 
 PREVIEW_SIZE = 150  # the seed's input size: what the model sees
 # field: (label, max, step, help); every range starts at 0 (= off)
@@ -106,17 +106,21 @@ def variants(path: str, settings: tuple, seed: int) -> np.ndarray:
     return preview(image, AugmentConfig(**dict(settings)), n=9, seed=seed)
 
 
-st.title("Augmentation")
-st.caption(
-    "The seed's ImageDataGenerator settings, as random transforms of each training image. "
-    "Training uses these settings when augmentation is on (the Train page)."
-)
-info = require_dataset()
-settings_col, preview_col = st.columns([1, 2], gap="large")
-with settings_col:
-    config = augment_ui()
-st.session_state[AUGMENTATION] = config
-with preview_col:
+@st.fragment
+def studio(info: DatasetInfo) -> None:
+    """The settings and the preview: moving a slider reruns only this, not the whole page."""
+    with guarded("the Augmentation page's preview"):
+        enter_workspace(update_url=False)  # a fragment's rerun does not pass through app.py
+        settings_col, preview_col = st.columns([1, 2], gap="large")
+        with settings_col:
+            config = augment_ui()
+        st.session_state[AUGMENTATION] = config
+        with preview_col:
+            preview_ui(info, config)
+
+
+def preview_ui(info: DatasetInfo, config: AugmentConfig) -> None:
+    """The chosen training image and a 3×3 grid of its augmented variants."""
     path = image_ui(info)
     seed = st.session_state.setdefault("aug_seed", 0)
     original_col, grid_col = st.columns([1, 3], gap="medium")
@@ -134,3 +138,11 @@ with preview_col:
                 cell.image(image, width="stretch")
     if not config.enabled:
         st.info("Every transform is off: training would see the images unchanged.")
+
+
+st.title("Augmentation")
+st.caption(
+    "The seed's ImageDataGenerator settings, as random transforms of each training image. "
+    "Training uses these settings when augmentation is on (the Train page)."
+)
+studio(require_dataset())

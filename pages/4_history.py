@@ -1,6 +1,9 @@
 """History: training curves of runs, compared; a table of runs; evaluation on the test split."""
 
+from pathlib import Path
+
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from catdog.figures import curves_figure
@@ -52,12 +55,29 @@ def compare_ui(runs: list[RunInfo]) -> list[RunInfo]:
     return [by_id[i] for i in chosen]
 
 
+@st.cache_resource(max_entries=32, show_spinner=False)
+def cached_curves(runs: tuple[tuple[str, str, int], ...], metric: str) -> go.Figure:
+    """:func:`curves_figure` of runs given as (label, folder, history's mtime), built once
+    per version of their histories and shared by every visitor."""
+    histories = {label: read_history(Path(folder)) for label, folder, _ in runs}
+    return curves_figure(histories, metric, height=400)
+
+
+def history_version(run: RunInfo) -> int:
+    """The run's history file's modification time (0 if it has none yet)."""
+    try:
+        return (run.path / HISTORY_FILE).stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
 def curves(chosen: list[RunInfo]) -> None:
     """The seed's two figures for the chosen runs, with where overfitting starts."""
     histories = {short_id(r.id): read_history(r.path) for r in chosen}
+    versions = tuple((short_id(r.id), str(r.path), history_version(r)) for r in chosen)
     left, right = st.columns(2)
     for col, metric in ((left, "accuracy"), (right, "loss")):
-        col.plotly_chart(curves_figure(histories, metric, height=400))
+        col.plotly_chart(cached_curves(versions, metric))
     notes = [f"- **{short_id(r.id)}**: {run_note(r, histories[short_id(r.id)])}." for r in chosen]
     st.markdown("\n".join(notes))
 

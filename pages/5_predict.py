@@ -10,7 +10,7 @@ from catdog.inference.predict import Prediction, Predictor
 from catdog.inference.trust import SCORE_NAMES, Rule
 from catdog.policy import HostedLimitError, current_policy
 from catdog.train.runs import RunInfo, list_runs, model_file
-from pages.shared import PAGES, damaged_ui, literal, model_choice, predictor
+from pages.shared import PAGES, damaged_ui, literal, model_choice, predictor, prefetch_predictor
 
 MAX_UPLOAD_MB = 50  # per photo; a phone photo is a few MB
 CARD_COLUMNS = 3
@@ -111,6 +111,8 @@ run, which = run_ui(runs)
 photos = photos_ui()
 if not photos:
     st.caption(f"Upload photos to classify them as {' or '.join(run.classes)}.")
+    if (waiting := model_file(run.path, which)) is not None:  # loaded while photos are picked
+        prefetch_predictor(run.id, which, waiting.stat().st_mtime)
     st.stop()
 try:
     current_policy().check_photos(len(photos))  # before loading the model

@@ -3,6 +3,7 @@
 Not a page (app.py does not list it): the Train page draws the job it watches with these.
 """
 
+import plotly.graph_objects as go
 import streamlit as st
 
 from catdog import job_status
@@ -42,8 +43,8 @@ def draw(snap: JobSnapshot, job: TrainingJob) -> None:
         col.metric(name, value)
     for col, metric in zip(st.columns(2), ("loss", "accuracy"), strict=True):
         points = None if finished else snap.batch_points
-        col.plotly_chart(curves_figure({snap.run_id: snap.history}, metric, batch_points=points),
-                         key=f"live_{metric}")  # fmt: skip
+        col.plotly_chart(live_figure(snap.run_id, metric, len(snap.history), progress(points),
+                                     snap.history, points), key=f"live_{metric}")  # fmt: skip
     if not finished:
         first_result_ui(snap)
         if st.button("Stop training", icon=":material/stop_circle:", disabled=job.stop_requested):
@@ -66,6 +67,19 @@ def first_result_ui(snap: JobSnapshot) -> None:
         text.success(line, icon=":material/check_circle:")
         link.page_link(PAGES["predict"], label="Try it on the Predict page",
                        icon=":material/photo_camera:")  # fmt: skip
+
+
+def progress(points: list | None) -> tuple | None:
+    """How far the per-batch curve has come (its length and last point), for a cache key."""
+    return None if points is None else (len(points), points[-1]["x"] if points else None)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def live_figure(run_id: str, metric: str, epochs: int, batches: tuple | None,
+                _history: list, _points: list | None) -> go.Figure:  # fmt: skip
+    """A job's curves, built again only when an epoch or a batch point was added (the page
+    redraws every second, most often with nothing new), and shared by all who watch it."""
+    return curves_figure({run_id: _history}, metric, batch_points=_points)
 
 
 @st.fragment(run_every=1.0)

@@ -6,8 +6,11 @@ the keys below; catdog itself never sees session state, only the plain values re
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -217,6 +220,41 @@ def model_choice(where: Any = st, key: str = "which_model") -> str:
 def predictor(run_id: str, which: str, version: float) -> Predictor:
     """One loaded model per run and choice; ``version`` (the file's mtime) keys the cache."""
     return Predictor.from_run(run_id, which=which)
+
+
+_prefetched: set[tuple] = set()  # models some visitor already asked to load in advance
+_prefetched_lock = threading.Lock()
+
+
+def prefetch_predictor(run_id: str, which: str, version: float) -> None:
+    """Load a model (:func:`predictor`) and trace its prediction in a background thread, once,
+    while the visitor picks photos: the first photo then only waits for its own prediction.
+    The thread keeps this run's workspace. A failure is left for the foreground load to say."""
+    key = (run_id, which, version, st.session_state.get(WORKSPACE))
+    with _prefetched_lock:
+        if key in _prefetched:
+            return
+        _prefetched.add(key)
+
+    def load() -> None:
+        with contextlib.suppress(Exception):  # the page's own load reports any problem
+            predictor(run_id, which, version).predict([("warm-up.png", _GREY_PNG)], heatmaps=True)
+
+    context = contextvars.copy_context()  # the workspace (a context variable)
+    threading.Thread(target=context.run, args=(load,), name="catdog-prefetch", daemon=True).start()
+
+
+def _grey_png() -> bytes:
+    from io import BytesIO
+
+    from PIL import Image
+
+    buffer = BytesIO()
+    Image.new("RGB", (32, 32), (128, 128, 128)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+_GREY_PNG = _grey_png()
 
 
 def damaged_ui(infos: list[RunInfo]) -> None:

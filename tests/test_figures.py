@@ -40,7 +40,8 @@ def test_curves_figure_overlays_runs_and_batch_points() -> None:
 
 def test_confusion_figure_puts_true_classes_on_rows() -> None:
     fig = confusion_figure([[8, 2], [1, 9]], ["cats", "dogs"])
-    (heat,) = fig.data
+    heat = fig.data[0]  # under the clickable cells' markers
+    assert heat.type == "heatmap"
     assert [list(row) for row in heat.z] == [[8, 2], [1, 9]]
     assert list(heat.x) == list(heat.y) == ["cats", "dogs"]
     assert fig.layout.xaxis.title.text == "Predicted class"
@@ -72,3 +73,21 @@ def test_curves_figure_marks_where_fine_tuning_starts() -> None:
     fig = curves_figure({"run": TWO_PHASES}, "accuracy", mark_onset=False)
     assert [a.text for a in fig.layout.annotations] == ["fine-tuning from epoch 4"]
     assert [s.x0 for s in fig.layout.shapes] == [3.5]  # between the two phases
+
+
+def test_image_sizes_figure_stays_small_for_many_images() -> None:
+    rows = [
+        {"class": cls, "width": 500 - 100 * (k % 2), "height": 375}
+        for cls in ("cats", "dogs")
+        for k in range(2000)
+    ]
+    fig = image_sizes_figure(rows)
+    points = [t for t in fig.data if t.type == "scattergl"]
+    # One point per class and size, saying how many images it stands for.
+    assert [(t.name, sorted(t.x), list(t.customdata)) for t in points] == [
+        ("cats", [400, 500], [1000, 1000]),
+        ("dogs", [400, 500], [1000, 1000]),
+    ]
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert sum(sum(t.y) for t in bars if t.orientation == "v") == 4000  # widths, binned
+    assert len(fig.to_json()) < 20_000  # 4000 images, a few kilobytes

@@ -7,13 +7,17 @@ Importing photos into that shape is :mod:`catdog.data.importer`'s job.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from catdog.data.header_cache import HeaderCache
 from catdog.data.images import IMAGE_SUFFIXES, ImageError, image_header
 from catdog.data.paths import (
     DEMO_DATASET_NAME,
@@ -68,15 +72,41 @@ def class_images(folder: str | Path) -> list[Path]:
 
     Returns:
         The paths, in natural order of their names (``cat.2.jpg`` before ``cat.10.jpg``).
+
+    A listing is remembered while the folder's modification time stays the same (adding,
+    removing or renaming a file changes it): every page of the dashboard counts the images of
+    every dataset, and 4000 photos need not be listed again for that.
     """
-    return sorted(
+    folder = Path(folder)
+    try:
+        stamp = folder.stat().st_mtime_ns
+    except OSError:
+        stamp = None  # listing it raises the error itself
+    key = os.path.abspath(folder)
+    remembered = _LISTINGS.get(key)
+    if remembered is not None and stamp is not None and remembered[0] == stamp:
+        return list(remembered[1])
+    files = sorted(
         (
             p
-            for p in Path(folder).iterdir()
+            for p in folder.iterdir()
             if is_visible(p.name) and p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir()
         ),
         key=lambda p: natural_key(p.name),
     )
+    # A folder changed in the last seconds may change again within its clock's resolution.
+    if stamp is not None and time.time_ns() - stamp > _SETTLED_NS:
+        with _LISTINGS_LOCK:
+            _LISTINGS[key] = (stamp, tuple(files))
+            while len(_LISTINGS) > _LISTINGS_KEPT:
+                del _LISTINGS[next(iter(_LISTINGS))]
+    return files
+
+
+_LISTINGS: dict[str, tuple[int, tuple[Path, ...]]] = {}  # folder → (mtime, its images)
+_LISTINGS_LOCK = threading.Lock()
+_LISTINGS_KEPT = 512  # class folders remembered (a few per dataset)
+_SETTLED_NS = 2_000_000_000  # coarse file-system clocks tick every 1–2 s
 
 
 def labelled_images(folder: str | Path, classes: Sequence[str]) -> tuple[list[Path], list[int]]:
@@ -282,13 +312,24 @@ def list_datasets() -> list[DatasetInfo]:
 
 
 def dataset_version(root: str | Path) -> float:
-    """A number that changes when a dataset folder is replaced (for cache keys)."""
+    """A number that changes when a dataset folder is replaced or an image is added, removed
+    or renamed in it (for cache keys): the latest modification time of the folder, its
+    manifest, its split folders and their class folders (a few dozen ``stat`` calls)."""
     root = Path(root)
-    manifest = root / MANIFEST_NAME
-    try:
-        return (manifest if manifest.exists() else root).stat().st_mtime
-    except OSError:
-        return 0.0
+    folders = [root, root / MANIFEST_NAME]
+    for split in SPLITS:
+        folders.append(root / split)
+        try:
+            folders += [p for p in (root / split).iterdir() if p.is_dir()]
+        except OSError:
+            continue
+    stamps = []
+    for path in folders:
+        try:
+            stamps.append(path.stat().st_mtime)
+        except OSError:
+            continue
+    return max(stamps, default=0.0)
 
 
 def image_sizes(root: str | Path) -> list[tuple[str, str, str, int, int]]:
@@ -299,19 +340,37 @@ def image_sizes(root: str | Path) -> list[tuple[str, str, str, int, int]]:
 
     Returns:
         ``(split, class, file name, width, height)`` per image; files whose header cannot be
-        read are left out.
+        read are left out. Headers are remembered in the data home (:mod:`header_cache`).
     """
     info = scan_dataset(root)
+    cache = HeaderCache(info.root)  # headers read once, in the data home
     rows = []
     for split in SPLITS:
         for cls in info.classes:
             for path in class_images(info.root / split / cls):
-                try:
-                    _, width, height = image_header(path)
-                except ImageError:
-                    continue
-                rows.append((split, cls, path.name, width, height))
+                size = _image_size(path, f"{split}/{cls}/{path.name}", cache)
+                if size is not None:
+                    rows.append((split, cls, path.name, *size))
+    cache.save()
     return rows
+
+
+def _image_size(path: Path, key: str, cache: HeaderCache) -> tuple[int, int] | None:
+    """A file's ``(width, height)``, remembered in ``cache`` or read from its header; None
+    for a file that is gone or no image."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    known = cache.get(key, stat)
+    if known is None:
+        try:
+            _, width, height = image_header(path)
+        except ImageError:
+            width = height = None
+        cache.put(key, stat, width, height)
+        known = width, height
+    return None if known[0] is None else (int(known[0]), int(known[1]))
 
 
 def delete_dataset(root: str | Path, training_on: Callable[[Path], list[tuple[str, str]]]) -> Path:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -384,6 +385,10 @@ def preview(image: np.ndarray, config: AugmentConfig, n: int = 9, seed: int = 0)
         raise ValueError(f"preview() needs n ≥ 1 variants; got n={n}")
     from catdog.model.backend import tf
 
-    batch = tf.repeat(tf.cast(image[None], tf.float32), n, axis=0)
-    out = augment_images(batch, config, tf.constant([seed, 0], tf.int64))
-    return tf.cast(tf.round(out), tf.uint8).numpy()
+    with _PREVIEW_LOCK:  # two first previews at once would compile the same pass twice
+        batch = tf.repeat(tf.cast(image[None], tf.float32), n, axis=0)
+        out = augment_images(batch, config, tf.constant([seed, 0], tf.int64))
+        return tf.cast(tf.round(out), tf.uint8).numpy()
+
+
+_PREVIEW_LOCK = threading.Lock()
