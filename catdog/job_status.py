@@ -93,6 +93,19 @@ def job_metrics(snap: JobSnapshot) -> list[tuple[str, str]]:
     ]
 
 
+def best_so_far_line(snap: JobSnapshot) -> str | None:
+    """While a job trains, once an epoch is saved: its best model so far in a sentence
+    (``A first model is ready: 68.8% validation accuracy after 1 epoch …``); else None."""
+    val = [row["val_accuracy"] for row in snap.history if "val_accuracy" in row]
+    if snap.finished or not val:
+        return None
+    epochs = len(snap.history)
+    return (
+        f"A first model is ready: {max(val):.1%} validation accuracy (the best of "
+        f"{epochs} epoch{'s' if epochs > 1 else ''} so far); training goes on and keeps the best."
+    )
+
+
 def outcome_line(snap: JobSnapshot) -> str:
     """How a finished job ended: ``Run r1 completed after 30 epoch(s).``, with why if it
     stopped by itself (``... stopped after 3 epoch(s): stopped before saving epoch 4: ...``)."""

@@ -27,6 +27,7 @@ from catdog.figures import image_sizes_figure, split_counts_figure
 from catdog.paging import page_count, page_items
 from catdog.policy import HostedLimitError, current_policy
 from catdog.train.runs import runs_training_on
+from ui.builder_view import builder_ui, show_result
 from ui.frame import read_only
 from ui.health_view import health_ui
 from ui.shared import (
@@ -251,16 +252,21 @@ st.title("Dataset")
 if deleted := st.session_state.pop("dataset_deleted", None):
     st.success(f"Dataset {deleted} was deleted.")
 choose_ui()
-if read_only():  # no import, no deletion, no review decisions: only looking
+if read_only():  # no import, no deletion, no review decisions, no new dataset: only looking
     browse_tab, health_tab = st.container(), None
 else:
     delete_ui()
     show_report()
-    browse_tab, health_tab, import_tab = st.tabs(["Browse", "Data health", "Import a dataset"])
+    show_result()
+    browse_tab, health_tab, import_tab, new_tab = st.tabs(
+        ["Browse", "Data health", "Import a dataset", "New dataset"]
+    )
     with import_tab:
         request = import_ui()
         if request is not None:
             run_import(*request)
+    with new_tab:
+        builder_ui()
 with browse_tab:
     info = require_dataset()
     overview(info)

@@ -25,12 +25,14 @@ from catdog.train.distribute import LOCAL_STRATEGIES, STRATEGY_HELP
 from catdog.train.input_size import choose_image_size
 from catdog.train.precision import PRECISIONS, cached_choice, epochs_in_budget, gpu_visible
 from catdog.train.presets import PRESETS, RECOMMENDED, get_preset, recommended_model
+from catdog.train.recommend import Recommendation, recommend
 from ui.frame import READ_ONLY_NOTE, read_only
 from ui.job_view import resume_ui, watched_ui
 from ui.pretrained_view import pretrained_ui
 from ui.shared import WATCHED_RUN, augmentation, require_dataset
 
 KEEP = {"persist_state": "session"}  # a setting outlives a visit to another page
+RECOMMENDED_FOR = "train_recommended_for"  # the dataset whose recipe was last pre-selected
 
 
 def model_defaults() -> None:
@@ -74,13 +76,37 @@ def demo_hint_ui(info: DatasetInfo) -> None:
     st.button("Use the demo settings", icon=":material/tune:", on_click=use_demo_settings)
 
 
-def model_ui(info: DatasetInfo) -> str:
+def apply_recommendation(rec: Recommendation) -> None:
+    """Load a recommended recipe into the settings widgets: its model's defaults, then its
+    own settings."""
+    st.session_state["train_model"] = rec.model
+    model_defaults()
+    for name, value in rec.settings.items():
+        st.session_state[f"train_{name}"] = value
+
+
+def recommendation_ui(info: DatasetInfo) -> str:
+    """The recipe recommended for this dataset, pre-selected once per dataset, and why;
+    returns the recommended model (catdog-net's where none is: the demo)."""
+    rec = recommend(info)
+    if rec is None:
+        return RECOMMENDED
+    if st.session_state.get(RECOMMENDED_FOR) != str(info.root):
+        st.session_state[RECOMMENDED_FOR] = str(info.root)
+        apply_recommendation(rec)
+    st.info(f"**Recommended: {rec.model}.** {rec.reason}.", icon=":material/recommend:")
+    st.button("Use the recommended settings", icon=":material/recommend:",
+              on_click=apply_recommendation, args=(rec,), key="train_use_recommended")  # fmt: skip
+    return rec.model
+
+
+def model_ui(info: DatasetInfo, recommended: str) -> str:
     """The model to train, with its description; choosing one loads its default settings."""
     if "train_model" not in st.session_state:  # first visit: the seed's story on the demo
         st.session_state["train_model"] = recommended_model(is_demo(info))
     model = st.selectbox(
         "Model", list(PRESETS), key="train_model", on_change=model_defaults, **KEEP,
-        format_func=lambda name: f"{name} (recommended)" if name == RECOMMENDED else name,
+        format_func=lambda name: f"{name} (recommended)" if name == recommended else name,
     )  # fmt: skip
     if any(f"train_{name}" not in st.session_state for name in SPEC_DEFAULTS):
         model_defaults()
@@ -166,7 +192,7 @@ def augment_ui(model: str) -> dict[str, bool | AugmentConfig]:
 def settings_ui(info: DatasetInfo) -> tuple[TrainConfig, bool]:
     """Model and training settings (defaults from the model's Preset), and whether training
     can start with them (a pretrained model's weights file may be wrong)."""
-    model = model_ui(info)
+    model = model_ui(info, recommendation_ui(info))
     caps = current_policy().training_bounds()
     basics = basics_ui(caps)
     schedule = schedule_ui(caps)

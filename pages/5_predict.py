@@ -22,20 +22,24 @@ CARD_COLUMNS = 3
 
 
 def run_ui(runs: list[RunInfo]) -> tuple[RunInfo, str]:
-    """Pick a run (newest completed by default) and its best or last model."""
-    completed = [r for r in runs if r.state == "completed"]
-    default = runs.index(completed[0]) if completed else 0
+    """Pick a run (the newest with a model by default, even while it trains: its best epoch
+    so far) and its best or last model."""
     left, right = st.columns([3, 1])
     run = left.selectbox(
         "Run",
         runs,
-        index=default,
+        index=0,  # runs come newest first
         key="predict_run",
         format_func=lambda r: (
             f"{r.id} ({'shared example, ' if r.example else ''}{r.state}, {', '.join(r.classes)})"
         ),
     )
     which = model_choice(right, key="predict_which")
+    if run.state == "running" and run.best_val_accuracy is not None:
+        st.caption(
+            f"Still training: its best model so far ({run.best_val_accuracy:.1%} validation "
+            f"accuracy after {run.epochs_done} epoch(s)); it is replaced as better ones are saved."
+        )
     return run, which
 
 

@@ -254,6 +254,7 @@ def test_prediction_takes_uploads_only_and_at_most_the_cap(
 def test_train_page_widgets_stop_at_the_caps(hosted_mode) -> None:
     make_dataset(datasets_dir() / "photos", counts=(2, 1, 1))
     at = visit("train", dataset=str(datasets_dir() / "photos"))
+    at.selectbox(key="train_model").set_value("catdog-net").run()
     assert at.number_input(key="train_epochs").max == 30
     assert at.number_input(key="train_epochs").value == 30  # catdog-net's 145, capped
     assert at.number_input(key="train_image_size").max == 128

@@ -8,6 +8,7 @@ from test_history import OVERFITTING
 from catdog.job_snapshot import JobSnapshot, JobState, fold_event
 from catdog.job_status import (
     batch_progress,
+    best_so_far_line,
     capacity_line,
     epoch_progress,
     job_line,
@@ -90,6 +91,19 @@ def test_queue_in_words() -> None:
         "This server trains 1 run(s) at a time (now 1 training, 2 waiting); a new run waits "
         "for its turn in the queue."
     )
+
+
+def test_the_first_model_is_offered_once_an_epoch_is_saved() -> None:
+    rows = [{"epoch": 1, "val_accuracy": 0.6875}, {"epoch": 2, "val_accuracy": 0.625}]
+    assert best_so_far_line(JobSnapshot(run_id="r", state="running")) is None
+    assert best_so_far_line(JobSnapshot(run_id="r", state="running", history=rows[:1])) == (
+        "A first model is ready: 68.8% validation accuracy (the best of 1 epoch so far); "
+        "training goes on and keeps the best."
+    )
+    assert "(the best of 2 epochs so far)" in best_so_far_line(
+        JobSnapshot(run_id="r", state="running", history=rows)
+    )
+    assert best_so_far_line(JobSnapshot(run_id="r", state="completed", history=rows)) is None
 
 
 def test_each_event_is_shown_with_its_own_words() -> None:

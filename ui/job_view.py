@@ -47,6 +47,7 @@ def draw(snap: JobSnapshot, job: TrainingJob) -> None:
         col.plotly_chart(live_figure(snap.run_id, metric, len(snap.history), progress(points),
                                      snap.history, points), key=f"live_{metric}")  # fmt: skip
     if not finished:
+        first_result_ui(snap)
         if st.button("Stop training", icon=":material/stop_circle:", disabled=job.stop_requested):
             job.stop()
         if job.stop_requested:
@@ -58,6 +59,15 @@ def draw(snap: JobSnapshot, job: TrainingJob) -> None:
         a, b, _ = st.columns([1, 1, 3])
         a.page_link(PAGES["history"], label="See it in History", icon=":material/monitoring:")
         b.page_link(PAGES["predict"], label="Predict with it", icon=":material/photo_camera:")
+
+
+def first_result_ui(snap: JobSnapshot) -> None:
+    """Once an epoch is saved, while training goes on: its best model so far, to try at once."""
+    if line := job_status.best_so_far_line(snap):
+        text, link = st.columns([3, 2], vertical_alignment="center")
+        text.success(line, icon=":material/check_circle:")
+        link.page_link(PAGES["predict"], label="Try it on the Predict page",
+                       icon=":material/photo_camera:")  # fmt: skip
 
 
 def progress(points: list | None) -> tuple | None:

@@ -215,3 +215,21 @@ def start_resume(run_id: str) -> bool:
         return False
     st.session_state[WATCHED_RUN] = job.run_id
     return True
+
+
+def _keep_keras_state() -> None:
+    """Stop Streamlit clearing Keras' session after every script run.
+
+    Streamlit calls ``keras.backend.clear_session()`` when a script run ends (its
+    ``_clean_problem_modules``), which replaces Keras' global state for every thread at once.
+    The dashboard trains in background threads while the Train page reruns every second, so a
+    model being built then (a pretrained base, whose layers Keras names by counting) lost its
+    name counters half way ("The name "activation" is used 8 times in the model") and its dtype
+    policy. Nothing in catdog needs the session cleared: models are built, not accumulated.
+    """
+    from streamlit.runtime.scriptrunner import script_runner
+
+    script_runner._clean_problem_modules = lambda: None
+
+
+_keep_keras_state()

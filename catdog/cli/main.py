@@ -8,6 +8,7 @@ import sys
 
 from catdog.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CLIError
 from catdog.cli.datasets import add_dataset_commands
+from catdog.cli.photos import add_builder_commands
 from catdog.cli.results import add_model_commands
 from catdog.cli.training import add_training_commands
 from catdog.failures import TrainingFailed, one_line
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_dataset_commands(sub)
+    add_builder_commands(sub)
     add_training_commands(sub)
     add_model_commands(sub)
     return parser

@@ -11,6 +11,9 @@ name the importer writes goes through :func:`portable_name`.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
+
+from catdog.data.datasets import DatasetError
 
 # Invisible characters that reorder or hide the text around them (Unicode's bidirectional
 # formatting characters, zero-width ones and the byte order mark).
@@ -28,6 +31,9 @@ _RESERVED = frozenset(
 _NOT_ON_WINDOWS = frozenset('<>:"/\\|?*')
 # Scripts whose letters include look-alikes of Latin ones (а/a, е/e, о/o, р/p, ν/v …).
 _LOOK_ALIKE_SCRIPTS = ("CYRILLIC", "GREEK", "ARMENIAN", "CHEROKEE")
+# A class name is a folder name: at most this long, none of these characters.
+MAX_CLASS_NAME = 64
+_FORBIDDEN_IN_CLASS = frozenset('/\\<>:"|?*')
 
 
 def _escape(char: str) -> str | None:
@@ -96,6 +102,51 @@ def portable_name(stem: str, suffix: str, limit: int = 255) -> str:
     while len(text.encode()) > room:
         text = text[:-1]
     return (text.rstrip(". ") or "image") + suffix
+
+
+def check_class_name(name: str) -> str:
+    """A class name as it will be stored (stripped, composed NFC form), or why it cannot be.
+
+    Raises:
+        DatasetError: empty, too long, a hidden or relative name, or a character a folder name
+            cannot hold; the message names it.
+    """
+    text = unicodedata.normalize("NFC", str(name).strip())
+    if not text:
+        raise DatasetError("a class needs a name (e.g. cats); type one")
+    bad = sorted({c for c in text if c in _FORBIDDEN_IN_CLASS or not c.isprintable()})
+    if bad or text.startswith(".") or len(text) > MAX_CLASS_NAME:
+        why = (
+            f"it holds {', '.join(repr(c) for c in bad)}" if bad
+            else "it starts with '.'" if text.startswith(".")
+            else f"it is longer than {MAX_CLASS_NAME} characters"
+        )  # fmt: skip
+        raise DatasetError(
+            f"class name {shown(text)!r} cannot be a folder name: {why}; use letters, digits, "
+            "spaces, '-' or '_'"
+        )
+    return text
+
+
+def check_class_names(names: Sequence[str], *, at_least: int = 2) -> list[str]:
+    """Check every class name (:func:`check_class_name`), refusing repeats (compared without
+    case: a disk may not tell ``Cats`` from ``cats``) and fewer than ``at_least`` classes.
+
+    Raises:
+        DatasetError: the first problem, in one sentence.
+    """
+    checked = [check_class_name(n) for n in names]
+    seen: dict[str, str] = {}
+    for name in checked:
+        if (other := seen.get(class_key(name))) is not None:
+            both = f"{shown(name)!r}" + (f" and {shown(other)!r}" if other != name else "")
+            raise DatasetError(f"two classes are called {both}; give each class its own name")
+        seen[class_key(name)] = name
+    if len(checked) < at_least:
+        raise DatasetError(
+            f"a classifier needs at least {at_least} classes, got {len(checked)}; add another"
+        )
+    return checked
 
 
 def class_key(name: str) -> str:

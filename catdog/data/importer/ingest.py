@@ -60,31 +60,60 @@ def read_regular(path: Path, rel: str) -> bytes | str:
     return data
 
 
+def stage_photo(
+    data: bytes, name: str, staged: Path, budget: ImportBudget | None = None
+) -> tuple[str, str]:
+    """Check a photo's bytes by decoding them fully, and stage it as an RGB JPEG.
+
+    The one check every photo catdog keeps goes through, whether imported or added by hand
+    (:mod:`catdog.data.builder`).
+
+    Args:
+        data: the file's bytes.
+        name: the name to use in messages (already made one line, see
+            :func:`catdog.data.names.shown`).
+        staged: the file to write (a plain RGB JPEG is copied byte for byte, anything else
+            re-encoded).
+        budget: an import's budget: a JPEG decodes reduced to its ``min_side`` (if set), and
+            the bytes are counted before they are written (None: neither).
+
+    Returns:
+        ``("copied" | "converted", "")``, or ``("skipped", reason)`` with the one-line reason,
+        naming the file, when it is not a usable image.
+    """
+    try:
+        # The decoded image counts against the decode budget until it is written (see
+        # catdog.data.images.DECODE_BUDGET_PIXELS), so the pool's threads cannot each hold a
+        # full-size photo at once.
+        min_side = budget.min_side if budget is not None else None
+        with opened_rgb(data, name=name, min_side=min_side) as image:
+            if is_plain_jpeg(data):
+                if budget is not None:
+                    budget.add_staged(len(data))
+                staged.write_bytes(data)
+                return "copied", ""
+            encoded = io.BytesIO()
+            image.save(encoded, "JPEG", quality=JPEG_QUALITY)
+            if budget is not None:
+                budget.add_staged(encoded.tell())
+            staged.write_bytes(encoded.getbuffer())
+            return "converted", ""
+    except ImageError as exc:
+        return "skipped", str(exc)
+
+
 def _ingest(item: Item, staged: Path, budget: ImportBudget) -> tuple[str, str]:
-    """Decode one file (a JPEG reduced to ``budget.min_side`` if set) and stage it as an RGB
-    JPEG, its bytes counted by ``budget`` before they are written; returns (outcome, the reason
+    """Read one file, then check and stage it (:func:`stage_photo`, a JPEG reduced to
+    ``budget.min_side`` if set, its bytes counted by ``budget``); returns (outcome, the reason
     it was skipped or the SHA-256 of its bytes)."""
     name = shown(item.rel)  # the name in messages: one line, nothing hidden
     data = read_regular(item.path, name)
     if isinstance(data, str):
         return "skipped", data
-    digest = hashlib.sha256(data).hexdigest()  # exact duplicates are counted from it
-    try:
-        # The decoded image counts against the decode budget until it is written (see
-        # catdog.data.images.DECODE_BUDGET_PIXELS), so the pool's threads cannot each hold a
-        # full-size photo at once.
-        with opened_rgb(data, name=name, min_side=budget.min_side) as image:
-            if is_plain_jpeg(data):
-                budget.add_staged(len(data))
-                staged.write_bytes(data)
-                return "copied", digest
-            encoded = io.BytesIO()
-            image.save(encoded, "JPEG", quality=JPEG_QUALITY)
-            budget.add_staged(encoded.tell())
-            staged.write_bytes(encoded.getbuffer())
-            return "converted", digest
-    except ImageError as exc:
-        return "skipped", str(exc)
+    outcome, reason = stage_photo(data, name, staged, budget)
+    if outcome == "skipped":
+        return outcome, reason
+    return outcome, hashlib.sha256(data).hexdigest()  # exact duplicates are counted from it
 
 
 class Checker:
