@@ -212,6 +212,24 @@ def test_huge_pixel_images_are_skipped_from_their_headers_before_any_decode(host
     assert images._BUDGET.peak < 1_000_000  # only the 64-px photos were ever decoded
 
 
+def test_a_class_whose_every_image_is_over_the_pixel_cap_is_named_and_nothing_is_left(
+    hosted,
+) -> None:
+    # Every image of one class (or of all) refused from its header: one sentence naming the
+    # class and why, not an import of what is left (or a crash on an empty dataset).
+    big = _flat_png(3000)
+    dogs_only = {f"pets/dogs/dog.{i}.jpg": _jpeg(i, size=64) for i in range(6)}
+    for entries in (
+        {f"pets/{c}/{c}{i}.png": big for c in ("cats", "dogs") for i in range(3)},
+        dogs_only | {f"pets/cats/cat{i}.png": big for i in range(3)},
+    ):
+        with in_workspace(A), pytest.raises(DatasetError) as caught:
+            import_named(("pets.zip", _zip(entries)), "pets")
+        assert "none of the 3 image(s) of class cats can be used" in str(caught.value)
+        assert "3,000×3,000 pixels (9.0 megapixels), over hosted mode's cap" in str(caught.value)
+        _nothing_left(A)
+
+
 def test_an_import_over_the_pixel_total_is_refused_before_decoding(
     hosted, monkeypatch: pytest.MonkeyPatch
 ) -> None:

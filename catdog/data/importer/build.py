@@ -146,6 +146,7 @@ def _build(
     # Before any pixel is decoded: images over the policy's pixel caps, from their headers.
     too_big = pixel_problems([(i.path, shown(i.rel)) for i in items], budget.policy, str(source))
     passed += [SkippedFile(i.rel, too_big[i.path]) for i in items if i.path in too_big]
+    _refuse_emptied_classes(items, too_big, source)
     items = [item for item in items if item.path not in too_big]
     kept = split is None and layout == "split folders"
     if kept:
@@ -179,6 +180,18 @@ def _build(
         result.warnings.append(duplicates.summary(shown(dst.name)))
     budget.policy.check_dataset_bytes(folder_size(dataset), str(source))
     return result
+
+
+def _refuse_emptied_classes(items: list[Item], too_big: dict[Path, str], source: Path) -> None:
+    """A class whose every image is over the pixel caps would vanish from the dataset: refuse
+    the import, naming the class and why, rather than import the classes left."""
+    for cls in sorted({item.cls for item in items}):
+        mine = [item for item in items if item.cls == cls]
+        if all(item.path in too_big for item in mine):
+            raise DatasetError(
+                f"{shown(str(source))}: none of the {len(mine):,} image(s) of class {shown(cls)} "
+                f"can be used ({too_big[mine[0].path]})"
+            )
 
 
 def _gather(
