@@ -27,6 +27,7 @@ from typing import BinaryIO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from catdog import safe_files
 from catdog.data.image_kinds import exception_reason, unidentified
 from catdog.data.image_work import WorkError, check_work
 from catdog.safe_files import os_words
@@ -130,16 +131,10 @@ def _too_large(name: str, exc: Image.DecompressionBombError) -> ImageError:
 
 def not_regular(mode: int) -> str:
     """What a file that is no regular file is (from its ``st_mode``), for the message that
-    refuses it: "is a named pipe (FIFO), not a regular file"."""
+    refuses it as an image: "is a named pipe (FIFO), not a regular file"."""
     if stat.S_ISDIR(mode):
         return "is a folder, not an image file"
-    if stat.S_ISFIFO(mode):
-        return "is a named pipe (FIFO), not a regular file"
-    if stat.S_ISSOCK(mode):
-        return "is a socket, not a regular file"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "is a device, not a regular file"
-    return "is not a regular file"
+    return safe_files.not_regular(mode)
 
 
 def _read_path(path: Path, name: str) -> bytes:
