@@ -29,6 +29,7 @@ from ui.frame import (
     PAGES,
     READ_ONLY_NOTE,
     enter_workspace,
+    error_details,
     framed,
     guarded,
     read_only,
@@ -294,8 +295,8 @@ def main() -> None:
     """The frame every page shares, then the page; in hosted mode visitors see no traceback."""
     copy_secrets_to_environment()
     policy = hosted_policy.current_policy()
+    error_details(policy.hosted)
     if policy.hosted:
-        st.set_option("client.showErrorDetails", "none")  # a safety net below guarded()
         if problem := transport_problem():  # uploads would reach memory over the cap
             logged_once(problem)
             st.error(problem, icon=":material/block:")

@@ -82,6 +82,7 @@ class Home:
 
 @pytest.fixture(scope="module")
 def shared_home(tmp_path_factory: pytest.TempPathFactory) -> Home:
+    from catdog.inference.predict import learn_trust
     from catdog.train.config import TrainConfig
     from catdog.train.trainer import train
 
@@ -92,7 +93,9 @@ def shared_home(tmp_path_factory: pytest.TempPathFactory) -> Home:
         config = TrainConfig(
             data=str(data), epochs=1, batch_size=8, image_size=48, precision="float32"
         )
-        return Home(path, train(config).run_id)
+        run_id = train(config).run_id
+        learn_trust(run_id)  # as the job and the CLI do when training ends
+        return Home(path, run_id)
 
 
 @pytest.fixture

@@ -163,7 +163,7 @@ def test_resumable_runs_are_the_unfinished_ones_that_can_go_on(tmp_path: Path) -
     def saved(run: RunInfo) -> RunInfo:
         run.path = tmp_path / run.id
         run.path.mkdir()
-        (run.path / LAST_MODEL).touch()
+        (run.path / LAST_MODEL).write_bytes(b"PK")  # not empty: an empty model cannot resume
         return run
 
     lost = _run("r1", "seed-baseline", state="stopped")  # its folder holds no model

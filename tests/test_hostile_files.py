@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from builders import image_bytes, tree_digest, write
 from hostile import MODEL_FILES, REAL_WORK, WEIGHTS_FILES, WORK_BOMBS, ModelFile
+from pagetest import navigation_only  # noqa: F401 - a fixture: pages run through app.py
 
 from catdog.cli import main
 from catdog.data.images import ImageError, image_header, open_rgb
@@ -333,6 +334,7 @@ DASHBOARD_ZIPS = ["overlapping-entries", "declared-total-vs-size", "case-twin-fo
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("navigation_only")
 def test_the_dataset_page_refuses_hostile_zips_in_one_sentence(tmp_path: Path) -> None:
     """The Dataset page's zip upload: each hostile archive refused (or its entry skipped)
     with the archive's own sentence, no exception, nothing imported but what is good."""
@@ -358,6 +360,7 @@ def test_the_dataset_page_refuses_hostile_zips_in_one_sentence(tmp_path: Path) -
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("navigation_only")
 def test_the_train_page_refuses_hostile_weights_uploads(tmp_path: Path) -> None:
     from pagetest import open_page
 

@@ -57,6 +57,22 @@ _log = logging.getLogger("catdog.dashboard")
 _FRAMED: ContextVar[bool] = ContextVar("catdog_framed", default=False)
 
 
+# The option's value before hosted mode changed it (this module lives as long as the server).
+_LOCAL_ERROR_DETAILS: list[object] = []
+
+
+def error_details(hosted: bool) -> None:
+    """Hosted mode shows no error detail (a safety net below guarded()); local mode shows them
+    as configured, also in a process where hosted mode was on before (as in tests)."""
+    key = "client.showErrorDetails"
+    if hosted:
+        if not _LOCAL_ERROR_DETAILS:
+            _LOCAL_ERROR_DETAILS.append(st.get_option(key))
+        st.set_option(key, "none")
+    elif _LOCAL_ERROR_DETAILS:
+        st.set_option(key, _LOCAL_ERROR_DETAILS.pop())
+
+
 @contextmanager
 def guarded(where: str) -> Iterator[None]:
     """Run a page's body (or a fragment's) so that, in hosted mode, an unexpected exception

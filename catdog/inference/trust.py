@@ -28,7 +28,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from catdog.data.paths import is_shared
 from catdog.inference.calibration import calibration_report, fit_temperature, scaled
+from catdog.policy import current_policy
 from catdog.train import runs
 
 SCORES = ("probability", "energy", "mahalanobis", "knn")  # ties go to the first
@@ -402,7 +404,10 @@ def run_trust(run: str | Path, which: str, predictor: Predictor) -> Trust:
         raise TrustError("the run's config.json does not say which data it was trained on")
     trust = fit_trust(predictor, data)
     trust.source["model_file"] = stamp
-    if predictor.views == _run_views(path):
+    # Kept beside the run when its views are the run's own and the caller may write there: a
+    # shared example or a read-only link keeps it in memory (no file of theirs is touched).
+    policy = current_policy()
+    if predictor.views == _run_views(path) and not (policy.read_only or is_shared(path)):
         with contextlib.suppress(OSError):  # a read-only run folder: learned again next time
             save_trust(path, which, trust)
     return trust
