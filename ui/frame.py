@@ -57,20 +57,16 @@ _log = logging.getLogger("catdog.dashboard")
 _FRAMED: ContextVar[bool] = ContextVar("catdog_framed", default=False)
 
 
-# The option's value before hosted mode changed it (this module lives as long as the server).
-_LOCAL_ERROR_DETAILS: list[object] = []
+# Streamlit's error-detail option as configured, read once when the server first imports this
+# module (before hosted mode could change it); local runs put it back.
+_ERROR_DETAILS = "client.showErrorDetails"
+_LOCAL_ERROR_DETAILS = st.get_option(_ERROR_DETAILS)
 
 
 def error_details(hosted: bool) -> None:
     """Hosted mode shows no error detail (a safety net below guarded()); local mode shows them
     as configured, also in a process where hosted mode was on before (as in tests)."""
-    key = "client.showErrorDetails"
-    if hosted:
-        if not _LOCAL_ERROR_DETAILS:
-            _LOCAL_ERROR_DETAILS.append(st.get_option(key))
-        st.set_option(key, "none")
-    elif _LOCAL_ERROR_DETAILS:
-        st.set_option(key, _LOCAL_ERROR_DETAILS.pop())
+    st.set_option(_ERROR_DETAILS, "none" if hosted else _LOCAL_ERROR_DETAILS)
 
 
 @contextmanager
