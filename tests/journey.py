@@ -23,14 +23,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
+BROWSER_ARGS = [  # headless on a machine whose network is closed
     "--no-sandbox",
     "--disable-gpu",
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
-    # A camera that shows a moving test pattern, allowed without asking.
+]
+# ... and a camera that shows a moving test pattern, allowed without asking.
+CHROMIUM_ARGS = [
+    *BROWSER_ARGS,
     "--use-fake-device-for-media-stream",
     "--use-fake-ui-for-media-stream",
 ]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from journey import BROWSER_ARGS, CHROMIUM, free_port
 
 from catdog.data.cartoon import draw_animal
 from catdog.data.demo import generate_demo_dataset
@@ -29,23 +29,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 VIEWPORT = {"width": 1366, "height": 768}  # a laptop screen
 SERVERS: dict[str, subprocess.Popen] = {}  # the process serving each URL _serve yields
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _serve(home: Path, **env_extra: str) -> Iterator[str]:
@@ -56,7 +41,7 @@ def _serve(home: Path, **env_extra: str) -> Iterator[str]:
         )
     pytest.importorskip("playwright.sync_api", reason="browser test needs `pip install playwright`")
     env = {**os.environ, "CATDOG_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2", **env_extra}
-    port = _free_port()
+    port = free_port()
     log = (home / "streamlit.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
@@ -174,7 +159,7 @@ def test_every_page_in_a_browser(server: str) -> None:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
         page = browser.new_page(viewport=VIEWPORT)
         try:
             started = time.monotonic()
@@ -272,7 +257,7 @@ def test_two_visitors_of_a_hosted_server_keep_to_their_own_workspaces(hosted_ser
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
         a = browser.new_context(viewport=VIEWPORT).new_page()
         b = browser.new_context(viewport=VIEWPORT).new_page()
         try:
