@@ -18,7 +18,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from test_browser import CHROMIUM, CHROMIUM_ARGS, SERVERS, VIEWPORT, _home_with_demo, _serve
+from journey import BROWSER_ARGS, CHROMIUM
+from test_browser import SERVERS, VIEWPORT, _home_with_demo, _serve
 
 from ui.frame import SOMETHING_WENT_WRONG
 
@@ -56,7 +57,7 @@ def _first_visits(url: str, keys: list[str]) -> list[tuple[str, str, str]]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
         try:
             pages = [browser.new_context(viewport=VIEWPORT).new_page() for _ in keys]
             for page, key in zip(pages, keys, strict=True):  # all requested before any waits
@@ -100,7 +101,7 @@ def _browser_session(url: str) -> Iterator[tuple[str, str, str]]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
         try:
             context = browser.new_context(viewport=VIEWPORT)
             page = context.new_page()
