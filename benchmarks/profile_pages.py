@@ -15,9 +15,8 @@ uploads a photo on Predict (first photo: the model is loaded) and two more (next
 moves the Augmentation page's rotation slider one step, three times. Then a second visitor (a
 new browser context) visits every page once: the first visits every later visitor of a running
 server sees. Each interaction is timed from the click (the key press, the upload; Home: the
-start of navigation) until Streamlit's script run ends in the browser (the page's
-``data-test-script-state`` leaves ``running`` for the last time before 0.75 s of quiet; the
-browser's own clock), with the bytes the browser received for it (websocket messages, images),
+start of navigation) until the browser receives the message that ends Streamlit's last script
+run (``script_finished``) before 0.75 s without messages and with every image loaded), with the bytes the browser received for it (websocket messages, images),
 the wall time of the server's script runs in it and the server process's CPU time (on a loaded
 machine the stable number: the wall times then include waiting for a CPU). ``--repeat`` fresh
 servers (default 3); the tables give the median.
@@ -67,6 +66,7 @@ from load_test import (
 )
 from load_test import run as load_test_run
 from playwright.async_api import async_playwright
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 HERE = Path(__file__).resolve().parent
 LAUNCHER = [sys.executable, str(HERE / "page_timing.py")]
@@ -74,19 +74,8 @@ NAV = ("dataset", "augmentation", "train", "history", "predict")
 QUIET = 0.75  # seconds without a script run after which an interaction has ended
 TIMEOUT = 240.0  # seconds for one interaction on a loaded machine
 PHOTOS_NAME = "cats_vs_dogs_small"
+EARLY = ForwardMsg.FINISHED_EARLY_FOR_RERUN  # a run stopped for the next one: not an end
 
-# Records every change of Streamlit's script state with the page's clock (ms).
-WATCH_JS = """
-window.__runs = [];
-const record = () => {
-  const el = document.querySelector('[data-test-script-state]');
-  const state = el ? el.getAttribute('data-test-script-state') : 'none';
-  const last = window.__runs[window.__runs.length - 1];
-  if (!last || last[1] !== state) window.__runs.push([performance.now(), state]);
-};
-new MutationObserver(record).observe(document, {subtree: true, childList: true,
-  attributes: true, attributeFilter: ['data-test-script-state']});
-"""
 IMAGES_JS = """() => [...document.querySelectorAll('[data-testid="stMain"] img')]
   .every((img) => img.complete)"""
 
@@ -95,44 +84,56 @@ IMAGES_JS = """() => [...document.querySelectorAll('[data-testid="stMain"] img')
 
 
 class Bytes:
-    """What the browser received: websocket messages and media files (images); and the
-    server process whose CPU time an interaction used."""
+    """What the browser received (websocket messages and media files, i.e. images), when each
+    script run ended (Streamlit's ``script_finished`` message, read as the browser receives
+    it), and the server process whose CPU time an interaction used."""
 
     def __init__(self, page: Any, server_pid: int) -> None:
         self.total, self.server_pid = 0, server_pid
+        self.messages: list[float] = []  # when each message arrived (time.monotonic)
+        self.finished: list[float] = []  # ... and each that ended a script or fragment run
         page.on("websocket", lambda ws: ws.on("framereceived", self._frame))
         page.on("response", self._response)
 
     def _frame(self, payload: Any) -> None:
         self.total += len(payload)
+        now = time.monotonic()
+        self.messages.append(now)
+        if isinstance(payload, bytes):
+            msg = ForwardMsg()
+            msg.ParseFromString(payload)
+            if msg.WhichOneof("type") == "script_finished" and msg.script_finished != EARLY:
+                self.finished.append(now)
 
     def _response(self, response: Any) -> None:
         if "/media/" in response.url:
             self.total += int(response.headers.get("content-length", 0))
 
 
-async def ended(page: Any, since_ms: float) -> float:
-    """Seconds from ``since_ms`` (the page's clock) until the last script run that began
-    after it ended, once the page has been quiet for :data:`QUIET` seconds."""
+async def ended(page: Any, received: Bytes, since: float) -> float:
+    """Seconds from ``since`` (``time.monotonic``) until the last script run that ended after
+    it, once no message has come for :data:`QUIET` seconds and the page's images are in.
+
+    The end of a run is read from the messages, not from the page: a run of a few
+    milliseconds may never show the page as running."""
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
-        runs, now = await page.evaluate("[window.__runs, performance.now()]")
-        after = [(t, s) for t, s in runs if t >= since_ms]
-        started = any(s == "running" for _, s in after)
-        quiet = started and after[-1][1] != "running" and now - after[-1][0] >= QUIET * 1000
-        if quiet and await page.evaluate(IMAGES_JS):
-            return (after[-1][0] - since_ms) / 1000
+        ends = [t for t in received.finished if t >= since]
+        now = time.monotonic()
+        if ends and now - max(received.messages) >= QUIET and await page.evaluate(IMAGES_JS):
+            return ends[-1] - since
         await asyncio.sleep(0.05)
-    raise RuntimeError(f"no script run ended within {TIMEOUT:.0f} s")
+    images = await page.evaluate(IMAGES_JS)
+    raise RuntimeError(f"no script run ended within {TIMEOUT:.0f} s on {page.url}; "
+                       f"images complete: {images}")  # fmt: skip
 
 
 async def timed(page: Any, received: Bytes, action: Any) -> dict[str, float]:
     """Do ``action`` (a coroutine function); its seconds, bytes and window on the server's
     clock (``time.monotonic``, the machine's)."""
-    since = await page.evaluate("performance.now()")
     before, t0, cpu = received.total, time.monotonic(), cpu_jiffies(received.server_pid)
     await action()
-    seconds = await ended(page, since)
+    seconds = await ended(page, received, t0)
     cpu = (cpu_jiffies(received.server_pid) - cpu) / os.sysconf("SC_CLK_TCK")
     return {"s": seconds, "bytes": received.total - before, "t0": t0, "t1": t0 + seconds,
             "cpu_s": cpu}  # fmt: skip
@@ -173,15 +174,10 @@ async def one_visitor(url: str, photos: list[Path], pid: int) -> dict[str, list[
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = await browser.new_context(viewport=VIEWPORT)
-        await context.add_init_script(WATCH_JS)
         page = await context.new_page()
         received = Bytes(page, pid)
-        t0, cpu = time.monotonic(), cpu_jiffies(pid)
-        await page.goto(url, timeout=TIMEOUT * 1000)
-        seconds = await ended(page, 0.0)  # the page's clock starts with the navigation
-        cpu = (cpu_jiffies(pid) - cpu) / os.sysconf("SC_CLK_TCK")
-        out["home: first visit"].append({"s": seconds, "bytes": received.total, "t0": t0,
-                                         "t1": t0 + seconds, "cpu_s": cpu})  # fmt: skip
+        home = await timed(page, received, lambda: page.goto(url, timeout=TIMEOUT * 1000))
+        out["home: first visit"].append(home)
         for round_name in ("first visit", "warm visit"):
             for key in NAV:
                 out[f"{key}: {round_name}"].append(await visit_page(page, received, key))
@@ -200,11 +196,9 @@ async def second_visitor(browser: Any, url: str, pid: int, out: dict[str, list])
     """A new visitor (its own browser context) of the same, now warm, server: each page's
     first visit, as every visitor after the first one sees it."""
     context = await browser.new_context(viewport=VIEWPORT)
-    await context.add_init_script(WATCH_JS)
     page = await context.new_page()
     received = Bytes(page, pid)
-    await page.goto(url, timeout=TIMEOUT * 1000)
-    await ended(page, 0.0)
+    await timed(page, received, lambda: page.goto(url, timeout=TIMEOUT * 1000))
     for key in NAV:
         out[f"{key}: first visit, next visitor"].append(await visit_page(page, received, key))
     await context.close()

@@ -77,9 +77,14 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     from catdog.data.health import audit_dataset
-    from catdog.inference.audit_features import FEATURE_MODEL, pretrained_features
+    from catdog.inference.audit_features import FEATURE_MODEL, pretrained_features, run_features
 
-    features = None if args.features == "quick" else pretrained_features()
+    if args.run is not None and args.features != "auto":
+        raise CLIError("give either --run or --features, not both")
+    if args.run is not None:
+        features = run_features(args.run)  # a RunError says what is wrong with the run
+    else:
+        features = None if args.features == "quick" else pretrained_features()
     if args.features == "pretrained" and features is None:
         raise CLIError(f"--features pretrained needs {FEATURE_MODEL}'s weights in Keras' cache "
                        f"(training it once downloads them); or use --features quick")  # fmt: skip
@@ -144,6 +149,11 @@ def add_dataset_commands(sub: Any) -> None:
         help="what the label check learns from: MobileNetV3Small's features (pretrained; auto "
         "where its weights are in Keras' cache, never downloaded) or colour and gradient "
         "features (quick)",
+    )
+    p.add_argument(
+        "--run",
+        help="learn the label check from this trained run's features instead (id or prefix; "
+        "a run trained on these labels may have learned a few wrong ones by heart)",
     )
     p.set_defaults(func=cmd_audit)
 

@@ -1,10 +1,17 @@
-"""A pretrained base's features for the data audit's label check, where its weights are here.
+"""Features that see more than colour for the data audit's label check and odd-image finder.
 
 Confident learning is only as good as the model whose out-of-sample predictions it reads
 (:mod:`catdog.data.suspects`): cheap colour and gradient features agree with ~72% of the seed's
-cat and dog labels, an ImageNet base's features with far more. :func:`pretrained_features`
-offers MobileNetV3Small's (globally pooled, 576 numbers an image, at :data:`IMAGE_SIZE` px)
-when its weights file is in Keras' cache or given; nothing is ever downloaded for an audit.
+cat and dog labels, a network's features with far more. Two kinds are offered:
+
+- :func:`pretrained_features`: MobileNetV3Small's (globally pooled, 576 numbers an image, at
+  :data:`IMAGE_SIZE` px) when its weights file is in Keras' cache or given; nothing is ever
+  downloaded for an audit.
+- :func:`run_features`: a trained catdog run's penultimate features (what its dense head
+  reads). The run may have been trained on the very labels being checked, so a wrong label it
+  learned by heart can look right to it; the logistic regression on top is still fitted k-fold.
+  A run trained with augmentation and stopped at its best validation score learns few labels
+  by heart (measured in benchmarks/audit.py ``--run``).
 """
 
 from __future__ import annotations
@@ -14,10 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from catdog.data.health import LabelFeatures
+from catdog.data.health import AuditError, LabelFeatures
 from catdog.data.images import ImageError
 from catdog.data.model_input import load_for_model
 from catdog.model.weights import backbone_of, cached_weights
+from catdog.train.runs import resolve_run, usable_run_info
 
 FEATURE_MODEL = "mobilenet-v3-small"  # the fastest ImageNet base on 2 cores
 IMAGE_SIZE = 128  # 4×4 feature maps: enough for a whole animal, ~4 ms an image on 2 cores
@@ -55,10 +63,45 @@ def _extractor(backbone: str, weights: Path) -> Callable[..., np.ndarray]:
     return extract
 
 
-def _pixels(path: Path) -> np.ndarray:
+def run_features(run: str | Path) -> LabelFeatures:
+    """A trained run's penultimate features for the label check (see the module docstring).
+
+    Args:
+        run: the run's id, id prefix or folder; its best model is used.
+
+    Raises:
+        catdog.train.runs.RunError: the run does not exist, is damaged or has no model.
+    """
+    path = resolve_run(run)
+    info = usable_run_info(path)
+    if not (path / "best.keras").is_file():
+        from catdog.train.runs import RunError
+
+        raise RunError(f"run {info.id} has no best model yet; wait until it saved one")
+    return LabelFeatures(f"features of run {info.id}", _run_extractor(path))
+
+
+def _run_extractor(run: Path) -> Callable[..., np.ndarray]:
+    def extract(paths: list[Path], tick: Callable[[int, int], None]) -> np.ndarray:
+        from catdog.inference.predict import Predictor
+
+        predictor = Predictor.from_run(run, trust=False, tta=False)
+        size, out = predictor.image_size, []
+        for start in range(0, len(paths), BATCH):
+            batch = np.stack([_pixels(p, size) for p in paths[start : start + BATCH]])
+            out.append(np.asarray(predictor.outputs(batch).features, np.float32))
+            tick(min(start + BATCH, len(paths)), len(paths))
+        if out and out[0].shape[1] == 0:
+            raise AuditError(f"run {predictor.run_id}'s model has no dense head whose input to read")
+        return np.concatenate(out)
+
+    return extract
+
+
+def _pixels(path: Path, size: int = IMAGE_SIZE) -> np.ndarray:
     """The image as the model's input; grey for a file that cannot be read now (the audit
     already read it once, so it changed since)."""
     try:
-        return load_for_model(path, IMAGE_SIZE).astype(np.float32)
+        return load_for_model(path, size).astype(np.float32)
     except ImageError:
-        return np.full((IMAGE_SIZE, IMAGE_SIZE, 3), 128.0, np.float32)
+        return np.full((size, size, 3), 128.0, np.float32)
