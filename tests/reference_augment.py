@@ -3,12 +3,15 @@
 catdog's training pipeline augments in tf.data (:func:`catdog.train.warp.augment_images` with a
 per-batch seed, reproducible under a parallel map); this layer wraps the same function so a
 test can check that it behaves as a Keras layer should: identity outside training, new draws
-per call, and a config that survives ``get_config``/``from_config``.
+per call, and a config that survives ``get_config``/``from_config``. :func:`training_preview`
+applies it to copies of one image, for the tests that check each transform's draws.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
 
 from catdog.model.backend import keras
 from catdog.train.augment import AugmentConfig
@@ -46,3 +49,15 @@ class RandomAffine(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "config": self.config.to_dict(), "seed": self.seed}
+
+
+def training_preview(
+    image: np.ndarray, config: AugmentConfig, n: int = 9, seed: int = 0
+) -> np.ndarray:
+    """``n`` variants of one ``uint8`` image as training draws and applies them: its stateless
+    TensorFlow draws and pass (the dashboard's preview draws with NumPy instead)."""
+    from catdog.model.backend import tf
+
+    batch = tf.repeat(tf.cast(image[None], tf.float32), n, axis=0)
+    out = augment_images(batch, config, tf.constant([seed, 0], tf.int64))
+    return tf.cast(tf.round(out), tf.uint8).numpy()
