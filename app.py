@@ -3,7 +3,7 @@
 Builds the navigation and the frame every page shares (the sidebar's active dataset and
 training status); the landing page says what the app does and where things stand. Nothing
 here imports TensorFlow, so the first page appears in a moment; once it has, a background
-thread imports it and warms the preview and predict paths, once per server.
+thread imports it and warms the predict path, once per server.
 """
 
 import logging
@@ -108,9 +108,9 @@ def activity() -> Activity:
 
 
 def warm_up(pause: Callable[[], None]) -> None:
-    """Build a figure of each kind, import TensorFlow and Keras, compile the augmentation
-    preview for the seed's settings and run Keras' predict once, so that no visitor waits for
-    them (seconds on a small CPU). Each step first waits for a ``pause`` in the visitors'
+    """Build a figure of each kind, import TensorFlow and Keras and run Keras' predict once, so
+    that no visitor waits for them (seconds on a small CPU). (The Augmentation page's preview
+    needs none of it: it runs in NumPy.) Each step first waits for a ``pause`` in the visitors'
     script runs. (Not at a lower priority: TensorFlow's worker threads, started by its first
     operation, would inherit it for every later training.)"""
     import numpy as np
@@ -124,11 +124,7 @@ def warm_up(pause: Callable[[], None]) -> None:
     figures.confusion_figure([[1]], ["cat"]).to_json()
     pause()
     from catdog.model.backend import keras
-    from catdog.train.augment import AugmentConfig
-    from catdog.train.warp import preview
 
-    pause()
-    preview(np.zeros((150, 150, 3), np.uint8), AugmentConfig(), n=9)  # the page's first grid
     pause()
     tiny = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.GlobalAveragePooling2D(),
                              keras.layers.Dense(1)])  # fmt: skip

@@ -14,7 +14,7 @@ import streamlit as st
 from catdog.data.datasets import DatasetInfo, list_images
 from catdog.data.model_input import load_for_model
 from catdog.train.augment import FILL_MODES, AugmentConfig
-from catdog.train.warp import preview
+from catdog.train.preview import preview
 from ui.frame import enter_workspace, guarded
 from ui.shared import AUGMENTATION, augmentation, require_dataset
 

@@ -111,7 +111,8 @@ def wait_for_job(at: AppTest) -> None:
 
 
 def test_light_pages_do_not_import_tensorflow(tmp_path: Path) -> None:
-    """Landing, Dataset and History (charts) pages, in a fresh interpreter: no TensorFlow."""
+    """Landing, Dataset, Augmentation (its preview) and History (charts) pages, in a fresh
+    interpreter: no TensorFlow."""
     code = textwrap.dedent(
         f"""
         import json, sys, time
@@ -129,7 +130,7 @@ def test_light_pages_do_not_import_tensorflow(tmp_path: Path) -> None:
         at.run()
         landing = time.perf_counter() - start
         seen = {{"landing": "tensorflow" in sys.modules}}
-        for page in ("dataset", "history"):
+        for page in ("dataset", "augmentation", "history"):
             at.switch_page(test_pages.PAGES[page]).run()
             assert not at.exception, [e.value for e in at.exception]
             seen[page] = "tensorflow" in sys.modules
@@ -141,7 +142,8 @@ def test_light_pages_do_not_import_tensorflow(tmp_path: Path) -> None:
                          cwd=ROOT, timeout=120)  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result["tensorflow"] == {"landing": False, "dataset": False, "history": False}
+    assert not any(result["tensorflow"].values()), result["tensorflow"]
+    assert set(result["tensorflow"]) == {"landing", "dataset", "augmentation", "history"}
     assert result["seconds"] < 3.0, f"landing page took {result['seconds']:.2f} s"
 
 

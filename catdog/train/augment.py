@@ -2,11 +2,11 @@
 
 Keras 3 has no ``ImageDataGenerator``. :class:`AugmentConfig` keeps its settings and meaning
 (Keras 2 / keras-preprocessing semantics, checked against its ``get_random_transform`` and
-``apply_affine_transform``); :mod:`catdog.train.warp` applies it, in TensorFlow: to training
-batches (:func:`~catdog.train.warp.augment_images`: rotation, shift, shear, zoom and flip
+``apply_affine_transform``); :mod:`catdog.train.warp` applies it to training batches, in
+TensorFlow (:func:`~catdog.train.warp.augment_images`: rotation, shift, shear, zoom and flip
 composed into ONE matrix per image, as Keras 2 did, and applied in a single warp, then
-brightness, contrast and cutout) and to one image for the dashboard's sliders
-(:func:`~catdog.train.warp.preview`).
+brightness, contrast and cutout); :mod:`catdog.train.preview` applies the same maths in NumPy
+to one image for the dashboard's sliders (:func:`~catdog.train.preview.preview`).
 
 This module holds settings only: it never imports TensorFlow.
 """

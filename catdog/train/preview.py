@@ -228,7 +228,7 @@ def _source_indices(coord: np.ndarray, size: int, fill_mode: str) -> tuple:
     if fill_mode in ("nearest", "reflect"):  # a a a a | a b c d | d d d d
         coord = np.clip(coord, 0.0, n - 1.0)
     low = np.floor(coord)
-    i0 = low.astype(np.int64)
+    i0 = low.astype(np.int32)
     i1 = i0 + 1
     valid0 = valid1 = None
     if fill_mode == "wrap":

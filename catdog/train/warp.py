@@ -8,19 +8,17 @@ ONE matrix per image (:func:`affine_matrices`) and applied in a single bilinear 
 pass over the pixels. Random numbers are stateless, drawn from an explicit seed, so a tf.data
 pipeline gets reproducible, per-batch and per-epoch different augmentation.
 
-:func:`preview` shows the dashboard N augmented variants of one image, as training would
-draw them. TensorFlow is imported inside the functions, so importing this module stays light.
+TensorFlow is imported inside the functions, so importing this module stays light. The
+dashboard's preview (:mod:`catdog.train.preview`) is these maths ported to NumPy; a change
+here must be made there too (tests/test_preview.py compares the two).
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import threading
 from dataclasses import dataclass, replace
 from typing import Any
-
-import numpy as np
 
 from catdog.train.augment import AugmentConfig
 
@@ -360,35 +358,3 @@ def _xla_works() -> bool:
             return bool(tf.reduce_all(tf.abs(out - image) < 1e-4))
     except Exception:  # any XLA failure (missing compiler, unsupported platform) → stock op
         return False
-
-
-def preview(image: np.ndarray, config: AugmentConfig, n: int = 9, seed: int = 0) -> np.ndarray:
-    """Return ``n`` augmented variants of one image, the same ones for the same seed.
-
-    Args:
-        image: ``uint8`` array ``(H, W, 3)``, e.g. from ``catdog.data.model_input.load_for_model``.
-        config: the transforms to apply.
-        n: number of variants.
-        seed: picks the variants; moving one setting keeps the others' draws.
-
-    Returns:
-        ``uint8`` array ``(n, H, W, 3)``.
-    """
-    config.validate()
-    image = np.asarray(image)
-    if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
-        raise ValueError(
-            "preview() needs one RGB image as a uint8 array of shape (H, W, 3); "
-            f"got dtype {image.dtype} and shape {image.shape}"
-        )
-    if n < 1:
-        raise ValueError(f"preview() needs n ≥ 1 variants; got n={n}")
-    from catdog.model.backend import tf
-
-    with _PREVIEW_LOCK:  # two first previews at once would compile the same pass twice
-        batch = tf.repeat(tf.cast(image[None], tf.float32), n, axis=0)
-        out = augment_images(batch, config, tf.constant([seed, 0], tf.int64))
-        return tf.cast(tf.round(out), tf.uint8).numpy()
-
-
-_PREVIEW_LOCK = threading.Lock()
