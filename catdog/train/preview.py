@@ -9,15 +9,15 @@ stateless one, from the same distributions, so a preview shows what training doe
 very variants a training batch would get. A test checks both give the same pixels for the
 same draws.
 
-A dashboard's first visit of the page then waits for no TensorFlow import (seconds on a small
-CPU), and a slider move costs a few milliseconds.
+The page's first visit then waits for no TensorFlow import (seconds on a small CPU); 9
+variants at 150 px take some 20 ms.
 """
 
 from __future__ import annotations
 
 import math
 import operator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -206,7 +206,7 @@ def warp_images(images: np.ndarray, transforms: np.ndarray, fill_mode: str) -> n
     row0 = (np.arange(batch) * height * width)[:, None, None] + y0 * width
     row1 = row0 + (y1 - y0) * width
 
-    def at(rows: np.ndarray, cols: np.ndarray, valid_x: object, valid_y: object) -> np.ndarray:
+    def at(rows: np.ndarray, cols: np.ndarray, valid_x: Any, valid_y: Any) -> np.ndarray:
         pixels = np.take(flat, rows + cols, axis=0)  # 3× faster than flat[...]
         if valid_x is not None:  # "constant": neighbours outside the image count as black
             pixels = pixels * (valid_x * valid_y)[..., None]
@@ -217,7 +217,7 @@ def warp_images(images: np.ndarray, transforms: np.ndarray, fill_mode: str) -> n
     return top * (1.0 - wy) + bottom * wy
 
 
-def _source_indices(coord: np.ndarray, size: int, fill_mode: str) -> tuple:
+def _source_indices(coord: np.ndarray, size: int, fill_mode: str) -> tuple[Any, ...]:
     """Map source coordinates along one axis to (i0, i1, weight of i1, valid0, valid1)."""
     n = np.float32(size)
     if fill_mode == "reflect":  # d c b a | a b c d | d c b a
