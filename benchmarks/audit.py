@@ -16,17 +16,22 @@
     python benchmarks/audit.py          # about 3-5 min on 2 cores
     python benchmarks/audit.py --features pretrained   # the label check on MobileNetV3Small's
                                         # features (needs its weights in Keras' cache)
+    python benchmarks/audit.py --run-minutes 15        # the label check on the features of a
+                                        # catdog-net run trained on the planted copy, flipped
+                                        # labels and all, for at most 15 minutes (part 2 only)
 
 Writes benchmarks/results/audit.json and prints a table.
 """
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import os
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -132,10 +137,76 @@ def hash_comparison(root: Path, pairs: set[frozenset[str]], seed: int = 0) -> di
     return out
 
 
+def train_on(root: Path, minutes: float) -> str:
+    """Train catdog-net on the planted copy (its flipped labels and all) for at most
+    ``minutes``, through catdog's command line; the run's id."""
+    command = [sys.executable, "-m", "catdog", "train", "--data", str(root), "--model",
+               "catdog-net", "--minutes", str(minutes), "--no-test"]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.exit(f"training on the planted copy failed: {done.stderr.strip()[-500:]}")
+    return done.stdout.strip().splitlines()[-1]  # the run id
+
+
+def seed_part(features: object) -> dict:
+    """Part 1: the seed's split as it is."""
+    report, seconds = timed_audit(DATA, features)
+    return {
+        "images": report.images,
+        "seconds": round(seconds, 1),
+        "pairs": report.pairs,
+        "leaks": report.leaks,
+        "suspects": len(report.suspects),
+        "top suspects": report.suspects[:10],
+        "agreement": report.agreement,
+        "odd": report.odd,
+    }
+
+
+def planted_part(
+    root: Path, features: object, seed_pairs: set, run_minutes: float
+) -> tuple[dict, set[frozenset[str]]]:
+    """Part 2: the planted copy in ``root``; its results and the planted pairs."""
+    pairs, flipped = plant(root)
+    trained = {}
+    if run_minutes:
+        from catdog.inference.audit_features import run_features
+
+        started = time.perf_counter()
+        run_id = train_on(root, run_minutes)
+        trained = {"run": run_id, "training_s": round(time.perf_counter() - started)}
+        features = run_features(run_id)
+    report, seconds = timed_audit(root, features)
+    found = {frozenset((p["a"], p["b"])) for p in report.pairs}
+    false = found - pairs - seed_pairs
+    top = {s["file"] for s in report.suspects[: 2 * len(flipped)]}
+    return {
+        **trained,
+        "label_model": report.label_model,
+        "images": report.images,
+        "seconds": round(seconds, 1),
+        "near-duplicates found": len(found & pairs) / len(pairs),
+        "false pairs": len(false) / max(1, len(found)),
+        "false pair list": sorted(map(sorted, false)),
+        "leaks": report.leaks,
+        "flipped among top 2x suspects": len(top & flipped) / len(flipped),
+        "agreement": report.agreement,
+    }, pairs
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--features", choices=("quick", "pretrained"), default="quick")
+    parser.add_argument(
+        "--run-minutes",
+        type=float,
+        default=0.0,
+        help="check labels with a catdog-net run trained on the planted copy",
+    )
+    args = parser.parse_args()
     os.environ.setdefault("CATDOG_HOME", tempfile.mkdtemp(prefix="catdog-audit-home-"))
     features = None
-    if "--features" in sys.argv and sys.argv[sys.argv.index("--features") + 1] == "pretrained":
+    if args.features == "pretrained":
         from catdog.inference.audit_features import pretrained_features
 
         features = pretrained_features()
@@ -143,45 +214,25 @@ def main() -> None:
             sys.exit("not measured: MobileNetV3Small's weights are not in Keras' cache")
     results: dict = {"cpu_count": os.cpu_count(), "load": os.getloadavg()}
     results["label_model"] = "quick" if features is None else features.name
-    seed_report, seconds = timed_audit(DATA, features)
-    seed_pairs = {frozenset((p["a"], p["b"])) for p in seed_report.pairs}
-    results["seed"] = {
-        "images": seed_report.images,
-        "seconds": round(seconds, 1),
-        "pairs": seed_report.pairs,
-        "leaks": seed_report.leaks,
-        "suspects": len(seed_report.suspects),
-        "top suspects": seed_report.suspects[:10],
-        "agreement": seed_report.agreement,
-        "odd": seed_report.odd,
-    }
+    seed_pairs: set = set()
+    if not args.run_minutes:
+        results["seed"] = seed_part(features)
+        seed_pairs = {frozenset((p["a"], p["b"])) for p in results["seed"]["pairs"]}
     with tempfile.TemporaryDirectory(prefix="catdog-audit-") as tmp:
         root = Path(tmp) / "planted"
         shutil.copytree(DATA, root)
-        pairs, flipped = plant(root)
-        report, seconds = timed_audit(root, features)
-        found = {frozenset((p["a"], p["b"])) for p in report.pairs}
-        false = found - pairs - seed_pairs
-        top = {s["file"] for s in report.suspects[: 2 * len(flipped)]}
-        results["planted"] = {
-            "images": report.images,
-            "seconds": round(seconds, 1),
-            "near-duplicates found": len(found & pairs) / len(pairs),
-            "false pairs": len(false) / max(1, len(found)),
-            "false pair list": sorted(map(sorted, false)),
-            "leaks": report.leaks,
-            "flipped among top 2x suspects": len(top & flipped) / len(flipped),
-            "agreement": report.agreement,
-        }
-        results["hashes"] = hash_comparison(root, pairs)
+        results["planted"], pairs = planted_part(root, features, seed_pairs, args.run_minutes)
+        if not args.run_minutes:
+            results["hashes"] = hash_comparison(root, pairs)
     RESULTS.mkdir(exist_ok=True)
     name = "audit.json" if features is None else "audit-pretrained.json"
+    name = "audit-run.json" if args.run_minutes else name
     (RESULTS / name).write_text(json.dumps(results, indent=1, default=str) + "\n")
     print(json.dumps({k: v for k, v in results.items() if k != "seed"}, indent=1, default=str))
-    seed = results["seed"]
-    print(f"seed: {seed['images']} images in {seed['seconds']} s; pairs {len(seed['pairs'])}, "
-          f"leaks {seed['leaks']}, suspects {seed['suspects']} (agreement {seed['agreement']}), "
-          f"odd {len(seed['odd'])}")  # fmt: skip
+    if seed := results.get("seed"):
+        print(f"seed: {seed['images']} images in {seed['seconds']} s; pairs "
+              f"{len(seed['pairs'])}, leaks {seed['leaks']}, suspects {seed['suspects']} "
+              f"(agreement {seed['agreement']}), odd {len(seed['odd'])}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -16,10 +16,11 @@ moves the Augmentation page's rotation slider one step, three times. Then a seco
 new browser context) visits every page once: the first visits every later visitor of a running
 server sees. Each interaction is timed from the click (the key press, the upload; Home: the
 start of navigation) until the browser receives the message that ends Streamlit's last script
-run (``script_finished``) before 0.75 s without messages and with every image loaded), with the bytes the browser received for it (websocket messages, images),
-the wall time of the server's script runs in it and the server process's CPU time (on a loaded
-machine the stable number: the wall times then include waiting for a CPU). ``--repeat`` fresh
-servers (default 3); the tables give the median.
+run (``script_finished``; the last before 0.75 s without messages, every image loaded), with the
+bytes the browser received for it (websocket messages, images), the wall time of the server's
+script runs in it and the server process's CPU time (on a loaded machine the stable number: the
+wall times then include waiting for a CPU). ``--repeat`` fresh servers (default 3); the tables
+give the median.
 
 On the server, ``benchmarks/page_timing.py`` (the launcher) logs where the time went — imports,
 dataset scans and statistics, thumbnails, image decoding, the augmentation preview, figure

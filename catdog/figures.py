@@ -300,6 +300,10 @@ def split_counts_figure(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
 
 
 SIZE_BINS = 30  # bars of each margin's histogram
+# Up to this many points a chart is drawn as SVG: a browser without a GPU draws WebGL in
+# software, and each WebGL chart costs it a context (measured on four Chromiums sharing 2 CPUs
+# in benchmarks/profile_pages.py --visitors 4); beyond it WebGL keeps the page responsive.
+SVG_POINTS = 5000
 
 
 def image_sizes_figure(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
@@ -314,14 +318,17 @@ def image_sizes_figure(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
     widths = [int(r["width"]) for r in rows]
     heights = [int(r["height"]) for r in rows]
     fig = go.Figure()
+    points = {cls: Counter((int(r["width"]), int(r["height"])) for r in rows if r["class"] == cls)
+              for cls in classes}  # fmt: skip
+    scatter = go.Scatter if sum(map(len, points.values())) <= SVG_POINTS else go.Scattergl
     for k, cls in enumerate(classes):
         colour = PALETTE[k % len(PALETTE)]
-        same = Counter((int(r["width"]), int(r["height"])) for r in rows if r["class"] == cls)
-        fig.add_scattergl(
+        same = points[cls]
+        fig.add_trace(scatter(
             x=[w for w, _ in same], y=[h for _, h in same], customdata=list(same.values()),
             mode="markers", name=cls, legendgroup=cls, marker={"color": colour, "opacity": 0.5},
             hovertemplate=f"{cls}: %{{x}}×%{{y}} px, %{{customdata}} image(s)<extra></extra>",
-        )  # fmt: skip
+        ))  # fmt: skip
         mine = [r for r in rows if r["class"] == cls]
         _add_margins(fig, mine, cls, colour, widths, heights)
     fig.update_layout(

@@ -61,7 +61,7 @@ def test_dataset_figures_group_by_class() -> None:
         {"split": "train", "class": "dogs", "file": "b.jpg", "width": 32, "height": 40},
     ]
     scatter = image_sizes_figure(sizes)
-    points = [t for t in scatter.data if t.type == "scattergl"]
+    points = [t for t in scatter.data if t.type == "scatter"]  # few points: SVG
     assert [(t.name, list(t.x), list(t.y)) for t in points] == [
         ("cats", [64], [48]),
         ("dogs", [32], [40]),
@@ -82,7 +82,7 @@ def test_image_sizes_figure_stays_small_for_many_images() -> None:
         for k in range(2000)
     ]
     fig = image_sizes_figure(rows)
-    points = [t for t in fig.data if t.type == "scattergl"]
+    points = [t for t in fig.data if t.type == "scatter"]
     # One point per class and size, saying how many images it stands for.
     assert [(t.name, sorted(t.x), list(t.customdata)) for t in points] == [
         ("cats", [400, 500], [1000, 1000]),
@@ -91,3 +91,13 @@ def test_image_sizes_figure_stays_small_for_many_images() -> None:
     bars = [t for t in fig.data if t.type == "bar"]
     assert sum(sum(t.y) for t in bars if t.orientation == "v") == 4000  # widths, binned
     assert len(fig.to_json()) < 20_000  # 4000 images, a few kilobytes
+
+
+def test_image_sizes_figure_uses_webgl_only_for_very_many_points() -> None:
+    from catdog.figures import SVG_POINTS
+
+    rows = [{"class": "cats", "width": 100 + k, "height": 100} for k in range(SVG_POINTS + 1)]
+    kinds = {t.type for t in image_sizes_figure(rows).data if t.type != "bar"}
+    assert kinds == {"scattergl"}
+    kinds = {t.type for t in image_sizes_figure(rows[:SVG_POINTS]).data if t.type != "bar"}
+    assert kinds == {"scatter"}

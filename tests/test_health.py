@@ -196,3 +196,32 @@ def test_label_check_on_a_pretrained_base_where_its_weights_are(planted, tmp_pat
     assert cached_audit(planted.root) is None  # cached apart from the quick check's report
     rows = features.extract([planted.root / "train/cats/train0.jpg"], lambda d, t: None)
     assert rows.shape == (1, 576) and IMAGE_SIZE == 128
+
+
+@pytest.mark.slow
+def test_label_check_on_a_trained_runs_features(planted, catdog_home) -> None:
+    from catdog.train.config import TrainConfig
+    from catdog.train.trainer import train
+
+    result = train(TrainConfig(data=str(planted.root), model="seed-baseline", epochs=1,
+                               image_size=48, batch_size=16, precision="float32"))  # fmt: skip
+    run_id = result.run_id
+    audit = [sys.executable, "-m", "catdog", "audit", "planted", "--json", "--run", run_id[:15]]
+    done = subprocess.run(audit, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["label_model"] == f"features of run {run_id}"
+    assert report["leaks"]["train/test"] == 3  # the other finders do not depend on it
+    assert cached_audit(planted.root, f"features of run {run_id}") is not None
+    assert cached_audit(planted.root) is None  # apart from the quick check's report
+    for bad, says in ((["--run", "no-such-run"], "no run 'no-such-run'"),
+                      (["--run", run_id, "--features", "quick"], "not both")):  # fmt: skip
+        done = subprocess.run([*audit[:5], *bad], capture_output=True, text=True, cwd=ROOT,
+                              timeout=120)  # fmt: skip
+        assert done.returncode == 2 and says in done.stderr and "Traceback" not in done.stderr
+    # The Data health tab offers the run, and its report is the one just cached.
+    at = open_page("dataset", query={"data": "planted"})
+    label = f"features of run {run_id}"
+    at.selectbox(key="health_features").set_value(label).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert {m.label: m.value for m in at.metric}["Leaks across splits"] == "6"

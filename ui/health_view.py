@@ -23,9 +23,10 @@ from catdog.data.health import (
     cached_audit,
 )
 from catdog.data.review import Decision, apply_review, decide, load_review, next_version_name
-from catdog.inference.audit_features import pretrained_features
+from catdog.inference.audit_features import feature_runs, pretrained_features, run_features
 from catdog.paging import page_count, page_items
 from catdog.policy import HostedLimitError
+from catdog.train.runs import RunError
 from ui.shared import literal, set_active_dataset, thumb
 
 PER_PAGE = 6  # findings shown at once
@@ -163,11 +164,39 @@ def write_ui(info: DatasetInfo, saved: dict[str, Decision]) -> None:
     st.rerun()
 
 
+def features_ui(info: DatasetInfo) -> tuple[LabelFeatures | None, bool]:
+    """What the label check learns from: the quick features, MobileNetV3Small's where its
+    weights are here, or a trained run's on these classes; and whether that choice works."""
+    choices: dict[str, str | None] = {CHEAP_FEATURES: None}
+    if pretrained_features() is not None:
+        choices["a pretrained base's features (MobileNetV3Small)"] = "pretrained"
+    for run in feature_runs(info.classes):
+        choices[f"features of run {run.id}"] = run.id
+    label = st.selectbox(
+        "Check labels with", list(choices), key="health_features",
+        help="A quick model on colour and gradient features agrees with about 7 in 10 photo "
+        "labels; a network's features with far more. A run trained on these very labels may "
+        "have learned a few wrong ones by heart.",
+    )  # fmt: skip
+    source = choices.get(label)
+    if source is None:
+        return None, True
+    if source == "pretrained":
+        return pretrained_features(), True
+    try:
+        return run_features(source), True
+    except RunError as exc:
+        st.error(f"That run's features cannot be used: {exc}")
+        return None, False
+
+
 def health_ui(info: DatasetInfo) -> None:
     """The whole tab."""
     if written := st.session_state.pop(WRITTEN, None):
         st.success(f"Wrote {written}, now the active dataset: train on it to compare.")
-    features = pretrained_features()  # where MobileNetV3Small's weights are here
+    features, usable = features_ui(info)
+    if not usable:
+        return
     report = cached_audit(info.root, features.name if features else CHEAP_FEATURES)
     again = report is not None and st.button("Audit again", key="health_again")
     if report is None or again:

@@ -139,24 +139,6 @@ def out_of_sample(
     return probabilities
 
 
-def class_distances(x: np.ndarray, y: np.ndarray, classes: int) -> np.ndarray:
-    """Each image's distance from the nearest class centre, in units of that class's median
-    distance (1 is a typical member; an image far from every class scores high everywhere).
-
-    Distances are taken on :func:`principal_components` of ``x``; a class without images is
-    left out.
-    """
-    z = principal_components(x, COMPONENTS)
-    nearest = np.full(len(y), np.inf)
-    for c in range(classes):
-        members = y == c
-        if not members.any():
-            continue
-        distances = np.linalg.norm(z - z[members].mean(0), axis=1)
-        nearest = np.minimum(nearest, distances / (np.median(distances[members]) + 1e-9))
-    return nearest
-
-
 @dataclass(frozen=True)
 class LabelCheck:
     """What confident learning says of every image.

@@ -25,7 +25,7 @@ from catdog.data.health import AuditError, LabelFeatures
 from catdog.data.images import ImageError
 from catdog.data.model_input import load_for_model
 from catdog.model.weights import backbone_of, cached_weights
-from catdog.train.runs import resolve_run, usable_run_info
+from catdog.train.runs import RunError, RunInfo, list_runs, resolve_run, usable_run_info
 
 FEATURE_MODEL = "mobilenet-v3-small"  # the fastest ImageNet base on 2 cores
 IMAGE_SIZE = 128  # 4×4 feature maps: enough for a whole animal, ~4 ms an image on 2 cores
@@ -75,10 +75,20 @@ def run_features(run: str | Path) -> LabelFeatures:
     path = resolve_run(run)
     info = usable_run_info(path)
     if not (path / "best.keras").is_file():
-        from catdog.train.runs import RunError
-
         raise RunError(f"run {info.id} has no best model yet; wait until it saved one")
     return LabelFeatures(f"features of run {info.id}", _run_extractor(path))
+
+
+def feature_runs(classes: list[str], most: int = 5) -> list[RunInfo]:
+    """The newest runs (at most ``most``) whose features can check these classes' labels: not
+    damaged, with a best model, trained on the same class names."""
+    return [
+        info
+        for info in list_runs()
+        if not info.damaged
+        and info.classes == list(classes)
+        and (info.path / "best.keras").is_file()
+    ][:most]
 
 
 def _run_extractor(run: Path) -> Callable[..., np.ndarray]:
@@ -92,7 +102,7 @@ def _run_extractor(run: Path) -> Callable[..., np.ndarray]:
             out.append(np.asarray(predictor.outputs(batch).features, np.float32))
             tick(min(start + BATCH, len(paths)), len(paths))
         if out and out[0].shape[1] == 0:
-            raise AuditError(f"run {predictor.run_id}'s model has no dense head whose input to read")
+            raise AuditError(f"run {predictor.run_id}'s model has no dense head to read from")
         return np.concatenate(out)
 
     return extract
