@@ -55,11 +55,12 @@ def copy_secrets_to_environment() -> None:
 
 @st.cache_resource(show_spinner=False)
 def libraries_loaded() -> None:
-    """Import the libraries several pages use, once, from one session at a time: when sessions
-    import them together (a fresh server's first visitors), Python may hand one of them a
-    module still half made by another (seen: plotly finding pandas without ``Series``)."""
-    import pandas  # noqa: F401
-    import plotly.express  # noqa: F401
+    """Import the library several pages use, once, from one session at a time: when sessions
+    import one together (a fresh server's first visitors), Python may hand one of them a
+    module still half made by another (seen: plotly finding pandas without ``Series``).
+    pandas, which only the History page's tables need, is imported by the warm-up instead, so
+    the first visitor's Home page does not wait for it."""
+    import plotly.graph_objects  # noqa: F401
 
 
 @st.cache_resource(show_spinner=False)
@@ -108,12 +109,15 @@ def activity() -> Activity:
 
 
 def warm_up(pause: Callable[[], None]) -> None:
-    """Build a figure of each kind, import TensorFlow and Keras and run Keras' predict once, so
-    that no visitor waits for them (seconds on a small CPU). (The Augmentation page's preview
-    needs none of it: it runs in NumPy.) Each step first waits for a ``pause`` in the visitors'
-    script runs. (Not at a lower priority: TensorFlow's worker threads, started by its first
-    operation, would inherit it for every later training.)"""
+    """Import pandas, build a figure of each kind, import TensorFlow and Keras and run Keras'
+    predict once, so that no visitor waits for them (seconds on a small CPU). (The Augmentation
+    page's preview needs none of it: it runs in NumPy.) Each step first waits for a ``pause``
+    in the visitors' script runs. (Not at a lower priority: TensorFlow's worker threads,
+    started by its first operation, would inherit it for every later training.)"""
     import numpy as np
+
+    pause()
+    import pandas  # noqa: F401 (the History page's tables)
 
     pause()
     from catdog import figures  # Plotly loads its validators with the first figure of a kind

@@ -112,10 +112,10 @@ def wait_for_job(at: AppTest) -> None:
 
 def test_light_pages_do_not_import_tensorflow(tmp_path: Path) -> None:
     """Landing, Dataset, Augmentation (its preview) and History (charts) pages, in a fresh
-    interpreter: no TensorFlow."""
+    interpreter: no TensorFlow; the landing page not even pandas."""
     code = textwrap.dedent(
         f"""
-        import json, sys, time
+        import json, sys
         sys.path.insert(0, {str(ROOT)!r})
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from streamlit.testing.v1 import AppTest
@@ -126,15 +126,14 @@ def test_light_pages_do_not_import_tensorflow(tmp_path: Path) -> None:
         test_pages.fake_run("20260101-000000-seed-baseline-aaaa", "seed-baseline",
                             test_pages.BASELINE, test_pages.demo_dataset_dir())
         at = AppTest.from_file({str(APP)!r}, default_timeout=60)
-        start = time.perf_counter()
         at.run()
-        landing = time.perf_counter() - start
+        pandas = "pandas" in sys.modules  # the warm-up's, on a served app: not the page's
         seen = {{"landing": "tensorflow" in sys.modules}}
         for page in ("dataset", "augmentation", "history"):
             at.switch_page(test_pages.PAGES[page]).run()
             assert not at.exception, [e.value for e in at.exception]
             seen[page] = "tensorflow" in sys.modules
-        print(json.dumps({{"seconds": landing, "tensorflow": seen}}))
+        print(json.dumps({{"pandas": pandas, "tensorflow": seen}}))
         """
     )
     env = {**os.environ, "CATDOG_HOME": str(tmp_path / "home")}
@@ -144,7 +143,7 @@ def test_light_pages_do_not_import_tensorflow(tmp_path: Path) -> None:
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert not any(result["tensorflow"].values()), result["tensorflow"]
     assert set(result["tensorflow"]) == {"landing", "dataset", "augmentation", "history"}
-    assert result["seconds"] < 3.0, f"landing page took {result['seconds']:.2f} s"
+    assert not result["pandas"]
 
 
 def test_landing_page_shows_state_and_links() -> None:
