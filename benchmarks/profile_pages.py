@@ -297,10 +297,18 @@ def profile_many(args: argparse.Namespace) -> dict[str, Any]:
     spans = read_spans(log)
     whole = breakdown(spans, float("-inf"), float("inf"))
     shutil.rmtree(home, ignore_errors=True) if not failed else None
+    runs = sorted(s["t1"] - s["t0"] for s in spans if s["cat"] in ("script run", "fragment run"))
     return {"latency_s": latencies(visitors), "failed": failed, "server": whole,
+            "script_runs_s": {"n": len(runs), "p50": _quantile(runs, 0.5),
+                              "p90": _quantile(runs, 0.9), "max": max(runs, default=0.0)},
             "stalls_over_0_5_s": sum(1 for s in spans if s["cat"] == "stall" and s["excl"] > 0.5),
             "server_vmhwm_mb": result["server_vmhwm_mb"], "wall_s": result["wall_s"],
             "home": str(home)}  # fmt: skip
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    """The ``q`` quantile of sorted values (nearest rank; 0 for none)."""
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
 # ------------------------------------------------------------------------------- results
@@ -347,7 +355,11 @@ def many_markdown(payload: dict) -> list[str]:
     for key, row in payload["latency_s"].items():
         lines.append(f"| {key} | {row['n']} | {row['p50']:.1f} s | {row['p90']:.1f} s | "
                      f"{row['max']:.1f} s |")  # fmt: skip
-    server = payload["server"]
+    server, runs = payload["server"], payload["script_runs_s"]
+    lines += ["", f"The server's script runs (every page view, rerun and fragment run of every "
+              f"visitor, {runs['n']}): p50 {runs['p50']:.2f} s, p90 {runs['p90']:.2f} s, max "
+              f"{runs['max']:.2f} s; the rest of a page's time above is the browser's (four "
+              f"Chromiums on the server's 2 CPUs here) and the network's."]  # fmt: skip
     lines += ["", "Server time in visitors' script runs: " + top(server["server_s"], 12) + " s",
               f"Background: {top(server['background_s'], 12) or 'none'}; stalls over 50 ms: "
               f"{server['stall_s']:.1f} s in all, the longest {server['stall_max_s']:.2f} s, "
