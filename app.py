@@ -32,6 +32,7 @@ from ui.frame import (
     error_details,
     framed,
     guarded,
+    plotting_loaded,
     read_only,
     share_links,
 )
@@ -51,16 +52,6 @@ def copy_secrets_to_environment() -> None:
         if key in (hosted_policy.ENV_VAR, HOME_VAR) or key.startswith(hosted_policy.ENV_PREFIX):
             text = ("1" if value else "0") if isinstance(value, bool) else str(value)
             os.environ.setdefault(key, text)
-
-
-@st.cache_resource(show_spinner=False)
-def libraries_loaded() -> None:
-    """Import the library several pages use, once, from one session at a time: when sessions
-    import one together (a fresh server's first visitors), Python may hand one of them a
-    module still half made by another (seen: plotly finding pandas without ``Series``).
-    pandas, which only the History page's tables need, is imported by the warm-up instead, so
-    the first visitor's Home page does not wait for it."""
-    import plotly.graph_objects  # noqa: F401
 
 
 @st.cache_resource(show_spinner=False)
@@ -117,7 +108,7 @@ def warm_up(pause: Callable[[], None]) -> None:
     import numpy as np
 
     pause()
-    import pandas  # noqa: F401 (the History page's tables)
+    plotting_loaded()  # pandas (the History page's tables) too, never beside a page's figure
 
     pause()
     from catdog import figures  # Plotly loads its validators with the first figure of a kind
@@ -304,7 +295,6 @@ def main() -> None:
         bound_held_uploads()
     page = None
     with guarded("app.py"):
-        libraries_loaded()
         swept_at_start()
         if policy.hosted:
             start_sweeper(manager().busy_workspaces)  # idle workspaces go (once)
@@ -318,6 +308,8 @@ def main() -> None:
         return
     try:
         with guarded(f"page {page.title}"), framed():
+            if page.url_path:  # not Home, which draws no figure: its first visit is the first
+                plotting_loaded()
             page.run()
     finally:  # also after a page's st.stop()
         warm_up_in_background()

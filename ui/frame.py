@@ -12,6 +12,7 @@ for every later session) and reruns through app.py, before any of the page's own
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -186,3 +187,16 @@ def read_only() -> bool:
 def share_links(token: str) -> tuple[str, str]:
     """The full-control and the read-only ``?ws=`` values of workspace ``token``."""
     return link_for(token), link_for(token, read_only=True)
+
+
+_PLOTTING = threading.Lock()
+
+
+def plotting_loaded() -> None:
+    """Import pandas and Plotly, one thread at a time, before any figure is built: Plotly looks
+    pandas up in ``sys.modules`` and, while another thread is still importing it, finds a
+    module half made (seen: pandas without ``Series`` when a fresh server's first visitors, or
+    a visitor and the warm-up, imported them together). Cheap once done."""
+    with _PLOTTING:
+        import pandas  # noqa: F401
+        import plotly.graph_objects  # noqa: F401
