@@ -31,7 +31,6 @@ import json
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,12 +41,12 @@ from PIL import Image, ImageOps
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from common import DATA, ROOT, catdog_cli
+
 from catdog.data import fingerprints
 from catdog.data.health import audit_dataset
 from catdog.data.images import open_rgb
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "cats_vs_dogs_small"
 RESULTS = ROOT / "benchmarks" / "results"
 COPIES, FLIP_SHARE = 50, 0.05
 
@@ -140,12 +139,9 @@ def hash_comparison(root: Path, pairs: set[frozenset[str]], seed: int = 0) -> di
 def train_on(root: Path, minutes: float) -> str:
     """Train catdog-net on the planted copy (its flipped labels and all) for at most
     ``minutes``, through catdog's command line; the run's id."""
-    command = [sys.executable, "-m", "catdog", "train", "--data", str(root), "--model",
-               "catdog-net", "--minutes", str(minutes), "--no-test"]  # fmt: skip
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        sys.exit(f"training on the planted copy failed: {done.stderr.strip()[-500:]}")
-    return done.stdout.strip().splitlines()[-1]  # the run id
+    home = Path(os.environ["CATDOG_HOME"])
+    return catdog_cli(home, "train", "--data", str(root), "--model", "catdog-net", "--minutes",
+                      str(minutes), "--no-test", timeout=60 * minutes + 900)  # fmt: skip
 
 
 def seed_part(features: object) -> dict:

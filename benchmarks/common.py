@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -239,3 +241,16 @@ def build_augmenter(config: AugmentConfig, seed: int | None = None) -> Any:
             )
         )
     return keras.Sequential(layers, name="augmenter")
+
+
+def catdog_cli(home: Path, *args: str, timeout: float = 600) -> str:
+    """Run ``python -m catdog ARGS`` on data home ``home`` (not hosted); its last output line
+    (a command that makes a run prints its id last). Exits with the command's error output if
+    it fails."""
+    env = {**os.environ, "CATDOG_HOME": str(home), "CATDOG_HOSTED": "0",
+           "TF_CPP_MIN_LOG_LEVEL": "2"}  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "catdog", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+    if done.returncode:
+        raise SystemExit(f"`python -m catdog {' '.join(args)}` failed:\n{done.stderr[-2000:]}")
+    return done.stdout.strip().splitlines()[-1]

@@ -65,7 +65,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from common import write_results
+from common import catdog_cli, write_results
 from hosted_memory import CHROMIUM, CHROMIUM_ARGS, Sampler, descendants, start_server, status_kb
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 from playwright.async_api import async_playwright
@@ -383,17 +383,6 @@ async def visit_all(url: str, settings: dict) -> list[Visitor]:
 
 
 # ------------------------------------------------------------------ the server and its data
-
-
-def catdog_cli(home: Path, *args: str) -> str:
-    """Run ``python -m catdog ARGS`` on data home ``home`` (not hosted); its last output line."""
-    env = {**os.environ, "CATDOG_HOME": str(home), "CATDOG_HOSTED": "0",
-           "TF_CPP_MIN_LOG_LEVEL": "2"}  # fmt: skip
-    done = subprocess.run([sys.executable, "-m", "catdog", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
-    if done.returncode:
-        raise SystemExit(f"`python -m catdog {' '.join(args)}` failed:\n{done.stderr[-2000:]}")
-    return done.stdout.strip().splitlines()[-1]
 
 
 def prepare_home(home: Path) -> tuple[str, Path]:

@@ -197,22 +197,23 @@ def roc_figure(curves: Mapping[str, Mapping[str, Any]]) -> go.Figure:
     for k, (name, c) in enumerate(curves.items()):
         colour = PALETTE[k % len(PALETTE)]
         auc = "" if c["auc"] is None else f" (AUC {c['auc']:.3f})"
-        fig.add_scatter(
-            x=c["roc"]["fpr"],
-            y=c["roc"]["tpr"],
-            mode="lines",
-            name=f"{name}{auc}",
-            line={"color": colour, "width": 2.5},
-        )
-        point = c["operating_point"]
-        fig.add_scatter(
-            x=[point["fpr"]],
-            y=[point["tpr"]],
-            mode="markers",
-            name=f"{name}: operating point",
-            marker={"color": colour, "size": 12, "symbol": "circle-open", "line": {"width": 3}},
-        )
+        _add_curve(fig, name, auc, colour, c["roc"], c["operating_point"], ("fpr", "tpr"))
     return _lay_out_rates(fig, "ROC curve", "False-positive rate", "True-positive rate (recall)")
+
+
+def _add_curve(
+    fig: go.Figure, name: str, score: str, colour: str, curve: Mapping[str, Sequence[float]],
+    point: Mapping[str, float], axes: tuple[str, str], shape: str = "linear",
+) -> None:  # fmt: skip
+    """One run's curve (``curve[x]`` against ``curve[y]``, ``axes = (x, y)``) and its
+    operating point as an open circle, in the run's colour."""
+    x, y = axes
+    fig.add_scatter(x=curve[x], y=curve[y], mode="lines", name=f"{name}{score}",
+                    line={"color": colour, "width": 2.5, "shape": shape})  # fmt: skip
+    fig.add_scatter(
+        x=[point[x]], y=[point[y]], mode="markers", name=f"{name}: operating point",
+        marker={"color": colour, "size": 12, "symbol": "circle-open", "line": {"width": 3}},
+    )  # fmt: skip
 
 
 def pr_figure(curves: Mapping[str, Mapping[str, Any]]) -> go.Figure:
@@ -221,21 +222,8 @@ def pr_figure(curves: Mapping[str, Mapping[str, Any]]) -> go.Figure:
     for k, (name, c) in enumerate(curves.items()):
         colour = PALETTE[k % len(PALETTE)]
         ap = "" if c["average_precision"] is None else f" (AP {c['average_precision']:.3f})"
-        fig.add_scatter(
-            x=c["pr"]["recall"],
-            y=c["pr"]["precision"],
-            mode="lines",
-            name=f"{name}{ap}",
-            line={"color": colour, "width": 2.5, "shape": "hv"},
-        )
-        point = c["operating_point"]
-        fig.add_scatter(
-            x=[point["recall"]],
-            y=[point["precision"]],
-            mode="markers",
-            name=f"{name}: operating point",
-            marker={"color": colour, "size": 12, "symbol": "circle-open", "line": {"width": 3}},
-        )
+        _add_curve(fig, name, ap, colour, c["pr"], c["operating_point"], ("recall", "precision"),
+                   shape="hv")  # fmt: skip
     return _lay_out_rates(fig, "Precision-recall curve", "Recall", "Precision")
 
 

@@ -38,6 +38,7 @@ CHROMIUM_ARGS = [
     "--use-fake-ui-for-media-stream",
 ]
 VIEWPORT = {"width": 1366, "height": 900}
+SERVERS: dict[str, subprocess.Popen] = {}  # the process serving each URL serve() yields
 Photo = Path | tuple[str, bytes]
 
 
@@ -61,6 +62,7 @@ def serve(home: Path, cpus: str | None = None, **env_extra: str) -> Iterator[str
     with log_path.open("w") as log:
         proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
+        SERVERS[url] = proc
         try:
             deadline = time.monotonic() + 60
             while not _healthy(url):
@@ -69,6 +71,7 @@ def serve(home: Path, cpus: str | None = None, **env_extra: str) -> Iterator[str
                 time.sleep(0.3)
             yield url
         finally:
+            SERVERS.pop(url, None)
             proc.terminate()
             try:
                 proc.wait(timeout=15)

@@ -10,16 +10,13 @@ from __future__ import annotations
 import io
 import os
 import re
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from journey import BROWSER_ARGS, CHROMIUM, free_port
+from journey import BROWSER_ARGS, CHROMIUM, serve
 
 from catdog.data.cartoon import draw_animal
 from catdog.data.demo import generate_demo_dataset
@@ -30,46 +27,18 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 VIEWPORT = {"width": 1366, "height": 768}  # a laptop screen
-SERVERS: dict[str, subprocess.Popen] = {}  # the process serving each URL _serve yields
 
 
 def _serve(home: Path, **env_extra: str) -> Iterator[str]:
-    """``streamlit run app.py`` on a free port with ``home`` as the data home; yields its URL."""
+    """``streamlit run app.py`` on a free port with ``home`` as the data home (journey.serve);
+    yields its URL. Skips without Debian's Chromium or Playwright."""
     if not CHROMIUM.exists():
         pytest.skip(
             f"browser test needs Debian's Chromium at {CHROMIUM} (apt-get install chromium)"
         )
     pytest.importorskip("playwright.sync_api", reason="browser test needs `pip install playwright`")
-    env = {**os.environ, "CATDOG_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2", **env_extra}
-    port = free_port()
-    log = (home / "streamlit.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    SERVERS[url] = proc
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not start:\n{(home / 'streamlit.log').read_text()}")
-            time.sleep(0.3)
+    with serve(home, **env_extra) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def _home_with_demo(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:

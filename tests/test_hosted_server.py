@@ -18,8 +18,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from journey import BROWSER_ARGS, CHROMIUM
-from test_browser import SERVERS, VIEWPORT, _home_with_demo, _serve
+from journey import BROWSER_ARGS, CHROMIUM, SERVERS
+from test_browser import VIEWPORT, _home_with_demo, _serve
 
 from ui.frame import SOMETHING_WENT_WRONG
 

@@ -9,7 +9,9 @@ applied, as a new dataset that then becomes the active one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
@@ -117,28 +119,35 @@ def pairs_ui(info: DatasetInfo, report: AuditReport, saved: dict[str, Decision])
 
 def suspects_ui(info: DatasetInfo, report: AuditReport, saved: dict[str, Decision]) -> None:
     """Suspect labels, most confidently wrong first."""
-    if not report.suspects:
-        st.success("No suspect labels.")
-        return
-    page = st.pagination(page_count(len(report.suspects), PER_PAGE), key="health_suspects_page")
-    cells = st.columns(PER_PAGE // 2)
-    for k, item in enumerate(page_items(report.suspects, page, PER_PAGE)):
-        with cells[k % len(cells)]:
-            caption = f"labelled {item['given']}, looks like {item['predicted']} " \
-                      f"({item['confidence']:.0%})"  # fmt: skip
-            image_ui(info, item["file"], caption, saved)
+    grid_ui(info, report.suspects, "health_suspects_page", saved, "No suspect labels.",
+            lambda item: f"labelled {item['given']}, looks like {item['predicted']} "
+            f"({item['confidence']:.0%})")  # fmt: skip
 
 
 def odd_ui(info: DatasetInfo, report: AuditReport, saved: dict[str, Decision]) -> None:
     """Tiny, stretched, blank and few-colour images."""
-    if not report.odd:
-        st.success("No odd images.")
+    grid_ui(info, report.odd, "health_odd_page", saved, "No odd images.",
+            lambda item: "; ".join(item["reasons"]))  # fmt: skip
+
+
+def grid_ui(
+    info: DatasetInfo,
+    items: list[dict[str, Any]],
+    key: str,
+    saved: dict[str, Decision],
+    none: str,
+    caption: Callable[[dict[str, Any]], str],
+) -> None:
+    """One finding per image, a page of :data:`PER_PAGE` at a time, each with its review
+    choice; ``none`` said when there are none."""
+    if not items:
+        st.success(none)
         return
-    page = st.pagination(page_count(len(report.odd), PER_PAGE), key="health_odd_page")
+    page = st.pagination(page_count(len(items), PER_PAGE), key=key)
     cells = st.columns(PER_PAGE // 2)
-    for k, item in enumerate(page_items(report.odd, page, PER_PAGE)):
+    for k, item in enumerate(page_items(items, page, PER_PAGE)):
         with cells[k % len(cells)]:
-            image_ui(info, item["file"], "; ".join(item["reasons"]), saved)
+            image_ui(info, item["file"], caption(item), saved)
 
 
 def write_ui(info: DatasetInfo, saved: dict[str, Decision]) -> None:
