@@ -113,8 +113,6 @@ def warm_up(pause: Callable[[], None]) -> None:
     pause()
     from catdog import figures  # Plotly loads its validators with the first figure of a kind
 
-    figures.image_sizes_figure([{"class": "cat", "width": 1, "height": 1}]).to_json()
-    figures.split_counts_figure([{"split": "train", "class": "cat", "images": 1}]).to_json()
     figures.curves_figure({"run": [{"epoch": 1, "accuracy": 0.5, "val_accuracy": 0.5}]}).to_json()
     figures.confusion_figure([[1]], ["cat"]).to_json()
     pause()
@@ -246,8 +244,10 @@ def hosted_ui() -> None:
     )
     if not read_only() and (token := current_workspace()) is not None:
         _, viewing = share_links(token)
-        st.caption("Read-only link to this workspace (sees everything, changes nothing):")
-        st.code(f"{st.context.url or ''}?ws={viewing}", language=None)
+        # Inline code, not st.code: its highlighter costs each new visitor's browser about
+        # 0.4 s of CPU on the first page they see (benchmarks/README.md, page profile).
+        st.caption("Read-only link to this workspace (sees everything, changes nothing): "
+                   f"`{st.context.url or ''}?ws={viewing}`")  # fmt: skip
 
 
 def sidebar() -> None:

@@ -1,5 +1,5 @@
 """The dashboard's figures: training curves, evaluation (confusion matrix, ROC, precision-recall,
-reliability), a dataset's counts and sizes.
+reliability). (A dataset's counts and sizes are drawn as SVG: catdog.svg_charts.)
 
 Each function takes plain values (history rows, a confusion matrix, table rows) and returns a
 Plotly figure with titled, labelled axes; the dashboard only draws them. This is the one
@@ -9,7 +9,6 @@ catdog module that imports Plotly.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -272,91 +271,3 @@ def _lay_out_rates(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
     fig.update_xaxes(title_text=x, range=[-0.02, 1.02], tickformat=".0%")
     fig.update_yaxes(title_text=y, range=[-0.02, 1.02], tickformat=".0%")
     return fig
-
-
-def split_counts_figure(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
-    """Grouped bars of images per split and class, from rows ``{split, class, images}``."""
-    fig = go.Figure()
-    for k, cls in enumerate(dict.fromkeys(r["class"] for r in rows)):
-        mine = [r for r in rows if r["class"] == cls]
-        counts = [r["images"] for r in mine]
-        fig.add_bar(x=[r["split"] for r in mine], y=counts, name=cls, text=counts,
-                    marker_color=PALETTE[k % len(PALETTE)])  # fmt: skip
-    fig.update_layout(title="Images per split and class", barmode="group", xaxis_title="Split",
-                      yaxis_title="Images", legend_title="Class")  # fmt: skip
-    return fig
-
-
-SIZE_BINS = 30  # bars of each margin's histogram
-# Up to this many points a chart is drawn as SVG: a browser without a GPU draws WebGL in
-# software, and each WebGL chart costs it a context (measured on four Chromiums sharing 2 CPUs
-# in benchmarks/profile_pages.py --visitors 4); beyond it WebGL keeps the page responsive.
-SVG_POINTS = 5000
-
-
-def image_sizes_figure(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
-    """Every image's width against its height, coloured by class, with histograms on the
-    margins, from rows ``{class, width, height}``.
-
-    Images of one class and size are one point (its hover says how many), and the histograms
-    are binned here: the figure stays small however many images there are (4000 photos: tens
-    of kilobytes for the browser, not hundreds).
-    """
-    classes = list(dict.fromkeys(r["class"] for r in rows))
-    widths = [int(r["width"]) for r in rows]
-    heights = [int(r["height"]) for r in rows]
-    fig = go.Figure()
-    points = {cls: Counter((int(r["width"]), int(r["height"])) for r in rows if r["class"] == cls)
-              for cls in classes}  # fmt: skip
-    scatter = go.Scatter if sum(map(len, points.values())) <= SVG_POINTS else go.Scattergl
-    for k, cls in enumerate(classes):
-        colour = PALETTE[k % len(PALETTE)]
-        same = points[cls]
-        fig.add_trace(scatter(
-            x=[w for w, _ in same], y=[h for _, h in same], customdata=list(same.values()),
-            mode="markers", name=cls, legendgroup=cls, marker={"color": colour, "opacity": 0.5},
-            hovertemplate=f"{cls}: %{{x}}×%{{y}} px, %{{customdata}} image(s)<extra></extra>",
-        ))  # fmt: skip
-        mine = [r for r in rows if r["class"] == cls]
-        _add_margins(fig, mine, cls, colour, widths, heights)
-    fig.update_layout(
-        title="Image sizes (pixels)", barmode="overlay", legend_title="Class",
-        xaxis={"domain": [0, 0.8], "title": {"text": "Width (px)"}},
-        yaxis={"domain": [0, 0.8], "title": {"text": "Height (px)"}},
-        xaxis2={"domain": [0.82, 1], "showticklabels": False},
-        yaxis2={"domain": [0.82, 1], "showticklabels": False},
-    )  # fmt: skip
-    return fig
-
-
-def _add_margins(
-    fig: go.Figure, rows: Sequence[Mapping[str, Any]], cls: str, colour: str,
-    widths: Sequence[int], heights: Sequence[int],
-) -> None:  # fmt: skip
-    """One class's histograms of widths (above the plot) and heights (right of it)."""
-    for values, all_values, axes in (
-        ([int(r["width"]) for r in rows], widths, {"xaxis": "x", "yaxis": "y2"}),
-        ([int(r["height"]) for r in rows], heights, {"xaxis": "x2", "yaxis": "y"}),
-    ):
-        centres, counts, width = _binned(values, all_values)
-        horizontal = axes["xaxis"] == "x2"
-        fig.add_bar(
-            x=counts if horizontal else centres, y=centres if horizontal else counts,
-            width=width, orientation="h" if horizontal else "v", name=cls,
-            legendgroup=cls, showlegend=False, marker={"color": colour, "opacity": 0.6},
-            hovertemplate="%{y} px: %{x} image(s)<extra></extra>" if horizontal
-            else "%{x} px: %{y} image(s)<extra></extra>", **axes,
-        )  # fmt: skip
-
-
-def _binned(values: Sequence[int], everything: Sequence[int]) -> tuple[list, list, float]:
-    """``values`` counted in :data:`SIZE_BINS` equal bins over the range of ``everything``
-    (so every class shares the bins): bin centres, counts, bin width."""
-    low, high = min(everything, default=0), max(everything, default=1)
-    high = max(high, low + 1)
-    width = (high - low) / SIZE_BINS
-    counts = [0] * SIZE_BINS
-    for value in values:
-        counts[min(int((value - low) / width), SIZE_BINS - 1)] += 1
-    centres = [round(low + (k + 0.5) * width, 1) for k in range(SIZE_BINS)]
-    return centres, counts, width

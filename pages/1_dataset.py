@@ -7,7 +7,6 @@ enter_page()  # first: the workspace and the error guard, or a rerun through app
 from functools import partial
 from pathlib import Path
 
-import plotly.graph_objects as go
 import streamlit as st
 
 from catdog.data.choices import dataset_choices, dataset_name_for, describe, import_named
@@ -23,9 +22,9 @@ from catdog.data.images import ImageError
 from catdog.data.paths import demo_dataset_dir
 from catdog.data.stats import count_rows, size_rows, size_summary
 from catdog.data.thumbnails import image_details, preview_image
-from catdog.figures import image_sizes_figure, split_counts_figure
 from catdog.paging import page_count, page_items
 from catdog.policy import HostedLimitError, current_policy
+from catdog.svg_charts import image_sizes_svg, split_counts_svg
 from catdog.train.runs import runs_training_on
 from ui.builder_view import builder_ui, show_result
 from ui.frame import read_only
@@ -178,27 +177,31 @@ def cached_sizes(root: str, version: float) -> list[dict]:
     return size_rows(root)
 
 
-# Figures are built once per dataset version and shared, unchanged, by every visitor.
+# The charts are drawn once per dataset version and shared, unchanged, by every visitor.
 @st.cache_resource(max_entries=16, show_spinner=False)
-def counts_figure(rows: tuple[tuple[str, str, int], ...]) -> go.Figure:
-    return split_counts_figure([dict(zip(("split", "class", "images"), r, strict=True))
-                                for r in rows])  # fmt: skip
+def counts_chart(rows: tuple[tuple[str, str, int], ...]) -> str:
+    return split_counts_svg([dict(zip(("split", "class", "images"), r, strict=True))
+                             for r in rows])  # fmt: skip
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
-def sizes_figure(root: str, version: float) -> go.Figure:
-    return image_sizes_figure(cached_sizes(root, version))
+def sizes_chart(root: str, version: float) -> str:
+    return image_sizes_svg(cached_sizes(root, version))
 
 
 def overview(info: DatasetInfo) -> None:
-    """Counts per split and class, and the image size distribution."""
+    """Counts per split and class, and the image size distribution (SVG: no chart library for
+    the browser to load on the page most visitors open first)."""
     left, right = st.columns(2)
-    left.plotly_chart(counts_figure(tuple(tuple(r.values()) for r in count_rows(info))))
+    left.markdown("**Images per split and class**")
+    left.markdown(counts_chart(tuple(tuple(r.values()) for r in count_rows(info))),
+                  unsafe_allow_html=True)  # fmt: skip
     sizes = cached_sizes(str(info.root), dataset_version(info.root))
+    right.markdown("**Image sizes (pixels)**")
     if not sizes:
         right.info("No readable images.")
         return
-    right.plotly_chart(sizes_figure(str(info.root), dataset_version(info.root)))
+    right.markdown(sizes_chart(str(info.root), dataset_version(info.root)), unsafe_allow_html=True)
     size = size_summary(sizes)
     right.caption(
         f"Widths {size['min_width']}–{size['max_width']} px (median {size['median_width']}), "

@@ -113,9 +113,12 @@ def test_home_says_the_link_gives_full_control_and_offers_a_read_only_one() -> N
     at = open_page()
     token = open_link(at.query_params["ws"]).token
     assert "gives **full control** of it" in texts(at)
-    assert [c.value for c in at.code] == [f"?ws={link_for(token, read_only=True)}"]
+    links = [c.value for c in at.caption if c.value.startswith("Read-only link")]
+    assert links == ["Read-only link to this workspace (sees everything, changes nothing): "
+                     f"`?ws={link_for(token, read_only=True)}`"]  # fmt: skip
     viewer = open_page(query={"ws": link_for(token, read_only=True)})
-    assert READ_ONLY_NOTE in texts(viewer) and not viewer.code
+    assert READ_ONLY_NOTE in texts(viewer)
+    assert not [c for c in viewer.caption if c.value.startswith("Read-only link")]
 
 
 @pytest.mark.usefixtures("hosted_mode")
