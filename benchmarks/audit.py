@@ -19,6 +19,8 @@
     python benchmarks/audit.py --run-minutes 15        # the label check on the features of a
                                         # catdog-net run trained on the planted copy, flipped
                                         # labels and all, for at most 15 minutes (part 2 only)
+    python benchmarks/audit.py --cross-fit 54          # the label check by 3 catdog-net
+                                        # networks trained across folds, 54 min in all (part 2)
 
 Writes benchmarks/results/audit.json and prints a table.
 """
@@ -199,6 +201,13 @@ def main() -> None:
         default=0.0,
         help="check labels with a catdog-net run trained on the planted copy",
     )
+    parser.add_argument(
+        "--cross-fit",
+        type=float,
+        default=0.0,
+        metavar="MINUTES",
+        help="check labels with catdog-net networks trained across folds, MINUTES in all",
+    )
     args = parser.parse_args()
     os.environ.setdefault("CATDOG_HOME", tempfile.mkdtemp(prefix="catdog-audit-home-"))
     features = None
@@ -209,20 +218,26 @@ def main() -> None:
         if features is None:
             sys.exit("not measured: MobileNetV3Small's weights are not in Keras' cache")
     results: dict = {"cpu_count": os.cpu_count(), "load": os.getloadavg()}
+    if args.cross_fit:
+        from catdog.inference.cross_fit import cross_fitted
+
+        features = cross_fitted(args.cross_fit)
     results["label_model"] = "quick" if features is None else features.name
+    planted_only = bool(args.run_minutes or args.cross_fit)
     seed_pairs: set = set()
-    if not args.run_minutes:
+    if not planted_only:
         results["seed"] = seed_part(features)
         seed_pairs = {frozenset((p["a"], p["b"])) for p in results["seed"]["pairs"]}
     with tempfile.TemporaryDirectory(prefix="catdog-audit-") as tmp:
         root = Path(tmp) / "planted"
         shutil.copytree(DATA, root)
         results["planted"], pairs = planted_part(root, features, seed_pairs, args.run_minutes)
-        if not args.run_minutes:
+        if not planted_only:
             results["hashes"] = hash_comparison(root, pairs)
     RESULTS.mkdir(exist_ok=True)
     name = "audit.json" if features is None else "audit-pretrained.json"
     name = "audit-run.json" if args.run_minutes else name
+    name = "audit-cross-fit.json" if args.cross_fit else name
     (RESULTS / name).write_text(json.dumps(results, indent=1, default=str) + "\n")
     print(json.dumps({k: v for k, v in results.items() if k != "seed"}, indent=1, default=str))
     if seed := results.get("seed"):

@@ -215,7 +215,7 @@ def test_label_check_on_a_trained_runs_features(planted, catdog_home) -> None:
     assert cached_audit(planted.root, f"features of run {run_id}") is not None
     assert cached_audit(planted.root) is None  # apart from the quick check's report
     for bad, says in ((["--run", "no-such-run"], "no run 'no-such-run'"),
-                      (["--run", run_id, "--features", "quick"], "not both")):  # fmt: skip
+                      (["--run", run_id, "--features", "quick"], "not several")):  # fmt: skip
         done = subprocess.run([*audit[:5], *bad], capture_output=True, text=True, cwd=ROOT,
                               timeout=120)  # fmt: skip
         assert done.returncode == 2 and says in done.stderr and "Traceback" not in done.stderr

@@ -79,9 +79,16 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from catdog.data.health import audit_dataset
     from catdog.inference.audit_features import FEATURE_MODEL, pretrained_features, run_features
 
-    if args.run is not None and args.features != "auto":
-        raise CLIError("give either --run or --features, not both")
-    if args.run is not None:
+    given = {"--run": args.run is not None, "--features": args.features != "auto",
+             "--cross-fit": args.cross_fit is not None}  # fmt: skip
+    chosen = [flag for flag, used in given.items() if used]
+    if len(chosen) > 1:
+        raise CLIError(f"give one of {', '.join(chosen)}, not several")
+    if args.cross_fit is not None:
+        from catdog.inference.cross_fit import cross_fitted
+
+        features = cross_fitted(args.cross_fit)  # an AuditError says what is wrong
+    elif args.run is not None:
         features = run_features(args.run)  # a RunError says what is wrong with the run
     else:
         features = None if args.features == "quick" else pretrained_features()
@@ -154,6 +161,14 @@ def add_dataset_commands(sub: Any) -> None:
         "--run",
         help="learn the label check from this trained run's features instead (id or prefix; "
         "a run trained on these labels may have learned a few wrong ones by heart)",
+    )
+    p.add_argument(
+        "--cross-fit",
+        type=float,
+        metavar="MINUTES",
+        help="judge the labels with 3 catdog-net networks, each trained for MINUTES/3 on two "
+        "thirds of the training and validation photos and judging the third it never saw (the "
+        "strongest check without pretrained weights; not on a shared server)",
     )
     p.set_defaults(func=cmd_audit)
 

@@ -55,7 +55,7 @@ MAX_AUDIT_IMAGES = 20_000
 # on 2 cores).
 HOSTED_AUDIT_SECONDS = 300.0
 # Rough cost of each step per image, for one estimate of the time left over all of them.
-_STEP_COST = {"read": 1.0, "compare": 2.5, "features": 4.0, "labels": 1.0}
+_STEP_COST = {"read": 1.0, "compare": 2.5, "features": 4.0, "training": 150.0, "labels": 1.0}
 
 
 class AuditError(ValueError):
@@ -71,10 +71,15 @@ class LabelFeatures:
         name: what they are, as the report says it (``"mobilenet-v3-small features"``).
         extract: ``extract(paths, tick)`` returns one row of features per image path, calling
             ``tick(done, total)`` as it goes.
+        probabilities: the rows are already each image's out-of-sample class probabilities
+            (columns in the dataset's class order; paths are ``root/split/class/file``), as
+            :func:`catdog.inference.cross_fit.cross_fitted` gives them: no model is fitted
+            on top.
     """
 
     name: str
     extract: Callable[[list[Path], Callable[[int, int], None]], np.ndarray]
+    probabilities: bool = False
 
 
 CHEAP_FEATURES = "colour, thumbnail and gradient features"
@@ -257,14 +262,19 @@ def _suspects(
     classes: list[str],
     tick: Callable[[int, int], None],
     features: np.ndarray | None = None,
+    given: np.ndarray | None = None,
 ) -> tuple[list[dict[str, Any]], float]:
-    """Suspect labels (see :class:`AuditReport`) and the check model's agreement."""
+    """Suspect labels (see :class:`AuditReport`) and the check model's agreement; from
+    ``given`` out-of-sample probabilities, or of a model fitted k-fold on ``features``."""
     y = np.array([f.label for f in facts])
     if len(facts) < 2 * suspects.FOLDS or min(np.bincount(y, minlength=len(classes))) < 2:
         return [], 0.0
-    x = np.stack([f.features for f in facts]) if features is None else features
-    folds = min(suspects.FOLDS, int(min(np.bincount(y, minlength=len(classes)))))
-    probabilities = suspects.out_of_sample(x, y, len(classes), folds=folds, tick=tick)
+    if given is not None:
+        probabilities = given
+    else:
+        x = np.stack([f.features for f in facts]) if features is None else features
+        folds = min(suspects.FOLDS, int(min(np.bincount(y, minlength=len(classes)))))
+        probabilities = suspects.out_of_sample(x, y, len(classes), folds=folds, tick=tick)
     check = suspects.confident_learning(probabilities, y)
     found = []
     for i in check.suspects:
@@ -419,7 +429,9 @@ def audit_dataset(
     try:  # one audit per workspace; in hosted mode also one on the server at a time
         with _one_at_a_time(), policy.job_slot("audit"):
             limit = HOSTED_AUDIT_SECONDS if policy.hosted else None
-            names = ["read", "compare", "labels"] + (["features"] if label_features else [])
+            names = ["read", "compare", "labels"]
+            if label_features is not None:
+                names.append("training" if label_features.probabilities else "features")
             steps = _Steps(info.total, progress, limit, names)
             result = _audit(info, key, steps, label_features)
     except HostedLimitError as exc:
@@ -445,12 +457,15 @@ def _audit(
                 facts.append(result)
             read(done, len(listed))
     pairs = _pairs(facts, steps.step("compare", "Comparing images"))
-    features = None
+    features = given = None
     if label_features is not None:
-        tick = steps.step("features", f"Computing {label_features.name}")
-        features = label_features.extract([f.path for f in facts], tick)
+        tick = (steps.step("training", f"Training {label_features.name}")
+                if label_features.probabilities
+                else steps.step("features", f"Computing {label_features.name}"))  # fmt: skip
+        rows = label_features.extract([f.path for f in facts], tick)
+        given, features = (rows, None) if label_features.probabilities else (None, rows)
     found, agreement = _suspects(
-        facts, list(info.classes), steps.step("labels", "Checking labels"), features
+        facts, list(info.classes), steps.step("labels", "Checking labels"), features, given
     )
     strange = [
         {"file": f.file, "reasons": r}
