@@ -67,3 +67,12 @@ def test_the_command_line_says_what_is_wrong_in_one_line() -> None:
         done = subprocess.run([sys.executable, "-m", "catdog", "audit", "demo", *extra],
                               capture_output=True, text=True, cwd=ROOT, timeout=120)  # fmt: skip
         assert done.returncode == 2 and says in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_class_too_small_for_the_folds_is_refused(dataset_factory: Callable[..., Path]) -> None:
+    root = dataset_factory(counts=(1, 1, 1), size=48)
+    paths = sorted(root.glob("*/*/*.jpg"))
+    judge = cross_fitted(3)
+    with pytest.raises(AuditError, match="at least 3 training and validation photos of each"):
+        judge.extract(paths, lambda done, total: None)
+    assert not list(data_home().glob(".cross-fit-*"))

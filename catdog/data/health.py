@@ -459,7 +459,7 @@ def _audit(
     pairs = _pairs(facts, steps.step("compare", "Comparing images"))
     features = given = None
     if label_features is not None:
-        tick = (steps.step("training", f"Training {label_features.name}")
+        tick = (steps.step("training", f"Judging labels with {label_features.name}")
                 if label_features.probabilities
                 else steps.step("features", f"Computing {label_features.name}"))  # fmt: skip
         rows = label_features.extract([f.path for f in facts], tick)

@@ -90,6 +90,9 @@ def _probabilities(paths: list[Path], tick: Tick, minutes: float, seed: int, **s
     classes = list(scan_dataset(root).classes)
     labels = np.array([classes.index(p.parent.name) for p in paths])
     labelled = np.array([p.parents[1].name != "test" for p in paths])
+    if (few := min(np.bincount(labels[labelled], minlength=len(classes)))) < FOLDS:
+        raise AuditError(f"the cross-fitted label check needs at least {FOLDS} training and "
+                         f"validation photos of each class; one class has {few}")  # fmt: skip
     fold = fold_of(labels, labelled, FOLDS, seed)
     out = np.zeros((len(paths), len(classes)), np.float32)
     unseen = ~labelled
