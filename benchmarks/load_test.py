@@ -448,6 +448,7 @@ class CpuMeter(threading.Thread):
         super().__init__(daemon=True)
         self.server_pid, self.every, self._done = server_pid, every, threading.Event()
         self.ticks = {"server": 0, "browser": 0}
+        self.timeline: list[tuple[float, float, float]] = []  # (time, server, browser) CPU-s
         self._start, self._last = machine_busy(), self._ours_now()
 
     def _ours_now(self) -> dict[int, int]:
@@ -461,6 +462,9 @@ class CpuMeter(threading.Thread):
                 used = max(ticks - self._last.get(pid, 0), 0)
                 self.ticks["server" if pid in server else "browser"] += used
             self._last = now
+            tick = os.sysconf("SC_CLK_TCK")
+            self.timeline.append((time.monotonic(), self.ticks["server"] / tick,
+                                  self.ticks["browser"] / tick))  # fmt: skip
 
     def stop(self) -> dict[str, float]:
         """Stop; CPU seconds: the machine's busy time, and the server's, the browser side's
@@ -494,6 +498,7 @@ def run(settings: dict) -> dict:
     sampler.start()
     meter.start()
     started = time.monotonic()
+    settings["started"] = started
     try:
         visitors = asyncio.run(visit_all(url, settings))
         wall = time.monotonic() - started
@@ -506,6 +511,7 @@ def run(settings: dict) -> dict:
     return {"example_run": example, "visitors": visitors, "wall_s": wall,
             "server_alive_at_end": alive, "server_vmhwm_mb": server_peak / 1024,
             "tree_peak_mb": tree_peak / 1024, "server_cpu_s": server_cpu, **cpu,
+            "cpu_timeline": [(t - started, a, b) for t, a, b in meter.timeline],
             "server_errors": tracebacks(home / "streamlit.log")}  # fmt: skip
 
 

@@ -19,8 +19,9 @@ start of navigation) until the browser receives the message that ends Streamlit'
 run (``script_finished``; the last before 0.75 s without messages, every image loaded), with the
 bytes the browser received for it (websocket messages, images), the wall time of the server's
 script runs in it and the server process's CPU time (on a loaded machine the stable number: the
-wall times then include waiting for a CPU). ``--repeat`` fresh servers (default 3); the tables
-give the median.
+wall times then include waiting for a CPU), and the browser's own main-thread time (Chromium's
+``TaskDuration``: JavaScript, style, layout, painting; what each visitor's computer pays, until
+the page is quiet). ``--repeat`` fresh servers (default 3); the tables give the median.
 
 On the server, ``benchmarks/page_timing.py`` (the launcher) logs where the time went — imports,
 dataset scans and statistics, thumbnails, image decoding, the augmentation preview, figure
@@ -89,8 +90,8 @@ class Bytes:
     script run ended (Streamlit's ``script_finished`` message, read as the browser receives
     it), and the server process whose CPU time an interaction used."""
 
-    def __init__(self, page: Any, server_pid: int) -> None:
-        self.total, self.server_pid = 0, server_pid
+    def __init__(self, page: Any, server_pid: int, cdp: Any = None) -> None:
+        self.total, self.server_pid, self.cdp = 0, server_pid, cdp
         self.messages: list[float] = []  # when each message arrived (time.monotonic)
         self.finished: list[float] = []  # ... and each that ended a script or fragment run
         page.on("websocket", lambda ws: ws.on("framereceived", self._frame))
@@ -109,6 +110,23 @@ class Bytes:
     def _response(self, response: Any) -> None:
         if "/media/" in response.url:
             self.total += int(response.headers.get("content-length", 0))
+
+    async def browser_busy(self) -> float:
+        """Seconds the page's main thread has spent on tasks so far (JavaScript, layout,
+        painting: Chromium's ``TaskDuration``); 0 without a DevTools session."""
+        if self.cdp is None:
+            return 0.0
+        metrics = (await self.cdp.send("Performance.getMetrics"))["metrics"]
+        return next(m["value"] for m in metrics if m["name"] == "TaskDuration")
+
+
+async def watched(context: Any, server_pid: int) -> tuple[Any, Bytes]:
+    """A new page of ``context`` and its :class:`Bytes`, with Chromium's performance counters
+    on (the browser's own share of each interaction)."""
+    page = await context.new_page()
+    cdp = await context.new_cdp_session(page)
+    await cdp.send("Performance.enable")
+    return page, Bytes(page, server_pid, cdp)
 
 
 async def ended(page: Any, received: Bytes, since: float) -> float:
@@ -132,12 +150,13 @@ async def ended(page: Any, received: Bytes, since: float) -> float:
 async def timed(page: Any, received: Bytes, action: Any) -> dict[str, float]:
     """Do ``action`` (a coroutine function); its seconds, bytes and window on the server's
     clock (``time.monotonic``, the machine's)."""
+    busy = await received.browser_busy()
     before, t0, cpu = received.total, time.monotonic(), cpu_jiffies(received.server_pid)
     await action()
     seconds = await ended(page, received, t0)
     cpu = (cpu_jiffies(received.server_pid) - cpu) / os.sysconf("SC_CLK_TCK")
     return {"s": seconds, "bytes": received.total - before, "t0": t0, "t1": t0 + seconds,
-            "cpu_s": cpu}  # fmt: skip
+            "cpu_s": cpu, "browser_s": await received.browser_busy() - busy}  # fmt: skip
 
 
 async def visit_page(page: Any, received: Bytes, key: str) -> dict[str, float]:
@@ -175,8 +194,7 @@ async def one_visitor(url: str, photos: list[Path], pid: int) -> dict[str, list[
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = await browser.new_context(viewport=VIEWPORT)
-        page = await context.new_page()
-        received = Bytes(page, pid)
+        page, received = await watched(context, pid)
         home = await timed(page, received, lambda: page.goto(url, timeout=TIMEOUT * 1000))
         out["home: first visit"].append(home)
         for round_name in ("first visit", "warm visit"):
@@ -197,8 +215,7 @@ async def second_visitor(browser: Any, url: str, pid: int, out: dict[str, list])
     """A new visitor (its own browser context) of the same, now warm, server: each page's
     first visit, as every visitor after the first one sees it."""
     context = await browser.new_context(viewport=VIEWPORT)
-    page = await context.new_page()
-    received = Bytes(page, pid)
+    page, received = await watched(context, pid)
     await timed(page, received, lambda: page.goto(url, timeout=TIMEOUT * 1000))
     for key in NAV:
         out[f"{key}: first visit, next visitor"].append(await visit_page(page, received, key))
@@ -303,7 +320,24 @@ def profile_many(args: argparse.Namespace) -> dict[str, Any]:
                               "p90": _quantile(runs, 0.9), "max": max(runs, default=0.0)},
             "stalls_over_0_5_s": sum(1 for s in spans if s["cat"] == "stall" and s["excl"] > 0.5),
             "server_vmhwm_mb": result["server_vmhwm_mb"], "wall_s": result["wall_s"],
+            "first_pages_cpu": first_pages_cpu(visitors, result["cpu_timeline"]),
+            "cpus": len(args.cpus),
             "home": str(home)}  # fmt: skip
+
+
+def first_pages_cpu(visitors: list, timeline: list[tuple[float, float, float]]) -> dict:
+    """The CPU seconds the server and the browser side (Chromium, Playwright) used while the
+    visitors opened their first two pages (Home and Dataset, before anyone trains): from the
+    start until the last of them had its Dataset page, as sampled each second."""
+    ends = [v.pages["home"] + v.pages["dataset"] for v in visitors
+            if "home" in v.pages and "dataset" in v.pages]  # fmt: skip
+    if not ends or not timeline:
+        return {}
+    until = max(ends)
+    seen = [row for row in timeline if row[0] <= until + 0.5] or timeline[:1]
+    _, server, browser = seen[-1]
+    return {"seconds": round(seen[-1][0], 1), "server_cpu_s": round(server, 1),
+            "browser_cpu_s": round(browser, 1)}  # fmt: skip
 
 
 def _quantile(ordered: list[float], q: float) -> float:
@@ -325,9 +359,9 @@ def one_markdown(payload: dict) -> list[str]:
     breakdown."""
     reps = payload["repetitions"]
     names = list(reps[0]["flow"])
-    lines = ["| interaction | median (s) | all (s) | server: script runs / CPU (s) | received | "
-             "server: where the time went (s) | stalls (s) | figure JSON |",
-             "|---|---:|---|---:|---:|---|---:|---:|"]  # fmt: skip
+    lines = ["| interaction | median (s) | all (s) | server: script runs / CPU (s) | browser "
+             "main thread (s) | received | server: where the time went (s) | stalls (s) | "
+             "figure JSON |", "|---|---:|---|---:|---:|---:|---|---:|---:|"]  # fmt: skip
     for name in names:
         samples = [r for rep in reps for r in rep["flow"].get(name, [])]
         ordered = sorted(samples, key=lambda r: r["s"])
@@ -335,7 +369,8 @@ def one_markdown(payload: dict) -> list[str]:
         every = " ".join(f"{r['s']:.2f}" for r in samples)
         lines.append(
             f"| {name} | {middle['s']:.2f} | {every} | {middle['runs_s']:.2f} / "
-            f"{middle['cpu_s']:.2f} | {middle['bytes'] / 1024:,.0f} KB | "
+            f"{middle['cpu_s']:.2f} | {middle.get('browser_s', 0):.2f} | "
+            f"{middle['bytes'] / 1024:,.0f} KB | "
             f"{top(middle['server_s'])} | {middle['stall_s']:.2f} | "
             f"{middle['figure_json_bytes'] / 1024:,.0f} KB |"
         )
@@ -366,6 +401,11 @@ def many_markdown(payload: dict) -> list[str]:
               f"{payload['stalls_over_0_5_s']} over 0.5 s; figure JSON "
               f"{server['figure_json_bytes'] / 1024:,.0f} KB; server peak "
               f"{payload['server_vmhwm_mb']:,.0f} MB"]  # fmt: skip
+    if first := payload.get("first_pages_cpu"):
+        lines += ["", f"While the visitors opened Home and Dataset (the first {first['seconds']} s "
+                  f"of the run) the server used {first['server_cpu_s']} CPU-s and the browsers "
+                  f"(Chromium, Playwright) {first['browser_cpu_s']} CPU-s of the "
+                  f"{payload['cpus']} CPUs' {payload['cpus'] * first['seconds']:.0f}."]  # fmt: skip
     return lines + [f"- failed: {f}" for f in payload["failed"]]
 
 

@@ -85,11 +85,7 @@ def split_counts_svg(rows: Rows) -> str:
     ticks = nice_ticks(max(count.values(), default=0))
     scale = (bottom - top) / ticks[-1]
     body = _legend(classes)
-    for tick in ticks:
-        y = bottom - tick * scale
-        body.append(f'<line x1="{left}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e6e6e6"/>')
-        body.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">'
-                    f"{_number(tick)}</text>")  # fmt: skip
+    body += _y_grid(ticks, lambda t: bottom - t * scale, left, right)
     group = (right - left) / max(len(splits), 1)
     bar = group * 0.8 / max(len(classes), 1)
     for i, split in enumerate(splits):
@@ -158,23 +154,29 @@ def _size_axes(box: tuple[int, int, int, int], xs: Range, ys: Range, px: Scale, 
     left, right, top, bottom = box
     body = [f'<rect x="{left}" y="{top}" width="{right - left}" height="{bottom - top}" '
             'fill="none" stroke="#cccccc"/>']  # fmt: skip
-    for tick in nice_ticks(xs[1], low=xs[0]):
-        if xs[0] <= tick <= xs[1]:
-            x = px(tick)
-            body.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{bottom}" '
-                        f'stroke="#eeeeee"/><text x="{x:.1f}" y="{bottom + 16}" '
-                        f'text-anchor="middle">{_number(tick)}</text>')  # fmt: skip
-    for tick in nice_ticks(ys[1], low=ys[0]):
-        if ys[0] <= tick <= ys[1]:
-            y = py(tick)
-            body.append(f'<line x1="{left}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}" '
-                        f'stroke="#eeeeee"/><text x="{left - 6}" y="{y + 4:.1f}" '
-                        f'text-anchor="end">{_number(tick)}</text>')  # fmt: skip
+    body += _x_grid([t for t in nice_ticks(xs[1], low=xs[0]) if xs[0] <= t <= xs[1]], px,
+                    top, bottom)  # fmt: skip
+    body += _y_grid([t for t in nice_ticks(ys[1], low=ys[0]) if ys[0] <= t <= ys[1]], py,
+                    left, right)  # fmt: skip
     body.append(f'<text x="{(left + right) / 2}" y="{HEIGHT - 6}" text-anchor="middle">'
                 "Width (px)</text>")  # fmt: skip
     body.append(f'<text transform="translate(12 {(top + bottom) / 2}) rotate(-90)" '
                 'text-anchor="middle">Height (px)</text>')  # fmt: skip
     return body
+
+
+def _x_grid(ticks: list[float], px: Scale, top: float, bottom: float) -> list[str]:
+    """Vertical grid lines at ``ticks``, labelled below."""
+    return [f'<line x1="{px(t):.1f}" x2="{px(t):.1f}" y1="{top}" y2="{bottom}" stroke="#eeeeee"/>'
+            f'<text x="{px(t):.1f}" y="{bottom + 16}" text-anchor="middle">{_number(t)}</text>'
+            for t in ticks]  # fmt: skip
+
+
+def _y_grid(ticks: list[float], py: Scale, left: float, right: float) -> list[str]:
+    """Horizontal grid lines at ``ticks``, labelled on the left."""
+    return [f'<line x1="{left}" x2="{right}" y1="{py(t):.1f}" y2="{py(t):.1f}" stroke="#eeeeee"/>'
+            f'<text x="{left - 6}" y="{py(t) + 4:.1f}" text-anchor="end">{_number(t)}</text>'
+            for t in ticks]  # fmt: skip
 
 
 def _size_points(rows: Rows, cls: str, colour: str, px: Scale, py: Scale) -> list[str]:
