@@ -26,6 +26,7 @@ from catdog.train.input_size import choose_image_size
 from catdog.train.precision import PRECISIONS, cached_choice, epochs_in_budget, gpu_visible
 from catdog.train.presets import PRESETS, RECOMMENDED, get_preset, recommended_model
 from catdog.train.recommend import Recommendation, recommend
+from catdog.train.summaries import known_summary
 from ui.frame import READ_ONLY_NOTE, read_only
 from ui.job_view import resume_ui, watched_ui
 from ui.pretrained_view import pretrained_ui
@@ -276,11 +277,12 @@ def budget_ui(model: str, size: int, batch: int, precision: str, limit: float, e
 
 @st.cache_data(max_entries=32, show_spinner="Building the model…")
 def model_summary(model: str, image_size: int, num_classes: int, dropout: float) -> list[dict]:
+    network = get_preset(model).network
+    if (known := known_summary(network, image_size, num_classes, dropout)) is not None:
+        return known  # a preset as it comes: no TensorFlow needed to show it
     from catdog.model.registry import build_model, summary_rows
 
-    built = build_model(
-        get_preset(model).network, image_size=image_size, num_classes=num_classes, dropout=dropout
-    )
+    built = build_model(network, image_size=image_size, num_classes=num_classes, dropout=dropout)
     return summary_rows(built)
 
 
