@@ -192,6 +192,25 @@ def planted_part(
     }, pairs
 
 
+def kept(minutes: float) -> object:
+    """The cross-fitted label check, its probabilities also saved (with each file's
+    ``split/class/name``; flipped files are named ``flipped-*``) in
+    ``results/audit-cross-fit-probabilities.npz``, to try other rankings without training."""
+    from catdog.data.health import LabelFeatures
+    from catdog.inference.cross_fit import cross_fitted
+
+    judge = cross_fitted(minutes)
+
+    def extract(paths: list[Path], tick: object) -> np.ndarray:
+        rows = judge.extract(paths, tick)
+        RESULTS.mkdir(exist_ok=True)
+        np.savez_compressed(RESULTS / "audit-cross-fit-probabilities.npz", probabilities=rows,
+                            files=np.array(["/".join(p.parts[-3:]) for p in paths]))  # fmt: skip
+        return rows
+
+    return LabelFeatures(judge.name, extract, probabilities=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--features", choices=("quick", "pretrained"), default="quick")
@@ -219,9 +238,7 @@ def main() -> None:
             sys.exit("not measured: MobileNetV3Small's weights are not in Keras' cache")
     results: dict = {"cpu_count": os.cpu_count(), "load": os.getloadavg()}
     if args.cross_fit:
-        from catdog.inference.cross_fit import cross_fitted
-
-        features = cross_fitted(args.cross_fit)
+        features = kept(args.cross_fit)
     results["label_model"] = "quick" if features is None else features.name
     planted_only = bool(args.run_minutes or args.cross_fit)
     seed_pairs: set = set()
