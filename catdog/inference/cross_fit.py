@@ -134,7 +134,8 @@ def _fold_dataset(folder: Path, paths: list[Path], labels: np.ndarray, classes: 
 
 def _train(data: Path, settings: dict[str, Any], tick: Tick) -> Predictor:
     """Train one network on ``data`` (its validation split, the held-out fold, only draws the
-    curves: the last model judges) in a run beside it; its predictor."""
+    curves: the last model judges) in a run beside it; its predictor, averaging the test-time
+    views the model trained for (catdog-net: each photo and its mirror image)."""
     from catdog.inference.predict import Predictor
     from catdog.train.config import TrainConfig
     from catdog.train.runs import create_run
@@ -150,7 +151,7 @@ def _train(data: Path, settings: dict[str, Any], tick: Tick) -> Predictor:
     result = train_created(path, on_event=on_event)
     if not (path / "last.keras").is_file():
         raise AuditError(f"a cross-fitted network did not train ({result.state})")
-    return Predictor.from_run(path, "last", trust=False, tta=False)
+    return Predictor.from_run(path, "last", trust=False)  # its own test-time views
 
 
 def _link(source: Path, target: Path) -> None:
