@@ -73,6 +73,7 @@ def test_a_class_too_small_for_the_folds_is_refused(dataset_factory: Callable[..
     root = dataset_factory(counts=(1, 1, 1), size=48)
     paths = sorted(root.glob("*/*/*.jpg"))
     judge = cross_fitted(3)
+    assert judge.extract([], lambda done, total: None).size == 0  # nothing to judge: no work
     with pytest.raises(AuditError, match="at least 3 training and validation photos of each"):
         judge.extract(paths, lambda done, total: None)
     assert not list(data_home().glob(".cross-fit-*"))

@@ -86,6 +86,8 @@ def fold_of(labels: np.ndarray, held: np.ndarray, folds: int, seed: int) -> np.n
 def _probabilities(paths: list[Path], tick: Tick, minutes: float, seed: int, **settings: Any
                    ) -> np.ndarray:  # fmt: skip
     """Out-of-sample probabilities of every image (paths ``root/split/class/file``)."""
+    if not paths:
+        return np.zeros((0, 0), np.float32)
     root = paths[0].parents[2]
     classes = list(scan_dataset(root).classes)
     labels = np.array([classes.index(p.parent.name) for p in paths])
