@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -53,12 +54,7 @@ def _extractor(backbone: str, weights: Path) -> Callable[..., np.ndarray]:
 
         model = build_pretrained(backbone, IMAGE_SIZE, 2, 0.0, weights=weights)
         pooled = keras.Model(model.input, model.get_layer(f"{HEAD}pool").output)
-        out = []
-        for start in range(0, len(paths), BATCH):
-            batch = np.stack([_pixels(p) for p in paths[start : start + BATCH]])
-            out.append(np.asarray(pooled.predict_on_batch(batch / 255.0), np.float32))
-            tick(min(start + BATCH, len(paths)), len(paths))
-        return np.concatenate(out)
+        return in_batches(paths, IMAGE_SIZE, lambda b: pooled.predict_on_batch(b / 255.0), tick)
 
     return extract
 
@@ -96,16 +92,30 @@ def _run_extractor(run: Path) -> Callable[..., np.ndarray]:
         from catdog.inference.predict import Predictor
 
         predictor = Predictor.from_run(run, trust=False, tta=False)
-        size, out = predictor.image_size, []
-        for start in range(0, len(paths), BATCH):
-            batch = np.stack([_pixels(p, size) for p in paths[start : start + BATCH]])
-            out.append(np.asarray(predictor.outputs(batch).features, np.float32))
-            tick(min(start + BATCH, len(paths)), len(paths))
-        if out and out[0].shape[1] == 0:
+        rows = in_batches(paths, predictor.image_size, lambda b: predictor.outputs(b).features,
+                          tick)  # fmt: skip
+        if len(rows) and rows.shape[1] == 0:
             raise AuditError(f"run {predictor.run_id}'s model has no dense head to read from")
-        return np.concatenate(out)
+        return rows
 
     return extract
+
+
+def in_batches(
+    paths: list[Path],
+    size: int,
+    compute: Callable[[np.ndarray], Any],
+    tick: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """``compute`` over the images at ``paths`` (as the model's ``size``-px input, 0–255), a
+    batch of :data:`BATCH` at a time; its rows stacked (``float32``), ``tick`` after each."""
+    out = []
+    for start in range(0, len(paths), BATCH):
+        batch = np.stack([_pixels(p, size) for p in paths[start : start + BATCH]])
+        out.append(np.asarray(compute(batch), np.float32))
+        if tick is not None:
+            tick(min(start + BATCH, len(paths)), len(paths))
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
 def _pixels(path: Path, size: int = IMAGE_SIZE) -> np.ndarray:

@@ -29,6 +29,7 @@ import numpy as np
 from catdog.data.datasets import scan_dataset
 from catdog.data.health import AuditError, LabelFeatures
 from catdog.data.paths import data_home
+from catdog.inference.audit_features import in_batches
 from catdog.policy import current_policy
 
 if TYPE_CHECKING:
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
 
 FOLDS = 3  # each network learns from two thirds of the labelled photos
 MODEL = "catdog-net"
-BATCH = 64
 Tick = Callable[[int, int], None]
 
 
@@ -110,7 +110,9 @@ def _probabilities(paths: list[Path], tick: Tick, minutes: float, seed: int, **s
             predictor = _train(data, dict(settings, time_limit_minutes=minutes), step)
             rows = np.flatnonzero(judged)
             order = [predictor.classes.index(c) for c in classes]  # its columns in ours
-            probabilities = _predict(predictor, [paths[i] for i in rows])[:, order]
+            chosen = [paths[i] for i in rows]
+            probabilities = in_batches(chosen, predictor.image_size, predictor.probabilities)
+            probabilities = probabilities[:, order]
             weight = np.where(fold[rows] == k, 1.0, 1.0 / FOLDS)  # test: the average
             out[rows] += probabilities * weight[:, None]
             tick((k + 1) * 100, FOLDS * 100)
@@ -162,14 +164,3 @@ def _link(source: Path, target: Path) -> None:
         os.link(source, target)
     except OSError:
         shutil.copyfile(source, target)
-
-
-def _predict(predictor: Predictor, paths: list[Path]) -> np.ndarray:
-    """Class probabilities of ``paths`` (grey for a file that cannot be read any more)."""
-    from catdog.inference.audit_features import _pixels
-
-    size, out = predictor.image_size, []
-    for start in range(0, len(paths), BATCH):
-        batch = np.stack([_pixels(p, size) for p in paths[start : start + BATCH]])
-        out.append(np.asarray(predictor.probabilities(batch), np.float32))
-    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
