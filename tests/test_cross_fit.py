@@ -52,7 +52,7 @@ def test_flipped_labels_are_found_and_nothing_is_left_behind(
     judge = cross_fitted(3, model="seed-baseline", epochs=25, image_size=48, batch_size=8,
                          precision="float32")  # fmt: skip
     report = audit_dataset(root, label_features=judge)
-    found = [s["file"] for s in report.suspects]
+    found = [s["file"] for s in report.in_split("train")]
     assert {f"train/{p.parent.name}/{p.name}" for p in flipped} <= set(found[:4])
     assert report.label_model.startswith(f"{FOLDS} seed-baseline networks trained across folds")
     assert report.agreement > 0.8

@@ -8,15 +8,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from builders import tree_digest
 from health_data import CLASSES, planted_dataset
 from pagetest import navigation_only, open_page  # noqa: F401 (autouse fixture)
 
-from catdog.data import health
-from catdog.data.datasets import list_datasets, scan_dataset
+from catdog.data import health, suspects
+from catdog.data.datasets import SPLITS, list_datasets, scan_dataset
 from catdog.data.health import AuditError, AuditReport, audit_dataset, cached_audit
 from catdog.data.review import apply_review, decide, load_review, review_path
+from ui.health_view import PER_PAGE
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,8 +38,10 @@ def test_audit_finds_planted_duplicates_flips_and_odd_images(planted) -> None:
     assert report.leaks == {"train/validation": 3, "train/test": 3, "validation/test": 0}
     assert all(p["leak"] for p in report.pairs)
     # >= 70% of the flipped labels among the top 2 x (number flipped) suspects.
-    top = {s["file"] for s in report.suspects[: 2 * len(planted.flipped)]}
+    top = {s["file"] for s in report.in_split("train")[: 2 * len(planted.flipped)]}
     assert len(top & planted.flipped) >= 0.7 * len(planted.flipped)
+    assert report.suspects == [s for split in SPLITS for s in report.in_split(split)]
+    assert all(s["file"].startswith(f"{s['split']}/") for s in report.suspects)
     assert report.agreement > 0.9
     odd = {o["file"]: " ".join(o["reasons"]) for o in report.odd}
     assert set(odd) == set(planted.odd)
@@ -51,6 +55,21 @@ def test_audit_finds_planted_duplicates_flips_and_odd_images(planted) -> None:
     assert AuditReport.from_dict(json.loads(json.dumps(report.to_dict()))) == report
     (planted.root / "test" / "cats" / "test0.jpg").unlink()
     assert cached_audit(planted.root) is None
+
+
+def test_each_split_is_ranked_on_its_own_so_a_surer_split_crowds_out_no_doubts() -> None:
+    # Test photos judged by a sure ensemble (its doubt 0.99), training photos by one network
+    # (its doubt 0.85): ranked together, the test split's doubts would come first.
+    y = np.array([0, 0, 0, 1, 1, 1] * 2)
+    probabilities = np.array([[0.9, 0.1], [0.8, 0.2], [0.15, 0.85], [0.2, 0.8], [0.1, 0.9],
+                              [0.2, 0.8], [0.95, 0.05], [0.97, 0.03], [0.96, 0.04], [0.99, 0.01],
+                              [0.01, 0.99], [0.02, 0.98]])  # fmt: skip
+    groups = ["train"] * 6 + ["test"] * 6
+    found = suspects.by_group(probabilities, y, groups, SPLITS)
+    assert [(s.index, groups[s.index], s.predicted) for s in found] == [
+        (2, "train", 1), (9, "test", 0)]  # fmt: skip
+    assert found[0].margin == pytest.approx(-0.7) and found[1].confidence == pytest.approx(0.99)
+    assert suspects.confident_learning(probabilities, y).suspects == [9, 2]
 
 
 def test_unreadable_file_is_reported_and_imbalance_warned(dataset_factory) -> None:
@@ -157,6 +176,13 @@ def test_data_health_tab_audits_and_writes_a_new_version(planted) -> None:
     assert len(shown) == 2 * 6  # the first page: six pairs, both images of each
     at.selectbox(key=f"review_{copy}").set_value("drop").run()
     assert load_review(planted.root)[copy].action == "drop"
+    at.session_state["health_section"] = "Suspect labels"
+    at.run()
+    split = at.radio(key="health_suspects_split")
+    report = cached_audit(planted.root)
+    assert split.value == "train" and report.in_split("train")
+    shown = {s.key.removeprefix("review_") for s in at.selectbox if s.key.startswith("review_")}
+    assert shown == {s["file"] for s in report.in_split("train")[:PER_PAGE]}
     at.button(key="health_write").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert (planted.root.parent / "planted-reviewed").is_dir()

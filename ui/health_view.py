@@ -15,7 +15,7 @@ from typing import Any
 
 import streamlit as st
 
-from catdog.data.datasets import DatasetError, DatasetInfo
+from catdog.data.datasets import SPLITS, DatasetError, DatasetInfo
 from catdog.data.health import (
     CHEAP_FEATURES,
     AuditError,
@@ -118,8 +118,16 @@ def pairs_ui(info: DatasetInfo, report: AuditReport, saved: dict[str, Decision])
 
 
 def suspects_ui(info: DatasetInfo, report: AuditReport, saved: dict[str, Decision]) -> None:
-    """Suspect labels, most confidently wrong first."""
-    grid_ui(info, report.suspects, "health_suspects_page", saved, "No suspect labels.",
+    """Suspect labels split by split, most confidently wrong first."""
+    counts = {split: len(report.in_split(split)) for split in SPLITS}
+    split = st.radio(
+        "Split", SPLITS, horizontal=True, key="health_suspects_split",
+        format_func=lambda s: f"{s} ({counts[s]:,})",
+        help="Each split is checked on its own: a wrong training label teaches the model a "
+        "mistake, a wrong test label misstates its score.",
+    )  # fmt: skip
+    grid_ui(info, report.in_split(split or SPLITS[0]), f"health_suspects_page_{split}", saved,
+            f"No suspect labels in {split}.",
             lambda item: f"labelled {item['given']}, looks like {item['predicted']} "
             f"({item['confidence']:.0%})")  # fmt: skip
 

@@ -20,7 +20,7 @@ Plain numpy: no TensorFlow.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -179,3 +179,39 @@ def confident_learning(probabilities: np.ndarray, y: np.ndarray) -> LabelCheck:
     order = [int(i) for i in np.argsort(margins, kind="stable") if flagged[i]]
     agreement = float((probabilities.argmax(axis=1) == y).mean()) if n else 0.0
     return LabelCheck(probabilities, order, margins, agreement)
+
+
+@dataclass(frozen=True)
+class Suspect:
+    """One suspect label: the image's index, the class the model prefers, its probability,
+    and the given class's probability minus the best other class's (negative: doubted)."""
+
+    index: int
+    predicted: int
+    confidence: float
+    margin: float
+
+
+def by_group(
+    probabilities: np.ndarray, y: np.ndarray, groups: list[str], order: Sequence[str]
+) -> list[Suspect]:
+    """Confident learning within each group of images (e.g. each split) on its own: the
+    groups in ``order``, most confidently wrong first within each.
+
+    Thresholds and ranking are per group, so a group whose probabilities are surer of
+    themselves (an ensemble's average, say) cannot crowd another group's doubts out of the top.
+    """
+    found = []
+    names = np.asarray(groups, dtype=object)
+    for group in order:
+        rows = np.flatnonzero(names == group)
+        if not len(rows):
+            continue
+        check = confident_learning(probabilities[rows], y[rows])
+        found += [
+            Suspect(int(rows[i]), check.predicted(i),
+                    round(float(check.probabilities[i, check.predicted(i)]), 4),
+                    round(float(check.margins[i]), 4))
+            for i in check.suspects
+        ]  # fmt: skip
+    return found
