@@ -60,6 +60,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -129,6 +130,7 @@ class Visitor:
     pages: dict[str, float] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     lost_clicks: list[str] = field(default_factory=list)
+    windows: dict[str, list[float]] = field(default_factory=dict)  # step → [start, end]
     seconds: float | None = None
     failed_step: str | None = None
     error: str | None = None
@@ -256,13 +258,15 @@ async def classify(page: Any, photo: Path) -> float:
     return seconds
 
 
-async def watch_run(page: Any, started: float) -> tuple[re.Match[str], dict[str, float]]:
-    """Poll the Train page (4 times a second) until the run ends; how it ended, and when each
-    of its phases (loading, each epoch, evaluating) was first shown, in seconds from
-    ``started``."""
+async def watch_run(
+    read: Callable[[], Awaitable[str]], started: float
+) -> tuple[re.Match[str], dict[str, float]]:
+    """Poll the Train page's text (``read``, 4 times a second) until the run ends; how it
+    ended, and when each of its phases (loading, each epoch, evaluating) was first shown, in
+    seconds from ``started``."""
     phases: dict[str, float] = {}
     while (now := time.monotonic()) < started + TRAIN_TIMEOUT:
-        text = await main_text(page)
+        text = await read()
         if found := ENDED.search(text):
             return found, phases
         if (phase := PHASE.search(text)) and phase.group(1) not in phases:
@@ -279,13 +283,14 @@ async def set_number(page: Any, label: str, value: int) -> None:
     await settled(page, time.monotonic())
 
 
-async def under_way(page: Any, clicked: float) -> tuple[float, list[dict]]:
-    """After a click on Start training: when the page first showed the run under way, and
-    what it said while the run waited in the queue: each new place or estimated start, with
-    the seconds since the click (an empty list if the run never waited)."""
+async def under_way(read: Callable[[], Awaitable[str]], clicked: float) -> tuple[float, list[dict]]:
+    """After a click on Start training: when the Train page's text (``read``) first showed the
+    run under way, and what it said while the run waited in the queue: each new place or
+    estimated start, with the seconds since the click (an empty list if the run never
+    waited)."""
     told: list[dict] = []
     while (now := time.monotonic()) < clicked + TRAIN_TIMEOUT:
-        text = await main_text(page)
+        text = await read()
         if found := ENDED.search(text):
             raise StepFailed(f"the run ended before it was seen under way: {found.group(0)}")
         if UNDER_WAY.search(text):
@@ -308,10 +313,10 @@ async def train(page: Any, visitor: Visitor, epochs: int, gate: Gate, alone: boo
     await gate.turn(visitor.number, alone)
     clicked = time.monotonic()
     await page.get_by_role("button", name="Start training").click(timeout=PAGE_TIMEOUT * 1000)
-    started, told = await under_way(page, clicked)
+    started, told = await under_way(lambda: main_text(page), clicked)
     if visitor.number == 1:
         gate.first_started.set()
-    ended, phases = await watch_run(page, started)
+    ended, phases = await watch_run(lambda: main_text(page), started)
     completed = time.monotonic()
     if ended.group(2) != "completed":
         raise StepFailed(f"the run did not complete: {ended.group(0)}")
@@ -332,24 +337,32 @@ def describe(exc: BaseException) -> str:
     return " — ".join(keep) or type(exc).__name__
 
 
+@contextlib.contextmanager
+def step(visitor: Visitor, name: str) -> Any:
+    """Name the visitor's current step and record when it started and ended."""
+    visitor.step, started = name, time.monotonic()
+    yield
+    visitor.windows[name] = [started, time.monotonic()]
+
+
 async def visit(context: Any, url: str, visitor: Visitor, settings: dict, gate: Gate) -> None:
     """One visitor's whole flow; a failure is recorded (visitor, step, why), not raised."""
     page = await context.new_page()
     started = time.monotonic()
     try:
-        visitor.step = "home"
-        visitor.pages["home"] = await open_home(page, url, visitor)
+        with step(visitor, "home"):
+            visitor.pages["home"] = await open_home(page, url, visitor)
         for key in ("dataset", "augmentation", "train"):
-            visitor.step = key
-            visitor.pages[key] = await open_page(page, key, visitor)
+            with step(visitor, key):
+                visitor.pages[key] = await open_page(page, key, visitor)
         if visitor.trains:
-            visitor.step = "training"
-            alone = settings["visitors"] < TRAINERS
-            visitor.training = await train(page, visitor, settings["epochs"], gate, alone)
-        visitor.step = "predict"
-        visitor.pages["predict"] = await open_page(page, "predict", visitor)
-        visitor.step = "classify"
-        visitor.pages["classify"] = await classify(page, settings["photo"])
+            with step(visitor, "training"):
+                alone = settings["visitors"] < TRAINERS
+                visitor.training = await train(page, visitor, settings["epochs"], gate, alone)
+        with step(visitor, "predict"):
+            visitor.pages["predict"] = await open_page(page, "predict", visitor)
+        with step(visitor, "classify"):
+            visitor.pages["classify"] = await classify(page, settings["photo"])
         visitor.step, visitor.seconds = "done", time.monotonic() - started
     except Exception as exc:
         visitor.failed_step, visitor.error = visitor.step, describe(exc)
@@ -488,8 +501,11 @@ def tracebacks(log: Path) -> list[str]:
     return found
 
 
-def run(settings: dict) -> dict:
-    """Prepare the data home, serve it in hosted mode, send the visitors; the measurements."""
+def run(
+    settings: dict, visiting: Callable[[str, dict], Awaitable[list[Visitor]]] | None = None
+) -> dict:
+    """Prepare the data home, serve it in hosted mode, send the visitors (``visiting``: by
+    default :func:`visit_all`, the browsers); the measurements."""
     home = settings["home"]
     example, settings["photo"] = prepare_home(home)
     print(f"data home {home}: demo dataset and example run {example}", flush=True)
@@ -500,7 +516,7 @@ def run(settings: dict) -> dict:
     started = time.monotonic()
     settings["started"] = started
     try:
-        visitors = asyncio.run(visit_all(url, settings))
+        visitors = asyncio.run((visiting or visit_all)(url, settings))
         wall = time.monotonic() - started
         server_peak = status_kb(proc.pid, "VmHWM")
         server_cpu = cpu_jiffies(proc.pid) / os.sysconf("SC_CLK_TCK")
@@ -575,7 +591,14 @@ def markdown(payload: dict) -> list[str]:
              f"TensorFlow {m['tensorflow']}, Chromium {s['browser']} (Playwright "
              f"{m['playwright']}).", "",
              f"**Flows completed: {ok} of {len(visitors)}.**"]  # fmt: skip
-    lines += [f"- visitor {v['number']} failed at step {v['failed_step']}: {v['error']}"
+    return lines + tables(payload, "Chromium and this script")
+
+
+def tables(payload: dict, client: str) -> list[str]:
+    """The failures, page latencies, the queue and trainings, the server's memory and CPU;
+    ``client`` names what drove the visitors (its CPU share is reported)."""
+    m, visitors = payload["machine"], payload["visitors"]
+    lines = [f"- visitor {v['number']} failed at step {v['failed_step']}: {v['error']}"
               for v in visitors if v["failed_step"]]  # fmt: skip
     lines += [f"- visitor {v['number']}: a click on the sidebar's {key} link was ignored (clicked "
               f"again after {LOST_CLICK:.0f} s; the page's latency includes it)"
@@ -586,7 +609,7 @@ def markdown(payload: dict) -> list[str]:
         lines.append(f"| {name} | {row['n']} | {row['p50']:.1f} s | {row['p90']:.1f} s "
                      f"| {row['max']:.1f} s |")  # fmt: skip
     lines += ["", "| training | queue: place, estimated start as it changed | click → under "
-              "way | under way → completed (browser) | server's Elapsed |",
+              "way | under way → completed (seen by the visitor) | server's Elapsed |",
               "|---|---|---:|---:|---:|"]  # fmt: skip
     lines += [training_row(v) for v in visitors if v["training"]]
     errors = payload["server_errors"]
@@ -595,7 +618,7 @@ def markdown(payload: dict) -> list[str]:
               f"| server + children, sampled peak | {payload['tree_peak_mb']:,.0f} MB |",
               f"| wall time (visitors) | {payload['wall_s']:.0f} s |",
               f"| CPU time of the server (since it started) | {payload['server_cpu_s']:.0f} s |",
-              f"| CPU time during the visits: server / Chromium and this script / other work "
+              f"| CPU time during the visits: server / {client} / other work "
               f"| {payload['server_share_cpu_s']:.0f} s / {payload['browser_share_cpu_s']:.0f} "
               f"s / {payload['other_work_cpu_s']:.0f} s (of "
               f"{payload['wall_s'] * int(m['cores']):.0f} s on {m['cores']} cores) |",
