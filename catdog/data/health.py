@@ -156,8 +156,8 @@ class AuditReport:
             f"Audited {self.images:,} images of {self.dataset} in {duration(self.seconds)}.",
             f"Duplicates: {len(self.pairs):,} pair(s), {leaked:,} of them across splits "
             f"(leaks: {', '.join(f'{k} {v}' for k, v in self.leaks.items())}).",
-            f"Suspect labels: {len(self.suspects):,}{self._per_split()} (a model on "
-            f"{self.label_model} agrees with {self.agreement:.0%} of the labels on images it "
+            f"Suspect labels: {len(self.suspects):,}{self._per_split()} (the label check, "
+            f"{self.label_model}, agrees with {self.agreement:.0%} of the labels on images it "
             "did not learn from).",
             f"Odd images: {len(self.odd):,}.",
         ]
