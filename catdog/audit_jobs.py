@@ -52,7 +52,7 @@ class AuditJob:
         self.label_model = label_features.name if label_features else ""
         self._lock, self._stop = threading.Lock(), threading.Event()
         self._state, self._fraction, self._message, self._error = "running", 0.0, "Starting…", ""
-        self.started = time.time()
+        self.started, self.ended = time.time(), 0.0
         self._thread = threading.Thread(target=self._work, name="catdog-audit", daemon=True)
 
     def _progress(self, done: int, total: int, message: str) -> None:
@@ -73,10 +73,12 @@ class AuditJob:
             self._end("failed", f"the audit failed unexpectedly ({type(exc).__name__}: {exc})")
         else:  # the report is in the audit cache (cached_audit), not kept here
             self._end("done", "")
+        finally:
+            self._features = None  # whatever the label check holds (a model) can go
 
     def _end(self, state: str, error: str) -> None:
         with self._lock:
-            self._state, self._error = state, error
+            self._state, self._error, self.ended = state, error, time.time()
 
     def stop(self) -> None:
         """Ask the worker to stop at its next progress step."""
@@ -100,6 +102,7 @@ class AuditJob:
                                  self.label_model, self.started)  # fmt: skip
 
 
+KEEP_ENDED_SECONDS = 3600.0  # an ended audit's outcome waits this long for its page
 _JOBS: dict[tuple[str | None, str], AuditJob] = {}
 _JOBS_LOCK = threading.Lock()
 
@@ -117,6 +120,9 @@ def start_audit(
         job = _JOBS.get(_key(root))
         if job is not None and job.running:
             return job
+        stale = time.time() - KEEP_ENDED_SECONDS  # ended jobs nobody came back to read
+        for key in [k for k, j in _JOBS.items() if not j.running and j.ended < stale]:
+            del _JOBS[key]
         job = _JOBS[_key(root)] = AuditJob(Path(root), label_features, refresh)
     job._thread.start()
     return job
