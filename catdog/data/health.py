@@ -147,7 +147,7 @@ class AuditReport:
 
     def _per_split(self) -> str:
         counts = [f"{split} {n:,}" for split in SPLITS if (n := len(self.in_split(split)))]
-        return f" ({', '.join(counts)})" if counts else ""
+        return f": {', '.join(counts)}" if counts else ""
 
     def summary(self) -> str:
         """A few lines for people."""
@@ -156,9 +156,9 @@ class AuditReport:
             f"Audited {self.images:,} images of {self.dataset} in {duration(self.seconds)}.",
             f"Duplicates: {len(self.pairs):,} pair(s), {leaked:,} of them across splits "
             f"(leaks: {', '.join(f'{k} {v}' for k, v in self.leaks.items())}).",
-            f"Suspect labels: {len(self.suspects):,}{self._per_split()} (the label check, "
-            f"{self.label_model}, agrees with {self.agreement:.0%} of the labels on images it "
-            "did not learn from).",
+            f"Suspect labels: {len(self.suspects):,}{self._per_split()}; the label check "
+            f"({self.label_model}) agrees with {self.agreement:.0%} of the labels on images it "
+            "did not learn from.",
             f"Odd images: {len(self.odd):,}.",
         ]
         lines += [f"  {p['leak'] or 'same split'}: {p['a']} ~ {p['b']} ({p['kind']}, "
