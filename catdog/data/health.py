@@ -147,7 +147,7 @@ class AuditReport:
 
     def _per_split(self) -> str:
         counts = [f"{split} {n:,}" for split in SPLITS if (n := len(self.in_split(split)))]
-        return f": {', '.join(counts)}" if counts else ""
+        return f" ({', '.join(counts)})" if counts else ""
 
     def summary(self) -> str:
         """A few lines for people."""
