@@ -94,3 +94,26 @@ def test_the_dataset_version_moves_when_an_image_is_added_or_removed(
     assert dataset_version(root) == before  # nothing changed
     (root / "test" / "dogs" / "dog.0.jpg").unlink()
     assert dataset_version(root) > before
+
+
+def test_sizes_are_remembered_where_a_dataset_is_made(
+    dataset_factory: Callable[..., Path], catdog_home: Path
+) -> None:
+    from catdog.data.demo import ensure_demo_dataset
+    from catdog.data.importer import import_dataset
+
+    demo = ensure_demo_dataset(counts=(3, 2, 2))
+    source = dataset_factory(counts=(3, 2, 2), size=40)
+    imported = Path(import_dataset(source, catdog_home / "datasets" / "photos").out)
+    # Written where each was made, before anyone asked: the Dataset page reads no header.
+    written = {
+        data["root"]: data["files"]
+        for data in (
+            json.loads(f.read_text()) for f in catdog_home.joinpath(*CACHE_FOLDER).glob("*.json")
+        )
+    }
+    assert set(written) == {str(demo.resolve()), str(imported.resolve())}
+    assert len(written[str(demo.resolve())]) == scan_dataset(demo).total
+    sizes = {tuple(entry[2:]) for entry in written[str(imported.resolve())].values()}
+    assert len(written[str(imported.resolve())]) == scan_dataset(imported).total
+    assert sizes == {(40, 40)}

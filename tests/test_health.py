@@ -14,6 +14,7 @@ from builders import tree_digest
 from health_data import CLASSES, planted_dataset
 from pagetest import navigation_only, open_page  # noqa: F401 (autouse fixture)
 
+from catdog.audit_jobs import audit_job, start_audit
 from catdog.data import health, suspects
 from catdog.data.datasets import SPLITS, list_datasets, scan_dataset
 from catdog.data.health import AuditError, AuditReport, audit_dataset, cached_audit
@@ -169,6 +170,9 @@ def test_data_health_tab_audits_and_writes_a_new_version(planted) -> None:
     at = open_page("dataset", query={"data": "planted"})
     at.button(key="health_run").click().run()
     assert not at.exception, [e.value for e in at.exception]
+    job = audit_job(planted.root)  # in the background: the page answers at once
+    assert job is not None and job.join(120) and job.snapshot().state == "done"
+    at.run()
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Leaks across splits"] == "6" and metrics["Odd images"] == "4"
     copy = next(f for pair in planted.pairs for f in pair if not f.startswith("train/"))
@@ -251,3 +255,65 @@ def test_label_check_on_a_trained_runs_features(planted, catdog_home) -> None:
     at.selectbox(key="health_features").set_value(label).run()
     assert not at.exception, [e.value for e in at.exception]
     assert {m.label: m.value for m in at.metric}["Leaks across splits"] == "6"
+
+
+def test_an_audit_in_the_background_reports_stops_and_fails_in_words(planted, tmp_path) -> None:
+    job = start_audit(planted.root)
+    assert start_audit(planted.root) is job  # one audit of a dataset at a time
+    assert job.join(120)
+    snap = job.snapshot()
+    assert (snap.state, snap.fraction, snap.error) == ("done", 1.0, "")
+    assert cached_audit(planted.root) is not None  # the report is where the page reads it
+
+    job = start_audit(planted.root, refresh=True)
+    job.stop()
+    assert job.join(120) and job.snapshot().state == "stopped"
+    assert "stopped" in job.snapshot().error
+
+    (tmp_path / "nothing").mkdir()
+    job = start_audit(tmp_path / "nothing")
+    assert job.join(60)
+    snap = job.snapshot()
+    assert snap.state == "failed" and snap.error and "Traceback" not in snap.error
+
+
+@pytest.mark.slow
+def test_the_tab_shows_a_running_audit_after_a_page_switch_and_can_stop_it(planted) -> None:
+    at = open_page("dataset", query={"data": "planted"})
+    job = start_audit(planted.root, label_features=health.LabelFeatures(
+        "a slow check", _slow_features, probabilities=False), refresh=True)  # fmt: skip
+    at.run()  # the page (or a fresh visit) finds the running audit
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Auditing planted" in m.value for m in at.markdown)
+    assert at.button(key="health_stop")
+    at.button(key="health_stop").click().run()
+    assert job.join(60) and job.snapshot().state == "stopped"
+    at.run()
+    assert any("stopped" in i.value for i in at.info)
+    assert at.button(key="health_run")  # ready to start again
+
+
+def _slow_features(paths: list[Path], tick) -> np.ndarray:
+    """Features that take their time: each image ticks, for a while."""
+    import time
+
+    rows = []
+    for done, _ in enumerate(paths, 1):
+        time.sleep(0.05)
+        tick(done, len(paths))
+        rows.append([float(done % 2), 1.0])
+    return np.array(rows, np.float32)
+
+
+def test_the_cross_fitted_check_is_offered_on_your_own_computer_only(planted, monkeypatch):
+    at = open_page("dataset", query={"data": "planted"})
+    options = at.selectbox(key="health_features").options
+    cross_fit = next(o for o in options if "networks trained across folds" in o)
+    at.selectbox(key="health_features").set_value(cross_fit).run()
+    assert at.number_input(key="health_cross_fit_minutes").value == 30
+    assert at.button(key="health_run")  # not started until asked: it trains for 30 minutes
+    assert audit_job(planted.root) is None
+
+    monkeypatch.setenv("CATDOG_HOSTED", "1")
+    at = open_page("dataset")
+    assert not any("across folds" in o for o in at.selectbox(key="health_features").options)

@@ -7,6 +7,7 @@ Importing photos into that shape is :mod:`catdog.data.importer`'s job.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -353,6 +354,13 @@ def image_sizes(root: str | Path) -> list[tuple[str, str, str, int, int]]:
                     rows.append((split, cls, path.name, *size))
     cache.save()
     return rows
+
+
+def remember_sizes(root: str | Path) -> None:
+    """Read a new dataset's image sizes into the data home's cache now (where it is made), so
+    the Dataset page's first visit finds them; a failure only leaves them to be read later."""
+    with contextlib.suppress(OSError, DatasetError):
+        image_sizes(root)
 
 
 def _image_size(path: Path, key: str, cache: HeaderCache) -> tuple[int, int] | None:

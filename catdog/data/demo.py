@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from catdog.data.cartoon import KINDS, draw_animal
-from catdog.data.datasets import MANIFEST_NAME, SPLITS
+from catdog.data.datasets import MANIFEST_NAME, SPLITS, remember_sizes
 from catdog.data.paths import demo_dataset_dir
 from catdog.progress import ProgressFn, report
 
@@ -164,4 +164,5 @@ def ensure_demo_dataset(
                 raise
     finally:
         shutil.rmtree(temp, ignore_errors=True)
+    remember_sizes(final)
     return final

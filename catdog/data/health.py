@@ -156,9 +156,9 @@ class AuditReport:
             f"Audited {self.images:,} images of {self.dataset} in {duration(self.seconds)}.",
             f"Duplicates: {len(self.pairs):,} pair(s), {leaked:,} of them across splits "
             f"(leaks: {', '.join(f'{k} {v}' for k, v in self.leaks.items())}).",
-            f"Suspect labels: {len(self.suspects):,}{self._per_split()} (a model on "
-            f"{self.label_model} agrees with {self.agreement:.0%} of the labels on images it "
-            "did not learn from).",
+            f"Suspect labels: {len(self.suspects):,}{self._per_split()}; the label check "
+            f"({self.label_model}) agrees with {self.agreement:.0%} of the labels on images it "
+            "did not learn from.",
             f"Odd images: {len(self.odd):,}.",
         ]
         lines += [f"  {p['leak'] or 'same split'}: {p['a']} ~ {p['b']} ({p['kind']}, "
@@ -276,27 +276,26 @@ def _suspects(
     facts: list[_Facts],
     classes: list[str],
     tick: Callable[[int, int], None],
-    features: np.ndarray | None = None,
-    given: np.ndarray | None = None,
+    rows: np.ndarray | None = None,
+    probabilities: bool = False,
 ) -> tuple[list[dict[str, Any]], float]:
-    """Suspect labels (see :class:`AuditReport`) and the check model's agreement; from
-    ``given`` out-of-sample probabilities, or of a model fitted k-fold on ``features``."""
+    """Suspect labels (see :class:`AuditReport`) and the check model's agreement. ``rows``
+    are out-of-sample class probabilities (``probabilities``) or features to fit a model on
+    k-fold (by default each image's cheap features)."""
     y = np.array([f.label for f in facts])
     if len(facts) < 2 * suspects.FOLDS or min(np.bincount(y, minlength=len(classes))) < 2:
         return [], 0.0
-    if given is not None:
-        probabilities = given
-    else:
-        x = np.stack([f.features for f in facts]) if features is None else features
+    if not probabilities:
+        x = np.stack([f.features for f in facts]) if rows is None else rows
         folds = min(suspects.FOLDS, int(min(np.bincount(y, minlength=len(classes)))))
-        probabilities = suspects.out_of_sample(x, y, len(classes), folds=folds, tick=tick)
+        rows = suspects.out_of_sample(x, y, len(classes), folds=folds, tick=tick)
     groups = [f.split for f in facts]  # each split on its own: see the module docstring
     found = [
         {"file": facts[s.index].file, "split": groups[s.index], "given": classes[y[s.index]],
          "predicted": classes[s.predicted], "confidence": s.confidence, "margin": s.margin}
-        for s in suspects.by_group(probabilities, y, groups, SPLITS)
+        for s in suspects.by_group(rows, y, groups, SPLITS)
     ]  # fmt: skip
-    return found, float((probabilities.argmax(axis=1) == y).mean())
+    return found, float((rows.argmax(axis=1) == y).mean())
 
 
 # ------------------------------------------------------------------------- running and cache
@@ -467,16 +466,15 @@ def _audit(
                 facts.append(result)
             read(done, len(listed))
     pairs = _pairs(facts, steps.step("compare", "Comparing images"))
-    features = given = None
+    rows, probabilities = None, False
     if label_features is not None:
+        probabilities = label_features.probabilities
         tick = (steps.step("training", f"Judging labels with {label_features.name}")
-                if label_features.probabilities
+                if probabilities
                 else steps.step("features", f"Computing {label_features.name}"))  # fmt: skip
         rows = label_features.extract([f.path for f in facts], tick)
-        given, features = (rows, None) if label_features.probabilities else (None, rows)
-    found, agreement = _suspects(
-        facts, list(info.classes), steps.step("labels", "Checking labels"), features, given
-    )
+    labels = steps.step("labels", "Checking labels")
+    found, agreement = _suspects(facts, list(info.classes), labels, rows, probabilities)
     strange = [
         {"file": f.file, "reasons": r}
         for f in facts

@@ -16,6 +16,7 @@ from catdog.data.datasets import (
     MANIFEST_NAME,
     DatasetError,
     natural_key,
+    remember_sizes,
 )
 from catdog.data.importer.report import ImportReport
 from catdog.data.names import portable_name
@@ -73,3 +74,4 @@ def publish(result: ImportReport, options: dict, dataset: Path, dst: Path) -> No
     if dst.exists():
         dst.rmdir()  # an empty folder the user made for us (checked before)
     os.rename(dataset, dst)
+    remember_sizes(dst)  # the Dataset page's first visit reads none of the headers again
