@@ -4,6 +4,7 @@ and broken down on the server.
     python benchmarks/profile_pages.py                   # one visitor, server on 1 CPU, 3 times
     python benchmarks/profile_pages.py --photos          # ... with the 4000 real photos active
     python benchmarks/profile_pages.py --visitors 4      # four visitors on 2 CPUs, two training
+    python benchmarks/profile_pages.py --visitors 4 --remote   # ... their browsers elsewhere
     python benchmarks/profile_pages.py --repeat 1        # a quick look
 
 **One visitor** (default): a fresh data home (the built-in demo data and one shared example
@@ -32,7 +33,8 @@ is listed apart.
 
 **Four visitors** (``--visitors 4``): ``load_test.py``'s hosted-mode flow (two visitors train;
 one queues) on 2 CPUs, with the same server log: the load test's page and classify latencies,
-and per category the server time spent and the stalls it caused.
+and per category the server time spent and the stalls it caused. With ``--remote`` the visitors
+are ``remote_visitors.py``'s protocol-level clients instead of Chromiums on the server's CPUs.
 
 Writes ``results/profile_pages[_photos|_visitors].json`` and ``.md`` and prints the Markdown.
 """
@@ -308,7 +310,10 @@ def profile_many(args: argparse.Namespace) -> dict[str, Any]:
     settings = {"visitors": args.visitors, "epochs": args.epochs, "home": home, "port": None,
                 "server": {"launcher": LAUNCHER, "cpus": args.cpus,
                            "env": {"CATDOG_PAGE_TIMING": str(log)}}}  # fmt: skip
-    result = load_test_run(settings)
+    visiting = None
+    if args.remote:  # protocol-level clients: their "browsers" cost the server's CPUs nothing
+        from remote_visitors import visit_all as visiting
+    result = load_test_run(settings, visiting)
     visitors = result.pop("visitors")
     failed = [f"visitor {v.number} at {v.failed_step}: {v.error}" for v in visitors if v.error]
     spans = read_spans(log)
@@ -321,7 +326,7 @@ def profile_many(args: argparse.Namespace) -> dict[str, Any]:
             "stalls_over_0_5_s": sum(1 for s in spans if s["cat"] == "stall" and s["excl"] > 0.5),
             "server_vmhwm_mb": result["server_vmhwm_mb"], "wall_s": result["wall_s"],
             "first_pages_cpu": first_pages_cpu(visitors, result["cpu_timeline"]),
-            "cpus": len(args.cpus),
+            "cpus": len(args.cpus), "remote": args.remote,
             "home": str(home)}  # fmt: skip
 
 
@@ -391,10 +396,12 @@ def many_markdown(payload: dict) -> list[str]:
         lines.append(f"| {key} | {row['n']} | {row['p50']:.1f} s | {row['p90']:.1f} s | "
                      f"{row['max']:.1f} s |")  # fmt: skip
     server, runs = payload["server"], payload["script_runs_s"]
+    browsers = ("the clients' (protocol-level, on the same CPUs: little) and the network's"
+                if payload.get("remote") else "the browser's (four Chromiums on the server's 2 "
+                "CPUs here) and the network's")  # fmt: skip
     lines += ["", f"The server's script runs (every page view, rerun and fragment run of every "
               f"visitor, {runs['n']}): p50 {runs['p50']:.2f} s, p90 {runs['p90']:.2f} s, max "
-              f"{runs['max']:.2f} s; the rest of a page's time above is the browser's (four "
-              f"Chromiums on the server's 2 CPUs here) and the network's."]  # fmt: skip
+              f"{runs['max']:.2f} s; the rest of a page's time above is {browsers}."]  # fmt: skip
     lines += ["", "Server time in visitors' script runs: " + top(server["server_s"], 12) + " s",
               f"Background: {top(server['background_s'], 12) or 'none'}; stalls over 50 ms: "
               f"{server['stall_s']:.1f} s in all, the longest {server['stall_max_s']:.2f} s, "
@@ -403,8 +410,9 @@ def many_markdown(payload: dict) -> list[str]:
               f"{payload['server_vmhwm_mb']:,.0f} MB"]  # fmt: skip
     if first := payload.get("first_pages_cpu"):
         lines += ["", f"While the visitors opened Home and Dataset (the first {first['seconds']} s "
-                  f"of the run) the server used {first['server_cpu_s']} CPU-s and the browsers "
-                  f"(Chromium, Playwright) {first['browser_cpu_s']} CPU-s of the "
+                  f"of the run) the server used {first['server_cpu_s']} CPU-s and the "
+                  f"{'clients' if payload.get('remote') else 'browsers (Chromium, Playwright)'} "
+                  f"{first['browser_cpu_s']} CPU-s of the "
                   f"{payload['cpus']} CPUs' {payload['cpus'] * first['seconds']:.0f}."]  # fmt: skip
     return lines + [f"- failed: {f}" for f in payload["failed"]]
 
@@ -417,6 +425,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2, help="of each training visitor's run")
     parser.add_argument("--cpus", help="CPUs for the server (default: 0 for one visitor, "
                         "0,1 for several)")  # fmt: skip
+    parser.add_argument("--remote", action="store_true", help="with --visitors N: protocol-level "
+                        "visitors (remote_visitors.py), not Chromium")  # fmt: skip
     parser.add_argument("--label", default="", help="a note for the results (e.g. the commit)")
     args = parser.parse_args()
     default = "0" if args.visitors == 1 else "0,1"
@@ -432,6 +442,7 @@ def main() -> None:
     body = one_markdown(payload) if args.visitors == 1 else many_markdown(payload)
     name = "profile_pages" + ("_photos" if args.photos else "")
     name += f"_{args.visitors}_visitors" if args.visitors > 1 else ""
+    name += "_remote" if args.remote and args.visitors > 1 else ""
     payload.update(command=command, machine=info, commit=commit)
     write_results(name, json.loads(json.dumps(payload, default=str)), head + body)
     if args.visitors > 1 and payload["failed"]:
