@@ -187,7 +187,8 @@ async def visit(url: str, visitor: Visitor, settings: dict, gate: Gate) -> None:
         print(f"visitor {visitor.number} done in {visitor.seconds:.0f} s", flush=True)
     finally:
         settings.setdefault("client_bytes", []).append(
-            {"websocket": client.timeline.received, "http": client.http.received,
+            {"visitor": visitor.number, "websocket": client.timeline.received,
+             "http": client.http.received,
              "requests": dict(client.http.requests)}
         )  # fmt: skip
         await client.close()

@@ -21,7 +21,7 @@ Streamlit's own protocol, read from Streamlit 1.67's server and frontend bundle:
 - as the deltas arrive, every ``/media/...`` file the page's elements name (images) and the
   frontend's chunk for each element type the visitor sees for the first time (with the chunks
   it imports, from the bundle's ``__vite__mapDeps``), over at most 6 keep-alive connections,
-  like a browser's first visit over HTTP/1.1 (Chromium also fetches three fonts, 0.6 MB of the
+  like a browser's first visit over HTTP/1.1 (Chromium also fetches four fonts, 0.8 MB of the
   10 MB of files of this flow; not done here);
 - uploads as ``st.file_uploader`` does: ``file_urls_request`` → ``file_urls_response`` → an
   HTTP ``PUT`` (multipart) with the ``X-Xsrftoken`` header → the widget's
@@ -585,7 +585,7 @@ class Client:
     # ------------------------------------------------------------------ files
 
     def _fetch_later(self, paths: list[str]) -> None:
-        for path in paths:
+        for path in dict.fromkeys(paths):  # a chunk's dependencies may repeat
             self.loaded.add(path)
             self.timeline.loads_pending += 1
             task = asyncio.create_task(self._fetch(path))
@@ -605,6 +605,7 @@ class Client:
 
     async def _fetch_all(self, paths: list[str]) -> dict[str, str]:
         """Fetch ``paths`` at once; the scripts' texts by path."""
+        paths = list(dict.fromkeys(paths))
         self.loaded.update(paths)
         bodies = await asyncio.gather(*(self.http.get(p) for p in paths))
         return {p: b.decode() for p, b in zip(paths, bodies, strict=True) if p.endswith(".js")}
