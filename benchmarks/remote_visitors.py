@@ -1,6 +1,6 @@
 """Load test of a hosted catdog server whose visitors' browsers run elsewhere, as on a real host.
 
-    python benchmarks/remote_visitors.py                  # 4 visitors, 2 epochs (2–3 min)
+    python benchmarks/remote_visitors.py                  # 4 visitors, 2 epochs (about 1 min)
     python benchmarks/remote_visitors.py --visitors 1 --epochs 1   # a quick check
     python benchmarks/remote_visitors.py --compare        # 1 visitor: browser vs this client
 
@@ -28,8 +28,22 @@ probabilities are shown and the app is idle.
 ``--compare`` checks that the client makes the server do what a browser makes it do: one
 visitor (``--epochs``) through ``load_test.py`` in Chromium, then through this client, each on
 a fresh server with ``page_timing.py``'s log; per step, the script runs and fragment runs the
-server made and their seconds. Measured on 2026-12-05 (Intel Xeon, 2 cores, avx2 avx512_bf16
-amx_bf16; loaded machine), see the results' ``remote_visitors_compare.md``.
+server made and their seconds.
+
+Measured on 2026-12-05, Intel Xeon Processor, 2 cores (avx2 avx512_bf16 amx_bf16), Streamlit
+1.67.0, on a quiet machine:
+
+- ``--compare`` (load average 0.83 before): the same script runs per step (one per page view;
+  four for the Train page's three settings and Start; a fragment run a second while the run
+  trained: 7 in Chromium, 9 here), and the same server CPU for the whole visit: 12.6 CPU-s
+  with Chromium, 12.5 with the client. Chromium and Playwright used 10.3 CPU-s beside it, the
+  client 0.4. The client fetches the same 29 images and all of the 147 frontend files Chromium
+  fetched but three fonts and a spinner's chunk (shown only when a cached call is slow).
+- four visitors (load average 0.68 before): pages p50 0.3 s, p90 1.1 s (Home 1.0 s, Dataset
+  1.1 s, the others at most 0.4 s); classify p50 1.9 s, p90 3.8 s: visitors 3 and 4 classify
+  their first photo while the server still imports TensorFlow and loads the model in the
+  background beside the two trainings; 2 epochs trained in 7 s (the second run queued 7 s);
+  CPU during the 23 s of visits: server 22 s, clients 1 s, other work 0 s.
 
 Writes ``results/remote_visitors.json`` and ``.md`` (``--compare``:
 ``remote_visitors_compare``) and prints the Markdown. Exits 1 if a visitor's flow failed

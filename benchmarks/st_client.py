@@ -21,8 +21,8 @@ Streamlit's own protocol, read from Streamlit 1.67's server and frontend bundle:
 - as the deltas arrive, every ``/media/...`` file the page's elements name (images) and the
   frontend's chunk for each element type the visitor sees for the first time (with the chunks
   it imports, from the bundle's ``__vite__mapDeps``), over at most 6 keep-alive connections,
-  like a browser's first visit over HTTP/1.1 (Chromium also fetches four fonts, 0.8 MB of the
-  10 MB of files of this flow; not done here);
+  like a browser's first visit over HTTP/1.1 (Chromium also fetches the three fonts the page's
+  styles use, 0.6 MB of the 10 MB of files of a visit; not done here);
 - uploads as ``st.file_uploader`` does: ``file_urls_request`` → ``file_urls_response`` → an
   HTTP ``PUT`` (multipart) with the ``X-Xsrftoken`` header → the widget's
   ``file_uploader_state_value``.
