@@ -3,6 +3,7 @@
     python benchmarks/remote_visitors.py                  # 4 visitors, 2 epochs (about 1 min)
     python benchmarks/remote_visitors.py --visitors 1 --epochs 1   # a quick check
     python benchmarks/remote_visitors.py --compare        # 1 visitor: browser vs this client
+    python benchmarks/remote_visitors.py --warm 20        # a server visited 20 s before them
 
 ``load_test.py``'s hosted flow and measurements (the same data home, server, steps, settings,
 latencies, queue, trainings, memory and CPU split), but each visitor is a protocol-level
@@ -213,6 +214,13 @@ async def visit_all(url: str, settings: dict) -> list[Visitor]:
     loop = asyncio.get_running_loop()  # each visitor's 6 connections block a thread each
     loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(8 * settings["visitors"]))
     settings["browser"] = "none: protocol-level clients (st_client.py)"
+    if settings.get("warm"):  # someone opened Home a while ago: the server has warmed up
+        first = Client(url, PAGE_TIMEOUT)
+        try:
+            await open_home(first, Visitor(0, trains=False))
+        finally:
+            await first.close()
+        await asyncio.sleep(settings["warm"])
     visitors = [Visitor(n, trains=n <= TRAINERS) for n in range(1, settings["visitors"] + 1)]
     gate = Gate()
     await asyncio.gather(*(visit(url, v, settings, gate) for v in visitors))
@@ -317,6 +325,14 @@ def main() -> None:
     parser.add_argument("--visitors", type=int, default=4, help="visitors at once (default 4)")
     parser.add_argument("--epochs", type=int, default=2, help="epochs of each visitor's run")
     parser.add_argument("--port", type=int, help="the server's port (default: a free one)")
+    parser.add_argument(
+        "--warm",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="first one visitor opens Home, then the visitors come SECONDS "
+        "later (a server someone visited before; default: a cold server)",
+    )
     parser.add_argument("--compare", action="store_true",
                         help="one visitor in Chromium, then one through this client")  # fmt: skip
     args = parser.parse_args()
@@ -337,14 +353,16 @@ def main() -> None:
         return
     port = load_test.free_port(args.port) if args.port else None
     home = Path(tempfile.mkdtemp(prefix="catdog-remote-visitors-"))
-    settings = {"visitors": args.visitors, "epochs": args.epochs, "home": home, "port": port}
+    settings = {"visitors": args.visitors, "epochs": args.epochs, "home": home, "port": port,
+                "warm": args.warm}  # fmt: skip
     result = load_test.run(settings, visit_all)
     visitors = [asdict(v) for v in result.pop("visitors")]
     payload = {"date": date, "command": command, "machine": info,
                "settings": {**settings, "home": str(home), "photo": settings["photo"].name},
                "latency_s": latencies([Visitor(**v) for v in visitors]),
                "visitors": visitors, **result}  # fmt: skip
-    write_results("remote_visitors", json.loads(json.dumps(payload, default=str)),
+    write_results("remote_visitors" + ("_warm" if args.warm else ""),
+                  json.loads(json.dumps(payload, default=str)),
                   markdown(payload))  # fmt: skip
     if any(v["failed_step"] for v in visitors):
         print(f"\nsome flows failed: streamlit.log is in {home}")
