@@ -6,6 +6,7 @@ here imports TensorFlow, so the first page appears in a moment; once it has, a b
 thread imports it and warms the predict path, once per server.
 """
 
+import functools
 import logging
 import os
 import threading
@@ -93,6 +94,11 @@ class Activity:
             time.sleep(0.1)
 
 
+# On a shared server a pause in everyone's clicks can be long in coming, and each visitor who
+# trains or predicts needs TensorFlow: the warm-up waits at most this long before each step.
+WARM_UP_WAIT_HOSTED = 1.0
+
+
 @st.cache_resource(show_spinner=False)
 def activity() -> Activity:
     """This server's :class:`Activity`."""
@@ -146,8 +152,11 @@ def warm_up_in_background() -> threading.Thread | None:
     failure there only costs a visitor the wait. ``CATDOG_WARM_UP=0`` turns it off."""
     if not serving() or os.environ.get("CATDOG_WARM_UP", "1") == "0":
         return None
-    thread = threading.Thread(target=warm_up_or_log, args=(activity().pause,),
-                              name="catdog-warm-up", daemon=True)  # fmt: skip
+    pause = activity().pause
+    if hosted_policy.current_policy().hosted:  # many visitors: the sooner, the better for all
+        pause = functools.partial(pause, at_most=WARM_UP_WAIT_HOSTED)
+    thread = threading.Thread(target=warm_up_or_log, args=(pause,), name="catdog-warm-up",
+                              daemon=True)  # fmt: skip
     thread.start()
     return thread
 
