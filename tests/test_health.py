@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from builders import tree_digest
 from health_data import CLASSES, planted_dataset
-from pagetest import navigation_only, open_page  # noqa: F401 (autouse fixture)
+from pagetest import PAGES, navigation_only, open_page  # noqa: F401 (autouse fixture)
 
 from catdog.audit_jobs import audit_job, start_audit
 from catdog.data import health, suspects
@@ -313,6 +313,12 @@ def test_the_cross_fitted_check_is_offered_on_your_own_computer_only(planted, mo
     assert at.number_input(key="health_cross_fit_minutes").value == 30
     assert at.button(key="health_run")  # not started until asked: it trains for 30 minutes
     assert audit_job(planted.root) is None
+    at.number_input(key="health_cross_fit_minutes").set_value(45).run()
+    at.switch_page(PAGES["train"]).run()
+    at.switch_page(PAGES["dataset"]).run()  # the choice survives a visit elsewhere
+    assert at.selectbox(key="health_features").value == cross_fit
+    assert at.number_input(key="health_cross_fit_minutes").value == 45
+    assert not at.exception and not at.warning, [w.value for w in at.warning]
 
     monkeypatch.setenv("CATDOG_HOSTED", "1")
     at = open_page("dataset")

@@ -78,7 +78,7 @@ def summary_ui(report: AuditReport) -> None:
         + ", ".join(f"{pair} {n:,}" for pair, n in report.leaks.items())
         + f". The label check ({report.label_model}) agrees with {report.agreement:.0%} of "
         "the labels on images it did not learn from: the lower that is, the more suspects "
-        f"are merely hard photos. {report.images:,} images read in {report.seconds:.0f} s."
+        f"are merely hard photos. {report.images:,} images audited in {report.seconds:.0f} s."
     )
     for warning in report.warnings:
         st.warning(literal(warning))
@@ -191,6 +191,17 @@ def write_ui(info: DatasetInfo, saved: dict[str, Decision]) -> None:
     st.rerun()
 
 
+def kept(key: str, allowed: list[Any] | None = None) -> None:
+    """Keep widget ``key``'s value while the widget is not drawn (another page, an audit in
+    progress: Streamlit forgets a widget's value then) — a copy made now, put back then, if
+    it is still one of the ``allowed`` values."""
+    copy = f"_kept_{key}"
+    if key in st.session_state:
+        st.session_state[copy] = st.session_state[key]
+    elif copy in st.session_state and (allowed is None or st.session_state[copy] in allowed):
+        st.session_state[key] = st.session_state[copy]
+
+
 def features_ui(info: DatasetInfo) -> tuple[LabelFeatures | None, bool]:
     """What the label check learns from: the quick features, MobileNetV3Small's where its
     weights are here, or a trained run's on these classes; and whether that choice works."""
@@ -202,6 +213,7 @@ def features_ui(info: DatasetInfo) -> tuple[LabelFeatures | None, bool]:
                 "to an hour)"] = "cross-fit"  # fmt: skip
     for run in feature_runs(info.classes):
         choices[f"features of run {run.id}"] = run.id
+    kept("health_features", list(choices))
     label = st.selectbox(
         "Check labels with", list(choices), key="health_features",
         help="A quick model on colour and gradient features agrees with about 7 in 10 photo "
@@ -217,6 +229,7 @@ def features_ui(info: DatasetInfo) -> tuple[LabelFeatures | None, bool]:
     if source == "pretrained":
         return pretrained_features(), True
     if source == "cross-fit":
+        kept("health_cross_fit_minutes")
         minutes = st.number_input("Minutes in all", min_value=FOLDS, max_value=600, value=30,
                                   step=5, key="health_cross_fit_minutes")  # fmt: skip
         try:
