@@ -337,6 +337,9 @@ def describe(exc: BaseException) -> str:
     return " — ".join(keep) or type(exc).__name__
 
 
+Step = Callable[..., Awaitable[Any]]
+
+
 @contextlib.contextmanager
 def step(visitor: Visitor, name: str) -> Any:
     """Name the visitor's current step and record when it started and ended."""
@@ -345,38 +348,49 @@ def step(visitor: Visitor, name: str) -> Any:
     visitor.windows[name] = [started, time.monotonic()]
 
 
-async def visit(context: Any, url: str, visitor: Visitor, settings: dict, gate: Gate) -> None:
-    """One visitor's whole flow; a failure is recorded (visitor, step, why), not raised."""
-    page = await context.new_page()
+async def flow(visitor: Visitor, settings: dict, gate: Gate, home: Step, page: Step,
+               train: Step, classify: Step) -> bool:  # fmt: skip
+    """The steps every visitor takes, whatever drives it (each step a coroutine function):
+    Home, three pages, a training (visitors who train), Predict, one photo classified.
+    Whether it got through; a failure is recorded (visitor, step, why), not raised."""
     started = time.monotonic()
     try:
         with step(visitor, "home"):
-            visitor.pages["home"] = await open_home(page, url, visitor)
+            visitor.pages["home"] = await home()
         for key in ("dataset", "augmentation", "train"):
             with step(visitor, key):
-                visitor.pages[key] = await open_page(page, key, visitor)
+                visitor.pages[key] = await page(key)
         if visitor.trains:
             with step(visitor, "training"):
-                alone = settings["visitors"] < TRAINERS
-                visitor.training = await train(page, visitor, settings["epochs"], gate, alone)
+                visitor.training = await train(settings["visitors"] < TRAINERS)
         with step(visitor, "predict"):
-            visitor.pages["predict"] = await open_page(page, "predict", visitor)
+            visitor.pages["predict"] = await page("predict")
         with step(visitor, "classify"):
-            visitor.pages["classify"] = await classify(page, settings["photo"])
-        visitor.step, visitor.seconds = "done", time.monotonic() - started
+            visitor.pages["classify"] = await classify(settings["photo"])
     except Exception as exc:
         visitor.failed_step, visitor.error = visitor.step, describe(exc)
         print(f"visitor {visitor.number} failed at step {visitor.step}: {visitor.error}",
               flush=True)  # fmt: skip
         if visitor.trains:
             gate.release()
+        return False
+    visitor.step, visitor.seconds = "done", time.monotonic() - started
+    print(f"visitor {visitor.number} done in {visitor.seconds:.0f} s", flush=True)
+    return True
+
+
+async def visit(context: Any, url: str, visitor: Visitor, settings: dict, gate: Gate) -> None:
+    """One visitor's whole flow; a failure is recorded (visitor, step, why), not raised."""
+    page = await context.new_page()
+    if not await flow(visitor, settings, gate, lambda: open_home(page, url, visitor),
+                      lambda key: open_page(page, key, visitor),
+                      lambda alone: train(page, visitor, settings["epochs"], gate, alone),
+                      lambda photo: classify(page, photo)):  # fmt: skip
         shot = settings["home"] / f"failure-visitor-{visitor.number}.png"
         try:
             await page.screenshot(path=str(shot), timeout=10_000)
         except Exception as shot_exc:  # the screenshot is a courtesy; the failure is recorded
             print(f"  (no screenshot: {describe(shot_exc)})")
-    else:
-        print(f"visitor {visitor.number} done in {visitor.seconds:.0f} s", flush=True)
 
 
 async def visit_all(url: str, settings: dict) -> list[Visitor]:
@@ -581,17 +595,24 @@ def training_row(visitor: dict) -> str:
 def markdown(payload: dict) -> list[str]:
     """The results as Markdown: the flows, page latencies, the queue and trainings, memory."""
     m, s = payload["machine"], payload["settings"]
+    tools = f", Chromium {s['browser']} (Playwright {m['playwright']})"
+    return (header(payload, "Load test of a hosted server", "visitors", tools)
+            + tables(payload, "Chromium and this script"))  # fmt: skip
+
+
+def header(payload: dict, title: str, who: str, tools: str = "") -> list[str]:
+    """The results' title, command, flow, machine and how many flows completed; ``who`` the
+    visitors are, ``tools`` what drove them."""
+    m, s = payload["machine"], payload["settings"]
     visitors = payload["visitors"]
     ok = sum(1 for v in visitors if v["failed_step"] is None)
-    lines = [f"## Load test of a hosted server ({payload['date']})", "",
-             f"`{payload['command']}`: {s['visitors']} visitors at once, visitors 1–"
-             f"{min(TRAINERS, s['visitors'])} training {s['epochs']} epoch(s) at {IMAGE_SIZE} "
-             f"px, batch {BATCH_SIZE}. Machine: {m['cpu']}, {m['cores']} cores ({m['flags']}), "
-             f"load average {m['load_before']} before the run; Streamlit {m['streamlit']}, "
-             f"TensorFlow {m['tensorflow']}, Chromium {s['browser']} (Playwright "
-             f"{m['playwright']}).", "",
-             f"**Flows completed: {ok} of {len(visitors)}.**"]  # fmt: skip
-    return lines + tables(payload, "Chromium and this script")
+    return [f"## {title} ({payload['date']})", "",
+            f"`{payload['command']}`: {s['visitors']} {who} at once, visitors 1–"
+            f"{min(TRAINERS, s['visitors'])} training {s['epochs']} epoch(s) at {IMAGE_SIZE} "
+            f"px, batch {BATCH_SIZE}. Machine: {m['cpu']}, {m['cores']} cores ({m['flags']}), "
+            f"load average {m['load_before']} before the run; Streamlit {m['streamlit']}, "
+            f"TensorFlow {m['tensorflow']}{tools}.", "",
+            f"**Flows completed: {ok} of {len(visitors)}.**"]  # fmt: skip
 
 
 def tables(payload: dict, client: str) -> list[str]:

@@ -56,7 +56,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from common import DATA, write_results
+from common import DATA, ROOT, TIMING_LAUNCHER, write_results
 from hosted_memory import CHROMIUM, CHROMIUM_ARGS, start_server
 from load_test import (
     PAGES,
@@ -72,8 +72,6 @@ from load_test import run as load_test_run
 from playwright.async_api import async_playwright
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-HERE = Path(__file__).resolve().parent
-LAUNCHER = [sys.executable, str(HERE / "page_timing.py")]
 NAV = ("dataset", "augmentation", "train", "history", "predict")
 QUIET = 0.75  # seconds without a script run after which an interaction has ended
 TIMEOUT = 240.0  # seconds for one interaction on a loaded machine
@@ -285,7 +283,7 @@ def profile_one(args: argparse.Namespace) -> dict[str, Any]:
     runs: list[dict] = []
     for k in range(args.repeat):
         log = home / f"spans-{k}.jsonl"
-        proc, url = start_server(home, hosted=False, cpus=args.cpus, launcher=LAUNCHER,
+        proc, url = start_server(home, hosted=False, cpus=args.cpus, launcher=TIMING_LAUNCHER,
                                  env={"CATDOG_PAGE_TIMING": str(log)})  # fmt: skip
         try:
             flow = asyncio.run(one_visitor(url + query, photos, proc.pid))
@@ -308,7 +306,7 @@ def profile_many(args: argparse.Namespace) -> dict[str, Any]:
     home = Path(tempfile.mkdtemp(prefix="catdog-profile-load-"))
     log = home / "spans.jsonl"
     settings = {"visitors": args.visitors, "epochs": args.epochs, "home": home, "port": None,
-                "server": {"launcher": LAUNCHER, "cpus": args.cpus,
+                "server": {"launcher": TIMING_LAUNCHER, "cpus": args.cpus,
                            "env": {"CATDOG_PAGE_TIMING": str(log)}}}  # fmt: skip
     visiting = None
     if args.remote:  # protocol-level clients: their "browsers" cost the server's CPUs nothing
@@ -433,7 +431,7 @@ def main() -> None:
     args.cpus = {int(c) for c in (args.cpus or default).split(",")}
     info = machine()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, cwd=HERE).stdout.strip()  # fmt: skip
+                            text=True, cwd=ROOT).stdout.strip()  # fmt: skip
     payload = profile_one(args) if args.visitors == 1 else profile_many(args)
     command = " ".join(["python benchmarks/profile_pages.py", *sys.argv[1:]])
     head = [f"## Page profile ({datetime.date.today().isoformat()}, {commit}{args.label})", "",

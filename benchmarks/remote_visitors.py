@@ -70,7 +70,7 @@ from pathlib import Path
 from typing import Any
 
 import load_test
-from common import write_results
+from common import TIMING_LAUNCHER, write_results
 from load_test import (
     BATCH_SIZE,
     IMAGE_SIZE,
@@ -81,14 +81,11 @@ from load_test import (
     Gate,
     StepFailed,
     Visitor,
-    describe,
     latencies,
     machine,
 )
 from st_client import Client, plain
 
-HERE = Path(__file__).resolve().parent
-LAUNCHER = [sys.executable, str(HERE / "page_timing.py")]
 PROBABILITY = re.compile(r"(cats|dogs): [\d.]+%")
 STEPS = ("home", "dataset", "augmentation", "train", "training", "predict", "classify")
 
@@ -176,30 +173,11 @@ async def classify(client: Client, photo: Path) -> float:
 async def visit(url: str, visitor: Visitor, settings: dict, gate: Gate) -> None:
     """One visitor's whole flow; a failure is recorded (visitor, step, why), not raised."""
     client = Client(url, PAGE_TIMEOUT)
-    started = time.monotonic()
     try:
-        with load_test.step(visitor, "home"):
-            visitor.pages["home"] = await open_home(client, visitor)
-        for key in ("dataset", "augmentation", "train"):
-            with load_test.step(visitor, key):
-                visitor.pages[key] = await open_page(client, key)
-        if visitor.trains:
-            with load_test.step(visitor, "training"):
-                alone = settings["visitors"] < TRAINERS
-                visitor.training = await train(client, visitor, settings["epochs"], gate, alone)
-        with load_test.step(visitor, "predict"):
-            visitor.pages["predict"] = await open_page(client, "predict")
-        with load_test.step(visitor, "classify"):
-            visitor.pages["classify"] = await classify(client, settings["photo"])
-        visitor.step, visitor.seconds = "done", time.monotonic() - started
-    except Exception as exc:
-        visitor.failed_step, visitor.error = visitor.step, describe(exc)
-        print(f"visitor {visitor.number} failed at step {visitor.step}: {visitor.error}",
-              flush=True)  # fmt: skip
-        if visitor.trains:
-            gate.release()
-    else:
-        print(f"visitor {visitor.number} done in {visitor.seconds:.0f} s", flush=True)
+        await load_test.flow(visitor, settings, gate, lambda: open_home(client, visitor),
+                             lambda key: open_page(client, key),
+                             lambda alone: train(client, visitor, settings["epochs"], gate, alone),
+                             lambda photo: classify(client, photo))  # fmt: skip
     finally:
         settings.setdefault("client_bytes", []).append(
             {"visitor": visitor.number, "websocket": client.timeline.received,
@@ -249,7 +227,7 @@ def compare(epochs: int) -> dict[str, Any]:
     for name, visiting in (("browser", load_test.visit_all), ("client", visit_all)):
         home = Path(tempfile.mkdtemp(prefix=f"catdog-compare-{name}-"))
         log = home / "spans.jsonl"
-        server = {"launcher": LAUNCHER, "env": {"CATDOG_PAGE_TIMING": str(log)}}
+        server = {"launcher": TIMING_LAUNCHER, "env": {"CATDOG_PAGE_TIMING": str(log)}}
         settings = {"visitors": 1, "epochs": epochs, "home": home, "port": None, "server": server}
         result = load_test.run(settings, visiting)
         visitor = result["visitors"][0]
@@ -293,16 +271,9 @@ def markdown(payload: dict) -> list[str]:
     """The results as Markdown, as ``load_test.py``'s with this client in the CPU split."""
     from profile_pages import first_pages_cpu
 
-    m, s = payload["machine"], payload["settings"]
     visitors = payload["visitors"]
-    ok = sum(1 for v in visitors if v["failed_step"] is None)
-    lines = [f"## Load test with remote visitors ({payload['date']})", "",
-             f"`{payload['command']}`: {s['visitors']} protocol-level visitors at once "
-             f"(`st_client.py`), visitors 1–{min(TRAINERS, s['visitors'])} training "
-             f"{s['epochs']} epoch(s) at {IMAGE_SIZE} px, batch {BATCH_SIZE}. Machine: "
-             f"{m['cpu']}, {m['cores']} cores ({m['flags']}), load average {m['load_before']} "
-             f"before the run; Streamlit {m['streamlit']}, TensorFlow {m['tensorflow']}.", "",
-             f"**Flows completed: {ok} of {len(visitors)}.**"]  # fmt: skip
+    who = "protocol-level visitors (`st_client.py`)"
+    lines = load_test.header(payload, "Load test with remote visitors", who)
     lines += load_test.tables(payload, "these clients")
     first = first_pages_cpu([Visitor(**v) for v in visitors], payload["cpu_timeline"])
     if first:
