@@ -39,8 +39,6 @@ class AuditSnapshot:
     fraction: float
     message: str
     error: str
-    label_model: str
-    started: float
 
 
 class AuditJob:
@@ -52,7 +50,7 @@ class AuditJob:
         self.label_model = label_features.name if label_features else ""
         self._lock, self._stop = threading.Lock(), threading.Event()
         self._state, self._fraction, self._message, self._error = "running", 0.0, "Starting…", ""
-        self.started, self.ended = time.time(), 0.0
+        self.ended = 0.0  # when the worker ended (time.time())
         self._thread = threading.Thread(target=self._work, name="catdog-audit", daemon=True)
 
     def _progress(self, done: int, total: int, message: str) -> None:
@@ -98,8 +96,7 @@ class AuditJob:
     def snapshot(self) -> AuditSnapshot:
         """A consistent copy of the job's progress."""
         with self._lock:
-            return AuditSnapshot(self._state, self._fraction, self._message, self._error,
-                                 self.label_model, self.started)  # fmt: skip
+            return AuditSnapshot(self._state, self._fraction, self._message, self._error)
 
 
 KEEP_ENDED_SECONDS = 3600.0  # an ended audit's outcome waits this long for its page

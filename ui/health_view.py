@@ -29,11 +29,13 @@ from ui.shared import literal, set_active_dataset, thumb
 PER_PAGE = 6  # findings shown at once
 SECTIONS = ("Duplicates and leaks", "Suspect labels", "Odd images")
 WRITTEN = "health_written"  # session key: the name of the version just written
+# The label check chosen outlives a visit to another page and an audit in progress (when the
+# tab does not draw it).
+KEEP = {"persist_state": "session"}
 
 
 def start_ui(info: DatasetInfo, features: LabelFeatures | None, refresh: bool) -> None:
     """Start the audit in the background and show its progress."""
-    forget_audit(info.root)
     start_audit(info.root, features, refresh=refresh)
     st.rerun()
 
@@ -191,17 +193,6 @@ def write_ui(info: DatasetInfo, saved: dict[str, Decision]) -> None:
     st.rerun()
 
 
-def kept(key: str, allowed: list[Any] | None = None) -> None:
-    """Keep widget ``key``'s value while the widget is not drawn (another page, an audit in
-    progress: Streamlit forgets a widget's value then) — a copy made now, put back then, if
-    it is still one of the ``allowed`` values."""
-    copy = f"_kept_{key}"
-    if key in st.session_state:
-        st.session_state[copy] = st.session_state[key]
-    elif copy in st.session_state and (allowed is None or st.session_state[copy] in allowed):
-        st.session_state[key] = st.session_state[copy]
-
-
 def features_ui(info: DatasetInfo) -> tuple[LabelFeatures | None, bool]:
     """What the label check learns from: the quick features, MobileNetV3Small's where its
     weights are here, or a trained run's on these classes; and whether that choice works."""
@@ -213,9 +204,8 @@ def features_ui(info: DatasetInfo) -> tuple[LabelFeatures | None, bool]:
                 "to an hour)"] = "cross-fit"  # fmt: skip
     for run in feature_runs(info.classes):
         choices[f"features of run {run.id}"] = run.id
-    kept("health_features", list(choices))
     label = st.selectbox(
-        "Check labels with", list(choices), key="health_features",
+        "Check labels with", list(choices), key="health_features", **KEEP,
         help="A quick model on colour and gradient features agrees with about 7 in 10 photo "
         "labels; a network's features with far more. A run trained on these very labels may "
         "have learned a few wrong ones by heart. The strongest check without pretrained "
@@ -229,9 +219,8 @@ def features_ui(info: DatasetInfo) -> tuple[LabelFeatures | None, bool]:
     if source == "pretrained":
         return pretrained_features(), True
     if source == "cross-fit":
-        kept("health_cross_fit_minutes")
         minutes = st.number_input("Minutes in all", min_value=FOLDS, max_value=600, value=30,
-                                  step=5, key="health_cross_fit_minutes")  # fmt: skip
+                                  step=5, key="health_cross_fit_minutes", **KEEP)  # fmt: skip
         try:
             return cross_fitted(float(minutes)), True
         except AuditError as exc:

@@ -295,7 +295,7 @@ def _suspects(
          "predicted": classes[s.predicted], "confidence": s.confidence, "margin": s.margin}
         for s in suspects.by_group(rows, y, groups, SPLITS)
     ]  # fmt: skip
-    return found, float((rows.argmax(axis=1) == y).mean())
+    return found, suspects.agreement(rows, y)
 
 
 # ------------------------------------------------------------------------- running and cache

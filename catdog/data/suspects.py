@@ -177,8 +177,7 @@ def confident_learning(probabilities: np.ndarray, y: np.ndarray) -> LabelCheck:
     others[np.arange(n), y] = -1.0
     margins = given - others.max(axis=1)
     order = [int(i) for i in np.argsort(margins, kind="stable") if flagged[i]]
-    agreement = float((probabilities.argmax(axis=1) == y).mean()) if n else 0.0
-    return LabelCheck(probabilities, order, margins, agreement)
+    return LabelCheck(probabilities, order, margins, agreement(probabilities, y))
 
 
 @dataclass(frozen=True)
@@ -208,10 +207,14 @@ def by_group(
         if not len(rows):
             continue
         check = confident_learning(probabilities[rows], y[rows])
-        found += [
-            Suspect(int(rows[i]), check.predicted(i),
-                    round(float(check.probabilities[i, check.predicted(i)]), 4),
-                    round(float(check.margins[i]), 4))
-            for i in check.suspects
-        ]  # fmt: skip
+        for i in check.suspects:
+            predicted = check.predicted(i)
+            confidence = float(check.probabilities[i, predicted])
+            found.append(Suspect(int(rows[i]), predicted, round(confidence, 4),
+                                 round(float(check.margins[i]), 4)))  # fmt: skip
     return found
+
+
+def agreement(probabilities: np.ndarray, y: np.ndarray) -> float:
+    """Share of images whose most probable class is the given one (0 for none)."""
+    return float((probabilities.argmax(axis=1) == y).mean()) if len(y) else 0.0
